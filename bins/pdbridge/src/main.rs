@@ -1,14 +1,30 @@
-//! The `pdbridge` binary: a thin composition of the library crates.
+//! The `pdbridge` binary: parses the command line and hands over to the library.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
 use clap::Parser;
+use pdbridge::cli::{Cli, Command};
+use pdbridge::config::Config;
 
-/// Drive PagerDuty incidents from Slack.
-#[derive(Debug, Parser)]
-#[command(name = "pdbridge", version, about)]
-struct Cli {}
+/// `EX_CONFIG`-style status for a configuration the server refuses to start with.
+const EXIT_BAD_CONFIG: u8 = 64;
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            let config = match Config::load(args.config.as_deref(), &env) {
+                Ok(config) => config,
+                Err(err) => {
+                    eprintln!("pdbridge: {err}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            };
+            let _ = config;
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -1,0 +1,42 @@
+//! The command line: `pdbridge serve [--config FILE]`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Drive PagerDuty incidents from Slack.
+#[derive(Debug, Parser)]
+#[command(name = "pdbridge", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A `pdbridge` subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: PagerDuty webhooks in, Slack cards and button clicks.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `pdbridge serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The TOML configuration file; environment variables override its keys.
+    #[arg(long, value_name = "FILE", env = "PDBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_takes_an_optional_config_file() {
+        let cli = Cli::try_parse_from(["pdbridge", "serve", "--config", "/etc/p.toml"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.config, Some(PathBuf::from("/etc/p.toml")));
+        assert!(Cli::try_parse_from(["pdbridge"]).is_err());
+    }
+}

@@ -1,0 +1,881 @@
+//! Server configuration: a TOML file, overridden by environment variables, with secrets also
+//! readable from `<NAME>_FILE`.
+//!
+//! [`Config::load`] reads the file (if any), applies the environment, validates every value and
+//! returns either a complete [`Config`] or one [`ConfigError`] that names the offending key. The
+//! environment is passed in as a map so tests never touch the process environment. Secrets are
+//! held in [`Secret`], whose `Debug` and `Display` never show the value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ids::{ChannelId, ServiceId, SlackTeamId, TeamId};
+use serde::Deserialize;
+use url::Url;
+
+use crate::policy::{IdentityOverride, PolicyConfig, RawIdentity, RawPolicy};
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default SQLite database path.
+pub const DEFAULT_DATABASE: &str = "./pdbridge.db";
+/// The default PagerDuty REST API base URL.
+pub const DEFAULT_PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
+/// The default Slack Web API base URL (methods are `{api_url}/chat.postMessage` and so on).
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+/// The default reconciler period, in seconds.
+pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 300;
+
+/// A secret string (token, signing secret). It never appears in `Debug` or `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value; call only where it is sent to the platform or used as a key.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How log lines are formatted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The complete, validated server configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `[server]` table.
+    pub server: ServerConfig,
+    /// The `[pagerduty]` table.
+    pub pagerduty: PagerDutyConfig,
+    /// The `[slack]` table.
+    pub slack: SlackConfig,
+    /// The `[[route]]` tables, in file order (first match wins).
+    pub routes: Vec<Route>,
+    /// The `[[identity]]` overrides.
+    pub identity: Vec<IdentityOverride>,
+    /// The `[policy]` table.
+    pub policy: PolicyConfig,
+}
+
+/// The `[server]` table.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `server.listen` / `PDBRIDGE_LISTEN`.
+    pub listen: SocketAddr,
+    /// `server.database` / `PDBRIDGE_DATABASE`.
+    pub database: PathBuf,
+    /// `server.reconcile_interval_secs` / `PDBRIDGE_RECONCILE_INTERVAL_SECS`.
+    pub reconcile_interval: Duration,
+    /// `server.log_format` / `PDBRIDGE_LOG_FORMAT` (`pretty` or `json`).
+    pub log_format: LogFormat,
+}
+
+/// The `[pagerduty]` table.
+#[derive(Debug, Clone)]
+pub struct PagerDutyConfig {
+    /// `pagerduty.api_url` / `PAGERDUTY_API_URL`.
+    pub api_url: Url,
+    /// `pagerduty.token` / `PAGERDUTY_TOKEN`.
+    pub token: Secret,
+    /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one).
+    pub webhook_secrets: Vec<Secret>,
+}
+
+/// The `[slack]` table.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    /// `slack.api_url` / `SLACK_API_URL`.
+    pub api_url: Url,
+    /// `slack.bot_token` / `SLACK_BOT_TOKEN`.
+    pub bot_token: Secret,
+    /// `slack.signing_secret` / `SLACK_SIGNING_SECRET`.
+    pub signing_secret: Secret,
+    /// `slack.default_channel` / `SLACK_DEFAULT_CHANNEL`.
+    pub default_channel: Option<ChannelId>,
+    /// `slack.team_id` / `SLACK_TEAM_ID`; `None` accepts any workspace.
+    pub team_id: Option<SlackTeamId>,
+}
+
+/// Incident urgency as PagerDuty names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    /// `high`.
+    High,
+    /// `low`.
+    Low,
+}
+
+/// One `[[route]]`: a channel and the filters an incident must pass to be posted there.
+///
+/// An empty filter list matches everything; a route with no filters is a catch-all.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The Slack channel cards go to.
+    pub channel: ChannelId,
+    /// PagerDuty service ids; the incident's service must be one of them.
+    #[serde(default)]
+    pub services: Vec<ServiceId>,
+    /// PagerDuty team ids; one of the incident's teams must be one of them.
+    #[serde(default)]
+    pub teams: Vec<TeamId>,
+    /// Urgencies (`high`, `low`).
+    #[serde(default)]
+    pub urgencies: Vec<Urgency>,
+    /// Priority names such as `P1` (compared case-insensitively).
+    #[serde(default)]
+    pub priorities: Vec<String>,
+    /// Webhook event types such as `incident.triggered`.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// What routing looks at for one incident.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteQuery<'a> {
+    /// The incident's service.
+    pub service: Option<&'a ServiceId>,
+    /// The incident's teams.
+    pub teams: &'a [TeamId],
+    /// The incident's urgency.
+    pub urgency: Option<Urgency>,
+    /// The incident's priority name (`P1`), if any.
+    pub priority: Option<&'a str>,
+    /// The webhook event type that first brought the incident in.
+    pub event_type: Option<&'a str>,
+}
+
+impl Route {
+    /// Whether this route's filters all pass for the incident.
+    pub fn matches(&self, q: &RouteQuery<'_>) -> bool {
+        let service_ok =
+            self.services.is_empty() || q.service.is_some_and(|s| self.services.contains(s));
+        let team_ok = self.teams.is_empty() || q.teams.iter().any(|t| self.teams.contains(t));
+        let urgency_ok =
+            self.urgencies.is_empty() || q.urgency.is_some_and(|u| self.urgencies.contains(&u));
+        let priority_ok = self.priorities.is_empty()
+            || q.priority.is_some_and(|p| {
+                self.priorities
+                    .iter()
+                    .any(|want| want.eq_ignore_ascii_case(p))
+            });
+        let event_ok = self.events.is_empty()
+            || q.event_type
+                .is_some_and(|e| self.events.iter().any(|want| want == e));
+        service_ok && team_ok && urgency_ok && priority_ok && event_ok
+    }
+
+    /// Whether the route has no filters and so matches every incident.
+    pub fn is_catch_all(&self) -> bool {
+        self.services.is_empty()
+            && self.teams.is_empty()
+            && self.urgencies.is_empty()
+            && self.priorities.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+impl Config {
+    /// The channel for an incident: the first matching route, else the default channel.
+    pub fn channel_for(&self, q: &RouteQuery<'_>) -> Option<&ChannelId> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(q))
+            .map(|r| &r.channel)
+            .or(self.slack.default_channel.as_ref())
+    }
+
+    /// Loads the configuration from an optional TOML file and the given environment.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    key: None,
+                    message: format!("cannot read config file {}: {e}", path.display()),
+                })?;
+                parse_toml(&text, &path.display().to_string())?
+            }
+            None => RawConfig::default(),
+        };
+        Self::from_raw(raw, env)
+    }
+
+    /// Parses a TOML document (no file) and applies the given environment; used by tests.
+    pub fn from_toml_str(text: &str, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_raw(parse_toml(text, "config")?, env)
+    }
+
+    fn from_raw(raw: RawConfig, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let e = Env(env);
+
+        let listen = e
+            .plain("PDBRIDGE_LISTEN", "server.listen", raw.server.listen)
+            .unwrap_or_else(|| (DEFAULT_LISTEN.to_owned(), Origin::Default));
+        let listen = listen.0.parse::<SocketAddr>().map_err(|err| {
+            listen
+                .1
+                .error(format!("`{}` is not a socket address: {err}", listen.0))
+        })?;
+
+        let database = e
+            .plain("PDBRIDGE_DATABASE", "server.database", raw.server.database)
+            .map(|(v, _)| PathBuf::from(v))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE));
+
+        let reconcile_interval = match e.plain(
+            "PDBRIDGE_RECONCILE_INTERVAL_SECS",
+            "server.reconcile_interval_secs",
+            raw.server.reconcile_interval_secs.map(|n| n.to_string()),
+        ) {
+            None => Duration::from_secs(DEFAULT_RECONCILE_INTERVAL_SECS),
+            Some((v, origin)) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Duration::from_secs(n),
+                _ => return Err(origin.error(format!("`{v}` is not a positive number of seconds"))),
+            },
+        };
+
+        let log_format = match e.plain(
+            "PDBRIDGE_LOG_FORMAT",
+            "server.log_format",
+            raw.server.log_format,
+        ) {
+            None => LogFormat::Pretty,
+            Some((v, origin)) => match v.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => return Err(origin.error(format!("`{v}` is not `pretty` or `json`"))),
+            },
+        };
+
+        let pd_api = e
+            .plain(
+                "PAGERDUTY_API_URL",
+                "pagerduty.api_url",
+                raw.pagerduty.api_url,
+            )
+            .unwrap_or_else(|| (DEFAULT_PAGERDUTY_API_URL.to_owned(), Origin::Default));
+        let pd_api = parse_url(pd_api)?;
+
+        let token = e
+            .secret("PAGERDUTY_TOKEN", "pagerduty.token", raw.pagerduty.token)?
+            .ok_or_else(|| missing("PAGERDUTY_TOKEN", "pagerduty.token"))?;
+
+        let webhook_secrets = e.secret_list(
+            "PAGERDUTY_WEBHOOK_SECRETS",
+            "pagerduty.webhook_secrets",
+            raw.pagerduty.webhook_secrets,
+        )?;
+        if webhook_secrets.is_empty() {
+            return Err(missing(
+                "PAGERDUTY_WEBHOOK_SECRETS",
+                "pagerduty.webhook_secrets",
+            ));
+        }
+
+        let slack_api = e
+            .plain("SLACK_API_URL", "slack.api_url", raw.slack.api_url)
+            .unwrap_or_else(|| (DEFAULT_SLACK_API_URL.to_owned(), Origin::Default));
+        let slack_api = parse_url(slack_api)?;
+
+        let bot_token = e
+            .secret("SLACK_BOT_TOKEN", "slack.bot_token", raw.slack.bot_token)?
+            .ok_or_else(|| missing("SLACK_BOT_TOKEN", "slack.bot_token"))?;
+        let signing_secret = e
+            .secret(
+                "SLACK_SIGNING_SECRET",
+                "slack.signing_secret",
+                raw.slack.signing_secret,
+            )?
+            .ok_or_else(|| missing("SLACK_SIGNING_SECRET", "slack.signing_secret"))?;
+
+        let default_channel = e
+            .plain(
+                "SLACK_DEFAULT_CHANNEL",
+                "slack.default_channel",
+                raw.slack.default_channel,
+            )
+            .map(|(v, origin)| non_empty_id(v, origin).map(ChannelId::new))
+            .transpose()?;
+        let team_id = e
+            .plain("SLACK_TEAM_ID", "slack.team_id", raw.slack.team_id)
+            .map(|(v, origin)| non_empty_id(v, origin).map(SlackTeamId::new))
+            .transpose()?;
+
+        for (i, route) in raw.routes.iter().enumerate() {
+            if route.channel.as_str().trim().is_empty() {
+                return Err(ConfigError::key(
+                    format!("route[{i}].channel"),
+                    "must not be empty".to_owned(),
+                ));
+            }
+        }
+        if default_channel.is_none() && !raw.routes.iter().any(Route::is_catch_all) {
+            return Err(ConfigError::key(
+                "SLACK_DEFAULT_CHANNEL / slack.default_channel".to_owned(),
+                "is required unless a [[route]] without filters catches every incident".to_owned(),
+            ));
+        }
+
+        let identity = raw
+            .identity
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.validate(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = raw.policy.validate()?;
+
+        Ok(Config {
+            server: ServerConfig {
+                listen,
+                database,
+                reconcile_interval,
+                log_format,
+            },
+            pagerduty: PagerDutyConfig {
+                api_url: pd_api,
+                token,
+                webhook_secrets,
+            },
+            slack: SlackConfig {
+                api_url: slack_api,
+                bot_token,
+                signing_secret,
+                default_channel,
+                team_id,
+            },
+            routes: raw.routes,
+            identity,
+            policy,
+        })
+    }
+}
+
+/// A configuration error: one line naming the key (or env var) at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The TOML key or environment variable at fault, when one is known.
+    pub key: Option<String>,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about a specific key.
+    pub fn key(key: String, message: String) -> Self {
+        Self {
+            key: Some(key),
+            message,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = self.message.replace('\n', " ");
+        match &self.key {
+            Some(key) => write!(f, "invalid config: `{key}` {message}"),
+            None => write!(f, "invalid config: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn missing(env: &str, key: &str) -> ConfigError {
+    ConfigError::key(
+        key.to_owned(),
+        format!("is required (set it in the file, or {env} / {env}_FILE)"),
+    )
+}
+
+fn non_empty_id(v: String, origin: Origin) -> Result<String, ConfigError> {
+    let t = v.trim();
+    if t.is_empty() {
+        Err(origin.error("must not be empty".to_owned()))
+    } else {
+        Ok(t.to_owned())
+    }
+}
+
+fn parse_url((v, origin): (String, Origin)) -> Result<Url, ConfigError> {
+    let url = Url::parse(v.trim()).map_err(|e| origin.error(format!("`{v}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(origin.error(format!("`{v}` is not an http(s) URL")));
+    }
+    Ok(url)
+}
+
+/// Where a value came from, so an error can name it.
+#[derive(Debug, Clone)]
+enum Origin {
+    Default,
+    File(&'static str),
+    Env(String),
+}
+
+impl Origin {
+    fn error(&self, message: String) -> ConfigError {
+        match self {
+            Origin::Default => ConfigError {
+                key: None,
+                message: format!("built-in default {message}"),
+            },
+            Origin::File(key) => ConfigError::key((*key).to_owned(), message),
+            Origin::Env(var) => ConfigError::key(var.clone(), message),
+        }
+    }
+}
+
+struct Env<'a>(&'a BTreeMap<String, String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<&String> {
+        self.0.get(name)
+    }
+
+    /// A plain value: the env var wins over the file.
+    fn plain(
+        &self,
+        var: &str,
+        key: &'static str,
+        file: Option<String>,
+    ) -> Option<(String, Origin)> {
+        match self.get(var) {
+            Some(v) => Some((v.clone(), Origin::Env(var.to_owned()))),
+            None => file.map(|v| (v, Origin::File(key))),
+        }
+    }
+
+    /// The raw text of a secret: `VAR`, then `VAR_FILE`, then the file key.
+    fn secret_text(
+        &self,
+        var: &str,
+        key: &'static str,
+        file: Option<String>,
+    ) -> Result<Option<(String, Origin)>, ConfigError> {
+        let file_var = format!("{var}_FILE");
+        match (self.get(var), self.get(&file_var)) {
+            (Some(_), Some(_)) => Err(ConfigError::key(
+                var.to_owned(),
+                format!("and {file_var} are both set; set only one"),
+            )),
+            (Some(v), None) => Ok(Some((v.clone(), Origin::Env(var.to_owned())))),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::key(file_var.clone(), format!("cannot read `{path}`: {e}"))
+                })?;
+                Ok(Some((text, Origin::Env(file_var))))
+            }
+            (None, None) => Ok(file.map(|v| (v, Origin::File(key)))),
+        }
+    }
+
+    fn secret(
+        &self,
+        var: &str,
+        key: &'static str,
+        file: Option<String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        match self.secret_text(var, key, file)? {
+            None => Ok(None),
+            Some((text, origin)) => {
+                let t = text.trim();
+                if t.is_empty() {
+                    Err(origin.error("must not be empty".to_owned()))
+                } else {
+                    Ok(Some(Secret::new(t)))
+                }
+            }
+        }
+    }
+
+    /// A list of secrets: comma- or newline-separated in the env (or its file), an array in TOML.
+    fn secret_list(
+        &self,
+        var: &str,
+        key: &'static str,
+        file: Option<Vec<String>>,
+    ) -> Result<Vec<Secret>, ConfigError> {
+        let file_var = format!("{var}_FILE");
+        let from_env = self.get(var).is_some() || self.get(&file_var).is_some();
+        let items: Vec<(String, Origin)> = if from_env {
+            let (text, origin) = self
+                .secret_text(var, key, None)?
+                .expect("one of the env vars is set");
+            text.split([',', '\n'])
+                .map(|s| (s.to_owned(), origin.clone()))
+                .collect()
+        } else {
+            file.unwrap_or_default()
+                .into_iter()
+                .map(|s| (s, Origin::File(key)))
+                .collect()
+        };
+        let mut out = Vec::new();
+        for (text, origin) in items {
+            let t = text.trim();
+            if t.is_empty() {
+                if from_env {
+                    continue;
+                }
+                return Err(origin.error("must not contain an empty secret".to_owned()));
+            }
+            out.push(Secret::new(t));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    pagerduty: RawPagerDuty,
+    #[serde(default)]
+    slack: RawSlack,
+    #[serde(default, rename = "route")]
+    routes: Vec<Route>,
+    #[serde(default)]
+    identity: Vec<RawIdentity>,
+    #[serde(default)]
+    policy: RawPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    database: Option<String>,
+    reconcile_interval_secs: Option<u64>,
+    log_format: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPagerDuty {
+    api_url: Option<String>,
+    token: Option<String>,
+    webhook_secrets: Option<Vec<String>>,
+}
+
+impl fmt::Debug for RawPagerDuty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawPagerDuty")
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    api_url: Option<String>,
+    bot_token: Option<String>,
+    signing_secret: Option<String>,
+    default_channel: Option<String>,
+    team_id: Option<String>,
+}
+
+impl fmt::Debug for RawSlack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawSlack")
+            .field("api_url", &self.api_url)
+            .field("default_channel", &self.default_channel)
+            .field("team_id", &self.team_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses TOML, turning a syntax or type error into one line with the file, line and dotted key.
+fn parse_toml(text: &str, source: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str::<RawConfig>(text).map_err(|err| {
+        let message = err.message().trim().replace('\n', " ");
+        match err.span() {
+            Some(span) => {
+                let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                let key = key_at(text, span.start);
+                ConfigError {
+                    key,
+                    message: format!("({source} line {line_no}): {message}"),
+                }
+            }
+            None => ConfigError {
+                key: None,
+                message: format!("{source}: {message}"),
+            },
+        }
+    })
+}
+
+/// The dotted key at a byte offset: the last `[table]` header before it plus the `key =` on its line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let mut table = None;
+    for l in text[..line_start].lines() {
+        let l = l.trim();
+        if l.starts_with('[') {
+            table = Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        }
+    }
+    if line.starts_with('[') {
+        return Some(
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned(),
+        );
+    }
+    let key = line.split_once('=').map(|(k, _)| k.trim().to_owned());
+    match (table, key) {
+        (Some(t), Some(k)) if !k.is_empty() => Some(format!("{t}.{k}")),
+        (None, Some(k)) if !k.is_empty() => Some(k),
+        (t, _) => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const MINIMAL: &str = r#"
+[pagerduty]
+token = "pd-token"
+webhook_secrets = ["s1", "s2"]
+
+[slack]
+bot_token = "xoxb-1"
+signing_secret = "sign"
+default_channel = "C0DEFAULT"
+"#;
+
+    #[test]
+    fn minimal_file_gets_pinned_defaults() {
+        let c = Config::from_toml_str(MINIMAL, &env(&[])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.database, PathBuf::from("./pdbridge.db"));
+        assert_eq!(c.pagerduty.api_url.as_str(), "https://api.pagerduty.com/");
+        assert_eq!(c.slack.api_url.as_str(), "https://slack.com/api");
+        assert_eq!(c.pagerduty.webhook_secrets.len(), 2);
+        assert_eq!(c.slack.team_id, None);
+        assert_eq!(c.server.reconcile_interval, Duration::from_secs(300));
+        assert_eq!(c.server.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn env_overrides_file_and_alone_is_enough() {
+        let e = env(&[
+            ("PDBRIDGE_LISTEN", "0.0.0.0:9999"),
+            ("PDBRIDGE_DATABASE", "/tmp/x.db"),
+            ("PAGERDUTY_API_URL", "http://127.0.0.1:1234"),
+            ("PAGERDUTY_TOKEN", "env-token"),
+            ("PAGERDUTY_WEBHOOK_SECRETS", "a, b,,c"),
+            ("SLACK_API_URL", "http://127.0.0.1:4321/api"),
+            ("SLACK_BOT_TOKEN", "xoxb-env"),
+            ("SLACK_SIGNING_SECRET", "env-sign"),
+            ("SLACK_DEFAULT_CHANNEL", "C0ENV"),
+            ("SLACK_TEAM_ID", "T0ENV"),
+        ]);
+        let c = Config::from_toml_str(MINIMAL, &e).unwrap();
+        assert_eq!(c.server.listen.to_string(), "0.0.0.0:9999");
+        assert_eq!(c.pagerduty.token.expose(), "env-token");
+        let secrets: Vec<_> = c
+            .pagerduty
+            .webhook_secrets
+            .iter()
+            .map(Secret::expose)
+            .collect();
+        assert_eq!(secrets, ["a", "b", "c"]);
+        assert_eq!(c.slack.default_channel, Some(ChannelId::new("C0ENV")));
+        assert_eq!(c.slack.team_id, Some(SlackTeamId::new("T0ENV")));
+        assert_eq!(c.slack.api_url.as_str(), "http://127.0.0.1:4321/api");
+        let only_env = Config::load(None, &e).unwrap();
+        assert_eq!(only_env.slack.bot_token.expose(), "xoxb-env");
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let tok = dir.path().join("tok");
+        std::fs::write(&tok, "from-file\n").unwrap();
+        let secrets = dir.path().join("secrets");
+        std::fs::write(&secrets, "one\ntwo\n").unwrap();
+        let e = env(&[
+            ("PAGERDUTY_TOKEN_FILE", tok.to_str().unwrap()),
+            ("PAGERDUTY_WEBHOOK_SECRETS_FILE", secrets.to_str().unwrap()),
+            ("SLACK_BOT_TOKEN_FILE", tok.to_str().unwrap()),
+            ("SLACK_SIGNING_SECRET_FILE", tok.to_str().unwrap()),
+        ]);
+        let c = Config::from_toml_str(MINIMAL, &e).unwrap();
+        assert_eq!(c.pagerduty.token.expose(), "from-file");
+        assert_eq!(c.slack.signing_secret.expose(), "from-file");
+        assert_eq!(c.pagerduty.webhook_secrets.len(), 2);
+        assert_eq!(c.pagerduty.webhook_secrets[1].expose(), "two");
+
+        let err = Config::from_toml_str(
+            MINIMAL,
+            &env(&[("PAGERDUTY_TOKEN", "x"), ("PAGERDUTY_TOKEN_FILE", "/nope")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PAGERDUTY_TOKEN"), "{err}");
+        let err =
+            Config::from_toml_str(MINIMAL, &env(&[("SLACK_BOT_TOKEN_FILE", "/nonexistent/x")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("SLACK_BOT_TOKEN_FILE"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = Config::from_toml_str(MINIMAL, &env(&[])).unwrap();
+        let dbg = format!("{c:?}");
+        for secret in ["pd-token", "xoxb-1", "sign\"", "s1", "s2"] {
+            assert!(!dbg.contains(secret), "{secret} leaked into {dbg}");
+        }
+        assert!(dbg.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let text = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        let line = err.to_string();
+        assert!(line.contains("server.listen_port"), "{line}");
+        assert!(line.contains("unknown field"), "{line}");
+        assert!(!line.contains('\n'));
+
+        let err = Config::from_toml_str("[bogus]\nx = 1\n", &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+
+        let text = format!("{MINIMAL}\n[[route]]\nchannel = \"C1\"\nservice = [\"P1\"]\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("route.service"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("[server]\nlisten = \"nope\"\n", "server.listen"),
+            ("[server]\nlisten = 8080\n", "server.listen"),
+            ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
+            (
+                "[server]\nreconcile_interval_secs = 0\n",
+                "server.reconcile_interval_secs",
+            ),
+            (
+                "[[route]]\nchannel = \"C1\"\nurgencies = [\"medium\"]\n",
+                "route.urgencies",
+            ),
+        ];
+        for (extra, key) in cases {
+            let text = format!("{MINIMAL}\n{extra}");
+            let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+        let err =
+            Config::from_toml_str(MINIMAL, &env(&[("PAGERDUTY_API_URL", "ftp://x")])).unwrap_err();
+        assert!(err.to_string().contains("PAGERDUTY_API_URL"), "{err}");
+        let err = Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "x:y")])).unwrap_err();
+        assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn required_keys_are_named_when_missing() {
+        let err = Config::from_toml_str("", &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("pagerduty.token"), "{err}");
+        let text = MINIMAL.replace("webhook_secrets = [\"s1\", \"s2\"]", "webhook_secrets = []");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("pagerduty.webhook_secrets"),
+            "{err}"
+        );
+        let text = MINIMAL.replace("default_channel = \"C0DEFAULT\"", "");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("slack.default_channel"), "{err}");
+        let with_catch_all = format!("{text}\n[[route]]\nchannel = \"C0ALL\"\n");
+        let c = Config::from_toml_str(&with_catch_all, &env(&[])).unwrap();
+        assert_eq!(c.slack.default_channel, None);
+    }
+
+    #[test]
+    fn routes_first_match_wins_else_default() {
+        let text = format!(
+            "{MINIMAL}
+[[route]]
+channel = \"C0DB\"
+services = [\"PSVC1\"]
+urgencies = [\"high\"]
+
+[[route]]
+channel = \"C0TEAM\"
+teams = [\"PTEAM\"]
+priorities = [\"p1\"]
+
+[[route]]
+channel = \"C0ACK\"
+events = [\"incident.acknowledged\"]
+"
+        );
+        let c = Config::from_toml_str(&text, &env(&[])).unwrap();
+        let svc = ServiceId::new("PSVC1");
+        let team = [TeamId::new("PTEAM")];
+        let q = RouteQuery {
+            service: Some(&svc),
+            teams: &team,
+            urgency: Some(Urgency::High),
+            priority: Some("P1"),
+            event_type: Some("incident.triggered"),
+        };
+        assert_eq!(c.channel_for(&q).unwrap().as_str(), "C0DB");
+        let low = RouteQuery {
+            urgency: Some(Urgency::Low),
+            ..q
+        };
+        assert_eq!(c.channel_for(&low).unwrap().as_str(), "C0TEAM");
+        let no_prio = RouteQuery {
+            priority: None,
+            ..low
+        };
+        assert_eq!(c.channel_for(&no_prio).unwrap().as_str(), "C0DEFAULT");
+        let ack = RouteQuery {
+            event_type: Some("incident.acknowledged"),
+            ..no_prio
+        };
+        assert_eq!(c.channel_for(&ack).unwrap().as_str(), "C0ACK");
+    }
+}
