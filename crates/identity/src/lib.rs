@@ -1,4 +1,52 @@
 //! Slack user to PagerDuty user mapping and per-action authorization policy.
 //!
-//! This crate is filled in by its own issue; until then it exports nothing.
+//! An action clicked in Slack must be attributed to the right PagerDuty user, every time, and
+//! only allowed when the policy says so. This crate decides both, as data.
+//!
+//! # Call order
+//!
+//! 1. At startup, deserialize the `[[identity]]` array as [`Overrides`] and the `[policy]`
+//!    table as [`PolicyConfig`] (both validate at load; errors name the entry and key), and
+//!    optionally [`CacheTtls`].
+//! 2. Build a [`Resolver`] over a [`Directory`] (Slack and PagerDuty lookups) and a
+//!    [`CacheStore`] (the server's SQLite store, or
+//!    [`MemoryCache`]), and a [`Policy`] with the configured workspace.
+//! 3. Per Slack action: [`Resolver::resolve`] the clicking user into a [`MappingOutcome`],
+//!    then [`Policy::authorize`] it against the incident's [`IncidentFacts`]; audit the
+//!    returned [`Decision`] and proceed only when `allowed`, sending [`MappedUser::email`] as
+//!    PagerDuty's `From`.
+//! 4. For mentions on the card, [`Resolver::slack_user_for`] maps a PagerDuty user back.
+//!
+//! # Invariants
+//!
+//! - Overrides win over email; email matching is exact and case-insensitive, never partial or
+//!   by name; there is never a shared or bot fallback account.
+//! - Bots and deleted Slack users are always refused; guests and users of another workspace
+//!   only pass through an override; deactivated PagerDuty users are refused.
+//! - The pure core ([`plan_mapping`], [`finish_mapping`], [`Policy::authorize`], cache
+//!   freshness on [`CacheEntry`]) does no I/O and takes `now` as an argument.
+//! - Refusals are cached for the negative TTL, mappings for the positive TTL; directory or
+//!   cache failures are returned as [`Error`] and never cached. A changed override for a user
+//!   invalidates that user's cached mapping at once.
 #![forbid(unsafe_code)]
+
+mod cache;
+mod error;
+mod facts;
+mod mapping;
+mod overrides;
+mod policy;
+mod resolver;
+
+pub use cache::{
+    CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis, MemoryCache,
+};
+pub use error::Error;
+pub use facts::{IncidentFacts, PdUserFacts, SlackUserFacts};
+pub use mapping::{
+    MappedUser, MappingOutcome, MappingPlan, MappingSource, PdLookup, Refusal, decide_mapping,
+    finish_mapping, plan_mapping,
+};
+pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
+pub use policy::{Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule};
+pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};

@@ -1,0 +1,480 @@
+//! The per-action authorization policy (`[policy]`) and its decisions.
+
+use std::fmt;
+
+use ids::{ChannelId, Email, PdUserId, SlackTeamId, SlackUserId};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::facts::IncidentFacts;
+use crate::mapping::{MappedUser, MappingOutcome};
+
+/// A Slack-originated action on an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Acknowledge.
+    Ack,
+    /// Add a note.
+    Note,
+    /// Reassign to another user.
+    Reassign,
+    /// Escalate to the next level.
+    Escalate,
+    /// Resolve.
+    Resolve,
+}
+
+impl Action {
+    /// Every action, in card order.
+    pub const ALL: [Action; 5] = [
+        Action::Ack,
+        Action::Escalate,
+        Action::Reassign,
+        Action::Note,
+        Action::Resolve,
+    ];
+
+    /// The config key and audit name (`ack`, `note`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Ack => "ack",
+            Action::Note => "note",
+            Action::Reassign => "reassign",
+            Action::Escalate => "escalate",
+            Action::Resolve => "resolve",
+        }
+    }
+
+    /// The verb used in messages ("acknowledge", "add a note to", …).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Ack => "acknowledge",
+            Action::Note => "add a note to",
+            Action::Reassign => "reassign",
+            Action::Escalate => "escalate",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may perform an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Any Slack user mapped to an active PagerDuty user.
+    AnyMapped,
+    /// A member of one of the incident's teams, its service's teams or its escalation
+    /// policy's teams. When the incident has no team at all, its responders qualify.
+    TeamMember,
+    /// An assignee of the incident, or a user on call on its escalation policy.
+    Responder,
+    /// Only users listed in `admins`.
+    Admin,
+}
+
+impl Rule {
+    /// The config spelling (`any_mapped`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::AnyMapped => "any_mapped",
+            Rule::TeamMember => "team_member",
+            Rule::Responder => "responder",
+            Rule::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An entry of `admins`: a Slack user id (`U…`/`W…`), a PagerDuty user id (`P…`) or an email.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AdminRef {
+    /// A Slack user.
+    Slack(SlackUserId),
+    /// A PagerDuty user.
+    Pd(PdUserId),
+    /// A PagerDuty login email (case-insensitive).
+    Email(Email),
+}
+
+impl AdminRef {
+    /// Whether `user` is this admin.
+    pub fn matches(&self, user: &MappedUser) -> bool {
+        match self {
+            AdminRef::Slack(id) => id == &user.slack_user,
+            AdminRef::Pd(id) => id == &user.pd_user,
+            AdminRef::Email(email) => email == &user.email,
+        }
+    }
+}
+
+impl TryFrom<String> for AdminRef {
+    type Error = Error;
+
+    fn try_from(value: String) -> Result<Self, Error> {
+        let upper_id = value.len() >= 2
+            && value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if value.contains('@') {
+            Email::parse(&value)
+                .filter(|e| e.as_str() == value)
+                .map(AdminRef::Email)
+                .ok_or_else(|| Error::InvalidPolicy {
+                    field: "admins",
+                    message: format!("{value:?} is not an email address"),
+                })
+        } else if upper_id && (value.starts_with('U') || value.starts_with('W')) {
+            Ok(AdminRef::Slack(SlackUserId::new(value)))
+        } else if upper_id && value.starts_with('P') {
+            Ok(AdminRef::Pd(PdUserId::new(value)))
+        } else {
+            Err(Error::InvalidPolicy {
+                field: "admins",
+                message: format!(
+                    "{value:?} is neither a Slack user id (U…/W…), a PagerDuty user id (P…) nor an email"
+                ),
+            })
+        }
+    }
+}
+
+impl From<AdminRef> for String {
+    fn from(value: AdminRef) -> Self {
+        match value {
+            AdminRef::Slack(id) => id.into_string(),
+            AdminRef::Pd(id) => id.into_string(),
+            AdminRef::Email(email) => email.as_str().to_owned(),
+        }
+    }
+}
+
+fn any_mapped() -> Rule {
+    Rule::AnyMapped
+}
+
+fn team_member() -> Rule {
+    Rule::TeamMember
+}
+
+/// The `[policy]` section: a rule per action and the admins list.
+///
+/// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate` and `resolve` are
+/// `team_member`. Admins pass every rule. A rule of `admin` with an empty `admins` list is
+/// rejected at load, because nobody could ever perform that action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawPolicyConfig")]
+pub struct PolicyConfig {
+    /// Rule for Acknowledge.
+    pub ack: Rule,
+    /// Rule for Add note.
+    pub note: Rule,
+    /// Rule for Reassign.
+    pub reassign: Rule,
+    /// Rule for Escalate.
+    pub escalate: Rule,
+    /// Rule for Resolve.
+    pub resolve: Rule,
+    /// Users who pass every rule.
+    pub admins: Vec<AdminRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyConfig {
+    #[serde(default = "any_mapped")]
+    ack: Rule,
+    #[serde(default = "any_mapped")]
+    note: Rule,
+    #[serde(default = "team_member")]
+    reassign: Rule,
+    #[serde(default = "team_member")]
+    escalate: Rule,
+    #[serde(default = "team_member")]
+    resolve: Rule,
+    #[serde(default)]
+    admins: Vec<AdminRef>,
+}
+
+impl TryFrom<RawPolicyConfig> for PolicyConfig {
+    type Error = Error;
+
+    fn try_from(raw: RawPolicyConfig) -> Result<Self, Error> {
+        let config = PolicyConfig {
+            ack: raw.ack,
+            note: raw.note,
+            reassign: raw.reassign,
+            escalate: raw.escalate,
+            resolve: raw.resolve,
+            admins: raw.admins,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            ack: Rule::AnyMapped,
+            note: Rule::AnyMapped,
+            reassign: Rule::TeamMember,
+            escalate: Rule::TeamMember,
+            resolve: Rule::TeamMember,
+            admins: Vec::new(),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The rule for `action`.
+    pub fn rule(&self, action: Action) -> Rule {
+        match action {
+            Action::Ack => self.ack,
+            Action::Note => self.note,
+            Action::Reassign => self.reassign,
+            Action::Escalate => self.escalate,
+            Action::Resolve => self.resolve,
+        }
+    }
+
+    /// Checks cross-field constraints (deserialization already does this).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.admins.is_empty()
+            && let Some(action) = Action::ALL
+                .into_iter()
+                .find(|a| self.rule(*a) == Rule::Admin)
+        {
+            return Err(Error::InvalidPolicy {
+                    field: action.as_str(),
+                    message: "rule is \"admin\" but the admins list is empty, so nobody could do this; add admins = [\"U…\"] or choose another rule".to_owned(),
+                });
+        }
+        Ok(())
+    }
+
+    /// Reads the `[policy]` table from a TOML document (defaults when absent); other keys are ignored.
+    pub fn from_toml_str(source: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Document {
+            #[serde(default)]
+            policy: PolicyConfig,
+        }
+        toml::from_str::<Document>(source)
+            .map(|doc| doc.policy)
+            .map_err(|e| Error::Toml(e.to_string()))
+    }
+}
+
+/// Where an action came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionContext {
+    /// The action.
+    pub action: Action,
+    /// The workspace of the interaction payload (`team.id`).
+    pub slack_team: SlackTeamId,
+    /// The channel of the interaction payload (`channel.id`, or the modal's stored channel).
+    pub channel: ChannelId,
+}
+
+/// Which check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The action's workspace is not the configured one.
+    Workspace,
+    /// The action did not come from the channel of the incident's card.
+    Channel,
+    /// The Slack user is not mapped to a PagerDuty user.
+    Mapping,
+    /// The user is a configured admin.
+    Admin,
+    /// The action's rule.
+    Rule(Rule),
+}
+
+/// An authorization decision, kept for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The action decided on.
+    pub action: Action,
+    /// Whether the action may proceed.
+    pub allowed: bool,
+    /// The check that decided.
+    pub check: Check,
+    /// Why, in words the Slack user can act on.
+    pub reason: String,
+}
+
+/// The authorization policy: a [`PolicyConfig`] plus the configured workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    config: PolicyConfig,
+    workspace: Option<SlackTeamId>,
+}
+
+impl Policy {
+    /// A policy; `workspace` is `slack.team_id` (`None` accepts any workspace).
+    pub fn new(config: PolicyConfig, workspace: Option<SlackTeamId>) -> Self {
+        Self { config, workspace }
+    }
+
+    /// The rules.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// The configured workspace.
+    pub fn workspace(&self) -> Option<&SlackTeamId> {
+        self.workspace.as_ref()
+    }
+
+    /// Decides whether the user behind `mapping` may perform `ctx.action` on `incident`.
+    ///
+    /// Checks run in order: workspace, card channel, mapping, admin, the action's rule. The
+    /// first that decides is recorded in [`Decision::check`].
+    pub fn authorize(
+        &self,
+        ctx: &ActionContext,
+        mapping: &MappingOutcome,
+        incident: &IncidentFacts,
+    ) -> Decision {
+        let action = ctx.action;
+        let decide = |allowed: bool, check: Check, reason: String| Decision {
+            action,
+            allowed,
+            check,
+            reason,
+        };
+        if let Some(home) = &self.workspace
+            && &ctx.slack_team != home
+        {
+            return decide(
+                false,
+                Check::Workspace,
+                format!(
+                    "This action came from Slack workspace {}, but pdbridge only accepts actions from {home}.",
+                    ctx.slack_team
+                ),
+            );
+        }
+        match &incident.card_channel {
+            None => {
+                return decide(
+                    false,
+                    Check::Channel,
+                    format!(
+                        "pdbridge has no card for incident {}; act on the incident's card.",
+                        incident.id
+                    ),
+                );
+            }
+            Some(card) if card != &ctx.channel => {
+                return decide(
+                    false,
+                    Check::Channel,
+                    format!(
+                        "Incident {}'s card lives in <#{card}>; act on it there, not in <#{}>.",
+                        incident.id, ctx.channel
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        let user = match mapping {
+            MappingOutcome::Mapped(user) => user,
+            MappingOutcome::Refused(refusal) => {
+                return decide(false, Check::Mapping, refusal.to_string());
+            }
+        };
+        if self.config.admins.iter().any(|admin| admin.matches(user)) {
+            return decide(
+                true,
+                Check::Admin,
+                format!("{} is a pdbridge admin.", user.pd_user),
+            );
+        }
+        let rule = self.config.rule(action);
+        let verb = action.verb();
+        let (allowed, reason) = match rule {
+            Rule::AnyMapped => (
+                true,
+                format!("Any mapped PagerDuty user may {verb} incidents."),
+            ),
+            Rule::Admin => (false, format!("Only pdbridge admins may {verb} incidents.")),
+            Rule::Responder => responder(user, incident, verb),
+            Rule::TeamMember => {
+                let teams: Vec<_> = incident.all_teams().collect();
+                if teams.is_empty() {
+                    let (allowed, why) = responder(user, incident, verb);
+                    (
+                        allowed,
+                        format!(
+                            "Incident {} has no team, so its responders decide: {why}",
+                            incident.id
+                        ),
+                    )
+                } else if let Some(team) = teams.iter().find(|t| user.teams.contains(t)) {
+                    (
+                        true,
+                        format!(
+                            "{} is on team {team} of incident {}.",
+                            user.pd_user, incident.id
+                        ),
+                    )
+                } else {
+                    let mut names: Vec<String> = teams.iter().map(|t| t.to_string()).collect();
+                    names.sort();
+                    names.dedup();
+                    (
+                        false,
+                        format!(
+                            "Only members of incident {}'s teams ({}) may {verb} it; {} is on none of them.",
+                            incident.id,
+                            names.join(", "),
+                            user.pd_user
+                        ),
+                    )
+                }
+            }
+        };
+        decide(allowed, Check::Rule(rule), reason)
+    }
+}
+
+fn responder(user: &MappedUser, incident: &IncidentFacts, verb: &str) -> (bool, String) {
+    if incident.assignees.contains(&user.pd_user) {
+        (
+            true,
+            format!("{} is assigned to incident {}.", user.pd_user, incident.id),
+        )
+    } else if incident.on_call.contains(&user.pd_user) {
+        (
+            true,
+            format!(
+                "{} is on call on incident {}'s escalation policy.",
+                user.pd_user, incident.id
+            ),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "Only responders of incident {} (assignees and on-call users of its escalation policy) may {verb} it; {} is neither.",
+                incident.id, user.pd_user
+            ),
+        )
+    }
+}
