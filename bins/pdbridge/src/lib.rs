@@ -8,4 +8,8 @@
 
 pub mod cli;
 pub mod config;
+pub mod http;
+pub mod logging;
+pub mod metrics;
 pub mod policy;
+pub mod server;

@@ -1,0 +1,659 @@
+//! The HTTP layer: routing, body limits, signature verification and status codes.
+//!
+//! [`app`] turns an [`AppState`] into a `tower::Service` that any hyper server (or
+//! `tower::ServiceExt::oneshot` in tests) can drive. Per request, in order: route on method and
+//! path (404 / 405), refuse bodies over [`BODY_LIMIT`] (413, by `Content-Length` first and again
+//! while reading), verify the signature over the raw bytes (401; the body never reaches a parser
+//! before this), then hand the verified bytes to the [`Bridge`]. A bridge failure is ours and
+//! answers 503, never 4xx, so PagerDuty retries instead of counting a drop.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use ids::WebhookId;
+use signing::{PagerDutySecret, SlackSigningSecret};
+
+use crate::metrics::Metrics;
+
+/// The largest request body accepted, in bytes (PagerDuty drops webhooks above 256 KB anyway).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// How long a Slack request may take before we answer 503 ourselves (Slack gives up at 3 s).
+pub const SLACK_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// How long a PagerDuty delivery may take before we answer 503 (PagerDuty gives up at 5 s).
+pub const PAGERDUTY_DEADLINE: Duration = Duration::from_millis(4500);
+
+/// The response body type of the service.
+pub type ResponseBody = Full<Bytes>;
+
+/// What became of a verified PagerDuty delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookAck {
+    /// Stored durably for processing: 202.
+    Accepted,
+    /// Already in the inbox (same `X-Webhook-Id` or `event.id`): 200.
+    Duplicate,
+    /// Verified but not something pdbridge acts on (unknown type, `pagey.ping`, unparseable): 200.
+    Ignored,
+}
+
+/// The answer to a verified Slack request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlackReply {
+    /// 200 with an empty body (acknowledges the interaction; closes a modal).
+    Empty,
+    /// 200 with a JSON body (`response_action`, or a slash-command message).
+    Json(serde_json::Value),
+    /// 400: the signed request is not a payload pdbridge understands.
+    BadRequest(&'static str),
+}
+
+/// The bridge could not do its part (database down, queue full): answered with 503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable(pub String);
+
+/// What the HTTP layer hands verified requests to.
+pub trait Bridge: Send + Sync + 'static {
+    /// Records a verified PagerDuty delivery (raw body) and says whether it was new.
+    fn pagerduty_webhook(
+        &self,
+        webhook_id: Option<WebhookId>,
+        body: Bytes,
+    ) -> impl Future<Output = Result<WebhookAck, Unavailable>> + Send;
+
+    /// Handles a verified Slack interaction (raw form body with one `payload` field).
+    fn slack_interaction(
+        &self,
+        body: Bytes,
+    ) -> impl Future<Output = Result<SlackReply, Unavailable>> + Send;
+
+    /// Handles a verified Slack slash command (raw form body).
+    fn slack_command(
+        &self,
+        body: Bytes,
+    ) -> impl Future<Output = Result<SlackReply, Unavailable>> + Send;
+
+    /// Whether the bridge can serve (database reachable); backs `GET /healthz`.
+    fn health(&self) -> impl Future<Output = Result<(), Unavailable>> + Send;
+}
+
+/// A source of the current Unix time in seconds (injectable so tests can pin it).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    })
+}
+
+/// Everything the HTTP layer needs.
+pub struct AppState<B> {
+    /// Where verified requests go.
+    pub bridge: Arc<B>,
+    /// The Slack signing secret.
+    pub slack_secret: SlackSigningSecret,
+    /// The PagerDuty webhook secrets (any may match).
+    pub pagerduty_secrets: Vec<PagerDutySecret>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The clock used for Slack's timestamp window.
+    pub clock: Clock,
+}
+
+impl<B> std::fmt::Debug for AppState<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("slack_secret", &self.slack_secret)
+            .field("pagerduty_secrets", &self.pagerduty_secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pdbridge HTTP service (cheap to clone).
+pub struct App<B> {
+    state: Arc<AppState<B>>,
+}
+
+impl<B> Clone for App<B> {
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for App<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("state", &self.state).finish()
+    }
+}
+
+/// Builds the service.
+pub fn app<B: Bridge>(state: AppState<B>) -> App<B> {
+    App {
+        state: Arc::new(state),
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<B, ReqBody> tower::Service<Request<ReqBody>> for App<B>
+where
+    B: Bridge,
+    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let state = Arc::clone(&self.state);
+        Box::pin(async move { Ok(handle(&state, req).await) })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    PagerDuty,
+    SlackInteractions,
+    SlackCommands,
+    Healthz,
+    Metrics,
+}
+
+impl Route {
+    fn source(self) -> &'static str {
+        match self {
+            Route::PagerDuty => "pagerduty",
+            Route::SlackInteractions => "slack_interaction",
+            Route::SlackCommands => "slack_command",
+            Route::Healthz | Route::Metrics => "internal",
+        }
+    }
+}
+
+async fn handle<B, ReqBody>(state: &AppState<B>, req: Request<ReqBody>) -> Response<ResponseBody>
+where
+    B: Bridge,
+    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    let (route, allowed) = match req.uri().path() {
+        "/pagerduty/webhook" => (Route::PagerDuty, &Method::POST),
+        "/slack/interactions" => (Route::SlackInteractions, &Method::POST),
+        "/slack/commands" => (Route::SlackCommands, &Method::POST),
+        "/healthz" => (Route::Healthz, &Method::GET),
+        "/metrics" => (Route::Metrics, &Method::GET),
+        _ => return text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    let method_ok =
+        req.method() == allowed || (allowed == Method::GET && req.method() == Method::HEAD);
+    let allowed: &'static str = if allowed == Method::GET {
+        "GET, HEAD"
+    } else {
+        "POST"
+    };
+    if !method_ok {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allowed));
+        return resp;
+    }
+    match route {
+        Route::Healthz => match state.bridge.health().await {
+            Ok(()) => text(StatusCode::OK, "ok\n"),
+            Err(Unavailable(why)) => {
+                tracing::warn!(%why, "health check failed");
+                text(StatusCode::SERVICE_UNAVAILABLE, "unavailable\n")
+            }
+        },
+        Route::Metrics => {
+            let mut resp = text(StatusCode::OK, state.metrics.render());
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            resp
+        }
+        Route::PagerDuty | Route::SlackInteractions | Route::SlackCommands => {
+            let (parts, body) = req.into_parts();
+            let source = route.source();
+            let body = match read_limited(&parts.headers, body).await {
+                Ok(body) => body,
+                Err(status) => {
+                    let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                        "too_large"
+                    } else {
+                        "bad_body"
+                    };
+                    state.metrics.webhook_rejected(source, reason);
+                    return text(status, "request body refused\n");
+                }
+            };
+            if let Err(err) = verify(state, route, &parts.headers, &body) {
+                state.metrics.webhook_rejected(source, err.kind());
+                tracing::warn!(source, reason = err.kind(), "refused unsigned request");
+                return text(StatusCode::UNAUTHORIZED, "invalid signature\n");
+            }
+            state.metrics.webhook_received(source);
+            dispatch(state, route, &parts.headers, body).await
+        }
+    }
+}
+
+async fn dispatch<B: Bridge>(
+    state: &AppState<B>,
+    route: Route,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response<ResponseBody> {
+    match route {
+        Route::PagerDuty => {
+            let webhook_id = headers
+                .get("x-webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(WebhookId::new);
+            let fut = state.bridge.pagerduty_webhook(webhook_id, body);
+            match tokio::time::timeout(PAGERDUTY_DEADLINE, fut).await {
+                Ok(Ok(WebhookAck::Accepted)) => text(StatusCode::ACCEPTED, "accepted\n"),
+                Ok(Ok(WebhookAck::Duplicate)) => {
+                    state.metrics.webhook_duplicate("pagerduty");
+                    text(StatusCode::OK, "duplicate\n")
+                }
+                Ok(Ok(WebhookAck::Ignored)) => text(StatusCode::OK, "ignored\n"),
+                Ok(Err(Unavailable(why))) => {
+                    tracing::error!(%why, "could not record PagerDuty webhook");
+                    text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+                }
+                Err(_) => {
+                    tracing::error!("recording a PagerDuty webhook timed out");
+                    text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+                }
+            }
+        }
+        Route::SlackInteractions | Route::SlackCommands => {
+            let reply = if route == Route::SlackInteractions {
+                tokio::time::timeout(SLACK_DEADLINE, state.bridge.slack_interaction(body)).await
+            } else {
+                tokio::time::timeout(SLACK_DEADLINE, state.bridge.slack_command(body)).await
+            };
+            match reply {
+                Ok(Ok(SlackReply::Empty)) => Response::builder()
+                    .status(StatusCode::OK)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap_or_else(|_| internal()),
+                Ok(Ok(SlackReply::Json(value))) => json(StatusCode::OK, &value),
+                Ok(Ok(SlackReply::BadRequest(why))) => {
+                    state
+                        .metrics
+                        .webhook_rejected(route.source(), "bad_payload");
+                    text(StatusCode::BAD_REQUEST, format!("{why}\n"))
+                }
+                Ok(Err(Unavailable(why))) => {
+                    tracing::error!(%why, "could not handle Slack request");
+                    text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+                }
+                Err(_) => {
+                    tracing::error!("a Slack request missed its deadline");
+                    text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+                }
+            }
+        }
+        Route::Healthz | Route::Metrics => internal(),
+    }
+}
+
+fn verify<B>(
+    state: &AppState<B>,
+    route: Route,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), signing::Error> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match route {
+        Route::PagerDuty => signing::verify_pagerduty(
+            &state.pagerduty_secrets,
+            header(signing::PAGERDUTY_SIGNATURE_HEADER),
+            body,
+        ),
+        _ => signing::verify_slack(
+            &state.slack_secret,
+            header(signing::SLACK_TIMESTAMP_HEADER),
+            header(signing::SLACK_SIGNATURE_HEADER),
+            body,
+            (state.clock)(),
+        ),
+    }
+}
+
+/// Reads the whole body, refusing more than [`BODY_LIMIT`] bytes by header and while reading.
+async fn read_limited<ReqBody>(headers: &HeaderMap, body: ReqBody) -> Result<Bytes, StatusCode>
+where
+    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+{
+    if let Some(len) = headers.get(CONTENT_LENGTH) {
+        let len = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or(StatusCode::BAD_REQUEST)?;
+        if len > BODY_LIMIT as u64 {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    }
+    match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        Err(_) => Err(StatusCode::BAD_REQUEST),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<ResponseBody> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body.into())))
+        .unwrap_or_else(|_| internal())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Full::new(Bytes::from(value.to_string())))
+        .unwrap_or_else(|_| internal())
+}
+
+fn internal() -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"internal error\n")));
+    *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A bridge whose answers are scripted and which records what it was given.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        fail: bool,
+        duplicate: bool,
+        seen: Mutex<Vec<(Option<WebhookId>, Bytes)>>,
+    }
+
+    impl Bridge for Scripted {
+        async fn pagerduty_webhook(
+            &self,
+            webhook_id: Option<WebhookId>,
+            body: Bytes,
+        ) -> Result<WebhookAck, Unavailable> {
+            self.seen.lock().unwrap().push((webhook_id, body));
+            if self.fail {
+                Err(Unavailable("db down".into()))
+            } else if self.duplicate {
+                Ok(WebhookAck::Duplicate)
+            } else {
+                Ok(WebhookAck::Accepted)
+            }
+        }
+
+        async fn slack_interaction(&self, body: Bytes) -> Result<SlackReply, Unavailable> {
+            self.seen.lock().unwrap().push((None, body));
+            if self.fail {
+                Err(Unavailable("db down".into()))
+            } else {
+                Ok(SlackReply::Empty)
+            }
+        }
+
+        async fn slack_command(&self, _body: Bytes) -> Result<SlackReply, Unavailable> {
+            Ok(SlackReply::Json(serde_json::json!({"text": "hi"})))
+        }
+
+        async fn health(&self) -> Result<(), Unavailable> {
+            if self.fail {
+                Err(Unavailable("db down".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    const NOW: i64 = 1_531_420_618;
+    const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+    fn make(bridge: Scripted) -> (App<Scripted>, Arc<Scripted>, Arc<Metrics>) {
+        let bridge = Arc::new(bridge);
+        let metrics = Arc::new(Metrics::new());
+        let app = app(AppState {
+            bridge: Arc::clone(&bridge),
+            slack_secret: SlackSigningSecret::new(SLACK_SECRET),
+            pagerduty_secrets: vec![PagerDutySecret::new("old"), PagerDutySecret::new("new")],
+            metrics: Arc::clone(&metrics),
+            clock: Arc::new(|| NOW),
+        });
+        (app, bridge, metrics)
+    }
+
+    fn pd_request(body: &'static [u8], sig: Option<String>) -> Request<Full<Bytes>> {
+        let mut b = Request::post("/pagerduty/webhook").header("x-webhook-id", "wh-1");
+        if let Some(sig) = sig {
+            b = b.header("X-PagerDuty-Signature", sig);
+        }
+        b.body(Full::new(Bytes::from_static(body))).unwrap()
+    }
+
+    fn slack_request(
+        path: &str,
+        body: &'static [u8],
+        ts: i64,
+        secret: &str,
+    ) -> Request<Full<Bytes>> {
+        let sig = signing::sign_slack(&SlackSigningSecret::new(secret), ts, body);
+        Request::post(path)
+            .header("X-Slack-Request-Timestamp", ts.to_string())
+            .header("X-Slack-Signature", sig)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(body)))
+            .unwrap()
+    }
+
+    async fn status(app: &App<Scripted>, req: Request<Full<Bytes>>) -> (StatusCode, String) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    const PD_BODY: &[u8] = br#"{"event":{"id":"E1","event_type":"incident.triggered"}}"#;
+
+    #[tokio::test]
+    async fn pagerduty_signed_with_either_secret_is_accepted_202() {
+        let (app, bridge, metrics) = make(Scripted::default());
+        let sig = format!(
+            "v1=00,{}",
+            signing::sign_pagerduty(&PagerDutySecret::new("new"), PD_BODY)
+        );
+        let (code, _) = status(&app, pd_request(PD_BODY, Some(sig))).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        let seen = bridge.seen.lock().unwrap();
+        assert_eq!(seen[0].0, Some(WebhookId::new("wh-1")));
+        assert_eq!(seen[0].1.as_ref(), PD_BODY);
+        assert!(
+            metrics
+                .render()
+                .contains("pdbridge_webhooks_received_total{source=\"pagerduty\"} 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn pagerduty_duplicate_is_200() {
+        let (app, _, metrics) = make(Scripted {
+            duplicate: true,
+            ..Scripted::default()
+        });
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("old"), PD_BODY);
+        let (code, _) = status(&app, pd_request(PD_BODY, Some(sig))).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(
+            metrics
+                .render()
+                .contains("pdbridge_webhooks_duplicate_total{source=\"pagerduty\"} 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn pagerduty_missing_or_forged_signature_is_401_and_never_reaches_the_bridge() {
+        let (app, bridge, metrics) = make(Scripted::default());
+        let (code, _) = status(&app, pd_request(PD_BODY, None)).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        let forged = signing::sign_pagerduty(&PagerDutySecret::new("guess"), PD_BODY);
+        let (code, _) = status(&app, pd_request(PD_BODY, Some(forged))).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        let (code, _) = status(&app, pd_request(PD_BODY, Some("v1=zz".into()))).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        assert!(bridge.seen.lock().unwrap().is_empty());
+        let text = metrics.render();
+        assert!(text.contains("reason=\"missing_header\"} 1"), "{text}");
+        assert!(text.contains("reason=\"mismatch\"} 1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn our_own_failure_is_503_never_4xx() {
+        let (app, _, _) = make(Scripted {
+            fail: true,
+            ..Scripted::default()
+        });
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("old"), PD_BODY);
+        let (code, _) = status(&app, pd_request(PD_BODY, Some(sig))).await;
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        let req = slack_request("/slack/interactions", b"payload=%7B%7D", NOW, SLACK_SECRET);
+        assert_eq!(status(&app, req).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        let req = Request::get("/healthz")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(status(&app, req).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn slack_official_vector_verifies_and_stale_or_forged_is_401() {
+        let body: &'static [u8] = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let (app, _, _) = make(Scripted::default());
+        let mut req = Request::post("/slack/commands")
+            .header("X-Slack-Request-Timestamp", "1531420618")
+            .header(
+                "X-Slack-Signature",
+                "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+            )
+            .body(Full::new(Bytes::from_static(body)))
+            .unwrap();
+        let (code, text) = status(&app, req).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(text, r#"{"text":"hi"}"#);
+
+        req = slack_request(
+            "/slack/interactions",
+            b"payload=%7B%7D",
+            NOW - 301,
+            SLACK_SECRET,
+        );
+        assert_eq!(status(&app, req).await.0, StatusCode::UNAUTHORIZED);
+        req = slack_request("/slack/interactions", b"payload=%7B%7D", NOW, "wrong");
+        assert_eq!(status(&app, req).await.0, StatusCode::UNAUTHORIZED);
+        req = Request::post("/slack/interactions")
+            .body(Full::new(Bytes::from_static(b"payload=%7B%7D")))
+            .unwrap();
+        assert_eq!(status(&app, req).await.0, StatusCode::UNAUTHORIZED);
+        req = slack_request("/slack/interactions", b"payload=%7B%7D", NOW, SLACK_SECRET);
+        let (code, text) = status(&app, req).await;
+        assert_eq!((code, text.as_str()), (StatusCode::OK, ""));
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_413_by_header_and_while_reading() {
+        let (app, bridge, _) = make(Scripted::default());
+        let req = Request::post("/pagerduty/webhook")
+            .header(CONTENT_LENGTH, (BODY_LIMIT + 1).to_string())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(status(&app, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+        let big = Bytes::from(vec![b'a'; BODY_LIMIT + 1]);
+        let req = Request::post("/slack/interactions")
+            .body(Full::new(big))
+            .unwrap();
+        assert_eq!(status(&app, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+        let req = Request::post("/slack/commands")
+            .header(CONTENT_LENGTH, "lots")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(status(&app, req).await.0, StatusCode::BAD_REQUEST);
+        assert!(bridge.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn health_metrics_404_and_405() {
+        let (app, _, _) = make(Scripted::default());
+        let get = |p: &str| Request::get(p).body(Full::new(Bytes::new())).unwrap();
+        assert_eq!(
+            status(&app, get("/healthz")).await,
+            (StatusCode::OK, "ok\n".into())
+        );
+        let (code, text) = status(&app, get("/metrics")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(
+            text.contains("# TYPE pdbridge_webhooks_received counter"),
+            "{text}"
+        );
+        assert_eq!(status(&app, get("/nope")).await.0, StatusCode::NOT_FOUND);
+        let resp = app
+            .clone()
+            .oneshot(get("/pagerduty/webhook"))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()[ALLOW], "POST");
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::delete("/metrics")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()[ALLOW], "GET, HEAD");
+        let post = Request::post("/healthz")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        assert_eq!(status(&app, post).await.0, StatusCode::METHOD_NOT_ALLOWED);
+    }
+}

@@ -1,0 +1,217 @@
+//! Prometheus metrics, rendered in the text exposition format at `GET /metrics`.
+//!
+//! One [`Metrics`] is shared by the HTTP layer, the bridge and the dispatcher. Label values are
+//! short fixed vocabularies (sources, reasons, kinds, platforms), never ids or user input.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// All pdbridge metrics and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    webhooks_received: Family<Labels, Counter>,
+    webhooks_duplicate: Family<Labels, Counter>,
+    webhooks_rejected: Family<Labels, Counter>,
+    actions: Family<Labels, Counter>,
+    outbox_depth: Gauge,
+    outbox_oldest_age: Gauge<f64, AtomicU64>,
+    api_calls: Family<Labels, Counter>,
+    api_rate_limited: Family<Labels, Counter>,
+    unmapped_users: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `pdbridge` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("pdbridge");
+        let webhooks_received = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhooks_received",
+            "Inbound requests whose signature verified, by source",
+            webhooks_received.clone(),
+        );
+        let webhooks_duplicate = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhooks_duplicate",
+            "PagerDuty deliveries already in the inbox, by source",
+            webhooks_duplicate.clone(),
+        );
+        let webhooks_rejected = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhooks_rejected",
+            "Inbound requests refused before processing, by source and reason",
+            webhooks_rejected.clone(),
+        );
+        let actions = Family::<Labels, Counter>::default();
+        registry.register(
+            "actions",
+            "Slack-originated actions, by kind and result",
+            actions.clone(),
+        );
+        let outbox_depth = Gauge::default();
+        registry.register(
+            "outbox_depth",
+            "Effects waiting in the outbox",
+            outbox_depth.clone(),
+        );
+        let outbox_oldest_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "Age of the oldest effect waiting in the outbox",
+            outbox_oldest_age.clone(),
+        );
+        let api_calls = Family::<Labels, Counter>::default();
+        registry.register(
+            "api_calls",
+            "Outbound API calls, by platform and outcome",
+            api_calls.clone(),
+        );
+        let api_rate_limited = Family::<Labels, Counter>::default();
+        registry.register(
+            "api_rate_limited",
+            "Outbound API calls answered 429, by platform",
+            api_rate_limited.clone(),
+        );
+        let unmapped_users = Counter::default();
+        registry.register(
+            "unmapped_users",
+            "Slack clicks refused because the user maps to no PagerDuty user",
+            unmapped_users.clone(),
+        );
+        // Create the main series at zero so dashboards and alerts see them before any traffic.
+        for source in ["pagerduty", "slack_interaction", "slack_command"] {
+            let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
+            let _ = webhooks_rejected.get_or_create(&vec![
+                ("source", source.to_owned()),
+                ("reason", "mismatch".to_owned()),
+            ]);
+        }
+        let _ = webhooks_duplicate.get_or_create(&vec![("source", "pagerduty".to_owned())]);
+        for platform in ["pagerduty", "slack"] {
+            let _ = api_rate_limited.get_or_create(&vec![("platform", platform.to_owned())]);
+        }
+        Self {
+            registry,
+            webhooks_received,
+            webhooks_duplicate,
+            webhooks_rejected,
+            actions,
+            outbox_depth,
+            outbox_oldest_age,
+            api_calls,
+            api_rate_limited,
+            unmapped_users,
+        }
+    }
+
+    /// Counts a verified inbound request (`pagerduty`, `slack_interaction`, `slack_command`).
+    pub fn webhook_received(&self, source: &'static str) {
+        self.webhooks_received
+            .get_or_create(&vec![("source", source.to_owned())])
+            .inc();
+    }
+
+    /// Counts a duplicate delivery.
+    pub fn webhook_duplicate(&self, source: &'static str) {
+        self.webhooks_duplicate
+            .get_or_create(&vec![("source", source.to_owned())])
+            .inc();
+    }
+
+    /// Counts a refused request (`reason` such as `mismatch`, `too_large`).
+    pub fn webhook_rejected(&self, source: &'static str, reason: &'static str) {
+        self.webhooks_rejected
+            .get_or_create(&vec![
+                ("source", source.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts a Slack-originated action outcome (`kind` such as `acknowledge`, `result` such as
+    /// `accepted`, `unmapped`, `denied`, `succeeded`, `failed`).
+    pub fn action(&self, kind: &'static str, result: &'static str) {
+        self.actions
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("result", result.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Sets the outbox depth and the age of its oldest entry.
+    pub fn set_outbox(&self, depth: u64, oldest_age_secs: f64) {
+        self.outbox_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.outbox_oldest_age.set(oldest_age_secs);
+    }
+
+    /// Counts an outbound API call (`platform` is `pagerduty` or `slack`; `outcome` such as `ok`,
+    /// `error`, `rate_limited`). A `rate_limited` outcome also counts as a 429.
+    pub fn api_call(&self, platform: &'static str, outcome: &'static str) {
+        self.api_calls
+            .get_or_create(&vec![
+                ("platform", platform.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+        if outcome == "rate_limited" {
+            self.api_rate_limited
+                .get_or_create(&vec![("platform", platform.to_owned())])
+                .inc();
+        }
+    }
+
+    /// Counts a click from a Slack user who maps to no PagerDuty user.
+    pub fn unmapped_user(&self) {
+        self.unmapped_users.inc();
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_labels() {
+        let m = Metrics::new();
+        m.webhook_received("pagerduty");
+        m.webhook_rejected("slack_interaction", "mismatch");
+        m.api_call("slack", "rate_limited");
+        m.set_outbox(3, 1.5);
+        let text = m.render();
+        assert!(
+            text.contains("pdbridge_webhooks_received_total{source=\"pagerduty\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "pdbridge_webhooks_rejected_total{source=\"slack_interaction\",reason=\"mismatch\"} 1"
+        ));
+        assert!(text.contains("pdbridge_api_rate_limited_total{platform=\"slack\"} 1"));
+        assert!(text.contains("pdbridge_outbox_depth 3"));
+        assert!(text.contains("pdbridge_unmapped_users_total 0"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
