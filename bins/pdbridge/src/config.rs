@@ -16,7 +16,7 @@ use ids::{ChannelId, ServiceId, SlackTeamId, TeamId};
 use serde::Deserialize;
 use url::Url;
 
-use crate::policy::{IdentityOverride, PolicyConfig, RawIdentity, RawPolicy};
+use identity::{Overrides, PolicyConfig};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -78,7 +78,7 @@ pub struct Config {
     /// The `[[route]]` tables, in file order (first match wins).
     pub routes: Vec<Route>,
     /// The `[[identity]]` overrides.
-    pub identity: Vec<IdentityOverride>,
+    pub identity: Overrides,
     /// The `[policy]` table.
     pub policy: PolicyConfig,
 }
@@ -343,14 +343,6 @@ impl Config {
             ));
         }
 
-        let identity = raw
-            .identity
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| r.validate(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let policy = raw.policy.validate()?;
-
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -371,8 +363,8 @@ impl Config {
                 team_id,
             },
             routes: raw.routes,
-            identity,
-            policy,
+            identity: raw.identity,
+            policy: raw.policy,
         })
     }
 }
@@ -565,9 +557,9 @@ struct RawConfig {
     #[serde(default, rename = "route")]
     routes: Vec<Route>,
     #[serde(default)]
-    identity: Vec<RawIdentity>,
+    identity: Overrides,
     #[serde(default)]
-    policy: RawPolicy,
+    policy: PolicyConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -830,6 +822,34 @@ default_channel = "C0DEFAULT"
         let with_catch_all = format!("{text}\n[[route]]\nchannel = \"C0ALL\"\n");
         let c = Config::from_toml_str(&with_catch_all, &env(&[])).unwrap();
         assert_eq!(c.slack.default_channel, None);
+    }
+
+    #[test]
+    fn identity_and_policy_tables_use_the_identity_crate() {
+        let text = format!(
+            "{MINIMAL}
+[[identity]]
+slack_user = \"U1\"
+pd_email = \"Alice@Example.com\"
+
+[policy]
+resolve = \"admin\"
+admins = [\"U1\"]
+"
+        );
+        let c = Config::from_toml_str(&text, &env(&[])).unwrap();
+        assert!(c.identity.get(&ids::SlackUserId::new("U1")).is_some());
+        assert_eq!(c.policy.resolve, identity::Rule::Admin);
+
+        let text = format!("{MINIMAL}\n[[identity]]\nslack_user = \"U1\"\nemail = \"a@b.c\"\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("identity"), "{err}");
+        let text = format!("{MINIMAL}\n[policy]\nresolve = \"admin\"\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("policy"), "{err}");
+        let text = format!("{MINIMAL}\n[policy]\nsnooze = \"admin\"\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("policy.snooze"), "{err}");
     }
 
     #[test]

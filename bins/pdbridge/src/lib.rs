@@ -11,5 +11,4 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod metrics;
-pub mod policy;
 pub mod server;
