@@ -65,7 +65,7 @@ pub enum Error {
 impl Error {
     /// Whether the failure is transient: not sent, maybe sent, HTTP 429/5xx, or a retryable code.
     ///
-    /// A `MaybeSent` retry may duplicate a non-idempotent call; the retry decision accounts
+    /// A `MaybeSent` retry may duplicate a non-idempotent call; [`crate::retry::decide`] accounts
     /// for that.
     pub fn is_retryable(&self) -> bool {
         match self {
