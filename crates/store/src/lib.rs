@@ -1,4 +1,282 @@
 //! SQLite persistence for pdbridge: inbox, engine state, outbox, identity cache and audit log.
 //!
-//! This crate is filled in by its own issue; until then it exports nothing.
+//! The store owns one SQLite database and knows nothing of HTTP, Slack or PagerDuty semantics:
+//! payloads are opaque JSON (raw webhook bodies are kept byte for byte as text, engine state and
+//! effects as [`serde_json::Value`]), so it does not depend on `sync-core`.
+//!
+//! # Call order
+//! 1. [`Store::open`] (or [`Store::open_with`], [`Store::open_in_memory`]) applies the versioned
+//!    migrations and the connection pragmas.
+//! 2. At server start, call `store.write(|tx| tx.release_claims())` so effects claimed by a
+//!    crashed process become claimable at once (leases also expire on their own).
+//! 3. Every input runs in one [`Store::write`] closure: insert the input row (dedupe), put the
+//!    engine state, enqueue the effects, mark the input processed. Either all of it commits or,
+//!    when the closure returns `Err` (or panics), none of it does. Wake the dispatcher after the
+//!    closure returns `Ok`.
+//! 4. The dispatcher loops on [`Tx::claim_due`] and reports each attempt with [`Tx::complete`],
+//!    [`Tx::fail`] or [`Tx::abandon`].
+//! 5. Periodically call [`Tx::prune`]; read-only views (status, metrics) use [`Store::read`].
+//!
+//! # Invariants
+//! - Time is always passed in as Unix milliseconds ([`UnixMillis`]); nothing here reads a clock.
+//! - A claimed outbox row is leased, never deleted: a crash at any point loses no effect. Rows
+//!   leave the pending set only through `complete` or `abandon`, and finished rows are kept (for
+//!   effect-id dedupe) until [`Tx::prune`] removes them after the retention period.
+//! - Per ordering key the outbox is FIFO: only the oldest unfinished row of a key can be claimed,
+//!   and not while it is leased or not yet due. Different keys never block each other.
+//! - Inbox dedupe keys (PagerDuty `X-Webhook-Id` and `event.id`, Slack action keys) are kept for at
+//!   least [`StoreOptions::retention`] (default 7 days) after arrival, and unprocessed rows are
+//!   never pruned.
+//! - The audit log is append-only: SQLite triggers refuse `UPDATE` and `DELETE` on it.
+//!
+//! # Durability
+//! The database runs in WAL mode. With the default [`Durability::Normal`]
+//! (`synchronous=NORMAL`) a committed transaction survives a process crash (`kill -9`), but the
+//! newest commits can be lost on an OS crash or power loss. A webhook already answered 2xx is then
+//! not redelivered by PagerDuty (the reconciler repairs its card later). [`Durability::Full`]
+//! (`synchronous=FULL`, one fsync per commit) closes that gap at the cost of commit latency.
+//!
+//! # Threading
+//! Every method is synchronous and short. [`Store`] is `Send + Sync` (one connection behind a
+//! mutex), so the recommended use from async code is an `Arc<Store>` and
+//! `tokio::task::spawn_blocking(move || store.write(...))`. A dedicated writer thread fed by a
+//! channel is only worth it to batch many inputs into one transaction (group commit).
 #![forbid(unsafe_code)]
+
+mod audit;
+mod identity;
+mod inbox;
+mod outbox;
+mod schema;
+mod state;
+mod status;
+mod types;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
+pub use identity::IdentityEntry;
+pub use inbox::{ActionRow, NewAction, NewWebhook, WebhookRow};
+pub use outbox::{NewEffect, OutboxRow, OutboxStats};
+pub use state::IncidentRecord;
+pub use status::{PruneReport, RecentFailure, StatusSummary};
+pub use types::{DedupeKey, EffectId, InsertOutcome, OrderKey, RateKey, UnixMillis};
+
+/// Milliseconds in seven days, the default dedupe retention.
+pub const SEVEN_DAYS_MS: UnixMillis = 7 * 24 * 60 * 60 * 1000;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer pdbridge whose schema this build does not know.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// The `user_version` found in the database.
+        found: i64,
+        /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// A JSON column could not be encoded or decoded.
+    #[error("invalid JSON in {table}: {source}")]
+    Json {
+        /// The table holding the column.
+        table: &'static str,
+        /// The underlying serde error.
+        source: serde_json::Error,
+    },
+    /// `complete`, `fail` or `abandon` named an effect that is not in the outbox.
+    #[error("no outbox effect with id {0}")]
+    UnknownEffect(EffectId),
+    /// `mark_*_processed` named an inbox row that does not exist.
+    #[error("no {inbox} inbox row with seq {seq}")]
+    UnknownInboxRow {
+        /// Which inbox (`"webhook"` or `"action"`).
+        inbox: &'static str,
+        /// The sequence number that was asked for.
+        seq: i64,
+    },
+}
+
+/// How hard SQLite works to make a commit durable. See the crate docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL`: survives a process crash; may lose the newest commits on power loss.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: survives power loss; one fsync per commit.
+    Full,
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The `synchronous` pragma.
+    pub durability: Durability,
+    /// How long a statement waits for a lock held by another connection before failing.
+    pub busy_timeout: Duration,
+    /// How long a row returned by [`Tx::claim_due`] stays invisible to later claims.
+    pub claim_lease: Duration,
+    /// How long processed inbox rows and finished outbox rows are kept (dedupe window).
+    pub retention: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            claim_lease: Duration::from_secs(60),
+            retention: Duration::from_millis(SEVEN_DAYS_MS.unsigned_abs()),
+        }
+    }
+}
+
+/// Settings the transaction methods need.
+#[derive(Debug, Clone, Copy)]
+struct TxSettings {
+    claim_lease_ms: UnixMillis,
+    retention_ms: UnixMillis,
+}
+
+fn duration_ms(d: Duration) -> UnixMillis {
+    UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
+}
+
+/// The pdbridge database. Cheap to share as `Arc<Store>`; see the crate docs for call order.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    settings: TxSettings,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with(path, &StoreOptions::default())
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, Error> {
+        Self::init(Connection::open(path)?, options)
+    }
+
+    /// Opens a private in-memory database (for tests); WAL does not apply.
+    pub fn open_in_memory() -> Result<Self, Error> {
+        Self::init(Connection::open_in_memory()?, &StoreOptions::default())
+    }
+
+    fn init(mut conn: Connection, options: &StoreOptions) -> Result<Self, Error> {
+        conn.busy_timeout(options.busy_timeout)?;
+        // Returns the resulting mode: "wal" for files, "memory" for in-memory databases.
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let sync = match options.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            settings: TxSettings {
+                claim_lease_ms: duration_ms(options.claim_lease),
+                retention_ms: duration_ms(options.retention),
+            },
+        })
+    }
+
+    /// Locks the connection. A panic inside a closure rolls its transaction back before the
+    /// guard is released, so a poisoned lock still guards a consistent connection.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`). Commits when `f` returns `Ok`;
+    /// rolls everything back when it returns `Err` or panics.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
+        let mut tx = Tx {
+            tx,
+            settings: self.settings,
+        };
+        let value = f(&mut tx)?;
+        tx.tx.commit().map_err(Error::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction: every query inside sees one consistent snapshot.
+    pub fn read<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(Error::from)?;
+        let tx = Tx {
+            tx,
+            settings: self.settings,
+        };
+        f(&tx)
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.
+    /// Safe while the server runs.
+    pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<(), Error> {
+        let dest = dest.as_ref().to_string_lossy().into_owned();
+        self.lock().execute("VACUUM INTO ?1", [dest])?;
+        Ok(())
+    }
+}
+
+/// One open transaction. Read methods take `&self`, write methods `&mut self`, so the closure of
+/// [`Store::read`] cannot write.
+#[derive(Debug)]
+pub struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+    settings: TxSettings,
+}
+
+impl Tx<'_> {
+    /// The single global JSON slot (for engine-wide state), if set.
+    pub fn global(&self) -> Result<Option<serde_json::Value>, Error> {
+        let text: Option<String> = self
+            .tx
+            .query_row("SELECT value FROM global_state WHERE slot = 0", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        text.map(|t| types::from_json("global_state", &t))
+            .transpose()
+    }
+
+    /// Replaces the global JSON slot.
+    pub fn put_global(&mut self, value: &serde_json::Value, now: UnixMillis) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT INTO global_state (slot, value, updated_at) VALUES (0, ?1, ?2)
+             ON CONFLICT (slot) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            rusqlite::params![types::to_json("global_state", value)?, now],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! The outbox of effects: per-key FIFO, leased claims, retries that keep the row.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::inbox::limit_param;
+use crate::types::{EffectId, InsertOutcome, OrderKey, RateKey, UnixMillis, from_json, to_json};
+use crate::{Error, Tx};
+
+/// An effect to enqueue.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEffect<'a> {
+    /// The caller's deterministic effect id; enqueueing an id that is already stored is a no-op.
+    pub id: &'a EffectId,
+    /// The FIFO lane (normally the incident id).
+    pub order_key: &'a OrderKey,
+    /// The rate-limit bucket.
+    pub rate_key: &'a RateKey,
+    /// The opaque effect description.
+    pub payload: &'a serde_json::Value,
+    /// The earliest time the effect may run.
+    pub due_at: UnixMillis,
+    /// When it was enqueued.
+    pub created_at: UnixMillis,
+}
+
+/// A stored effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// Enqueue order (strictly increasing).
+    pub seq: i64,
+    /// The caller's effect id.
+    pub id: EffectId,
+    /// The FIFO lane.
+    pub order_key: OrderKey,
+    /// The rate-limit bucket.
+    pub rate_key: RateKey,
+    /// The opaque effect description.
+    pub payload: serde_json::Value,
+    /// When it was enqueued.
+    pub created_at: UnixMillis,
+    /// The earliest time of the next attempt.
+    pub due_at: UnixMillis,
+    /// How many attempts have failed so far.
+    pub attempts: u32,
+    /// The error text of the last failed attempt.
+    pub last_error: Option<String>,
+}
+
+/// Outbox figures for metrics and `pdbridge status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutboxStats {
+    /// Unfinished effects (claimed or not).
+    pub depth: u64,
+    /// Unfinished effects currently leased by a claim.
+    pub in_flight: u64,
+    /// Unfinished effects whose last attempt failed.
+    pub retrying: u64,
+    /// `now - created_at` of the oldest unfinished effect, if any.
+    pub oldest_age_ms: Option<UnixMillis>,
+}
+
+const COLUMNS: &str =
+    "seq, effect_id, order_key, rate_key, payload, created_at, due_at, attempts, last_error";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(OutboxRow, String)> {
+    Ok((
+        OutboxRow {
+            seq: r.get(0)?,
+            id: EffectId::new(r.get::<_, String>(1)?),
+            order_key: OrderKey::new(r.get::<_, String>(2)?),
+            rate_key: RateKey::new(r.get::<_, String>(3)?),
+            payload: serde_json::Value::Null,
+            created_at: r.get(5)?,
+            due_at: r.get(6)?,
+            attempts: r.get(7)?,
+            last_error: r.get(8)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn decode((mut row, text): (OutboxRow, String)) -> Result<OutboxRow, Error> {
+    row.payload = from_json("outbox", &text)?;
+    Ok(row)
+}
+
+impl Tx<'_> {
+    /// Enqueues an effect; a second enqueue of the same id (pending or finished) changes nothing.
+    pub fn enqueue(&mut self, effect: &NewEffect<'_>) -> Result<InsertOutcome, Error> {
+        let existing: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT seq FROM outbox WHERE effect_id = ?1",
+                [effect.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(seq) = existing {
+            return Ok(InsertOutcome::Duplicate(seq));
+        }
+        self.tx.execute(
+            "INSERT INTO outbox (effect_id, order_key, rate_key, payload, created_at, due_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                effect.id.as_str(),
+                effect.order_key.as_str(),
+                effect.rate_key.as_str(),
+                to_json("outbox", effect.payload)?,
+                effect.created_at,
+                effect.due_at,
+            ],
+        )?;
+        Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
+    }
+
+    /// Claims up to `limit` runnable effects: for each ordering key, its oldest unfinished row,
+    /// if that row is due and not leased. Each returned row is leased for the store's
+    /// `claim_lease`; it stays in the outbox until `complete` or `abandon`. Ordered by due time,
+    /// then enqueue order.
+    pub fn claim_due(&mut self, now: UnixMillis, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox AS o
+             WHERE o.finished_at IS NULL
+               AND o.seq = (SELECT min(h.seq) FROM outbox AS h
+                            WHERE h.order_key = o.order_key AND h.finished_at IS NULL)
+               AND o.due_at <= ?1
+               AND (o.claimed_until IS NULL OR o.claimed_until <= ?1)
+             ORDER BY o.due_at, o.seq
+             LIMIT ?2"
+        );
+        let rows: Vec<OutboxRow> = {
+            let mut stmt = self.tx.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![now, limit_param(limit)], from_row)?;
+            rows.map(|row| decode(row?)).collect::<Result<_, Error>>()?
+        };
+        let lease_until = now.saturating_add(self.settings.claim_lease_ms);
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE outbox SET claimed_until = ?2 WHERE seq = ?1")?;
+        for row in &rows {
+            stmt.execute(params![row.seq, lease_until])?;
+        }
+        Ok(rows)
+    }
+
+    /// Drops every lease, making claimed rows claimable again. Call once at startup: leases
+    /// held by a crashed process would otherwise block their keys until they expire.
+    pub fn release_claims(&mut self) -> Result<u64, Error> {
+        let n = self.tx.execute(
+            "UPDATE outbox SET claimed_until = NULL
+             WHERE finished_at IS NULL AND claimed_until IS NOT NULL",
+            [],
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Records success: the row leaves the pending set (and unblocks its key) but is kept for
+    /// effect-id dedupe until pruned. Idempotent for a finished row.
+    pub fn complete(&mut self, id: &EffectId, now: UnixMillis) -> Result<(), Error> {
+        self.finish(id, now, None)
+    }
+
+    /// Records a failed attempt: increments `attempts`, stores the error, releases the lease
+    /// and makes the row due again at `next_due_at`. The row keeps its place at the head of its
+    /// key. Returns the new attempt count.
+    pub fn fail(
+        &mut self,
+        id: &EffectId,
+        now: UnixMillis,
+        next_due_at: UnixMillis,
+        error: &str,
+    ) -> Result<u32, Error> {
+        let attempts: Option<u32> = self
+            .tx
+            .query_row(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_error_at = ?3,
+                     due_at = ?4, claimed_until = NULL
+                 WHERE effect_id = ?1 AND finished_at IS NULL
+                 RETURNING attempts",
+                params![id.as_str(), error, now, next_due_at],
+                |r| r.get(0),
+            )
+            .optional()?;
+        attempts.ok_or_else(|| Error::UnknownEffect(id.clone()))
+    }
+
+    /// Gives up on an effect: the row leaves the pending set like `complete`, but is recorded as
+    /// a failure (with `error`) for `pdbridge status`.
+    pub fn abandon(&mut self, id: &EffectId, now: UnixMillis, error: &str) -> Result<(), Error> {
+        self.finish(id, now, Some(error))
+    }
+
+    fn finish(&mut self, id: &EffectId, now: UnixMillis, error: Option<&str>) -> Result<(), Error> {
+        let n = match error {
+            None => self.tx.execute(
+                "UPDATE outbox SET finished_at = ?2, claimed_until = NULL
+                 WHERE effect_id = ?1 AND finished_at IS NULL",
+                params![id.as_str(), now],
+            )?,
+            Some(error) => self.tx.execute(
+                "UPDATE outbox SET finished_at = ?2, claimed_until = NULL, abandoned = 1,
+                     last_error = ?3, last_error_at = ?2
+                 WHERE effect_id = ?1 AND finished_at IS NULL",
+                params![id.as_str(), now, error],
+            )?,
+        };
+        if n == 0 && self.effect(id)?.is_none() {
+            return Err(Error::UnknownEffect(id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Postpones every unfinished effect of a rate-limit bucket to at least `until` (after a
+    /// 429), without counting an attempt.
+    pub fn postpone_rate_key(
+        &mut self,
+        rate_key: &RateKey,
+        until: UnixMillis,
+    ) -> Result<u64, Error> {
+        let n = self.tx.execute(
+            "UPDATE outbox SET due_at = ?2
+             WHERE rate_key = ?1 AND finished_at IS NULL AND due_at < ?2",
+            params![rate_key.as_str(), until],
+        )?;
+        Ok(n as u64)
+    }
+
+    /// One effect by id, finished or not. Finished effects report `None` only once pruned.
+    pub fn effect(&self, id: &EffectId) -> Result<Option<OutboxRow>, Error> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE effect_id = ?1");
+        self.tx
+            .query_row(&sql, [id.as_str()], from_row)
+            .optional()?
+            .map(decode)
+            .transpose()
+    }
+
+    /// Whether an effect is stored and finished (completed or abandoned).
+    pub fn is_finished(&self, id: &EffectId) -> Result<bool, Error> {
+        let finished: Option<bool> = self
+            .tx
+            .query_row(
+                "SELECT finished_at IS NOT NULL FROM outbox WHERE effect_id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(finished.unwrap_or(false))
+    }
+
+    /// Unfinished effects in enqueue order, at most `limit` (for inspection and tests).
+    pub fn pending_effects(&self, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM outbox WHERE finished_at IS NULL ORDER BY seq LIMIT ?1");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([limit_param(limit)], from_row)?;
+        rows.map(|row| decode(row?)).collect()
+    }
+
+    /// The earliest `due_at` among heads of keys that are not leased, so the dispatcher can sleep
+    /// exactly until the next effect is runnable. `None` when nothing is waiting.
+    pub fn next_due_at(&self, now: UnixMillis) -> Result<Option<UnixMillis>, Error> {
+        Ok(self.tx.query_row(
+            "SELECT min(o.due_at) FROM outbox AS o
+             WHERE o.finished_at IS NULL
+               AND o.seq = (SELECT min(h.seq) FROM outbox AS h
+                            WHERE h.order_key = o.order_key AND h.finished_at IS NULL)
+               AND (o.claimed_until IS NULL OR o.claimed_until <= ?1)",
+            [now],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Depth, in-flight count, retrying count and oldest age of the unfinished effects.
+    pub fn outbox_stats(&self, now: UnixMillis) -> Result<OutboxStats, Error> {
+        Ok(self.tx.query_row(
+            "SELECT count(*),
+                    coalesce(sum(claimed_until IS NOT NULL AND claimed_until > ?1), 0),
+                    coalesce(sum(attempts > 0), 0),
+                    min(created_at)
+             FROM outbox WHERE finished_at IS NULL",
+            [now],
+            |r| {
+                let oldest: Option<UnixMillis> = r.get(3)?;
+                Ok(OutboxStats {
+                    depth: r.get(0)?,
+                    in_flight: r.get(1)?,
+                    retrying: r.get(2)?,
+                    oldest_age_ms: oldest.map(|t| now.saturating_sub(t).max(0)),
+                })
+            },
+        )?)
+    }
+}

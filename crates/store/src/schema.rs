@@ -1,0 +1,133 @@
+//! Versioned migrations, tracked in `PRAGMA user_version`.
+//!
+//! `MIGRATIONS[i]` upgrades the schema from version `i` to `i + 1`. Steps are only ever appended;
+//! a released step is never edited.
+
+use rusqlite::Connection;
+
+use crate::Error;
+
+/// The ordered migration steps.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    r#"
+    CREATE TABLE pd_inbox (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id   TEXT UNIQUE,
+        event_id     TEXT NOT NULL UNIQUE,
+        event_type   TEXT NOT NULL,
+        incident_id  TEXT,
+        payload      TEXT NOT NULL,
+        received_at  INTEGER NOT NULL,
+        processed_at INTEGER
+    ) STRICT;
+    CREATE INDEX pd_inbox_unprocessed ON pd_inbox (seq) WHERE processed_at IS NULL;
+    CREATE INDEX pd_inbox_received ON pd_inbox (received_at);
+
+    CREATE TABLE slack_inbox (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedupe_key   TEXT NOT NULL UNIQUE,
+        slack_user   TEXT NOT NULL,
+        incident_id  TEXT,
+        kind         TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        received_at  INTEGER NOT NULL,
+        processed_at INTEGER
+    ) STRICT;
+    CREATE INDEX slack_inbox_unprocessed ON slack_inbox (seq) WHERE processed_at IS NULL;
+
+    CREATE TABLE incidents (
+        incident_id TEXT PRIMARY KEY,
+        channel_id  TEXT,
+        card_ts     TEXT,
+        resolved    INTEGER NOT NULL DEFAULT 0,
+        state       TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX incidents_card ON incidents (channel_id, card_ts);
+
+    CREATE TABLE global_state (
+        slot       INTEGER PRIMARY KEY CHECK (slot = 0),
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE outbox (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        effect_id     TEXT NOT NULL UNIQUE,
+        order_key     TEXT NOT NULL,
+        rate_key      TEXT NOT NULL,
+        payload       TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        due_at        INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        last_error_at INTEGER,
+        claimed_until INTEGER,
+        finished_at   INTEGER,
+        abandoned     INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX outbox_pending ON outbox (order_key, seq) WHERE finished_at IS NULL;
+    CREATE INDEX outbox_errors ON outbox (last_error_at) WHERE last_error_at IS NOT NULL;
+
+    CREATE TABLE identity_cache (
+        slack_user TEXT PRIMARY KEY,
+        entry      TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        slack_user TEXT NOT NULL,
+        pd_user    TEXT,
+        action     TEXT NOT NULL,
+        incident_id TEXT,
+        decision   TEXT NOT NULL,
+        pd_result  TEXT
+    ) STRICT;
+    CREATE INDEX audit_log_incident ON audit_log (incident_id, seq);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+    CREATE TABLE unmapped_users (
+        slack_user TEXT PRIMARY KEY,
+        reason     TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        times      INTEGER NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub(crate) fn latest_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Brings the database to [`latest_version`], one transaction per step. Refuses a database
+/// written by a newer build.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    let supported = latest_version();
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > supported {
+        return Err(Error::SchemaTooNew { found, supported });
+    }
+    let applied = usize::try_from(found).unwrap_or(0);
+    for (index, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated between our read and this lock.
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let target = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        if now >= target {
+            continue;
+        }
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! Per-incident engine state, with the card's location in separate columns.
+
+use ids::{ChannelId, IncidentId, MessageTs};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{UnixMillis, from_json, to_json};
+use crate::{Error, Tx};
+
+/// The stored state of one incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    /// The incident.
+    pub incident_id: IncidentId,
+    /// The channel of its card, once routed.
+    pub channel: Option<ChannelId>,
+    /// The card's message `ts`, once posted.
+    pub card_ts: Option<MessageTs>,
+    /// Whether the incident is resolved (a resolved card is no longer "open").
+    pub resolved: bool,
+    /// The engine's opaque per-incident snapshot.
+    pub state: serde_json::Value,
+    /// When the record was last written.
+    pub updated_at: UnixMillis,
+}
+
+const COLUMNS: &str = "incident_id, channel_id, card_ts, resolved, state, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(IncidentRecord, String)> {
+    Ok((
+        IncidentRecord {
+            incident_id: IncidentId::new(r.get::<_, String>(0)?),
+            channel: r.get::<_, Option<String>>(1)?.map(ChannelId::new),
+            card_ts: r.get::<_, Option<String>>(2)?.map(MessageTs::new),
+            resolved: r.get(3)?,
+            state: serde_json::Value::Null,
+            updated_at: r.get(5)?,
+        },
+        r.get(4)?,
+    ))
+}
+
+fn decode((mut record, text): (IncidentRecord, String)) -> Result<IncidentRecord, Error> {
+    record.state = from_json("incidents", &text)?;
+    Ok(record)
+}
+
+impl Tx<'_> {
+    /// Inserts or replaces the record of `record.incident_id`.
+    pub fn put_incident(&mut self, record: &IncidentRecord) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT INTO incidents (incident_id, channel_id, card_ts, resolved, state, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (incident_id) DO UPDATE SET
+                 channel_id = excluded.channel_id, card_ts = excluded.card_ts,
+                 resolved = excluded.resolved, state = excluded.state,
+                 updated_at = excluded.updated_at",
+            params![
+                record.incident_id.as_str(),
+                record.channel.as_ref().map(ChannelId::as_str),
+                record.card_ts.as_ref().map(MessageTs::as_str),
+                record.resolved,
+                to_json("incidents", &record.state)?,
+                record.updated_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The record of one incident.
+    pub fn incident(&self, incident_id: &IncidentId) -> Result<Option<IncidentRecord>, Error> {
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE incident_id = ?1");
+        self.tx
+            .query_row(&sql, [incident_id.as_str()], from_row)
+            .optional()?
+            .map(decode)
+            .transpose()
+    }
+
+    /// The incident whose card is the message `card_ts` in `channel`.
+    pub fn incident_by_card(
+        &self,
+        channel: &ChannelId,
+        card_ts: &MessageTs,
+    ) -> Result<Option<IncidentRecord>, Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM incidents WHERE channel_id = ?1 AND card_ts = ?2
+             ORDER BY incident_id LIMIT 1"
+        );
+        self.tx
+            .query_row(&sql, [channel.as_str(), card_ts.as_str()], from_row)
+            .optional()?
+            .map(decode)
+            .transpose()
+    }
+
+    /// Every incident record, ordered by incident id.
+    pub fn incidents(&self) -> Result<Vec<IncidentRecord>, Error> {
+        let sql = format!("SELECT {COLUMNS} FROM incidents ORDER BY incident_id");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], from_row)?;
+        rows.map(|row| decode(row?)).collect()
+    }
+
+    /// Unresolved incident records, ordered by incident id (for the reconciler).
+    pub fn open_incidents(&self) -> Result<Vec<IncidentRecord>, Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM incidents WHERE resolved = 0 ORDER BY incident_id");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], from_row)?;
+        rows.map(|row| decode(row?)).collect()
+    }
+
+    /// Deletes an incident record; returns whether one existed.
+    pub fn delete_incident(&mut self, incident_id: &IncidentId) -> Result<bool, Error> {
+        let n = self.tx.execute(
+            "DELETE FROM incidents WHERE incident_id = ?1",
+            [incident_id.as_str()],
+        )?;
+        Ok(n > 0)
+    }
+}

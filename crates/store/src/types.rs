@@ -1,0 +1,116 @@
+//! Small value types shared by the store's tables.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A point in time as milliseconds since the Unix epoch (UTC). Always passed in by the caller.
+pub type UnixMillis = i64;
+
+macro_rules! key_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a string as this key.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The key as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+    };
+}
+
+key_type!(
+    /// The caller-chosen unique id of an outbox effect (deterministic, so re-enqueueing after a
+    /// replay is a no-op).
+    EffectId
+);
+key_type!(
+    /// The FIFO lane of an outbox effect, normally the incident id: effects with the same key run
+    /// strictly one after another in enqueue order.
+    OrderKey
+);
+key_type!(
+    /// The rate-limit bucket of an outbox effect, such as `slack` or `slack:C0123456`.
+    RateKey
+);
+key_type!(
+    /// The caller-built dedupe key of an accepted Slack action, such as
+    /// `action_ts + user + action_id`.
+    DedupeKey
+);
+
+impl From<&ids::IncidentId> for OrderKey {
+    fn from(id: &ids::IncidentId) -> Self {
+        Self(id.as_str().to_owned())
+    }
+}
+
+/// The result of an insert that dedupes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InsertOutcome {
+    /// A new row was written with this sequence number.
+    Inserted(i64),
+    /// An equal key was already stored; nothing was written. Carries the existing row's sequence.
+    Duplicate(i64),
+}
+
+impl InsertOutcome {
+    /// Whether a new row was written.
+    pub fn is_inserted(self) -> bool {
+        matches!(self, InsertOutcome::Inserted(_))
+    }
+
+    /// The sequence number of the new or the existing row.
+    pub fn seq(self) -> i64 {
+        match self {
+            InsertOutcome::Inserted(seq) | InsertOutcome::Duplicate(seq) => seq,
+        }
+    }
+}
+
+pub(crate) fn to_json(
+    table: &'static str,
+    value: &serde_json::Value,
+) -> Result<String, crate::Error> {
+    serde_json::to_string(value).map_err(|source| crate::Error::Json { table, source })
+}
+
+pub(crate) fn from_json(
+    table: &'static str,
+    text: &str,
+) -> Result<serde_json::Value, crate::Error> {
+    serde_json::from_str(text).map_err(|source| crate::Error::Json { table, source })
+}
