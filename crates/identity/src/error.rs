@@ -8,7 +8,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An `[[identity]]` override entry is invalid. `index` is 0-based in file order.
-    #[error("[[identity]] entry #{index}{}: {field}: {message}", slack_user.as_deref().map(|u| format!(" (slack_user = {u:?})")).unwrap_or_default())]
+    #[error("identity[{index}].{field}{}: {message}", slack_user.as_deref().map(|u| format!(" (slack_user = {u:?})")).unwrap_or_default())]
     InvalidOverride {
         /// Position of the entry in the `[[identity]]` array, 0-based.
         index: usize,
@@ -20,7 +20,7 @@ pub enum Error {
         message: String,
     },
     /// A `[policy]` value is invalid.
-    #[error("[policy] {field}: {message}")]
+    #[error("policy.{field}: {message}")]
     InvalidPolicy {
         /// The offending key.
         field: &'static str,

@@ -54,8 +54,11 @@ pub enum OverrideTarget {
 ///
 /// Deserializes from (and serializes to) the `[[identity]]` array, so the server's config
 /// struct embeds it as `#[serde(default)] identity: Overrides`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<OverrideEntry>", into = "Vec<OverrideEntry>")]
+///
+/// Each entry is validated as it is read, so a TOML error points at the line of the bad entry
+/// and also names its index and key (`identity[1].pd_email …`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(into = "Vec<OverrideEntry>")]
 pub struct Overrides {
     entries: BTreeMap<SlackUserId, OverrideTarget>,
 }
@@ -159,6 +162,81 @@ impl TryFrom<Vec<OverrideEntry>> for Overrides {
 
     fn try_from(entries: Vec<OverrideEntry>) -> Result<Self, Error> {
         Self::from_entries(entries)
+    }
+}
+
+/// Accumulates validated entries in file order, remembering where each Slack user first appeared.
+#[derive(Default)]
+struct Builder {
+    table: Overrides,
+    first_index: BTreeMap<SlackUserId, usize>,
+    next_index: usize,
+}
+
+impl Builder {
+    fn push(&mut self, entry: OverrideEntry) -> Result<(), Error> {
+        let index = self.next_index;
+        self.next_index += 1;
+        let slack_user = entry.slack_user.clone();
+        let target = validate_entry(index, entry)?;
+        if let Some(previous) = self.first_index.insert(slack_user.clone(), index) {
+            return Err(Error::InvalidOverride {
+                index,
+                slack_user: Some(slack_user.into_string()),
+                field: "slack_user",
+                message: format!("duplicates entry #{previous}; keep one entry per Slack user"),
+            });
+        }
+        self.table.entries.insert(slack_user, target);
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Overrides {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(OverridesVisitor)
+    }
+}
+
+struct OverridesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OverridesVisitor {
+    type Value = Overrides;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of [[identity]] tables")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Overrides, A::Error> {
+        let mut builder = Builder::default();
+        while seq.next_element_seed(EntrySeed(&mut builder))?.is_some() {}
+        Ok(builder.table)
+    }
+}
+
+/// Deserializes and validates one entry inside the entry's own deserializer, so the format's
+/// error (TOML: line and column) points at that entry.
+struct EntrySeed<'a>(&'a mut Builder);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        const FIELDS: &[&str] = &["slack_user", "pd_user", "pd_email"];
+        deserializer.deserialize_struct("OverrideEntry", FIELDS, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntrySeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an [[identity]] table with slack_user and pd_user or pd_email")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let entry = OverrideEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.0.push(entry).map_err(serde::de::Error::custom)
     }
 }
 

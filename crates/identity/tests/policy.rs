@@ -1,0 +1,335 @@
+//! Table-driven tests of the authorization policy.
+
+use identity::{
+    Action, ActionContext, AdminRef, Check, Decision, IncidentFacts, MappedUser, MappingOutcome,
+    MappingSource, Policy, PolicyConfig, Refusal, Rule,
+};
+use ids::{
+    ChannelId, Email, EscalationPolicyId, IncidentId, PdUserId, SlackTeamId, SlackUserId, TeamId,
+};
+use pretty_assertions::assert_eq;
+
+fn user(pd: &str, teams: &[&str]) -> MappingOutcome {
+    MappingOutcome::Mapped(MappedUser {
+        slack_user: SlackUserId::new(format!("U{pd}")),
+        pd_user: PdUserId::new(pd),
+        email: Email::parse(&format!("{}@example.com", pd.to_lowercase())).unwrap(),
+        name: pd.to_owned(),
+        teams: teams.iter().map(|t| TeamId::new(*t)).collect(),
+        source: MappingSource::VerifiedEmail,
+    })
+}
+
+fn incident() -> IncidentFacts {
+    let mut facts = IncidentFacts::new(IncidentId::new("Q1"));
+    facts.teams = vec![TeamId::new("PINC")];
+    facts.service_teams = vec![TeamId::new("PSVC")];
+    facts.escalation_policy = Some(EscalationPolicyId::new("PEP"));
+    facts.escalation_policy_teams = vec![TeamId::new("PEPT")];
+    facts.assignees = vec![PdUserId::new("PASSIGNED")];
+    facts.on_call = vec![PdUserId::new("PONCALL")];
+    facts.card_channel = Some(ChannelId::new("CCARD"));
+    facts
+}
+
+fn ctx(action: Action) -> ActionContext {
+    ActionContext {
+        action,
+        slack_team: SlackTeamId::new("THOME"),
+        channel: ChannelId::new("CCARD"),
+    }
+}
+
+fn check(
+    policy: &Policy,
+    action: Action,
+    who: &MappingOutcome,
+    incident: &IncidentFacts,
+) -> Decision {
+    policy.authorize(&ctx(action), who, incident)
+}
+
+#[test]
+fn default_rules() {
+    let config = PolicyConfig::default();
+    assert_eq!(config.rule(Action::Ack), Rule::AnyMapped);
+    assert_eq!(config.rule(Action::Note), Rule::AnyMapped);
+    assert_eq!(config.rule(Action::Reassign), Rule::TeamMember);
+    assert_eq!(config.rule(Action::Escalate), Rule::TeamMember);
+    assert_eq!(config.rule(Action::Resolve), Rule::TeamMember);
+    assert_eq!(PolicyConfig::from_toml_str("").unwrap(), config);
+    assert_eq!(PolicyConfig::from_toml_str("[policy]\n").unwrap(), config);
+}
+
+#[test]
+fn rule_table() {
+    let config = PolicyConfig::from_toml_str(
+        r#"
+[policy]
+ack = "any_mapped"
+note = "responder"
+reassign = "team_member"
+escalate = "admin"
+resolve = "team_member"
+admins = ["UPBOSS", "PADMIN", "Root@Example.com"]
+"#,
+    )
+    .unwrap();
+    let policy = Policy::new(config, Some(SlackTeamId::new("THOME")));
+    let outsider = user("POUT", &["POTHER"]);
+    let inc_team = user("PIN", &["PINC"]);
+    let svc_team = user("PSV", &["POTHER", "PSVC"]);
+    let ep_team = user("PEPM", &["PEPT"]);
+    let assigned = user("PASSIGNED", &[]);
+    let on_call = user("PONCALL", &[]);
+    let admin_by_slack = user("PBOSS", &[]);
+    let admin_by_pd = user("PADMIN", &[]);
+    let admin_by_email = user("ROOT", &[]);
+
+    let cases: Vec<(&str, Action, &MappingOutcome, bool, Check)> = vec![
+        (
+            "any_mapped allows an outsider to ack",
+            Action::Ack,
+            &outsider,
+            true,
+            Check::Rule(Rule::AnyMapped),
+        ),
+        (
+            "team_member: incident team",
+            Action::Resolve,
+            &inc_team,
+            true,
+            Check::Rule(Rule::TeamMember),
+        ),
+        (
+            "team_member: service team",
+            Action::Resolve,
+            &svc_team,
+            true,
+            Check::Rule(Rule::TeamMember),
+        ),
+        (
+            "team_member: escalation policy team",
+            Action::Reassign,
+            &ep_team,
+            true,
+            Check::Rule(Rule::TeamMember),
+        ),
+        (
+            "team_member: another team's incident cannot be resolved",
+            Action::Resolve,
+            &outsider,
+            false,
+            Check::Rule(Rule::TeamMember),
+        ),
+        (
+            "team_member: an assignee outside the teams is not a member",
+            Action::Resolve,
+            &assigned,
+            false,
+            Check::Rule(Rule::TeamMember),
+        ),
+        (
+            "responder: assignee",
+            Action::Note,
+            &assigned,
+            true,
+            Check::Rule(Rule::Responder),
+        ),
+        (
+            "responder: on call on the EP",
+            Action::Note,
+            &on_call,
+            true,
+            Check::Rule(Rule::Responder),
+        ),
+        (
+            "responder: team member who is not a responder",
+            Action::Note,
+            &inc_team,
+            false,
+            Check::Rule(Rule::Responder),
+        ),
+        (
+            "admin rule refuses non-admins",
+            Action::Escalate,
+            &inc_team,
+            false,
+            Check::Rule(Rule::Admin),
+        ),
+        (
+            "admin by Slack id",
+            Action::Escalate,
+            &admin_by_slack,
+            true,
+            Check::Admin,
+        ),
+        (
+            "admin by PD id",
+            Action::Escalate,
+            &admin_by_pd,
+            true,
+            Check::Admin,
+        ),
+        (
+            "admin by email, case-insensitive",
+            Action::Escalate,
+            &admin_by_email,
+            true,
+            Check::Admin,
+        ),
+        (
+            "admins pass other rules too",
+            Action::Resolve,
+            &admin_by_pd,
+            true,
+            Check::Admin,
+        ),
+    ];
+    for (name, action, who, allowed, decided_by) in cases {
+        let decision = check(&policy, action, who, &incident());
+        assert_eq!(decision.allowed, allowed, "{name}: {decision:?}");
+        assert_eq!(decision.check, decided_by, "{name}: {decision:?}");
+        assert_eq!(decision.action, action, "{name}");
+        assert!(!decision.reason.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn default_policy_refuses_resolving_another_teams_incident() {
+    let policy = Policy::new(PolicyConfig::default(), None);
+    let outsider = user("POUT", &["POTHER"]);
+    let decision = check(&policy, Action::Resolve, &outsider, &incident());
+    assert!(!decision.allowed);
+    assert_eq!(
+        decision.reason,
+        "Only members of incident Q1's teams (PEPT, PINC, PSVC) may resolve it; POUT is on none of them."
+    );
+    assert!(check(&policy, Action::Ack, &outsider, &incident()).allowed);
+    assert!(check(&policy, Action::Note, &outsider, &incident()).allowed);
+    assert!(!check(&policy, Action::Escalate, &outsider, &incident()).allowed);
+    assert!(!check(&policy, Action::Reassign, &outsider, &incident()).allowed);
+}
+
+#[test]
+fn team_member_on_a_teamless_incident_falls_back_to_responders() {
+    let policy = Policy::new(PolicyConfig::default(), None);
+    let mut facts = incident();
+    facts.teams.clear();
+    facts.service_teams.clear();
+    facts.escalation_policy_teams.clear();
+    let assigned = check(&policy, Action::Resolve, &user("PASSIGNED", &[]), &facts);
+    assert!(assigned.allowed, "{assigned:?}");
+    assert!(assigned.reason.contains("has no team"), "{assigned:?}");
+    let other = check(&policy, Action::Resolve, &user("POUT", &["POTHER"]), &facts);
+    assert!(!other.allowed, "{other:?}");
+}
+
+#[test]
+fn origin_and_mapping_refusals() {
+    let policy = Policy::new(
+        PolicyConfig::from_toml_str("[policy]\nadmins = [\"PADMIN\"]\n").unwrap(),
+        Some(SlackTeamId::new("THOME")),
+    );
+    let admin = user("PADMIN", &["PINC"]);
+
+    let mut wrong_team = ctx(Action::Ack);
+    wrong_team.slack_team = SlackTeamId::new("TOTHER");
+    let d = policy.authorize(&wrong_team, &admin, &incident());
+    assert_eq!((d.allowed, d.check), (false, Check::Workspace), "{d:?}");
+    assert!(d.reason.contains("TOTHER"), "{d:?}");
+
+    let mut wrong_channel = ctx(Action::Ack);
+    wrong_channel.channel = ChannelId::new("CELSE");
+    let d = policy.authorize(&wrong_channel, &admin, &incident());
+    assert_eq!((d.allowed, d.check), (false, Check::Channel), "{d:?}");
+    assert!(d.reason.contains("<#CCARD>"), "{d:?}");
+
+    let mut no_card = incident();
+    no_card.card_channel = None;
+    let d = policy.authorize(&ctx(Action::Ack), &admin, &no_card);
+    assert_eq!((d.allowed, d.check), (false, Check::Channel), "{d:?}");
+
+    let unmapped = MappingOutcome::Refused(Refusal::Guest {
+        slack_user: SlackUserId::new("UG"),
+    });
+    let d = policy.authorize(&ctx(Action::Ack), &unmapped, &incident());
+    assert_eq!((d.allowed, d.check), (false, Check::Mapping), "{d:?}");
+    assert_eq!(
+        d.reason,
+        Refusal::Guest {
+            slack_user: SlackUserId::new("UG")
+        }
+        .to_string()
+    );
+
+    let any_workspace = Policy::new(PolicyConfig::default(), None);
+    assert!(
+        any_workspace
+            .authorize(&wrong_team, &admin, &incident())
+            .allowed
+    );
+}
+
+#[test]
+fn decisions_serialize_for_the_audit_log() {
+    let policy = Policy::new(PolicyConfig::default(), None);
+    let d = check(
+        &policy,
+        Action::Resolve,
+        &user("PIN", &["PINC"]),
+        &incident(),
+    );
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "action": "resolve",
+            "allowed": true,
+            "check": {"rule": "team_member"},
+            "reason": "PIN is on team PINC of incident Q1."
+        })
+    );
+    assert_eq!(serde_json::from_value::<Decision>(json).unwrap(), d);
+}
+
+#[test]
+fn invalid_policy_values_name_the_key() {
+    let cases = [
+        (
+            "[policy]\nresolve = \"everyone\"\n",
+            &["resolve", "everyone", "line 2"][..],
+        ),
+        ("[policy]\nsnooze = \"admin\"\n", &["snooze"][..]),
+        (
+            "[policy]\nresolve = \"admin\"\n",
+            &["policy.resolve", "admins list is empty"][..],
+        ),
+        (
+            "[policy]\nadmins = [\"alice\"]\n",
+            &["policy.admins", "\"alice\""][..],
+        ),
+        (
+            "[policy]\nadmins = [\"a@\"]\n",
+            &["policy.admins", "not an email"][..],
+        ),
+    ];
+    for (source, needles) in cases {
+        let text = PolicyConfig::from_toml_str(source).unwrap_err().to_string();
+        for needle in needles {
+            assert!(text.contains(needle), "{text:?} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn admin_refs_parse_each_form() {
+    let parse = |s: &str| AdminRef::try_from(s.to_owned()).unwrap();
+    assert_eq!(parse("U123"), AdminRef::Slack(SlackUserId::new("U123")));
+    assert_eq!(parse("W123"), AdminRef::Slack(SlackUserId::new("W123")));
+    assert_eq!(parse("P123"), AdminRef::Pd(PdUserId::new("P123")));
+    assert_eq!(
+        parse("a@b.c"),
+        AdminRef::Email(Email::parse("a@b.c").unwrap())
+    );
+}
