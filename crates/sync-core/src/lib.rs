@@ -1,4 +1,67 @@
-//! The pure pdbridge state machine: handle(now, input) -> effects.
+//! The pure pdbridge state machine: `handle(now, input) -> effects`.
 //!
-//! This crate is filled in by its own issue; until then it exports nothing.
+//! `sync-core` keeps one Slack card per PagerDuty incident in step with PagerDuty, and turns
+//! Slack clicks into PagerDuty changes made on behalf of the clicking human. It does no I/O,
+//! reads no clock, draws no random numbers and never sees wire JSON: the caller translates
+//! webhooks and Slack payloads into [`Input`]s, carries out the [`Effect`]s, and feeds each
+//! effect's result back as [`Input::EffectDone`]. PagerDuty is the system of record; the card
+//! shows PagerDuty's state, plus a "pending" note while a Slack action awaits confirmation.
+//!
+//! # Call order
+//!
+//! Modelled on `quinn-proto`'s `Connection`:
+//!
+//! 1. Build the engine with [`Engine::new`], or continue from persisted state with
+//!    [`Engine::restore`] / [`Engine::load_incident`].
+//! 2. For every input, call [`Engine::handle`] with the current time. Carry out the returned
+//!    effects in order (per incident), persisting the state change and the effects together
+//!    (for example per incident from [`Engine::incident`]).
+//! 3. When an effect finishes, call `handle` with [`Input::EffectDone`] and its [`EffectId`].
+//!    Each awaited effect gets exactly one outcome; an outcome for an id the engine no longer
+//!    awaits is answered with [`DropReason::UnknownEffect`].
+//! 4. After every call, ask [`Engine::poll_timeout`] and call `handle` with [`Input::Tick`] once
+//!    that time has come (earlier or spurious ticks are harmless).
+//!
+//! # Invariants
+//!
+//! - **Time is monotonic.** `now` is clamped: a `now` earlier than one already seen is treated
+//!   as the latest one seen. `occurred_at` is PagerDuty's clock and is only compared with other
+//!   PagerDuty times and with the engine's own send times of reads; a skewed clock delays a
+//!   change until the next event or reconciliation, it never reverts a newer one.
+//! - **Every decision is visible.** An input that changes nothing yields
+//!   [`Effect::Dropped`] with a [`DropReason`]; refusals also yield it beside their ephemeral.
+//! - **Deterministic.** The same state and the same inputs give the same effects, with the same
+//!   [`EffectId`]s (derived from the incident, the input's identity or a per-incident counter).
+//! - **Restorable.** [`Engine::snapshot`] followed by [`Engine::restore`] (or per incident,
+//!   [`Engine::incident`] followed by [`Engine::load_incident`]) gives the same future behaviour.
+//! - **One card per incident.** At most one post or update is in flight per card; changes made
+//!   meanwhile coalesce into one update to the latest state once it returns.
+//! - **Newer wins.** Incident data is applied only when newer than the data already applied
+//!   (event `occurred_at`, or the time a read was sent), so a stale `acknowledged` never
+//!   un-resolves a card while a genuine later `reopened` does.
+//! - **Attributed mutations only.** A [`Effect::PdMutation`] always carries a mapped, authorized
+//!   actor; status-changing actions are preceded by a fresh [`PdRead::Incident`] and never sent
+//!   for a resolved incident. PagerDuty events never cause a mutation (no note echo loops).
+//! - **Bounded memory.** Webhook/event ids and action keys are forgotten after
+//!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`].
 #![forbid(unsafe_code)]
+
+mod config;
+mod engine;
+mod state;
+mod time;
+mod types;
+
+pub use config::EngineConfig;
+pub use engine::Engine;
+pub use state::{EngineSnapshot, IncidentState};
+pub use time::Timestamp;
+pub use types::*;
+
+/// The errors of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error("invalid engine configuration: {0}")]
+    InvalidConfig(&'static str),
+}

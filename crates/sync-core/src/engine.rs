@@ -1,0 +1,1473 @@
+//! The engine: inputs in, effects out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ids::{ChannelId, IncidentId, PdUserId, SlackUserId};
+
+use crate::state::{CardSlot, EphemeralJob, ExpectedEcho, Job, PendingAction, Stage, ThreadSlot};
+use crate::{
+    ActionKey, ActionKind, Actor, CardView, DropReason, Effect, EffectId, EngineConfig,
+    EngineSnapshot, Error, IncidentEventType, IncidentSnapshot, IncidentState, Input, LineActor,
+    LineKind, Mutation, MutationActor, Outcome, PdEvent, PdEventKind, PdRead, PdUserRef,
+    PendingView, SlackAction, Status, TimelineLine, TimerReason, Timestamp,
+};
+
+/// The pdbridge state machine. See the crate documentation for the call order and invariants.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: EngineConfig,
+    now: Timestamp,
+    seen: BTreeMap<String, Timestamp>,
+    seen_order: BTreeSet<(Timestamp, String)>,
+    incidents: BTreeMap<IncidentId, IncidentState>,
+    owners: BTreeMap<EffectId, IncidentId>,
+}
+
+impl Engine {
+    /// An engine with no state, whose clock starts at the epoch.
+    pub fn new(config: EngineConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            now: Timestamp::EPOCH,
+            seen: BTreeMap::new(),
+            seen_order: BTreeSet::new(),
+            incidents: BTreeMap::new(),
+            owners: BTreeMap::new(),
+        })
+    }
+
+    /// An engine continuing from a snapshot taken with [`Engine::snapshot`].
+    ///
+    /// The restored engine behaves exactly as the engine the snapshot was taken from.
+    pub fn restore(config: EngineConfig, snapshot: EngineSnapshot) -> Result<Self, Error> {
+        let mut engine = Self::new(config)?;
+        engine.now = snapshot.now;
+        for (key, at) in snapshot.seen {
+            engine.seen_order.insert((at, key.clone()));
+            engine.seen.insert(key, at);
+        }
+        for state in snapshot.incidents {
+            engine.load_incident(state);
+        }
+        Ok(engine)
+    }
+
+    /// The whole state, for persistence.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        EngineSnapshot {
+            now: self.now,
+            seen: self.seen.clone(),
+            incidents: self.incidents.values().cloned().collect(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The engine's clamped current time: the latest `now` passed to [`Engine::handle`].
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// One incident's state, if known.
+    pub fn incident(&self, id: &IncidentId) -> Option<&IncidentState> {
+        self.incidents.get(id)
+    }
+
+    /// Every incident's state, ordered by id.
+    pub fn incidents(&self) -> impl Iterator<Item = &IncidentState> {
+        self.incidents.values()
+    }
+
+    /// Adds (or replaces) one incident's state, as persisted from [`Engine::incident`].
+    ///
+    /// A server that keeps only some incidents in memory must load an incident before handing
+    /// the engine any input that names it; otherwise the engine treats it as new.
+    pub fn load_incident(&mut self, state: IncidentState) {
+        self.unload_incident(&state.id.clone());
+        for id in awaited(&state) {
+            self.owners.insert(id, state.id.clone());
+        }
+        self.incidents.insert(state.id.clone(), state);
+    }
+
+    /// Removes one incident's state from memory and returns it.
+    pub fn unload_incident(&mut self, id: &IncidentId) -> Option<IncidentState> {
+        let state = self.incidents.remove(id)?;
+        for effect in awaited(&state) {
+            self.owners.remove(&effect);
+        }
+        Some(state)
+    }
+
+    /// The earliest time at which [`Input::Tick`] has work to do, and for what.
+    pub fn poll_timeout(&self) -> Option<(Timestamp, TimerReason)> {
+        self.incidents
+            .values()
+            .filter_map(next_timer)
+            .min_by_key(|(at, _)| *at)
+    }
+
+    /// Handles one input at time `now` and returns what to do, in order.
+    ///
+    /// `now` is clamped to be monotonic: a `now` earlier than a previous one is treated as the
+    /// previous one. Every input that changes nothing yields an [`Effect::Dropped`] saying why.
+    #[must_use]
+    pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Effect> {
+        let now = self.now.max(now);
+        self.now = now;
+        self.prune_seen(now);
+        let mut out = Vec::new();
+        match input {
+            Input::PdEvent(event) => self.on_pd_event(now, event, &mut out),
+            Input::SlackAction(action) => self.on_action(now, action, &mut out),
+            Input::EffectDone { id, outcome } => match self.owners.get(&id).cloned() {
+                Some(incident) => self.touch(&incident, now, &mut out, |cx, st| {
+                    cx.effect_done(st, &id, outcome)
+                }),
+                None => out.push(Effect::Dropped {
+                    incident: None,
+                    reason: DropReason::UnknownEffect,
+                }),
+            },
+            Input::Reconcile {
+                snapshot,
+                as_of,
+                target_channel,
+            } => {
+                let id = snapshot.id.clone();
+                if !self.ensure_incident(&id, target_channel.as_ref()) {
+                    out.push(dropped(&id, DropReason::NoChannel));
+                    return out;
+                }
+                self.touch(&id, now, &mut out, |cx, st| {
+                    cx.reconcile(st, snapshot, as_of, target_channel)
+                });
+            }
+            Input::Tick => {
+                let due: Vec<IncidentId> = self
+                    .incidents
+                    .values()
+                    .filter(|st| next_timer(st).is_some_and(|(at, _)| at <= now))
+                    .map(|st| st.id.clone())
+                    .collect();
+                if due.is_empty() {
+                    out.push(Effect::Dropped {
+                        incident: None,
+                        reason: DropReason::NothingDue,
+                    });
+                }
+                for id in due {
+                    self.touch(&id, now, &mut out, |_, _| None);
+                }
+            }
+        }
+        out
+    }
+
+    fn prune_seen(&mut self, now: Timestamp) {
+        while let Some((at, key)) = self.seen_order.first().cloned() {
+            if at.saturating_add(self.config.dedupe_ttl) > now {
+                break;
+            }
+            self.seen_order.pop_first();
+            self.seen.remove(&key);
+        }
+    }
+
+    /// Creates the incident if it is unknown and a channel is given; false if it stays unknown.
+    fn ensure_incident(&mut self, id: &IncidentId, channel: Option<&ChannelId>) -> bool {
+        if self.incidents.contains_key(id) {
+            return true;
+        }
+        let Some(channel) = channel else {
+            return false;
+        };
+        self.incidents
+            .insert(id.clone(), IncidentState::new(id.clone(), channel.clone()));
+        true
+    }
+
+    fn on_pd_event(&mut self, now: Timestamp, event: PdEvent, out: &mut Vec<Effect>) {
+        let id = event.incident.clone();
+        let mut keys = vec![format!("event:{}", event.event_id)];
+        if let Some(webhook) = &event.webhook_id {
+            keys.push(format!("webhook:{webhook}"));
+        }
+        if keys.iter().any(|key| self.seen.contains_key(key)) {
+            out.push(dropped(&id, DropReason::Duplicate));
+            return;
+        }
+        for key in keys {
+            self.seen_order.insert((now, key.clone()));
+            self.seen.insert(key, now);
+        }
+        if matches!(event.kind, PdEventKind::Other { .. }) {
+            out.push(dropped(&id, DropReason::Ignored));
+            return;
+        }
+        if !self.ensure_incident(&id, event.target_channel.as_ref()) {
+            out.push(dropped(&id, DropReason::NoChannel));
+            return;
+        }
+        self.touch(&id, now, out, |cx, st| cx.pd_event(st, event));
+    }
+
+    fn on_action(&mut self, now: Timestamp, action: SlackAction, out: &mut Vec<Effect>) {
+        let id = action.incident.clone();
+        if !self.incidents.contains_key(&id) {
+            out.push(Effect::Ephemeral {
+                id: EffectId::new(&id, format!("{}/unknown", action.key)),
+                incident: id.clone(),
+                action: action.key.clone(),
+                channel: action.channel.clone(),
+                user: action.actor.slack().clone(),
+                text: format!(
+                    "The bridge has no record of incident {id}, so it did nothing. \
+                     Open the incident in PagerDuty to act on it."
+                ),
+            });
+            out.push(dropped(&id, DropReason::UnknownIncident));
+            return;
+        }
+        self.touch(&id, now, out, |cx, st| cx.action(st, action));
+    }
+
+    /// Runs `f` on one incident, then its due timers, then keeps the effect index in step.
+    fn touch<F>(&mut self, id: &IncidentId, now: Timestamp, out: &mut Vec<Effect>, f: F)
+    where
+        F: FnOnce(&mut Cx<'_>, &mut IncidentState) -> Option<DropReason>,
+    {
+        let Some(st) = self.incidents.get_mut(id) else {
+            out.push(dropped(id, DropReason::UnknownIncident));
+            return;
+        };
+        let before_state = st.clone();
+        let before = awaited(st);
+        let start = out.len();
+        let mut cx = Cx {
+            cfg: &self.config,
+            now,
+            out,
+        };
+        let reason = f(&mut cx, st);
+        cx.run_due(st);
+        cx.prune(st);
+        if let Some(reason) = reason {
+            out.push(dropped(id, reason));
+        } else if out.len() == start && *st == before_state {
+            out.push(dropped(id, DropReason::Unchanged));
+        }
+        let after = awaited(st);
+        for gone in before.iter().filter(|e| !after.contains(e)) {
+            self.owners.remove(gone);
+        }
+        for new in after {
+            self.owners.insert(new, id.clone());
+        }
+    }
+}
+
+fn dropped(id: &IncidentId, reason: DropReason) -> Effect {
+    Effect::Dropped {
+        incident: Some(id.clone()),
+        reason,
+    }
+}
+
+impl IncidentState {
+    fn new(id: IncidentId, channel: ChannelId) -> Self {
+        Self {
+            id,
+            info: None,
+            title_hint: None,
+            data_at: None,
+            channel: Some(channel),
+            card: CardSlot::default(),
+            thread: ThreadSlot::default(),
+            action: None,
+            echoes: Vec::new(),
+            hydrate: None,
+            ephemerals: BTreeMap::new(),
+            bridge_level: None,
+            last_error: None,
+            actions_seen: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn status(&self) -> Option<Status> {
+        self.info.as_ref().map(|info| info.status)
+    }
+
+    /// Applies `data` if it is newer than what was applied; returns whether it was.
+    fn apply_data(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| at <= applied) {
+            return false;
+        }
+        self.info = Some(data);
+        self.data_at = Some(at);
+        true
+    }
+
+    fn describe(&self) -> String {
+        match &self.info {
+            Some(info) => match info.number {
+                Some(number) => format!("#{number} {}", info.title),
+                None => info.title.clone(),
+            },
+            None => match &self.title_hint {
+                Some(title) => title.clone(),
+                None => self.id.to_string(),
+            },
+        }
+    }
+}
+
+/// The card as it should look now.
+pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
+    let info = st.info.as_ref()?;
+    let pending = st.action.as_ref().map(|p| {
+        let mut text = format!(
+            "{}… requested by <@{}>",
+            p.kind.progressive(),
+            p.actor.slack
+        );
+        if p.job.failures > 0 || p.job.retry_at.is_some() {
+            let why = p.job.last_error.as_deref().unwrap_or("PagerDuty is busy");
+            text.push_str(&format!(" (retrying: {why})"));
+        }
+        PendingView {
+            kind: p.kind.clone(),
+            requested_by: p.actor.slack.clone(),
+            retry: p.job.failures,
+            text,
+        }
+    });
+    Some(CardView {
+        incident: info.id.clone(),
+        number: info.number,
+        title: info.title.clone(),
+        html_url: info.html_url.clone(),
+        status: info.status,
+        urgency: info.urgency,
+        priority: info.priority.as_ref().map(|p| p.name.clone()),
+        service: info.service.as_ref().map(|s| s.name.clone()),
+        assignees: info.assignees.clone(),
+        escalation_policy: info.escalation_policy.as_ref().map(|e| e.name.clone()),
+        escalation_level: st.bridge_level,
+        pending,
+        last_error: st.last_error.clone(),
+        resolved: info.status == Status::Resolved,
+    })
+}
+
+/// The effects whose outcome `st` waits for.
+pub(crate) fn awaited(st: &IncidentState) -> Vec<EffectId> {
+    let mut ids = Vec::new();
+    ids.extend(st.card.inflight.clone());
+    ids.extend(st.thread.inflight.as_ref().map(|(id, _)| id.clone()));
+    ids.extend(st.action.as_ref().and_then(|p| p.job.inflight.clone()));
+    ids.extend(st.hydrate.as_ref().and_then(|j| j.inflight.clone()));
+    ids.extend(
+        st.ephemerals
+            .iter()
+            .filter(|(_, job)| job.retry_at.is_none())
+            .map(|(id, _)| id.clone()),
+    );
+    ids
+}
+
+/// The earliest timer of one incident that can fire.
+fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
+    let retry = TimerReason::Retry(st.id.clone());
+    let mut timers: Vec<(Timestamp, TimerReason)> = Vec::new();
+    if let Some(at) = st.card.retry_at {
+        timers.push((at, retry.clone()));
+    }
+    if let Some(at) = st.hydrate.as_ref().and_then(|j| j.retry_at) {
+        timers.push((at, retry.clone()));
+    }
+    if let Some(p) = &st.action {
+        if let Some(at) = p.job.retry_at {
+            timers.push((at, retry.clone()));
+        }
+        timers.push((p.deadline, TimerReason::PendingTimeout(st.id.clone())));
+    }
+    if let Some(at) = st.thread.flush_at
+        && st.card.ts.is_some()
+        && st.thread.inflight.is_none()
+    {
+        timers.push((at, TimerReason::ThreadFlush(st.id.clone())));
+    }
+    timers.extend(
+        st.ephemerals
+            .values()
+            .filter_map(|job| job.retry_at)
+            .map(|at| (at, retry.clone())),
+    );
+    timers.into_iter().min_by_key(|(at, _)| *at)
+}
+
+/// The context of one input's processing for one incident.
+struct Cx<'a> {
+    cfg: &'a EngineConfig,
+    now: Timestamp,
+    out: &'a mut Vec<Effect>,
+}
+
+/// The event type an echo of `kind` arrives as.
+fn echo_matches(kind: &ActionKind, event: &EchoEvent<'_>) -> bool {
+    match (kind, event) {
+        (ActionKind::Acknowledge, EchoEvent::Status(IncidentEventType::Acknowledged))
+        | (ActionKind::Resolve, EchoEvent::Status(IncidentEventType::Resolved)) => true,
+        (
+            ActionKind::Escalate | ActionKind::Reassign(_),
+            EchoEvent::Status(IncidentEventType::Escalated | IncidentEventType::Reassigned),
+        ) => true,
+        (ActionKind::AddNote(text), EchoEvent::Note(content)) => text.trim() == content.trim(),
+        _ => false,
+    }
+}
+
+enum EchoEvent<'a> {
+    Status(&'a IncidentEventType),
+    Note(&'a str),
+}
+
+fn names(users: &[PdUserRef]) -> String {
+    users
+        .iter()
+        .map(|u| u.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn secs(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+impl Cx<'_> {
+    fn emit(&mut self, effect: Effect) {
+        self.out.push(effect);
+    }
+
+    // ---- PagerDuty events -------------------------------------------------------------------
+
+    fn pd_event(&mut self, st: &mut IncidentState, event: PdEvent) -> Option<DropReason> {
+        if st.channel.is_none() {
+            st.channel = event.target_channel.clone();
+        }
+        if st.title_hint.is_none() {
+            st.title_hint = event.incident_title.clone();
+        }
+        let agent = event.agent.clone();
+        let reason = match event.kind {
+            PdEventKind::Incident { event_type, data } => {
+                if !st.apply_data(data, event.occurred_at) {
+                    return Some(DropReason::Stale);
+                }
+                if matches!(
+                    event_type,
+                    IncidentEventType::Triggered | IncidentEventType::Reopened
+                ) {
+                    st.bridge_level = None;
+                }
+                let echo = self.take_echo(st, &EchoEvent::Status(&event_type), agent.as_ref());
+                match echo {
+                    Some(echo) => self.echo_seen(st, echo),
+                    None => {
+                        if let Some(line) = status_line(&event_type, st, agent) {
+                            self.add_line(st, line);
+                        }
+                        None
+                    }
+                }
+            }
+            PdEventKind::Annotated { content, .. } => {
+                let echo = self.take_echo(st, &EchoEvent::Note(&content), agent.as_ref());
+                match echo {
+                    Some(echo) => self.echo_seen(st, echo),
+                    None => {
+                        self.add_line(
+                            st,
+                            TimelineLine {
+                                kind: LineKind::Note,
+                                actor: agent.map(LineActor::Pd),
+                                text: format!("added a note: {content}"),
+                            },
+                        );
+                        None
+                    }
+                }
+            }
+            PdEventKind::ResponderAdded { responder, message } => {
+                let mut text = format!("requested {} as a responder", responder.name);
+                if let Some(message) = message.filter(|m| !m.trim().is_empty()) {
+                    text.push_str(&format!(": {message}"));
+                }
+                self.add_line(
+                    st,
+                    TimelineLine {
+                        kind: LineKind::Responder,
+                        actor: agent.map(LineActor::Pd),
+                        text,
+                    },
+                );
+                None
+            }
+            PdEventKind::ResponderReplied { responder, state } => {
+                self.add_line(
+                    st,
+                    TimelineLine {
+                        kind: LineKind::Responder,
+                        actor: Some(LineActor::Pd(responder)),
+                        text: format!("{state} the responder request"),
+                    },
+                );
+                None
+            }
+            PdEventKind::StatusUpdatePublished { message } => {
+                self.add_line(
+                    st,
+                    TimelineLine {
+                        kind: LineKind::StatusUpdate,
+                        actor: agent.map(LineActor::Pd),
+                        text: format!("published a status update: {message}"),
+                    },
+                );
+                None
+            }
+            PdEventKind::Other { .. } => Some(DropReason::Ignored),
+        };
+        if st.info.is_none() && st.hydrate.is_none() {
+            st.hydrate = Some(Job::idle());
+            self.send_hydrate(st);
+        }
+        self.sync_card(st);
+        reason
+    }
+
+    /// Removes and returns the live expected echo that `event` by `agent` matches.
+    fn take_echo(
+        &mut self,
+        st: &mut IncidentState,
+        event: &EchoEvent<'_>,
+        agent: Option<&PdUserRef>,
+    ) -> Option<ExpectedEcho> {
+        let agent = agent?;
+        let now = self.now;
+        let index = st.echoes.iter().position(|echo| {
+            echo.expires > now && echo.agent == agent.id && echo_matches(&echo.kind, event)
+        })?;
+        Some(st.echoes.remove(index))
+    }
+
+    /// The bridge's own mutation came back as a webhook.
+    fn echo_seen(&mut self, st: &mut IncidentState, echo: ExpectedEcho) -> Option<DropReason> {
+        if echo.line_done {
+            return Some(DropReason::Echo);
+        }
+        // PagerDuty confirmed the action before its response came back: it is final now.
+        let pending = st.action.take_if(|p| p.key == echo.key);
+        let level = pending.as_ref().and_then(|p| p.level);
+        if let Some(level) = level {
+            st.bridge_level = Some(level);
+        }
+        if pending.is_some() {
+            st.last_error = None;
+        }
+        let line = action_line(&echo.kind, &echo.slack, st, level);
+        self.add_line(st, line);
+        None
+    }
+
+    // ---- Reconciliation and hydration -------------------------------------------------------
+
+    fn reconcile(
+        &mut self,
+        st: &mut IncidentState,
+        snapshot: IncidentSnapshot,
+        as_of: Timestamp,
+        target_channel: Option<ChannelId>,
+    ) -> Option<DropReason> {
+        if st.channel.is_none() {
+            st.channel = target_channel;
+        }
+        let applied = st.apply_data(snapshot, as_of);
+        let reposting = st.card.post_failed.take().is_some();
+        self.sync_card(st);
+        (!applied && !reposting && self.out.is_empty()).then_some(DropReason::Stale)
+    }
+
+    fn send_hydrate(&mut self, st: &mut IncidentState) {
+        let seq = st.next_seq();
+        let id = EffectId::new(&st.id, format!("hydrate{seq}"));
+        if let Some(job) = st.hydrate.as_mut() {
+            job.start(id.clone(), self.now);
+        }
+        self.emit(Effect::PdRead {
+            id,
+            incident: st.id.clone(),
+            read: PdRead::Incident,
+        });
+    }
+
+    // ---- Slack actions ----------------------------------------------------------------------
+
+    fn action(&mut self, st: &mut IncidentState, action: SlackAction) -> Option<DropReason> {
+        if st.actions_seen.contains_key(&action.key) {
+            return Some(DropReason::Duplicate);
+        }
+        st.actions_seen.insert(action.key.clone(), self.now);
+        let what = action.kind.name().replace('_', " ");
+        let incident = st.describe();
+        let actor = match &action.actor {
+            Actor::Unmapped { slack, reason } => {
+                let text = format!(
+                    "You can't {what} {incident} from Slack: {} {}",
+                    reason.reason, reason.how_to_fix
+                );
+                self.reply(st, &action.key, action.channel.clone(), slack, text);
+                return Some(DropReason::Unmapped);
+            }
+            Actor::Mapped {
+                authorized: Err(refusal),
+                slack,
+                ..
+            } => {
+                let text = format!(
+                    "You may not {what} {incident}: {} {}",
+                    refusal.reason, refusal.how_to_fix
+                );
+                self.reply(st, &action.key, action.channel.clone(), slack, text);
+                return Some(DropReason::Unauthorized);
+            }
+            Actor::Mapped {
+                slack,
+                pd_user,
+                email,
+                authorized: Ok(()),
+            } => MutationActor {
+                slack: slack.clone(),
+                pd_user: pd_user.clone(),
+                email: email.clone(),
+            },
+        };
+        let slack = actor.slack.clone();
+        match (&action.kind, st.status()) {
+            (ActionKind::Resolve, Some(Status::Resolved)) => {
+                let text = format!("{incident} is already resolved.");
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::AlreadyInState);
+            }
+            (ActionKind::AddNote(_), _) => {}
+            (_, Some(Status::Resolved)) => {
+                let text = format!(
+                    "{incident} is resolved, and {what} would reopen it in PagerDuty, so the \
+                     bridge did not send it. Reopen it in PagerDuty first if that is intended."
+                );
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::Resolved);
+            }
+            (ActionKind::Acknowledge, Some(Status::Acknowledged)) => {
+                let text = format!("{incident} is already acknowledged.");
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::AlreadyInState);
+            }
+            _ => {}
+        }
+        if let Some(pending) = &st.action {
+            if pending.kind == action.kind && pending.actor.slack == slack {
+                return Some(DropReason::Duplicate);
+            }
+            let text = format!(
+                "{}… requested by <@{}> is still waiting for PagerDuty. Try again once it is done.",
+                pending.kind.progressive(),
+                pending.actor.slack
+            );
+            self.reply(st, &action.key, action.channel.clone(), &slack, text);
+            return Some(DropReason::Busy);
+        }
+        let stage = initial_stage(&action.kind);
+        st.action = Some(PendingAction {
+            key: action.key,
+            kind: action.kind,
+            actor,
+            channel: action.channel,
+            stage,
+            job: Job::idle(),
+            level: None,
+            deadline: self.now.saturating_add(self.cfg.pending_timeout),
+        });
+        self.send_stage(st);
+        self.sync_card(st);
+        None
+    }
+
+    /// Sends the current stage of the pending action.
+    fn send_stage(&mut self, st: &mut IncidentState) {
+        let incident = st.id.clone();
+        let policy = st
+            .info
+            .as_ref()
+            .and_then(|info| info.escalation_policy.as_ref())
+            .map(|p| p.id.clone());
+        let Some(p) = st.action.as_mut() else {
+            return;
+        };
+        p.job.sends += 1;
+        let sends = p.job.sends;
+        let key = p.key.clone();
+        let effect = match p.stage {
+            Stage::ReadIncident => {
+                let id = EffectId::new(&incident, format!("{key}/read{sends}"));
+                p.job.start(id.clone(), self.now);
+                Effect::PdRead {
+                    id,
+                    incident,
+                    read: PdRead::Incident,
+                }
+            }
+            Stage::ReadLevels => {
+                let Some(policy) = policy else {
+                    self.fail(st, "the incident has no escalation policy".to_owned());
+                    return;
+                };
+                let id = EffectId::new(&incident, format!("{key}/levels{sends}"));
+                p.job.start(id.clone(), self.now);
+                Effect::PdRead {
+                    id,
+                    incident,
+                    read: PdRead::EscalationLevels { policy },
+                }
+            }
+            Stage::Mutate => {
+                let mutation = match &p.kind {
+                    ActionKind::Acknowledge => Mutation::Acknowledge,
+                    ActionKind::Resolve => Mutation::Resolve,
+                    ActionKind::Escalate => Mutation::Escalate {
+                        level: p.level.unwrap_or(2),
+                    },
+                    ActionKind::Reassign(to) => Mutation::Reassign { to: to.clone() },
+                    ActionKind::AddNote(content) => Mutation::AddNote {
+                        content: content.clone(),
+                    },
+                };
+                let id = EffectId::new(&incident, format!("{key}/{}{sends}", p.kind.name()));
+                p.job.start(id.clone(), self.now);
+                let echo = ExpectedEcho {
+                    key: key.clone(),
+                    kind: p.kind.clone(),
+                    agent: p.actor.pd_user.clone(),
+                    slack: p.actor.slack.clone(),
+                    expires: self.now.saturating_add(self.cfg.echo_ttl),
+                    line_done: false,
+                };
+                let actor = p.actor.clone();
+                st.echoes.retain(|e| e.key != key);
+                st.echoes.push(echo);
+                Effect::PdMutation {
+                    id,
+                    incident,
+                    actor,
+                    mutation,
+                }
+            }
+        };
+        self.emit(effect);
+    }
+
+    /// The pending action failed: tell its actor and show it on the card.
+    fn fail(&mut self, st: &mut IncidentState, error: String) {
+        let Some(p) = st.action.take() else {
+            return;
+        };
+        st.echoes.retain(|e| e.key != p.key);
+        let what = p.kind.name().replace('_', " ");
+        let text = format!("Could not {what} {}: {error}", st.describe());
+        st.last_error = Some(format!("{} failed: {error}", capitalize(&what)));
+        self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
+        self.sync_card(st);
+    }
+
+    /// The pending action was refused after a fresh read.
+    fn refuse(&mut self, st: &mut IncidentState, text: String) {
+        let Some(p) = st.action.take() else {
+            return;
+        };
+        st.echoes.retain(|e| e.key != p.key);
+        self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
+        self.sync_card(st);
+    }
+
+    fn action_done(&mut self, st: &mut IncidentState, outcome: Outcome) -> Option<DropReason> {
+        let Some(p) = st.action.as_mut() else {
+            return Some(DropReason::UnknownEffect);
+        };
+        let sent_at = p.job.sent_at;
+        match outcome {
+            Outcome::RateLimited { retry_after } => {
+                p.job.inflight = None;
+                p.job.last_error = Some("PagerDuty rate limit".to_owned());
+                p.job.retry_at = Some(self.now.saturating_add(retry_after));
+                self.sync_card(st);
+                return None;
+            }
+            Outcome::Retryable { error, retry_after } => {
+                p.job.inflight = None;
+                p.job.failures += 1;
+                if p.job.failures >= self.cfg.max_attempts {
+                    let error = format!("{error} (gave up after {} attempts)", p.job.failures);
+                    self.fail(st, error);
+                    return None;
+                }
+                let delay = self
+                    .cfg
+                    .backoff(p.job.failures)
+                    .max(retry_after.unwrap_or_default());
+                p.job.last_error = Some(error);
+                p.job.retry_at = Some(self.now.saturating_add(delay));
+                self.sync_card(st);
+                return None;
+            }
+            Outcome::Permanent { error } => {
+                self.fail(st, error);
+                return None;
+            }
+            _ => {}
+        }
+        let stage = p.stage.clone();
+        let kind = p.kind.clone();
+        p.job.inflight = None;
+        match (stage, outcome) {
+            (Stage::ReadIncident, Outcome::PdIncident(fresh)) => {
+                let status = fresh.status;
+                st.apply_data(fresh, sent_at);
+                let incident = st.describe();
+                if status == Status::Resolved || st.status() == Some(Status::Resolved) {
+                    let what = kind.name();
+                    self.refuse(
+                        st,
+                        format!(
+                            "{incident} is resolved in PagerDuty, and {what} would reopen it, \
+                             so the bridge did not send it."
+                        ),
+                    );
+                    return Some(DropReason::Resolved);
+                }
+                if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
+                    self.refuse(st, format!("{incident} is already acknowledged."));
+                    return Some(DropReason::AlreadyInState);
+                }
+                if let Some(p) = st.action.as_mut() {
+                    p.stage = if kind == ActionKind::Escalate {
+                        Stage::ReadLevels
+                    } else {
+                        Stage::Mutate
+                    };
+                }
+                self.send_stage(st);
+                self.sync_card(st);
+                None
+            }
+            (Stage::ReadLevels, Outcome::Levels(levels)) => {
+                let current = levels.current.or(st.bridge_level).unwrap_or(1);
+                let target = current + 1;
+                if target > levels.max {
+                    let incident = st.describe();
+                    self.refuse(
+                        st,
+                        format!(
+                            "{incident} is already at the top escalation level ({current} of {}), \
+                             so there is no level to escalate to.",
+                            levels.max
+                        ),
+                    );
+                    return Some(DropReason::TopLevel);
+                }
+                if let Some(p) = st.action.as_mut() {
+                    p.level = Some(target);
+                    p.stage = Stage::Mutate;
+                }
+                self.send_stage(st);
+                self.sync_card(st);
+                None
+            }
+            (Stage::Mutate, outcome @ (Outcome::Done | Outcome::PdIncident(_))) => {
+                self.succeed(st, outcome);
+                None
+            }
+            (Stage::Mutate, Outcome::AlreadyInState) => {
+                let p = st.action.take()?;
+                st.echoes.retain(|e| e.key != p.key);
+                if let Some(status) = target_status(&p.kind) {
+                    synthesize_status(st, status, sent_at);
+                }
+                st.last_error = None;
+                let text = format!(
+                    "PagerDuty reports {} already in that state; nothing changed.",
+                    st.describe()
+                );
+                self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
+                self.sync_card(st);
+                Some(DropReason::AlreadyInState)
+            }
+            (_, other) => {
+                let error = format!(
+                    "unexpected answer from PagerDuty ({})",
+                    outcome_name(&other)
+                );
+                self.fail(st, error);
+                None
+            }
+        }
+    }
+
+    /// PagerDuty accepted the pending mutation.
+    fn succeed(&mut self, st: &mut IncidentState, outcome: Outcome) {
+        let Some(p) = st.action.take() else {
+            return;
+        };
+        let sent_at = p.job.sent_at;
+        match outcome {
+            Outcome::PdIncident(fresh) => {
+                st.apply_data(fresh, sent_at);
+            }
+            _ => {
+                if let Some(status) = target_status(&p.kind) {
+                    synthesize_status(st, status, sent_at);
+                }
+            }
+        }
+        if let Some(level) = p.level {
+            st.bridge_level = Some(level);
+        }
+        st.last_error = None;
+        for echo in st.echoes.iter_mut().filter(|e| e.key == p.key) {
+            echo.line_done = true;
+        }
+        let line = action_line(&p.kind, &p.actor.slack, st, p.level);
+        self.add_line(st, line);
+        self.sync_card(st);
+    }
+
+    // ---- Effect outcomes --------------------------------------------------------------------
+
+    fn effect_done(
+        &mut self,
+        st: &mut IncidentState,
+        id: &EffectId,
+        outcome: Outcome,
+    ) -> Option<DropReason> {
+        if st.card.inflight.as_ref() == Some(id) {
+            return self.card_done(st, outcome);
+        }
+        if st.thread.inflight.as_ref().is_some_and(|(t, _)| t == id) {
+            return self.thread_done(st, outcome);
+        }
+        if st
+            .action
+            .as_ref()
+            .is_some_and(|p| p.job.inflight.as_ref() == Some(id))
+        {
+            return self.action_done(st, outcome);
+        }
+        if st
+            .hydrate
+            .as_ref()
+            .is_some_and(|j| j.inflight.as_ref() == Some(id))
+        {
+            return self.hydrate_done(st, outcome);
+        }
+        if st.ephemerals.contains_key(id) {
+            return self.ephemeral_done(st, id, outcome);
+        }
+        Some(DropReason::UnknownEffect)
+    }
+
+    fn card_done(&mut self, st: &mut IncidentState, outcome: Outcome) -> Option<DropReason> {
+        st.card.inflight = None;
+        let posting = st.card.ts.is_none();
+        match outcome {
+            Outcome::Posted { ts } if posting => {
+                st.card.ts = Some(ts);
+                st.card.failures = 0;
+            }
+            Outcome::Posted { .. } | Outcome::Done if !posting => st.card.failures = 0,
+            Outcome::RateLimited { retry_after } => {
+                st.card.shown = None;
+                st.card.retry_at = Some(self.now.saturating_add(retry_after));
+            }
+            Outcome::Permanent { error } => {
+                if posting {
+                    st.card.shown = None;
+                    st.card.post_failed = Some(error);
+                }
+                return Some(DropReason::Failed);
+            }
+            Outcome::Retryable { retry_after, .. } => {
+                st.card.failures += 1;
+                st.card.shown = None;
+                let delay = self
+                    .cfg
+                    .backoff(st.card.failures)
+                    .max(retry_after.unwrap_or_default());
+                st.card.retry_at = Some(self.now.saturating_add(delay));
+            }
+            other => {
+                // A post that returned no `ts` cannot be updated later: try again.
+                st.card.failures += 1;
+                st.card.shown = None;
+                let delay = self.cfg.backoff(st.card.failures);
+                st.card.retry_at = Some(self.now.saturating_add(delay));
+                let _ = other;
+            }
+        }
+        self.sync_card(st);
+        None
+    }
+
+    fn thread_done(&mut self, st: &mut IncidentState, outcome: Outcome) -> Option<DropReason> {
+        let Some((_, lines)) = st.thread.inflight.take() else {
+            return Some(DropReason::UnknownEffect);
+        };
+        match outcome {
+            Outcome::RateLimited { retry_after } => {
+                self.requeue_lines(st, lines, retry_after);
+                None
+            }
+            Outcome::Retryable { retry_after, .. } => {
+                st.thread.failures += 1;
+                if st.thread.failures >= self.cfg.max_attempts {
+                    st.thread.failures = 0;
+                    return Some(DropReason::Failed);
+                }
+                let delay = self
+                    .cfg
+                    .backoff(st.thread.failures)
+                    .max(retry_after.unwrap_or_default());
+                self.requeue_lines(st, lines, delay);
+                None
+            }
+            Outcome::Permanent { .. } => {
+                st.thread.failures = 0;
+                Some(DropReason::Failed)
+            }
+            _ => {
+                st.thread.failures = 0;
+                None
+            }
+        }
+    }
+
+    fn requeue_lines(
+        &mut self,
+        st: &mut IncidentState,
+        mut lines: Vec<TimelineLine>,
+        delay: Duration,
+    ) {
+        lines.append(&mut st.thread.buffer);
+        st.thread.buffer = lines;
+        let at = self.now.saturating_add(delay);
+        st.thread.flush_at = Some(st.thread.flush_at.map_or(at, |f| f.max(at)));
+    }
+
+    fn hydrate_done(&mut self, st: &mut IncidentState, outcome: Outcome) -> Option<DropReason> {
+        let Some(job) = st.hydrate.as_mut() else {
+            return Some(DropReason::UnknownEffect);
+        };
+        job.inflight = None;
+        let sent_at = job.sent_at;
+        match outcome {
+            Outcome::PdIncident(fresh) => {
+                st.hydrate = None;
+                st.apply_data(fresh, sent_at);
+                self.sync_card(st);
+                None
+            }
+            Outcome::RateLimited { retry_after } => {
+                job.retry_at = Some(self.now.saturating_add(retry_after));
+                None
+            }
+            Outcome::Retryable { retry_after, .. } if job.failures + 1 < self.cfg.max_attempts => {
+                job.failures += 1;
+                let delay = self
+                    .cfg
+                    .backoff(job.failures)
+                    .max(retry_after.unwrap_or_default());
+                job.retry_at = Some(self.now.saturating_add(delay));
+                None
+            }
+            _ => {
+                st.hydrate = None;
+                Some(DropReason::Failed)
+            }
+        }
+    }
+
+    fn ephemeral_done(
+        &mut self,
+        st: &mut IncidentState,
+        id: &EffectId,
+        outcome: Outcome,
+    ) -> Option<DropReason> {
+        let Some(job) = st.ephemerals.get_mut(id) else {
+            return Some(DropReason::UnknownEffect);
+        };
+        match outcome {
+            Outcome::RateLimited { retry_after } => {
+                job.retry_at = Some(self.now.saturating_add(retry_after));
+                None
+            }
+            Outcome::Retryable { retry_after, .. } if job.failures + 1 < self.cfg.max_attempts => {
+                job.failures += 1;
+                let delay = self
+                    .cfg
+                    .backoff(job.failures)
+                    .max(retry_after.unwrap_or_default());
+                job.retry_at = Some(self.now.saturating_add(delay));
+                None
+            }
+            Outcome::Retryable { .. } | Outcome::Permanent { .. } => {
+                st.ephemerals.remove(id);
+                Some(DropReason::Failed)
+            }
+            _ => {
+                st.ephemerals.remove(id);
+                None
+            }
+        }
+    }
+
+    // ---- Slack output -----------------------------------------------------------------------
+
+    /// Posts the card, or updates it to the current view, unless a call is in flight or waiting.
+    fn sync_card(&mut self, st: &mut IncidentState) {
+        let Some(channel) = st.channel.clone() else {
+            return;
+        };
+        let Some(card) = view(st) else {
+            return;
+        };
+        if st.card.inflight.is_some() || st.card.retry_at.is_some() {
+            return;
+        }
+        match st.card.ts.clone() {
+            None => {
+                if st.card.post_failed.is_some() {
+                    return;
+                }
+                let seq = st.next_seq();
+                let id = EffectId::new(&st.id, format!("card{seq}"));
+                st.card.inflight = Some(id.clone());
+                st.card.shown = Some(card.clone());
+                self.emit(Effect::PostCard { id, channel, card });
+            }
+            Some(ts) => {
+                if st.card.shown.as_ref() == Some(&card) {
+                    return;
+                }
+                let seq = st.next_seq();
+                let id = EffectId::new(&st.id, format!("card{seq}"));
+                st.card.inflight = Some(id.clone());
+                st.card.shown = Some(card.clone());
+                self.emit(Effect::UpdateCard {
+                    id,
+                    channel,
+                    ts,
+                    card,
+                });
+            }
+        }
+    }
+
+    fn add_line(&mut self, st: &mut IncidentState, line: TimelineLine) {
+        st.thread.buffer.push(line);
+        if st.thread.flush_at.is_none() {
+            st.thread.flush_at = Some(self.now.saturating_add(self.cfg.coalesce_window));
+        }
+    }
+
+    fn flush_thread(&mut self, st: &mut IncidentState) {
+        let (Some(channel), Some(thread_ts)) = (st.channel.clone(), st.card.ts.clone()) else {
+            return;
+        };
+        if st.thread.inflight.is_some() || st.thread.flush_at.is_none_or(|at| at > self.now) {
+            return;
+        }
+        st.thread.flush_at = None;
+        if st.thread.buffer.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut st.thread.buffer);
+        let seq = st.next_seq();
+        let id = EffectId::new(&st.id, format!("thread{seq}"));
+        st.thread.inflight = Some((id.clone(), lines.clone()));
+        self.emit(Effect::PostThread {
+            id,
+            channel,
+            thread_ts,
+            lines,
+        });
+    }
+
+    fn reply(
+        &mut self,
+        st: &mut IncidentState,
+        action: &ActionKey,
+        channel: Option<ChannelId>,
+        user: &SlackUserId,
+        text: String,
+    ) {
+        let seq = st.next_seq();
+        let id = EffectId::new(&st.id, format!("{action}/reply{seq}"));
+        st.ephemerals.insert(
+            id.clone(),
+            EphemeralJob {
+                action: action.clone(),
+                channel: channel.clone(),
+                user: user.clone(),
+                text: text.clone(),
+                failures: 0,
+                retry_at: None,
+            },
+        );
+        self.emit(Effect::Ephemeral {
+            id,
+            incident: st.id.clone(),
+            action: action.clone(),
+            channel,
+            user: user.clone(),
+            text,
+        });
+    }
+
+    // ---- Timers -----------------------------------------------------------------------------
+
+    /// Fires every timer of `st` that is due.
+    fn run_due(&mut self, st: &mut IncidentState) {
+        let now = self.now;
+        if st.card.retry_at.is_some_and(|at| at <= now) {
+            st.card.retry_at = None;
+        }
+        if st
+            .hydrate
+            .as_ref()
+            .and_then(|j| j.retry_at)
+            .is_some_and(|at| at <= now)
+        {
+            self.send_hydrate(st);
+        }
+        if let Some(p) = &st.action {
+            if p.deadline <= now {
+                let waited = secs(self.cfg.pending_timeout);
+                self.fail(st, format!("PagerDuty did not confirm within {waited}"));
+            } else if p.job.retry_at.is_some_and(|at| at <= now) {
+                let restart = initial_stage(&p.kind);
+                if let Some(p) = st.action.as_mut() {
+                    p.stage = restart;
+                }
+                self.send_stage(st);
+            }
+        }
+        let due: Vec<EffectId> = st
+            .ephemerals
+            .iter()
+            .filter(|(_, job)| job.retry_at.is_some_and(|at| at <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for old in due {
+            if let Some(job) = st.ephemerals.remove(&old) {
+                let seq = st.next_seq();
+                let id = EffectId::new(&st.id, format!("{}/reply{seq}", job.action));
+                self.emit(Effect::Ephemeral {
+                    id: id.clone(),
+                    incident: st.id.clone(),
+                    action: job.action.clone(),
+                    channel: job.channel.clone(),
+                    user: job.user.clone(),
+                    text: job.text.clone(),
+                });
+                st.ephemerals.insert(
+                    id,
+                    EphemeralJob {
+                        retry_at: None,
+                        ..job
+                    },
+                );
+            }
+        }
+        self.sync_card(st);
+        self.flush_thread(st);
+    }
+
+    /// Forgets expired echoes and action keys.
+    fn prune(&mut self, st: &mut IncidentState) {
+        let now = self.now;
+        st.echoes.retain(|e| e.expires > now);
+        let ttl = self.cfg.dedupe_ttl;
+        st.actions_seen.retain(|_, at| at.saturating_add(ttl) > now);
+    }
+}
+
+impl Job {
+    pub(crate) fn idle() -> Self {
+        Self {
+            inflight: None,
+            sent_at: Timestamp::EPOCH,
+            sends: 0,
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+        }
+    }
+
+    fn start(&mut self, id: EffectId, now: Timestamp) {
+        self.inflight = Some(id);
+        self.sent_at = now;
+        self.retry_at = None;
+    }
+}
+
+fn initial_stage(kind: &ActionKind) -> Stage {
+    match kind {
+        ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_) => {
+            Stage::ReadIncident
+        }
+        ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
+    }
+}
+
+fn target_status(kind: &ActionKind) -> Option<Status> {
+    match kind {
+        ActionKind::Acknowledge => Some(Status::Acknowledged),
+        ActionKind::Resolve => Some(Status::Resolved),
+        _ => None,
+    }
+}
+
+/// Applies a status PagerDuty confirmed without returning the incident.
+fn synthesize_status(st: &mut IncidentState, status: Status, at: Timestamp) {
+    if let Some(mut info) = st.info.clone() {
+        info.status = status;
+        if status == Status::Resolved {
+            info.assignees.clear();
+        }
+        st.apply_data(info, at);
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Posted { .. } => "posted",
+        Outcome::Done => "done",
+        Outcome::PdIncident(_) => "incident",
+        Outcome::Levels(_) => "levels",
+        Outcome::Retryable { .. } => "retryable",
+        Outcome::RateLimited { .. } => "rate limited",
+        Outcome::Permanent { .. } => "permanent",
+        Outcome::AlreadyInState => "already in state",
+    }
+}
+
+/// The thread line for an incident event by someone in PagerDuty, if it is worth a line.
+fn status_line(
+    event_type: &IncidentEventType,
+    st: &IncidentState,
+    agent: Option<PdUserRef>,
+) -> Option<TimelineLine> {
+    let assignees = st
+        .info
+        .as_ref()
+        .map(|info| names(&info.assignees))
+        .unwrap_or_default();
+    let (kind, text) = match event_type {
+        IncidentEventType::Acknowledged => (LineKind::Acknowledged, "acknowledged".to_owned()),
+        IncidentEventType::Unacknowledged => (
+            LineKind::Unacknowledged,
+            "acknowledgement timed out; the incident is triggered again".to_owned(),
+        ),
+        IncidentEventType::Resolved => (LineKind::Resolved, "resolved".to_owned()),
+        IncidentEventType::Reopened => (LineKind::Reopened, "reopened".to_owned()),
+        IncidentEventType::Escalated => (LineKind::Escalated, format!("escalated to {assignees}")),
+        IncidentEventType::Reassigned => {
+            (LineKind::Reassigned, format!("reassigned to {assignees}"))
+        }
+        IncidentEventType::Delegated => {
+            let policy = st
+                .info
+                .as_ref()
+                .and_then(|info| info.escalation_policy.as_ref())
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            (LineKind::Reassigned, format!("delegated to {policy}"))
+        }
+        IncidentEventType::Triggered
+        | IncidentEventType::PriorityUpdated
+        | IncidentEventType::Other(_) => return None,
+    };
+    Some(TimelineLine {
+        kind,
+        actor: agent.map(LineActor::Pd),
+        text,
+    })
+}
+
+/// The thread line for an action taken from Slack, attributed to the human who clicked.
+fn action_line(
+    kind: &ActionKind,
+    slack: &SlackUserId,
+    st: &IncidentState,
+    level: Option<u32>,
+) -> TimelineLine {
+    let assignee_name = |to: &PdUserId| {
+        st.info
+            .as_ref()
+            .and_then(|info| info.assignees.iter().find(|a| &a.id == to))
+            .map_or_else(|| to.to_string(), |a| a.name.clone())
+    };
+    let (line_kind, text) = match kind {
+        ActionKind::Acknowledge => (LineKind::Acknowledged, "acknowledged".to_owned()),
+        ActionKind::Resolve => (LineKind::Resolved, "resolved".to_owned()),
+        ActionKind::Escalate => (
+            LineKind::Escalated,
+            match level {
+                Some(level) => format!("escalated to level {level}"),
+                None => "escalated".to_owned(),
+            },
+        ),
+        ActionKind::Reassign(to) => (
+            LineKind::Reassigned,
+            format!("reassigned to {}", assignee_name(to)),
+        ),
+        ActionKind::AddNote(content) => (LineKind::Note, format!("added a note: {content}")),
+    };
+    TimelineLine {
+        kind: line_kind,
+        actor: Some(LineActor::Slack(slack.clone())),
+        text,
+    }
+}

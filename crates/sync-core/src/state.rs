@@ -1,0 +1,166 @@
+//! Serializable engine state.
+
+use std::collections::BTreeMap;
+
+use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ActionKey, ActionKind, CardView, EffectId, IncidentSnapshot, MutationActor, TimelineLine,
+    Timestamp,
+};
+
+/// Everything the engine knows about one incident. The server persists one per incident.
+///
+/// Its fields are private: build one only with [`crate::Engine`] and round-trip it with serde.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentState {
+    pub(crate) id: IncidentId,
+    /// The latest incident data applied, `None` until a snapshot or full event arrives.
+    pub(crate) info: Option<IncidentSnapshot>,
+    /// A title known from an incident reference before `info` arrives.
+    pub(crate) title_hint: Option<String>,
+    /// How fresh `info` is: the `occurred_at` of the event, or the send time of the read.
+    pub(crate) data_at: Option<Timestamp>,
+    /// The card's channel.
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) card: CardSlot,
+    pub(crate) thread: ThreadSlot,
+    pub(crate) action: Option<PendingAction>,
+    pub(crate) echoes: Vec<ExpectedEcho>,
+    /// A `GET /incidents/{id}` to learn the incident before posting its card.
+    pub(crate) hydrate: Option<Job>,
+    pub(crate) ephemerals: BTreeMap<EffectId, EphemeralJob>,
+    /// The escalation level the bridge last set.
+    pub(crate) bridge_level: Option<u32>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) actions_seen: BTreeMap<ActionKey, Timestamp>,
+    /// Counter for effect ids that are not derived from an input's identity.
+    pub(crate) seq: u64,
+}
+
+impl IncidentState {
+    /// The incident id.
+    pub fn id(&self) -> &IncidentId {
+        &self.id
+    }
+
+    /// The card's channel, once routed.
+    pub fn channel(&self) -> Option<&ChannelId> {
+        self.channel.as_ref()
+    }
+
+    /// The card's message timestamp, once posted.
+    pub fn card_ts(&self) -> Option<&MessageTs> {
+        self.card.ts.as_ref()
+    }
+
+    /// The latest incident data applied.
+    pub fn snapshot(&self) -> Option<&IncidentSnapshot> {
+        self.info.as_ref()
+    }
+
+    /// The card as it should look now, once the incident's data is known.
+    pub fn view(&self) -> Option<CardView> {
+        crate::engine::view(self)
+    }
+
+    /// The ids of the effects whose outcome this incident awaits.
+    pub fn awaited_effects(&self) -> Vec<EffectId> {
+        crate::engine::awaited(self)
+    }
+}
+
+/// A call that may be retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Job {
+    /// The effect in flight, if any.
+    pub(crate) inflight: Option<EffectId>,
+    /// When the in-flight effect was emitted.
+    pub(crate) sent_at: Timestamp,
+    /// Effects sent so far (numbers the effect ids).
+    pub(crate) sends: u32,
+    /// Failed attempts so far.
+    pub(crate) failures: u32,
+    /// When to try again, if waiting.
+    pub(crate) retry_at: Option<Timestamp>,
+    /// The last failure, shown while waiting to retry.
+    pub(crate) last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CardSlot {
+    pub(crate) ts: Option<MessageTs>,
+    /// The post or update in flight.
+    pub(crate) inflight: Option<EffectId>,
+    /// The last content sent (and not known to have failed).
+    pub(crate) shown: Option<CardView>,
+    pub(crate) failures: u32,
+    pub(crate) retry_at: Option<Timestamp>,
+    /// A permanent post failure; the reconciler may post again.
+    pub(crate) post_failed: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ThreadSlot {
+    pub(crate) buffer: Vec<TimelineLine>,
+    pub(crate) flush_at: Option<Timestamp>,
+    pub(crate) inflight: Option<(EffectId, Vec<TimelineLine>)>,
+    pub(crate) failures: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Stage {
+    /// Reading the incident before a status-changing mutation.
+    ReadIncident,
+    /// Reading the escalation levels.
+    ReadLevels,
+    /// The mutation is in flight.
+    Mutate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingAction {
+    pub(crate) key: ActionKey,
+    pub(crate) kind: ActionKind,
+    pub(crate) actor: MutationActor,
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) stage: Stage,
+    pub(crate) job: Job,
+    /// The level chosen for an escalation.
+    pub(crate) level: Option<u32>,
+    pub(crate) deadline: Timestamp,
+}
+
+/// What an echo webhook of the bridge's own mutation looks like.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ExpectedEcho {
+    pub(crate) key: ActionKey,
+    pub(crate) kind: ActionKind,
+    pub(crate) agent: PdUserId,
+    pub(crate) slack: SlackUserId,
+    pub(crate) expires: Timestamp,
+    /// True once the action's thread line was added (from the PagerDuty response).
+    pub(crate) line_done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EphemeralJob {
+    pub(crate) action: ActionKey,
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) user: SlackUserId,
+    pub(crate) text: String,
+    pub(crate) failures: u32,
+    pub(crate) retry_at: Option<Timestamp>,
+}
+
+/// The whole engine state: global dedupe data plus every incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSnapshot {
+    /// The clamped current time.
+    pub now: Timestamp,
+    /// Dedupe keys of handled webhooks and events, with the time first seen.
+    pub seen: BTreeMap<String, Timestamp>,
+    /// Every incident.
+    pub incidents: Vec<IncidentState>,
+}
