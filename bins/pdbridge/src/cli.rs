@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: PagerDuty webhooks in, Slack cards and button clicks.
     Serve(ServeArgs),
+    /// Print the Slack app manifest for a public URL.
+    SlackManifest(crate::ops::SlackManifestArgs),
 }
 
 /// Arguments of `pdbridge serve`.
@@ -35,7 +37,9 @@ mod tests {
     #[test]
     fn serve_takes_an_optional_config_file() {
         let cli = Cli::try_parse_from(["pdbridge", "serve", "--config", "/etc/p.toml"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve");
+        };
         assert_eq!(args.config, Some(PathBuf::from("/etc/p.toml")));
         assert!(Cli::try_parse_from(["pdbridge"]).is_err());
     }

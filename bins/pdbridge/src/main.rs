@@ -14,6 +14,7 @@ const EXIT_BAD_CONFIG: u8 = 64;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::SlackManifest(args) => pdbridge::ops::slack_manifest(&args),
         Command::Serve(args) => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             let config = match Config::load(args.config.as_deref(), &env) {

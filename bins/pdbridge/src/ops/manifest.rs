@@ -1,0 +1,193 @@
+//! `pdbridge slack-manifest`: the Slack app manifest (schema v1, HTTP mode) for a deployment.
+//!
+//! [`manifest`] is pure: the same public URL always gives the same JSON. It requests exactly
+//! [`BOT_SCOPES`] (each one is justified in `docs/operations.md`), subscribes to no Events API
+//! events, points interactivity at `{url}/slack/interactions` and the `/pd` slash command at
+//! `{url}/slack/commands`.
+
+use serde_json::{Value, json};
+use url::Url;
+
+/// The bot token scopes pdbridge needs, and only those.
+///
+/// - `chat:write`: post the card (`chat.postMessage`), update it in place (`chat.update`) and
+///   tell a clicker what went wrong (`chat.postEphemeral`).
+/// - `commands`: the `/pd` slash command.
+/// - `users:read`: `users.info` for the clicker (name, deleted, bot, restricted).
+/// - `users:read.email`: the clicker's email, which is how a Slack user maps to a PagerDuty user
+///   and what pdbridge sends in `From`.
+/// - `channels:read`, `groups:read`: `conversations.info` on each routed public or private
+///   channel, so `pdbridge check` can say whether the bot is a member without posting there.
+pub const BOT_SCOPES: &[&str] = &[
+    "channels:read",
+    "chat:write",
+    "commands",
+    "groups:read",
+    "users:read",
+    "users:read.email",
+];
+
+/// The path Slack posts button clicks and modal submissions to.
+pub const INTERACTIONS_PATH: &str = "/slack/interactions";
+/// The path Slack posts `/pd` slash commands to.
+pub const COMMANDS_PATH: &str = "/slack/commands";
+/// The path PagerDuty posts v3 webhooks to.
+pub const WEBHOOK_PATH: &str = "/pagerduty/webhook";
+/// The slash command pdbridge registers.
+pub const SLASH_COMMAND: &str = "/pd";
+
+/// Why a public URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrlError(pub String);
+
+impl std::fmt::Display for PublicUrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PublicUrlError {}
+
+/// The public base URL of a deployment, as Slack and PagerDuty reach it.
+///
+/// It is `https` (both platforms refuse plain http for request URLs), has a host, no query, no
+/// fragment and no credentials; a path prefix (for a reverse proxy mounting pdbridge under
+/// `/pdbridge`) is kept, with any trailing slash removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    /// Parses and checks a public base URL.
+    pub fn parse(text: &str) -> Result<Self, PublicUrlError> {
+        Self::parse_with(text, false)
+    }
+
+    /// Like [`PublicUrl::parse`], but also accepts `http` (for loopback tests and the demo).
+    pub fn parse_allow_http(text: &str) -> Result<Self, PublicUrlError> {
+        Self::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, allow_http: bool) -> Result<Self, PublicUrlError> {
+        let url = Url::parse(text.trim())
+            .map_err(|e| PublicUrlError(format!("`{text}` is not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            other => {
+                return Err(PublicUrlError(format!(
+                    "`{text}` uses `{other}`; Slack and PagerDuty deliver only to https URLs"
+                )));
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(PublicUrlError(format!("`{text}` has no host")));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(PublicUrlError(format!(
+                "`{text}` must not have a query or a fragment"
+            )));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(PublicUrlError(format!(
+                "`{text}` must not carry credentials"
+            )));
+        }
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        Ok(Self(base))
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `{base}{path}`, where `path` starts with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    /// Where Slack posts interactions.
+    pub fn interactions(&self) -> String {
+        self.join(INTERACTIONS_PATH)
+    }
+
+    /// Where Slack posts slash commands.
+    pub fn commands(&self) -> String {
+        self.join(COMMANDS_PATH)
+    }
+
+    /// Where PagerDuty posts webhooks.
+    pub fn webhook(&self) -> String {
+        self.join(WEBHOOK_PATH)
+    }
+}
+
+/// The Slack app manifest (schema v1, HTTP mode) for a deployment reachable at `url`.
+pub fn manifest(url: &PublicUrl) -> Value {
+    json!({
+        "_metadata": { "major_version": 1, "minor_version": 1 },
+        "display_information": {
+            "name": "pdbridge",
+            "description": "Acknowledge, escalate, reassign, annotate and resolve PagerDuty incidents from Slack.",
+            "background_color": "#06ac38"
+        },
+        "features": {
+            "bot_user": { "display_name": "pdbridge", "always_online": true },
+            "slash_commands": [{
+                "command": SLASH_COMMAND,
+                "url": url.commands(),
+                "description": "PagerDuty bridge: help, whoami, status <incident>",
+                "usage_hint": "help | whoami | status <incident>",
+                "should_escape": false
+            }]
+        },
+        "oauth_config": {
+            "scopes": { "bot": BOT_SCOPES }
+        },
+        "settings": {
+            "interactivity": { "is_enabled": true, "request_url": url.interactions() },
+            "org_deploy_enabled": false,
+            "socket_mode_enabled": false,
+            "token_rotation_enabled": false
+        }
+    })
+}
+
+/// The manifest as pretty-printed JSON with a trailing newline, ready to paste into Slack.
+pub fn manifest_text(url: &PublicUrl) -> String {
+    let mut text = serde_json::to_string_pretty(&manifest(url)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_normalises_and_refuses_what_platforms_refuse() {
+        let u = PublicUrl::parse("https://bridge.example.com/").unwrap();
+        assert_eq!(
+            u.interactions(),
+            "https://bridge.example.com/slack/interactions"
+        );
+        let u = PublicUrl::parse("https://example.com/pdbridge/").unwrap();
+        assert_eq!(
+            u.webhook(),
+            "https://example.com/pdbridge/pagerduty/webhook"
+        );
+        assert!(PublicUrl::parse("http://example.com").is_err());
+        assert!(PublicUrl::parse_allow_http("http://127.0.0.1:8080").is_ok());
+        assert!(PublicUrl::parse("https://example.com/?a=b").is_err());
+        assert!(PublicUrl::parse("https://u:p@example.com").is_err());
+        assert!(PublicUrl::parse("example.com").is_err());
+    }
+
+    #[test]
+    fn scopes_are_sorted_and_unique() {
+        let mut sorted = BOT_SCOPES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, BOT_SCOPES);
+    }
+}

@@ -1,0 +1,120 @@
+//! The generated Slack app manifest validates against Slack's published v1 schema.
+
+use pdbridge::ops::manifest::{BOT_SCOPES, PublicUrl, manifest, manifest_text};
+use serde_json::Value;
+
+const SCHEMA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/slack-manifest/manifest.schema.1.0.0.json"
+));
+
+fn validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+    jsonschema::draft7::new(&schema).expect("the draft-07 schema compiles offline")
+}
+
+fn errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn manifest_validates_against_the_v1_schema() {
+    let v = validator();
+    for base in [
+        "https://pd.example.com",
+        "https://example.com/pdbridge/",
+        "https://bridge.example.org:8443",
+    ] {
+        let m = manifest(&PublicUrl::parse(base).unwrap());
+        assert_eq!(errors(&v, &m), Vec::<String>::new(), "for {base}");
+    }
+}
+
+#[test]
+fn the_validator_rejects_what_slack_would_reject() {
+    // Guards the test above: a validator that accepts everything would prove nothing.
+    let v = validator();
+    let good = manifest(&PublicUrl::parse("https://pd.example.com").unwrap());
+    let mut bad = good.clone();
+    bad["display_information"]["name"] = Value::String("x".repeat(36));
+    assert!(!errors(&v, &bad).is_empty(), "name longer than 35 chars");
+    let mut bad = good.clone();
+    bad["features"]["slash_commands"][0]["command"] = Value::String("pd".into());
+    assert!(!errors(&v, &bad).is_empty(), "command without a slash");
+    let mut bad = good.clone();
+    bad["settings"]["unknown_setting"] = Value::Bool(true);
+    assert!(!errors(&v, &bad).is_empty(), "unknown key");
+    let mut bad = good;
+    bad["settings"]["interactivity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("is_enabled");
+    assert!(
+        !errors(&v, &bad).is_empty(),
+        "interactivity without is_enabled"
+    );
+}
+
+#[test]
+fn manifest_points_slack_at_the_server_endpoints_with_exactly_the_needed_scopes() {
+    let m = manifest(&PublicUrl::parse("https://pd.example.com/").unwrap());
+    assert_eq!(
+        m["settings"]["interactivity"]["request_url"],
+        "https://pd.example.com/slack/interactions"
+    );
+    assert_eq!(m["settings"]["interactivity"]["is_enabled"], true);
+    assert_eq!(m["settings"]["socket_mode_enabled"], false);
+    assert!(m["settings"].get("event_subscriptions").is_none());
+    let cmd = &m["features"]["slash_commands"][0];
+    assert_eq!(cmd["command"], "/pd");
+    assert_eq!(cmd["url"], "https://pd.example.com/slack/commands");
+    let scopes: Vec<&str> = m["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, BOT_SCOPES);
+    assert_eq!(
+        scopes,
+        [
+            "channels:read",
+            "chat:write",
+            "commands",
+            "groups:read",
+            "users:read",
+            "users:read.email"
+        ]
+    );
+    assert!(m["oauth_config"]["scopes"].get("user").is_none());
+}
+
+#[test]
+fn manifest_text_is_deterministic_pretty_json() {
+    let url = PublicUrl::parse("https://pd.example.com").unwrap();
+    let a = manifest_text(&url);
+    assert_eq!(a, manifest_text(&url));
+    assert!(a.ends_with("}\n"));
+    let parsed: Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(parsed, manifest(&url));
+}
+
+#[test]
+fn the_binary_prints_the_manifest_and_refuses_http() {
+    let bin = env!("CARGO_BIN_EXE_pdbridge");
+    let out = std::process::Command::new(bin)
+        .args(["slack-manifest", "--url", "https://pd.example.com"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(errors(&validator(), &printed), Vec::<String>::new());
+    let out = std::process::Command::new(bin)
+        .args(["slack-manifest", "--url", "http://pd.example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
+}
