@@ -8,7 +8,8 @@
 //! 1. At startup, deserialize the `[[identity]]` array as [`Overrides`] and the `[policy]`
 //!    table as [`PolicyConfig`] (both validate at load; errors name the entry and key), and
 //!    optionally [`CacheTtls`].
-//! 2. Build a [`Resolver`] over a [`Directory`] (Slack and PagerDuty lookups) and a
+//! 2. Build a [`Resolver`] over a [`Directory`] (Slack and PagerDuty lookups; in production
+//!    [`clients::ClientDirectory`]) and a
 //!    [`CacheStore`] (the server's SQLite store, or
 //!    [`MemoryCache`]), and a [`Policy`] with the configured workspace.
 //! 3. Per Slack action: [`Resolver::resolve`] the clicking user into a [`MappingOutcome`],
@@ -31,6 +32,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+pub mod clients;
 mod error;
 mod facts;
 mod mapping;
