@@ -1,17 +1,16 @@
-//! The persistent identity cache: Slack user to an opaque mapping entry, with an expiry.
+//! The persistent identity cache: an opaque mapping entry per key, with an expiry.
 
-use ids::SlackUserId;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{UnixMillis, from_json, to_json};
+use crate::types::{IdentityKey, UnixMillis, from_json, to_json};
 use crate::{Error, Tx};
 
 /// A cached identity decision (positive or negative; the store does not care which).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdentityEntry {
-    /// The Slack user the entry is about.
-    pub slack_user: SlackUserId,
+    /// What the entry is about (a Slack user, or a PagerDuty user for reverse lookups).
+    pub key: IdentityKey,
     /// The opaque entry written by the identity layer.
     pub entry: serde_json::Value,
     /// The entry is valid while `now < expires_at`.
@@ -21,24 +20,34 @@ pub struct IdentityEntry {
 }
 
 impl Tx<'_> {
-    /// The cached entry of `slack_user`, or `None` when absent or expired at `now`.
+    /// The entry of `key`, or `None` when absent or expired at `now` (`now >= expires_at`).
     pub fn identity(
         &self,
-        slack_user: &SlackUserId,
+        key: &IdentityKey,
         now: UnixMillis,
+    ) -> Result<Option<IdentityEntry>, Error> {
+        Ok(self
+            .identity_including_expired(key)?
+            .filter(|entry| now < entry.expires_at))
+    }
+
+    /// The entry of `key` whether or not it has expired (for callers that judge freshness
+    /// themselves).
+    pub fn identity_including_expired(
+        &self,
+        key: &IdentityKey,
     ) -> Result<Option<IdentityEntry>, Error> {
         let row: Option<(String, UnixMillis, UnixMillis)> = self
             .tx
             .query_row(
-                "SELECT entry, expires_at, updated_at FROM identity_cache
-                 WHERE slack_user = ?1 AND expires_at > ?2",
-                params![slack_user.as_str(), now],
+                "SELECT entry, expires_at, updated_at FROM identity_cache WHERE key = ?1",
+                [key.as_str()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         row.map(|(text, expires_at, updated_at)| {
             Ok(IdentityEntry {
-                slack_user: slack_user.clone(),
+                key: key.clone(),
                 entry: from_json("identity_cache", &text)?,
                 expires_at,
                 updated_at,
@@ -47,15 +56,15 @@ impl Tx<'_> {
         .transpose()
     }
 
-    /// Inserts or replaces the entry of `entry.slack_user`.
+    /// Inserts or replaces the entry of `entry.key`.
     pub fn put_identity(&mut self, entry: &IdentityEntry) -> Result<(), Error> {
         self.tx.execute(
-            "INSERT INTO identity_cache (slack_user, entry, expires_at, updated_at)
+            "INSERT INTO identity_cache (key, entry, expires_at, updated_at)
              VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (slack_user) DO UPDATE SET entry = excluded.entry,
+             ON CONFLICT (key) DO UPDATE SET entry = excluded.entry,
                  expires_at = excluded.expires_at, updated_at = excluded.updated_at",
             params![
-                entry.slack_user.as_str(),
+                entry.key.as_str(),
                 to_json("identity_cache", &entry.entry)?,
                 entry.expires_at,
                 entry.updated_at,
@@ -64,12 +73,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Removes the entry of `slack_user`; returns whether one existed.
-    pub fn invalidate_identity(&mut self, slack_user: &SlackUserId) -> Result<bool, Error> {
-        let n = self.tx.execute(
-            "DELETE FROM identity_cache WHERE slack_user = ?1",
-            [slack_user.as_str()],
-        )?;
+    /// Removes the entry of `key`; returns whether one existed.
+    pub fn invalidate_identity(&mut self, key: &IdentityKey) -> Result<bool, Error> {
+        let n = self
+            .tx
+            .execute("DELETE FROM identity_cache WHERE key = ?1", [key.as_str()])?;
         Ok(n > 0)
     }
 
@@ -78,11 +86,10 @@ impl Tx<'_> {
         Ok(self.tx.execute("DELETE FROM identity_cache", [])? as u64)
     }
 
-    /// Every entry, expired ones included, ordered by Slack user id.
+    /// Every entry, expired ones included, ordered by key.
     pub fn identities(&self) -> Result<Vec<IdentityEntry>, Error> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT slack_user, entry, expires_at, updated_at FROM identity_cache
-             ORDER BY slack_user",
+            "SELECT key, entry, expires_at, updated_at FROM identity_cache ORDER BY key",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -93,9 +100,9 @@ impl Tx<'_> {
             ))
         })?;
         rows.map(|row| {
-            let (user, text, expires_at, updated_at) = row?;
+            let (key, text, expires_at, updated_at) = row?;
             Ok(IdentityEntry {
-                slack_user: SlackUserId::new(user),
+                key: IdentityKey::new(key),
                 entry: from_json("identity_cache", &text)?,
                 expires_at,
                 updated_at,

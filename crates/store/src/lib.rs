@@ -6,16 +6,65 @@
 //!
 //! # Call order
 //! 1. [`Store::open`] (or [`Store::open_with`], [`Store::open_in_memory`]) applies the versioned
-//!    migrations and the connection pragmas.
+//!    migrations and the connection pragmas. Tools that only look (`pdbridge status`) use
+//!    [`Store::open_read_only`], which never migrates.
 //! 2. At server start, call `store.write(|tx| tx.release_claims())` so effects claimed by a
 //!    crashed process become claimable at once (leases also expire on their own).
-//! 3. Every input runs in one [`Store::write`] closure: insert the input row (dedupe), put the
-//!    engine state, enqueue the effects, mark the input processed. Either all of it commits or,
-//!    when the closure returns `Err` (or panics), none of it does. Wake the dispatcher after the
-//!    closure returns `Ok`.
+//! 3. Record an input in one [`Store::write`] ([`Tx::insert_webhook`], [`Tx::insert_action`]),
+//!    then answer the request. Process it in one more `write`: [`Tx::put_incident`], one
+//!    [`Tx::enqueue`] per effect, and `mark_*_processed`. Each closure commits entirely when it
+//!    returns `Ok` and not at all when it returns `Err` or panics. Wake the dispatcher after it
+//!    returns.
 //! 4. The dispatcher loops on [`Tx::claim_due`] and reports each attempt with [`Tx::complete`],
-//!    [`Tx::fail`] or [`Tx::abandon`].
+//!    [`Tx::fail`] or [`Tx::abandon`]; [`Tx::next_due_at`] says how long it may sleep.
 //! 5. Periodically call [`Tx::prune`]; read-only views (status, metrics) use [`Store::read`].
+//!
+//! ```
+//! use ids::{EventId, IncidentId, WebhookId};
+//! use serde_json::json;
+//! use store::{EffectId, NewEffect, NewWebhook, OrderKey, RateKey, Store};
+//!
+//! let store = Store::open_in_memory()?;
+//! let now = 1_764_000_000_000;
+//! let incident = IncidentId::new("PGR0VU2");
+//! let (webhook_id, event_id) = (WebhookId::new("W1"), EventId::new("E1"));
+//!
+//! // The HTTP handler: store the verified body, then answer 202 (or 200 for a duplicate).
+//! let outcome = store.write(|tx| {
+//!     tx.insert_webhook(&NewWebhook {
+//!         webhook_id: Some(&webhook_id),
+//!         event_id: &event_id,
+//!         event_type: "incident.triggered",
+//!         incident_id: Some(&incident),
+//!         payload: r#"{"event":{"id":"E1"}}"#,
+//!         received_at: now,
+//!     })
+//! })?;
+//! assert!(outcome.is_inserted());
+//!
+//! // The processor: engine state and effects commit together with "processed".
+//! store.write(|tx| {
+//!     for row in tx.unprocessed_webhooks(100)? {
+//!         tx.enqueue(&NewEffect {
+//!             id: &EffectId::new(format!("{incident}/post")),
+//!             order_key: &OrderKey::from(&incident),
+//!             rate_key: &RateKey::new("slack"),
+//!             payload: &json!({ "post_card": incident }),
+//!             due_at: now,
+//!             created_at: now,
+//!         })?;
+//!         tx.mark_webhook_processed(row.seq, now)?;
+//!     }
+//!     Ok::<_, store::Error>(())
+//! })?;
+//!
+//! // The dispatcher: claim, execute, report.
+//! for effect in store.write(|tx| tx.claim_due(now, 16))? {
+//!     store.write(|tx| tx.complete(&effect.id, now + 5))?;
+//! }
+//! assert_eq!(store.read(|tx| tx.outbox_stats(now + 5))?.depth, 0);
+//! # Ok::<(), store::Error>(())
+//! ```
 //!
 //! # Invariants
 //! - Time is always passed in as Unix milliseconds ([`UnixMillis`]); nothing here reads a clock.
@@ -56,7 +105,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
 pub use identity::IdentityEntry;
@@ -64,7 +113,7 @@ pub use inbox::{ActionRow, NewAction, NewWebhook, WebhookRow};
 pub use outbox::{NewEffect, OutboxRow, OutboxStats};
 pub use state::IncidentRecord;
 pub use status::{PruneReport, RecentFailure, StatusSummary};
-pub use types::{DedupeKey, EffectId, InsertOutcome, OrderKey, RateKey, UnixMillis};
+pub use types::{DedupeKey, EffectId, IdentityKey, InsertOutcome, OrderKey, RateKey, UnixMillis};
 
 /// Milliseconds in seven days, the default dedupe retention.
 pub const SEVEN_DAYS_MS: UnixMillis = 7 * 24 * 60 * 60 * 1000;
@@ -81,6 +130,15 @@ pub enum Error {
         /// The `user_version` found in the database.
         found: i64,
         /// The newest version this build can migrate to.
+        supported: i64,
+    },
+    /// A read-only open found a database that has not been migrated to this build's schema
+    /// (start the server, or open it read-write once).
+    #[error("database schema version {found} is older than this build's ({supported})")]
+    SchemaTooOld {
+        /// The `user_version` found in the database.
+        found: i64,
+        /// The version this build expects.
         supported: i64,
     },
     /// A JSON column could not be encoded or decoded.
@@ -145,6 +203,15 @@ struct TxSettings {
     retention_ms: UnixMillis,
 }
 
+impl From<&StoreOptions> for TxSettings {
+    fn from(options: &StoreOptions) -> Self {
+        Self {
+            claim_lease_ms: duration_ms(options.claim_lease),
+            retention_ms: duration_ms(options.retention),
+        }
+    }
+}
+
 fn duration_ms(d: Duration) -> UnixMillis {
     UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
 }
@@ -167,6 +234,29 @@ impl Store {
         Self::init(Connection::open(path)?, options)
     }
 
+    /// Opens an existing database for reading only: no migration, no write. Fails when the file
+    /// does not exist or its schema is not exactly the one this build knows.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let options = StoreOptions::default();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(options.busy_timeout)?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = schema::latest_version();
+        if found > supported {
+            return Err(Error::SchemaTooNew { found, supported });
+        }
+        if found < supported {
+            return Err(Error::SchemaTooOld { found, supported });
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            settings: TxSettings::from(&options),
+        })
+    }
+
     /// Opens a private in-memory database (for tests); WAL does not apply.
     pub fn open_in_memory() -> Result<Self, Error> {
         Self::init(Connection::open_in_memory()?, &StoreOptions::default())
@@ -185,10 +275,7 @@ impl Store {
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
-            settings: TxSettings {
-                claim_lease_ms: duration_ms(options.claim_lease),
-                retention_ms: duration_ms(options.retention),
-            },
+            settings: TxSettings::from(options),
         })
     }
 
@@ -199,7 +286,8 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`). Commits when `f` returns `Ok`;
-    /// rolls everything back when it returns `Err` or panics.
+    /// rolls everything back when it returns `Err` or panics. `f` must not call back into the
+    /// same `Store` (the connection lock is not reentrant).
     pub fn write<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<Error>,

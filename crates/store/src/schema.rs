@@ -71,7 +71,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_errors ON outbox (last_error_at) WHERE last_error_at IS NOT NULL;
 
     CREATE TABLE identity_cache (
-        slack_user TEXT PRIMARY KEY,
+        key        TEXT PRIMARY KEY,
         entry      TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL

@@ -72,6 +72,24 @@ key_type!(
     DedupeKey
 );
 
+key_type!(
+    /// The key of an identity cache entry: `slack:<Slack user id>` for a forward mapping or
+    /// `pd:<PagerDuty user id>` for a reverse one (the identity crate's storage key).
+    IdentityKey
+);
+
+impl IdentityKey {
+    /// The key of the forward mapping of a Slack user (`slack:U…`).
+    pub fn slack(user: &ids::SlackUserId) -> Self {
+        Self(format!("slack:{user}"))
+    }
+
+    /// The key of the reverse mapping of a PagerDuty user (`pd:P…`).
+    pub fn pd(user: &ids::PdUserId) -> Self {
+        Self(format!("pd:{user}"))
+    }
+}
+
 impl From<&ids::IncidentId> for OrderKey {
     fn from(id: &ids::IncidentId) -> Self {
         Self(id.as_str().to_owned())

@@ -5,9 +5,9 @@ use std::time::Duration;
 use ids::{ChannelId, EventId, IncidentId, MessageTs, PdUserId, SlackUserId, WebhookId};
 use serde_json::json;
 use store::{
-    ActionRow, AuditEntry, DedupeKey, Durability, EffectId, Error, IdentityEntry, IncidentRecord,
-    InsertOutcome, NewAction, NewEffect, NewWebhook, OrderKey, RateKey, SEVEN_DAYS_MS, Store,
-    StoreOptions, Tx, UnixMillis,
+    ActionRow, AuditEntry, DedupeKey, Durability, EffectId, Error, IdentityEntry, IdentityKey,
+    IncidentRecord, InsertOutcome, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
+    SEVEN_DAYS_MS, Store, StoreOptions, Tx, UnixMillis,
 };
 
 const T0: UnixMillis = 1_764_000_000_000;
@@ -681,10 +681,13 @@ fn outbox_stats_report_depth_in_flight_retrying_and_oldest_age() {
 #[test]
 fn identity_cache_respects_expiry_and_can_be_invalidated() {
     let store = Store::open_in_memory().unwrap();
-    let alice = SlackUserId::new("U1");
-    let bob = SlackUserId::new("U2");
-    let entry = |user: &SlackUserId, expires_at| IdentityEntry {
-        slack_user: user.clone(),
+    let alice = IdentityKey::slack(&SlackUserId::new("U1"));
+    let bob = IdentityKey::slack(&SlackUserId::new("U2"));
+    let reverse = IdentityKey::pd(&PdUserId::new("PABC123"));
+    assert_eq!(alice.as_str(), "slack:U1");
+    assert_eq!(reverse.as_str(), "pd:PABC123");
+    let entry = |key: &IdentityKey, expires_at| IdentityEntry {
+        key: key.clone(),
         entry: json!({ "pd_user": "PABC123", "email": "alice@example.com" }),
         expires_at,
         updated_at: T0,
@@ -692,7 +695,8 @@ fn identity_cache_respects_expiry_and_can_be_invalidated() {
     store
         .write(|tx| {
             tx.put_identity(&entry(&alice, T0 + 1000))?;
-            tx.put_identity(&entry(&bob, T0 + 10))
+            tx.put_identity(&entry(&bob, T0 + 10))?;
+            tx.put_identity(&entry(&reverse, T0 + 10))
         })
         .unwrap();
     assert_eq!(
@@ -704,6 +708,13 @@ fn identity_cache_respects_expiry_and_can_be_invalidated() {
         None
     );
     assert_eq!(store.read(|tx| tx.identity(&bob, T0 + 11)).unwrap(), None);
+    // The raw lookup still sees the expired entry.
+    assert_eq!(
+        store
+            .read(|tx| tx.identity_including_expired(&bob))
+            .unwrap(),
+        Some(entry(&bob, T0 + 10))
+    );
     // A refresh replaces the entry.
     store
         .write(|tx| tx.put_identity(&entry(&bob, T0 + 5000)))
@@ -714,17 +725,17 @@ fn identity_cache_respects_expiry_and_can_be_invalidated() {
             .unwrap()
             .is_some()
     );
-    let listed: Vec<SlackUserId> = store
+    let listed: Vec<IdentityKey> = store
         .read(|tx| tx.identities())
         .unwrap()
         .into_iter()
-        .map(|e| e.slack_user)
+        .map(|e| e.key)
         .collect();
-    assert_eq!(listed, [alice.clone(), bob.clone()]);
+    assert_eq!(listed, [reverse.clone(), alice.clone(), bob.clone()]);
     assert!(store.write(|tx| tx.invalidate_identity(&alice)).unwrap());
     assert!(!store.write(|tx| tx.invalidate_identity(&alice)).unwrap());
     assert_eq!(store.read(|tx| tx.identity(&alice, T0)).unwrap(), None);
-    assert_eq!(store.write(|tx| tx.clear_identities()).unwrap(), 1);
+    assert_eq!(store.write(|tx| tx.clear_identities()).unwrap(), 2);
     assert!(store.read(|tx| tx.identities()).unwrap().is_empty());
 }
 
@@ -872,7 +883,7 @@ fn prune_keeps_dedupe_keys_for_seven_days_and_never_drops_pending_rows() {
     store
         .write(|tx| {
             tx.put_identity(&IdentityEntry {
-                slack_user: SlackUserId::new("U1"),
+                key: IdentityKey::slack(&SlackUserId::new("U1")),
                 entry: json!(null),
                 expires_at: now,
                 updated_at: old,
@@ -923,7 +934,7 @@ fn everything_survives_a_close_and_reopen() {
                 tx.put_incident(&incident("P1", Some("C1"), Some("1.1"), false))?;
                 tx.put_global(&json!({"engine": 1}), T0)?;
                 tx.put_identity(&IdentityEntry {
-                    slack_user: SlackUserId::new("U1"),
+                    key: IdentityKey::slack(&SlackUserId::new("U1")),
                     entry: json!({"pd_user": "PABC123"}),
                     expires_at: T0 + 86_400_000,
                     updated_at: T0,
@@ -944,7 +955,10 @@ fn everything_survives_a_close_and_reopen() {
             let p1 = tx.incident(&IncidentId::new("P1"))?.unwrap();
             assert_eq!(p1.card_ts, Some(MessageTs::new("1.1")));
             assert_eq!(tx.global()?, Some(json!({"engine": 1})));
-            assert!(tx.identity(&SlackUserId::new("U1"), T0 + 1)?.is_some());
+            assert!(
+                tx.identity(&IdentityKey::slack(&SlackUserId::new("U1")), T0 + 1)?
+                    .is_some()
+            );
             assert_eq!(tx.recent_audit(10)?.len(), 1);
             assert_eq!(tx.pending_effects(10)?.len(), 2);
             Ok::<_, Error>(())
@@ -988,4 +1002,49 @@ fn backup_writes_a_consistent_copy() {
     store.backup_to(&copy).unwrap();
     let restored = Store::open(&copy).unwrap();
     assert_eq!(restored.read(|tx| tx.incidents()).unwrap().len(), 1);
+}
+
+#[test]
+fn read_only_open_reads_but_never_migrates_or_writes() {
+    let (dir, path) = temp_db();
+    let store = Store::open(&path).unwrap();
+    insert_webhook(&store, Some("W1"), "E1", T0);
+    // While the server still has the database open.
+    let viewer = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        viewer
+            .read(|tx| tx.status(T0, 5))
+            .unwrap()
+            .unprocessed_webhooks,
+        1
+    );
+    assert!(
+        viewer
+            .write(|tx| tx.put_incident(&incident("P1", None, None, false)))
+            .is_err()
+    );
+    // And after the server closed it (no -wal or -shm file left).
+    drop((store, viewer));
+    let viewer = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        viewer
+            .read(|tx| tx.status(T0, 5))
+            .unwrap()
+            .unprocessed_webhooks,
+        1
+    );
+    // A missing file is an error, not a new empty database.
+    let missing = dir.path().join("missing.db");
+    assert!(Store::open_read_only(&missing).is_err());
+    assert!(!missing.exists());
+    // An unmigrated database is refused.
+    let blank = dir.path().join("blank.db");
+    drop(rusqlite::Connection::open(&blank).unwrap());
+    assert!(matches!(
+        Store::open_read_only(&blank),
+        Err(Error::SchemaTooOld {
+            found: 0,
+            supported: 1
+        })
+    ));
 }
