@@ -1,0 +1,32 @@
+//! The load drivers and the bare baseline, end to end through the binary (tiny loads).
+
+mod common;
+
+#[test]
+fn baseline_runs_closed_and_open_loops_and_reports_json() {
+    let (status, report) = common::run_bench(&[
+        "baseline",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0",
+        "--conns",
+        "4",
+        "--rates",
+        "200",
+        "--open-duration",
+        "0.5",
+        "--open-conns",
+        "4",
+    ]);
+    common::assert_checks_pass(&report);
+    assert!(status.success(), "{report:#}");
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["name"], "ingest/bare-hyper");
+    assert!(runs[0]["answered"].as_u64().unwrap() > 0);
+    assert_eq!(runs[1]["mode"], "open");
+    assert_eq!(runs[1]["answered"], 100);
+    assert!(runs[1]["latency_us"]["p99"].as_u64().unwrap() > 0);
+    assert!(report["machine"]["nproc"].as_u64().unwrap() >= 1);
+}
