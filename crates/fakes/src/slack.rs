@@ -1,0 +1,1141 @@
+//! A stateful, inspectable fake of the Slack Web API, `response_url`s and Slack's outbound
+//! interactivity requests.
+//!
+//! Call order: [`FakeSlack::start`], seed it ([`FakeSlack::add_user`], [`FakeSlack::add_channel`]),
+//! point the code under test at [`FakeSlack::api_url`] with [`FakeSlack::token`], drive it
+//! (optionally with faults from [`FakeSlack::inject`], or clicks with [`FakeSlack::click`] and
+//! [`FakeSlack::submit_view`]), then inspect ([`FakeSlack::messages`], [`FakeSlack::thread`],
+//! [`FakeSlack::ephemerals`], [`FakeSlack::views`], [`FakeSlack::responses`],
+//! [`FakeSlack::requests`]).
+//!
+//! Invariants: every `/api/*` call must carry `Authorization: Bearer <token>`; message `ts`
+//! values are strings that strictly increase; `chat.postMessage` allows one post per second per
+//! channel after a burst of 3 and `chat.update` 50 per minute (Tier 3), answering 429 with
+//! `Retry-After` beyond that; an injected fault applies to exactly one request of its method.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use ids::{ChannelId, Email, MessageTs, SlackTeamId, SlackUserId, TriggerId, ViewId};
+use serde_json::{Map, Value, json};
+use signing::SlackSigningSecret;
+
+use crate::http::{RecordedRequest, Reply, Server};
+
+/// The bot token the fake accepts unless [`FakeSlack::start_with_token`] chose another.
+pub const DEFAULT_TOKEN: &str = "xoxb-fake-bot-token";
+
+/// A user known to the fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeUser {
+    /// The user id.
+    pub id: SlackUserId,
+    /// The handle.
+    pub name: String,
+    /// The profile email (`None` hides it, as without `users:read.email`).
+    pub email: Option<Email>,
+    /// A bot user.
+    pub is_bot: bool,
+    /// Deactivated.
+    pub deleted: bool,
+    /// A multi-channel guest.
+    pub is_restricted: bool,
+    /// A single-channel guest.
+    pub is_ultra_restricted: bool,
+}
+
+impl FakeUser {
+    /// A full member with an email.
+    pub fn new(id: &str, name: &str, email: &str) -> Self {
+        Self {
+            id: SlackUserId::new(id),
+            name: name.to_owned(),
+            email: Some(Email::new(email)),
+            is_bot: false,
+            deleted: false,
+            is_restricted: false,
+            is_ultra_restricted: false,
+        }
+    }
+}
+
+/// A channel known to the fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeChannel {
+    /// The channel id.
+    pub id: ChannelId,
+    /// The name.
+    pub name: String,
+    /// Archived channels refuse posts with `is_archived`.
+    pub archived: bool,
+    /// Private channel.
+    pub private: bool,
+    /// Whether the bot is a member (otherwise posts fail with `not_in_channel`).
+    pub bot_is_member: bool,
+    /// Human members (ephemerals to others fail with `user_not_in_channel`).
+    pub members: BTreeSet<SlackUserId>,
+}
+
+impl FakeChannel {
+    /// A public channel the bot has joined, with the given members.
+    pub fn new(id: &str, name: &str, members: &[&str]) -> Self {
+        Self {
+            id: ChannelId::new(id),
+            name: name.to_owned(),
+            archived: false,
+            private: false,
+            bot_is_member: true,
+            members: members.iter().map(|m| SlackUserId::new(*m)).collect(),
+        }
+    }
+}
+
+/// A message as the fake stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeMessage {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The ts.
+    pub ts: MessageTs,
+    /// The thread parent, for replies.
+    pub thread_ts: Option<MessageTs>,
+    /// The current fallback text.
+    pub text: String,
+    /// The current blocks (a JSON array).
+    pub blocks: Value,
+    /// Previous `(text, blocks)` versions, oldest first; one per `chat.update`.
+    pub edits: Vec<(String, Value)>,
+}
+
+/// An ephemeral message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeEphemeral {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The only user who sees it.
+    pub user: SlackUserId,
+    /// The ts returned as `message_ts`.
+    pub ts: MessageTs,
+    /// The thread, if any.
+    pub thread_ts: Option<MessageTs>,
+    /// The text.
+    pub text: String,
+    /// The blocks.
+    pub blocks: Value,
+}
+
+/// A view opened with `views.open` (and possibly updated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeView {
+    /// The view id.
+    pub id: ViewId,
+    /// The trigger that opened it.
+    pub trigger_id: TriggerId,
+    /// The current view JSON as sent by the app.
+    pub view: Value,
+    /// The current hash.
+    pub hash: String,
+    /// How many times `views.update` replaced it.
+    pub updates: u32,
+}
+
+/// A POST to a `response_url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeResponse {
+    /// The path, such as `/response/3`.
+    pub path: String,
+    /// The JSON body.
+    pub body: Value,
+}
+
+/// A failure to inject into the next request of one method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 429 with `error: ratelimited`, with or without a `Retry-After` header (seconds).
+    RateLimited {
+        /// The `Retry-After` value, if any.
+        retry_after: Option<u64>,
+    },
+    /// An HTML error page with this 5xx status.
+    ServerError(u16),
+    /// Process the request normally but answer only after this delay.
+    Slow(Duration),
+    /// HTTP 200 with `ok: false` and this error (and `needed` for `missing_scope`).
+    Api {
+        /// The error code.
+        error: String,
+        /// The `needed` scope.
+        needed: Option<String>,
+    },
+}
+
+impl Fault {
+    /// `ok: false` with the given code.
+    pub fn error(code: &str) -> Self {
+        Self::Api {
+            error: code.to_owned(),
+            needed: None,
+        }
+    }
+}
+
+/// The answer to an interaction the fake sent to an app.
+#[derive(Debug, Clone)]
+pub struct InteractionReply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body (empty, or a `response_action` JSON for view submissions).
+    pub body: Bytes,
+    /// How long the app took to answer (Slack gives up after 3 s).
+    pub elapsed: Duration,
+}
+
+impl InteractionReply {
+    /// The body as JSON (`Value::Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// An input value for [`FakeSlack::submit_view`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputValue {
+    /// A `plain_text_input` value.
+    Text(String),
+    /// A `users_select` choice.
+    User(SlackUserId),
+}
+
+#[derive(Debug)]
+struct Bucket {
+    capacity: f64,
+    interval: Duration,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed / self.interval.as_secs_f64()).min(self.capacity);
+        self.updated = self.updated.max(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(self.interval.mul_f64(1.0 - self.tokens))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    base_url: String,
+    token: String,
+    team_id: SlackTeamId,
+    bot_user: SlackUserId,
+    users: BTreeMap<SlackUserId, FakeUser>,
+    channels: BTreeMap<ChannelId, FakeChannel>,
+    messages: BTreeMap<ChannelId, Vec<FakeMessage>>,
+    ephemerals: Vec<FakeEphemeral>,
+    views: Vec<FakeView>,
+    responses: Vec<FakeResponse>,
+    response_uses: BTreeMap<String, u32>,
+    triggers_issued: BTreeMap<String, Instant>,
+    triggers_used: BTreeSet<String>,
+    faults: BTreeMap<String, VecDeque<Fault>>,
+    limits_enabled: bool,
+    buckets: BTreeMap<(String, Option<ChannelId>), Bucket>,
+    last_ts_micros: u64,
+    counter: u64,
+}
+
+impl State {
+    fn next_ts(&mut self) -> MessageTs {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        self.last_ts_micros = now.max(self.last_ts_micros + 1);
+        MessageTs::new(format!(
+            "{}.{:06}",
+            self.last_ts_micros / 1_000_000,
+            self.last_ts_micros % 1_000_000
+        ))
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn new_response_url(&mut self) -> String {
+        let n = self.next_id();
+        format!("{}/response/{n}", self.base_url)
+    }
+
+    fn new_trigger(&mut self) -> TriggerId {
+        let n = self.next_id();
+        let id = format!("{n}.{}.fake{n:08x}", 1000 + n);
+        self.triggers_issued.insert(id.clone(), Instant::now());
+        TriggerId::new(id)
+    }
+
+    fn find_message(&self, channel: &ChannelId, ts: &MessageTs) -> Option<&FakeMessage> {
+        self.messages.get(channel)?.iter().find(|m| &m.ts == ts)
+    }
+
+    /// Applies the documented rate limits; `Err` carries the `Retry-After` seconds.
+    fn rate_limit(&mut self, method: &str, channel: Option<&ChannelId>) -> Result<(), u64> {
+        if !self.limits_enabled {
+            return Ok(());
+        }
+        let (capacity, interval, channel) = match method {
+            "chat.postMessage" => (3.0, Duration::from_secs(1), channel.cloned()),
+            "chat.update" => (50.0, Duration::from_millis(1200), None),
+            _ => return Ok(()),
+        };
+        let now = Instant::now();
+        let bucket = self
+            .buckets
+            .entry((method.to_owned(), channel))
+            .or_insert(Bucket {
+                capacity,
+                interval,
+                tokens: capacity,
+                updated: now,
+            });
+        bucket
+            .take(now)
+            .map_err(|wait| wait.as_secs_f64().ceil().max(1.0) as u64)
+    }
+}
+
+/// The fake Slack server. Dropping it stops the server.
+#[derive(Debug)]
+pub struct FakeSlack {
+    server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+fn ok(mut body: Value) -> Reply {
+    if let Some(map) = body.as_object_mut() {
+        map.insert("ok".into(), Value::Bool(true));
+    }
+    Reply::json(StatusCode::OK, &body)
+}
+
+fn fail(error: &str) -> Reply {
+    Reply::json(StatusCode::OK, &json!({"ok": false, "error": error}))
+}
+
+/// Arguments from the query string, a JSON body or a form body, merged.
+fn args(req: &RecordedRequest) -> Map<String, Value> {
+    let mut map = Map::new();
+    let mut add_pairs = |raw: &[u8]| {
+        if let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(raw) {
+            for (k, v) in pairs {
+                let value = serde_json::from_str::<Value>(&v)
+                    .ok()
+                    .filter(|j| j.is_array() || j.is_object())
+                    .unwrap_or(Value::String(v));
+                map.insert(k, value);
+            }
+        }
+    };
+    if let Some(query) = &req.query {
+        add_pairs(query.as_bytes());
+    }
+    let is_json = req
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"));
+    if is_json {
+        if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) {
+            map.extend(body);
+        }
+    } else if !req.body.is_empty() {
+        add_pairs(&req.body);
+    }
+    map
+}
+
+fn str_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn user_json(team: &SlackTeamId, u: &FakeUser) -> Value {
+    let mut profile = json!({"display_name": u.name, "real_name": u.name});
+    if let Some(email) = &u.email {
+        profile["email"] = json!(email.as_str());
+    }
+    json!({
+        "id": u.id, "team_id": team, "name": u.name, "real_name": u.name,
+        "deleted": u.deleted, "is_bot": u.is_bot, "is_app_user": false,
+        "is_restricted": u.is_restricted, "is_ultra_restricted": u.is_ultra_restricted,
+        "profile": profile,
+    })
+}
+
+impl FakeSlack {
+    /// Starts the fake on `127.0.0.1:0` with [`DEFAULT_TOKEN`]. Panics if it cannot bind.
+    pub async fn start() -> Self {
+        Self::start_with_token(DEFAULT_TOKEN)
+            .await
+            .expect("bind the fake Slack on 127.0.0.1:0")
+    }
+
+    /// Starts the fake accepting the given bot token.
+    pub async fn start_with_token(token: &str) -> std::io::Result<Self> {
+        let state = Arc::new(Mutex::new(State {
+            base_url: String::new(),
+            token: token.to_owned(),
+            team_id: SlackTeamId::new("T0FAKE001"),
+            bot_user: SlackUserId::new("UBOT00001"),
+            users: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            ephemerals: Vec::new(),
+            views: Vec::new(),
+            responses: Vec::new(),
+            response_uses: BTreeMap::new(),
+            triggers_issued: BTreeMap::new(),
+            triggers_used: BTreeSet::new(),
+            faults: BTreeMap::new(),
+            limits_enabled: true,
+            buckets: BTreeMap::new(),
+            last_ts_micros: 0,
+            counter: 0,
+        }));
+        let handler_state = Arc::clone(&state);
+        let handler: crate::http::Handler = Arc::new(move |req| {
+            let state = Arc::clone(&handler_state);
+            Box::pin(async move { handle(&state, req) })
+        });
+        let server = Server::spawn(handler).await?;
+        lock(&state).base_url = server.url();
+        Ok(Self { server, state })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// The base URL, such as `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// The Web API base to configure clients with: `{url}/api`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.server.url())
+    }
+
+    /// The accepted bot token.
+    pub fn token(&self) -> String {
+        self.state().token.clone()
+    }
+
+    /// The workspace id.
+    pub fn team_id(&self) -> SlackTeamId {
+        self.state().team_id.clone()
+    }
+
+    /// The bot's own user id (as `auth.test` reports it).
+    pub fn bot_user_id(&self) -> SlackUserId {
+        self.state().bot_user.clone()
+    }
+
+    /// Adds or replaces a user.
+    pub fn add_user(&self, user: FakeUser) {
+        self.state().users.insert(user.id.clone(), user);
+    }
+
+    /// Adds or replaces a channel.
+    pub fn add_channel(&self, channel: FakeChannel) {
+        self.state().channels.insert(channel.id.clone(), channel);
+    }
+
+    /// Archives or unarchives a channel.
+    pub fn set_archived(&self, channel: &ChannelId, archived: bool) {
+        if let Some(c) = self.state().channels.get_mut(channel) {
+            c.archived = archived;
+        }
+    }
+
+    /// Turns rate-limit enforcement on (the default) or off (for benchmarks).
+    pub fn set_rate_limits(&self, enabled: bool) {
+        let mut state = self.state();
+        state.limits_enabled = enabled;
+        state.buckets.clear();
+    }
+
+    /// Makes the next request to `method` (such as `chat.postMessage`, or `response_url`) fail.
+    /// Several injections for one method apply in order, one request each.
+    pub fn inject(&self, method: &str, fault: Fault) {
+        self.state()
+            .faults
+            .entry(method.to_owned())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// Top-level messages of a channel, oldest first.
+    pub fn messages(&self, channel: &ChannelId) -> Vec<FakeMessage> {
+        self.state()
+            .messages
+            .get(channel)
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m.thread_ts.is_none())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replies in the thread under `ts`, oldest first.
+    pub fn thread(&self, channel: &ChannelId, ts: &MessageTs) -> Vec<FakeMessage> {
+        self.state()
+            .messages
+            .get(channel)
+            .map(|all| {
+                all.iter()
+                    .filter(|m| m.thread_ts.as_ref() == Some(ts))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One message (top-level or reply).
+    pub fn message(&self, channel: &ChannelId, ts: &MessageTs) -> Option<FakeMessage> {
+        self.state().find_message(channel, ts).cloned()
+    }
+
+    /// Every ephemeral message, in order.
+    pub fn ephemerals(&self) -> Vec<FakeEphemeral> {
+        self.state().ephemerals.clone()
+    }
+
+    /// Every opened view, in order.
+    pub fn views(&self) -> Vec<FakeView> {
+        self.state().views.clone()
+    }
+
+    /// Every `response_url` post, in order.
+    pub fn responses(&self) -> Vec<FakeResponse> {
+        self.state().responses.clone()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.server.requests()
+    }
+
+    /// The requests to one Web API method.
+    pub fn requests_to(&self, method: &str) -> Vec<RecordedRequest> {
+        let path = format!("/api/{method}");
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// A fresh `response_url` served by this fake.
+    pub fn new_response_url(&self) -> String {
+        self.state().new_response_url()
+    }
+
+    /// A fresh `trigger_id` (valid for 3 seconds, once).
+    pub fn new_trigger_id(&self) -> TriggerId {
+        self.state().new_trigger()
+    }
+
+    /// Builds the `block_actions` payload Slack sends when `user` clicks the element with
+    /// `action_id` in the stored message `(channel, ts)`. `selected_user` answers a
+    /// `users_select`. Fails if the message or element does not exist.
+    pub fn block_actions_payload(
+        &self,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        action_id: &str,
+        selected_user: Option<&SlackUserId>,
+    ) -> std::io::Result<Value> {
+        let mut state = self.state();
+        let message = state
+            .find_message(channel, ts)
+            .cloned()
+            .ok_or_else(|| not_found(format!("no message {ts} in {channel}")))?;
+        let (block_id, element) = find_element(&message.blocks, action_id)
+            .ok_or_else(|| not_found(format!("no element {action_id:?} in message {ts}")))?;
+        let kind = element["type"].as_str().unwrap_or("button").to_owned();
+        let mut action = json!({
+            "action_id": action_id, "block_id": block_id, "type": kind,
+            "action_ts": state.next_ts(),
+        });
+        if let Some(text) = element.get("text") {
+            action["text"] = text.clone();
+        }
+        if let Some(value) = element.get("value") {
+            action["value"] = value.clone();
+        }
+        if let Some(u) = selected_user {
+            action["selected_user"] = json!(u);
+        }
+        let (user_json, team) = interaction_user(&state, user);
+        let channel_name = state.channels.get(channel).map(|c| c.name.clone());
+        let response_url = state.new_response_url();
+        let trigger_id = state.new_trigger();
+        let mut msg = json!({
+            "type": "message", "ts": message.ts, "text": message.text,
+            "bot_id": "B0FAKE001", "user": state.bot_user, "blocks": message.blocks,
+        });
+        if let Some(thread_ts) = &message.thread_ts {
+            msg["thread_ts"] = json!(thread_ts);
+        }
+        let mut container = json!({
+            "type": "message", "message_ts": message.ts, "channel_id": channel,
+            "is_ephemeral": false,
+        });
+        if let Some(thread_ts) = &message.thread_ts {
+            container["thread_ts"] = json!(thread_ts);
+        }
+        Ok(json!({
+            "type": "block_actions",
+            "user": user_json,
+            "api_app_id": "A0FAKE001",
+            "token": "fake-verification-token",
+            "container": container,
+            "trigger_id": trigger_id,
+            "team": team,
+            "channel": {"id": channel, "name": channel_name},
+            "message": msg,
+            "state": {"values": {}},
+            "response_url": response_url,
+            "actions": [action],
+        }))
+    }
+
+    /// Builds the `view_submission` payload Slack sends when `user` submits the opened view
+    /// `view_id` with the given `(block_id, action_id, value)` inputs.
+    pub fn view_submission_payload(
+        &self,
+        user: &SlackUserId,
+        view_id: &ViewId,
+        inputs: &[(&str, &str, InputValue)],
+    ) -> std::io::Result<Value> {
+        let mut state = self.state();
+        let view = state
+            .views
+            .iter()
+            .find(|v| &v.id == view_id)
+            .cloned()
+            .ok_or_else(|| not_found(format!("no opened view {view_id}")))?;
+        let mut values: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        for (block_id, action_id, value) in inputs {
+            let entry = match value {
+                InputValue::Text(text) => json!({"type": "plain_text_input", "value": text}),
+                InputValue::User(u) => json!({"type": "users_select", "selected_user": u}),
+            };
+            values
+                .entry((*block_id).to_owned())
+                .or_default()
+                .insert((*action_id).to_owned(), entry);
+        }
+        let (user_json, team) = interaction_user(&state, user);
+        let mut submitted = view.view.clone();
+        if let Some(map) = submitted.as_object_mut() {
+            map.insert("id".into(), json!(view.id));
+            map.insert("team_id".into(), json!(state.team_id));
+            map.insert("hash".into(), json!(view.hash));
+            map.insert("root_view_id".into(), json!(view.id));
+            map.insert("previous_view_id".into(), Value::Null);
+            map.insert("state".into(), json!({ "values": values }));
+            map.entry("private_metadata").or_insert(json!(""));
+            map.entry("callback_id").or_insert(json!(""));
+        }
+        let trigger_id = state.new_trigger();
+        Ok(json!({
+            "type": "view_submission",
+            "team": team,
+            "user": user_json,
+            "api_app_id": "A0FAKE001",
+            "token": "fake-verification-token",
+            "trigger_id": trigger_id,
+            "view": submitted,
+            "response_urls": [],
+        }))
+    }
+
+    /// Clicks an element of a stored message: builds the `block_actions` payload and sends it,
+    /// signed, to `target` (the app's interactivity URL).
+    pub async fn click(
+        &self,
+        target: &str,
+        secret: &SlackSigningSecret,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        action_id: &str,
+    ) -> std::io::Result<InteractionReply> {
+        let payload = self.block_actions_payload(user, channel, ts, action_id, None)?;
+        send_interaction(target, secret, &payload).await
+    }
+
+    /// Submits an opened view with the given inputs, signed, to `target`.
+    pub async fn submit_view(
+        &self,
+        target: &str,
+        secret: &SlackSigningSecret,
+        user: &SlackUserId,
+        view_id: &ViewId,
+        inputs: &[(&str, &str, InputValue)],
+    ) -> std::io::Result<InteractionReply> {
+        let payload = self.view_submission_payload(user, view_id, inputs)?;
+        send_interaction(target, secret, &payload).await
+    }
+}
+
+fn interaction_user(state: &State, user: &SlackUserId) -> (Value, Value) {
+    let name = state
+        .users
+        .get(user)
+        .map_or_else(|| user.to_string(), |u| u.name.clone());
+    (
+        json!({"id": user, "username": name, "name": name, "team_id": state.team_id}),
+        json!({"id": state.team_id, "domain": "fake"}),
+    )
+}
+
+fn not_found(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, message)
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Finds an element by `action_id` in `actions` blocks and section accessories.
+fn find_element(blocks: &Value, action_id: &str) -> Option<(String, Value)> {
+    for block in blocks.as_array()? {
+        let block_id = block["block_id"].as_str().unwrap_or_default().to_owned();
+        let candidates = block["elements"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(block.get("accessory"));
+        for element in candidates {
+            if element["action_id"].as_str() == Some(action_id) {
+                return Some((block_id, element.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// Sends an interactivity request the way Slack does: `payload=<json>` form body, signed with
+/// `X-Slack-Signature` and `X-Slack-Request-Timestamp` (now).
+pub async fn send_interaction(
+    target: &str,
+    secret: &SlackSigningSecret,
+    payload: &Value,
+) -> std::io::Result<InteractionReply> {
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())])
+        .map_err(std::io::Error::other)?;
+    send_signed_form(target, secret, body.into_bytes()).await
+}
+
+/// Sends a raw form body signed like Slack (for slash commands and malformed-body tests).
+pub async fn send_signed_form(
+    target: &str,
+    secret: &SlackSigningSecret,
+    body: Vec<u8>,
+) -> std::io::Result<InteractionReply> {
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let signature = signing::sign_slack(secret, timestamp, &body);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(target)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header("x-slack-signature", signature)
+        .header("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(std::io::Error::other)?;
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let started = Instant::now();
+    let response = client
+        .request(request)
+        .await
+        .map_err(std::io::Error::other)?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    Ok(InteractionReply {
+        status,
+        body,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn html_error(status: u16) -> Reply {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let response = Response::builder()
+        .status(status)
+        .header("content-type", "text/html")
+        .body(Full::new(Bytes::from_static(
+            b"<html><body>Slack is having trouble</body></html>",
+        )))
+        .expect("static response parts are valid");
+    Reply {
+        response,
+        delay: None,
+    }
+}
+
+fn ratelimited(retry_after: Option<u64>) -> Reply {
+    let reply = Reply::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({"ok": false, "error": "ratelimited"}),
+    );
+    match retry_after {
+        Some(secs) => reply.with_header("retry-after", secs.to_string()),
+        None => reply,
+    }
+}
+
+fn handle(state: &Mutex<State>, req: RecordedRequest) -> Reply {
+    let mut state = lock(state);
+    let (method, is_api) = if let Some(m) = req.path.strip_prefix("/api/") {
+        (m.to_owned(), true)
+    } else if req.path.starts_with("/response/") {
+        ("response_url".to_owned(), false)
+    } else {
+        return Reply::json(
+            StatusCode::NOT_FOUND,
+            &json!({"ok": false, "error": "not_found"}),
+        );
+    };
+    let mut delay = None;
+    if let Some(fault) = state.faults.get_mut(&method).and_then(VecDeque::pop_front) {
+        match fault {
+            Fault::RateLimited { retry_after } => return ratelimited(retry_after),
+            Fault::ServerError(status) => return html_error(status),
+            Fault::Api { error, needed } => {
+                let mut body = json!({"ok": false, "error": error});
+                if let Some(needed) = needed {
+                    body["needed"] = json!(needed);
+                    body["provided"] = json!("chat:write");
+                }
+                return Reply::json(StatusCode::OK, &body);
+            }
+            Fault::Slow(d) => delay = Some(d),
+        }
+    }
+    let reply = if is_api {
+        api(&mut state, &method, &req)
+    } else {
+        response_url(&mut state, &req)
+    };
+    match delay {
+        Some(d) => reply.delayed(d),
+        None => reply,
+    }
+}
+
+fn response_url(state: &mut State, req: &RecordedRequest) -> Reply {
+    let uses = state.response_uses.entry(req.path.clone()).or_insert(0);
+    *uses += 1;
+    if *uses > 5 {
+        return Reply::json(
+            StatusCode::NOT_FOUND,
+            &json!({"ok": false, "error": "used_url"}),
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return Reply::json(
+            StatusCode::BAD_REQUEST,
+            &json!({"ok": false, "error": "invalid_payload"}),
+        );
+    };
+    state.responses.push(FakeResponse {
+        path: req.path.clone(),
+        body,
+    });
+    ok(json!({}))
+}
+
+fn api(state: &mut State, method: &str, req: &RecordedRequest) -> Reply {
+    let expected = format!("Bearer {}", state.token);
+    match req.header("authorization") {
+        None => return fail("not_authed"),
+        Some(given) if given != expected => return fail("invalid_auth"),
+        Some(_) => {}
+    }
+    let args = args(req);
+    let channel_arg = str_arg(&args, "channel").map(ChannelId::new);
+    if let Err(retry_after) = state.rate_limit(method, channel_arg.as_ref()) {
+        return ratelimited(Some(retry_after));
+    }
+    match method {
+        "auth.test" => ok(json!({
+            "url": "https://fake.slack.test/", "team": "Fake Workspace", "user": "pdbridge",
+            "team_id": state.team_id, "user_id": state.bot_user, "bot_id": "B0FAKE001",
+        })),
+        "chat.postMessage" => post_message(state, &args),
+        "chat.update" => update_message(state, &args),
+        "chat.postEphemeral" => post_ephemeral(state, &args),
+        "chat.getPermalink" => {
+            let (Some(channel), Some(ts)) = (channel_arg, str_arg(&args, "message_ts")) else {
+                return fail("invalid_arguments");
+            };
+            if state.find_message(&channel, &MessageTs::new(ts)).is_none() {
+                return fail("message_not_found");
+            }
+            ok(json!({
+                "channel": channel,
+                "permalink": format!("https://fake.slack.test/archives/{channel}/p{}", ts.replace('.', "")),
+            }))
+        }
+        "views.open" => open_view(state, &args),
+        "views.update" => update_view(state, &args),
+        "users.info" => {
+            let user = str_arg(&args, "user").map(SlackUserId::new);
+            match user.and_then(|u| state.users.get(&u)) {
+                Some(u) => ok(json!({"user": user_json(&state.team_id, u)})),
+                None => fail("user_not_found"),
+            }
+        }
+        "users.lookupByEmail" => {
+            let email = str_arg(&args, "email").map(Email::new);
+            let found = state
+                .users
+                .values()
+                .find(|u| email.is_some() && u.email == email && !u.deleted);
+            match found {
+                Some(u) => ok(json!({"user": user_json(&state.team_id, u)})),
+                None => fail("users_not_found"),
+            }
+        }
+        "conversations.info" => match channel_arg.and_then(|c| state.channels.get(&c)) {
+            Some(c) => ok(json!({"channel": {
+                "id": c.id, "name": c.name, "is_channel": true, "is_private": c.private,
+                "is_im": false, "is_archived": c.archived, "is_member": c.bot_is_member,
+            }})),
+            None => fail("channel_not_found"),
+        },
+        _ => fail("unknown_method"),
+    }
+}
+
+/// Checks that the bot may post in `channel`.
+fn postable(state: &State, channel: Option<&ChannelId>) -> Result<ChannelId, Reply> {
+    let channel = channel.ok_or_else(|| fail("channel_not_found"))?;
+    let c = state
+        .channels
+        .get(channel)
+        .ok_or_else(|| fail("channel_not_found"))?;
+    if c.archived {
+        return Err(fail("is_archived"));
+    }
+    if !c.bot_is_member {
+        return Err(fail("not_in_channel"));
+    }
+    Ok(channel.clone())
+}
+
+fn text_and_blocks(args: &Map<String, Value>) -> Result<(String, Value), Reply> {
+    let text = str_arg(args, "text").unwrap_or_default().to_owned();
+    let blocks = args.get("blocks").cloned().unwrap_or_else(|| json!([]));
+    if !blocks.is_array() {
+        return Err(fail("invalid_blocks_format"));
+    }
+    if text.is_empty() && blocks.as_array().is_none_or(Vec::is_empty) {
+        return Err(fail("no_text"));
+    }
+    Ok((text, blocks))
+}
+
+fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
+    let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    let (text, blocks) = match text_and_blocks(args) {
+        Ok(tb) => tb,
+        Err(reply) => return reply,
+    };
+    let thread_ts = str_arg(args, "thread_ts").map(MessageTs::new);
+    let ts = state.next_ts();
+    let mut message = json!({"type": "message", "ts": ts, "text": text, "bot_id": "B0FAKE001"});
+    if let Some(t) = &thread_ts {
+        message["thread_ts"] = json!(t);
+    }
+    state
+        .messages
+        .entry(channel.clone())
+        .or_default()
+        .push(FakeMessage {
+            channel: channel.clone(),
+            ts: ts.clone(),
+            thread_ts,
+            text,
+            blocks,
+            edits: Vec::new(),
+        });
+    ok(json!({"channel": channel, "ts": ts, "message": message}))
+}
+
+fn update_message(state: &mut State, args: &Map<String, Value>) -> Reply {
+    let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    let Some(ts) = str_arg(args, "ts").map(MessageTs::new) else {
+        return fail("message_not_found");
+    };
+    let (text, blocks) = match text_and_blocks(args) {
+        Ok(tb) => tb,
+        Err(reply) => return reply,
+    };
+    let Some(message) = state
+        .messages
+        .get_mut(&channel)
+        .and_then(|all| all.iter_mut().find(|m| m.ts == ts))
+    else {
+        return fail("message_not_found");
+    };
+    let old_text = std::mem::replace(&mut message.text, text.clone());
+    let old_blocks = std::mem::replace(&mut message.blocks, blocks);
+    message.edits.push((old_text, old_blocks));
+    ok(json!({"channel": channel, "ts": ts, "text": text, "message": {"text": text}}))
+}
+
+fn post_ephemeral(state: &mut State, args: &Map<String, Value>) -> Reply {
+    let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    let Some(user) = str_arg(args, "user").map(SlackUserId::new) else {
+        return fail("user_not_in_channel");
+    };
+    if !state
+        .channels
+        .get(&channel)
+        .is_some_and(|c| c.members.contains(&user))
+    {
+        return fail("user_not_in_channel");
+    }
+    let (text, blocks) = match text_and_blocks(args) {
+        Ok(tb) => tb,
+        Err(reply) => return reply,
+    };
+    let ts = state.next_ts();
+    state.ephemerals.push(FakeEphemeral {
+        channel,
+        user,
+        ts: ts.clone(),
+        thread_ts: str_arg(args, "thread_ts").map(MessageTs::new),
+        text,
+        blocks,
+    });
+    ok(json!({"message_ts": ts}))
+}
+
+fn view_json(state: &State, v: &FakeView) -> Value {
+    let mut view = v.view.clone();
+    if let Some(map) = view.as_object_mut() {
+        map.insert("id".into(), json!(v.id));
+        map.insert("team_id".into(), json!(state.team_id));
+        map.insert("hash".into(), json!(v.hash));
+        map.insert("root_view_id".into(), json!(v.id));
+        map.insert("state".into(), json!({"values": {}}));
+        map.entry("private_metadata").or_insert(json!(""));
+        map.entry("callback_id").or_insert(json!(""));
+        map.entry("external_id").or_insert(json!(""));
+    }
+    view
+}
+
+fn valid_view(args: &Map<String, Value>) -> Option<Value> {
+    let view = args.get("view")?;
+    let ok = view["type"].is_string() && view["title"].is_object() && view["blocks"].is_array();
+    ok.then(|| view.clone())
+}
+
+fn open_view(state: &mut State, args: &Map<String, Value>) -> Reply {
+    let Some(trigger) = str_arg(args, "trigger_id").map(str::to_owned) else {
+        return fail("invalid_trigger_id");
+    };
+    if state.triggers_used.contains(&trigger) {
+        return fail("exchanged_trigger_id");
+    }
+    if state
+        .triggers_issued
+        .get(&trigger)
+        .is_some_and(|at| at.elapsed() > Duration::from_secs(3))
+    {
+        return fail("expired_trigger_id");
+    }
+    let Some(view) = valid_view(args) else {
+        return Reply::json(
+            StatusCode::OK,
+            &json!({"ok": false, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] missing required field: view"]}}),
+        );
+    };
+    state.triggers_used.insert(trigger.clone());
+    let n = state.next_id();
+    let fake = FakeView {
+        id: ViewId::new(format!("V{n:08}")),
+        trigger_id: TriggerId::new(trigger),
+        view,
+        hash: format!("{n}.{:08x}", n.wrapping_mul(2_654_435_761)),
+        updates: 0,
+    };
+    let body = json!({"view": view_json(state, &fake)});
+    state.views.push(fake);
+    ok(body)
+}
+
+fn update_view(state: &mut State, args: &Map<String, Value>) -> Reply {
+    let Some(view) = valid_view(args) else {
+        return fail("invalid_arguments");
+    };
+    let view_id = str_arg(args, "view_id");
+    let external_id = str_arg(args, "external_id");
+    let hash = str_arg(args, "hash").map(str::to_owned);
+    let n = state.next_id();
+    let Some(existing) = state.views.iter_mut().find(|v| {
+        view_id.is_some_and(|id| v.id.as_str() == id)
+            || external_id.is_some_and(|e| v.view["external_id"].as_str() == Some(e))
+    }) else {
+        return fail("not_found");
+    };
+    if hash.is_some_and(|h| h != existing.hash) {
+        return fail("hash_conflict");
+    }
+    existing.view = view;
+    existing.updates += 1;
+    existing.hash = format!("{n}.{:08x}", n.wrapping_mul(2_654_435_761));
+    let snapshot = existing.clone();
+    ok(json!({"view": view_json(state, &snapshot)}))
+}
