@@ -1048,3 +1048,32 @@ fn read_only_open_reads_but_never_migrates_or_writes() {
         })
     ));
 }
+
+#[test]
+fn threads_and_a_second_connection_share_the_database() {
+    let (_dir, path) = temp_db();
+    let store = std::sync::Arc::new(Store::open(&path).unwrap());
+    let second = Store::open(&path).unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let store = std::sync::Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    enqueue(&store, &format!("e{t}-{i}"), &format!("K{t}"), T0);
+                }
+            })
+        })
+        .collect();
+    // Another process-like connection writes at the same time (busy_timeout absorbs the locks).
+    for i in 0..25 {
+        enqueue(&second, &format!("s-{i}"), "KS", T0);
+    }
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert_eq!(store.read(|tx| tx.outbox_stats(T0)).unwrap().depth, 125);
+    // Per-key FIFO held under concurrency: the heads are the first of each key.
+    let mut heads = claim(&second, T0);
+    heads.sort();
+    assert_eq!(heads, ["e0-0", "e1-0", "e2-0", "e3-0", "s-0"]);
+}
