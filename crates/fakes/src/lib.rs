@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod pd;
 pub mod slack;
