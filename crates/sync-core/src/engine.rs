@@ -309,13 +309,24 @@ impl IncidentState {
         self.info.as_ref().map(|info| info.status)
     }
 
-    /// Applies `data` if it is newer than what was applied; returns whether it was.
+    /// Applies webhook data if it is newer than what was applied; returns whether it was.
     fn apply_data(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
         if self.data_at.is_some_and(|applied| at <= applied) {
             return false;
         }
         self.info = Some(data);
         self.data_at = Some(at);
+        true
+    }
+
+    /// Applies data PagerDuty returned for a request sent at `sent_at`: it reflects every
+    /// change up to that time, so it also wins a tie with an event of the same millisecond.
+    fn apply_read(&mut self, data: IncidentSnapshot, sent_at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| sent_at < applied) {
+            return false;
+        }
+        self.info = Some(data);
+        self.data_at = Some(sent_at);
         true
     }
 
@@ -608,7 +619,7 @@ impl Cx<'_> {
         if st.channel.is_none() {
             st.channel = target_channel;
         }
-        let applied = st.apply_data(snapshot, as_of);
+        let applied = st.apply_read(snapshot, as_of);
         let reposting = st.card.post_failed.take().is_some();
         self.sync_card(st);
         (!applied && !reposting && self.out.is_empty()).then_some(DropReason::Stale)
@@ -857,7 +868,7 @@ impl Cx<'_> {
         match (stage, outcome) {
             (Stage::ReadIncident, Outcome::PdIncident(fresh)) => {
                 let status = fresh.status;
-                st.apply_data(fresh, sent_at);
+                st.apply_read(fresh, sent_at);
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
@@ -946,7 +957,7 @@ impl Cx<'_> {
         let sent_at = p.job.sent_at;
         match outcome {
             Outcome::PdIncident(fresh) => {
-                st.apply_data(fresh, sent_at);
+                st.apply_read(fresh, sent_at);
             }
             _ => {
                 if let Some(status) = target_status(&p.kind) {
@@ -1096,7 +1107,7 @@ impl Cx<'_> {
         match outcome {
             Outcome::PdIncident(fresh) => {
                 st.hydrate = None;
-                st.apply_data(fresh, sent_at);
+                st.apply_read(fresh, sent_at);
                 self.sync_card(st);
                 None
             }
@@ -1368,7 +1379,7 @@ fn synthesize_status(st: &mut IncidentState, status: Status, at: Timestamp) {
         if status == Status::Resolved {
             info.assignees.clear();
         }
-        st.apply_data(info, at);
+        st.apply_read(info, at);
     }
 }
 
@@ -1408,7 +1419,7 @@ fn status_line(
         IncidentEventType::Acknowledged => (LineKind::Acknowledged, "acknowledged".to_owned()),
         IncidentEventType::Unacknowledged => (
             LineKind::Unacknowledged,
-            "acknowledgement timed out; the incident is triggered again".to_owned(),
+            "Acknowledgement timed out; the incident is triggered again".to_owned(),
         ),
         IncidentEventType::Resolved => (LineKind::Resolved, "resolved".to_owned()),
         IncidentEventType::Reopened => (LineKind::Reopened, "reopened".to_owned()),
@@ -1429,6 +1440,8 @@ fn status_line(
         | IncidentEventType::PriorityUpdated
         | IncidentEventType::Other(_) => return None,
     };
+    // An acknowledgement timeout is PagerDuty's doing, whoever the event names.
+    let agent = agent.filter(|_| kind != LineKind::Unacknowledged);
     Some(TimelineLine {
         kind,
         actor: agent.map(LineActor::Pd),

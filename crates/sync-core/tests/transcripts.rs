@@ -1,0 +1,718 @@
+//! Transcript tests: a script of inputs and the exact effects, one per behaviour of issue 4,
+//! with the real fixtures' values.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use expect_test::expect;
+use sync_core::{ActionKind, EscalationLevels, Input, Outcome, Status};
+
+const CARD_TS: &str = "1548261231.000200";
+
+/// Trigger PQ1K5C8 and post its card.
+fn triggered_and_posted() -> Script {
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.advance(300).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.log.clear();
+    t
+}
+
+#[test]
+fn b1_pagerduty_is_the_system_of_record() {
+    let mut t = triggered_and_posted();
+    let ack = fixture("incident.acknowledged.json");
+    t.advance(5_000).click(
+        "Acknowledge by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(300)
+        .done("acknowledge2", Outcome::PdIncident(data_of(&ack)));
+    t.done("card3", Outcome::Done);
+    t.tick();
+    expect![[r#"
+        > Acknowledge by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2: PdIncident(Acknowledged)
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["<@UA8RXUSPL> acknowledged"]
+    "#]]
+    .assert_eq(&t.log);
+}
+
+#[test]
+fn b2_echo_of_our_own_action_renders_once() {
+    // PUT response first, then the echo webhook: one card update, one thread line.
+    let mut t = triggered_and_posted();
+    let ack = fixture("incident.acknowledged.json");
+    t.click(
+        "Acknowledge by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    t.advance(400).done("acknowledge2", Outcome::Done);
+    t.done("card3", Outcome::Done);
+    t.advance(1_000)
+        .pd("echo: incident.acknowledged by PJ0LVEB", &ack);
+    t.tick();
+    t.done("thread4", Outcome::Done);
+    // The echo webhook first, then the PUT response: still one update and one line.
+    t.advance(60_000).pd(
+        "incident.unacknowledged (ack timed out)",
+        &pq1k5c8(
+            "incident.unacknowledged",
+            "triggered",
+            "01BZYK8N47UNACK00000000000",
+            "2021-06-04T13:57:00.000Z",
+        ),
+    );
+    t.done("card5", Outcome::Done);
+    t.click(
+        "Acknowledge again by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426999.000100",
+        ),
+    );
+    t.done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:57:00.000Z",
+        ))),
+    );
+    t.done("card8", Outcome::Done);
+    t.advance(500).pd(
+        "echo first: incident.acknowledged by PJ0LVEB",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47REACK00000000000",
+            "2021-06-04T13:58:00.500Z",
+        ),
+    );
+    t.done("card7", Outcome::Done);
+    t.advance(100).input(
+        "late PUT response",
+        Input::EffectDone {
+            id: sync_core::EffectId::from_stored(
+                "PQ1K5C8/1548426999.000100:UA8RXUSPL:acknowledge/acknowledge2",
+            ),
+            outcome: Outcome::Done,
+        },
+    );
+    t.tick();
+    expect![[r#"
+        > Acknowledge by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2: Done
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > echo: incident.acknowledged by PJ0LVEB
+          Dropped PQ1K5C8 Echo
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["<@UA8RXUSPL> acknowledged"]
+        > done PQ1K5C8/thread4: Done
+        > incident.unacknowledged (ack timed out)
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card5: Done
+        > Acknowledge again by UA8RXUSPL
+          PdRead PQ1K5C8/1548426999.000100:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426999.000100:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426999.000100:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > done PQ1K5C8/card6: Done
+        > echo first: incident.acknowledged by PJ0LVEB
+          UpdateCard PQ1K5C8/card7 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card7: Done
+        > late PUT response
+          Dropped UnknownEffect
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread8 under 1548261231.000200: ["Acknowledgement timed out; the incident is triggered again", "<@UA8RXUSPL> acknowledged"]
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b2_notes_from_slack_appear_once_and_annotated_never_writes_back() {
+    let escalated = fixture("incident.escalated.json");
+    let mut t = Script::new("2026-04-01T02:08:05.000Z");
+    t.pd(
+        "incident.escalated Q3B15VLMF3ASBD (unknown incident: new card)",
+        &escalated,
+    );
+    t.done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.tick();
+    t.done("thread2", Outcome::Done);
+    let note = "Running KILL on long-running queries from the reporting-service.";
+    t.advance(600_000).click(
+        "Add note by U12345678 (PXRUEF2)",
+        click(
+            harsh(),
+            "Q3B15VLMF3ASBD",
+            ActionKind::AddNote(note.into()),
+            "1775009900.000100",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    t.done("add_note1", Outcome::Done);
+    t.pd(
+        "echo: incident.annotated by PXRUEF2",
+        &fixture("incident.annotated.json"),
+    );
+    t.tick();
+    t.done("thread5", Outcome::Done);
+    let mut other = fixture("incident.annotated.json");
+    other["event"]["id"] = "01GI0KTE33OTHERNOTE0000000".into();
+    other["event"]["data"]["content"] = "Reporting-service paused until 03:00.".into();
+    t.advance(1_000)
+        .pd("incident.annotated written in PagerDuty", &other);
+    t.tick();
+    expect![[r#"
+        > incident.escalated Q3B15VLMF3ASBD (unknown incident: new card)
+          PostCard Q3B15VLMF3ASBD/card1 in CBR2V3XEX: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default"
+        > done Q3B15VLMF3ASBD/card1: Posted 1548261231.000200
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread2 under 1548261231.000200: ["Harsh Santwani escalated to Harsh Santwani"]
+        > done Q3B15VLMF3ASBD/thread2: Done
+        > Add note by U12345678 (PXRUEF2)
+          PdMutation Q3B15VLMF3ASBD/1775009900.000100:U12345678:add_note/add_note1 From=harsh@example.com AddNote { content: "Running KILL on long-running queries from the reporting-service." }
+          UpdateCard Q3B15VLMF3ASBD/card3 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" pending="Adding note… requested by <@U12345678>"
+        > done Q3B15VLMF3ASBD/card3: Done
+        > done Q3B15VLMF3ASBD/1775009900.000100:U12345678:add_note/add_note1: Done
+          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default"
+        > echo: incident.annotated by PXRUEF2
+          Dropped Q3B15VLMF3ASBD Echo
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread5 under 1548261231.000200: ["<@U12345678> added a note: Running KILL on long-running queries from the reporting-service."]
+        > done Q3B15VLMF3ASBD/thread5: Done
+        > incident.annotated written in PagerDuty
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread6 under 1548261231.000200: ["Harsh Santwani added a note: Reporting-service paused until 03:00."]
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b3_duplicates_and_stale_events_change_nothing_but_reopen_does() {
+    let mut t = triggered_and_posted();
+    let ack = fixture("incident.acknowledged.json");
+    t.pd("incident.acknowledged", &ack);
+    t.done("card2", Outcome::Done);
+    t.pd("same event again (PagerDuty retry)", &ack);
+    let mut with_webhook = pq1k5c8(
+        "incident.resolved",
+        "resolved",
+        "01BZYK8N47RESOLVED00000000",
+        "2021-06-04T14:00:00.000Z",
+    );
+    let resolved = pd_event(&with_webhook, Some("CBR2V3XEX"));
+    t.input(
+        "incident.resolved (X-Webhook-Id wh-1)",
+        Input::PdEvent(sync_core::PdEvent {
+            webhook_id: Some(webhook("wh-1")),
+            ..resolved.clone()
+        }),
+    );
+    t.done("card4", Outcome::Done);
+    with_webhook["event"]["id"] = "01BZYK8N47OTHERID000000000".into();
+    let redelivery = pd_event(&with_webhook, Some("CBR2V3XEX"));
+    t.input(
+        "redelivery with the same X-Webhook-Id",
+        Input::PdEvent(sync_core::PdEvent {
+            webhook_id: Some(webhook("wh-1")),
+            ..redelivery
+        }),
+    );
+    t.pd(
+        "stale incident.acknowledged (occurred before the resolve)",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47STALEACK00000000",
+            "2021-06-04T13:59:00.000Z",
+        ),
+    );
+    t.advance(60_000).pd(
+        "genuine incident.reopened",
+        &pq1k5c8(
+            "incident.reopened",
+            "triggered",
+            "01BZYK8N47REOPENED00000000",
+            "2021-06-04T14:05:00.000Z",
+        ),
+    );
+    t.tick();
+    expect![[r#"
+        > incident.acknowledged
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Done
+        > same event again (PagerDuty retry)
+          Dropped PQ1K5C8 Duplicate
+        > incident.resolved (X-Webhook-Id wh-1)
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+        > done PQ1K5C8/card3: Done
+        > redelivery with the same X-Webhook-Id
+          Dropped PQ1K5C8 Duplicate
+        > stale incident.acknowledged (occurred before the resolve)
+          Dropped PQ1K5C8 Stale
+        > genuine incident.reopened
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+          PostThread PQ1K5C8/thread5 under 1548261231.000200: ["PIG 208 acknowledged", "PIG 208 resolved", "PIG 208 reopened"]
+        > tick (no timer)
+          Dropped NothingDue
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b4_one_card_per_incident_and_updates_wait_for_the_post() {
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    let trigger = pq1k5c8(
+        "incident.triggered",
+        "triggered",
+        "01BZYK8N47TRIGGERED0000000",
+        "2021-06-04T13:50:00.000Z",
+    );
+    t.input(
+        "reconciler finds PQ1K5C8 first",
+        Input::Reconcile {
+            snapshot: data_of(&trigger),
+            as_of: ts("2021-06-04T13:49:59.000Z"),
+            target_channel: Some(ids::ChannelId::new("CBR2V3XEX")),
+        },
+    );
+    t.pd("incident.triggered races it", &trigger);
+    t.pd(
+        "incident.acknowledged before the post returned",
+        &fixture("incident.acknowledged.json"),
+    );
+    t.pd(
+        "incident.resolved before the post returned",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T14:00:00.000Z",
+        ),
+    );
+    t.advance(2_500).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.done("card2", Outcome::Done);
+    t.tick();
+    expect![[r#"
+        > reconciler finds PQ1K5C8 first
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > incident.triggered races it
+        > incident.acknowledged before the post returned
+        > incident.resolved before the post returned
+        > done PQ1K5C8/card1: Posted 1548261231.000200
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          PostThread PQ1K5C8/thread3 under 1548261231.000200: ["PIG 208 acknowledged", "PIG 208 resolved"]
+        > done PQ1K5C8/card2: Done
+        > tick (no timer)
+          Dropped NothingDue
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b5_no_mutation_without_a_mapped_authorized_actor() {
+    let mut t = triggered_and_posted();
+    t.click(
+        "Acknowledge by unmapped U111",
+        click(
+            unmapped(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1606455407.603639",
+        ),
+    );
+    t.click(
+        "Resolve by unauthorized U12345678",
+        click(
+            unauthorized(),
+            "PQ1K5C8",
+            ActionKind::Resolve,
+            "1606455408.000100",
+        ),
+    );
+    t.click(
+        "Resolve on an incident the bridge never saw",
+        click(
+            pig208(),
+            "PNOTKNOWN",
+            ActionKind::Resolve,
+            "1606455409.000100",
+        ),
+    );
+    expect![[r#"
+        > Acknowledge by unmapped U111
+          Ephemeral PQ1K5C8/1606455407.603639:U111:acknowledge/reply2 to U111: "You can't acknowledge #10 Test Incident from Slack: No PagerDuty user has the email seratch@example.com. Ask an admin to add an [[identity]] override for you."
+          Dropped PQ1K5C8 Unmapped
+        > Resolve by unauthorized U12345678
+          Ephemeral PQ1K5C8/1606455408.000100:U12345678:resolve/reply3 to U12345678: "You may not resolve #10 Test Incident: Only members of the team on call may resolve. Ask the on-call engineer, or an admin to change the [policy]."
+          Dropped PQ1K5C8 Unauthorized
+        > Resolve on an incident the bridge never saw
+          Ephemeral PNOTKNOWN/1606455409.000100:UA8RXUSPL:resolve/unknown to UA8RXUSPL: "The bridge has no record of incident PNOTKNOWN, so it did nothing. Open the incident in PagerDuty to act on it."
+          Dropped PNOTKNOWN UnknownIncident
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b6_resolved_incidents_are_never_reopened_and_double_clicks_are_one() {
+    let mut t = triggered_and_posted();
+    t.click(
+        "Acknowledge by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.click(
+        "same click delivered twice",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.click(
+        "double click (new action_ts)",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.990000",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "resolved",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    t.done("card4", Outcome::Done);
+    t.click(
+        "Escalate on the resolved card",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Escalate,
+            "1548426418.000100",
+        ),
+    );
+    t.click(
+        "Resolve on the resolved card",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Resolve,
+            "1548426418.000200",
+        ),
+    );
+    expect![[r##"
+        > Acknowledge by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > same click delivered twice
+          Dropped PQ1K5C8 Duplicate
+        > double click (new action_ts)
+          Dropped PQ1K5C8 Duplicate
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Resolved)
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/reply3 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, and acknowledge would reopen it, so the bridge did not send it."
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          Dropped PQ1K5C8 Resolved
+        > done PQ1K5C8/card4: Done
+        > Escalate on the resolved card
+          Ephemeral PQ1K5C8/1548426418.000100:UA8RXUSPL:escalate/reply5 to UA8RXUSPL: "#10 Test Incident is resolved, and escalate would reopen it in PagerDuty, so the bridge did not send it. Reopen it in PagerDuty first if that is intended."
+          Dropped PQ1K5C8 Resolved
+        > Resolve on the resolved card
+          Ephemeral PQ1K5C8/1548426418.000200:UA8RXUSPL:resolve/reply6 to UA8RXUSPL: "#10 Test Incident is already resolved."
+          Dropped PQ1K5C8 AlreadyInState
+    "##]].assert_eq(&t.log);
+}
+
+#[test]
+fn b7_escalate_bumps_one_level_and_refuses_at_the_top() {
+    let escalated = fixture("incident.escalated.json");
+    let mut t = Script::new("2026-04-01T02:08:05.000Z");
+    t.pd("incident.escalated Q3B15VLMF3ASBD", &escalated);
+    t.done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.tick();
+    t.done("thread2", Outcome::Done);
+    t.log.clear();
+    t.advance(1_000).click(
+        "Escalate by U12345678",
+        click(
+            harsh(),
+            "Q3B15VLMF3ASBD",
+            ActionKind::Escalate,
+            "1775009300.000100",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    t.done("read1", Outcome::PdIncident(data_of(&escalated)));
+    t.done(
+        "levels2",
+        Outcome::Levels(EscalationLevels {
+            current: Some(1),
+            max: 2,
+        }),
+    );
+    t.done("escalate3", Outcome::Done);
+    t.done("card4", Outcome::Done);
+    t.tick();
+    t.done("thread5", Outcome::Done);
+    t.advance(5_000).click(
+        "Escalate again",
+        click(
+            harsh(),
+            "Q3B15VLMF3ASBD",
+            ActionKind::Escalate,
+            "1775009400.000100",
+        ),
+    );
+    t.done("card6", Outcome::Done);
+    t.done("read1", Outcome::PdIncident(data_of(&escalated)));
+    t.done(
+        "levels2",
+        Outcome::Levels(EscalationLevels {
+            current: None,
+            max: 2,
+        }),
+    );
+    expect![[r##"
+        > Escalate by U12345678
+          PdRead Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/read1 Incident
+          UpdateCard Q3B15VLMF3ASBD/card3 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" pending="Escalating… requested by <@U12345678>"
+        > done Q3B15VLMF3ASBD/card3: Done
+        > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/read1: PdIncident(Triggered)
+          PdRead Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/levels2 EscalationLevels { policy: EscalationPolicyId("P1EUYO0") }
+        > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: Some(1), max: 2 })
+          PdMutation Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3 From=harsh@example.com Escalate { level: 2 }
+        > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3: Done
+          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+        > done Q3B15VLMF3ASBD/card4: Done
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread5 under 1548261231.000200: ["<@U12345678> escalated to level 2"]
+        > done Q3B15VLMF3ASBD/thread5: Done
+        > Escalate again
+          PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1 Incident
+          UpdateCard Q3B15VLMF3ASBD/card6 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 pending="Escalating… requested by <@U12345678>"
+        > done Q3B15VLMF3ASBD/card6: Done
+        > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1: PdIncident(Triggered)
+          PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2 EscalationLevels { policy: EscalationPolicyId("P1EUYO0") }
+        > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: None, max: 2 })
+          Ephemeral Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/reply7 to U12345678: "#5 Critical: Checkout API High Latency is already at the top escalation level (2 of 2), so there is no level to escalate to."
+          UpdateCard Q3B15VLMF3ASBD/card8 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+          Dropped Q3B15VLMF3ASBD TopLevel
+    "##]].assert_eq(&t.log);
+}
+
+#[test]
+fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.done(
+        "card1",
+        Outcome::RateLimited {
+            retry_after: Duration::from_secs(30),
+        },
+    );
+    t.tick();
+    t.done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.click(
+        "Resolve by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Resolve,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    t.done(
+        "resolve1",
+        Outcome::Retryable {
+            error: "HTTP 503 from PagerDuty".into(),
+            retry_after: None,
+        },
+    );
+    t.done("card4", Outcome::Done);
+    t.tick();
+    t.done(
+        "resolve2",
+        Outcome::Permanent {
+            error: "HTTP 403: Access Denied (2010)".into(),
+        },
+    );
+    t.done(
+        "card5",
+        Outcome::RateLimited {
+            retry_after: Duration::from_secs(10),
+        },
+    );
+    t.done("reply6", Outcome::Done);
+    t.tick();
+    expect![[r#"
+        > incident.triggered
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: RateLimited { retry_after: 30s }
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Posted 1548261231.000200
+        > Resolve by UA8RXUSPL
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve1 From=pig208@example.com Resolve
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Resolving… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card3: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve1: Retryable { error: "HTTP 503 from PagerDuty", retry_after: None }
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Resolving… requested by <@UA8RXUSPL> (retrying: HTTP 503 from PagerDuty)"
+        > done PQ1K5C8/card4: Done
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve2 From=pig208@example.com Resolve
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve2: Permanent { error: "HTTP 403: Access Denied (2010)" }
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply5 to UA8RXUSPL: "Could not resolve #10 Test Incident: HTTP 403: Access Denied (2010)"
+          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
+        > done PQ1K5C8/card6: RateLimited { retry_after: 10s }
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply5: Done
+        > tick Retry(IncidentId("PQ1K5C8"))
+          UpdateCard PQ1K5C8/card7 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn b9_thread_gets_human_lines_and_bursts_coalesce() {
+    let escalated = fixture("incident.escalated.json");
+    let mut t = Script::new("2026-04-01T02:08:05.000Z");
+    t.pd("incident.escalated (new card)", &escalated);
+    t.done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.pd("incident.delegated", &fixture("incident.delegated.json"));
+    let mut priority = fixture("incident.delegated.json");
+    priority["event"]["event_type"] = "incident.priority_updated".into();
+    priority["event"]["id"] = "01GI0JWUU2PRIORITY00000000".into();
+    priority["event"]["occurred_at"] = "2026-04-01T02:14:00.000Z".into();
+    priority["event"]["data"]["priority"]["summary"] = "P2".into();
+    t.pd("incident.priority_updated (card only)", &priority);
+    t.pd("incident.annotated", &fixture("incident.annotated.json"));
+    t.pd(
+        "incident.responder.added",
+        &fixture("incident.responder.added.json"),
+    );
+    t.pd(
+        "incident.workflow.started (ignored)",
+        &fixture("incident.workflow.started.json"),
+    );
+    t.tick();
+    t.done("card2", Outcome::Done);
+    expect![[r#"
+        > incident.escalated (new card)
+          PostCard Q3B15VLMF3ASBD/card1 in CBR2V3XEX: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default"
+        > done Q3B15VLMF3ASBD/card1: Posted 1548261231.000200
+        > incident.delegated
+          UpdateCard Q3B15VLMF3ASBD/card2 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="APIs-ep"
+        > incident.priority_updated (card only)
+        > incident.annotated
+        > incident.responder.added
+        > incident.workflow.started (ignored)
+          Dropped Q3B15VLMF3ASBD Ignored
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread3 under 1548261231.000200: ["Harsh Santwani escalated to Harsh Santwani", "Harsh Santwani delegated to APIs-ep", "Harsh Santwani added a note: Running KILL on long-running queries from the reporting-service.", "Harsh Santwani requested Harsh Santwani as a responder: Please help with \"Critical: Checkout API High Latency\""]
+        > done Q3B15VLMF3ASBD/card2: Done
+          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P2 policy="APIs-ep"
+    "#]].assert_eq(&t.log);
+}
