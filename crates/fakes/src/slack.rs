@@ -947,29 +947,26 @@ fn api(state: &mut State, method: &str, req: &RecordedRequest) -> Reply {
 }
 
 /// Checks that the bot may post in `channel`.
-fn postable(state: &State, channel: Option<&ChannelId>) -> Result<ChannelId, Reply> {
-    let channel = channel.ok_or_else(|| fail("channel_not_found"))?;
-    let c = state
-        .channels
-        .get(channel)
-        .ok_or_else(|| fail("channel_not_found"))?;
+fn postable(state: &State, channel: Option<&ChannelId>) -> Result<ChannelId, &'static str> {
+    let channel = channel.ok_or("channel_not_found")?;
+    let c = state.channels.get(channel).ok_or("channel_not_found")?;
     if c.archived {
-        return Err(fail("is_archived"));
+        return Err("is_archived");
     }
     if !c.bot_is_member {
-        return Err(fail("not_in_channel"));
+        return Err("not_in_channel");
     }
     Ok(channel.clone())
 }
 
-fn text_and_blocks(args: &Map<String, Value>) -> Result<(String, Value), Reply> {
+fn text_and_blocks(args: &Map<String, Value>) -> Result<(String, Value), &'static str> {
     let text = str_arg(args, "text").unwrap_or_default().to_owned();
     let blocks = args.get("blocks").cloned().unwrap_or_else(|| json!([]));
     if !blocks.is_array() {
-        return Err(fail("invalid_blocks_format"));
+        return Err("invalid_blocks_format");
     }
     if text.is_empty() && blocks.as_array().is_none_or(Vec::is_empty) {
-        return Err(fail("no_text"));
+        return Err("no_text");
     }
     Ok((text, blocks))
 }
@@ -977,11 +974,11 @@ fn text_and_blocks(args: &Map<String, Value>) -> Result<(String, Value), Reply> 
 fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
     let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
         Ok(c) => c,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let (text, blocks) = match text_and_blocks(args) {
         Ok(tb) => tb,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let thread_ts = str_arg(args, "thread_ts").map(MessageTs::new);
     let ts = state.next_ts();
@@ -1007,14 +1004,14 @@ fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
 fn update_message(state: &mut State, args: &Map<String, Value>) -> Reply {
     let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
         Ok(c) => c,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let Some(ts) = str_arg(args, "ts").map(MessageTs::new) else {
         return fail("message_not_found");
     };
     let (text, blocks) = match text_and_blocks(args) {
         Ok(tb) => tb,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let Some(message) = state
         .messages
@@ -1032,7 +1029,7 @@ fn update_message(state: &mut State, args: &Map<String, Value>) -> Reply {
 fn post_ephemeral(state: &mut State, args: &Map<String, Value>) -> Reply {
     let channel = match postable(state, str_arg(args, "channel").map(ChannelId::new).as_ref()) {
         Ok(c) => c,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let Some(user) = str_arg(args, "user").map(SlackUserId::new) else {
         return fail("user_not_in_channel");
@@ -1046,7 +1043,7 @@ fn post_ephemeral(state: &mut State, args: &Map<String, Value>) -> Reply {
     }
     let (text, blocks) = match text_and_blocks(args) {
         Ok(tb) => tb,
-        Err(reply) => return reply,
+        Err(code) => return fail(code),
     };
     let ts = state.next_ts();
     state.ephemerals.push(FakeEphemeral {

@@ -118,7 +118,7 @@ async fn messages_threads_and_edits_are_stored() {
     )
     .await;
     let reply_ts = reply.body["ts"].as_str().unwrap().to_owned();
-    assert!(reply_ts > ts.as_str().to_owned(), "ts strictly increases");
+    assert!(reply_ts.as_str() > ts.as_str(), "ts strictly increases");
     let upd = call(
         &slack,
         "chat.update",
