@@ -26,9 +26,10 @@
 //!   only pass through an override; deactivated PagerDuty users are refused.
 //! - The pure core ([`plan_mapping`], [`finish_mapping`], [`Policy::authorize`], cache
 //!   freshness on [`CacheEntry`]) does no I/O and takes `now` as an argument.
-//! - Refusals are cached for the negative TTL, mappings for the positive TTL; directory or
-//!   cache failures are returned as [`Error`] and never cached. A changed override for a user
-//!   invalidates that user's cached mapping at once.
+//! - Refusals are cached for the negative TTL, mappings for the positive TTL; directory
+//!   failures and cache write failures are returned as [`Error`] and never cached, while an
+//!   unreadable cache entry counts as a miss. A changed override for a user invalidates that
+//!   user's cached mapping at once.
 #![forbid(unsafe_code)]
 
 mod cache;

@@ -91,6 +91,10 @@ pub struct Resolution {
 }
 
 /// Resolves Slack users to PagerDuty users and back, with caching.
+///
+/// A cache read that fails (for example an entry written by an older version that no longer
+/// decodes) counts as a miss, and the fresh answer overwrites it; a cache write that fails is
+/// returned as [`Error::Cache`], so a broken store is noticed rather than hammering the APIs.
 #[derive(Debug)]
 pub struct Resolver<D, C> {
     directory: D,
@@ -138,7 +142,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     ) -> Result<Resolution, Error> {
         let basis = self.basis(slack_user, acting_team);
         let key = CacheKey::Slack(slack_user.clone());
-        if let Some(entry) = self.cache.get(&key).await?
+        if let Ok(Some(entry)) = self.cache.get(&key).await
             && let Some(outcome) = entry.forward(&basis, now)
         {
             return Ok(Resolution {
@@ -243,7 +247,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         let cached = if refresh {
             None
         } else {
-            self.cache.get(&key).await?.and_then(|entry| {
+            self.cache.get(&key).await.ok().flatten().and_then(|entry| {
                 entry
                     .reverse(now)
                     .map(|(email, slack)| (email.cloned(), slack.cloned()))

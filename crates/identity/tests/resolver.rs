@@ -436,3 +436,91 @@ async fn configurable_ttls() {
     assert_eq!(entries[1].expires_at, T0 + time::Duration::seconds(1));
     assert!(toml::from_str::<CacheTtls>("positive_ttl = 1\n").is_err());
 }
+
+/// A cache whose reads fail until it is written, like an entry that no longer decodes.
+#[derive(Default)]
+struct UndecodableCache {
+    inner: MemoryCache,
+    broken: std::sync::atomic::AtomicBool,
+    refuse_writes: std::sync::atomic::AtomicBool,
+}
+
+impl CacheStore for UndecodableCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, Error> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(Error::Cache("entry does not decode".to_owned()));
+        }
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, entry: CacheEntry) -> Result<(), Error> {
+        if self.refuse_writes.load(Ordering::SeqCst) {
+            return Err(Error::Cache("disk full".to_owned()));
+        }
+        self.broken.store(false, Ordering::SeqCst);
+        self.inner.put(entry).await
+    }
+
+    async fn remove(&self, key: &CacheKey) -> Result<(), Error> {
+        self.inner.remove(key).await
+    }
+}
+
+#[tokio::test]
+async fn unreadable_cache_entries_are_misses_but_write_failures_are_errors() {
+    let cache = UndecodableCache::default();
+    cache.broken.store(true, Ordering::SeqCst);
+    let r = Resolver::new(FakeDirectory::standard(), cache, config(Overrides::new()));
+    let first = r.resolve(&u("UALICE"), None, T0).await.unwrap();
+    assert!(!first.cached);
+    assert!(r.resolve(&u("UALICE"), None, T0).await.unwrap().cached);
+
+    r.cache().refuse_writes.store(true, Ordering::SeqCst);
+    let err = r.resolve(&u("UBOB"), None, T0).await.unwrap_err();
+    assert_eq!(err.to_string(), "identity cache failed: disk full");
+}
+
+#[test]
+fn cache_entry_json_is_stable() {
+    let entry = CacheTtls::default().entry(
+        CacheKey::Slack(u("UALICE")),
+        CacheValue::Forward {
+            basis: identity::MappingBasis {
+                override_target: None,
+                home_team: Some(SlackTeamId::new("THOME")),
+            },
+            outcome: identity::MappingOutcome::Mapped(identity::MappedUser {
+                slack_user: u("UALICE"),
+                pd_user: PdUserId::new("PALICE"),
+                email: email("alice@example.com"),
+                name: "Alice".to_owned(),
+                teams: vec![ids::TeamId::new("PTEAM")],
+                source: MappingSource::VerifiedEmail,
+            }),
+        },
+        T0,
+    );
+    let json = serde_json::to_value(&entry).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "key": {"slack": "UALICE"},
+            "value": {
+                "kind": "forward",
+                "basis": {"override_target": null, "home_team": "THOME"},
+                "outcome": {
+                    "outcome": "mapped",
+                    "slack_user": "UALICE",
+                    "pd_user": "PALICE",
+                    "email": "alice@example.com",
+                    "name": "Alice",
+                    "teams": ["PTEAM"],
+                    "source": "verified_email"
+                }
+            },
+            "stored_at": "2026-11-24T12:00:00Z",
+            "expires_at": "2026-11-25T12:00:00Z"
+        })
+    );
+    assert_eq!(serde_json::from_value::<CacheEntry>(json).unwrap(), entry);
+}
