@@ -467,6 +467,11 @@ impl FakePagerDuty {
         self.state().token_requests
     }
 
+    /// Forgets every issued OAuth token, so the next API call with one gets 401.
+    pub fn revoke_oauth_tokens(&self) {
+        self.state().issued.clear();
+    }
+
     /// Changes how webhook deliveries are retried.
     pub fn set_delivery_retry(&self, retry: DeliveryRetry) {
         self.state().delivery_retry = retry;
@@ -479,6 +484,19 @@ impl FakePagerDuty {
             .lock()
             .expect("deliveries lock")
             .clone()
+    }
+
+    /// Waits until at least `count` delivery attempts finished (whatever their outcome), or
+    /// `timeout` passes, and returns every attempt.
+    pub async fn wait_for_attempts(&self, count: usize, timeout: Duration) -> Vec<DeliveryAttempt> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let attempts = self.deliveries();
+            if attempts.len() >= count || Instant::now() >= deadline {
+                return attempts;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until at least `count` deliveries were accepted (2xx), or `timeout` passes, and
@@ -1173,8 +1191,8 @@ fn list_incidents(state: &State, req: &RecordedRequest) -> Reply {
         .filter(|i| statuses.is_empty() || statuses.iter().any(|s| s == i.status.as_str()))
         .collect();
     all.sort_by_key(|i| i.number);
-    let all: Vec<Value> = all.into_iter().map(|i| rest_incident(state, i)).collect();
     let (items, meta) = page(&all, limit, offset);
+    let items = items.into_iter().map(|i| rest_incident(state, i)).collect();
     paged_reply("incidents", items, meta)
 }
 

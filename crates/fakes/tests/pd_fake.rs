@@ -378,7 +378,10 @@ async fn client_errors_are_not_retried_and_disabled_subscriptions_get_nothing() 
     .unwrap();
     let sub = w.fake.set_webhook_target(&target.url(), "s");
     w.fake.trigger_incident("A", &w.ep);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let attempts = w.fake.wait_for_attempts(1, Duration::from_secs(5)).await;
+    assert_eq!(attempts.len(), 1);
+    // A 4xx is final: no second attempt follows.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.fake.deliveries().len(), 1);
     assert_eq!(w.fake.deliveries()[0].status, Some(403));
     w.fake.disable_subscription(&sub);

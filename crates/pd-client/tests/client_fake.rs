@@ -559,3 +559,54 @@ async fn webhook_subscriptions_create_list_enable_ping() {
     };
     assert_eq!(note.content, "on it");
 }
+
+#[tokio::test]
+async fn oauth_token_rejected_early_is_replaced_once() {
+    let w = world().await;
+    w.fake.enable_oauth("c", "s", Duration::from_secs(3600));
+    let mut cfg = config(&w.fake);
+    cfg.auth = Auth::OAuth {
+        client_id: "c".into(),
+        client_secret: Secret::new("s"),
+        scope: "users.read".into(),
+        token_url: w.fake.token_url().parse().unwrap(),
+    };
+    let pd = PdClient::new(cfg).unwrap();
+    pd.get_user(&w.bob).await.unwrap();
+    w.fake.revoke_oauth_tokens();
+    pd.get_user(&w.bob).await.unwrap();
+    assert_eq!(w.fake.token_requests(), 2);
+    let statuses: Vec<_> = w.fake.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            "/oauth/token",
+            "/users/PBOB001",
+            "/users/PBOB001",
+            "/oauth/token",
+            "/users/PBOB001"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn open_incidents_stop_at_offset_ten_thousand() {
+    let w = world().await;
+    for n in 0..10_050 {
+        w.fake.add_incident(&format!("bulk {n}"), &w.ep);
+    }
+    w.fake.set_rate_limit(100_000);
+    let mut cfg = config(&w.fake);
+    cfg.rate_per_minute = 1_000_000;
+    cfg.burst = 1_000;
+    let listing = PdClient::new(cfg)
+        .unwrap()
+        .list_open_incidents(100)
+        .await
+        .unwrap();
+    assert!(listing.truncated);
+    assert_eq!(listing.items.len(), 10_000);
+    assert_eq!(listing.items[9_999].incident_number, 10_000);
+    let last = w.fake.requests().pop().unwrap();
+    assert!(last.query.unwrap().ends_with("limit=100&offset=9900"));
+}
