@@ -3,15 +3,16 @@
 //!
 //! Call order: [`FakeSlack::start`], seed it ([`FakeSlack::add_user`], [`FakeSlack::add_channel`]),
 //! point the code under test at [`FakeSlack::api_url`] with [`FakeSlack::token`], drive it
-//! (optionally with faults from [`FakeSlack::inject`], or clicks with [`FakeSlack::click`] and
-//! [`FakeSlack::submit_view`]), then inspect ([`FakeSlack::messages`], [`FakeSlack::thread`],
+//! (optionally with faults from [`FakeSlack::inject`], or signed requests to the app with
+//! [`FakeSlack::click`], [`FakeSlack::submit_view`] and [`FakeSlack::slash_command`]), then inspect ([`FakeSlack::messages`], [`FakeSlack::thread`],
 //! [`FakeSlack::ephemerals`], [`FakeSlack::views`], [`FakeSlack::responses`],
 //! [`FakeSlack::requests`]).
 //!
 //! Invariants: every `/api/*` call must carry `Authorization: Bearer <token>`; message `ts`
 //! values are strings that strictly increase; `chat.postMessage` allows one post per second per
 //! channel after a burst of 3 and `chat.update` 50 per minute (Tier 3), answering 429 with
-//! `Retry-After` beyond that; an injected fault applies to exactly one request of its method.
+//! `Retry-After` beyond that; an injected fault applies to exactly one request of its method;
+//! `response_url`s are served at `{url}/response/<n>` and accept 5 posts each.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -674,6 +675,59 @@ impl FakeSlack {
             "view": submitted,
             "response_urls": [],
         }))
+    }
+
+    /// Builds the form body Slack sends for a slash command typed by `user` in `channel`
+    /// (percent-encoded, with a fresh `response_url` and `trigger_id`).
+    pub fn slash_command_form(
+        &self,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        command: &str,
+        text: &str,
+    ) -> Vec<u8> {
+        let mut state = self.state();
+        let user_name = state
+            .users
+            .get(user)
+            .map_or_else(|| user.to_string(), |u| u.name.clone());
+        let channel_name = state
+            .channels
+            .get(channel)
+            .map_or_else(|| channel.to_string(), |c| c.name.clone());
+        let response_url = state.new_response_url();
+        let trigger_id = state.new_trigger();
+        let fields = [
+            ("token", "fake-verification-token".to_owned()),
+            ("team_id", state.team_id.to_string()),
+            ("team_domain", "fake".to_owned()),
+            ("channel_id", channel.to_string()),
+            ("channel_name", channel_name),
+            ("user_id", user.to_string()),
+            ("user_name", user_name),
+            ("command", command.to_owned()),
+            ("text", text.to_owned()),
+            ("api_app_id", "A0FAKE001".to_owned()),
+            ("response_url", response_url),
+            ("trigger_id", trigger_id.into_string()),
+        ];
+        serde_urlencoded::to_string(fields)
+            .expect("string pairs always encode")
+            .into_bytes()
+    }
+
+    /// Sends a signed slash command to `target` (the app's command URL).
+    pub async fn slash_command(
+        &self,
+        target: &str,
+        secret: &SlackSigningSecret,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        command: &str,
+        text: &str,
+    ) -> std::io::Result<InteractionReply> {
+        let body = self.slash_command_form(user, channel, command, text);
+        send_signed_form(target, secret, body).await
     }
 
     /// Clicks an element of a stored message: builds the `block_actions` payload and sends it,

@@ -572,3 +572,61 @@ async fn submit_view_sends_signed_view_submission() {
         "handing over"
     );
 }
+
+#[tokio::test]
+async fn slash_command_is_signed_and_percent_encoded() {
+    let slack = seeded().await;
+    let secret = SlackSigningSecret::new("s3cret");
+    let body = slack.slash_command_form(
+        &SlackUserId::new("U1"),
+        &ChannelId::new("C1"),
+        "/pd",
+        "ack PQ1K5C8",
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("command=%2Fpd"), "{text}");
+    assert!(text.contains("text=ack+PQ1K5C8"), "{text}");
+    assert!(
+        text.contains("response_url=http%3A%2F%2F127.0.0.1"),
+        "{text}"
+    );
+    let got = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&got);
+    let verify_secret = secret.clone();
+    let handler: Handler = Arc::new(move |req: RecordedRequest| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let ok = signing::verify_slack(
+            &verify_secret,
+            req.header("x-slack-request-timestamp"),
+            req.header("x-slack-signature"),
+            &req.body,
+            now,
+        )
+        .is_ok();
+        *seen.lock().unwrap() = Some((ok, req.body.clone()));
+        Box::pin(async move { Reply::json(StatusCode::OK, &json!({"text": "ok"})) })
+    });
+    let target = Server::spawn(handler).await.unwrap();
+    let reply = slack
+        .slash_command(
+            &target.url(),
+            &secret,
+            &SlackUserId::new("U1"),
+            &ChannelId::new("C1"),
+            "/pd",
+            "help",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.json()["text"], "ok");
+    let (verified, body) = got.lock().unwrap().clone().unwrap();
+    assert!(verified);
+    let fields: std::collections::BTreeMap<String, String> =
+        serde_urlencoded::from_bytes(&body).unwrap();
+    assert_eq!(fields["command"], "/pd");
+    assert_eq!(fields["user_id"], "U1");
+    assert_eq!(fields["channel_name"], "incidents");
+}
