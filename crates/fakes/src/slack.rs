@@ -4,9 +4,9 @@
 //! Call order: [`FakeSlack::start`], seed it ([`FakeSlack::add_user`], [`FakeSlack::add_channel`]),
 //! point the code under test at [`FakeSlack::api_url`] with [`FakeSlack::token`], drive it
 //! (optionally with faults from [`FakeSlack::inject`], or signed requests to the app with
-//! [`FakeSlack::click`], [`FakeSlack::submit_view`] and [`FakeSlack::slash_command`]), then inspect ([`FakeSlack::messages`], [`FakeSlack::thread`],
-//! [`FakeSlack::ephemerals`], [`FakeSlack::views`], [`FakeSlack::responses`],
-//! [`FakeSlack::requests`]).
+//! [`FakeSlack::click`], [`FakeSlack::submit_view`] and [`FakeSlack::slash_command`]), then
+//! inspect ([`FakeSlack::messages`], [`FakeSlack::thread`], [`FakeSlack::ephemerals`],
+//! [`FakeSlack::views`], [`FakeSlack::responses`], [`FakeSlack::requests`]).
 //!
 //! Invariants: every `/api/*` call must carry `Authorization: Bearer <token>`; message `ts`
 //! values are strings that strictly increase; `chat.postMessage` allows one post per second per
