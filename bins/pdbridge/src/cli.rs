@@ -20,6 +20,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the Slack app manifest for a public URL.
     SlackManifest(crate::ops::SlackManifestArgs),
+    /// Create the PagerDuty webhook subscription and print its secret once.
+    PdSubscribe(crate::ops::PdSubscribeArgs),
 }
 
 /// Arguments of `pdbridge serve`.

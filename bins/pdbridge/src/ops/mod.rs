@@ -1,14 +1,22 @@
 //! Operator commands: everything `pdbridge` does besides `serve`.
 //!
 //! - [`manifest`]: `slack-manifest --url URL` prints the Slack app manifest (pure).
+//! - [`subscribe`]: `pd-subscribe --url URL (--service ID | --team ID | --account) [--ping]`
+//!   creates the PagerDuty webhook subscription and prints its secret once.
 //!
 //! Each command takes its clap arguments, writes human-readable output to stdout and returns the
 //! process exit code. Nothing here prints a secret except `pd-subscribe`, which prints the new
 //! webhook signing secret exactly once because PagerDuty shows it only once.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use ids::{ServiceId, TeamId};
+use url::Url;
 
 pub mod manifest;
+pub mod subscribe;
 
 /// `EX_USAGE`-style status for bad command-line input.
 pub const EXIT_USAGE: u8 = 64;
@@ -33,4 +41,121 @@ pub fn slack_manifest(args: &SlackManifestArgs) -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Arguments of `pdbridge pd-subscribe`.
+///
+/// The PagerDuty token is read from `PAGERDUTY_TOKEN` or `PAGERDUTY_TOKEN_FILE`, never from the
+/// command line. It needs `webhook_subscriptions.write`; the server itself never does.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["service", "team", "account"])))]
+pub struct PdSubscribeArgs {
+    /// The public https base URL PagerDuty reaches pdbridge at (webhooks go to
+    /// `{url}/pagerduty/webhook`).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Subscribe to one service's incidents.
+    #[arg(long, value_name = "ID")]
+    pub service: Option<String>,
+    /// Subscribe to the incidents of one team's services.
+    #[arg(long, value_name = "ID")]
+    pub team: Option<String>,
+    /// Subscribe to every incident in the account.
+    #[arg(long)]
+    pub account: bool,
+    /// Ask PagerDuty to send a `pagey.ping` to the new subscription.
+    #[arg(long)]
+    pub ping: bool,
+    /// The PagerDuty REST API base URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PAGERDUTY_API_URL",
+        default_value = crate::config::DEFAULT_PAGERDUTY_API_URL
+    )]
+    pub api_url: String,
+}
+
+/// Runs `pdbridge pd-subscribe` with the process environment.
+pub fn pd_subscribe(args: &PdSubscribeArgs) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let url = match manifest::PublicUrl::parse(&args.url) {
+        Ok(url) => url,
+        Err(err) => {
+            eprintln!("pdbridge pd-subscribe: --url {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let scope = match (&args.service, &args.team, args.account) {
+        (Some(id), None, false) => subscribe::Scope::Service(ServiceId::new(id.trim())),
+        (None, Some(id), false) => subscribe::Scope::Team(TeamId::new(id.trim())),
+        (None, None, true) => subscribe::Scope::Account,
+        _ => {
+            eprintln!("pdbridge pd-subscribe: give exactly one of --service, --team, --account");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let client = match pd_client_from_env(&args.api_url, &env) {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("pdbridge pd-subscribe: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("pdbridge pd-subscribe: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(subscribe::subscribe(&client, &url, &scope, args.ping)) {
+        Ok(done) => {
+            print!("{}", done.report);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("pdbridge pd-subscribe: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both).
+pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
+    let file_var = format!("{var}_FILE");
+    let text = match (env.get(var), env.get(&file_var)) {
+        (Some(_), Some(_)) => return Err(format!("{var} and {file_var} are both set; set one")),
+        (Some(v), None) => v.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{file_var}: cannot read `{path}`: {e}"))?,
+        (None, None) => return Err(format!("set {var} or {file_var}")),
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{var} is empty"));
+    }
+    Ok(text.to_owned())
+}
+
+/// A PagerDuty client for `api_url` with the token from `PAGERDUTY_TOKEN(_FILE)`.
+pub fn pd_client_from_env(
+    api_url: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<pd_client::PdClient, String> {
+    let token = secret_from_env("PAGERDUTY_TOKEN", env)?;
+    let base = Url::parse(api_url).map_err(|e| format!("PAGERDUTY_API_URL `{api_url}`: {e}"))?;
+    pd_client(base, &token)
+}
+
+/// A PagerDuty client for `base` authenticating with an API token, with the client's default
+/// retries and rate limit and a 10 s timeout per attempt.
+pub fn pd_client(base: Url, token: &str) -> Result<pd_client::PdClient, String> {
+    let mut config = pd_client::Config::new(pd_client::Auth::Token(pd_client::Secret::new(token)));
+    config.base_url = base;
+    config.timeout = Duration::from_secs(10);
+    pd_client::PdClient::new(config).map_err(|e| e.to_string())
 }
