@@ -143,8 +143,8 @@ pub struct PdClient {
 struct Inner {
     http: Client<Https, Full<Bytes>>,
     config: Config,
-    bucket: Mutex<TokenBucket>,
-    token: tokio::sync::Mutex<Option<CachedToken>>,
+    bucket: Arc<Mutex<TokenBucket>>,
+    token: Arc<tokio::sync::Mutex<Option<CachedToken>>>,
 }
 
 /// One logical call, possibly sent several times.
@@ -204,10 +204,25 @@ impl PdClient {
             inner: Arc::new(Inner {
                 http,
                 config,
-                bucket: Mutex::new(bucket),
-                token: tokio::sync::Mutex::new(None),
+                bucket: Arc::new(Mutex::new(bucket)),
+                token: Arc::new(tokio::sync::Mutex::new(None)),
             }),
         })
+    }
+
+    /// A client with another per-attempt timeout that shares this one's connection pool, rate
+    /// limiter and OAuth token (for calls on a tight budget, such as inside a Slack click).
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        let mut config = self.inner.config.clone();
+        config.timeout = timeout;
+        Self {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                config,
+                bucket: Arc::clone(&self.inner.bucket),
+                token: Arc::clone(&self.inner.token),
+            }),
+        }
     }
 
     /// `GET /incidents/{id}` with optional `include[]` values.

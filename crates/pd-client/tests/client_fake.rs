@@ -235,6 +235,25 @@ async fn timeout_is_maybe_sent_and_a_note_is_not_retried() {
 }
 
 #[tokio::test]
+async fn per_request_timeout_overrides_the_default() {
+    let w = world().await;
+    let id = w.fake.add_incident("X", &w.ep);
+    let pd = client(&w.fake);
+    w.fake.push_fault(Fault::Slow(Duration::from_millis(600)));
+    let tight = pd.with_timeout(Duration::from_millis(100));
+    // The first attempt timed out after PagerDuty applied it; resolve is idempotent, so it was
+    // retried, and the retry's "already resolved" answer is a success.
+    let updated = tight.resolve(&id, &w.alice, None).await.unwrap();
+    assert!(updated.already);
+    assert_eq!(w.fake.requests().len(), 2);
+    assert_eq!(w.fake.incident(&id).unwrap().status, Status::Resolved);
+    // The original client keeps its own timeout.
+    w.fake.push_fault(Fault::Slow(Duration::from_millis(300)));
+    pd.get_incident(&id, &[]).await.unwrap();
+    assert_eq!(w.fake.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn timeout_on_an_idempotent_call_is_retried() {
     let w = world().await;
     let id = w.fake.add_incident("X", &w.ep);
