@@ -22,6 +22,8 @@ pub enum Command {
     SlackManifest(crate::ops::SlackManifestArgs),
     /// Create the PagerDuty webhook subscription and print its secret once.
     PdSubscribe(crate::ops::PdSubscribeArgs),
+    /// Summarise the database: incidents, cards, outbox, webhooks, failures, unmapped users.
+    Status(crate::ops::StatusArgs),
 }
 
 /// Arguments of `pdbridge serve`.

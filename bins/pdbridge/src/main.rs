@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::SlackManifest(args) => pdbridge::ops::slack_manifest(&args),
         Command::PdSubscribe(args) => pdbridge::ops::pd_subscribe(&args),
+        Command::Status(args) => pdbridge::ops::status(&args),
         Command::Serve(args) => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             let config = match Config::load(args.config.as_deref(), &env) {

@@ -3,12 +3,14 @@
 //! - [`manifest`]: `slack-manifest --url URL` prints the Slack app manifest (pure).
 //! - [`subscribe`]: `pd-subscribe --url URL (--service ID | --team ID | --account) [--ping]`
 //!   creates the PagerDuty webhook subscription and prints its secret once.
+//! - [`status`]: `status` summarises the database (read-only).
 //!
 //! Each command takes its clap arguments, writes human-readable output to stdout and returns the
 //! process exit code. Nothing here prints a secret except `pd-subscribe`, which prints the new
 //! webhook signing secret exactly once because PagerDuty shows it only once.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use ids::{ServiceId, TeamId};
 use url::Url;
 
 pub mod manifest;
+pub mod status;
 pub mod subscribe;
 
 /// `EX_USAGE`-style status for bad command-line input.
@@ -158,4 +161,53 @@ pub fn pd_client(base: Url, token: &str) -> Result<pd_client::PdClient, String> 
     config.base_url = base;
     config.timeout = Duration::from_secs(10);
     pd_client::PdClient::new(config).map_err(|e| e.to_string())
+}
+
+/// Arguments of `pdbridge status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The SQLite database (default: `server.database` from `--config`, else `./pdbridge.db`).
+    #[arg(long, value_name = "FILE", env = "PDBRIDGE_DATABASE")]
+    pub database: Option<PathBuf>,
+    /// The server's TOML configuration file, read only for `server.database`.
+    #[arg(long, value_name = "FILE", env = "PDBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// How many recent failures and unmapped users to list.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `pdbridge status`: exit 0 with the report, 1 when the database cannot be read.
+pub fn status(args: &StatusArgs) -> ExitCode {
+    let path = match status::database_path(args.database.as_deref(), args.config.as_deref()) {
+        Ok(path) => path,
+        Err(err) => {
+            eprintln!("pdbridge status: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let now = status::now_millis();
+    match status::read_summary(&path, now, args.limit) {
+        Ok(summary) if args.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            print!("{}", status::render(&summary, &path, now));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "pdbridge status: cannot read {}: {err} (is this the server's database? start                  `pdbridge serve` once to create it)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
