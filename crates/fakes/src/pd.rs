@@ -717,7 +717,8 @@ impl Shared {
             let mut queues = self.queues.lock().expect("delivery queues lock");
             let sender = queues.entry(key).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let shared = Arc::clone(self);
+                // A weak handle: the worker ends once the fake is dropped.
+                let shared = Arc::downgrade(self);
                 self.runtime.spawn(deliver_in_order(shared, rx));
                 tx
             });
@@ -726,8 +727,14 @@ impl Shared {
     }
 }
 
-async fn deliver_in_order(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn deliver_in_order(
+    shared: std::sync::Weak<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
     while let Some(item) = rx.recv().await {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let retry = shared
             .state
             .lock()
