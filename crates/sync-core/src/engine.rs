@@ -126,7 +126,7 @@ impl Engine {
             Input::PdEvent(event) => self.on_pd_event(now, event, &mut out),
             Input::SlackAction(action) => self.on_action(now, action, &mut out),
             Input::EffectDone { id, outcome } => match self.owners.get(&id).cloned() {
-                Some(incident) => self.touch(&incident, now, &mut out, |cx, st| {
+                Some(incident) => self.touch(&incident, now, false, &mut out, |cx, st| {
                     cx.effect_done(st, &id, outcome)
                 }),
                 None => out.push(Effect::Dropped {
@@ -144,7 +144,7 @@ impl Engine {
                     out.push(dropped(&id, DropReason::NoChannel));
                     return out;
                 }
-                self.touch(&id, now, &mut out, |cx, st| {
+                self.touch(&id, now, false, &mut out, |cx, st| {
                     cx.reconcile(st, snapshot, as_of, target_channel)
                 });
             }
@@ -162,7 +162,7 @@ impl Engine {
                     });
                 }
                 for id in due {
-                    self.touch(&id, now, &mut out, |_, _| None);
+                    self.touch(&id, now, true, &mut out, |_, _| None);
                 }
             }
         }
@@ -214,7 +214,7 @@ impl Engine {
             out.push(dropped(&id, DropReason::NoChannel));
             return;
         }
-        self.touch(&id, now, out, |cx, st| cx.pd_event(st, event));
+        self.touch(&id, now, false, out, |cx, st| cx.pd_event(st, event));
     }
 
     fn on_action(&mut self, now: Timestamp, action: SlackAction, out: &mut Vec<Effect>) {
@@ -234,11 +234,11 @@ impl Engine {
             out.push(dropped(&id, DropReason::UnknownIncident));
             return;
         }
-        self.touch(&id, now, out, |cx, st| cx.action(st, action));
+        self.touch(&id, now, false, out, |cx, st| cx.action(st, action));
     }
 
     /// Runs `f` on one incident, then its due timers, then keeps the effect index in step.
-    fn touch<F>(&mut self, id: &IncidentId, now: Timestamp, out: &mut Vec<Effect>, f: F)
+    fn touch<F>(&mut self, id: &IncidentId, now: Timestamp, tick: bool, out: &mut Vec<Effect>, f: F)
     where
         F: FnOnce(&mut Cx<'_>, &mut IncidentState) -> Option<DropReason>,
     {
@@ -252,6 +252,7 @@ impl Engine {
         let mut cx = Cx {
             cfg: &self.config,
             now,
+            tick,
             out,
         };
         let reason = f(&mut cx, st);
@@ -433,6 +434,8 @@ fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
 struct Cx<'a> {
     cfg: &'a EngineConfig,
     now: Timestamp,
+    /// True while handling [`Input::Tick`].
+    tick: bool,
     out: &'a mut Vec<Effect>,
 }
 
@@ -465,7 +468,7 @@ fn names(users: &[PdUserRef]) -> String {
 
 fn secs(duration: Duration) -> String {
     let secs = duration.as_secs();
-    if secs >= 60 && secs % 60 == 0 {
+    if secs >= 60 && secs.is_multiple_of(60) {
         format!("{} min", secs / 60)
     } else {
         format!("{secs} s")
@@ -896,6 +899,17 @@ impl Cx<'_> {
                 self.sync_card(st);
                 None
             }
+            (Stage::ReadLevels, Outcome::Levels(_)) if st.status() == Some(Status::Resolved) => {
+                let incident = st.describe();
+                self.refuse(
+                    st,
+                    format!(
+                        "{incident} was resolved meanwhile, and escalate would reopen it, so \
+                         the bridge did not send it."
+                    ),
+                );
+                Some(DropReason::Resolved)
+            }
             (Stage::ReadLevels, Outcome::Levels(levels)) => {
                 let current = levels.current.or(st.bridge_level).unwrap_or(1);
                 let target = current + 1;
@@ -1025,8 +1039,9 @@ impl Cx<'_> {
                 st.card.retry_at = Some(self.now.saturating_add(retry_after));
             }
             Outcome::Permanent { error } => {
+                // Nothing is shown; the next change (or the reconciler) tries again.
+                st.card.shown = None;
                 if posting {
-                    st.card.shown = None;
                     st.card.post_failed = Some(error);
                 }
                 return Some(DropReason::Failed);
@@ -1284,7 +1299,9 @@ impl Cx<'_> {
         {
             self.send_hydrate(st);
         }
-        if let Some(p) = &st.action {
+        // The pending action moves on only at a tick, so a webhook or a click never causes
+        // a PagerDuty mutation for another input.
+        if let Some(p) = st.action.as_ref().filter(|_| self.tick) {
             if p.deadline <= now {
                 let waited = secs(self.cfg.pending_timeout);
                 self.fail(st, format!("PagerDuty did not confirm within {waited}"));

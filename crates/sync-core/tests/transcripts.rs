@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use expect_test::expect;
-use sync_core::{ActionKind, EscalationLevels, Input, Outcome, Status};
+use sync_core::{ActionKind, EscalationLevels, Input, Outcome};
 
 const CARD_TS: &str = "1548261231.000200";
 
