@@ -115,7 +115,9 @@ impl Engine {
     /// Handles one input at time `now` and returns what to do, in order.
     ///
     /// `now` is clamped to be monotonic: a `now` earlier than a previous one is treated as the
-    /// previous one. Every input that changes nothing yields an [`Effect::Dropped`] saying why.
+    /// previous one. Every input that changes nothing yields an [`Effect::Dropped`] saying why;
+    /// an input that only changes state (for example an event while the card's post is in
+    /// flight) may yield no effect at all.
     #[must_use]
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Effect> {
         let now = self.now.max(now);
@@ -400,7 +402,7 @@ pub(crate) fn awaited(st: &IncidentState) -> Vec<EffectId> {
 }
 
 /// The earliest timer of one incident that can fire.
-fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
+pub(crate) fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
     let retry = TimerReason::Retry(st.id.clone());
     let mut timers: Vec<(Timestamp, TimerReason)> = Vec::new();
     if let Some(at) = st.card.retry_at {

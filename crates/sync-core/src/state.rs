@@ -69,6 +69,19 @@ impl IncidentState {
     pub fn awaited_effects(&self) -> Vec<EffectId> {
         crate::engine::awaited(self)
     }
+
+    /// True when the incident awaits no outcome and has no timer: a server may then unload it
+    /// from memory (and load it again before the next input that names it).
+    pub fn is_idle(&self) -> bool {
+        self.awaited_effects().is_empty() && crate::engine::next_timer(self).is_none()
+    }
+
+    /// True once PagerDuty reported the incident resolved.
+    pub fn is_resolved(&self) -> bool {
+        self.info
+            .as_ref()
+            .is_some_and(|info| info.status == crate::Status::Resolved)
+    }
 }
 
 /// A call that may be retried.

@@ -317,6 +317,9 @@ pub struct SlackAction {
 }
 
 /// The current escalation level and the number of levels, as read from PagerDuty.
+///
+/// The engine escalates to one above `current`, else one above the level it last set itself,
+/// else to level 2; it refuses when that exceeds `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationLevels {
     /// The current level (1-based) inferred from on-calls and assignees, if it could be.

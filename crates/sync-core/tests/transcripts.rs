@@ -716,3 +716,37 @@ fn b9_thread_gets_human_lines_and_bursts_coalesce() {
           UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P2 policy="APIs-ep"
     "#]].assert_eq(&t.log);
 }
+
+#[test]
+fn b4_a_sub_event_for_an_unknown_incident_reads_it_before_posting() {
+    let mut t = Script::new("2026-04-01T02:19:00.000Z");
+    t.pd(
+        "incident.annotated for an incident without a card",
+        &fixture("incident.annotated.json"),
+    );
+    t.pd(
+        "incident.responder.added, same incident",
+        &fixture("incident.responder.added.json"),
+    );
+    t.done(
+        "hydrate1",
+        Outcome::PdIncident(data_of(&fixture("incident.escalated.json"))),
+    );
+    t.done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.tick();
+    expect![[r#"
+        > incident.annotated for an incident without a card
+          PdRead Q3B15VLMF3ASBD/hydrate1 Incident
+        > incident.responder.added, same incident
+        > done Q3B15VLMF3ASBD/hydrate1: PdIncident(Triggered)
+          PostCard Q3B15VLMF3ASBD/card2 in CBR2V3XEX: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default"
+        > done Q3B15VLMF3ASBD/card2: Posted 1548261231.000200
+        > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
+          PostThread Q3B15VLMF3ASBD/thread3 under 1548261231.000200: ["Harsh Santwani added a note: Running KILL on long-running queries from the reporting-service.", "Harsh Santwani requested Harsh Santwani as a responder: Please help with \"Critical: Checkout API High Latency\""]
+    "#]].assert_eq(&t.log);
+}
