@@ -2,14 +2,26 @@
 //!
 //! This library is the server half of the `pdbridge` binary. Call order: [`cli::Cli`] is parsed,
 //! [`config::Config::load`] validates the configuration (a bad one exits with status 64 and one
-//! line on stderr), then [`serve`] builds the service with [`http::app`] and runs it. The logic of
-//! the bridge lives in the workspace crates; this crate only composes them.
+//! line on stderr), then [`app::run`] opens the store, builds the clients, the [`bridge::Bridge`]
+//! and the HTTP service ([`http::app`]), starts the background loops ([`runtime`]) and serves
+//! until SIGTERM/SIGINT. The logic of the bridge lives in the workspace crates (`sync-core`
+//! decides, `store` remembers, the clients talk); this crate only composes them.
+//!
+//! Invariants: signatures are verified over raw bytes before any parsing; an input, the state it
+//! changes and the effects it emits commit in one transaction; our own failures answer 503,
+//! never 4xx; secrets never reach `Debug`, logs or errors.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod identity;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod render;
+pub mod runtime;
 pub mod server;
+pub mod translate;

@@ -1,0 +1,248 @@
+//! Assembling and running the whole server: store, clients, bridge, loops and HTTP.
+//!
+//! [`start`] builds everything from a [`Config`] on an already-bound listener and returns a
+//! [`Running`] handle; [`Running::shutdown`] stops accepting, finishes in-flight requests, gives
+//! the outbox a bounded grace period to drain, then stops the loops. [`run`] is what
+//! `pdbridge serve` calls: bind, start, wait for SIGTERM/SIGINT, shut down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ids::SlackTeamId;
+use pd_client::{Auth, PdClient};
+use signing::{PagerDutySecret, SlackSigningSecret};
+use slack_client::{BotToken, SlackClient, SlackConfig};
+use store::{Store, StoreOptions};
+use sync_core::EngineConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bridge::{Bridge, BridgeParts, MillisClock, system_millis};
+use crate::config::Config;
+use crate::http::{AppState, app, system_clock};
+use crate::metrics::Metrics;
+use crate::{runtime, server};
+
+/// How long in-flight HTTP requests get to finish at shutdown.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long the outbox gets to drain at shutdown.
+const OUTBOX_GRACE: Duration = Duration::from_secs(10);
+
+/// Knobs the tests and the demo turn; production uses [`Options::default`].
+#[derive(Clone)]
+pub struct Options {
+    /// The engine's timing settings.
+    pub engine: EngineConfig,
+    /// The millisecond clock of the bridge.
+    pub clock: MillisClock,
+    /// How long the outbox may take to drain at shutdown.
+    pub outbox_grace: Duration,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("engine", &self.engine)
+            .field("outbox_grace", &self.outbox_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            clock: system_millis(),
+            outbox_grace: OUTBOX_GRACE,
+        }
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The bridge (for tests and the demo to inspect).
+    pub bridge: Arc<Bridge>,
+    http_stop: watch::Sender<bool>,
+    loops_stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    loops: Vec<JoinHandle<()>>,
+    outbox_grace: Duration,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, drains the outbox for a bounded time and
+    /// stops the background loops.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.http_stop.send(true);
+        self.http.await.context("joining the HTTP server")??;
+        let deadline = tokio::time::Instant::now() + self.outbox_grace;
+        loop {
+            let now = self.bridge.now_ms();
+            let depth = self
+                .bridge
+                .store
+                .read(|tx| tx.outbox_stats(now))
+                .map(|s| s.depth)
+                .unwrap_or(0);
+            if depth == 0 || tokio::time::Instant::now() >= deadline {
+                if depth > 0 {
+                    tracing::warn!(
+                        depth,
+                        "outbox not drained at shutdown; it resumes at next start"
+                    );
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.loops_stop.send(true);
+        for task in self.loops {
+            let _ = task.await;
+        }
+        Ok(())
+    }
+
+    /// Stops without draining the outbox (a crash stand-in for restart tests).
+    pub async fn abort(self) {
+        let _ = self.http_stop.send(true);
+        let _ = self.loops_stop.send(true);
+        self.http.abort();
+        for task in self.loops {
+            task.abort();
+        }
+    }
+}
+
+/// Builds the clients, opens the store and starts serving on `listener`.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    options: Options,
+) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let store_options = StoreOptions {
+        claim_lease: Duration::from_secs(300),
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(
+        Store::open_with(&config.server.database, &store_options).with_context(|| {
+            format!("opening the database {}", config.server.database.display())
+        })?,
+    );
+    let mut pd_config = pd_client::Config::new(Auth::Token(pd_client::Secret::new(
+        config.pagerduty.token.expose(),
+    )));
+    pd_config.base_url = config.pagerduty.api_url.clone();
+    let pd = PdClient::new(pd_config).context("building the PagerDuty client")?;
+
+    let token = BotToken::new(config.slack.bot_token.expose());
+    let workspace = match &config.slack.team_id {
+        Some(team) => team.clone(),
+        None => {
+            let probe = SlackClient::new(
+                SlackConfig::new(token.clone(), SlackTeamId::new("unknown"))
+                    .with_api_url(config.slack.api_url.clone()),
+            )
+            .context("building the Slack client")?;
+            match tokio::time::timeout(Duration::from_secs(5), probe.auth_test()).await {
+                Ok(Ok(auth)) => auth.team_id,
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, "auth.test failed; set SLACK_TEAM_ID to skip it");
+                    SlackTeamId::new("unknown")
+                }
+                Err(_) => {
+                    tracing::warn!("auth.test timed out; set SLACK_TEAM_ID to skip it");
+                    SlackTeamId::new("unknown")
+                }
+            }
+        }
+    };
+    let slack = SlackClient::new(
+        SlackConfig::new(token, workspace.clone()).with_api_url(config.slack.api_url.clone()),
+    )
+    .context("building the Slack client")?;
+
+    let metrics = Arc::new(Metrics::new());
+    let bridge = Bridge::new(
+        BridgeParts {
+            config: Arc::clone(&config),
+            store,
+            pd,
+            slack,
+            workspace,
+            metrics: Arc::clone(&metrics),
+            engine: options.engine.clone(),
+        },
+        options.clock.clone(),
+    )?;
+
+    let service = app(AppState {
+        bridge: Arc::clone(&bridge),
+        slack_secret: SlackSigningSecret::new(config.slack.signing_secret.expose()),
+        pagerduty_secrets: config
+            .pagerduty
+            .webhook_secrets
+            .iter()
+            .map(|s| PagerDutySecret::new(s.expose()))
+            .collect(),
+        metrics,
+        clock: system_clock(),
+    });
+
+    let (loops_stop, loops_rx) = watch::channel(false);
+    let loops = vec![
+        tokio::spawn(runtime::inbox_loop(Arc::clone(&bridge), loops_rx.clone())),
+        tokio::spawn(runtime::dispatch_loop(
+            Arc::clone(&bridge),
+            loops_rx.clone(),
+        )),
+        tokio::spawn(runtime::timer_loop(Arc::clone(&bridge), loops_rx.clone())),
+        tokio::spawn(runtime::reconcile_loop(
+            Arc::clone(&bridge),
+            config.server.reconcile_interval,
+            loops_rx,
+        )),
+    ];
+    let (http_stop, mut http_rx) = watch::channel(false);
+    let http = tokio::spawn(server::serve(
+        listener,
+        service,
+        async move {
+            while !*http_rx.borrow() {
+                if http_rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        },
+        HTTP_GRACE,
+    ));
+    tracing::info!(%addr, "pdbridge listening");
+    Ok(Running {
+        addr,
+        bridge,
+        http_stop,
+        loops_stop,
+        http,
+        loops,
+        outbox_grace: options.outbox_grace,
+    })
+}
+
+/// `pdbridge serve`: binds the configured address, serves until SIGTERM/SIGINT, shuts down.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let running = start(config, listener, Options::default()).await?;
+    server::shutdown_signal().await;
+    running.shutdown().await
+}

@@ -1,0 +1,702 @@
+//! The durable core: verified requests in, engine inputs committed with their effects.
+//!
+//! [`Bridge`] owns the engine (behind a mutex that is never held across an `.await`), the store
+//! and the clients. Every engine input goes through [`Bridge::apply`], which runs the engine and
+//! commits, in ONE store transaction, the caller's bookkeeping (inbox row marked processed, outbox
+//! row completed, audit line), every touched incident's state and every new effect. When the
+//! commit fails the engine is reloaded from the store, so memory never runs ahead of disk. The
+//! background loops in [`crate::runtime`] feed it.
+//!
+//! Request-time work is bounded: a PagerDuty delivery is parsed and inserted into the inbox
+//! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is persisted as an
+//! inbox action and answered, except that Add note and Reassign first open their modal with the
+//! `trigger_id` (which dies after 3 s). Identity, policy and the engine run after the answer.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use ids::{ChannelId, IncidentId, MessageTs, SlackTeamId, SlackUserId, WebhookId};
+use pd_client::PdClient;
+use pd_client::webhook::{EventType, WebhookEnvelope};
+use serde::{Deserialize, Serialize};
+use slack_client::SlackClient;
+use slack_client::api::OpenView;
+use slack_client::blocks::ResponseAction;
+use slack_client::interaction::{BlockActions, InteractionPayload, SlashCommand, ViewSubmission};
+use store::{
+    DedupeKey, IncidentRecord, InsertOutcome, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
+    Store, UnixMillis,
+};
+use sync_core::{
+    ActionKey, Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Status,
+    Timestamp,
+};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::http::{self, SlackReply, Unavailable, WebhookAck};
+use crate::metrics::Metrics;
+use crate::render::{self, ModalContext};
+
+/// A source of the current Unix time in milliseconds.
+pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock in milliseconds.
+pub fn system_millis() -> MillisClock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+/// How long opening a modal may take before the click is answered anyway.
+const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// What a stored Slack action asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum StoredKind {
+    /// Acknowledge.
+    Acknowledge,
+    /// Escalate one level.
+    Escalate,
+    /// Resolve (already confirmed in Slack's dialog).
+    Resolve,
+    /// Add a note with this text.
+    Note {
+        /// The note text (non-empty).
+        content: String,
+    },
+    /// Reassign to this Slack user (mapped to PagerDuty when processed).
+    Reassign {
+        /// The chosen Slack user.
+        to: SlackUserId,
+    },
+}
+
+impl StoredKind {
+    /// The short name used in the inbox, the audit log and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoredKind::Acknowledge => "acknowledge",
+            StoredKind::Escalate => "escalate",
+            StoredKind::Resolve => "resolve",
+            StoredKind::Note { .. } => "add_note",
+            StoredKind::Reassign { .. } => "reassign",
+        }
+    }
+}
+
+/// A Slack action as persisted in the inbox before it is answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAction {
+    /// The idempotency key (double clicks share it).
+    pub key: ActionKey,
+    /// What was asked for.
+    #[serde(flatten)]
+    pub kind: StoredKind,
+    /// The incident.
+    pub incident: IncidentId,
+    /// Who clicked.
+    pub user: SlackUserId,
+    /// The workspace the click came from.
+    pub team: Option<SlackTeamId>,
+    /// The channel of the card.
+    pub channel: Option<ChannelId>,
+    /// The card's message.
+    pub message_ts: Option<MessageTs>,
+}
+
+/// The bridge. Build with [`Bridge::new`]; share as `Arc<Bridge>`.
+pub struct Bridge {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<Store>,
+    engine: Mutex<Engine>,
+    engine_config: EngineConfig,
+    pub(crate) pd: PdClient,
+    pub(crate) slack: SlackClient,
+    pub(crate) identity: crate::identity::Identity,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: MillisClock,
+    pub(crate) inbox_wake: Notify,
+    pub(crate) dispatch_wake: Notify,
+    pub(crate) timer_wake: Notify,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("pd", &self.pd)
+            .field("slack", &self.slack)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything [`Bridge::new`] needs.
+#[derive(Debug)]
+pub struct BridgeParts {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// The opened store.
+    pub store: Arc<Store>,
+    /// The PagerDuty client.
+    pub pd: PdClient,
+    /// The Slack client.
+    pub slack: SlackClient,
+    /// The Slack workspace the bot lives in.
+    pub workspace: SlackTeamId,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The engine's timing settings.
+    pub engine: EngineConfig,
+}
+
+impl Bridge {
+    /// Builds the bridge, restoring the engine from the store and releasing stale claims.
+    pub fn new(parts: BridgeParts, clock: MillisClock) -> anyhow::Result<Arc<Self>> {
+        let now = clock();
+        parts
+            .store
+            .write(|tx| tx.release_claims().map(|_| ()))
+            .context("releasing outbox claims")?;
+        let engine = load_engine(&parts.store, &parts.engine, now)?;
+        let identity = crate::identity::Identity::new(
+            &parts.config,
+            parts.pd.clone(),
+            parts.slack.clone(),
+            parts.workspace,
+            Arc::clone(&parts.store),
+        );
+        Ok(Arc::new(Self {
+            config: parts.config,
+            store: parts.store,
+            engine: Mutex::new(engine),
+            engine_config: parts.engine,
+            pd: parts.pd,
+            slack: parts.slack,
+            identity,
+            metrics: parts.metrics,
+            clock,
+            inbox_wake: Notify::new(),
+            dispatch_wake: Notify::new(),
+            timer_wake: Notify::new(),
+        }))
+    }
+
+    /// The current time in Unix milliseconds.
+    pub fn now_ms(&self) -> UnixMillis {
+        (self.clock)()
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with read access to the engine (never across an `.await`).
+    pub fn with_engine<T>(&self, f: impl FnOnce(&Engine) -> T) -> T {
+        f(&self.engine())
+    }
+
+    /// The next engine timer, if any.
+    pub fn next_timer(&self) -> Option<Timestamp> {
+        self.engine().poll_timeout().map(|(at, _)| at)
+    }
+
+    /// Runs one input through the engine and commits the caller's bookkeeping `extra`, the
+    /// touched incidents' states and the new effects in one transaction.
+    pub fn apply<F>(&self, input: Input, extra: F) -> anyhow::Result<Vec<Effect>>
+    where
+        F: FnOnce(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error>,
+    {
+        let now = self.now_ms();
+        let mut engine = self.engine();
+        let mut touched = BTreeSet::new();
+        let is_tick = matches!(input, Input::Tick);
+        let before: Vec<(IncidentId, serde_json::Value)> = if is_tick {
+            engine
+                .incidents()
+                .map(|s| (s.id().clone(), serde_json::to_value(s).unwrap_or_default()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        touched_by_input(&input, &mut touched);
+        let effects = engine.handle(Timestamp::from_millis(now), input);
+        for effect in &effects {
+            touched_by_effect(effect, &mut touched);
+        }
+        if is_tick {
+            for (id, old) in before {
+                let changed = engine
+                    .incident(&id)
+                    .map(|s| serde_json::to_value(s).unwrap_or_default() != old)
+                    .unwrap_or(false);
+                if changed {
+                    touched.insert(id);
+                }
+            }
+        }
+        let mut records = Vec::new();
+        for id in &touched {
+            if let Some(state) = engine.incident(id) {
+                records.push(record(state, now)?);
+            }
+        }
+        let result = self.store.write(|tx| {
+            extra(tx, now)?;
+            for r in &records {
+                tx.put_incident(r)?;
+            }
+            for effect in &effects {
+                let Some(id) = effect.id() else { continue };
+                let payload =
+                    serde_json::to_value(effect).map_err(|source| store::Error::Json {
+                        table: "outbox",
+                        source,
+                    })?;
+                let incident = effect_incident(effect)
+                    .map(|i| i.as_str().to_owned())
+                    .unwrap_or_default();
+                tx.enqueue(&NewEffect {
+                    id: &store::EffectId::new(id.as_str()),
+                    order_key: &OrderKey::new(incident),
+                    rate_key: &rate_key(effect),
+                    payload: &payload,
+                    due_at: now,
+                    created_at: now,
+                })?;
+            }
+            Ok::<_, store::Error>(())
+        });
+        if let Err(err) = result {
+            tracing::error!(%err, "commit failed; reloading the engine from the store");
+            match load_engine(&self.store, &self.engine_config, now) {
+                Ok(restored) => *engine = restored,
+                Err(reload) => tracing::error!(%reload, "reloading the engine failed"),
+            }
+            return Err(err.into());
+        }
+        drop(engine);
+        for effect in &effects {
+            if let Effect::Dropped { incident, reason } = effect {
+                tracing::debug!(?incident, ?reason, "input dropped");
+            }
+        }
+        self.dispatch_wake.notify_one();
+        self.timer_wake.notify_one();
+        Ok(effects)
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, Unavailable>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, store::Error> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Unavailable(format!("store task failed: {e}")))?
+            .map_err(|e| Unavailable(format!("store: {e}")))
+    }
+
+    /// Persists an accepted Slack action in the inbox and wakes the processor.
+    async fn persist_action(&self, action: StoredAction) -> Result<(), Unavailable> {
+        let payload = serde_json::to_string(&action)
+            .map_err(|e| Unavailable(format!("encoding action: {e}")))?;
+        let now = self.now_ms();
+        let name = action.kind.name();
+        let outcome = self
+            .blocking(move |store| {
+                store.write(|tx| {
+                    tx.insert_action(&NewAction {
+                        dedupe_key: &DedupeKey::new(action.key.as_str()),
+                        slack_user: &action.user,
+                        incident_id: Some(&action.incident),
+                        kind: action.kind.name(),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                })
+            })
+            .await?;
+        if outcome.is_inserted() {
+            self.metrics.action(name, "accepted");
+            self.inbox_wake.notify_one();
+        } else {
+            self.metrics.action(name, "duplicate");
+        }
+        Ok(())
+    }
+
+    fn incident_title(&self, incident: &IncidentId) -> String {
+        self.with_engine(|e| {
+            e.incident(incident)
+                .and_then(|s| s.snapshot().map(|snap| snap.title.clone()))
+        })
+        .unwrap_or_else(|| incident.to_string())
+    }
+
+    async fn block_actions(&self, p: BlockActions) -> Result<SlackReply, Unavailable> {
+        let Some(action) = p.actions.first() else {
+            return Ok(SlackReply::Empty);
+        };
+        let Some(incident) = action.value.as_deref().map(IncidentId::new) else {
+            return Ok(SlackReply::Empty);
+        };
+        let (channel, ts) = match p.message_ref() {
+            Some((c, t)) => (Some(c.clone()), Some(t.clone())),
+            None => (p.channel.as_ref().map(|c| c.id.clone()), None),
+        };
+        let team = p
+            .team
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| p.user.team_id.clone());
+        let id = action.action_id.as_str();
+        if id == render::ACTION_NOTE || id == render::ACTION_REASSIGN {
+            let title = self.incident_title(&incident);
+            let ctx = ModalContext {
+                incident,
+                channel,
+                ts,
+            };
+            let view = if id == render::ACTION_NOTE {
+                render::note_modal(&ctx, &title)
+            } else {
+                render::reassign_modal(&ctx, &title)
+            };
+            let Some(trigger_id) = p.trigger_id.clone() else {
+                return Ok(SlackReply::Empty);
+            };
+            let req = OpenView { trigger_id, view };
+            match tokio::time::timeout(OPEN_VIEW_TIMEOUT, self.slack.open_view(&req)).await {
+                Ok(Ok(_)) => self.metrics.api_call("slack", "ok"),
+                Ok(Err(err)) => {
+                    self.metrics.api_call("slack", "error");
+                    tracing::warn!(%err, "views.open failed");
+                }
+                Err(_) => tracing::warn!("views.open timed out"),
+            }
+            return Ok(SlackReply::Empty);
+        }
+        let kind = match id {
+            render::ACTION_ACK => StoredKind::Acknowledge,
+            render::ACTION_ESCALATE => StoredKind::Escalate,
+            render::ACTION_RESOLVE => StoredKind::Resolve,
+            _ => return Ok(SlackReply::Empty),
+        };
+        let stamp = action
+            .action_ts
+            .as_ref()
+            .map(|t| t.as_str().to_owned())
+            .or_else(|| p.trigger_id.as_ref().map(|t| t.as_str().to_owned()))
+            .unwrap_or_default();
+        let key = ActionKey::new(&stamp, &p.user.id, kind.name());
+        self.persist_action(StoredAction {
+            key,
+            kind,
+            incident,
+            user: p.user.id.clone(),
+            team,
+            channel,
+            message_ts: ts,
+        })
+        .await?;
+        Ok(SlackReply::Empty)
+    }
+
+    async fn view_submission(&self, p: ViewSubmission) -> Result<SlackReply, Unavailable> {
+        let Some(ctx) = ModalContext::decode(&p.view.private_metadata) else {
+            return Ok(SlackReply::Empty);
+        };
+        let errors = |block: &str, message: &str| {
+            let mut errors = std::collections::BTreeMap::new();
+            errors.insert(block.to_owned(), message.to_owned());
+            SlackReply::Json(
+                serde_json::to_value(ResponseAction::Errors { errors }).unwrap_or_default(),
+            )
+        };
+        let kind = match p.view.callback_id.as_str() {
+            render::CALLBACK_NOTE => {
+                let text = p
+                    .view
+                    .state
+                    .text(render::NOTE_BLOCK, render::NOTE_INPUT)
+                    .map(str::trim)
+                    .unwrap_or("");
+                if text.is_empty() {
+                    return Ok(errors(
+                        render::NOTE_BLOCK,
+                        "Write a note before submitting.",
+                    ));
+                }
+                StoredKind::Note {
+                    content: text.to_owned(),
+                }
+            }
+            render::CALLBACK_REASSIGN => {
+                match p
+                    .view
+                    .state
+                    .selected_user(render::REASSIGN_BLOCK, render::REASSIGN_INPUT)
+                {
+                    Some(user) => StoredKind::Reassign { to: user.clone() },
+                    None => {
+                        return Ok(errors(
+                            render::REASSIGN_BLOCK,
+                            "Choose who to reassign the incident to.",
+                        ));
+                    }
+                }
+            }
+            _ => return Ok(SlackReply::Empty),
+        };
+        let team = p
+            .team
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| p.user.team_id.clone());
+        let key = ActionKey::new(p.view.id.as_str(), &p.user.id, kind.name());
+        self.persist_action(StoredAction {
+            key,
+            kind,
+            incident: ctx.incident,
+            user: p.user.id.clone(),
+            team,
+            channel: ctx.channel,
+            message_ts: ctx.ts,
+        })
+        .await?;
+        Ok(SlackReply::Empty)
+    }
+
+    async fn command(&self, cmd: SlashCommand) -> SlackReply {
+        let text = cmd.text.trim();
+        let mut words = text.split_whitespace();
+        let reply = match words.next().unwrap_or("help") {
+            "whoami" => {
+                self.identity
+                    .whoami(&cmd.user_id, Some(&cmd.team_id), self.now_ms())
+                    .await
+            }
+            "status" => match words.next() {
+                Some(id) => self.status_text(&IncidentId::new(id)),
+                None => "Usage: `/pd status <incident id>`".to_owned(),
+            },
+            _ => help_text(),
+        };
+        SlackReply::Json(serde_json::json!({
+            "response_type": "ephemeral",
+            "text": reply,
+        }))
+    }
+
+    fn status_text(&self, incident: &IncidentId) -> String {
+        self.with_engine(|e| match e.incident(incident) {
+            None => format!("pdbridge tracks no incident `{incident}`."),
+            Some(state) => {
+                let card = match (state.channel(), state.card_ts()) {
+                    (Some(c), Some(_)) => format!("its card is in <#{c}>"),
+                    (Some(c), None) => format!("its card for <#{c}> is not posted yet"),
+                    _ => "it has no card".to_owned(),
+                };
+                match state.snapshot() {
+                    Some(s) => format!(
+                        "*{}* `{incident}` is *{}*; {card}.",
+                        render::escape(&s.title),
+                        s.status.label()
+                    ),
+                    None => format!("`{incident}` is known but not yet loaded; {card}."),
+                }
+            }
+        })
+    }
+}
+
+fn help_text() -> String {
+    [
+        "*pdbridge* drives PagerDuty incidents from their Slack cards.",
+        "• `/pd whoami`: which PagerDuty user your clicks are made as, or why none.",
+        "• `/pd status <incident id>`: what pdbridge knows about an incident.",
+        "• `/pd help`: this message.",
+        "Use the card buttons Acknowledge, Escalate, Reassign, Add note and Resolve to act.",
+    ]
+    .join("\n")
+}
+
+impl http::Bridge for Bridge {
+    async fn pagerduty_webhook(
+        &self,
+        webhook_id: Option<WebhookId>,
+        body: Bytes,
+    ) -> Result<WebhookAck, Unavailable> {
+        let envelope = match WebhookEnvelope::from_slice(&body) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                tracing::warn!(%err, "signed PagerDuty body is not a v3 event; ignored");
+                return Ok(WebhookAck::Ignored);
+            }
+        };
+        let event = envelope.event;
+        let Some(incident) = event.incident_id().cloned() else {
+            if event.event_type == EventType::PageyPing {
+                tracing::info!("pagey.ping received");
+            }
+            return Ok(WebhookAck::Ignored);
+        };
+        let Ok(payload) = String::from_utf8(body.to_vec()) else {
+            return Ok(WebhookAck::Ignored);
+        };
+        let now = self.now_ms();
+        let event_type = event.event_type.as_str().to_owned();
+        let event_id = event.id;
+        let outcome = self
+            .blocking(move |store| {
+                store.write(|tx| {
+                    tx.insert_webhook(&NewWebhook {
+                        webhook_id: webhook_id.as_ref(),
+                        event_id: &event_id,
+                        event_type: &event_type,
+                        incident_id: Some(&incident),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                })
+            })
+            .await?;
+        match outcome {
+            InsertOutcome::Inserted(_) => {
+                self.inbox_wake.notify_one();
+                Ok(WebhookAck::Accepted)
+            }
+            InsertOutcome::Duplicate(_) => Ok(WebhookAck::Duplicate),
+        }
+    }
+
+    async fn slack_interaction(&self, body: Bytes) -> Result<SlackReply, Unavailable> {
+        let payload = match InteractionPayload::from_form(&body) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(%err, "signed Slack body is not an interaction payload");
+                return Ok(SlackReply::BadRequest("not an interaction payload"));
+            }
+        };
+        match payload {
+            InteractionPayload::BlockActions(p) => self.block_actions(*p).await,
+            InteractionPayload::ViewSubmission(p) => self.view_submission(*p).await,
+            InteractionPayload::Other { .. } => Ok(SlackReply::Empty),
+        }
+    }
+
+    async fn slack_command(&self, body: Bytes) -> Result<SlackReply, Unavailable> {
+        match SlashCommand::from_form(&body) {
+            Ok(cmd) => Ok(self.command(cmd).await),
+            Err(err) => {
+                tracing::warn!(%err, "signed Slack body is not a slash command");
+                Ok(SlackReply::BadRequest("not a slash command"))
+            }
+        }
+    }
+
+    async fn health(&self) -> Result<(), Unavailable> {
+        self.blocking(|store| store.schema_version().map(|_| ()))
+            .await
+    }
+}
+
+/// Rebuilds the engine from the stored incident states.
+fn load_engine(store: &Store, config: &EngineConfig, now: UnixMillis) -> anyhow::Result<Engine> {
+    let records = store
+        .read(|tx| tx.incidents())
+        .context("reading incident states")?;
+    let mut incidents = Vec::with_capacity(records.len());
+    for r in records {
+        let state: IncidentState = serde_json::from_value(r.state)
+            .with_context(|| format!("decoding the state of incident {}", r.incident_id))?;
+        incidents.push(state);
+    }
+    let snapshot = EngineSnapshot {
+        now: Timestamp::from_millis(now),
+        seen: Default::default(),
+        incidents,
+    };
+    Engine::restore(config.clone(), snapshot).context("restoring the engine")
+}
+
+fn record(state: &IncidentState, now: UnixMillis) -> anyhow::Result<IncidentRecord> {
+    Ok(IncidentRecord {
+        incident_id: state.id().clone(),
+        channel: state.channel().cloned(),
+        card_ts: state.card_ts().cloned(),
+        resolved: state
+            .snapshot()
+            .is_some_and(|s| s.status == Status::Resolved),
+        state: serde_json::to_value(state).context("encoding incident state")?,
+        updated_at: now,
+    })
+}
+
+/// The incident an effect id belongs to (ids are `"{incident}/{tag}"`).
+fn incident_of(id: &sync_core::EffectId) -> Option<IncidentId> {
+    id.as_str()
+        .split_once('/')
+        .map(|(incident, _)| IncidentId::new(incident))
+}
+
+fn effect_incident(effect: &Effect) -> Option<IncidentId> {
+    match effect {
+        Effect::PostCard { card, .. } | Effect::UpdateCard { card, .. } => {
+            Some(card.incident.clone())
+        }
+        Effect::Ephemeral { incident, .. }
+        | Effect::PdMutation { incident, .. }
+        | Effect::PdRead { incident, .. } => Some(incident.clone()),
+        Effect::PostThread { id, .. } => incident_of(id),
+        Effect::Dropped { incident, .. } => incident.clone(),
+    }
+}
+
+fn touched_by_effect(effect: &Effect, touched: &mut BTreeSet<IncidentId>) {
+    if let Some(id) = effect_incident(effect) {
+        touched.insert(id);
+    }
+}
+
+fn touched_by_input(input: &Input, touched: &mut BTreeSet<IncidentId>) {
+    match input {
+        Input::PdEvent(e) => {
+            touched.insert(e.incident.clone());
+        }
+        Input::SlackAction(a) => {
+            touched.insert(a.incident.clone());
+        }
+        Input::EffectDone { id, .. } => {
+            if let Some(i) = incident_of(id) {
+                touched.insert(i);
+            }
+        }
+        Input::Reconcile { snapshot, .. } => {
+            touched.insert(snapshot.id.clone());
+        }
+        Input::Tick => {}
+    }
+}
+
+/// The rate-limit bucket of an effect: Slack per channel, PagerDuty per token.
+fn rate_key(effect: &Effect) -> RateKey {
+    match effect {
+        Effect::PostCard { channel, .. }
+        | Effect::UpdateCard { channel, .. }
+        | Effect::PostThread { channel, .. } => RateKey::new(format!("slack:{channel}")),
+        Effect::Ephemeral { channel, .. } => RateKey::new(format!(
+            "slack:{}",
+            channel.as_ref().map_or("ephemeral", ChannelId::as_str)
+        )),
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => RateKey::new("pagerduty"),
+        Effect::Dropped { .. } => RateKey::new("none"),
+    }
+}

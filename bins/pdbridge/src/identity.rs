@@ -1,0 +1,313 @@
+//! Identity resolution and policy for Slack actions, before they reach the engine.
+//!
+//! [`Identity::actor`] maps the clicking Slack user to a PagerDuty user (overrides first, then
+//! the verified email; cached in SQLite) and asks the policy whether they may take the action on
+//! this incident. Both answers become the engine's [`Actor`]; nothing here mutates PagerDuty.
+
+use std::sync::Arc;
+
+use identity::clients::ClientDirectory;
+use identity::{
+    Action, ActionContext, CacheEntry, CacheKey, CacheStore, Decision, IncidentFacts,
+    MappingOutcome, Policy, Resolver, ResolverConfig, Rule,
+};
+use ids::{IncidentId, PdUserId, SlackTeamId, SlackUserId};
+use pd_client::PdClient;
+use slack_client::SlackClient;
+use store::{IdentityEntry, IdentityKey, Store};
+use sync_core::{ActionKind, Actor, Refusal};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+
+/// The identity cache kept in the store's `identity_cache` table.
+#[derive(Debug, Clone)]
+pub struct StoreCache(pub Arc<Store>);
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn cache_err(e: impl std::fmt::Display) -> identity::Error {
+    identity::Error::Cache(e.to_string())
+}
+
+impl CacheStore for StoreCache {
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, identity::Error> {
+        let store = Arc::clone(&self.0);
+        let key = IdentityKey::new(key.storage_key());
+        let entry = tokio::task::spawn_blocking(move || {
+            store.read(|tx| tx.identity_including_expired(&key))
+        })
+        .await
+        .map_err(cache_err)?
+        .map_err(cache_err)?;
+        match entry {
+            None => Ok(None),
+            Some(e) => serde_json::from_value(e.entry).map(Some).map_err(cache_err),
+        }
+    }
+
+    async fn put(&self, entry: CacheEntry) -> Result<(), identity::Error> {
+        let store = Arc::clone(&self.0);
+        let row = IdentityEntry {
+            key: IdentityKey::new(entry.key.storage_key()),
+            entry: serde_json::to_value(&entry).map_err(cache_err)?,
+            expires_at: millis(entry.expires_at),
+            updated_at: millis(entry.stored_at),
+        };
+        tokio::task::spawn_blocking(move || store.write(|tx| tx.put_identity(&row)))
+            .await
+            .map_err(cache_err)?
+            .map_err(cache_err)
+    }
+
+    async fn remove(&self, key: &CacheKey) -> Result<(), identity::Error> {
+        let store = Arc::clone(&self.0);
+        let key = IdentityKey::new(key.storage_key());
+        tokio::task::spawn_blocking(move || {
+            store.write(|tx| tx.invalidate_identity(&key).map(|_| ()))
+        })
+        .await
+        .map_err(cache_err)?
+        .map_err(cache_err)
+    }
+}
+
+/// The identity and policy half of action processing.
+#[derive(Debug)]
+pub struct Identity {
+    resolver: Resolver<ClientDirectory, StoreCache>,
+    policy: Policy,
+    pd: PdClient,
+    workspace: SlackTeamId,
+}
+
+/// The identity action for an engine action.
+pub fn policy_action(kind: &ActionKind) -> Action {
+    match kind {
+        ActionKind::Acknowledge => Action::Ack,
+        ActionKind::Escalate => Action::Escalate,
+        ActionKind::Reassign(_) => Action::Reassign,
+        ActionKind::AddNote(_) => Action::Note,
+        ActionKind::Resolve => Action::Resolve,
+    }
+}
+
+/// What the caller knows about the incident from the engine.
+#[derive(Debug, Clone)]
+pub struct KnownIncident {
+    /// Facts for the policy (teams, escalation policy, assignees, card channel).
+    pub facts: IncidentFacts,
+}
+
+/// One action whose actor is to be resolved.
+#[derive(Debug, Clone)]
+pub struct ActorRequest<'a> {
+    /// Who clicked.
+    pub slack_user: &'a SlackUserId,
+    /// The workspace the click came from.
+    pub team: Option<&'a SlackTeamId>,
+    /// The channel the click came from.
+    pub channel: Option<&'a ids::ChannelId>,
+    /// What was asked for.
+    pub kind: &'a ActionKind,
+    /// The incident.
+    pub incident: &'a IncidentId,
+    /// What the engine knows about the incident.
+    pub known: Option<KnownIncident>,
+    /// The current time in Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// The result of resolving one action's actor.
+#[derive(Debug, Clone)]
+pub struct ResolvedActor {
+    /// The engine's actor.
+    pub actor: Actor,
+    /// The PagerDuty user, when mapped.
+    pub pd_user: Option<PdUserId>,
+    /// The audit decision text.
+    pub decision: String,
+    /// The unmapped reason, for the unmapped-user tally.
+    pub unmapped: Option<String>,
+}
+
+impl Identity {
+    /// Builds the resolver (overrides from `[[identity]]`) and the policy (`[policy]`).
+    pub fn new(
+        config: &Config,
+        pd: PdClient,
+        slack: SlackClient,
+        workspace: SlackTeamId,
+        store: Arc<Store>,
+    ) -> Self {
+        let directory = ClientDirectory::new(pd.clone(), slack, workspace.clone());
+        let resolver = Resolver::new(
+            directory,
+            StoreCache(store),
+            ResolverConfig {
+                overrides: config.identity.clone(),
+                home_team: config.slack.team_id.clone(),
+                ttls: Default::default(),
+            },
+        );
+        let policy = Policy::new(config.policy.clone(), config.slack.team_id.clone());
+        Self {
+            resolver,
+            policy,
+            pd,
+            workspace,
+        }
+    }
+
+    /// Maps a Slack user to a PagerDuty user id for a reassignment target.
+    pub async fn pd_user_for(
+        &self,
+        slack_user: &SlackUserId,
+        team: Option<&SlackTeamId>,
+        now_ms: i64,
+    ) -> Result<PdUserId, String> {
+        match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+            Ok(r) => match r.outcome {
+                MappingOutcome::Mapped(user) => Ok(user.pd_user),
+                MappingOutcome::Refused(refusal) => Err(refusal.to_string()),
+            },
+            Err(err) => Err(format!("pdbridge could not look up <@{slack_user}>: {err}")),
+        }
+    }
+
+    /// Resolves and authorizes the actor of one action.
+    pub async fn actor(&self, req: ActorRequest<'_>) -> ResolvedActor {
+        let ActorRequest {
+            slack_user,
+            team,
+            channel,
+            kind,
+            incident,
+            known,
+            now_ms,
+        } = req;
+        let unmapped = |reason: String, how: &str| ResolvedActor {
+            actor: Actor::Unmapped {
+                slack: slack_user.clone(),
+                reason: Refusal {
+                    reason: reason.clone(),
+                    how_to_fix: how.to_owned(),
+                },
+            },
+            pd_user: None,
+            decision: format!("refused: {reason}"),
+            unmapped: Some(reason),
+        };
+        let resolution = match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+            Ok(r) => r,
+            Err(err) => {
+                let mut r = unmapped(
+                    format!("pdbridge could not look up your PagerDuty account ({err})."),
+                    "Try again in a minute; if it keeps failing, ask an admin to run `pdbridge check`.",
+                );
+                r.unmapped = None;
+                return r;
+            }
+        };
+        let user = match resolution.outcome {
+            MappingOutcome::Refused(refusal) => {
+                return unmapped(
+                    refusal.to_string(),
+                    "Ask a pdbridge admin to map your Slack account to your PagerDuty user.",
+                );
+            }
+            MappingOutcome::Mapped(user) => user,
+        };
+        let action = policy_action(kind);
+        let mut facts = known
+            .map(|k| k.facts)
+            .unwrap_or_else(|| IncidentFacts::new(incident.clone()));
+        if self.needs_on_call(action)
+            && let Some(ep) = facts.escalation_policy.clone()
+        {
+            match self.pd.list_oncalls(&ep).await {
+                Ok(oncalls) => facts.on_call = oncalls.into_iter().map(|o| o.user.id).collect(),
+                Err(err) => tracing::warn!(%err, "listing on-calls for the policy check failed"),
+            }
+        }
+        let ctx = ActionContext {
+            action,
+            slack_team: team.cloned().unwrap_or_else(|| self.workspace.clone()),
+            channel: channel
+                .cloned()
+                .or_else(|| facts.card_channel.clone())
+                .unwrap_or_else(|| ids::ChannelId::new("")),
+        };
+        let decision: Decision =
+            self.policy
+                .authorize(&ctx, &MappingOutcome::Mapped(user.clone()), &facts);
+        let authorized = if decision.allowed {
+            Ok(())
+        } else {
+            Err(Refusal {
+                reason: decision.reason.clone(),
+                how_to_fix: "Ask a pdbridge admin if you should be allowed to do this.".to_owned(),
+            })
+        };
+        ResolvedActor {
+            actor: Actor::Mapped {
+                slack: slack_user.clone(),
+                pd_user: user.pd_user.clone(),
+                email: user.email.clone(),
+                authorized,
+            },
+            pd_user: Some(user.pd_user),
+            decision: format!(
+                "{}: {}",
+                if decision.allowed {
+                    "allowed"
+                } else {
+                    "refused"
+                },
+                decision.reason
+            ),
+            unmapped: None,
+        }
+    }
+
+    fn needs_on_call(&self, action: Action) -> bool {
+        matches!(
+            self.policy.config().rule(action),
+            Rule::Responder | Rule::TeamMember
+        )
+    }
+
+    /// The `/pd whoami` answer.
+    pub async fn whoami(
+        &self,
+        slack_user: &SlackUserId,
+        team: Option<&SlackTeamId>,
+        now_ms: i64,
+    ) -> String {
+        match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+            Ok(r) => match r.outcome {
+                MappingOutcome::Mapped(user) => format!(
+                    "<@{slack_user}> acts in PagerDuty as *{}* ({}, `{}`), mapped by {}.",
+                    crate::render::escape(&user.name),
+                    user.email,
+                    user.pd_user,
+                    match user.source {
+                        identity::MappingSource::Override => "an [[identity]] override",
+                        identity::MappingSource::VerifiedEmail => "your verified Slack email",
+                    }
+                ),
+                MappingOutcome::Refused(refusal) => {
+                    format!("<@{slack_user}> cannot act through pdbridge: {refusal}")
+                }
+            },
+            Err(err) => format!("pdbridge could not look you up right now: {err}"),
+        }
+    }
+}
+
+fn at(now_ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

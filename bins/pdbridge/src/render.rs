@@ -1,0 +1,295 @@
+//! Block Kit rendering of the engine's [`CardView`], thread lines and modals.
+//!
+//! Rendering is pure and deterministic: the same view always gives the same JSON. The card's
+//! `text` (the notification fallback) and its blocks both name the incident title and its status
+//! (`Triggered`, `Acknowledged`, `Resolved`). An open incident's card carries the buttons
+//! Acknowledge, Escalate, Reassign, Add note and Resolve; a resolved incident's card keeps its
+//! details and offers none of them.
+
+use ids::{ChannelId, IncidentId, MessageTs};
+use serde::{Deserialize, Serialize};
+use slack_client::blocks::{Block, ButtonStyle, ConfirmDialog, Element, Text, View};
+use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
+
+/// `action_id` of the Acknowledge button.
+pub const ACTION_ACK: &str = "pdbridge_ack";
+/// `action_id` of the Escalate button.
+pub const ACTION_ESCALATE: &str = "pdbridge_escalate";
+/// `action_id` of the Reassign button (opens the reassign modal).
+pub const ACTION_REASSIGN: &str = "pdbridge_reassign";
+/// `action_id` of the Add note button (opens the note modal).
+pub const ACTION_NOTE: &str = "pdbridge_note";
+/// `action_id` of the Resolve button (asks for confirmation first).
+pub const ACTION_RESOLVE: &str = "pdbridge_resolve";
+
+/// `callback_id` of the note modal.
+pub const CALLBACK_NOTE: &str = "pdbridge_note";
+/// `callback_id` of the reassign modal.
+pub const CALLBACK_REASSIGN: &str = "pdbridge_reassign";
+/// `block_id` of the note text input.
+pub const NOTE_BLOCK: &str = "note";
+/// `action_id` of the note text input.
+pub const NOTE_INPUT: &str = "note_text";
+/// `block_id` of the reassign user picker.
+pub const REASSIGN_BLOCK: &str = "reassign_to";
+/// `action_id` of the reassign user picker.
+pub const REASSIGN_INPUT: &str = "reassign_user";
+
+/// The longest note accepted (PagerDuty's note limit is larger; Slack's input max is 3000).
+pub const NOTE_MAX_CHARS: u32 = 3000;
+
+/// A rendered message: the notification fallback `text` and the blocks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// The fallback text (notifications, screen readers).
+    pub text: String,
+    /// The Block Kit blocks.
+    pub blocks: Vec<Block>,
+}
+
+/// What a modal carries back in `private_metadata`: which card it was opened from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModalContext {
+    /// The incident.
+    pub incident: IncidentId,
+    /// The card's channel.
+    pub channel: Option<ChannelId>,
+    /// The card's message.
+    pub ts: Option<MessageTs>,
+}
+
+impl ModalContext {
+    /// Encodes the context as `private_metadata`.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decodes `private_metadata`; `None` when it is not ours.
+    pub fn decode(metadata: &str) -> Option<Self> {
+        serde_json::from_str(metadata).ok()
+    }
+}
+
+fn status_emoji(status: Status) -> &'static str {
+    match status {
+        Status::Triggered => ":red_circle:",
+        Status::Acknowledged => ":large_yellow_circle:",
+        Status::Resolved => ":white_check_mark:",
+    }
+}
+
+fn urgency_label(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::High => "High",
+        Urgency::Low => "Low",
+    }
+}
+
+/// Escapes the three characters Slack's mrkdwn treats as control characters.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Truncates to at most `max` characters, ending with `…` when cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn incident_label(card: &CardView) -> String {
+    match card.number {
+        Some(n) => format!("#{n}"),
+        None => card.incident.to_string(),
+    }
+}
+
+/// Renders the incident card.
+pub fn card(card: &CardView) -> Message {
+    let status = card.status.label();
+    let label = incident_label(card);
+    let text = truncate(&format!("[{status}] {label} {}", card.title), 3000);
+
+    let mut blocks = Vec::new();
+    blocks.push(Block::header(truncate(&card.title, 150)));
+
+    let link = match &card.html_url {
+        Some(url) => format!("<{}|{}>", escape(url), escape(&label)),
+        None => escape(&label),
+    };
+    let mut fields = vec![Text::mrkdwn(format!(
+        "*Status:*\n{} {status}",
+        status_emoji(card.status)
+    ))];
+    if let Some(urgency) = card.urgency {
+        fields.push(Text::mrkdwn(format!(
+            "*Urgency:*\n{}",
+            urgency_label(urgency)
+        )));
+    }
+    if let Some(priority) = &card.priority {
+        fields.push(Text::mrkdwn(format!("*Priority:*\n{}", escape(priority))));
+    }
+    if let Some(service) = &card.service {
+        fields.push(Text::mrkdwn(format!("*Service:*\n{}", escape(service))));
+    }
+    let assignees = if card.assignees.is_empty() {
+        "—".to_owned()
+    } else {
+        card.assignees
+            .iter()
+            .map(|a| escape(&a.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    fields.push(Text::mrkdwn(format!("*Assigned:*\n{assignees}")));
+    if let Some(ep) = &card.escalation_policy {
+        let level = card
+            .escalation_level
+            .map(|l| format!(" (level {l})"))
+            .unwrap_or_default();
+        fields.push(Text::mrkdwn(format!(
+            "*Escalation policy:*\n{}{level}",
+            escape(ep)
+        )));
+    }
+    blocks.push(Block::Section {
+        block_id: Some("pdbridge_summary".to_owned()),
+        text: Some(Text::mrkdwn(format!(
+            "{} *{status}* · {link} · {}",
+            status_emoji(card.status),
+            escape(&card.title)
+        ))),
+        fields,
+        accessory: None,
+    });
+
+    if let Some(pending) = &card.pending {
+        blocks.push(Block::context(format!(
+            ":hourglass_flowing_sand: {}",
+            pending.text
+        )));
+    }
+    if let Some(error) = &card.last_error {
+        blocks.push(Block::context(format!(":warning: {}", escape(error))));
+    }
+
+    if card.resolved || card.status == Status::Resolved {
+        blocks.push(Block::context(
+            "Resolved: no further actions from Slack. Open the incident in PagerDuty to reopen it."
+                .to_owned(),
+        ));
+    } else {
+        let value = card.incident.to_string();
+        let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
+        if card.status == Status::Triggered
+            && let Element::Button { style, .. } = &mut ack
+        {
+            *style = Some(ButtonStyle::Primary);
+        }
+        let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
+        if let Element::Button { style, confirm, .. } = &mut resolve {
+            *style = Some(ButtonStyle::Danger);
+            *confirm = Some(ConfirmDialog {
+                title: Text::plain("Resolve incident?"),
+                text: Text::mrkdwn(format!(
+                    "Resolve {} *{}* in PagerDuty?",
+                    escape(&label),
+                    escape(&card.title)
+                )),
+                confirm: Some(Text::plain("Resolve")),
+                deny: Some(Text::plain("Cancel")),
+                style: Some(ButtonStyle::Danger),
+            });
+        }
+        blocks.push(Block::Actions {
+            block_id: Some(format!("pdbridge_actions:{}", card.incident)),
+            elements: vec![
+                ack,
+                Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
+                Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
+                Element::button(ACTION_NOTE, "Add note", value),
+                resolve,
+            ],
+        });
+    }
+    Message { text, blocks }
+}
+
+fn line_text(line: &TimelineLine) -> String {
+    let who = match &line.actor {
+        Some(LineActor::Slack(user)) => format!("<@{user}> "),
+        Some(LineActor::Pd(user)) => format!("{} ", escape(&user.name)),
+        None => String::new(),
+    };
+    format!("{who}{}", escape(&line.text))
+}
+
+/// Renders thread lines as one message (one line each, oldest first).
+pub fn thread(lines: &[TimelineLine]) -> Message {
+    let body = lines.iter().map(line_text).collect::<Vec<_>>().join("\n");
+    let text = truncate(&body, 3000);
+    Message {
+        blocks: vec![Block::section(text.clone())],
+        text,
+    }
+}
+
+/// The Add note modal: one multiline text input.
+pub fn note_modal(ctx: &ModalContext, title: &str) -> View {
+    let mut view = View::modal("Add note");
+    view.callback_id = Some(CALLBACK_NOTE.to_owned());
+    view.submit = Some(Text::plain("Add note"));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![
+        Block::section(format!("Note on *{}*", escape(title))),
+        Block::Input {
+            block_id: Some(NOTE_BLOCK.to_owned()),
+            label: Text::plain("Note"),
+            element: Element::PlainTextInput {
+                action_id: NOTE_INPUT.to_owned(),
+                multiline: Some(true),
+                max_length: Some(NOTE_MAX_CHARS),
+                min_length: None,
+                placeholder: Some(Text::plain("What should responders know?")),
+                initial_value: None,
+            },
+            optional: Some(false),
+            hint: Some(Text::plain("Posted to the PagerDuty incident as you.")),
+        },
+    ];
+    view
+}
+
+/// The Reassign modal: one user picker.
+pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
+    let mut view = View::modal("Reassign");
+    view.callback_id = Some(CALLBACK_REASSIGN.to_owned());
+    view.submit = Some(Text::plain("Reassign"));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![
+        Block::section(format!("Reassign *{}*", escape(title))),
+        Block::Input {
+            block_id: Some(REASSIGN_BLOCK.to_owned()),
+            label: Text::plain("Reassign to"),
+            element: Element::UsersSelect {
+                action_id: REASSIGN_INPUT.to_owned(),
+                placeholder: Some(Text::plain("Reassign")),
+                initial_user: None,
+            },
+            optional: Some(false),
+            hint: Some(Text::plain(
+                "The person must have a PagerDuty account with the same email.",
+            )),
+        },
+    ];
+    view
+}

@@ -1,0 +1,699 @@
+//! The background loops that drive the [`Bridge`]: inbox processor, dispatcher, engine timers
+//! and reconciler.
+//!
+//! - The inbox processor replays unprocessed webhooks in arrival order and resolves unprocessed
+//!   Slack actions (identity and policy, which may call the APIs) before handing them to the
+//!   engine; rows are marked processed in the same transaction as the engine's result, so a
+//!   crash replays them.
+//! - The dispatcher claims due outbox effects (the store keeps per-incident FIFO: the next
+//!   effect of an incident is claimable only once the previous one completed), carries each out
+//!   through the clients on its own task, and feeds the outcome back to the engine in the same
+//!   transaction that completes the row. It is woken right after every commit.
+//! - The timer loop sends [`Input::Tick`] when the engine asks for it (retries, thread flushes).
+//! - The reconciler lists open PagerDuty incidents every interval and feeds them to the engine,
+//!   which repairs stale cards and posts missing ones.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use identity::IncidentFacts;
+use ids::{IncidentId, SlackUserId};
+use pd_client::webhook::WebhookEnvelope;
+use slack_client::api::{PostEphemeral, PostMessage, UpdateMessage};
+use store::{ActionRow, AuditEntry, OutboxRow, WebhookRow};
+use sync_core::{
+    ActionKind, Effect, EscalationLevels, IncidentState, Input, Mutation, Outcome, PdRead,
+    SlackAction, Timestamp,
+};
+use tokio::sync::watch;
+
+use crate::bridge::{Bridge, StoredAction, StoredKind};
+use crate::identity::{ActorRequest, KnownIncident};
+use crate::{render, translate};
+
+/// How many rows one pass takes from the inbox or the outbox.
+const BATCH: usize = 64;
+/// The longest any loop sleeps without being woken.
+const IDLE: Duration = Duration::from_secs(1);
+/// The default rate-limit pause when a 429 carries no hint.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn read<T, F>(bridge: &Bridge, f: F) -> Option<T>
+where
+    F: FnOnce(&store::Tx<'_>) -> Result<T, store::Error>,
+{
+    match bridge.store.read(f) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            tracing::error!(%err, "store read failed");
+            None
+        }
+    }
+}
+
+/// Processes the inbox until `shutdown` turns true.
+pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
+    let in_flight: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
+    loop {
+        let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH)).unwrap_or_default();
+        for row in webhooks {
+            process_webhook(&bridge, row);
+        }
+        let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH)).unwrap_or_default();
+        for row in actions {
+            let fresh = in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(row.seq);
+            if fresh {
+                let bridge = Arc::clone(&bridge);
+                let in_flight = Arc::clone(&in_flight);
+                tokio::spawn(async move {
+                    let seq = row.seq;
+                    process_action(&bridge, row).await;
+                    in_flight
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&seq);
+                    bridge.inbox_wake.notify_one();
+                });
+            }
+        }
+        tokio::select! {
+            () = bridge.inbox_wake.notified() => {}
+            () = tokio::time::sleep(IDLE) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+fn process_webhook(bridge: &Bridge, row: WebhookRow) {
+    let seq = row.seq;
+    let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
+        .ok()
+        .and_then(|env| translate::pd_event(&bridge.config, &env.event, row.webhook_id.clone()));
+    let result = match event {
+        Some(event) => bridge
+            .apply(Input::PdEvent(event), |tx, now| {
+                tx.mark_webhook_processed(seq, now)
+            })
+            .map(|_| ()),
+        None => bridge
+            .store
+            .write(|tx| tx.mark_webhook_processed(seq, bridge.now_ms()))
+            .map_err(Into::into),
+    };
+    if let Err(err) = result {
+        tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
+    }
+}
+
+fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
+    match kind {
+        StoredKind::Acknowledge => Some(ActionKind::Acknowledge),
+        StoredKind::Escalate => Some(ActionKind::Escalate),
+        StoredKind::Resolve => Some(ActionKind::Resolve),
+        StoredKind::Note { content } => Some(ActionKind::AddNote(content.clone())),
+        StoredKind::Reassign { .. } => None,
+    }
+}
+
+fn facts_of(state: &IncidentState) -> IncidentFacts {
+    let mut facts = IncidentFacts::new(state.id().clone());
+    if let Some(s) = state.snapshot() {
+        facts.teams = s.teams.iter().map(|t| t.id.clone()).collect();
+        facts.escalation_policy = s.escalation_policy.as_ref().map(|e| e.id.clone());
+        facts.assignees = s.assignees.iter().map(|a| a.id.clone()).collect();
+    }
+    facts.card_channel = state.channel().cloned();
+    facts
+}
+
+async fn process_action(bridge: &Bridge, row: ActionRow) {
+    let seq = row.seq;
+    let action: StoredAction = match serde_json::from_str(&row.payload) {
+        Ok(a) => a,
+        Err(err) => {
+            tracing::error!(%err, seq, "undecodable stored action; dropping it");
+            let _ = bridge
+                .store
+                .write(|tx| tx.mark_action_processed(seq, bridge.now_ms()));
+            return;
+        }
+    };
+    let now = bridge.now_ms();
+    let name = action.kind.name();
+    let kind = match (&action.kind, engine_kind(&action.kind)) {
+        (_, Some(kind)) => kind,
+        (StoredKind::Reassign { to }, None) => {
+            match bridge
+                .identity
+                .pd_user_for(to, action.team.as_ref(), now)
+                .await
+            {
+                Ok(pd_user) => ActionKind::Reassign(pd_user),
+                Err(reason) => {
+                    refuse_directly(bridge, &action, seq, &reason).await;
+                    return;
+                }
+            }
+        }
+        (_, None) => return,
+    };
+    let known = bridge.with_engine(|e| {
+        e.incident(&action.incident)
+            .map(|s| KnownIncident { facts: facts_of(s) })
+    });
+    let resolved = bridge
+        .identity
+        .actor(ActorRequest {
+            slack_user: &action.user,
+            team: action.team.as_ref(),
+            channel: action.channel.as_ref(),
+            kind: &kind,
+            incident: &action.incident,
+            known,
+            now_ms: now,
+        })
+        .await;
+    if resolved.unmapped.is_some() {
+        bridge.metrics.unmapped_user();
+        bridge.metrics.action(name, "unmapped");
+    } else if resolved.decision.starts_with("refused") {
+        bridge.metrics.action(name, "denied");
+    }
+    let audit = AuditEntry {
+        at: now,
+        slack_user: action.user.clone(),
+        pd_user: resolved.pd_user.clone(),
+        action: name.to_owned(),
+        incident_id: Some(action.incident.clone()),
+        decision: resolved.decision.clone(),
+        pd_result: None,
+    };
+    let unmapped = resolved.unmapped.clone();
+    let input = Input::SlackAction(SlackAction {
+        key: action.key.clone(),
+        actor: resolved.actor,
+        incident: action.incident.clone(),
+        kind,
+        channel: action.channel.clone(),
+    });
+    let user = action.user.clone();
+    let result = bridge.apply(input, |tx, now| {
+        tx.mark_action_processed(seq, now)?;
+        tx.append_audit(&audit)?;
+        if let Some(reason) = &unmapped {
+            tx.note_unmapped(&user, reason, now)?;
+        }
+        Ok(())
+    });
+    if let Err(err) = result {
+        tracing::error!(%err, seq, "processing a Slack action failed; it stays in the inbox");
+    }
+}
+
+/// Refuses an action that cannot reach the engine (a reassignment target without a PagerDuty
+/// user): audits it, marks it processed and tells the clicker.
+async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reason: &str) {
+    let audit = AuditEntry {
+        at: bridge.now_ms(),
+        slack_user: action.user.clone(),
+        pd_user: None,
+        action: action.kind.name().to_owned(),
+        incident_id: Some(action.incident.clone()),
+        decision: format!("refused: {reason}"),
+        pd_result: None,
+    };
+    let result = bridge.store.write(|tx| {
+        tx.mark_action_processed(seq, bridge.now_ms())?;
+        tx.append_audit(&audit)
+    });
+    if let Err(err) = result {
+        tracing::error!(%err, seq, "recording a refused action failed");
+        return;
+    }
+    bridge.metrics.action(action.kind.name(), "denied");
+    if let Some(channel) = &action.channel {
+        let msg = PostEphemeral {
+            channel: channel.clone(),
+            user: action.user.clone(),
+            text: format!("Reassign failed: {reason}"),
+            blocks: Vec::new(),
+            thread_ts: None,
+        };
+        if let Err(err) = bridge.slack.post_ephemeral(&msg).await {
+            tracing::warn!(%err, "telling the user about a refused reassignment failed");
+        }
+    }
+}
+
+/// Claims and carries out due effects until `shutdown` turns true.
+pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let now = bridge.now_ms();
+        let claimed = bridge.store.write(|tx| tx.claim_due(now, BATCH));
+        match claimed {
+            Ok(rows) => {
+                for row in rows {
+                    let bridge = Arc::clone(&bridge);
+                    tokio::spawn(async move { execute(&bridge, row).await });
+                }
+            }
+            Err(err) => tracing::error!(%err, "claiming outbox effects failed"),
+        }
+        let (stats, next_due) = read(&bridge, |tx| {
+            Ok((tx.outbox_stats(now)?, tx.next_due_at(now)?))
+        })
+        .unwrap_or_default();
+        bridge.metrics.set_outbox(
+            stats.depth,
+            stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
+        );
+        let wait = next_due
+            .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0).max(5)))
+            .unwrap_or(IDLE)
+            .min(IDLE);
+        tokio::select! {
+            () = bridge.dispatch_wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+async fn execute(bridge: &Bridge, row: OutboxRow) {
+    let effect: Effect = match serde_json::from_value(row.payload.clone()) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::error!(%err, id = %row.id, "undecodable effect; abandoning it");
+            let _ = bridge
+                .store
+                .write(|tx| tx.abandon(&row.id, bridge.now_ms(), "undecodable effect"));
+            return;
+        }
+    };
+    let Some(effect_id) = effect.id().cloned() else {
+        let _ = bridge
+            .store
+            .write(|tx| tx.complete(&row.id, bridge.now_ms()));
+        return;
+    };
+    let outcome = perform(bridge, &effect).await;
+    let audit = mutation_audit(bridge, &effect, &outcome);
+    let result = bridge.apply(
+        Input::EffectDone {
+            id: effect_id,
+            outcome,
+        },
+        |tx, now| {
+            tx.complete(&row.id, now)?;
+            if let Some(a) = &audit {
+                tx.append_audit(a)?;
+            }
+            Ok(())
+        },
+    );
+    if let Err(err) = result {
+        tracing::error!(%err, id = %row.id, "recording an effect's outcome failed; it will run again");
+    }
+}
+
+fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option<AuditEntry> {
+    let Effect::PdMutation {
+        incident,
+        actor,
+        mutation,
+        ..
+    } = effect
+    else {
+        return None;
+    };
+    let (result, label) = match outcome {
+        Outcome::PdIncident(_) | Outcome::Done => ("ok".to_owned(), "succeeded"),
+        Outcome::AlreadyInState => ("already in that state".to_owned(), "succeeded"),
+        Outcome::Retryable { error, .. } => (format!("retryable error: {error}"), "failed"),
+        Outcome::RateLimited { retry_after } => {
+            (format!("rate limited for {retry_after:?}"), "failed")
+        }
+        Outcome::Permanent { error } => (format!("error: {error}"), "failed"),
+        Outcome::Posted { .. } | Outcome::Levels(_) => ("ok".to_owned(), "succeeded"),
+    };
+    let name = mutation_name(mutation);
+    bridge.metrics.action(name, label);
+    Some(AuditEntry {
+        at: bridge.now_ms(),
+        slack_user: actor.slack.clone(),
+        pd_user: Some(actor.pd_user.clone()),
+        action: name.to_owned(),
+        incident_id: Some(incident.clone()),
+        decision: "executed".to_owned(),
+        pd_result: Some(result),
+    })
+}
+
+fn mutation_name(m: &Mutation) -> &'static str {
+    match m {
+        Mutation::Acknowledge => "acknowledge",
+        Mutation::Resolve => "resolve",
+        Mutation::Escalate { .. } => "escalate",
+        Mutation::Reassign { .. } => "reassign",
+        Mutation::AddNote { .. } => "add_note",
+    }
+}
+
+fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
+    if err.status() == Some(429) {
+        bridge.metrics.api_call("pagerduty", "rate_limited");
+        return Outcome::RateLimited {
+            retry_after: err.retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
+        };
+    }
+    bridge.metrics.api_call("pagerduty", "error");
+    if err.is_retryable() {
+        Outcome::Retryable {
+            error: err.to_string(),
+            retry_after: err.retry_after(),
+        }
+    } else {
+        Outcome::Permanent {
+            error: err.to_string(),
+        }
+    }
+}
+
+fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
+    if let slack_client::Error::Api {
+        status,
+        code,
+        retry_after,
+        ..
+    } = err
+        && (*status == 429 || code.as_deref() == Some("ratelimited"))
+    {
+        bridge.metrics.api_call("slack", "rate_limited");
+        return Outcome::RateLimited {
+            retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+        };
+    }
+    bridge.metrics.api_call("slack", "error");
+    if err.is_retryable() {
+        Outcome::Retryable {
+            error: err.to_string(),
+            retry_after: None,
+        }
+    } else {
+        Outcome::Permanent {
+            error: err.to_string(),
+        }
+    }
+}
+
+fn updated(bridge: &Bridge, result: Result<pd_client::Updated, pd_client::Error>) -> Outcome {
+    match result {
+        Ok(u) if u.already => {
+            bridge.metrics.api_call("pagerduty", "ok");
+            Outcome::AlreadyInState
+        }
+        Ok(u) => {
+            bridge.metrics.api_call("pagerduty", "ok");
+            match u.incident.as_ref().and_then(translate::rest_snapshot) {
+                Some(snapshot) => Outcome::PdIncident(snapshot),
+                None => Outcome::Done,
+            }
+        }
+        Err(err) => pd_outcome(bridge, &err),
+    }
+}
+
+/// Carries out one effect through the clients and says what happened.
+pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
+    let slack_done = |r: Result<(), slack_client::Error>| match r {
+        Ok(()) => {
+            bridge.metrics.api_call("slack", "ok");
+            Outcome::Done
+        }
+        Err(err) => slack_outcome(bridge, &err),
+    };
+    match effect {
+        Effect::PostCard { channel, card, .. } => {
+            let m = render::card(card);
+            match bridge
+                .slack
+                .post_message(&PostMessage::new(channel.clone(), m.text, m.blocks))
+                .await
+            {
+                Ok(r) => {
+                    bridge.metrics.api_call("slack", "ok");
+                    Outcome::Posted { ts: r.ts }
+                }
+                Err(err) => slack_outcome(bridge, &err),
+            }
+        }
+        Effect::UpdateCard {
+            channel, ts, card, ..
+        } => {
+            let m = render::card(card);
+            let req = UpdateMessage {
+                channel: channel.clone(),
+                ts: ts.clone(),
+                text: m.text,
+                blocks: m.blocks,
+            };
+            slack_done(bridge.slack.update_message(&req).await.map(|_| ()))
+        }
+        Effect::PostThread {
+            channel,
+            thread_ts,
+            lines,
+            ..
+        } => {
+            let m = render::thread(lines);
+            let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
+            req.thread_ts = Some(thread_ts.clone());
+            slack_done(bridge.slack.post_message(&req).await.map(|_| ()))
+        }
+        Effect::Ephemeral {
+            channel,
+            user,
+            text,
+            ..
+        } => match channel {
+            Some(channel) => slack_done(ephemeral(bridge, channel, user, text).await),
+            None => {
+                tracing::warn!(%user, "no channel to tell the user: {text}");
+                Outcome::Done
+            }
+        },
+        Effect::PdMutation {
+            incident,
+            actor,
+            mutation,
+            ..
+        } => {
+            let pd = &bridge.pd;
+            let from = &actor.email;
+            match mutation {
+                Mutation::Acknowledge => updated(bridge, pd.acknowledge(incident, from).await),
+                Mutation::Resolve => updated(bridge, pd.resolve(incident, from, None).await),
+                Mutation::Escalate { level } => {
+                    updated(bridge, pd.escalate(incident, from, *level).await)
+                }
+                Mutation::Reassign { to } => updated(
+                    bridge,
+                    pd.reassign(incident, from, std::slice::from_ref(to)).await,
+                ),
+                Mutation::AddNote { content } => match pd.add_note(incident, from, content).await {
+                    Ok(_) => {
+                        bridge.metrics.api_call("pagerduty", "ok");
+                        Outcome::Done
+                    }
+                    Err(err) => pd_outcome(bridge, &err),
+                },
+            }
+        }
+        Effect::PdRead {
+            incident,
+            read: PdRead::Incident,
+            ..
+        } => match bridge.pd.get_incident(incident, &[]).await {
+            Ok(i) => {
+                bridge.metrics.api_call("pagerduty", "ok");
+                match translate::rest_snapshot(&i) {
+                    Some(s) => Outcome::PdIncident(s),
+                    None => Outcome::Permanent {
+                        error: "PagerDuty reported an unknown incident status".to_owned(),
+                    },
+                }
+            }
+            Err(err) => pd_outcome(bridge, &err),
+        },
+        Effect::PdRead {
+            incident,
+            read: PdRead::EscalationLevels { policy },
+            ..
+        } => escalation_levels(bridge, incident, policy).await,
+        Effect::Dropped { .. } => Outcome::Done,
+    }
+}
+
+async fn ephemeral(
+    bridge: &Bridge,
+    channel: &ids::ChannelId,
+    user: &SlackUserId,
+    text: &str,
+) -> Result<(), slack_client::Error> {
+    let req = PostEphemeral {
+        channel: channel.clone(),
+        user: user.clone(),
+        text: text.to_owned(),
+        blocks: Vec::new(),
+        thread_ts: None,
+    };
+    bridge.slack.post_ephemeral(&req).await.map(|_| ())
+}
+
+async fn escalation_levels(
+    bridge: &Bridge,
+    incident: &IncidentId,
+    policy: &ids::EscalationPolicyId,
+) -> Outcome {
+    let ep = match bridge.pd.get_escalation_policy(policy).await {
+        Ok(ep) => ep,
+        Err(err) => return pd_outcome(bridge, &err),
+    };
+    let oncalls = match bridge.pd.list_oncalls(policy).await {
+        Ok(o) => o,
+        Err(err) => return pd_outcome(bridge, &err),
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let assignees: Vec<ids::PdUserId> = bridge.with_engine(|e| {
+        e.incident(incident)
+            .and_then(IncidentState::snapshot)
+            .map(|s| s.assignees.iter().map(|a| a.id.clone()).collect())
+            .unwrap_or_default()
+    });
+    let current = oncalls
+        .iter()
+        .filter(|o| assignees.contains(&o.user.id))
+        .map(|o| o.escalation_level)
+        .min();
+    Outcome::Levels(EscalationLevels {
+        current,
+        max: u32::try_from(ep.escalation_rules.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// Sends [`Input::Tick`] whenever an engine timer comes due, until `shutdown` turns true.
+pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let now = bridge.now_ms();
+        let next = bridge.next_timer();
+        if let Some(at) = next
+            && at.as_millis() <= now
+        {
+            if let Err(err) = bridge.apply(Input::Tick, |_, _| Ok(())) {
+                tracing::error!(%err, "engine tick failed");
+            }
+            // Never spin: a timer that stays due is retried after a short pause.
+            if bridge
+                .next_timer()
+                .is_some_and(|t: Timestamp| t.as_millis() <= bridge.now_ms())
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            continue;
+        }
+        let wait = next
+            .map(|at| Duration::from_millis(u64::try_from(at.as_millis() - now).unwrap_or(0)))
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            () = bridge.timer_wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Reconciles at start and then every `interval`, until `shutdown` turns true.
+pub async fn reconcile_loop(
+    bridge: Arc<Bridge>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        reconcile_once(&bridge).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+    }
+}
+
+/// One reconciliation pass: every open PagerDuty incident, plus every incident the engine still
+/// thinks is open, is read and fed to the engine as [`Input::Reconcile`].
+pub async fn reconcile_once(bridge: &Bridge) {
+    let as_of = Timestamp::from_millis(bridge.now_ms());
+    let listing = match bridge.pd.list_open_incidents(100).await {
+        Ok(l) => l,
+        Err(err) => {
+            pd_outcome(bridge, &err);
+            tracing::warn!(%err, "reconciler could not list open incidents");
+            return;
+        }
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let mut seen = BTreeSet::new();
+    for incident in &listing.items {
+        seen.insert(incident.id.clone());
+        feed_reconcile(bridge, incident, as_of);
+    }
+    let stale: Vec<IncidentId> = bridge.with_engine(|e| {
+        e.incidents()
+            .filter(|s| {
+                s.snapshot()
+                    .is_some_and(|snap| snap.status != sync_core::Status::Resolved)
+                    && !seen.contains(s.id())
+            })
+            .map(|s| s.id().clone())
+            .collect()
+    });
+    for id in stale {
+        let as_of = Timestamp::from_millis(bridge.now_ms());
+        match bridge.pd.get_incident(&id, &[]).await {
+            Ok(incident) => {
+                bridge.metrics.api_call("pagerduty", "ok");
+                feed_reconcile(bridge, &incident, as_of);
+            }
+            Err(err) => {
+                pd_outcome(bridge, &err);
+                tracing::warn!(%err, incident = %id, "reconciler could not read an incident");
+            }
+        }
+    }
+}
+
+fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, as_of: Timestamp) {
+    let Some(snapshot) = translate::rest_snapshot(incident) else {
+        return;
+    };
+    let target_channel = translate::route_channel(&bridge.config, Some(&snapshot), None);
+    let input = Input::Reconcile {
+        snapshot,
+        as_of,
+        target_channel,
+    };
+    if let Err(err) = bridge.apply(input, |_, _| Ok(())) {
+        tracing::error!(%err, "feeding a reconciled incident failed");
+    }
+}
