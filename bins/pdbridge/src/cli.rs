@@ -24,6 +24,8 @@ pub enum Command {
     PdSubscribe(crate::ops::PdSubscribeArgs),
     /// Summarise the database: incidents, cards, outbox, webhooks, failures, unmapped users.
     Status(crate::ops::StatusArgs),
+    /// Test the configuration and credentials against Slack and PagerDuty (✓/✗ per line).
+    Check(crate::ops::CheckArgs),
 }
 
 /// Arguments of `pdbridge serve`.

@@ -4,6 +4,8 @@
 //! - [`subscribe`]: `pd-subscribe --url URL (--service ID | --team ID | --account) [--ping]`
 //!   creates the PagerDuty webhook subscription and prints its secret once.
 //! - [`status`]: `status` summarises the database (read-only).
+//! - [`check`]: `check [--config FILE] [--url URL] [--from EMAIL]` tests the configuration and
+//!   credentials against the real APIs, one ✓/✗ line each, with the fix for every ✗.
 //!
 //! Each command takes its clap arguments, writes human-readable output to stdout and returns the
 //! process exit code. Nothing here prints a secret except `pd-subscribe`, which prints the new
@@ -14,10 +16,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ids::{ServiceId, TeamId};
+use ids::{Email, ServiceId, TeamId};
 use url::Url;
 
+pub mod check;
 pub mod manifest;
+pub mod probe;
 pub mod status;
 pub mod subscribe;
 
@@ -209,5 +213,66 @@ pub fn status(args: &StatusArgs) -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Arguments of `pdbridge check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The TOML configuration file `serve` uses; environment variables override it.
+    #[arg(long, value_name = "FILE", env = "PDBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The public https base URL; checks that a PagerDuty subscription delivers to it.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A PagerDuty login email that must exist (for example your own).
+    #[arg(long, value_name = "EMAIL")]
+    pub from: Option<String>,
+}
+
+/// Runs `pdbridge check`: exit 0 when every line is ✓ (or –), 1 when any is ✗, 64 for bad
+/// arguments.
+pub fn check(args: &CheckArgs) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut options = check::CheckOptions::default();
+    if let Some(url) = &args.url {
+        match manifest::PublicUrl::parse(url) {
+            Ok(url) => options.public_url = Some(url),
+            Err(err) => {
+                eprintln!("pdbridge check: --url {err}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if let Some(from) = &args.from {
+        match Email::parse(from) {
+            Some(email) => options.from = Some(email),
+            None => {
+                eprintln!("pdbridge check: --from `{from}` is not an email address");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let report = match check::check_config(args.config.as_deref(), &env) {
+        Err(report) => report,
+        Ok((config, line)) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("pdbridge check: cannot start the runtime: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(check::check(&config, line, &options))
+        }
+    };
+    print!("{}", report.render());
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -1,0 +1,755 @@
+//! `pdbridge check`: a connector test against the real APIs, one ✓ or ✗ line per fact.
+//!
+//! Call order: [`check_config`] loads the configuration exactly as `serve` does (a bad one is a
+//! single ✗ and nothing else is tried), then [`check`] asks PagerDuty and Slack what they think
+//! of the credentials and the names in the configuration. Every ✗ carries the fix. Nothing is
+//! written anywhere: no message is posted, no subscription created, no incident touched.
+//! Secrets never appear in the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use http::Method;
+use identity::{AdminRef, OverrideTarget};
+use ids::{ChannelId, Email, PdUserId};
+use pd_client::PdClient;
+use pd_client::webhook::EventType;
+use serde_json::Value;
+use slack_client::{BotToken, SlackClient, SlackConfig};
+
+use super::manifest::{BOT_SCOPES, PublicUrl};
+use super::probe::Probe;
+use super::subscribe::CONSUMED_EVENTS;
+use crate::config::Config;
+
+/// The verdict of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The fact holds.
+    Pass,
+    /// The fact does not hold; the line says how to fix it.
+    Fail,
+    /// Not checked (missing input, or only a real request can tell).
+    Skip,
+}
+
+impl Mark {
+    fn symbol(self) -> &'static str {
+        match self {
+            Mark::Pass => "✓",
+            Mark::Fail => "✗",
+            Mark::Skip => "–",
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The verdict.
+    pub mark: Mark,
+    /// What was checked, such as `Slack scopes`.
+    pub subject: String,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it (always set for [`Mark::Fail`]).
+    pub fix: Option<String>,
+}
+
+impl Line {
+    fn pass(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            mark: Mark::Pass,
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(subject: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            mark: Mark::Fail,
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn skip(subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            mark: Mark::Skip,
+            subject: subject.into(),
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+}
+
+/// The whole report, in check order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Every line, grouped by section (`Configuration`, `PagerDuty`, `Slack`).
+    pub sections: Vec<(String, Vec<Line>)>,
+}
+
+impl Report {
+    /// Whether any line is a ✗.
+    pub fn failed(&self) -> bool {
+        self.lines().any(|l| l.mark == Mark::Fail)
+    }
+
+    /// Every line, in order.
+    pub fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.sections.iter().flat_map(|(_, lines)| lines.iter())
+    }
+
+    /// The line for `subject`, if checked.
+    pub fn line(&self, subject: &str) -> Option<&Line> {
+        self.lines().find(|l| l.subject == subject)
+    }
+
+    /// The printable report, ending with a one-line verdict.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (title, lines) in &self.sections {
+            let _ = writeln!(out, "{title}");
+            for l in lines {
+                let _ = writeln!(out, "  {} {}: {}", l.mark.symbol(), l.subject, l.detail);
+                if let Some(fix) = &l.fix {
+                    let _ = writeln!(out, "      fix: {fix}");
+                }
+            }
+        }
+        let failed = self.lines().filter(|l| l.mark == Mark::Fail).count();
+        if failed == 0 {
+            let _ = writeln!(out, "All checks passed.");
+        } else {
+            let _ = writeln!(out, "{failed} check(s) failed.");
+        }
+        out
+    }
+
+    fn section(&mut self, title: &str, lines: Vec<Line>) {
+        self.sections.push((title.to_owned(), lines));
+    }
+}
+
+/// What `check` needs besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The public base URL; when set, a PagerDuty subscription must deliver to it.
+    pub public_url: Option<PublicUrl>,
+    /// An email that must map to a PagerDuty user (for example the operator's own).
+    pub from: Option<Email>,
+}
+
+/// Loads the configuration like `serve`; the error becomes the single ✗ line of a report.
+pub fn check_config(
+    file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<(Config, Line), Report> {
+    let source = file.map_or_else(|| "environment".to_owned(), |p| p.display().to_string());
+    match Config::load(file, env) {
+        Ok(config) => {
+            let mut detail = format!(
+                "{source} is valid: {} route(s), default channel {}, {} identity override(s)",
+                config.routes.len(),
+                config
+                    .slack
+                    .default_channel
+                    .as_ref()
+                    .map_or("none", ChannelId::as_str),
+                config.identity.len()
+            );
+            if let Some(team) = &config.slack.team_id {
+                let _ = write!(detail, ", Slack workspace {team} only");
+            }
+            Ok((config, Line::pass("configuration", detail)))
+        }
+        Err(err) => {
+            let mut report = Report::default();
+            report.section(
+                "Configuration",
+                vec![Line::fail(
+                    "configuration",
+                    err.to_string(),
+                    "fix the key named above (docs/operations.md lists every key and its \
+                     environment variable)",
+                )],
+            );
+            Err(report)
+        }
+    }
+}
+
+/// Runs every check against the APIs the configuration points at.
+pub async fn check(config: &Config, config_line: Line, options: &CheckOptions) -> Report {
+    let mut report = Report::default();
+    let mut cfg_lines = vec![config_line];
+    cfg_lines.push(Line::skip(
+        "signing secrets",
+        "the Slack signing secret and PagerDuty webhook secrets can only be proven by real \
+         deliveries: run `/pd help` in Slack and `pdbridge pd-subscribe --ping`",
+    ));
+    report.section("Configuration", cfg_lines);
+    let probe = match Probe::new() {
+        Ok(p) => p,
+        Err(err) => {
+            report.section(
+                "PagerDuty",
+                vec![Line::fail(
+                    "HTTP client",
+                    err,
+                    "this is a bug in pdbridge: please report it",
+                )],
+            );
+            return report;
+        }
+    };
+    report.section("PagerDuty", pagerduty(config, options, &probe).await);
+    report.section("Slack", slack(config, &probe).await);
+    report
+}
+
+fn pd_url(config: &Config, path: &str) -> String {
+    format!(
+        "{}{path}",
+        config.pagerduty.api_url.as_str().trim_end_matches('/')
+    )
+}
+
+async fn pd_get(
+    config: &Config,
+    probe: &Probe,
+    path: &str,
+) -> Result<super::probe::Answer, String> {
+    let auth = format!("Token token={}", config.pagerduty.token.expose());
+    probe
+        .send(
+            Method::GET,
+            &pd_url(config, path),
+            &auth,
+            pd_client::ACCEPT_V2,
+            None,
+        )
+        .await
+}
+
+fn pd_error_message(json: &Value) -> String {
+    json.pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("no error message")
+        .to_owned()
+}
+
+async fn pagerduty(config: &Config, options: &CheckOptions, probe: &Probe) -> Vec<Line> {
+    let mut lines = Vec::new();
+    const TOKEN: &str = "PagerDuty token";
+    match pd_get(config, probe, "/users/me").await {
+        Err(err) => {
+            lines.push(Line::fail(
+                TOKEN,
+                format!("PagerDuty is unreachable: {err}"),
+                format!(
+                    "check outbound HTTPS to {} (PAGERDUTY_API_URL / pagerduty.api_url, proxies, \
+                     firewall)",
+                    config.pagerduty.api_url
+                ),
+            ));
+            return lines;
+        }
+        Ok(a) if a.status == 401 => {
+            lines.push(Line::fail(
+                TOKEN,
+                "PagerDuty refused the token (401)",
+                "create a REST API key in PagerDuty (Integrations → API Access Keys, not \
+                 read-only) and set PAGERDUTY_TOKEN or PAGERDUTY_TOKEN_FILE",
+            ));
+            return lines;
+        }
+        Ok(a) if a.status == 200 => {
+            let who = format!(
+                "{} <{}>",
+                a.json
+                    .pointer("/user/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?"),
+                a.json
+                    .pointer("/user/email")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            );
+            lines.push(Line::fail(
+                TOKEN,
+                format!(
+                    "a user-level token of {who}: PagerDuty records every action as that user, \
+                     whatever `From` says"
+                ),
+                "use an account-level REST API key (Integrations → API Access Keys) so each \
+                 click is attributed to the person who clicked",
+            ));
+        }
+        Ok(a) if a.status >= 500 => {
+            lines.push(Line::fail(
+                TOKEN,
+                format!(
+                    "PagerDuty answered {}: {}",
+                    a.status,
+                    pd_error_message(&a.json)
+                ),
+                "retry later; see status.pagerduty.com",
+            ));
+            return lines;
+        }
+        Ok(_) => lines.push(Line::pass(
+            TOKEN,
+            "accepted; an account-level key (it cannot read /users/me), so `From` decides who \
+             each action is recorded for",
+        )),
+    }
+
+    let client = match super::pd_client(
+        config.pagerduty.api_url.clone(),
+        config.pagerduty.token.expose(),
+    ) {
+        Ok(c) => c,
+        Err(err) => {
+            lines.push(Line::fail(
+                "PagerDuty client",
+                err,
+                "check PAGERDUTY_API_URL",
+            ));
+            return lines;
+        }
+    };
+
+    match &options.from {
+        Some(email) => lines.push(user_by_email(&client, "From user", email, "--from").await),
+        None => lines.push(Line::skip(
+            "From user",
+            "pass --from YOUR_PAGERDUTY_EMAIL to check that your own clicks will map",
+        )),
+    }
+    for (slack, target) in config.identity.iter() {
+        let subject = format!("[[identity]] {slack}");
+        lines.push(match target {
+            OverrideTarget::PdEmail(email) => {
+                user_by_email(&client, &subject, email, "pd_email").await
+            }
+            OverrideTarget::PdUser(id) => user_by_id(&client, &subject, id).await,
+        });
+    }
+    for admin in &config.policy.admins {
+        match admin {
+            AdminRef::Slack(_) => {}
+            AdminRef::Email(email) => {
+                lines.push(user_by_email(&client, "[policy] admin", email, "admins").await);
+            }
+            AdminRef::Pd(id) => lines.push(user_by_id(&client, "[policy] admin", id).await),
+        }
+    }
+
+    let services: BTreeSet<&str> = config
+        .routes
+        .iter()
+        .flat_map(|r| r.services.iter().map(|s| s.as_str()))
+        .collect();
+    for id in services {
+        lines.push(
+            named_resource(
+                config,
+                probe,
+                "service",
+                "services",
+                id,
+                "services.read",
+                "the id is the last part of the service's URL in PagerDuty \
+                 (…/service-directory/PXXXXXX)",
+            )
+            .await,
+        );
+    }
+    let teams: BTreeSet<&str> = config
+        .routes
+        .iter()
+        .flat_map(|r| r.teams.iter().map(|t| t.as_str()))
+        .collect();
+    for id in teams {
+        lines.push(
+            named_resource(
+                config,
+                probe,
+                "team",
+                "teams",
+                id,
+                "teams.read",
+                "the id is the last part of the team's URL in PagerDuty (…/teams/PXXXXXX)",
+            )
+            .await,
+        );
+    }
+
+    lines.push(subscription(&client, options.public_url.as_ref()).await);
+    lines
+}
+
+async fn user_by_email(client: &PdClient, subject: &str, email: &Email, key: &str) -> Line {
+    match client.find_user_by_email(email).await {
+        Ok(Some(user)) => Line::pass(
+            subject,
+            format!("{email} is PagerDuty user {} ({})", user.id, user.name),
+        ),
+        Ok(None) => Line::fail(
+            subject,
+            format!("no PagerDuty user has the login email {email}"),
+            format!(
+                "fix `{key}`, or add the person to PagerDuty with that email; clicks from them \
+                 are refused until then"
+            ),
+        ),
+        Err(err) => Line::fail(
+            subject,
+            format!("cannot look up {email}: {err}"),
+            "the token needs users.read",
+        ),
+    }
+}
+
+async fn user_by_id(client: &PdClient, subject: &str, id: &PdUserId) -> Line {
+    match client.get_user(id).await {
+        Ok(user) => Line::pass(
+            subject,
+            format!("PagerDuty user {id} is {} <{}>", user.name, user.email),
+        ),
+        Err(err) if err.status() == Some(404) => Line::fail(
+            subject,
+            format!("PagerDuty has no user {id}"),
+            "use the id from the user's PagerDuty URL (…/users/PXXXXXX), or pd_email instead",
+        ),
+        Err(err) => Line::fail(
+            subject,
+            format!("cannot read user {id}: {err}"),
+            "the token needs users.read",
+        ),
+    }
+}
+
+async fn named_resource(
+    config: &Config,
+    probe: &Probe,
+    what: &str,
+    plural: &str,
+    id: &str,
+    scope: &str,
+    where_ids_are: &str,
+) -> Line {
+    let subject = format!("[[route]] {what} {id}");
+    match pd_get(config, probe, &format!("/{plural}/{id}")).await {
+        Ok(a) if a.status == 200 => {
+            let name = a
+                .json
+                .pointer(&format!("/{what}/name"))
+                .and_then(Value::as_str)
+                .unwrap_or("(no name)");
+            Line::pass(subject, format!("exists: {name}"))
+        }
+        Ok(a) if a.status == 404 => Line::fail(
+            subject,
+            format!("PagerDuty has no {what} {id}, so this route never matches"),
+            format!("fix the id in [[route]] {plural}: {where_ids_are}"),
+        ),
+        Ok(a) if a.status == 403 => Line::fail(
+            subject,
+            format!("the token may not read {plural} (403)"),
+            format!("give the token {scope}, or use an account-level key"),
+        ),
+        Ok(a) => Line::fail(
+            subject,
+            format!(
+                "PagerDuty answered {}: {}",
+                a.status,
+                pd_error_message(&a.json)
+            ),
+            "retry later",
+        ),
+        Err(err) => Line::fail(subject, err, "check connectivity to PagerDuty"),
+    }
+}
+
+async fn subscription(client: &PdClient, public_url: Option<&PublicUrl>) -> Line {
+    const SUBJECT: &str = "PagerDuty webhook subscription";
+    let Some(url) = public_url else {
+        return Line::skip(
+            SUBJECT,
+            "pass --url https://your.public.host to check that PagerDuty delivers to pdbridge",
+        );
+    };
+    let target = url.webhook();
+    let subs = match client.list_webhook_subscriptions().await {
+        Ok(s) => s,
+        Err(err) => {
+            return Line::fail(
+                SUBJECT,
+                format!("cannot list subscriptions: {err}"),
+                "the token needs webhook_subscriptions.read",
+            );
+        }
+    };
+    let ours: Vec<_> = subs
+        .iter()
+        .filter(|s| s.delivery_method.url == target)
+        .collect();
+    if ours.is_empty() {
+        return Line::fail(
+            SUBJECT,
+            format!("no subscription delivers to {target}"),
+            format!(
+                "run `pdbridge pd-subscribe --url {} --service ID` (or --team / --account) and \
+                 store the secret it prints",
+                url.as_str()
+            ),
+        );
+    }
+    let active: Vec<_> = ours
+        .iter()
+        .filter(|s| s.active && s.delivery_method.temporarily_disabled != Some(true))
+        .collect();
+    let Some(best) = active.first() else {
+        let ids: Vec<&str> = ours.iter().map(|s| s.id.as_str()).collect();
+        return Line::fail(
+            SUBJECT,
+            format!(
+                "{} deliver(s) to {target} but PagerDuty has disabled delivery (three rejected \
+                 deliveries in a row pause it for 24 hours)",
+                ids.join(", ")
+            ),
+            format!(
+                "fix the cause (usually PAGERDUTY_WEBHOOK_SECRETS), then re-enable: POST \
+                 /webhook_subscriptions/{}/enable or the PagerDuty UI",
+                ids[0]
+            ),
+        );
+    };
+    let missing: Vec<&str> = CONSUMED_EVENTS
+        .iter()
+        .filter(|e| !best.events.is_empty() && !best.events.contains(e))
+        .map(EventType::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Line::fail(
+            SUBJECT,
+            format!(
+                "{} delivers to {target} but without {}",
+                best.id,
+                missing.join(", ")
+            ),
+            "create a complete one with `pdbridge pd-subscribe`, add its secret, then delete \
+             the old one",
+        );
+    }
+    let filter = match best.filter.kind.as_str() {
+        "account_reference" => "the whole account".to_owned(),
+        kind => format!(
+            "{} {}",
+            kind.trim_end_matches("_reference"),
+            best.filter.id.as_deref().unwrap_or("?")
+        ),
+    };
+    Line::pass(
+        SUBJECT,
+        format!("{} delivers to {target} for {filter}", best.id),
+    )
+}
+
+async fn slack(config: &Config, probe: &Probe) -> Vec<Line> {
+    let mut lines = Vec::new();
+    const TOKEN: &str = "Slack bot token";
+    let url = format!(
+        "{}/auth.test",
+        config.slack.api_url.as_str().trim_end_matches('/')
+    );
+    let auth = format!("Bearer {}", config.slack.bot_token.expose());
+    let answer = match probe
+        .send(Method::POST, &url, &auth, "application/json", Some("{}"))
+        .await
+    {
+        Ok(a) => a,
+        Err(err) => {
+            lines.push(Line::fail(
+                TOKEN,
+                format!("Slack is unreachable: {err}"),
+                format!(
+                    "check outbound HTTPS to {} (SLACK_API_URL / slack.api_url, proxies, firewall)",
+                    config.slack.api_url
+                ),
+            ));
+            return lines;
+        }
+    };
+    let json = &answer.json;
+    if json.get("ok").and_then(Value::as_bool) != Some(true) {
+        let code = json
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no error code");
+        lines.push(Line::fail(
+            TOKEN,
+            format!("auth.test failed (HTTP {}): {code}", answer.status),
+            "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from the app's OAuth & \
+             Permissions page; reinstall the app if it was revoked",
+        ));
+        return lines;
+    }
+    let text = |k: &str| {
+        json.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let (team, team_id, user, user_id) =
+        (text("team"), text("team_id"), text("user"), text("user_id"));
+    if json.get("bot_id").and_then(Value::as_str).is_none() {
+        lines.push(Line::fail(
+            TOKEN,
+            format!("a user token of {user} ({user_id}), not a bot token"),
+            "use the Bot User OAuth Token (xoxb-…), not a user token (xoxp-…)",
+        ));
+    } else {
+        lines.push(Line::pass(
+            TOKEN,
+            format!("bot @{user} ({user_id}) in workspace {team} ({team_id})"),
+        ));
+    }
+    if let Some(want) = config
+        .slack
+        .team_id
+        .as_ref()
+        .filter(|want| want.as_str() != team_id)
+    {
+        lines.push(Line::fail(
+            "Slack workspace",
+            format!("SLACK_TEAM_ID is {want} but the token belongs to {team_id}"),
+            "set SLACK_TEAM_ID to the workspace the app is installed in, or use that \
+             workspace's token",
+        ));
+    }
+
+    lines.push(scopes_line(&answer.headers));
+
+    let client = SlackClient::new(
+        SlackConfig::new(
+            BotToken::new(config.slack.bot_token.expose()),
+            ids::SlackTeamId::new(team_id.clone()),
+        )
+        .with_api_url(config.slack.api_url.clone()),
+    );
+    let client = match client {
+        Ok(c) => c,
+        Err(err) => {
+            lines.push(Line::fail(
+                "Slack client",
+                err.to_string(),
+                "check SLACK_API_URL",
+            ));
+            return lines;
+        }
+    };
+    let mut channels: BTreeSet<&ChannelId> = config.routes.iter().map(|r| &r.channel).collect();
+    if let Some(default) = &config.slack.default_channel {
+        channels.insert(default);
+    }
+    for channel in channels {
+        lines.push(channel_line(&client, channel, &user).await);
+    }
+    lines
+}
+
+/// The scopes line from `auth.test`'s `x-oauth-scopes` header.
+fn scopes_line(headers: &http::HeaderMap) -> Line {
+    const SUBJECT: &str = "Slack scopes";
+    let Some(granted) = headers.get("x-oauth-scopes").and_then(|v| v.to_str().ok()) else {
+        return Line::fail(
+            SUBJECT,
+            "Slack did not report the token's scopes (no x-oauth-scopes header on auth.test)",
+            "make sure SLACK_API_URL is Slack itself (https://slack.com/api), not a proxy that \
+             drops headers",
+        );
+    };
+    let granted: BTreeSet<&str> = granted
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let missing: Vec<&str> = BOT_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| !granted.contains(s))
+        .collect();
+    let extra: Vec<&str> = granted
+        .iter()
+        .copied()
+        .filter(|s| !BOT_SCOPES.contains(s))
+        .collect();
+    if !missing.is_empty() {
+        return Line::fail(
+            SUBJECT,
+            format!("missing {}", missing.join(", ")),
+            "update the app from `pdbridge slack-manifest --url …` (App Manifest page) and \
+             reinstall it to the workspace",
+        );
+    }
+    let mut detail = format!("all {} needed scopes granted", BOT_SCOPES.len());
+    if !extra.is_empty() {
+        let _ = write!(
+            detail,
+            "; also granted, not needed: {} (remove them for least privilege)",
+            extra.join(", ")
+        );
+    }
+    Line::pass(SUBJECT, detail)
+}
+
+async fn channel_line(client: &SlackClient, channel: &ChannelId, bot: &str) -> Line {
+    let subject = format!("channel {channel}");
+    match client.conversation_info(channel).await {
+        Ok(c) => {
+            let name = c.name.clone().unwrap_or_else(|| channel.to_string());
+            if c.is_archived {
+                Line::fail(
+                    subject,
+                    format!("#{name} is archived: cards cannot be posted there"),
+                    "unarchive it, or route to another channel",
+                )
+            } else if c.is_member == Some(false) {
+                Line::fail(
+                    subject,
+                    format!("the bot is not a member of #{name}: posts fail with not_in_channel"),
+                    format!("type `/invite @{bot}` in #{name}"),
+                )
+            } else {
+                Line::pass(
+                    subject,
+                    format!("#{name}: the bot is a member and can post"),
+                )
+            }
+        }
+        Err(slack_client::Error::Api {
+            code: Some(code), ..
+        }) if code == "channel_not_found" => Line::fail(
+            subject,
+            "Slack knows no such channel, or it is private and the bot is not in it",
+            "use the channel id (C…/G…, from the channel's About tab), and for a private \
+                 channel `/invite` the bot first",
+        ),
+        Err(slack_client::Error::Api {
+            code: Some(code), ..
+        }) if code == "missing_scope" => Line::fail(
+            subject,
+            "the token may not read channel details (missing_scope)",
+            "grant channels:read and groups:read (see `pdbridge slack-manifest`) and \
+                 reinstall",
+        ),
+        Err(err) => Line::fail(subject, err.to_string(), "retry; check Slack's status page"),
+    }
+}
