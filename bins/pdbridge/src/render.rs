@@ -114,7 +114,7 @@ fn incident_label(card: &CardView) -> String {
 pub fn card(card: &CardView) -> Message {
     let status = card.status.label();
     let label = incident_label(card);
-    let text = truncate(&format!("[{status}] {label} {}", card.title), 3000);
+    let text = truncate(&format!("[{status}] {label} {}", escape(&card.title)), 3000);
 
     let mut blocks = Vec::new();
     blocks.push(Block::header(truncate(&card.title, 150)));
@@ -292,4 +292,141 @@ pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
         },
     ];
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use ids::{PdUserId, SlackUserId};
+    use sync_core::{ActionKind, LineKind, Named, PendingView};
+
+    use super::*;
+
+    fn base() -> CardView {
+        CardView {
+            incident: IncidentId::new("Q1ABCDEF"),
+            number: Some(42),
+            title: "Database <primary> down & out".to_owned(),
+            html_url: Some("https://example.pagerduty.com/incidents/Q1ABCDEF".to_owned()),
+            status: Status::Triggered,
+            urgency: Some(Urgency::High),
+            priority: Some("P1".to_owned()),
+            service: Some("Checkout".to_owned()),
+            assignees: vec![Named::new(PdUserId::new("PALICE"), "Alice Example")],
+            escalation_policy: Some("Ops".to_owned()),
+            escalation_level: None,
+            pending: None,
+            last_error: None,
+            resolved: false,
+        }
+    }
+
+    fn json(m: &Message) -> serde_json::Value {
+        serde_json::to_value(m).unwrap()
+    }
+
+    fn buttons(m: &Message) -> Vec<String> {
+        let v = json(m);
+        v["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().unwrap().clone())
+            .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn triggered_card_has_the_five_buttons_and_names_title_and_status() {
+        let m = card(&base());
+        assert_eq!(
+            buttons(&m),
+            ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+        );
+        assert!(m.text.contains("Triggered") && m.text.contains("Database &lt;primary&gt; down"));
+        let blocks = json(&m)["blocks"].to_string();
+        assert!(blocks.contains("Triggered") && blocks.contains("Database &lt;primary&gt;"));
+        insta::assert_json_snapshot!("card_triggered", json(&m));
+    }
+
+    #[test]
+    fn acknowledged_card_with_pending_action() {
+        let mut v = base();
+        v.status = Status::Acknowledged;
+        v.escalation_level = Some(2);
+        v.pending = Some(PendingView {
+            kind: ActionKind::Resolve,
+            requested_by: SlackUserId::new("U1ALICE"),
+            retry: 0,
+            text: "Resolving… requested by <@U1ALICE>".to_owned(),
+        });
+        let m = card(&v);
+        assert!(m.text.contains("Acknowledged"));
+        assert_eq!(buttons(&m).len(), 5);
+        insta::assert_json_snapshot!("card_acknowledged_pending", json(&m));
+    }
+
+    #[test]
+    fn card_with_last_error() {
+        let mut v = base();
+        v.last_error = Some("Acknowledge failed: PagerDuty answered 503".to_owned());
+        v.urgency = Some(Urgency::Low);
+        v.priority = None;
+        v.html_url = None;
+        v.number = None;
+        v.assignees.clear();
+        insta::assert_json_snapshot!("card_triggered_error_minimal", json(&card(&v)));
+    }
+
+    #[test]
+    fn resolved_card_keeps_details_and_offers_no_buttons() {
+        let mut v = base();
+        v.status = Status::Resolved;
+        v.resolved = true;
+        v.assignees.clear();
+        let m = card(&v);
+        assert!(buttons(&m).is_empty());
+        assert!(m.text.contains("Resolved") && m.text.contains("Database"));
+        insta::assert_json_snapshot!("card_resolved", json(&m));
+    }
+
+    #[test]
+    fn thread_lines_name_the_actor() {
+        let lines = vec![
+            TimelineLine {
+                kind: LineKind::Acknowledged,
+                actor: Some(LineActor::Slack(SlackUserId::new("U1ALICE"))),
+                text: "acknowledged".to_owned(),
+            },
+            TimelineLine {
+                kind: LineKind::Note,
+                actor: Some(LineActor::Pd(Named::new(PdUserId::new("PBOB"), "Bob"))),
+                text: "added a note: <b>ok</b>".to_owned(),
+            },
+            TimelineLine {
+                kind: LineKind::Escalated,
+                actor: None,
+                text: "escalated to level 2".to_owned(),
+            },
+        ];
+        insta::assert_json_snapshot!("thread_lines", json(&thread(&lines)));
+    }
+
+    #[test]
+    fn modals_round_trip_their_context() {
+        let ctx = ModalContext {
+            incident: IncidentId::new("Q1ABCDEF"),
+            channel: Some(ChannelId::new("C0INC")),
+            ts: Some(MessageTs::new("1700000000.000100")),
+        };
+        let note = note_modal(&ctx, "DB down");
+        let reassign = reassign_modal(&ctx, "DB down");
+        assert_eq!(
+            ModalContext::decode(note.private_metadata.as_deref().unwrap()),
+            Some(ctx.clone())
+        );
+        assert_eq!(ModalContext::decode("not json"), None);
+        insta::assert_json_snapshot!("modal_note", note);
+        insta::assert_json_snapshot!("modal_reassign", reassign);
+    }
 }
