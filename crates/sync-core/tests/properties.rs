@@ -282,7 +282,24 @@ impl World {
             self.transition(&id, IncidentEventType::Triggered, Status::Triggered, UI_PD);
             return;
         };
-        match (action % 4, w.status) {
+        match (action % 5, w.status) {
+            (4, _) => {
+                // A note or a responder request from the PagerDuty UI: an event that carries
+                // only an incident reference (the engine reads the incident if it has no card).
+                self.next_event += 1;
+                let kind = if self.next_event % 2 == 0 {
+                    PdEventKind::Annotated {
+                        note: None,
+                        content: format!("UI note {}", self.next_event),
+                    }
+                } else {
+                    PdEventKind::ResponderAdded {
+                        responder: Named::new(PdUserId::new(BRIDGE_PD), "PIG 208"),
+                        message: None,
+                    }
+                };
+                self.queue(&id, kind, UI_PD);
+            }
             (0, Status::Triggered) => self.transition(
                 &id,
                 IncidentEventType::Acknowledged,
