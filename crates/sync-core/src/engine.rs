@@ -22,6 +22,8 @@ pub struct Engine {
     seen_order: BTreeSet<(Timestamp, String)>,
     incidents: BTreeMap<IncidentId, IncidentState>,
     owners: BTreeMap<EffectId, IncidentId>,
+    /// The incidents whose state the last call to `handle` changed.
+    changed: BTreeSet<IncidentId>,
 }
 
 impl Engine {
@@ -35,6 +37,7 @@ impl Engine {
             seen_order: BTreeSet::new(),
             incidents: BTreeMap::new(),
             owners: BTreeMap::new(),
+            changed: BTreeSet::new(),
         })
     }
 
@@ -104,6 +107,12 @@ impl Engine {
         Some(state)
     }
 
+    /// The incidents whose state the last call to [`Engine::handle`] changed (created
+    /// included), in id order: the rows a server that stores one row per incident must write.
+    pub fn changed_incidents(&self) -> impl Iterator<Item = &IncidentId> {
+        self.changed.iter()
+    }
+
     /// The earliest time at which [`Input::Tick`] has work to do, and for what.
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimerReason)> {
         self.incidents
@@ -122,6 +131,7 @@ impl Engine {
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Effect> {
         let now = self.now.max(now);
         self.now = now;
+        self.changed.clear();
         self.prune_seen(now);
         let mut out = Vec::new();
         match input {
@@ -191,6 +201,7 @@ impl Engine {
         };
         self.incidents
             .insert(id.clone(), IncidentState::new(id.clone(), channel.clone()));
+        self.changed.insert(id.clone());
         true
     }
 
@@ -260,10 +271,14 @@ impl Engine {
         let reason = f(&mut cx, st);
         cx.run_due(st);
         cx.prune(st);
+        let changed = *st != before_state;
         if let Some(reason) = reason {
             out.push(dropped(id, reason));
-        } else if out.len() == start && *st == before_state {
+        } else if out.len() == start && !changed {
             out.push(dropped(id, DropReason::Unchanged));
+        }
+        if changed {
+            self.changed.insert(id.clone());
         }
         let after = awaited(st);
         for gone in before.iter().filter(|e| !after.contains(e)) {

@@ -287,7 +287,7 @@ impl World {
                 // A note or a responder request from the PagerDuty UI: an event that carries
                 // only an incident reference (the engine reads the incident if it has no card).
                 self.next_event += 1;
-                let kind = if self.next_event % 2 == 0 {
+                let kind = if self.next_event.is_multiple_of(2) {
                     PdEventKind::Annotated {
                         note: None,
                         content: format!("UI note {}", self.next_event),
@@ -535,6 +535,18 @@ impl Harness {
         let effects = self.engine.handle(now, input.clone());
         let twin = self.twin.handle(now, input.clone());
         prop_assert_eq!(&effects, &twin, "restored twin diverged on {:?}", input);
+        // The engine names every incident whose state changed.
+        let after = self.engine.snapshot();
+        for state in &after.incidents {
+            let old = before.incidents.iter().find(|s| s.id() == state.id());
+            if old != Some(state) {
+                prop_assert!(
+                    self.engine.changed_incidents().any(|id| id == state.id()),
+                    "{} changed but is not reported",
+                    state.id()
+                );
+            }
+        }
         // Every decision is visible: an input that changes nothing says why.
         if effects.is_empty() {
             prop_assert_ne!(
