@@ -107,6 +107,16 @@ impl Engine {
         Some(state)
     }
 
+    /// True while the engine waits for the outcome of effect `id`.
+    ///
+    /// A dispatcher should skip a [`Effect::PdMutation`] the engine no longer awaits (its
+    /// action already completed through the echo webhook, failed or timed out): carrying it out
+    /// late could undo a newer change made in PagerDuty. Slack effects are safe either way;
+    /// ephemerals answering a click on an unknown incident are never awaited.
+    pub fn awaits(&self, id: &EffectId) -> bool {
+        self.owners.contains_key(id)
+    }
+
     /// The incidents whose state the last call to [`Engine::handle`] changed (created
     /// included), in id order: the rows a server that stores one row per incident must write.
     pub fn changed_incidents(&self) -> impl Iterator<Item = &IncidentId> {
@@ -1050,7 +1060,6 @@ impl Cx<'_> {
                 st.card.ts = Some(ts);
                 st.card.failures = 0;
             }
-            Outcome::Posted { .. } | Outcome::Done if !posting => st.card.failures = 0,
             Outcome::RateLimited { retry_after } => {
                 st.card.shown = None;
                 st.card.retry_at = Some(self.now.saturating_add(retry_after));
@@ -1072,14 +1081,15 @@ impl Cx<'_> {
                     .max(retry_after.unwrap_or_default());
                 st.card.retry_at = Some(self.now.saturating_add(delay));
             }
-            other => {
-                // A post that returned no `ts` cannot be updated later: try again.
-                st.card.failures += 1;
+            _ if posting => {
+                // A post that reports success without a `ts` may have posted a card the engine
+                // cannot update; posting again could make a second one, so wait for the
+                // reconciler instead.
                 st.card.shown = None;
-                let delay = self.cfg.backoff(st.card.failures);
-                st.card.retry_at = Some(self.now.saturating_add(delay));
-                let _ = other;
+                st.card.post_failed = Some("the post returned no message ts".to_owned());
+                return Some(DropReason::Failed);
             }
+            _ => st.card.failures = 0,
         }
         self.sync_card(st);
         None
