@@ -275,11 +275,12 @@ impl Engine {
         let mut cx = Cx {
             cfg: &self.config,
             now,
-            tick,
             out,
         };
         let reason = f(&mut cx, st);
-        cx.run_due(st);
+        if tick {
+            cx.run_due(st);
+        }
         cx.prune(st);
         let changed = *st != before_state;
         if let Some(reason) = reason {
@@ -461,8 +462,6 @@ pub(crate) fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)>
 struct Cx<'a> {
     cfg: &'a EngineConfig,
     now: Timestamp,
-    /// True while handling [`Input::Tick`].
-    tick: bool,
     out: &'a mut Vec<Effect>,
 }
 
@@ -1059,6 +1058,10 @@ impl Cx<'_> {
             Outcome::Posted { ts } if posting => {
                 st.card.ts = Some(ts);
                 st.card.failures = 0;
+                self.sync_card(st);
+                // Lines that waited for the card go out now if their window has passed.
+                self.flush_thread(st);
+                return None;
             }
             Outcome::RateLimited { retry_after } => {
                 st.card.shown = None;
@@ -1312,7 +1315,8 @@ impl Cx<'_> {
 
     // ---- Timers -----------------------------------------------------------------------------
 
-    /// Fires every timer of `st` that is due.
+    /// Fires every timer of `st` that is due. Only [`Input::Tick`] fires timers, so an input
+    /// never causes effects on behalf of another one.
     fn run_due(&mut self, st: &mut IncidentState) {
         let now = self.now;
         if st.card.retry_at.is_some_and(|at| at <= now) {
@@ -1326,9 +1330,7 @@ impl Cx<'_> {
         {
             self.send_hydrate(st);
         }
-        // The pending action moves on only at a tick, so a webhook or a click never causes
-        // a PagerDuty mutation for another input.
-        if let Some(p) = st.action.as_ref().filter(|_| self.tick) {
+        if let Some(p) = &st.action {
             if p.deadline <= now {
                 let waited = secs(self.cfg.pending_timeout);
                 self.fail(st, format!("PagerDuty did not confirm within {waited}"));

@@ -20,7 +20,11 @@
 //!    Each awaited effect gets exactly one outcome; an outcome for an id the engine no longer
 //!    awaits is answered with [`DropReason::UnknownEffect`].
 //! 4. After every call, ask [`Engine::poll_timeout`] and call `handle` with [`Input::Tick`] once
-//!    that time has come (earlier or spurious ticks are harmless).
+//!    that time has come (earlier or spurious ticks are harmless). Only a tick fires timers:
+//!    retries with backoff, rate-limit waits, thread-line flushes and pending-action timeouts.
+//! 5. Persist what changed: [`Engine::changed_incidents`] names the incidents whose state the
+//!    last call changed. Before carrying out a [`Effect::PdMutation`] (for example after a
+//!    restart), skip it if [`Engine::awaits`] is false for its id.
 //!
 //! # Invariants
 //!

@@ -3,6 +3,27 @@
 //! ticks and clock jitter, run against a small simulated PagerDuty and Slack.
 //!
 //! `PROPTEST_CASES` scales every property (the default run has 10,000+ cases in total).
+//!
+//! Where each behaviour of issue 4 is checked as a property:
+//!
+//! 1. PagerDuty is the system of record: after settling, every card shows PagerDuty's status
+//!    and no pending action (`check_settled`).
+//! 2. No echo loops: webhooks never cause mutations; Slack-attributed lines never outnumber
+//!    the changes the bridge made; a note line never appears more often than the note exists.
+//! 3. Idempotency and order: the shown status is never older than the newest delivered event
+//!    (`check_not_stale`, `newest_event_wins`); redelivered webhooks are part of the mix.
+//! 4. One card per incident: no second post, never two posts or two card calls in flight.
+//! 5. Attribution: every mutation carries the one mapped, authorized actor.
+//! 6. Race policy: status-changing mutations follow a fresh read that was not resolved and are
+//!    never sent while the engine knows the incident resolved; a resubmitted action key yields
+//!    exactly `Dropped(Duplicate)`.
+//! 7. Escalation: exactly one above the level read (or last set), never past the top.
+//! 8. Failures: permanent PagerDuty failures reach the actor; no input is a silent no-op;
+//!    rate limits and retries still converge.
+//! 9. Noise: one thread post in flight per incident, so bursts coalesce.
+//!
+//! Determinism and snapshot/restore equivalence are checked at every step (a twin engine is
+//! persisted and restored, whole or per incident, and must emit the same effects).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -187,6 +208,10 @@ struct World {
     newest_delivered: BTreeMap<IncidentId, Timestamp>,
     /// How often each note text was added in PagerDuty by the bridge.
     notes_applied: BTreeMap<String, usize>,
+    /// The current level a levels read reported, by action.
+    levels_answers: BTreeMap<String, Option<u32>>,
+    /// Action keys already handed to the engine, per incident.
+    keys_seen: BTreeMap<IncidentId, Vec<ActionKey>>,
 }
 
 impl World {
@@ -208,6 +233,8 @@ impl World {
             read_answers: BTreeMap::new(),
             newest_delivered: BTreeMap::new(),
             notes_applied: BTreeMap::new(),
+            levels_answers: BTreeMap::new(),
+            keys_seen: BTreeMap::new(),
         }
     }
 
@@ -456,6 +483,7 @@ impl World {
                 PdRead::EscalationLevels { .. } => {
                     let level = self.incidents.get(incident).map(|w| w.level);
                     let current = level.filter(|_| !answer_with_incident);
+                    self.levels_answers.insert(action_of(id), current);
                     Outcome::Levels(EscalationLevels {
                         current,
                         max: MAX_LEVEL,
@@ -557,6 +585,24 @@ impl Harness {
         for effect in &effects {
             self.check_effect(&input, effect)?;
         }
+        if let Input::SlackAction(action) = &input
+            && self.engine.incident(&action.incident).is_some()
+        {
+            let seen = self
+                .world
+                .keys_seen
+                .entry(action.incident.clone())
+                .or_default();
+            if seen.contains(&action.key) {
+                // A resubmitted action changes nothing.
+                let expected = vec![Effect::Dropped {
+                    incident: Some(action.incident.clone()),
+                    reason: sync_core::DropReason::Duplicate,
+                }];
+                prop_assert_eq!(&effects, &expected);
+            }
+            seen.push(action.key.clone());
+        }
         self.check_not_stale()?;
         for effect in &effects {
             if !matches!(effect, Effect::Dropped { .. }) {
@@ -602,6 +648,19 @@ impl Harness {
                         mutation,
                         input
                     );
+                    if let Mutation::Escalate { level } = mutation {
+                        // Exactly one level above the current one, never past the top.
+                        let answered = self.world.levels_answers.get(&action_of(id)).copied();
+                        prop_assert!(answered.is_some(), "escalation without a levels read");
+                        let bridge = self
+                            .engine
+                            .incident(incident)
+                            .and_then(|s| s.view())
+                            .and_then(|v| v.escalation_level);
+                        let current = answered.flatten().or(bridge).unwrap_or(1);
+                        prop_assert_eq!(*level, current + 1);
+                        prop_assert!(*level <= MAX_LEVEL, "escalation past the top level");
+                    }
                     let known = self
                         .engine
                         .incident(incident)
@@ -609,6 +668,22 @@ impl Harness {
                         .map(|s| s.status);
                     prop_assert_ne!(known, Some(Status::Resolved));
                 }
+            }
+            Effect::UpdateCard { card, .. } => {
+                // One card call in flight per incident: changes meanwhile coalesce.
+                let busy = self.world.outstanding.iter().any(|e| {
+                    matches!(e, Effect::UpdateCard { card: c, .. } | Effect::PostCard { card: c, .. }
+                        if c.incident == card.incident)
+                });
+                prop_assert!(!busy, "two card calls in flight for {}", card.incident);
+            }
+            Effect::PostThread { id, .. } => {
+                let incident = id.as_str().split('/').next().unwrap_or_default();
+                let busy = self.world.outstanding.iter().any(|e| {
+                    matches!(e, Effect::PostThread { id: other, .. }
+                        if other.as_str().split('/').next() == Some(incident))
+                });
+                prop_assert!(!busy, "two thread posts in flight for {}", incident);
             }
             Effect::PostCard { card, .. } => {
                 // At most one card per incident.
@@ -682,8 +757,22 @@ impl Harness {
         }
         let outcome = self.world.execute(&effect, result, flag);
         let id = effect.id().expect("not dropped").clone();
+        let awaited = self.engine.awaits(&id);
+        let permanent = matches!(outcome, Outcome::Permanent { .. });
         let now = self.world.now;
-        self.feed(now, Input::EffectDone { id, outcome })
+        self.feed(now, Input::EffectDone { id, outcome })?;
+        if let Effect::PdMutation { actor, .. } = &effect
+            && awaited
+            && permanent
+        {
+            // A permanent PagerDuty failure is shown to the human who clicked.
+            let effects = &self.trace.last().expect("fed").2;
+            let told = effects
+                .iter()
+                .any(|e| matches!(e, Effect::Ephemeral { user, .. } if *user == actor.slack));
+            prop_assert!(told, "permanent failure not shown: {:?}", effects);
+        }
+        Ok(())
     }
 
     fn step(&mut self, op: &Op, jitter: i64) -> Result<(), TestCaseError> {

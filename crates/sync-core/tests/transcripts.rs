@@ -319,9 +319,8 @@ fn b3_duplicates_and_stale_events_change_nothing_but_reopen_does() {
           Dropped PQ1K5C8 Stale
         > genuine incident.reopened
           UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
           PostThread PQ1K5C8/thread5 under 1548261231.000200: ["PIG 208 acknowledged", "PIG 208 resolved", "PIG 208 reopened"]
-        > tick (no timer)
-          Dropped NothingDue
     "#]].assert_eq(&t.log);
 }
 
