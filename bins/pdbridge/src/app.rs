@@ -113,8 +113,10 @@ impl Running {
         let _ = self.http_stop.send(true);
         let _ = self.loops_stop.send(true);
         self.http.abort();
+        let _ = self.http.await;
         for task in self.loops {
             task.abort();
+            let _ = task.await;
         }
     }
 }

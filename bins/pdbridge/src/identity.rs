@@ -131,6 +131,17 @@ pub struct ResolvedActor {
     pub decision: String,
     /// The unmapped reason, for the unmapped-user tally.
     pub unmapped: Option<String>,
+    /// Set when the directories could not be asked (not a refusal: worth retrying).
+    pub lookup_failed: Option<String>,
+}
+
+/// Why a reassignment target has no PagerDuty user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// The target is refused (no account, guest, bot…): tell the clicker.
+    Refused(String),
+    /// Slack or PagerDuty could not be asked: worth retrying.
+    Lookup(String),
 }
 
 impl Identity {
@@ -167,13 +178,15 @@ impl Identity {
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
         now_ms: i64,
-    ) -> Result<PdUserId, String> {
+    ) -> Result<PdUserId, TargetError> {
         match self.resolver.resolve(slack_user, team, at(now_ms)).await {
             Ok(r) => match r.outcome {
                 MappingOutcome::Mapped(user) => Ok(user.pd_user),
-                MappingOutcome::Refused(refusal) => Err(refusal.to_string()),
+                MappingOutcome::Refused(refusal) => Err(TargetError::Refused(refusal.to_string())),
             },
-            Err(err) => Err(format!("pdbridge could not look up <@{slack_user}>: {err}")),
+            Err(err) => Err(TargetError::Lookup(format!(
+                "pdbridge could not look up <@{slack_user}>: {err}"
+            ))),
         }
     }
 
@@ -199,6 +212,7 @@ impl Identity {
             pd_user: None,
             decision: format!("refused: {reason}"),
             unmapped: Some(reason),
+            lookup_failed: None,
         };
         let resolution = match self.resolver.resolve(slack_user, team, at(now_ms)).await {
             Ok(r) => r,
@@ -208,6 +222,7 @@ impl Identity {
                     "Try again in a minute; if it keeps failing, ask an admin to run `pdbridge check`.",
                 );
                 r.unmapped = None;
+                r.lookup_failed = Some(err.to_string());
                 return r;
             }
         };
@@ -269,6 +284,7 @@ impl Identity {
                 decision.reason
             ),
             unmapped: None,
+            lookup_failed: None,
         }
     }
 

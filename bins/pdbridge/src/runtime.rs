@@ -29,13 +29,18 @@ use sync_core::{
 use tokio::sync::watch;
 
 use crate::bridge::{Bridge, StoredAction, StoredKind};
-use crate::identity::{ActorRequest, KnownIncident};
+use crate::identity::{ActorRequest, KnownIncident, TargetError};
 use crate::{render, translate};
 
 /// How many rows one pass takes from the inbox or the outbox.
 const BATCH: usize = 64;
 /// The longest any loop sleeps without being woken.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long a Slack action whose clicker could not be looked up (Slack or PagerDuty down) is
+/// retried before it is refused.
+const LOOKUP_RETRY_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// The pause between two lookup retries of one action.
+const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// The default rate-limit pause when a 429 carries no hint.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -63,6 +68,7 @@ where
 /// Processes the inbox until `shutdown` turns true.
 pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
     let in_flight: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
+    let retry: Arc<Mutex<Retries>> = Arc::default();
     loop {
         let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH)).unwrap_or_default();
         for row in webhooks {
@@ -70,6 +76,15 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
         }
         let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH)).unwrap_or_default();
         for row in actions {
+            let waiting = retry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .not_before
+                .get(&row.seq)
+                .is_some_and(|at| *at > tokio::time::Instant::now());
+            if waiting {
+                continue;
+            }
             let fresh = in_flight
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -77,9 +92,30 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
             if fresh {
                 let bridge = Arc::clone(&bridge);
                 let in_flight = Arc::clone(&in_flight);
+                let retry = Arc::clone(&retry);
+                let tell = !retry
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .told
+                    .contains(&row.seq);
                 tokio::spawn(async move {
                     let seq = row.seq;
-                    process_action(&bridge, row).await;
+                    let progress = process_action(&bridge, row, tell).await;
+                    {
+                        let mut retry = retry.lock().unwrap_or_else(PoisonError::into_inner);
+                        match progress {
+                            Progress::Done => {
+                                retry.not_before.remove(&seq);
+                                retry.told.remove(&seq);
+                            }
+                            Progress::RetryLater => {
+                                retry.told.insert(seq);
+                                retry
+                                    .not_before
+                                    .insert(seq, tokio::time::Instant::now() + LOOKUP_RETRY_PAUSE);
+                            }
+                        }
+                    }
                     in_flight
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -94,6 +130,24 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
             () = stopped(&mut shutdown) => return,
         }
     }
+}
+
+/// Lookup retries of Slack actions, by inbox sequence number.
+#[derive(Debug, Default)]
+struct Retries {
+    /// Not to be tried again before this instant.
+    not_before: std::collections::BTreeMap<i64, tokio::time::Instant>,
+    /// Clickers already told that their action is being retried.
+    told: BTreeSet<i64>,
+}
+
+/// What became of one pass over a stored action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Processed (or dropped); the row is marked processed.
+    Done,
+    /// Slack or PagerDuty could not be asked who the clicker is; try again shortly.
+    RetryLater,
 }
 
 fn process_webhook(bridge: &Bridge, row: WebhookRow) {
@@ -138,8 +192,9 @@ fn facts_of(state: &IncidentState) -> IncidentFacts {
     facts
 }
 
-async fn process_action(bridge: &Bridge, row: ActionRow) {
+async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress {
     let seq = row.seq;
+    let received_at = row.received_at;
     let action: StoredAction = match serde_json::from_str(&row.payload) {
         Ok(a) => a,
         Err(err) => {
@@ -147,10 +202,11 @@ async fn process_action(bridge: &Bridge, row: ActionRow) {
             let _ = bridge
                 .store
                 .write(|tx| tx.mark_action_processed(seq, bridge.now_ms()));
-            return;
+            return Progress::Done;
         }
     };
     let now = bridge.now_ms();
+    let may_retry = now - received_at < LOOKUP_RETRY_WINDOW_MS;
     let name = action.kind.name();
     let kind = match (&action.kind, engine_kind(&action.kind)) {
         (_, Some(kind)) => kind,
@@ -161,13 +217,20 @@ async fn process_action(bridge: &Bridge, row: ActionRow) {
                 .await
             {
                 Ok(pd_user) => ActionKind::Reassign(pd_user),
-                Err(reason) => {
+                Err(TargetError::Lookup(why)) if may_retry => {
+                    tracing::warn!(%why, seq, "reassignment target lookup failed; retrying");
+                    if tell {
+                        tell_retrying(bridge, &action).await;
+                    }
+                    return Progress::RetryLater;
+                }
+                Err(TargetError::Lookup(reason) | TargetError::Refused(reason)) => {
                     refuse_directly(bridge, &action, seq, &reason).await;
-                    return;
+                    return Progress::Done;
                 }
             }
         }
-        (_, None) => return,
+        (_, None) => return Progress::Done,
     };
     let known = bridge.with_engine(|e| {
         e.incident(&action.incident)
@@ -185,6 +248,15 @@ async fn process_action(bridge: &Bridge, row: ActionRow) {
             now_ms: now,
         })
         .await;
+    if let Some(why) = &resolved.lookup_failed
+        && may_retry
+    {
+        tracing::warn!(%why, seq, "could not look up the clicker; retrying");
+        if tell {
+            tell_retrying(bridge, &action).await;
+        }
+        return Progress::RetryLater;
+    }
     if resolved.unmapped.is_some() {
         bridge.metrics.unmapped_user();
         bridge.metrics.action(name, "unmapped");
@@ -219,6 +291,23 @@ async fn process_action(bridge: &Bridge, row: ActionRow) {
     });
     if let Err(err) = result {
         tracing::error!(%err, seq, "processing a Slack action failed; it stays in the inbox");
+        return Progress::RetryLater;
+    }
+    Progress::Done
+}
+
+/// Tells the clicker that their action waits for Slack or PagerDuty to answer a lookup.
+async fn tell_retrying(bridge: &Bridge, action: &StoredAction) {
+    let Some(channel) = &action.channel else {
+        return;
+    };
+    let text = format!(
+        "pdbridge could not reach Slack or PagerDuty to check who you are; your {} will be retried for up to {} minutes.",
+        action.kind.name().replace('_', " "),
+        LOOKUP_RETRY_WINDOW_MS / 60_000
+    );
+    if let Err(err) = ephemeral(bridge, channel, &action.user, &text).await {
+        tracing::warn!(%err, "telling the user about a retry failed");
     }
 }
 

@@ -1,0 +1,712 @@
+//! End to end: the real server on loopback against the fake Slack and the fake PagerDuty.
+//!
+//! Each test starts both fakes, a server with a temporary database, and a webhook subscription
+//! in the fake PagerDuty pointing at the server. Clicks are sent the way Slack sends them
+//! (signed `block_actions` / `view_submission` built from the stored card), and webhooks the way
+//! PagerDuty sends them (signed, in order per incident, retried on 5xx).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fakes::pd::{FakePagerDuty, Status as PdStatus};
+use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, InputValue};
+use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, SlackUserId};
+use pdbridge::app::{self, Options, Running};
+use pdbridge::config::Config;
+use signing::SlackSigningSecret;
+use sync_core::EngineConfig;
+use tokio::net::TcpListener;
+
+const SIGNING_SECRET: &str = "e2e-slack-signing-secret";
+const WEBHOOK_SECRET: &str = "e2e-pd-webhook-secret";
+const CHANNEL: &str = "C0INCIDENTS";
+const ALICE: &str = "U1ALICE";
+const BOB: &str = "U2BOB";
+const MALLORY: &str = "U3MALLORY";
+
+struct Env {
+    pd: FakePagerDuty,
+    slack: FakeSlack,
+    running: Option<Running>,
+    dir: tempfile::TempDir,
+    policy: EscalationPolicyId,
+    extra_toml: String,
+    /// When set, the server is pointed at this Slack API URL instead of the fake's.
+    slack_api_override: Option<String>,
+    /// The server's port, kept across restarts so the webhook subscription stays valid.
+    port: u16,
+    port_was_zero: bool,
+}
+
+fn fast_engine() -> EngineConfig {
+    EngineConfig {
+        retry_backoff: vec![Duration::from_millis(100), Duration::from_millis(200)],
+        max_attempts: 5,
+        coalesce_window: Duration::from_millis(50),
+        pending_timeout: Duration::from_secs(60),
+        ..EngineConfig::default()
+    }
+}
+
+impl Env {
+    async fn new(extra_toml: &str) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+            )
+            .with_test_writer()
+            .try_init();
+        let pd = FakePagerDuty::start().await;
+        let slack = FakeSlack::start().await;
+        slack.add_user(FakeUser::new(ALICE, "alice", "alice@example.com"));
+        slack.add_user(FakeUser::new(BOB, "bob", "bob@example.com"));
+        slack.add_user(FakeUser::new(
+            MALLORY,
+            "mallory",
+            "mallory@elsewhere.example",
+        ));
+        slack.add_channel(FakeChannel::new(
+            CHANNEL,
+            "incidents",
+            &[ALICE, BOB, MALLORY],
+        ));
+        let alice = pd.add_user("PALICE", "Alice Example", "alice@example.com");
+        let bob = pd.add_user("PBOB", "Bob Example", "bob@example.com");
+        let policy = pd.add_escalation_policy("PEP1", "Ops", vec![vec![alice], vec![bob]]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = Self {
+            pd,
+            slack,
+            running: None,
+            dir,
+            policy,
+            extra_toml: extra_toml.to_owned(),
+            slack_api_override: None,
+            port: 0,
+            port_was_zero: true,
+        };
+        env.start_server().await;
+        env
+    }
+
+    fn config(&self) -> Config {
+        let text = format!(
+            r#"
+[server]
+database = "{db}"
+reconcile_interval_secs = 3600
+
+[pagerduty]
+api_url = "{pd}"
+token = "pd-token"
+webhook_secrets = ["{WEBHOOK_SECRET}"]
+
+[slack]
+api_url = "{slack}"
+bot_token = "{token}"
+signing_secret = "{SIGNING_SECRET}"
+default_channel = "{CHANNEL}"
+team_id = "{team}"
+{extra}
+"#,
+            db = self.dir.path().join("pdbridge.db").display(),
+            pd = self.pd.url(),
+            slack = self
+                .slack_api_override
+                .clone()
+                .unwrap_or_else(|| self.slack.api_url()),
+            token = self.slack.token(),
+            team = self.slack.team_id(),
+            extra = self.extra_toml,
+        );
+        Config::from_toml_str(&text, &BTreeMap::new()).unwrap()
+    }
+
+    async fn start_server(&mut self) {
+        self.port_was_zero = self.port == 0;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.port = listener.local_addr().unwrap().port();
+        let options = Options {
+            engine: fast_engine(),
+            outbox_grace: Duration::from_secs(2),
+            ..Options::default()
+        };
+        let running = app::start(self.config(), listener, options).await.unwrap();
+        if self.port_was_zero {
+            self.pd.set_webhook_target(
+                &format!("http://{}/pagerduty/webhook", running.addr),
+                WEBHOOK_SECRET,
+            );
+        }
+        self.running = Some(running);
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.running.as_ref().unwrap().addr)
+    }
+
+    fn interactions(&self) -> String {
+        format!("{}/slack/interactions", self.base())
+    }
+
+    fn secret(&self) -> SlackSigningSecret {
+        SlackSigningSecret::new(SIGNING_SECRET)
+    }
+
+    fn channel(&self) -> ChannelId {
+        ChannelId::new(CHANNEL)
+    }
+
+    /// The top-level messages (cards) in the channel.
+    fn cards(&self) -> Vec<FakeMessage> {
+        self.slack
+            .messages(&self.channel())
+            .into_iter()
+            .filter(|m| m.thread_ts.is_none())
+            .collect()
+    }
+
+    fn card_for(&self, title: &str) -> Option<FakeMessage> {
+        self.cards().into_iter().find(|m| m.text.contains(title))
+    }
+
+    async fn click(
+        &self,
+        user: &str,
+        ts: &MessageTs,
+        action: &str,
+    ) -> fakes::slack::InteractionReply {
+        let started = Instant::now();
+        let reply = self
+            .slack
+            .click(
+                &self.interactions(),
+                &self.secret(),
+                &SlackUserId::new(user),
+                &self.channel(),
+                ts,
+                action,
+            )
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "Slack needs an answer within 3 s"
+        );
+        assert_eq!(
+            reply.status, 200,
+            "click {action} answered {:?}",
+            reply.body
+        );
+        reply
+    }
+
+    /// Waits until the card shows no pending action (a click while one is pending is refused
+    /// as busy, exactly as a person would see it).
+    async fn settled(&self, ts: &MessageTs) {
+        self.wait("the card has no pending action", || {
+            self.slack
+                .message(&self.channel(), ts)
+                .is_some_and(|m| !m.blocks.to_string().contains("hourglass"))
+        })
+        .await;
+    }
+
+    /// Waits until the card's thread has a line containing `needle` (the engine writes it when
+    /// PagerDuty confirmed the action, which also ends the pending state).
+    async fn thread_line(&self, ts: &MessageTs, needle: &str) {
+        self.wait(&format!("a thread line with {needle:?}"), || {
+            self.slack
+                .thread(&self.channel(), ts)
+                .iter()
+                .any(|m| m.thread_ts.is_some() && m.text.contains(needle))
+        })
+        .await;
+    }
+
+    /// Prints what both fakes saw, to debug a failed wait.
+    fn dump(&self) {
+        for r in self.pd.requests() {
+            eprintln!("PD  {} {} from={:?}", r.method, r.path, r.header("from"));
+        }
+        for m in self.slack.messages(&self.channel()) {
+            eprintln!("MSG {} thread={:?} {}", m.ts, m.thread_ts, m.text);
+        }
+        for r in self.slack.requests() {
+            let body = String::from_utf8_lossy(&r.body);
+            let cut: String = body.chars().take(300).collect();
+            eprintln!("SLK {} {} {cut}", r.method, r.path);
+        }
+        for m in self.slack.messages(&self.channel()) {
+            eprintln!("EDITS {} {}", m.ts, m.edits.len());
+            for t in self.slack.thread(&self.channel(), &m.ts) {
+                eprintln!("THREAD {} {}", t.ts, t.text);
+            }
+        }
+        for e in self.slack.ephemerals() {
+            eprintln!("EPH {} {}", e.user, e.text);
+        }
+    }
+
+    async fn wait(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.dump();
+        panic!("timed out waiting for: {what}");
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.unwrap();
+        }
+    }
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn buttons(m: &FakeMessage) -> Vec<String> {
+    m.blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["text"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn puts_from(env: &Env, incident: &IncidentId) -> Vec<String> {
+    env.pd
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            (r.method == http::Method::PUT || r.method == http::Method::POST)
+                && r.path.starts_with(&format!("/incidents/{incident}"))
+        })
+        .map(|r| r.header("from").unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+
+    // Trigger → one card naming the title and the status, with the five buttons.
+    eventually("the card is posted", || {
+        env.card_for("Checkout DB down").is_some()
+    })
+    .await;
+    let card = env.card_for("Checkout DB down").unwrap();
+    assert!(card.text.contains("Triggered"), "{}", card.text);
+    assert_eq!(
+        buttons(&card),
+        ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+    );
+    let ts = card.ts.clone();
+
+    // Acknowledge → PUT with Alice's From → echo webhook → card acknowledged, one thread line.
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    eventually("PagerDuty acknowledged", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    assert_eq!(puts_from(&env, &incident), ["alice@example.com"]);
+    eventually("the card shows Acknowledged", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.text.contains("Acknowledged"))
+    })
+    .await;
+    eventually("one thread line for the ack", || {
+        env.slack
+            .thread(&env.channel(), &ts)
+            .iter()
+            .filter(|m| m.thread_ts.is_some() && m.text.to_lowercase().contains("acknowledged"))
+            .count()
+            == 1
+    })
+    .await;
+    // The echo webhook arrives and is accepted, but renders no second line.
+    env.pd.wait_for_accepted(2, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack_lines = env
+        .slack
+        .thread(&env.channel(), &ts)
+        .iter()
+        .filter(|m| m.thread_ts.is_some() && m.text.to_lowercase().contains("acknowledged"))
+        .count();
+    assert_eq!(ack_lines, 1, "the echo must not add a second line");
+
+    // Escalate → level 2.
+    env.settled(&ts).await;
+    env.click(ALICE, &ts, "pdbridge_escalate").await;
+    eventually("PagerDuty escalated to level 2", || {
+        env.pd.incident(&incident).unwrap().escalation_level == 2
+    })
+    .await;
+
+    // Reassign via the modal → Bob.
+    env.thread_line(&ts, "escalated").await;
+    env.settled(&ts).await;
+    env.click(ALICE, &ts, "pdbridge_reassign").await;
+    eventually("the reassign modal opened", || {
+        !env.slack.views().is_empty()
+    })
+    .await;
+    let view = env.slack.views().last().unwrap().clone();
+    let reply = env
+        .slack
+        .submit_view(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(ALICE),
+            &view.id,
+            &[(
+                "reassign_to",
+                "reassign_user",
+                InputValue::User(SlackUserId::new(BOB)),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    eventually("PagerDuty reassigned to Bob", || {
+        env.pd.incident(&incident).unwrap().assignees == [ids::PdUserId::new("PBOB")]
+    })
+    .await;
+
+    // Add note via the modal: an empty note is refused in the modal, a real one reaches PD.
+    env.thread_line(&ts, "reassigned").await;
+    env.settled(&ts).await;
+    env.click(ALICE, &ts, "pdbridge_note").await;
+    eventually("the note modal opened", || env.slack.views().len() == 2).await;
+    let view = env.slack.views().last().unwrap().clone();
+    let reply = env
+        .slack
+        .submit_view(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(ALICE),
+            &view.id,
+            &[("note", "note_text", InputValue::Text("   ".into()))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.json()["response_action"], "errors");
+    assert!(reply.json()["errors"]["note"].is_string());
+    let reply = env
+        .slack
+        .submit_view(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(ALICE),
+            &view.id,
+            &[(
+                "note",
+                "note_text",
+                InputValue::Text("Rolled back the deploy".into()),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    env.wait("the note reached PagerDuty", || {
+        env.pd
+            .incident(&incident)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.content == "Rolled back the deploy")
+    })
+    .await;
+
+    // Resolve → card resolved, buttons gone, details kept.
+    env.thread_line(&ts, "note").await;
+    env.settled(&ts).await;
+    env.click(ALICE, &ts, "pdbridge_resolve").await;
+    eventually("PagerDuty resolved", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
+    })
+    .await;
+    eventually("the card shows Resolved without buttons", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.text.contains("Resolved") && buttons(&m).is_empty())
+    })
+    .await;
+    let card = env.slack.message(&env.channel(), &ts).unwrap();
+    assert!(card.text.contains("Checkout DB down"));
+    assert_eq!(env.cards().len(), 1, "exactly one card per incident");
+    // Every mutation was made as Alice.
+    assert!(
+        puts_from(&env, &incident)
+            .iter()
+            .all(|f| f == "alice@example.com")
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unmapped_and_unauthorized_clickers_are_refused_and_told() {
+    let mut env = Env::new("[policy]\nresolve = \"admin\"\nadmins = [\"U9BOSS\"]\n").await;
+    let incident = env.pd.trigger_incident("Queue backlog", &env.policy);
+    eventually("the card is posted", || {
+        env.card_for("Queue backlog").is_some()
+    })
+    .await;
+    let ts = env.card_for("Queue backlog").unwrap().ts;
+
+    // Mallory has no PagerDuty account: refused, told, nothing sent to PD.
+    env.click(MALLORY, &ts, "pdbridge_ack").await;
+    eventually("Mallory is told", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(MALLORY))
+    })
+    .await;
+    // Alice is mapped but the policy reserves Resolve to admins.
+    env.click(ALICE, &ts, "pdbridge_resolve").await;
+    eventually("Alice is told", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(ALICE))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        puts_from(&env, &incident).is_empty(),
+        "no mutation for refused clicks"
+    );
+    assert_eq!(
+        env.pd.incident(&incident).unwrap().status,
+        PdStatus::Triggered
+    );
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.contains("pdbridge_unmapped_users_total 1"),
+        "{metrics}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pd_down_during_a_click_tells_the_user_and_retries() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Cache misses", &env.policy);
+    eventually("the card is posted", || {
+        env.card_for("Cache misses").is_some()
+    })
+    .await;
+    let ts = env.card_for("Cache misses").unwrap().ts;
+    env.pd.set_down(true);
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    // While PagerDuty is down the clicker sees that the action is being retried.
+    env.wait("the user is told about the retry", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(ALICE))
+            || env
+                .slack
+                .message(&env.channel(), &ts)
+                .is_some_and(|m| m.blocks.to_string().contains("retrying"))
+    })
+    .await;
+    env.pd.set_down(false);
+    env.wait("the retry acknowledged the incident", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_and_forged_webhooks() {
+    let mut env = Env::new("").await;
+    env.pd.trigger_incident("Disk full", &env.policy);
+    let attempts = env.pd.wait_for_accepted(1, Duration::from_secs(5)).await;
+    let first = attempts.first().unwrap().clone();
+    eventually("the card is posted", || env.card_for("Disk full").is_some()).await;
+
+    let url = format!("{}/pagerduty/webhook", env.base());
+    // The same delivery again → 200 (duplicate), still one card.
+    let status = post(
+        &url,
+        &first.body,
+        &[
+            ("x-pagerduty-signature", first.signature.as_str()),
+            ("x-webhook-id", first.webhook_id.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A forged signature and a missing one → 401.
+    let forged = signing::sign_pagerduty(&signing::PagerDutySecret::new("guess"), &first.body);
+    assert_eq!(
+        post(
+            &url,
+            &first.body,
+            &[("x-pagerduty-signature", forged.as_str())]
+        )
+        .await,
+        401
+    );
+    assert_eq!(post(&url, &first.body, &[]).await, 401);
+    // A forged Slack click → 401.
+    let status = post(
+        &env.interactions(),
+        b"payload=%7B%7D",
+        &[
+            ("x-slack-request-timestamp", "1"),
+            ("x-slack-signature", "v0=00"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401);
+    // A forged slash command → 401.
+    let status = post(&format!("{}/slack/commands", env.base()), b"text=help", &[]).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(env.cards().len(), 1);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_with_a_non_empty_outbox_posts_exactly_once() {
+    let mut env = Env::new("").await;
+    // Restart against an unreachable Slack, so the card cannot be posted and stays pending.
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_url = format!("http://{}/api", dead.local_addr().unwrap());
+    drop(dead);
+    env.running.take().unwrap().abort().await;
+    env.slack_api_override = Some(dead_url);
+    env.start_server().await;
+    env.pd.trigger_incident("Payments slow", &env.policy);
+    env.pd.wait_for_accepted(1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(env.card_for("Payments slow").is_none());
+    // The process dies with the card still owed; a new one on the same database finishes it.
+    env.running.take().unwrap().abort().await;
+    env.slack_api_override = None;
+    env.start_server().await;
+    eventually("the card is posted after restart", || {
+        env.card_for("Payments slow").is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.cards().len(), 1);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slack_429_storm_drops_nothing() {
+    let mut env = Env::new("").await;
+    for _ in 0..6 {
+        env.slack.inject(
+            "chat.postMessage",
+            fakes::slack::Fault::RateLimited {
+                retry_after: Some(0),
+            },
+        );
+    }
+    let titles: Vec<String> = (0..3).map(|i| format!("Storm incident {i}")).collect();
+    for t in &titles {
+        env.pd.trigger_incident(t, &env.policy);
+    }
+    for t in &titles {
+        eventually("every card is posted despite 429s", || {
+            env.card_for(t).is_some()
+        })
+        .await;
+    }
+    assert_eq!(env.cards().len(), 3);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slash_command_help_whoami_status() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("API errors", &env.policy);
+    eventually("the card is posted", || {
+        env.card_for("API errors").is_some()
+    })
+    .await;
+    let url = format!("{}/slack/commands", env.base());
+    let run = |text: &str| {
+        let text = text.to_owned();
+        let url = url.clone();
+        let env = &env;
+        async move {
+            env.slack
+                .slash_command(
+                    &url,
+                    &env.secret(),
+                    &SlackUserId::new(ALICE),
+                    &env.channel(),
+                    "/pd",
+                    &text,
+                )
+                .await
+                .unwrap()
+                .json()["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    assert!(run("help").await.contains("/pd whoami"));
+    assert!(run("whoami").await.contains("alice@example.com"));
+    let status = run(&format!("status {incident}")).await;
+    assert!(
+        status.contains("API errors") && status.contains("Triggered"),
+        "{status}"
+    );
+    env.stop().await;
+}
+
+async fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> u16 {
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = http::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(bytes::Bytes::copy_from_slice(body)))
+        .unwrap();
+    client.request(req).await.unwrap().status().as_u16()
+}
+
+async fn reqwest_free_get(url: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = client.get(url.parse().unwrap()).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+#[allow(dead_code)]
+fn _assert_send(_: Arc<()>) {}
