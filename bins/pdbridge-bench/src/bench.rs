@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use anyhow::Context as _;
+
 use crate::child::{Pinning, ServerProcess};
+use crate::harness::{Env, EnvOptions};
 use crate::load::{self, MakeRequest};
 use crate::payloads::{self, IncidentEvent};
 use crate::report::{Report, Run};
@@ -88,15 +91,35 @@ pub async fn ingest_closed(
     conns: usize,
     warmup: Duration,
     duration: Duration,
-) -> anyhow::Result<load::LoadResult> {
+) -> anyhow::Result<Ingest> {
     let addr = server.addr;
     let host = addr.to_string();
     let run_id = run.to_owned();
     let make: MakeRequest = Arc::new(move |seq| unique_webhook(&host, &run_id, seq));
-    if !warmup.is_zero() {
-        load::closed_loop(addr, conns, warmup, 0, Arc::clone(&make), None).await?;
+    let warm = if warmup.is_zero() {
+        None
+    } else {
+        Some(load::closed_loop(addr, conns, warmup, 0, Arc::clone(&make), None).await?)
+    };
+    let measured = load::closed_loop(addr, conns, duration, 1 << 40, make, None).await?;
+    Ok(Ingest { warm, measured })
+}
+
+/// A warm-up and a measured closed loop.
+#[derive(Debug)]
+pub struct Ingest {
+    /// The unmeasured warm-up, if any.
+    pub warm: Option<load::LoadResult>,
+    /// The measured run.
+    pub measured: load::LoadResult,
+}
+
+impl Ingest {
+    /// Answers with `status` over both runs.
+    pub fn with_status(&self, status: u16) -> u64 {
+        let of = |r: &load::LoadResult| r.statuses.get(&status).copied().unwrap_or(0);
+        self.warm.as_ref().map_or(0, of) + of(&self.measured)
     }
-    load::closed_loop(addr, conns, duration, 1 << 40, make, None).await
 }
 
 /// `baseline`: the bare hyper server alone, closed loop and open loop.
@@ -113,7 +136,8 @@ pub async fn baseline(
         secs(args.warmup),
         secs(args.duration),
     )
-    .await?;
+    .await?
+    .measured;
     report
         .runs
         .push(Run::closed("ingest/bare-hyper", args.conns, &closed));
@@ -156,5 +180,177 @@ pub async fn baseline(
         ),
     );
     server.kill9()?;
+    Ok(())
+}
+
+/// Options of `ingest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Seconds of measured closed-loop load per server.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of unmeasured warm-up per server.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Closed-loop connections.
+    #[arg(long, default_value_t = 50)]
+    pub conns: usize,
+}
+
+/// Samples a process's memory and a WAL's size in the background until dropped.
+pub struct Sampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<SamplerPeaks>>,
+}
+
+/// The largest values a [`Sampler`] saw.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct SamplerPeaks {
+    /// Largest `VmRSS`, KiB.
+    pub max_rss_kib: u64,
+    /// Largest WAL size, bytes.
+    pub max_wal_bytes: u64,
+    /// Samples taken.
+    pub samples: u64,
+}
+
+impl Sampler {
+    /// Starts sampling `pid` (and `db`'s WAL, when given) every `every`.
+    pub fn start(pid: u32, db: Option<std::path::PathBuf>, every: Duration) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut peaks = SamplerPeaks::default();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(m) = crate::child::Memory::of(pid) {
+                    peaks.max_rss_kib = peaks.max_rss_kib.max(m.rss_kib);
+                }
+                if let Some(db) = &db {
+                    peaks.max_wal_bytes = peaks.max_wal_bytes.max(crate::child::wal_size(db));
+                }
+                peaks.samples += 1;
+                std::thread::sleep(every);
+            }
+            peaks
+        });
+        Self {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops and returns the peaks.
+    pub fn finish(mut self) -> SamplerPeaks {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sampler").finish_non_exhaustive()
+    }
+}
+
+/// `ingest`: signed 2 KiB webhooks with unique ids, closed loop, pdbridge against the bare
+/// baseline in the same run.
+pub async fn ingest(
+    args: &IngestArgs,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let warmup = secs(args.warmup);
+    let duration = secs(args.duration);
+    let bare = spawn_bare(pinning)?;
+    let base = ingest_closed(&bare, "B", args.conns, warmup, duration)
+        .await?
+        .measured;
+    report
+        .runs
+        .push(Run::closed("ingest/bare-hyper", args.conns, &base));
+    bare.kill9()?;
+
+    let mut env = Env::new(EnvOptions {
+        slack_limits: false,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    env.start()?;
+    let server = env.server.as_ref().context("server")?;
+    // Let the startup settle before reading idle memory.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(m) = server.memory() {
+        report.figure("memory/pdbridge/idle_rss_kib", m.rss_kib);
+    }
+    let sampler = Sampler::start(
+        server.pid(),
+        Some(env.db.clone()),
+        Duration::from_millis(50),
+    );
+    let both = ingest_closed(server, "I", args.conns, warmup, duration).await?;
+    let result = &both.measured;
+    let peaks = sampler.finish();
+    report
+        .runs
+        .push(Run::closed("ingest/pdbridge", args.conns, result));
+    report.figure("memory/pdbridge/ingest_peak_rss_kib", peaks.max_rss_kib);
+    report.figure("wal/pdbridge/ingest_peak_bytes", peaks.max_wal_bytes);
+    let ratio = if base.rate() > 0.0 {
+        result.rate() / base.rate()
+    } else {
+        0.0
+    };
+    report.figure(
+        "ingest/ratio_pdbridge_to_bare",
+        (ratio * 1000.0).round() / 1000.0,
+    );
+    report.figure("ingest/target_ratio", 0.30);
+
+    // Durability: every 202 is a committed row.
+    let accepted = both.with_status(202);
+    let committed = env.table_counts()?.get("pd_inbox").copied().unwrap_or(0);
+    report.check(
+        "ingest: every 202 was committed to the inbox",
+        u64::try_from(committed).unwrap_or(0) >= accepted,
+        format!("{accepted} answered 202 (incl. warm-up), {committed} inbox rows"),
+    );
+    let non_2xx: u64 = result
+        .statuses
+        .iter()
+        .filter(|(c, _)| !(200..300).contains(*c))
+        .map(|(_, n)| n)
+        .sum();
+    report.check(
+        "ingest: pdbridge answered 2xx to every signed webhook",
+        non_2xx == 0 && result.errors == 0 && result.answered > 0,
+        format!(
+            "{} answered, {non_2xx} non-2xx, {} transport errors",
+            result.answered, result.errors
+        ),
+    );
+    env.kill9()?;
+    Ok(())
+}
+
+/// `bad-input`: the bad-input table against a fresh pdbridge.
+pub async fn bad_input(pinning: Pinning, report: &mut Report) -> anyhow::Result<()> {
+    let mut env = Env::new(EnvOptions {
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    env.start()?;
+    crate::badinput::run(&env, report).await?;
+    env.kill9()?;
     Ok(())
 }

@@ -170,11 +170,6 @@ impl ServerProcess {
         }
         self.kill9()
     }
-
-    /// Whether the child has exited.
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
 }
 
 impl Drop for ServerProcess {
@@ -227,19 +222,6 @@ pub fn wal_size(db: &Path) -> u64 {
     let mut wal = PathBuf::from(db.as_os_str());
     wal.as_mut_os_string().push("-wal");
     std::fs::metadata(&wal).map_or(0, |m| m.len())
-}
-
-/// Waits until something accepts TCP connections on `addr`, up to `timeout`; returns how long it
-/// took.
-pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50)).is_ok() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    None
 }
 
 /// A loopback address with a port that was free a moment ago.

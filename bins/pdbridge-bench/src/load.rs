@@ -171,6 +171,11 @@ impl Conn {
     }
 }
 
+/// Sends one request on a fresh connection; returns the status and body.
+pub async fn send_one(addr: SocketAddr, req: Request<Full<Bytes>>) -> anyhow::Result<(u16, Bytes)> {
+    Conn::open(addr).await?.send(req).await
+}
+
 /// Per-worker tallies, merged into a [`LoadResult`].
 struct Tally {
     answered: u64,

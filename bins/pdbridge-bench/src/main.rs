@@ -8,13 +8,15 @@
 //! integration tests; long ones through `cargo run -p pdbridge-bench --release -- <cmd>`.
 #![forbid(unsafe_code)]
 
+mod badinput;
 mod bench;
-#[allow(dead_code)] // Parts used only by the pdbridge benches, which land next.
 mod child;
+mod crash;
+mod harness;
 mod load;
-#[allow(dead_code)] // Parts used only by the pdbridge benches, which land next.
 mod payloads;
 mod report;
+mod scenarios;
 mod serve;
 
 use std::net::SocketAddr;
@@ -45,6 +47,21 @@ struct Cli {
 enum Cmd {
     /// The bare hyper baseline alone: closed loop and open loop.
     Baseline(bench::BaselineArgs),
+    /// Open-loop answer latency of webhooks and Slack clicks.
+    Ack(scenarios::AckArgs),
+    /// The kill -9 fault harness under mixed load with failing fakes.
+    Crash(crash::CrashArgs),
+    /// Forged, stale, replayed, truncated, oversized and garbage requests: statuses and no writes.
+    BadInput,
+    /// Ingest throughput: pdbridge against the bare baseline, signed 2 KiB webhooks.
+    Ingest(bench::IngestArgs),
+    /// Runs pdbridge with this config until SIGTERM or SIGKILL (used by the bench itself).
+    #[command(name = "__serve-pdbridge", hide = true)]
+    ServePdbridge {
+        /// The pdbridge TOML config; the environment overrides it as for `pdbridge serve`.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Runs the bare baseline server until killed (used by the bench itself).
     #[command(name = "__serve-bare", hide = true)]
     ServeBare {
@@ -87,9 +104,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve::bare(listen))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::ServePdbridge { config } => {
+            runtime()?.block_on(serve::pdbridge(&config))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Cmd::Baseline(args) => {
             child::pin_self_away(pinning);
             runtime()?.block_on(bench::baseline(&args, pinning, &mut report))?;
+        }
+        Cmd::Ack(args) => {
+            child::pin_self_away(pinning);
+            runtime()?.block_on(scenarios::ack(&args, pinning, &mut report))?;
+        }
+        Cmd::Crash(args) => {
+            runtime()?.block_on(crash::run(&args, pinning, &mut report))?;
+        }
+        Cmd::BadInput => {
+            runtime()?.block_on(bench::bad_input(pinning, &mut report))?;
+        }
+        Cmd::Ingest(args) => {
+            child::pin_self_away(pinning);
+            runtime()?.block_on(bench::ingest(&args, pinning, &mut report))?;
         }
     }
     emit(&report, cli.json.as_deref())?;

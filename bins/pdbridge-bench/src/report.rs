@@ -173,7 +173,12 @@ impl Report {
         if !self.figures.is_empty() {
             let _ = writeln!(out);
             for (k, v) in &self.figures {
-                let _ = writeln!(out, "{k:<48} {v}");
+                let text = v.to_string();
+                if text.len() <= 160 {
+                    let _ = writeln!(out, "{k:<48} {text}");
+                } else {
+                    let _ = writeln!(out, "{k:<48} (see the JSON report)");
+                }
             }
         }
         if !self.checks.is_empty() {

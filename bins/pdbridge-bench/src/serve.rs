@@ -48,3 +48,19 @@ pub async fn bare(listen: SocketAddr) -> anyhow::Result<()> {
         });
     }
 }
+
+/// Runs pdbridge from `config` exactly as `pdbridge serve` does, on the configured address, until
+/// SIGTERM/SIGINT (graceful shutdown) or SIGKILL.
+pub async fn pdbridge(config: &std::path::Path) -> anyhow::Result<()> {
+    if std::env::var_os("PDBRIDGE_BENCH_SERVER_LOGS").is_some() {
+        pdbridge::logging::init(pdbridge::config::LogFormat::Pretty);
+    }
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let config = pdbridge::config::Config::load(Some(config), &env)
+        .map_err(|e| anyhow::anyhow!("bad config: {e}"))?;
+    let listener = TcpListener::bind(config.server.listen).await?;
+    let running = pdbridge::app::start(config, listener, pdbridge::app::Options::default()).await?;
+    announce(running.addr)?;
+    pdbridge::server::shutdown_signal().await;
+    running.shutdown().await
+}
