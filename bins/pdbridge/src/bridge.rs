@@ -214,32 +214,8 @@ impl Bridge {
     {
         let now = self.now_ms();
         let mut engine = self.engine();
-        let mut touched = BTreeSet::new();
-        let is_tick = matches!(input, Input::Tick);
-        let before: Vec<(IncidentId, serde_json::Value)> = if is_tick {
-            engine
-                .incidents()
-                .map(|s| (s.id().clone(), serde_json::to_value(s).unwrap_or_default()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        touched_by_input(&input, &mut touched);
         let effects = engine.handle(Timestamp::from_millis(now), input);
-        for effect in &effects {
-            touched_by_effect(effect, &mut touched);
-        }
-        if is_tick {
-            for (id, old) in before {
-                let changed = engine
-                    .incident(&id)
-                    .map(|s| serde_json::to_value(s).unwrap_or_default() != old)
-                    .unwrap_or(false);
-                if changed {
-                    touched.insert(id);
-                }
-            }
-        }
+        let touched: BTreeSet<IncidentId> = engine.changed_incidents().cloned().collect();
         let mut records = Vec::new();
         for id in &touched {
             if let Some(state) = engine.incident(id) {
@@ -657,32 +633,6 @@ fn effect_incident(effect: &Effect) -> Option<IncidentId> {
         | Effect::PdRead { incident, .. } => Some(incident.clone()),
         Effect::PostThread { id, .. } => incident_of(id),
         Effect::Dropped { incident, .. } => incident.clone(),
-    }
-}
-
-fn touched_by_effect(effect: &Effect, touched: &mut BTreeSet<IncidentId>) {
-    if let Some(id) = effect_incident(effect) {
-        touched.insert(id);
-    }
-}
-
-fn touched_by_input(input: &Input, touched: &mut BTreeSet<IncidentId>) {
-    match input {
-        Input::PdEvent(e) => {
-            touched.insert(e.incident.clone());
-        }
-        Input::SlackAction(a) => {
-            touched.insert(a.incident.clone());
-        }
-        Input::EffectDone { id, .. } => {
-            if let Some(i) = incident_of(id) {
-                touched.insert(i);
-            }
-        }
-        Input::Reconcile { snapshot, .. } => {
-            touched.insert(snapshot.id.clone());
-        }
-        Input::Tick => {}
     }
 }
 

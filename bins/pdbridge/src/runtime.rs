@@ -397,6 +397,16 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
             .write(|tx| tx.complete(&row.id, bridge.now_ms()));
         return;
     };
+    // A mutation the engine no longer awaits (its action completed through the echo, failed or
+    // timed out) must not run late: it could undo a newer change made in PagerDuty.
+    if matches!(effect, Effect::PdMutation { .. }) && !bridge.with_engine(|e| e.awaits(&effect_id))
+    {
+        tracing::info!(id = %effect_id, "skipping a mutation the engine no longer awaits");
+        let _ = bridge
+            .store
+            .write(|tx| tx.complete(&row.id, bridge.now_ms()));
+        return;
+    }
     let outcome = perform(bridge, &effect).await;
     let audit = mutation_audit(bridge, &effect, &outcome);
     let result = bridge.apply(

@@ -710,3 +710,92 @@ async fn reqwest_free_get(url: &str) -> String {
 
 #[allow(dead_code)]
 fn _assert_send(_: Arc<()>) {}
+
+/// Re-signs `body` with the test subscription's secret after `edit` changed its JSON.
+fn resigned(body: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> (Vec<u8>, String) {
+    let mut value: serde_json::Value = serde_json::from_slice(body).unwrap();
+    edit(&mut value);
+    let body = serde_json::to_vec(&value).unwrap();
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(WEBHOOK_SECRET), &body);
+    (body, sig)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Late events", &env.policy);
+    env.wait("the card is posted", || {
+        env.card_for("Late events").is_some()
+    })
+    .await;
+    let ts = env.card_for("Late events").unwrap().ts;
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.thread_line(&ts, "acknowledged").await;
+    env.settled(&ts).await;
+    env.click(ALICE, &ts, "pdbridge_resolve").await;
+    env.wait("the card shows Resolved", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.text.contains("Resolved"))
+    })
+    .await;
+    // PagerDuty redelivers the old `incident.acknowledged` late, as a new delivery.
+    let ack = env
+        .pd
+        .deliveries()
+        .into_iter()
+        .find(|d| {
+            d.event_type == "incident.acknowledged" && d.incident_id.as_ref() == Some(&incident)
+        })
+        .expect("the echo of the ack was delivered");
+    let (body, sig) = resigned(&ack.body, |v| {
+        v["event"]["id"] = serde_json::json!("01LATEREDELIVERY0000000000");
+    });
+    let url = format!("{}/pagerduty/webhook", env.base());
+    let status = post(
+        &url,
+        &body,
+        &[
+            ("x-pagerduty-signature", sig.as_str()),
+            ("x-webhook-id", "late-delivery-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let card = env.slack.message(&env.channel(), &ts).unwrap();
+    assert!(card.text.contains("Resolved"), "{}", card.text);
+    assert!(buttons(&card).is_empty());
+    assert_eq!(
+        env.pd.incident(&incident).unwrap().status,
+        PdStatus::Resolved
+    );
+    // Unknown event types and the ping are answered 2xx and change nothing.
+    let (body, sig) = resigned(&ack.body, |v| {
+        v["event"]["id"] = serde_json::json!("01UNKNOWNTYPE0000000000000");
+        v["event"]["event_type"] = serde_json::json!("incident.something_new");
+    });
+    let status = post(&url, &body, &[("x-pagerduty-signature", sig.as_str())]).await;
+    assert!((200..300).contains(&status), "{status}");
+    let ping = br#"{"event":{"id":"01PING","event_type":"pagey.ping","resource_type":"pagey","occurred_at":"2026-11-24T00:00:00.000Z","agent":null,"client":null,"data":{"message":"Hello from your friend Pagey!","type":"ping"}}}"#;
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(WEBHOOK_SECRET), ping);
+    let status = post(&url, ping, &[("x-pagerduty-signature", sig.as_str())]).await;
+    assert!((200..300).contains(&status), "{status}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciler_posts_a_card_that_was_never_posted() {
+    let mut env = Env::new("").await;
+    // An incident PagerDuty never told us about (no webhook).
+    env.pd.add_incident("Silent incident", &env.policy);
+    pdbridge::runtime::reconcile_once(&env.running.as_ref().unwrap().bridge).await;
+    env.wait("the reconciler posted the card", || {
+        env.card_for("Silent incident").is_some()
+    })
+    .await;
+    pdbridge::runtime::reconcile_once(&env.running.as_ref().unwrap().bridge).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(env.cards().len(), 1, "a second pass posts nothing new");
+    env.stop().await;
+}
