@@ -880,8 +880,20 @@ impl Cx<'_> {
                     .cfg
                     .backoff(p.job.failures)
                     .max(retry_after.unwrap_or_default());
-                p.job.last_error = Some(error);
+                p.job.last_error = Some(error.clone());
                 p.job.retry_at = Some(self.now.saturating_add(delay));
+                if p.job.failures == 1 {
+                    // Tell the actor once; the card shows every further retry.
+                    let (key, channel, slack) =
+                        (p.key.clone(), p.channel.clone(), p.actor.slack.clone());
+                    let what = p.kind.name().replace('_', " ");
+                    let text = format!(
+                        "PagerDuty did not accept {what} for {} yet ({error}); the bridge is \
+                         retrying and the card shows the result.",
+                        st.describe()
+                    );
+                    self.reply(st, &key, channel, &slack, text);
+                }
                 self.sync_card(st);
                 return None;
             }

@@ -29,9 +29,11 @@
 //! # Invariants
 //!
 //! - **Time is monotonic.** `now` is clamped: a `now` earlier than one already seen is treated
-//!   as the latest one seen. `occurred_at` is PagerDuty's clock and is only compared with other
-//!   PagerDuty times and with the engine's own send times of reads; a skewed clock delays a
-//!   change until the next event or reconciliation, it never reverts a newer one.
+//!   as the latest one seen. Events are ordered among themselves by PagerDuty's `occurred_at`.
+//!   A read (or a mutation's response) counts as of the engine's `now` when it was sent, and is
+//!   compared with `occurred_at`: if the caller's clock and PagerDuty's disagree, a read and an
+//!   event less than the skew apart may be ordered wrongly, which the next event or
+//!   reconciliation repairs.
 //! - **Every decision is visible.** An input that changes nothing yields
 //!   [`Effect::Dropped`] with a [`DropReason`]; refusals also yield it beside their ephemeral.
 //! - **Deterministic.** The same state and the same inputs give the same effects, with the same
@@ -47,7 +49,9 @@
 //!   actor; status-changing actions are preceded by a fresh [`PdRead::Incident`] and never sent
 //!   for a resolved incident. PagerDuty events never cause a mutation (no note echo loops).
 //! - **Bounded memory.** Webhook/event ids and action keys are forgotten after
-//!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`].
+//!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`]. Incidents
+//!   stay until the caller unloads them ([`Engine::unload_incident`], for example once
+//!   [`IncidentState::is_idle`] and resolved).
 #![forbid(unsafe_code)]
 
 mod config;

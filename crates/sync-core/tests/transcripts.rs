@@ -627,7 +627,7 @@ fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
             retry_after: None,
         },
     );
-    t.done("card4", Outcome::Done);
+    t.done("card5", Outcome::Done);
     t.tick();
     t.done(
         "resolve2",
@@ -636,7 +636,7 @@ fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
         },
     );
     t.done(
-        "card5",
+        "card7",
         Outcome::RateLimited {
             retry_after: Duration::from_secs(10),
         },
@@ -655,17 +655,18 @@ fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
           UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Resolving… requested by <@UA8RXUSPL>"
         > done PQ1K5C8/card3: Done
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve1: Retryable { error: "HTTP 503 from PagerDuty", retry_after: None }
-          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Resolving… requested by <@UA8RXUSPL> (retrying: HTTP 503 from PagerDuty)"
-        > done PQ1K5C8/card4: Done
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply4 to UA8RXUSPL: "PagerDuty did not accept resolve for #10 Test Incident yet (HTTP 503 from PagerDuty); the bridge is retrying and the card shows the result."
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Resolving… requested by <@UA8RXUSPL> (retrying: HTTP 503 from PagerDuty)"
+        > done PQ1K5C8/card5: Done
         > tick Retry(IncidentId("PQ1K5C8"))
           PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve2 From=pig208@example.com Resolve
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/resolve2: Permanent { error: "HTTP 403: Access Denied (2010)" }
-          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply5 to UA8RXUSPL: "Could not resolve #10 Test Incident: HTTP 403: Access Denied (2010)"
-          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
-        > done PQ1K5C8/card6: RateLimited { retry_after: 10s }
-        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply5: Done
-        > tick Retry(IncidentId("PQ1K5C8"))
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply6 to UA8RXUSPL: "Could not resolve #10 Test Incident: HTTP 403: Access Denied (2010)"
           UpdateCard PQ1K5C8/card7 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
+        > done PQ1K5C8/card7: RateLimited { retry_after: 10s }
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply6: Done
+        > tick Retry(IncidentId("PQ1K5C8"))
+          UpdateCard PQ1K5C8/card8 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
     "#]].assert_eq(&t.log);
 }
 

@@ -362,9 +362,19 @@ impl Script {
         self.input(&label, Input::Tick)
     }
 
-    /// The id of the awaited effect whose last segment, without its number, is `stem` (digits
-    /// in `stem` are ignored: `card3` finds the card post or update in flight).
+    /// The id of the awaited effect whose last segment is `stem`, or else the only one whose
+    /// last segment without its number is `stem` without its number (`card3` finds the card
+    /// call in flight whatever its number).
     pub fn find(&self, stem: &str) -> EffectId {
+        let exact = format!("/{stem}");
+        if let Some(id) = self
+            .engine
+            .incidents()
+            .flat_map(|st| st.awaited_effects())
+            .find(|id| id.as_str().ends_with(&exact))
+        {
+            return id;
+        }
         let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit());
         let mut found: Vec<EffectId> = self
             .engine
