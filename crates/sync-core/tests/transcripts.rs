@@ -750,3 +750,44 @@ fn b4_a_sub_event_for_an_unknown_incident_reads_it_before_posting() {
           PostThread Q3B15VLMF3ASBD/thread3 under 1548261231.000200: ["Harsh Santwani added a note: Running KILL on long-running queries from the reporting-service.", "Harsh Santwani requested Harsh Santwani as a responder: Please help with \"Critical: Checkout API High Latency\""]
     "#]].assert_eq(&t.log);
 }
+
+#[test]
+fn b8_a_card_whose_post_failed_is_posted_again_by_the_reconciler() {
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    let trigger = pq1k5c8(
+        "incident.triggered",
+        "triggered",
+        "01BZYK8N47TRIGGERED0000000",
+        "2021-06-04T13:50:00.000Z",
+    );
+    t.pd("incident.triggered", &trigger);
+    t.done(
+        "card1",
+        Outcome::Permanent {
+            error: "not_in_channel".into(),
+        },
+    );
+    t.advance(300_000).input(
+        "reconciler lists PQ1K5C8",
+        Input::Reconcile {
+            snapshot: data_of(&trigger),
+            as_of: ts("2021-06-04T13:55:00.000Z"),
+            target_channel: Some(ids::ChannelId::new("CBR2V3XEX")),
+        },
+    );
+    t.done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    expect![[r#"
+        > incident.triggered
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Permanent { error: "not_in_channel" }
+          Dropped PQ1K5C8 Failed
+        > reconciler lists PQ1K5C8
+          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Posted 1548261231.000200
+    "#]].assert_eq(&t.log);
+}
