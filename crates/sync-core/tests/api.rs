@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use pretty_assertions::assert_eq;
 use sync_core::{DropReason, Effect, Engine, EngineConfig, Error, Input, Timestamp};
 
 #[test]
