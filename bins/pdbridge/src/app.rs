@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::bridge::{Bridge, BridgeParts, MillisClock, system_millis};
 use crate::config::Config;
-use crate::http::{AppState, app, system_clock};
+use crate::http::{App, AppState, app, system_clock};
 use crate::metrics::Metrics;
 use crate::{runtime, server};
 
@@ -121,16 +121,13 @@ impl Running {
     }
 }
 
-/// Builds the clients, opens the store and starts serving on `listener`.
-pub async fn start(
-    config: Config,
-    listener: TcpListener,
-    options: Options,
-) -> anyhow::Result<Running> {
-    let config = Arc::new(config);
-    let addr = listener
-        .local_addr()
-        .context("reading the listen address")?;
+/// Opens the store, builds the clients and the bridge, and returns the HTTP service over it.
+/// No loop runs and nothing listens: [`start`] does that; tests drive the service with
+/// `tower::ServiceExt::oneshot`.
+pub async fn build(
+    config: Arc<Config>,
+    options: &Options,
+) -> anyhow::Result<(App<Bridge>, Arc<Bridge>)> {
     let store_options = StoreOptions {
         claim_lease: Duration::from_secs(300),
         ..StoreOptions::default()
@@ -199,7 +196,20 @@ pub async fn start(
         metrics,
         clock: system_clock(),
     });
+    Ok((service, bridge))
+}
 
+/// Builds everything with [`build`] and starts the loops and serving on `listener`.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    options: Options,
+) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let (service, bridge) = build(Arc::clone(&config), &options).await?;
     let (loops_stop, loops_rx) = watch::channel(false);
     let loops = vec![
         tokio::spawn(runtime::inbox_loop(Arc::clone(&bridge), loops_rx.clone())),

@@ -724,7 +724,8 @@ pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
     }
 }
 
-/// Reconciles at start and then every `interval`, until `shutdown` turns true.
+/// Reconciles (and prunes expired dedupe rows) at start and then every `interval`, until
+/// `shutdown` turns true.
 pub async fn reconcile_loop(
     bridge: Arc<Bridge>,
     interval: Duration,
@@ -732,6 +733,12 @@ pub async fn reconcile_loop(
 ) {
     loop {
         reconcile_once(&bridge).await;
+        // Dedupe keys older than the retention (7 days) and finished outbox rows go; unprocessed
+        // inbox rows and pending effects never do.
+        match bridge.store.write(|tx| tx.prune(bridge.now_ms())) {
+            Ok(report) => tracing::debug!(?report, "pruned the store"),
+            Err(err) => tracing::warn!(%err, "pruning the store failed"),
+        }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = stopped(&mut shutdown) => return,
