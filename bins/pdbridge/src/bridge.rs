@@ -320,7 +320,18 @@ impl Bridge {
         let Some(action) = p.actions.first() else {
             return Ok(SlackReply::Empty);
         };
-        let Some(incident) = action.value.as_deref().map(IncidentId::new) else {
+        // The incident travels in the button's `value`, and in its block id as a fallback.
+        let from_block = action
+            .block_id
+            .strip_prefix("pdbridge_actions:")
+            .filter(|id| !id.is_empty());
+        let Some(incident) = action
+            .value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .or(from_block)
+            .map(IncidentId::new)
+        else {
             return Ok(SlackReply::Empty);
         };
         let (channel, ts) = match p.message_ref() {

@@ -799,3 +799,40 @@ async fn reconciler_posts_a_card_that_was_never_posted() {
     assert_eq!(env.cards().len(), 1, "a second pass posts nothing new");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_with_an_accepted_click_acts_exactly_once() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Crashy worker", &env.policy);
+    env.wait("the card is posted", || {
+        env.card_for("Crashy worker").is_some()
+    })
+    .await;
+    let ts = env.card_for("Crashy worker").unwrap().ts;
+    // The click is accepted (answered 200) while PagerDuty is down, then the process dies.
+    env.pd.set_down(true);
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("the user is told the click is retried", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(ALICE))
+    })
+    .await;
+    env.running.take().unwrap().abort().await;
+    env.pd.set_down(false);
+    env.start_server().await;
+    env.wait("the click was carried out after the restart", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let puts = env
+        .pd
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::PUT)
+        .count();
+    assert_eq!(puts, 1, "exactly one acknowledge reached PagerDuty");
+    env.stop().await;
+}
