@@ -166,7 +166,20 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let state = Arc::clone(&self.state);
-        Box::pin(async move { Ok(handle(&state, req).await) })
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            let path = req.uri().path().to_owned();
+            let resp = handle(&state, req).await;
+            tracing::info!(
+                %method,
+                path,
+                status = resp.status().as_u16(),
+                ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "request"
+            );
+            Ok(resp)
+        })
     }
 }
 

@@ -460,6 +460,18 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
             .iter()
             .all(|f| f == "alice@example.com")
     );
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    for line in [
+        "pdbridge_actions_total{kind=\"acknowledge\",result=\"succeeded\"} 1",
+        "pdbridge_actions_total{kind=\"resolve\",result=\"succeeded\"} 1",
+        "pdbridge_actions_total{kind=\"add_note\",result=\"succeeded\"} 1",
+        "pdbridge_webhooks_rejected_total{source=\"pagerduty\",reason=\"mismatch\"} 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    assert!(metrics.contains("pdbridge_webhooks_received_total{source=\"pagerduty\"}"));
+    assert!(metrics.contains("pdbridge_api_calls_total{platform=\"pagerduty\",outcome=\"ok\"}"));
+    assert!(metrics.contains("pdbridge_outbox_depth"));
     env.stop().await;
 }
 
