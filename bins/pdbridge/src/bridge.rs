@@ -187,6 +187,11 @@ impl Bridge {
         }))
     }
 
+    /// The store (for read-only views such as `pdbridge status`, the demo and tests).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// The current time in Unix milliseconds.
     pub fn now_ms(&self) -> UnixMillis {
         (self.clock)()

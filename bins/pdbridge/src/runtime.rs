@@ -409,13 +409,30 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     }
     let outcome = perform(bridge, &effect).await;
     let audit = mutation_audit(bridge, &effect, &outcome);
+    // The engine schedules retries itself (as new effects); the row records this attempt's
+    // failure so `pdbridge status` can show it.
+    let failure = match &outcome {
+        Outcome::Retryable { error, .. } => Some((error.clone(), false)),
+        Outcome::RateLimited { retry_after } => {
+            Some((format!("rate limited; retry after {retry_after:?}"), false))
+        }
+        Outcome::Permanent { error } => Some((error.clone(), true)),
+        _ => None,
+    };
     let result = bridge.apply(
         Input::EffectDone {
             id: effect_id,
             outcome,
         },
         |tx, now| {
-            tx.complete(&row.id, now)?;
+            match &failure {
+                Some((error, true)) => tx.abandon(&row.id, now, error)?,
+                Some((error, false)) => {
+                    tx.fail(&row.id, now, now, error)?;
+                    tx.complete(&row.id, now)?;
+                }
+                None => tx.complete(&row.id, now)?,
+            }
             if let Some(a) = &audit {
                 tx.append_audit(a)?;
             }

@@ -616,6 +616,16 @@ async fn restart_with_a_non_empty_outbox_posts_exactly_once() {
     env.pd.wait_for_accepted(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(env.card_for("Payments slow").is_none());
+    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    env.wait("a failed attempt is recorded for `pdbridge status`", || {
+        !bridge
+            .store()
+            .read(|tx| tx.recent_failures(10))
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    drop(bridge);
     // The process dies with the card still owed; a new one on the same database finishes it.
     env.running.take().unwrap().abort().await;
     env.slack_api_override = None;
