@@ -238,7 +238,7 @@ impl Config {
         let listen = e
             .plain("PDBRIDGE_LISTEN", "server.listen", raw.server.listen)
             .unwrap_or_else(|| (DEFAULT_LISTEN.to_owned(), Origin::Default));
-        let listen = listen.0.parse::<SocketAddr>().map_err(|err| {
+        let listen = parse_listen(&listen.0).map_err(|err| {
             listen
                 .1
                 .error(format!("`{}` is not a socket address: {err}", listen.0))
@@ -413,6 +413,28 @@ fn non_empty_id(v: String, origin: Origin) -> Result<String, ConfigError> {
         Err(origin.error("must not be empty".to_owned()))
     } else {
         Ok(t.to_owned())
+    }
+}
+
+/// Parses `ip:port`, or `host:port` resolved to its first address (`localhost:8080`).
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    let value = value.trim();
+    match value.parse::<SocketAddr>() {
+        Ok(addr) => Ok(addr),
+        Err(err) => {
+            use std::net::ToSocketAddrs;
+            let has_port = value
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !has_port {
+                return Err(err.to_string());
+            }
+            value
+                .to_socket_addrs()
+                .map_err(|e| e.to_string())?
+                .next()
+                .ok_or_else(|| "the host name has no address".to_owned())
+        }
     }
 }
 
@@ -803,6 +825,12 @@ default_channel = "C0DEFAULT"
             Config::from_toml_str(MINIMAL, &env(&[("PAGERDUTY_API_URL", "ftp://x")])).unwrap_err();
         assert!(err.to_string().contains("PAGERDUTY_API_URL"), "{err}");
         let err = Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "x:y")])).unwrap_err();
+        assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
+        let err = Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "8080")])).unwrap_err();
+        assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
+        let c =
+            Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "localhost:9090")])).unwrap();
+        assert_eq!(c.server.listen.port(), 9090);
         assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
     }
 
