@@ -26,6 +26,8 @@ pub enum Command {
     Status(crate::ops::StatusArgs),
     /// Test the configuration and credentials against Slack and PagerDuty (✓/✗ per line).
     Check(crate::ops::CheckArgs),
+    /// Run one incident's whole life against in-process fake Slack and PagerDuty (no network).
+    Demo(crate::ops::DemoArgs),
 }
 
 /// Arguments of `pdbridge serve`.

@@ -1,5 +1,6 @@
 //! Operator commands: everything `pdbridge` does besides `serve`.
 //!
+//! - [`demo`]: `demo [--keep-running]` runs one incident's whole life against in-process fakes.
 //! - [`manifest`]: `slack-manifest --url URL` prints the Slack app manifest (pure).
 //! - [`subscribe`]: `pd-subscribe --url URL (--service ID | --team ID | --account) [--ping]`
 //!   creates the PagerDuty webhook subscription and prints its secret once.
@@ -20,6 +21,7 @@ use ids::{Email, ServiceId, TeamId};
 use url::Url;
 
 pub mod check;
+pub mod demo;
 pub mod manifest;
 pub mod probe;
 pub mod status;
@@ -275,4 +277,17 @@ pub fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Arguments of `pdbridge demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the fakes and the server running after the story and print their URLs.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// Runs `pdbridge demo`: exit 0 only when every step was observed working.
+pub fn demo(args: &DemoArgs) -> ExitCode {
+    demo::main(args.keep_running)
 }
