@@ -21,6 +21,20 @@ demo:
 proptest-long:
     PROPTEST_CASES=1000000 cargo test --release -p sync-core --test properties
 
-# Benchmarks (ratios measured in one run).
+# Benchmarks (ratios measured in one run); the JSON report lands in target/bench.json.
 bench:
-    cargo run --release -p pdbridge-bench -- all
+    cargo run --release -p pdbridge-bench -- --json target/bench.json all
+
+# One benchmark or fault run by name (ingest, ack, e2e, economy, memory, outage, bad-input, crash).
+bench-one NAME *ARGS:
+    cargo run --release -p pdbridge-bench -- {{NAME}} {{ARGS}}
+
+# The crash harness with 100 kill -9 cycles, including answers slower than the clients' timeout.
+crash-long:
+    cargo run --release -p pdbridge-bench -- --json target/crash-long.json crash --iterations 100 --incidents 3 --timeout-faults --drain-timeout 600
+
+# Fault runs only (outage, bad input, crash), full size.
+faults:
+    cargo run --release -p pdbridge-bench -- outage
+    cargo run --release -p pdbridge-bench -- bad-input
+    cargo run --release -p pdbridge-bench -- crash

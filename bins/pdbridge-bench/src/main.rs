@@ -45,10 +45,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Every benchmark with its default (full-size) settings, then bad input, outage and crash.
+    All,
     /// The bare hyper baseline alone: closed loop and open loop.
     Baseline(bench::BaselineArgs),
     /// Open-loop answer latency of webhooks and Slack clicks.
     Ack(scenarios::AckArgs),
+    /// End to end: webhook to Slack post, click to PagerDuty PUT.
+    E2e(scenarios::E2eArgs),
+    /// Slack calls per lifecycle and in a 200-incident storm in one channel.
+    Economy(scenarios::EconomyArgs),
+    /// Memory idle, under load and with a large pending outbox; WAL size.
+    Memory(scenarios::MemoryArgs),
+    /// Slack down then up; PagerDuty down during clicks then up.
+    Outage(scenarios::OutageArgs),
     /// The kill -9 fault harness under mixed load with failing fakes.
     Crash(crash::CrashArgs),
     /// Forged, stale, replayed, truncated, oversized and garbage requests: statuses and no writes.
@@ -108,6 +118,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve::pdbridge(&config))?;
             return Ok(ExitCode::SUCCESS);
         }
+        Cmd::All => {
+            child::pin_self_away(pinning);
+            let rt = runtime()?;
+            rt.block_on(bench::ingest(&defaults(), pinning, &mut report))?;
+            rt.block_on(scenarios::ack(&defaults(), pinning, &mut report))?;
+            rt.block_on(scenarios::e2e(&defaults(), pinning, &mut report))?;
+            rt.block_on(scenarios::economy(&defaults(), pinning, &mut report))?;
+            rt.block_on(scenarios::memory(&defaults(), pinning, &mut report))?;
+            rt.block_on(scenarios::outage(&defaults(), pinning, &mut report))?;
+            rt.block_on(bench::bad_input(pinning, &mut report))?;
+            rt.block_on(crash::run(&defaults(), pinning, &mut report))?;
+        }
         Cmd::Baseline(args) => {
             child::pin_self_away(pinning);
             runtime()?.block_on(bench::baseline(&args, pinning, &mut report))?;
@@ -115,6 +137,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Ack(args) => {
             child::pin_self_away(pinning);
             runtime()?.block_on(scenarios::ack(&args, pinning, &mut report))?;
+        }
+        Cmd::E2e(args) => {
+            child::pin_self_away(pinning);
+            runtime()?.block_on(scenarios::e2e(&args, pinning, &mut report))?;
+        }
+        Cmd::Economy(args) => {
+            runtime()?.block_on(scenarios::economy(&args, pinning, &mut report))?;
+        }
+        Cmd::Memory(args) => {
+            child::pin_self_away(pinning);
+            runtime()?.block_on(scenarios::memory(&args, pinning, &mut report))?;
+        }
+        Cmd::Outage(args) => {
+            runtime()?.block_on(scenarios::outage(&args, pinning, &mut report))?;
         }
         Cmd::Crash(args) => {
             runtime()?.block_on(crash::run(&args, pinning, &mut report))?;
@@ -135,6 +171,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A subcommand's options with every default applied, as if given no flags.
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("defaults"));
+    T::from_arg_matches(&cmd.get_matches_from(["defaults"]))
+        .expect("every option of a bench has a default")
+}
+
 fn emit(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(report)?;
     match json {
@@ -146,4 +189,34 @@ fn emit(report: &Report, json: Option<&std::path::Path>) -> anyhow::Result<()> {
         None => print!("{}", report.table()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_full_size_runs() {
+        let ingest: bench::IngestArgs = defaults();
+        assert_eq!(ingest.conns, 50);
+        let ack: scenarios::AckArgs = defaults();
+        assert_eq!(ack.rates, vec![1000, 5000]);
+        let crash: crash::CrashArgs = defaults();
+        assert_eq!(crash.iterations, 10);
+        let memory: scenarios::MemoryArgs = defaults();
+        assert_eq!(memory.rows, 100_000);
+    }
+
+    #[test]
+    fn cli_parses_every_command() {
+        for args in [
+            &["b", "all"][..],
+            &["b", "ingest", "--duration", "1"],
+            &["b", "crash", "--iterations", "100", "--timeout-faults"],
+            &["b", "--json", "x.json", "bad-input"],
+            &["b", "economy", "--storm", "10"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
+        }
+    }
 }

@@ -1,15 +1,18 @@
 //! The pdbridge benches beyond ingest: ack latency, end to end, Slack economy, memory, outage.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use bytes::Bytes;
+use ids::{ChannelId, IncidentId};
 
-use crate::bench::unique_webhook;
+use crate::bench::{WEBHOOK_BYTES, unique_webhook};
 use crate::child::Pinning;
-use crate::harness::{Env, EnvOptions};
+use crate::harness::{Env, EnvOptions, metric_sum, service_for_channel};
 use crate::load::{self, MakeRequest};
-use crate::payloads::{self, SLACK_SECRET, now_unix};
+use crate::payloads::{self, IncidentEvent, SLACK_SECRET, now_unix};
 use crate::report::{Report, Run};
 
 fn secs(s: f64) -> Duration {
@@ -125,5 +128,763 @@ pub async fn ack(args: &AckArgs, pinning: Pinning, report: &mut Report) -> anyho
         env.kill9()?;
     }
     report.figure("ack/target_p99_us_at_1000", 2000);
+    Ok(())
+}
+
+/// Waits until the server's start-up reconciliation listed PagerDuty's open incidents (at most
+/// 5 s), so incidents created afterwards reach it only through webhooks and clicks.
+async fn wait_reconciled(env: &Env, requests_before: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let listed = env
+            .pd
+            .requests()
+            .iter()
+            .skip(requests_before)
+            .any(|r| r.method == http::Method::GET && r.path == "/incidents");
+        if listed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Percentiles of latencies in microseconds.
+fn percentiles(latencies: &[Duration]) -> load::Percentiles {
+    let mut h = load::new_histogram();
+    for l in latencies {
+        load::record(&mut h, *l);
+    }
+    load::Percentiles::of(&h)
+}
+
+/// A mutation made directly in the fake PagerDuty (as a responder using PagerDuty's own UI).
+async fn pd_set_status(env: &Env, incident: &IncidentId, status: &str) -> anyhow::Result<u16> {
+    let email = "responder0@bench.example";
+    let body = serde_json::json!({"incident": {"type": "incident_reference", "status": status}});
+    let url = format!("{}/incidents/{incident}", env.pd.url());
+    let uri: http::Uri = url.parse()?;
+    let addr: std::net::SocketAddr = format!(
+        "{}:{}",
+        uri.host().unwrap_or("127.0.0.1"),
+        uri.port_u16().unwrap_or(80)
+    )
+    .parse()?;
+    let req = http::Request::put(uri.path())
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(
+            http::header::ACCEPT,
+            "application/vnd.pagerduty+json;version=2",
+        )
+        .header(
+            http::header::AUTHORIZATION,
+            "Token token=bench-pagerduty-token",
+        )
+        .header("from", email)
+        .body(http_body_util::Full::new(Bytes::from(body.to_string())))?;
+    Ok(load::send_one(addr, req).await?.0)
+}
+
+/// The card text for a PagerDuty status.
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "triggered" => "Triggered",
+        "acknowledged" => "Acknowledged",
+        _ => "Resolved",
+    }
+}
+
+/// Incidents whose tracked card does not (yet) show the fake PagerDuty's status.
+fn not_final(env: &Env, incidents: &[IncidentId]) -> anyhow::Result<Vec<IncidentId>> {
+    let tracked = env.tracked_cards()?;
+    let mut texts: BTreeMap<(ChannelId, ids::MessageTs), String> = BTreeMap::new();
+    for (_, list) in env.cards() {
+        for (c, t, text) in list {
+            texts.insert((c, t), text);
+        }
+    }
+    Ok(incidents
+        .iter()
+        .filter(|i| {
+            let want = env
+                .pd
+                .incident(i)
+                .map_or("?", |x| status_label(x.status.as_str()));
+            !tracked
+                .get(*i)
+                .and_then(|k| texts.get(k))
+                .is_some_and(|text| text.contains(want))
+        })
+        .cloned()
+        .collect())
+}
+
+/// Options of `e2e`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct E2eArgs {
+    /// Events per second.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+    /// Seconds of each phase; one channel per event.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+}
+
+/// `e2e`: webhook received → fake Slack gets `chat.postMessage`; click received → fake PagerDuty
+/// gets the `PUT`. Open loop at `rate`, each event in its own channel.
+pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyhow::Result<()> {
+    let n = ((f64::from(args.rate) * args.duration).round() as usize).max(1);
+    let mut env = Env::new(EnvOptions {
+        channels: n,
+        slack_limits: true,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    let before = env.pd.requests().len();
+    env.start()?;
+    wait_reconciled(&env, before).await;
+    let incidents: Vec<IncidentId> = (0..n)
+        .map(|_| env.pd.add_incident("end to end", &env.policy))
+        .collect();
+
+    // Phase 1: webhooks to cards.
+    let sent: Arc<Mutex<Vec<Option<SystemTime>>>> = Arc::new(Mutex::new(vec![None; n]));
+    let host = env.host();
+    let ids = incidents.clone();
+    let sent_w = Arc::clone(&sent);
+    let make: MakeRequest = Arc::new(move |seq| {
+        let k = usize::try_from(seq).unwrap_or(0) % ids.len();
+        let event_id = format!("EE2E{seq:08}");
+        let service = service_for_channel(k);
+        let body = payloads::webhook_body(
+            &IncidentEvent {
+                event_id: &event_id,
+                event_type: "incident.triggered",
+                incident: ids[k].as_str(),
+                status: "triggered",
+                service: &service,
+                agent: "PBENCH000",
+                occurred_at: "2026-01-01T00:00:00.000Z",
+                title: "end to end",
+            },
+            WEBHOOK_BYTES,
+        );
+        if let Ok(mut s) = sent_w.lock() {
+            s[k] = Some(SystemTime::now());
+        }
+        payloads::pd_request(
+            &host,
+            body,
+            Some(&format!("wh-e2e-{seq}")),
+            payloads::PD_SECRET,
+        )
+    });
+    let r = load::open_loop(env.addr, args.rate, secs(args.duration), 16, 0, make, None).await?;
+    report
+        .runs
+        .push(Run::open("e2e/webhook-ack", 16, args.rate, &r));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.slack.requests_to("chat.postMessage").len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let channel_index: BTreeMap<String, usize> = env
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(k, c)| (c.to_string(), k))
+        .collect();
+    let mut first_post: BTreeMap<usize, SystemTime> = BTreeMap::new();
+    for req in env.slack.requests_to("chat.postMessage") {
+        let body = req.json();
+        let channel = body["channel"].as_str().unwrap_or_default().to_owned();
+        if let Some(k) = channel_index.get(&channel) {
+            first_post.entry(*k).or_insert(req.at);
+        }
+    }
+    let sent_at = sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    let post_latency: Vec<Duration> = first_post
+        .iter()
+        .filter_map(|(k, at)| sent_at[*k].and_then(|s| at.duration_since(s).ok()))
+        .collect();
+    report.figure("e2e/webhook_to_post_us", percentiles(&post_latency));
+    report.check(
+        "e2e: every webhook became a card in its own channel",
+        first_post.len() == n,
+        format!("{} of {n} channels got a post", first_post.len()),
+    );
+
+    // Phase 2: clicks to PagerDuty PUTs.
+    let tracked = env.tracked_cards()?;
+    let mut forms = Vec::with_capacity(n);
+    for (k, incident) in incidents.iter().enumerate() {
+        let Some((channel, ts)) = tracked.get(incident) else {
+            continue;
+        };
+        let user = &env.users[k % env.users.len()].0;
+        if let Ok(p) = env
+            .slack
+            .block_actions_payload(user, channel, ts, "pdbridge_ack", None)
+        {
+            forms.push((incident.clone(), payloads::interaction_form(&p)));
+        }
+    }
+    anyhow::ensure!(!forms.is_empty(), "no card to click");
+    let clicks = forms.len();
+    let forms = Arc::new(forms);
+    let click_sent: Arc<Mutex<BTreeMap<IncidentId, SystemTime>>> = Arc::default();
+    let host = env.host();
+    let forms_m = Arc::clone(&forms);
+    let click_sent_m = Arc::clone(&click_sent);
+    let make: MakeRequest = Arc::new(move |seq| {
+        let k = usize::try_from(seq).unwrap_or(0) % forms_m.len();
+        let (incident, form) = &forms_m[k];
+        if let Ok(mut s) = click_sent_m.lock() {
+            s.entry(incident.clone()).or_insert_with(SystemTime::now);
+        }
+        payloads::slack_request(
+            &host,
+            "/slack/interactions",
+            form.clone(),
+            SLACK_SECRET,
+            now_unix(),
+        )
+    });
+    let click_secs = clicks as f64 / f64::from(args.rate.max(1));
+    let r = load::open_loop(env.addr, args.rate, secs(click_secs), 16, 0, make, None).await?;
+    report
+        .runs
+        .push(Run::open("e2e/click-ack", 16, args.rate, &r));
+    // Each click costs a GET and a PUT against PagerDuty's 960 requests/minute budget, which
+    // the client enforces; allow for that queue.
+    let deadline =
+        Instant::now() + Duration::from_secs(30) + Duration::from_millis(125) * clicks as u32;
+    let puts = |env: &Env| -> BTreeMap<String, SystemTime> {
+        let mut out = BTreeMap::new();
+        for req in env.pd.requests() {
+            if req.method == http::Method::PUT
+                && let Some(id) = req.path.strip_prefix("/incidents/")
+            {
+                out.entry(id.to_owned()).or_insert(req.at);
+            }
+        }
+        out
+    };
+    while puts(&env).len() < clicks && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let put_at = puts(&env);
+    let click_sent = click_sent
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .clone();
+    let put_latency: Vec<Duration> = click_sent
+        .iter()
+        .filter_map(|(i, s)| {
+            put_at
+                .get(i.as_str())
+                .and_then(|at| at.duration_since(*s).ok())
+        })
+        .collect();
+    report.figure("e2e/click_to_pd_put_us", percentiles(&put_latency));
+    report.figure("e2e/target_p99_us", 5000);
+    report.figure("e2e/pd_budget_requests_per_minute", 960);
+    report.check(
+        "e2e: every click reached PagerDuty as a PUT",
+        put_latency.len() == clicks,
+        format!("{} of {clicks} clicks", put_latency.len()),
+    );
+    env.kill9()?;
+    Ok(())
+}
+
+/// Options of `economy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EconomyArgs {
+    /// Incidents in the storm (one channel).
+    #[arg(long, default_value_t = 200)]
+    pub storm: usize,
+    /// Seconds within which every storm incident is acknowledged and resolved in PagerDuty.
+    #[arg(long, default_value_t = 60.0)]
+    pub window: f64,
+    /// Seconds to wait, after the window, for every final state to show.
+    #[arg(long, default_value_t = 600.0)]
+    pub settle: f64,
+}
+
+fn count_calls(requests: &[fakes::http::RecordedRequest]) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for r in requests {
+        let key = if let Some(m) = r.path.strip_prefix("/api/") {
+            m.to_owned()
+        } else if r.path.starts_with("/response") {
+            "response_url".to_owned()
+        } else {
+            // Collapse ids: `GET /incidents/Q000001` → `GET /incidents/{id}`.
+            let parts: Vec<&str> = r
+                .path
+                .split('/')
+                .enumerate()
+                .map(|(i, p)| if i == 2 { "{id}" } else { p })
+                .collect();
+            format!("{} {}", r.method, parts.join("/"))
+        };
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+/// `economy`: API calls per incident lifecycle, and a storm of incidents in one channel with the
+/// fake enforcing Slack's limits.
+pub async fn economy(
+    args: &EconomyArgs,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    // One lifecycle through Slack clicks.
+    let mut env = Env::new(EnvOptions {
+        slack_limits: true,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    env.start()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let slack_before = env.slack.requests().len();
+    let pd_before = env.pd.requests().len();
+    let incident = env.pd.trigger_incident("lifecycle", &env.policy);
+    let (channel, ts) = env
+        .wait_card(&incident, Duration::from_secs(20))
+        .await
+        .context("the lifecycle card never appeared")?;
+    let secret = signing::SlackSigningSecret::new(SLACK_SECRET);
+    let user = env.users[0].0.clone();
+    for (action, want) in [
+        ("pdbridge_ack", "Acknowledged"),
+        ("pdbridge_resolve", "Resolved"),
+    ] {
+        env.slack
+            .click(
+                &env.interactions_url(),
+                &secret,
+                &user,
+                &channel,
+                &ts,
+                action,
+            )
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && !env
+                .slack
+                .message(&channel, &ts)
+                .is_some_and(|m| m.text.contains(want))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    env.drain(Duration::from_millis(500), Duration::from_secs(20))
+        .await?;
+    let slack_calls = count_calls(&env.slack.requests()[slack_before..]);
+    let pd_calls = count_calls(&env.pd.requests()[pd_before..]);
+    report.figure(
+        "economy/lifecycle_slack_calls_total",
+        slack_calls.values().sum::<u64>(),
+    );
+    report.figure("economy/lifecycle_slack_calls", &slack_calls);
+    report.figure(
+        "economy/lifecycle_pd_calls_total",
+        pd_calls.values().sum::<u64>(),
+    );
+    report.figure("economy/lifecycle_pd_calls", &pd_calls);
+    let final_ok = not_final(&env, std::slice::from_ref(&incident))?.is_empty();
+    report.check(
+        "economy: lifecycle card ends Resolved",
+        final_ok,
+        format!("card shows final state: {final_ok}"),
+    );
+    env.kill9()?;
+
+    // The storm: every incident in the default channel, acked and resolved in PagerDuty.
+    let mut env = Env::new(EnvOptions {
+        slack_limits: true,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    env.start()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let slack_before = env.slack.requests().len();
+    let started = Instant::now();
+    let window = secs(args.window);
+    let mut plan: Vec<(Duration, IncidentId, &'static str)> = Vec::new();
+    let mut storm = Vec::with_capacity(args.storm);
+    for _ in 0..args.storm {
+        let id = env.pd.trigger_incident("storm", &env.policy);
+        let ack = window.mul_f64(fastrand::f64() * 0.5);
+        let resolve = ack + window.mul_f64(fastrand::f64() * 0.5);
+        plan.push((ack, id.clone(), "acknowledged"));
+        plan.push((resolve, id.clone(), "resolved"));
+        storm.push(id);
+    }
+    plan.sort();
+    for (at, id, status) in plan {
+        let wait = at.saturating_sub(started.elapsed());
+        tokio::time::sleep(wait).await;
+        pd_set_status(&env, &id, status).await?;
+    }
+    let deadline = Instant::now() + secs(args.settle);
+    let mut last_final = None;
+    loop {
+        let pending = not_final(&env, &storm)?;
+        if pending.is_empty() {
+            last_final = Some(started.elapsed());
+            break;
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let missing = not_final(&env, &storm)?;
+    let calls = count_calls(&env.slack.requests()[slack_before..]);
+    let metrics = env.metrics().await;
+    report.figure("economy/storm_incidents", args.storm);
+    report.figure("economy/storm_window_s", args.window);
+    report.figure(
+        "economy/storm_posts",
+        calls.get("chat.postMessage").copied().unwrap_or(0),
+    );
+    report.figure(
+        "economy/storm_updates",
+        calls.get("chat.update").copied().unwrap_or(0),
+    );
+    report.figure("economy/storm_slack_calls", &calls);
+    report.figure(
+        "economy/storm_429s_received",
+        metric_sum(
+            &metrics,
+            "pdbridge_api_rate_limited_total",
+            &["platform=\"slack\""],
+        ),
+    );
+    report.figure("economy/storm_final_states_not_shown", missing.len());
+    report.figure(
+        "economy/storm_time_to_last_final_state_s",
+        last_final.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+    );
+    report.check(
+        "economy: every storm card ends showing its final state",
+        missing.is_empty(),
+        format!(
+            "{} of {} not shown: {:?}",
+            missing.len(),
+            args.storm,
+            missing.iter().take(5).collect::<Vec<_>>()
+        ),
+    );
+    env.kill9()?;
+    Ok(())
+}
+
+/// Options of `memory`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MemoryArgs {
+    /// Pending outbox rows to build up (cards waiting on Slack's one-post-per-second limit).
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: i64,
+    /// Closed-loop connections while building the backlog.
+    #[arg(long, default_value_t = 50)]
+    pub conns: usize,
+    /// Give up building the backlog after this many seconds.
+    #[arg(long, default_value_t = 900.0)]
+    pub max_seconds: f64,
+}
+
+/// `memory`: RSS idle, under ingest load, and with a large pending outbox; WAL size throughout.
+pub async fn memory(
+    args: &MemoryArgs,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut env = Env::new(EnvOptions {
+        slack_limits: true,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    let before = env.pd.requests().len();
+    env.start()?;
+    wait_reconciled(&env, before).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = env.server.as_ref().context("server")?;
+    let pid = server.pid();
+    let idle = server.memory();
+    report.figure("memory/idle_rss_kib", idle.map(|m| m.rss_kib));
+    let sampler =
+        crate::bench::Sampler::start(pid, Some(env.db.clone()), Duration::from_millis(50));
+    let started = Instant::now();
+    let host = env.host();
+    let make: MakeRequest = Arc::new(move |seq| unique_webhook(&host, "M", seq));
+    let mut seq = 0u64;
+    let mut answered = 0u64;
+    loop {
+        let r = load::closed_loop(
+            env.addr,
+            args.conns,
+            Duration::from_secs(1),
+            seq,
+            Arc::clone(&make),
+            None,
+        )
+        .await?;
+        seq += r.answered + r.errors + u64::try_from(args.conns).unwrap_or(0);
+        answered += r.successes();
+        let pending = env.pending()?;
+        if pending.outbox + pending.pd_inbox >= args.rows
+            || started.elapsed() >= secs(args.max_seconds)
+        {
+            break;
+        }
+    }
+    let under_load = sampler.finish();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pending = env.pending()?;
+    let server = env.server.as_ref().context("server")?;
+    let with_backlog = server.memory();
+    report.figure("memory/webhooks_accepted", answered);
+    report.figure("memory/under_load_peak_rss_kib", under_load.max_rss_kib);
+    report.figure("memory/pending_outbox_rows", pending.outbox);
+    report.figure("memory/unprocessed_inbox_rows", pending.pd_inbox);
+    report.figure(
+        "memory/with_pending_outbox_rss_kib",
+        with_backlog.map(|m| m.rss_kib),
+    );
+    report.figure("memory/peak_hwm_kib", with_backlog.map(|m| m.hwm_kib));
+    report.figure("wal/peak_bytes", under_load.max_wal_bytes);
+    report.figure("wal/after_bytes", crate::child::wal_size(&env.db));
+    report.figure("memory/target_idle_kib", 16 * 1024);
+    report.figure("memory/target_loaded_kib", 64 * 1024);
+    report.figure("wal/target_bytes", 64u64 * 1024 * 1024);
+    report.check(
+        "memory: backlog built",
+        pending.outbox + pending.pd_inbox > 0,
+        format!(
+            "{} pending outbox rows, {} unprocessed webhooks",
+            pending.outbox, pending.pd_inbox
+        ),
+    );
+    env.kill9()?;
+    Ok(())
+}
+
+/// Options of `outage`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutageArgs {
+    /// Incidents during each outage.
+    #[arg(long, default_value_t = 5)]
+    pub incidents: usize,
+    /// Failed answers Slack gives per method while "down".
+    #[arg(long, default_value_t = 10)]
+    pub slack_failures: usize,
+    /// At most this many seconds PagerDuty stays down after the clicks (it comes back as soon as
+    /// every clicker was told).
+    #[arg(long, default_value_t = 15.0)]
+    pub pd_down: f64,
+    /// Seconds to wait for recovery.
+    #[arg(long, default_value_t = 120.0)]
+    pub recovery: f64,
+}
+
+fn rank(text: &str) -> u8 {
+    if text.contains("Resolved") {
+        2
+    } else if text.contains("Acknowledged") {
+        1
+    } else {
+        0
+    }
+}
+
+/// `outage`: Slack down then up; PagerDuty down during clicks then up.
+pub async fn outage(
+    args: &OutageArgs,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut env = Env::new(EnvOptions {
+        slack_limits: false,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    let before = env.pd.requests().len();
+    env.start()?;
+    wait_reconciled(&env, before).await;
+
+    // Slack down: every post and update fails for a while.
+    for _ in 0..args.slack_failures {
+        env.slack
+            .inject("chat.postMessage", fakes::slack::Fault::ServerError(503));
+        env.slack
+            .inject("chat.update", fakes::slack::Fault::ServerError(502));
+    }
+    let incidents: Vec<IncidentId> = (0..args.incidents)
+        .map(|_| env.pd.trigger_incident("slack outage", &env.policy))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = env.pending()?;
+    for i in &incidents {
+        pd_set_status(&env, i, "acknowledged").await?;
+    }
+    for i in &incidents {
+        pd_set_status(&env, i, "resolved").await?;
+    }
+    let deadline = Instant::now() + secs(args.recovery);
+    let started = Instant::now();
+    while !not_final(&env, &incidents)?.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered_after = started.elapsed();
+    let missing = not_final(&env, &incidents)?;
+    let pending = env
+        .drain(Duration::from_millis(300), Duration::from_secs(10))
+        .await?;
+    let tracked = env.tracked_cards()?;
+    let mut out_of_order = Vec::new();
+    for i in &incidents {
+        if let Some((c, t)) = tracked.get(i)
+            && let Some(m) = env.slack.message(c, t)
+        {
+            let mut seen: Vec<u8> = m.edits.iter().map(|(text, _)| rank(text)).collect();
+            seen.push(rank(&m.text));
+            if seen.windows(2).any(|w| w[1] < w[0]) {
+                out_of_order.push(format!("{i}: {seen:?}"));
+            }
+        }
+    }
+    report.figure("outage/slack_backlog_during", during);
+    report.figure(
+        "outage/slack_recovery_s",
+        (recovered_after.as_secs_f64() * 10.0).round() / 10.0,
+    );
+    report.check(
+        "outage: Slack down persisted a backlog",
+        during.outbox > 0 || during.pd_inbox > 0,
+        format!("{during:?}"),
+    );
+    report.check(
+        "outage: after Slack came back every card shows its final state",
+        missing.is_empty(),
+        format!("not shown: {missing:?}"),
+    );
+    report.check(
+        "outage: per-incident order kept on every card",
+        out_of_order.is_empty(),
+        format!("status sequences going backwards: {out_of_order:?}"),
+    );
+    report.check(
+        "outage: Slack outage dropped nothing",
+        pending.is_idle() && pending.abandoned == 0,
+        format!("{pending:?}"),
+    );
+
+    // PagerDuty down during clicks.
+    let clicked: Vec<IncidentId> = (0..args.incidents)
+        .map(|_| env.pd.trigger_incident("pagerduty outage", &env.policy))
+        .collect();
+    let mut cards = Vec::new();
+    for i in &clicked {
+        cards.push(
+            env.wait_card(i, Duration::from_secs(30))
+                .await
+                .context("card before the PagerDuty outage")?,
+        );
+    }
+    let told_before = env.slack.ephemerals().len() + env.slack.responses().len();
+    env.pd.set_down(true);
+    let secret = signing::SlackSigningSecret::new(SLACK_SECRET);
+    let mut accepted = 0;
+    for (k, (channel, ts)) in cards.iter().enumerate() {
+        let user = &env.users[k % env.users.len()].0;
+        let reply = env
+            .slack
+            .click(
+                &env.interactions_url(),
+                &secret,
+                user,
+                channel,
+                ts,
+                "pdbridge_ack",
+            )
+            .await?;
+        if reply.status.as_u16() == 200 {
+            accepted += 1;
+        }
+    }
+    // Stay down until every clicker was told, or at most `pd_down` seconds.
+    let down_since = Instant::now();
+    let told_count =
+        |env: &Env| env.slack.ephemerals().len() + env.slack.responses().len() - told_before;
+    while told_count(&env) < accepted && down_since.elapsed() < secs(args.pd_down) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let told = told_count(&env);
+    report.figure(
+        "outage/pd_down_s_until_users_told",
+        (down_since.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    );
+    env.pd.set_down(false);
+    let deadline = Instant::now() + secs(args.recovery);
+    let applied = |env: &Env| {
+        clicked
+            .iter()
+            .filter(|i| {
+                env.pd
+                    .incident(i)
+                    .is_some_and(|x| x.status.as_str() == "acknowledged")
+            })
+            .count()
+    };
+    while (applied(&env) < accepted || !not_final(&env, &clicked)?.is_empty())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pending = env
+        .drain(Duration::from_millis(300), Duration::from_secs(10))
+        .await?;
+    report.check(
+        "outage: clicks during the PagerDuty outage were accepted",
+        accepted == clicked.len(),
+        format!("{accepted} of {} answered 200", clicked.len()),
+    );
+    report.check(
+        "outage: users were told about the PagerDuty outage",
+        told > 0,
+        format!("{told} ephemeral or response_url messages while PagerDuty was down"),
+    );
+    report.check(
+        "outage: every click applied after PagerDuty came back",
+        applied(&env) == clicked.len(),
+        format!(
+            "{} of {} acknowledged in PagerDuty",
+            applied(&env),
+            clicked.len()
+        ),
+    );
+    report.check(
+        "outage: cards show the result after PagerDuty came back",
+        not_final(&env, &clicked)?.is_empty(),
+        format!("not shown: {:?}", not_final(&env, &clicked)?),
+    );
+    report.check(
+        "outage: PagerDuty outage dropped nothing",
+        pending.is_idle() && pending.abandoned == 0,
+        format!("{pending:?}"),
+    );
+    env.kill9()?;
     Ok(())
 }

@@ -49,3 +49,60 @@ fn crash_ten_kills_lose_nothing_and_duplicate_nothing() {
     assert!(status.success());
     assert_eq!(report["figures"]["crash/iterations"], 10);
 }
+
+#[test]
+fn end_to_end_every_webhook_posts_and_every_click_puts() {
+    let (status, report) =
+        common::run_bench(&["e2e", "--no-pin", "--rate", "20", "--duration", "0.5"]);
+    common::assert_checks_pass(&report);
+    assert!(status.success());
+    assert_eq!(report["figures"]["e2e/webhook_to_post_us"]["count"], 10);
+}
+
+#[test]
+fn economy_lifecycle_and_small_storm_end_in_final_states() {
+    let (status, report) = common::run_bench(&[
+        "economy", "--no-pin", "--storm", "5", "--window", "1", "--settle", "60",
+    ]);
+    common::assert_checks_pass(&report);
+    assert!(status.success());
+    assert_eq!(report["figures"]["economy/storm_final_states_not_shown"], 0);
+    assert!(
+        report["figures"]["economy/lifecycle_slack_calls_total"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+}
+
+#[test]
+fn memory_reports_rss_and_wal_with_a_backlog() {
+    let (status, report) =
+        common::run_bench(&["memory", "--no-pin", "--rows", "200", "--conns", "4"]);
+    common::assert_checks_pass(&report);
+    assert!(status.success());
+    assert!(
+        report["figures"]["memory/with_pending_outbox_rss_kib"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+}
+
+#[test]
+fn outage_of_slack_then_pagerduty_drops_nothing() {
+    let (status, report) = common::run_bench(&[
+        "outage",
+        "--no-pin",
+        "--incidents",
+        "2",
+        "--slack-failures",
+        "3",
+        "--pd-down",
+        "15",
+        "--recovery",
+        "60",
+    ]);
+    common::assert_checks_pass(&report);
+    assert!(status.success());
+}
