@@ -32,7 +32,7 @@ use crate::render::{
 };
 
 /// How long one step may take to show its effect before it is reported as failed.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The thread-line coalescing window the demo runs the engine with (production: 2 s), so the
 /// whole story takes seconds.
