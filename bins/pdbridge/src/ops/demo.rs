@@ -192,7 +192,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
     settle(&world).await;
     if let Some(server) = &world.server {
         let now = server.bridge.now_ms();
-        if let Ok(summary) = server.bridge.store.read(|tx| tx.status(now, 5)) {
+        if let Ok(summary) = server.bridge.store().read(|tx| tx.status(now, 5)) {
             out.line("");
             out.line("What `pdbridge status` says about the demo database:");
             for line in super::status::render(&summary, &world.database, now).lines() {
@@ -327,7 +327,7 @@ async fn settle(world: &World) {
     let idle = || {
         let now = bridge.now_ms();
         let quiet = bridge
-            .store
+            .store()
             .read(|tx| tx.status(now, 0))
             .map(|s| {
                 s.unprocessed_webhooks == 0 && s.unprocessed_actions == 0 && s.outbox.depth == 0
