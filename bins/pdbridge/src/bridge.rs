@@ -23,7 +23,7 @@ use pd_client::PdClient;
 use pd_client::webhook::{EventType, WebhookEnvelope};
 use serde::{Deserialize, Serialize};
 use slack_client::SlackClient;
-use slack_client::api::OpenView;
+use slack_client::api::{OpenView, PostEphemeral};
 use slack_client::blocks::ResponseAction;
 use slack_client::interaction::{BlockActions, InteractionPayload, SlashCommand, ViewSubmission};
 use store::{
@@ -365,13 +365,40 @@ impl Bridge {
                 return Ok(SlackReply::Empty);
             };
             let req = OpenView { trigger_id, view };
-            match tokio::time::timeout(OPEN_VIEW_TIMEOUT, self.slack.open_view(&req)).await {
-                Ok(Ok(_)) => self.metrics.api_call("slack", "ok"),
-                Ok(Err(err)) => {
-                    self.metrics.api_call("slack", "error");
-                    tracing::warn!(%err, "views.open failed");
-                }
-                Err(_) => tracing::warn!("views.open timed out"),
+            let failed =
+                match tokio::time::timeout(OPEN_VIEW_TIMEOUT, self.slack.open_view(&req)).await {
+                    Ok(Ok(_)) => {
+                        self.metrics.api_call("slack", "ok");
+                        None
+                    }
+                    Ok(Err(err)) => {
+                        self.metrics.api_call("slack", "error");
+                        tracing::warn!(%err, "views.open failed");
+                        Some(err.to_string())
+                    }
+                    Err(_) => {
+                        tracing::warn!("views.open timed out");
+                        Some("Slack did not answer in time".to_owned())
+                    }
+                };
+            // Tell the clicker after answering, so the 3 s budget is not spent on it.
+            if let (Some(why), Some(channel)) = (failed, ctx.channel.clone()) {
+                let slack = self.slack.clone();
+                let user = p.user.id.clone();
+                tokio::spawn(async move {
+                    let req = PostEphemeral {
+                        channel,
+                        user,
+                        text: format!(
+                            "pdbridge could not open the form ({why}). Click the button again."
+                        ),
+                        blocks: Vec::new(),
+                        thread_ts: None,
+                    };
+                    if let Err(err) = slack.post_ephemeral(&req).await {
+                        tracing::warn!(%err, "telling the user about views.open failed");
+                    }
+                });
             }
             return Ok(SlackReply::Empty);
         }

@@ -858,3 +858,27 @@ async fn restart_with_an_accepted_click_acts_exactly_once() {
     assert_eq!(puts, 1, "exactly one acknowledge reached PagerDuty");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_modal_that_cannot_open_is_reported_to_the_clicker() {
+    let mut env = Env::new("").await;
+    env.pd.trigger_incident("Modal trouble", &env.policy);
+    env.wait("the card is posted", || {
+        env.card_for("Modal trouble").is_some()
+    })
+    .await;
+    let ts = env.card_for("Modal trouble").unwrap().ts;
+    env.slack.inject(
+        "views.open",
+        fakes::slack::Fault::error("expired_trigger_id"),
+    );
+    env.click(ALICE, &ts, "pdbridge_note").await;
+    env.wait("the clicker is told the form did not open", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(ALICE) && e.text.contains("could not open"))
+    })
+    .await;
+    env.stop().await;
+}
