@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::PdSubscribe(args) => pdbridge::ops::pd_subscribe(&args),
         Command::Status(args) => pdbridge::ops::status(&args),
         Command::Check(args) => pdbridge::ops::check(&args),
+        Command::Demo(args) => pdbridge::ops::demo(&args),
         Command::Serve(args) => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             let config = match Config::load(args.config.as_deref(), &env) {
