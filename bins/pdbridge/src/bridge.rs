@@ -171,7 +171,7 @@ impl Bridge {
             parts.workspace,
             Arc::clone(&parts.store),
         );
-        Ok(Arc::new(Self {
+        let bridge = Arc::new(Self {
             config: parts.config,
             store: parts.store,
             engine: Mutex::new(engine),
@@ -184,7 +184,10 @@ impl Bridge {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
-        }))
+        });
+        let unloaded = bridge.unload_idle_resolved();
+        tracing::debug!(unloaded, "resolved idle incidents left on disk");
+        Ok(bridge)
     }
 
     /// The store (for read-only views such as `pdbridge status`, the demo and tests).
@@ -219,6 +222,14 @@ impl Bridge {
     {
         let now = self.now_ms();
         let mut engine = self.engine();
+        // Resolved, idle incidents are unloaded from memory; bring one back before an input
+        // that names it, so a late event still meets the state it must not undo.
+        if let Some(id) = input_incident(&input)
+            && engine.incident(&id).is_none()
+            && let Some(state) = self.stored_state(&id)?
+        {
+            engine.load_incident(state);
+        }
         let effects = engine.handle(Timestamp::from_millis(now), input);
         let touched: BTreeSet<IncidentId> = engine.changed_incidents().cloned().collect();
         let mut records = Vec::new();
@@ -514,8 +525,40 @@ impl Bridge {
         }))
     }
 
+    /// An incident's persisted state, when the store has one.
+    fn stored_state(&self, id: &IncidentId) -> anyhow::Result<Option<IncidentState>> {
+        let record = self
+            .store
+            .read(|tx| tx.incident(id))
+            .context("reading an incident state")?;
+        record
+            .map(|r| serde_json::from_value(r.state).context("decoding an incident state"))
+            .transpose()
+    }
+
+    /// Unloads resolved incidents that await nothing from memory (their state stays in the
+    /// store and is loaded again by [`Bridge::apply`] when an input names them). Returns how
+    /// many were unloaded.
+    pub fn unload_idle_resolved(&self) -> usize {
+        let mut engine = self.engine();
+        let idle: Vec<IncidentId> = engine
+            .incidents()
+            .filter(|s| s.is_resolved() && s.is_idle())
+            .map(|s| s.id().clone())
+            .collect();
+        for id in &idle {
+            engine.unload_incident(id);
+        }
+        idle.len()
+    }
+
     fn status_text(&self, incident: &IncidentId) -> String {
-        self.with_engine(|e| match e.incident(incident) {
+        let in_memory = self.with_engine(|e| e.incident(incident).cloned());
+        let state = match in_memory {
+            Some(state) => Some(state),
+            None => self.stored_state(incident).ok().flatten(),
+        };
+        match state.as_ref() {
             None => format!("pdbridge tracks no incident `{incident}`."),
             Some(state) => {
                 let card = match (state.channel(), state.card_ts()) {
@@ -532,7 +575,7 @@ impl Bridge {
                     None => format!("`{incident}` is known but not yet loaded; {card}."),
                 }
             }
-        })
+        }
     }
 }
 
@@ -676,6 +719,17 @@ fn effect_incident(effect: &Effect) -> Option<IncidentId> {
         | Effect::PdRead { incident, .. } => Some(incident.clone()),
         Effect::PostThread { id, .. } => incident_of(id),
         Effect::Dropped { incident, .. } => incident.clone(),
+    }
+}
+
+/// The incident an input is about, when it names one.
+fn input_incident(input: &Input) -> Option<IncidentId> {
+    match input {
+        Input::PdEvent(e) => Some(e.incident.clone()),
+        Input::SlackAction(a) => Some(a.incident.clone()),
+        Input::Reconcile { snapshot, .. } => Some(snapshot.id.clone()),
+        Input::EffectDone { id, .. } => incident_of(id),
+        Input::Tick => None,
     }
 }
 

@@ -752,6 +752,8 @@ pub async fn reconcile_loop(
         reconcile_once(&bridge).await;
         // Dedupe keys older than the retention (7 days) and finished outbox rows go; unprocessed
         // inbox rows and pending effects never do.
+        let unloaded = bridge.unload_idle_resolved();
+        tracing::debug!(unloaded, "unloaded resolved idle incidents from memory");
         match bridge.store.write(|tx| tx.prune(bridge.now_ms())) {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
             Err(err) => tracing::warn!(%err, "pruning the store failed"),

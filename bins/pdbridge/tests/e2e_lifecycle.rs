@@ -761,6 +761,15 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
             .is_some_and(|m| m.text.contains("Resolved"))
     })
     .await;
+    // Once idle, the resolved incident leaves memory; the late event must load it back.
+    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let mut unloaded = 0;
+    env.wait("the resolved incident is unloaded", || {
+        unloaded += bridge.unload_idle_resolved();
+        unloaded > 0
+    })
+    .await;
+    drop(bridge);
     // PagerDuty redelivers the old `incident.acknowledged` late, as a new delivery.
     let ack = env
         .pd
@@ -788,6 +797,11 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
     let card = env.slack.message(&env.channel(), &ts).unwrap();
     assert!(card.text.contains("Resolved"), "{}", card.text);
     assert!(buttons(&card).is_empty());
+    assert_eq!(
+        env.cards().len(),
+        1,
+        "the late event must not post a second card"
+    );
     assert_eq!(
         env.pd.incident(&incident).unwrap().status,
         PdStatus::Resolved
