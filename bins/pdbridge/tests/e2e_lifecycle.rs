@@ -802,6 +802,36 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
         1,
         "the late event must not post a second card"
     );
+    // A genuinely newer event (a reopen) updates the same card in place, even after unloading.
+    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    env.wait("the resolved incident is unloaded again", || {
+        bridge.unload_idle_resolved() > 0 || bridge.with_engine(|e| e.incident(&incident).is_none())
+    })
+    .await;
+    drop(bridge);
+    let (body, sig) = resigned(&ack.body, |v| {
+        v["event"]["id"] = serde_json::json!("01REOPENED0000000000000000");
+        v["event"]["event_type"] = serde_json::json!("incident.reopened");
+        v["event"]["occurred_at"] = serde_json::json!("2099-01-01T00:00:00.000Z");
+        v["event"]["data"]["status"] = serde_json::json!("triggered");
+    });
+    let status = post(
+        &url,
+        &body,
+        &[
+            ("x-pagerduty-signature", sig.as_str()),
+            ("x-webhook-id", "reopen-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202);
+    env.wait("the same card shows the reopened incident", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.text.contains("Triggered"))
+    })
+    .await;
+    assert_eq!(env.cards().len(), 1, "a reopen updates the card in place");
     assert_eq!(
         env.pd.incident(&incident).unwrap().status,
         PdStatus::Resolved
