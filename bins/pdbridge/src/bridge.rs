@@ -655,6 +655,12 @@ impl http::Bridge for Bridge {
     }
 
     async fn slack_command(&self, body: Bytes) -> Result<SlackReply, Unavailable> {
+        // Slack checks the certificate of command URLs with `ssl_check=1`; it wants a 200.
+        let ssl_check = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .is_ok_and(|pairs| pairs.iter().any(|(k, v)| k == "ssl_check" && v == "1"));
+        if ssl_check {
+            return Ok(SlackReply::Empty);
+        }
         match SlashCommand::from_form(&body) {
             Ok(cmd) => Ok(self.command(cmd).await),
             Err(err) => {

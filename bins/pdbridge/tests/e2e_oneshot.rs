@@ -139,6 +139,22 @@ async fn published_vectors_dedupe_and_fixtures_through_the_real_bridge() {
         let resp = app.clone().oneshot(pd(&body, &sig, None)).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{name}");
     }
+    // Slack's certificate check on the command URL, signed: 200.
+    let body: &[u8] = b"ssl_check=1&token=legacy";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig = signing::sign_slack(&signing::SlackSigningSecret::new("s"), now, body);
+    let req = Request::post("/slack/commands")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", sig)
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
     let health = app
         .clone()
         .oneshot(
