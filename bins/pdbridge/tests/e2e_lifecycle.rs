@@ -616,7 +616,7 @@ async fn restart_with_a_non_empty_outbox_posts_exactly_once() {
     env.pd.wait_for_accepted(1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(env.card_for("Payments slow").is_none());
-    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let bridge = Arc::clone(&env.running.as_ref().unwrap().bridge);
     env.wait("a failed attempt is recorded for `pdbridge status`", || {
         !bridge
             .store()
@@ -730,9 +730,6 @@ async fn reqwest_free_get(url: &str) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
-#[allow(dead_code)]
-fn _assert_send(_: Arc<()>) {}
-
 /// Re-signs `body` with the test subscription's secret after `edit` changed its JSON.
 fn resigned(body: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> (Vec<u8>, String) {
     let mut value: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -762,7 +759,7 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
     })
     .await;
     // Once idle, the resolved incident leaves memory; the late event must load it back.
-    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let bridge = Arc::clone(&env.running.as_ref().unwrap().bridge);
     let mut unloaded = 0;
     env.wait("the resolved incident is unloaded", || {
         unloaded += bridge.unload_idle_resolved();
@@ -803,7 +800,7 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
         "the late event must not post a second card"
     );
     // A genuinely newer event (a reopen) updates the same card in place, even after unloading.
-    let bridge = std::sync::Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let bridge = Arc::clone(&env.running.as_ref().unwrap().bridge);
     env.wait("the resolved incident is unloaded again", || {
         bridge.unload_idle_resolved() > 0 || bridge.with_engine(|e| e.incident(&incident).is_none())
     })
