@@ -250,12 +250,9 @@ impl Bridge {
                         table: "outbox",
                         source,
                     })?;
-                let incident = effect_incident(effect)
-                    .map(|i| i.as_str().to_owned())
-                    .unwrap_or_default();
                 tx.enqueue(&NewEffect {
                     id: &store::EffectId::new(id.as_str()),
-                    order_key: &OrderKey::new(incident),
+                    order_key: &order_key(effect),
                     rate_key: &rate_key(effect),
                     payload: &payload,
                     due_at: now,
@@ -737,6 +734,21 @@ fn input_incident(input: &Input) -> Option<IncidentId> {
         Input::EffectDone { id, .. } => incident_of(id),
         Input::Tick => None,
     }
+}
+
+/// The FIFO lane of an effect: one per incident and platform. Slack effects of an incident
+/// keep their order (post before update, updates in order) and PagerDuty calls keep theirs,
+/// but a Slack 429 on a card never holds up that incident's PagerDuty call, nor the reverse;
+/// the engine itself sequences what depends on an outcome.
+fn order_key(effect: &Effect) -> OrderKey {
+    let incident = effect_incident(effect)
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default();
+    let lane = match effect {
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => "pagerduty",
+        _ => "slack",
+    };
+    OrderKey::new(format!("{incident}/{lane}"))
 }
 
 /// The rate-limit bucket of an effect: Slack per channel, PagerDuty per token.
