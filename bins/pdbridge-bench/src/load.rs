@@ -29,6 +29,12 @@ pub type MakeRequest = Arc<dyn Fn(u64) -> Request<Full<Bytes>> + Send + Sync>;
 /// Called with the sequence number, the status and the body of every answered request.
 pub type OnResponse = Arc<dyn Fn(u64, u16, &Bytes) + Send + Sync>;
 
+/// How long one request may take before it counts as an error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How late (past the end of its schedule) an open loop may still send a queued request.
+pub const LATE_GRACE: Duration = Duration::from_secs(5);
+
 /// The largest latency a histogram records (60 s, in microseconds); longer ones are clamped.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
@@ -50,6 +56,9 @@ pub struct LoadResult {
     pub answered: u64,
     /// Requests that failed below HTTP (connect, reset, timeout).
     pub errors: u64,
+    /// Open loop only: requests never sent because they were due more than [`LATE_GRACE`]
+    /// before a worker was free (the server had fallen that far behind).
+    pub dropped: u64,
     /// Answers by status code.
     pub statuses: BTreeMap<u16, u64>,
     /// Wall time of the measured part of the run.
@@ -83,6 +92,7 @@ impl LoadResult {
         LoadSummary {
             answered: self.answered,
             errors: self.errors,
+            dropped: self.dropped,
             statuses: self
                 .statuses
                 .iter()
@@ -102,6 +112,8 @@ pub struct LoadSummary {
     pub answered: u64,
     /// Requests that failed below HTTP.
     pub errors: u64,
+    /// Open-loop requests never sent because the server had fallen too far behind.
+    pub dropped: u64,
     /// Answers by status code.
     pub statuses: BTreeMap<String, u64>,
     /// Wall time of the measured part, in seconds.
@@ -180,6 +192,7 @@ pub async fn send_one(addr: SocketAddr, req: Request<Full<Bytes>>) -> anyhow::Re
 struct Tally {
     answered: u64,
     errors: u64,
+    dropped: u64,
     statuses: BTreeMap<u16, u64>,
     latency: Histogram<u64>,
 }
@@ -189,6 +202,7 @@ impl Tally {
         Self {
             answered: 0,
             errors: 0,
+            dropped: 0,
             statuses: BTreeMap::new(),
             latency: new_histogram(),
         }
@@ -198,6 +212,7 @@ impl Tally {
         let mut out = LoadResult {
             answered: 0,
             errors: 0,
+            dropped: 0,
             statuses: BTreeMap::new(),
             elapsed,
             latency: new_histogram(),
@@ -205,6 +220,7 @@ impl Tally {
         for t in results {
             out.answered += t.answered;
             out.errors += t.errors;
+            out.dropped += t.dropped;
             for (code, n) in t.statuses {
                 *out.statuses.entry(code).or_default() += n;
             }
@@ -239,8 +255,8 @@ async fn exchange(
         }
     }
     let Some(c) = conn.as_mut() else { return };
-    match c.send(req).await {
-        Ok((status, body)) => {
+    match tokio::time::timeout(REQUEST_TIMEOUT, c.send(req)).await {
+        Ok(Ok((status, body))) => {
             record(&mut tally.latency, since.elapsed());
             tally.answered += 1;
             *tally.statuses.entry(status).or_default() += 1;
@@ -248,7 +264,7 @@ async fn exchange(
                 f(seq, status, &body);
             }
         }
-        Err(_) => {
+        Ok(Err(_)) | Err(_) => {
             tally.errors += 1;
             *conn = None;
         }
@@ -330,6 +346,7 @@ pub async fn open_loop(
         conns.push(Conn::open(addr).await.ok());
     }
     let start = Instant::now() + Duration::from_millis(5);
+    let end = start + duration;
     let pacer = std::thread::spawn(move || {
         for i in 0..total {
             let at = start + period.mul_f64(i as f64);
@@ -361,6 +378,10 @@ pub async fn open_loop(
             loop {
                 let next = rx.lock().await.recv().await;
                 let Some((seq, at)) = next else { break };
+                if Instant::now() > end + LATE_GRACE {
+                    tally.dropped += 1;
+                    continue;
+                }
                 let req = make(seq);
                 exchange(
                     addr,

@@ -132,7 +132,7 @@ impl Report {
         if !self.runs.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<34} {:>6} {:>5} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+                "\n{:<34} {:>6} {:>5} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
                 "run",
                 "mode",
                 "conns",
@@ -143,7 +143,8 @@ impl Report {
                 "p99.9 µs",
                 "max µs",
                 "non2xx",
-                "errors"
+                "errors",
+                "dropped"
             );
             for r in &self.runs {
                 let s = &r.summary;
@@ -155,7 +156,7 @@ impl Report {
                     .sum();
                 let _ = writeln!(
                     out,
-                    "{:<34} {:>6} {:>5} {:>6} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7}",
+                    "{:<34} {:>6} {:>5} {:>6} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
                     r.name,
                     r.mode,
                     r.connections,
@@ -167,6 +168,7 @@ impl Report {
                     s.latency_us.max,
                     non2xx,
                     s.errors,
+                    s.dropped,
                 );
             }
         }
