@@ -53,6 +53,9 @@ pub fn system_millis() -> MillisClock {
     })
 }
 
+/// How long `/pd whoami` waits for its lookup before answering through `response_url`.
+const WHOAMI_INLINE: Duration = Duration::from_millis(1500);
+
 /// How long opening a modal may take before the click is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -119,7 +122,7 @@ pub struct Bridge {
     engine_config: EngineConfig,
     pub(crate) pd: PdClient,
     pub(crate) slack: SlackClient,
-    pub(crate) identity: crate::identity::Identity,
+    pub(crate) identity: Arc<crate::identity::Identity>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: MillisClock,
     pub(crate) inbox_wake: Notify,
@@ -164,13 +167,13 @@ impl Bridge {
             .write(|tx| tx.release_claims().map(|_| ()))
             .context("releasing outbox claims")?;
         let engine = load_engine(&parts.store, &parts.engine, now)?;
-        let identity = crate::identity::Identity::new(
+        let identity = Arc::new(crate::identity::Identity::new(
             &parts.config,
             parts.pd.clone(),
             parts.slack.clone(),
             parts.workspace,
             Arc::clone(&parts.store),
-        );
+        ));
         let bridge = Arc::new(Self {
             config: parts.config,
             store: parts.store,
@@ -505,11 +508,7 @@ impl Bridge {
         let text = cmd.text.trim();
         let mut words = text.split_whitespace();
         let reply = match words.next().unwrap_or("help") {
-            "whoami" => {
-                self.identity
-                    .whoami(&cmd.user_id, Some(&cmd.team_id), self.now_ms())
-                    .await
-            }
+            "whoami" => self.whoami(&cmd).await,
             "status" => match words.next() {
                 Some(id) => self.status_text(&IncidentId::new(id)),
                 None => "Usage: `/pd status <incident id>`".to_owned(),
@@ -547,6 +546,30 @@ impl Bridge {
             engine.unload_incident(id);
         }
         idle.len()
+    }
+
+    /// `/pd whoami`: answered inline when the lookup is quick, else through `response_url`
+    /// (the lookup may call Slack and PagerDuty, and the command must be answered within 3 s).
+    async fn whoami(&self, cmd: &SlashCommand) -> String {
+        let identity = Arc::clone(&self.identity);
+        let slack = self.slack.clone();
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let response_url = cmd.response_url.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let text = identity.whoami(&user, Some(&team), now).await;
+            if let Err(tx_back) = tx.send(text) {
+                // The command was already answered: deliver the result through response_url.
+                let msg = slack_client::api::ResponseUrlMessage::ephemeral(tx_back);
+                if let Err(err) = slack.respond(&response_url, &msg).await {
+                    tracing::warn!(%err, "answering /pd whoami through response_url failed");
+                }
+            }
+        });
+        match tokio::time::timeout(WHOAMI_INLINE, rx).await {
+            Ok(Ok(text)) => text,
+            _ => "Looking you up in Slack and PagerDuty; the answer follows here.".to_owned(),
+        }
     }
 
     fn status_text(&self, incident: &IncidentId) -> String {

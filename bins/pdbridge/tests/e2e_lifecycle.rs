@@ -923,3 +923,41 @@ async fn a_modal_that_cannot_open_is_reported_to_the_clicker() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_whoami_is_answered_at_once_and_completed_through_response_url() {
+    let mut env = Env::new("").await;
+    env.slack.inject(
+        "users.info",
+        fakes::slack::Fault::Slow(Duration::from_millis(2500)),
+    );
+    let started = Instant::now();
+    let reply = env
+        .slack
+        .slash_command(
+            &format!("{}/slack/commands", env.base()),
+            &env.secret(),
+            &SlackUserId::new(ALICE),
+            &env.channel(),
+            "/pd",
+            "whoami",
+        )
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.json()["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Looking you up")
+    );
+    env.wait("the answer arrives through response_url", || {
+        env.slack
+            .responses()
+            .iter()
+            .any(|r| r.body.to_string().contains("alice@example.com"))
+    })
+    .await;
+    env.stop().await;
+}
