@@ -41,8 +41,8 @@ const IDLE: Duration = Duration::from_secs(1);
 const LOOKUP_RETRY_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// The pause between two lookup retries of one action.
 const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
-/// The default rate-limit pause when a 429 carries no hint.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The rate-limit pause when a 429 carries no hint (no `Retry-After` / `ratelimit-reset`).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow() {

@@ -642,25 +642,46 @@ async fn restart_with_a_non_empty_outbox_posts_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slack_429_storm_drops_nothing() {
     let mut env = Env::new("").await;
-    for _ in 0..6 {
+    // 429s with and without Retry-After on posts and on updates, on top of the fake's own
+    // per-channel limit (a burst of 3, then 1 per second).
+    for i in 0..6 {
+        let retry_after = if i % 2 == 0 { Some(1) } else { None };
         env.slack.inject(
             "chat.postMessage",
-            fakes::slack::Fault::RateLimited {
-                retry_after: Some(0),
-            },
+            fakes::slack::Fault::RateLimited { retry_after },
         );
     }
-    let titles: Vec<String> = (0..3).map(|i| format!("Storm incident {i}")).collect();
+    for i in 0..4 {
+        let retry_after = if i % 2 == 0 { None } else { Some(1) };
+        env.slack.inject(
+            "chat.update",
+            fakes::slack::Fault::RateLimited { retry_after },
+        );
+    }
+    let titles: Vec<String> = (0..4).map(|i| format!("Storm incident {i}")).collect();
+    let mut incidents = Vec::new();
     for t in &titles {
-        env.pd.trigger_incident(t, &env.policy);
+        incidents.push(env.pd.trigger_incident(t, &env.policy));
     }
     for t in &titles {
-        eventually("every card is posted despite 429s", || {
+        env.wait("every card is posted despite 429s", || {
             env.card_for(t).is_some()
         })
         .await;
     }
-    assert_eq!(env.cards().len(), 3);
+    // An update under the storm still lands on the one card.
+    let ts = env.card_for(&titles[0]).unwrap().ts;
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("the card shows Acknowledged despite 429s", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.text.contains("Acknowledged"))
+    })
+    .await;
+    assert_eq!(env.cards().len(), 4, "no card dropped, none doubled");
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(metrics.contains("pdbridge_api_rate_limited_total{platform=\"slack\"}"));
+    let _ = incidents;
     env.stop().await;
 }
 
