@@ -28,6 +28,8 @@ pub enum Command {
     Check(crate::ops::CheckArgs),
     /// Run one incident's whole life against in-process fake Slack and PagerDuty (no network).
     Demo(crate::ops::DemoArgs),
+    /// List, add, remove and test the `[[identity]]` Slack → PagerDuty overrides.
+    Identity(crate::ops::identity_cmd::IdentityArgs),
 }
 
 /// Arguments of `pdbridge serve`.

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Status(args) => pdbridge::ops::status(&args),
         Command::Check(args) => pdbridge::ops::check(&args),
         Command::Demo(args) => pdbridge::ops::demo(&args),
+        Command::Identity(args) => pdbridge::ops::identity_cmd::main(&args),
         Command::Serve(args) => {
             let env: BTreeMap<String, String> = std::env::vars().collect();
             let config = match Config::load(args.config.as_deref(), &env) {

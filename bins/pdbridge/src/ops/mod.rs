@@ -7,6 +7,8 @@
 //! - [`status`]: `status` summarises the database (read-only).
 //! - [`check`]: `check [--config FILE] [--url URL] [--from EMAIL]` tests the configuration and
 //!   credentials against the real APIs, one ✓/✗ line each, with the fix for every ✗.
+//! - [`identity_cmd`]: `identity list|add|remove|resolve` edits and tests the `[[identity]]`
+//!   overrides.
 //!
 //! Each command takes its clap arguments, writes human-readable output to stdout and returns the
 //! process exit code. Nothing here prints a secret except `pd-subscribe`, which prints the new
@@ -22,6 +24,7 @@ use url::Url;
 
 pub mod check;
 pub mod demo;
+pub mod identity_cmd;
 pub mod manifest;
 pub mod probe;
 pub mod status;
