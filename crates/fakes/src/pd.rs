@@ -1,9 +1,13 @@
-//! A fake PagerDuty: REST v2 incidents, users, escalation policies, on-calls, webhook
-//! subscriptions and an OAuth token endpoint, plus signed v3 webhook delivery.
+//! A fake PagerDuty: REST v2 incidents, users (with `/users/me`), teams, services, escalation
+//! policies, on-calls, webhook subscriptions and an OAuth token endpoint, plus signed v3 webhook
+//! delivery.
 //!
 //! Call order: [`FakePagerDuty::start`] inside a Tokio runtime, script state with
 //! [`FakePagerDuty::add_user`], [`FakePagerDuty::add_escalation_policy`] and
-//! [`FakePagerDuty::trigger_incident`], point the code under test at [`FakePagerDuty::url`],
+//! [`FakePagerDuty::trigger_incident`] (teams and services: [`FakePagerDuty::add_team`],
+//! [`FakePagerDuty::add_service`], [`FakePagerDuty::set_user_teams`],
+//! [`FakePagerDuty::set_policy_teams`], [`FakePagerDuty::trigger_incident_on`]), point the code
+//! under test at [`FakePagerDuty::url`],
 //! then inspect [`FakePagerDuty::requests`], [`FakePagerDuty::incident`] and
 //! [`FakePagerDuty::deliveries`].
 //!
@@ -14,6 +18,11 @@
 //!   acknowledging an acknowledged one fails with code 1002, resolving a resolved one with 1001.
 //! - Escalating sets the level and assigns that level's on-call users; reassigning sets the
 //!   assignees; both put the incident back to `triggered`.
+//! - Incidents belong to a service ([`DEFAULT_SERVICE`] unless created with
+//!   [`FakePagerDuty::add_incident_on`] or [`FakePagerDuty::trigger_incident_on`]) and carry the
+//!   teams of their escalation policy, as PagerDuty derives them.
+//! - `GET /users/me` answers per token kind: the user of a user-level key
+//!   ([`FakePagerDuty::add_user_token`]); 400 for account-level keys and OAuth app tokens.
 //! - 960 requests per rolling minute (configurable) across the API; above that, 429 with
 //!   `ratelimit-reset` and code 2020.
 //! - Faults queued with [`FakePagerDuty::push_fault`] apply to the next API requests in order;
@@ -34,7 +43,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use ids::{
-    Email, EscalationPolicyId, EventId, IncidentId, NoteId, PdUserId, SubscriptionId, WebhookId,
+    Email, EscalationPolicyId, EventId, IncidentId, NoteId, PdUserId, ServiceId, SubscriptionId,
+    TeamId, WebhookId,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -47,6 +57,8 @@ use crate::http::{Handler, RecordedRequest, Reply, Server};
 const HTML_BASE: &str = "https://fake.pagerduty.com";
 /// The API host used in `self` fields (always the real one, like PagerDuty's payloads).
 const API_BASE: &str = "https://api.pagerduty.com";
+/// The service every fake account starts with; incidents belong to it unless told otherwise.
+pub const DEFAULT_SERVICE: &str = "PFAKESV";
 
 /// A fault to inject into the next API request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +106,28 @@ pub struct FakeUser {
     pub name: String,
     /// The login email.
     pub email: Email,
+    /// The teams the user is a member of.
+    pub teams: Vec<TeamId>,
+}
+
+/// A team of the fake account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeTeam {
+    /// The team id.
+    pub id: TeamId,
+    /// The name.
+    pub name: String,
+}
+
+/// A service of the fake account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeService {
+    /// The service id.
+    pub id: ServiceId,
+    /// The name.
+    pub name: String,
+    /// The teams the service belongs to.
+    pub teams: Vec<TeamId>,
 }
 
 /// An escalation policy: `levels[n - 1]` are the users on call at level `n`.
@@ -107,6 +141,8 @@ pub struct FakeEscalationPolicy {
     pub levels: Vec<Vec<PdUserId>>,
     /// How many times the policy repeats.
     pub num_loops: u32,
+    /// The teams of the policy (incidents on it carry them).
+    pub teams: Vec<TeamId>,
 }
 
 /// A note on a fake incident.
@@ -137,6 +173,10 @@ pub struct FakeIncident {
     pub urgency: String,
     /// The escalation policy.
     pub escalation_policy: EscalationPolicyId,
+    /// The service the incident belongs to.
+    pub service: ServiceId,
+    /// The incident's teams (its escalation policy's teams when it was created).
+    pub teams: Vec<TeamId>,
     /// The current 1-based escalation level (PagerDuty does not expose it; the fake tracks it).
     pub escalation_level: u32,
     /// The assigned users.
@@ -232,12 +272,15 @@ struct OAuthConfig {
 #[derive(Debug)]
 struct Issued {
     expires: Instant,
+    scopes: Vec<String>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     users: BTreeMap<PdUserId, FakeUser>,
     policies: BTreeMap<EscalationPolicyId, FakeEscalationPolicy>,
+    teams: BTreeMap<TeamId, FakeTeam>,
+    services: BTreeMap<ServiceId, FakeService>,
     incidents: BTreeMap<IncidentId, FakeIncident>,
     subscriptions: BTreeMap<SubscriptionId, FakeSubscription>,
     faults: VecDeque<Fault>,
@@ -245,7 +288,9 @@ struct State {
     rate_per_minute: u32,
     window: VecDeque<Instant>,
     api_tokens: Vec<String>,
+    user_tokens: BTreeMap<String, PdUserId>,
     oauth: Option<OAuthConfig>,
+    enforce_scopes: bool,
     issued: BTreeMap<String, Issued>,
     token_requests: u32,
     next_number: u64,
@@ -294,12 +339,22 @@ pub struct FakePagerDuty {
 impl FakePagerDuty {
     /// Starts the fake on `127.0.0.1:0` with an empty account. Must run inside a Tokio runtime.
     pub async fn start() -> Self {
+        let mut state = State {
+            rate_per_minute: 960,
+            next_number: 1,
+            ..State::default()
+        };
+        let default_service = ServiceId::new(DEFAULT_SERVICE);
+        state.services.insert(
+            default_service.clone(),
+            FakeService {
+                id: default_service,
+                name: "Fake Service".to_owned(),
+                teams: Vec::new(),
+            },
+        );
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                rate_per_minute: 960,
-                next_number: 1,
-                ..State::default()
-            }),
+            state: Mutex::new(state),
             deliveries: Mutex::new(Vec::new()),
             queues: Mutex::new(BTreeMap::new()),
             http: Client::builder(TokioExecutor::new()).build_http(),
@@ -341,9 +396,53 @@ impl FakePagerDuty {
             id: PdUserId::new(id),
             name: name.to_owned(),
             email: Email::new(email),
+            teams: Vec::new(),
         };
         self.state().users.insert(user.id.clone(), user);
         PdUserId::new(id)
+    }
+
+    /// Makes `token` a user-level API key of `user`: it authenticates like any key, and
+    /// `GET /users/me` answers with that user (account-level keys get 400 there).
+    pub fn add_user_token(&self, token: &str, user: &PdUserId) {
+        self.state()
+            .user_tokens
+            .insert(token.to_owned(), user.clone());
+    }
+
+    /// Adds or replaces a team.
+    pub fn add_team(&self, id: &str, name: &str) -> TeamId {
+        let team = FakeTeam {
+            id: TeamId::new(id),
+            name: name.to_owned(),
+        };
+        self.state().teams.insert(team.id.clone(), team);
+        TeamId::new(id)
+    }
+
+    /// Adds or replaces a service belonging to `teams`.
+    pub fn add_service(&self, id: &str, name: &str, teams: &[TeamId]) -> ServiceId {
+        let service = FakeService {
+            id: ServiceId::new(id),
+            name: name.to_owned(),
+            teams: teams.to_vec(),
+        };
+        self.state().services.insert(service.id.clone(), service);
+        ServiceId::new(id)
+    }
+
+    /// Sets the teams `user` is a member of (shown in `GET /users/{id}` and `/users`).
+    pub fn set_user_teams(&self, user: &PdUserId, teams: &[TeamId]) {
+        if let Some(u) = self.state().users.get_mut(user) {
+            u.teams = teams.to_vec();
+        }
+    }
+
+    /// Sets the teams of an escalation policy; incidents created on it afterwards carry them.
+    pub fn set_policy_teams(&self, policy: &EscalationPolicyId, teams: &[TeamId]) {
+        if let Some(p) = self.state().policies.get_mut(policy) {
+            p.teams = teams.to_vec();
+        }
     }
 
     /// Adds an escalation policy whose level `n` has the users `levels[n - 1]` on call.
@@ -358,6 +457,7 @@ impl FakePagerDuty {
             name: name.to_owned(),
             levels,
             num_loops: 0,
+            teams: Vec::new(),
         };
         self.state().policies.insert(policy.id.clone(), policy);
         EscalationPolicyId::new(id)
@@ -366,15 +466,35 @@ impl FakePagerDuty {
     /// Creates a triggered incident at level 1 of `policy` (assigned to that level's on-call
     /// users) without emitting a webhook.
     pub fn add_incident(&self, title: &str, policy: &EscalationPolicyId) -> IncidentId {
+        self.add_incident_on(title, policy, &ServiceId::new(DEFAULT_SERVICE))
+    }
+
+    /// Like [`FakePagerDuty::add_incident`], on `service`.
+    pub fn add_incident_on(
+        &self,
+        title: &str,
+        policy: &EscalationPolicyId,
+        service: &ServiceId,
+    ) -> IncidentId {
         let mut state = self.state();
-        create_incident(&mut state, title, policy).id
+        create_incident(&mut state, title, policy, service).id
     }
 
     /// Like [`FakePagerDuty::add_incident`], and emits `incident.triggered` (agent null).
     pub fn trigger_incident(&self, title: &str, policy: &EscalationPolicyId) -> IncidentId {
+        self.trigger_incident_on(title, policy, &ServiceId::new(DEFAULT_SERVICE))
+    }
+
+    /// Like [`FakePagerDuty::trigger_incident`], on `service`.
+    pub fn trigger_incident_on(
+        &self,
+        title: &str,
+        policy: &EscalationPolicyId,
+        service: &ServiceId,
+    ) -> IncidentId {
         let (id, outgoing) = {
             let mut state = self.state();
-            let incident = create_incident(&mut state, title, policy);
+            let incident = create_incident(&mut state, title, policy, service);
             let data = webhook_incident(&state, &incident);
             let outgoing = event(
                 &mut state,
@@ -462,6 +582,12 @@ impl FakePagerDuty {
         });
     }
 
+    /// When on, OAuth bearer tokens may only call what their requested scopes allow (403
+    /// otherwise, as PagerDuty answers scoped app tokens); off by default.
+    pub fn enforce_oauth_scopes(&self, on: bool) {
+        self.state().enforce_scopes = on;
+    }
+
     /// How many token requests succeeded.
     pub fn token_requests(&self) -> u32 {
         self.state().token_requests
@@ -525,7 +651,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn create_incident(state: &mut State, title: &str, policy: &EscalationPolicyId) -> FakeIncident {
+fn create_incident(
+    state: &mut State,
+    title: &str,
+    policy: &EscalationPolicyId,
+    service: &ServiceId,
+) -> FakeIncident {
     let number = state.next_number;
     state.next_number += 1;
     let id = IncidentId::new(state.next_id("Q"));
@@ -534,6 +665,11 @@ fn create_incident(state: &mut State, title: &str, policy: &EscalationPolicyId) 
         .get(policy)
         .and_then(|p| p.levels.first().cloned())
         .unwrap_or_default();
+    let teams = state
+        .policies
+        .get(policy)
+        .map(|p| p.teams.clone())
+        .unwrap_or_default();
     let incident = FakeIncident {
         id: id.clone(),
         number,
@@ -541,6 +677,8 @@ fn create_incident(state: &mut State, title: &str, policy: &EscalationPolicyId) 
         status: Status::Triggered,
         urgency: "high".to_owned(),
         escalation_policy: policy.clone(),
+        service: service.clone(),
+        teams,
         escalation_level: 1,
         assignees,
         acknowledgers: Vec::new(),
@@ -586,13 +724,67 @@ fn incident_ref(incident: &FakeIncident) -> Value {
     })
 }
 
-fn service_ref() -> Value {
+fn service_ref(state: &State, id: &ServiceId) -> Value {
+    let name = state.services.get(id).map(|s| s.name.clone());
     json!({
-        "id": "PFAKESV",
+        "id": id.as_str(),
         "type": "service_reference",
-        "summary": "Fake Service",
-        "self": format!("{API_BASE}/services/PFAKESV"),
-        "html_url": format!("{HTML_BASE}/services/PFAKESV"),
+        "summary": name,
+        "self": format!("{API_BASE}/services/{id}"),
+        "html_url": format!("{HTML_BASE}/service-directory/{id}"),
+    })
+}
+
+fn team_ref(state: &State, id: &TeamId) -> Value {
+    let name = state.teams.get(id).map(|t| t.name.clone());
+    json!({
+        "id": id.as_str(),
+        "type": "team_reference",
+        "summary": name,
+        "self": format!("{API_BASE}/teams/{id}"),
+        "html_url": format!("{HTML_BASE}/teams/{id}"),
+    })
+}
+
+fn team_refs(state: &State, ids: &[TeamId]) -> Vec<Value> {
+    ids.iter().map(|t| team_ref(state, t)).collect()
+}
+
+fn service_json(state: &State, s: &FakeService) -> Value {
+    let policy = state
+        .policies
+        .values()
+        .find(|p| {
+            state
+                .incidents
+                .values()
+                .any(|i| i.service == s.id && i.escalation_policy == p.id)
+        })
+        .map(|p| policy_ref(state, &p.id));
+    json!({
+        "id": s.id.as_str(),
+        "type": "service",
+        "summary": s.name,
+        "name": s.name,
+        "description": null,
+        "status": "active",
+        "escalation_policy": policy,
+        "teams": team_refs(state, &s.teams),
+        "self": format!("{API_BASE}/services/{}", s.id),
+        "html_url": format!("{HTML_BASE}/service-directory/{}", s.id),
+    })
+}
+
+fn team_json(t: &FakeTeam) -> Value {
+    json!({
+        "id": t.id.as_str(),
+        "type": "team",
+        "summary": t.name,
+        "name": t.name,
+        "description": null,
+        "parent": null,
+        "self": format!("{API_BASE}/teams/{}", t.id),
+        "html_url": format!("{HTML_BASE}/teams/{}", t.id),
     })
 }
 
@@ -610,11 +802,11 @@ fn rest_incident(state: &State, i: &FakeIncident) -> Value {
         "created_at": at,
         "status": i.status.as_str(),
         "incident_key": i.incident_key,
-        "service": service_ref(),
+        "service": service_ref(state, &i.service),
         "assignments": i.assignees.iter().map(|u| json!({"at": at, "assignee": user_ref(state, u)})).collect::<Vec<_>>(),
         "acknowledgements": i.acknowledgers.iter().map(|u| json!({"at": at, "acknowledger": user_ref(state, u)})).collect::<Vec<_>>(),
         "escalation_policy": policy_ref(state, &i.escalation_policy),
-        "teams": [],
+        "teams": team_refs(state, &i.teams),
         "priority": null,
         "urgency": i.urgency,
         "conference_bridge": null,
@@ -635,10 +827,10 @@ fn webhook_incident(state: &State, i: &FakeIncident) -> Value {
         "created_at": rfc3339(i.created_at),
         "reopened_at": i.reopened_at.map(rfc3339),
         "title": i.title,
-        "service": service_ref(),
+        "service": service_ref(state, &i.service),
         "assignees": i.assignees.iter().map(|u| user_ref(state, u)).collect::<Vec<_>>(),
         "escalation_policy": policy_ref(state, &i.escalation_policy),
-        "teams": [],
+        "teams": team_refs(state, &i.teams),
         "priority": null,
         "urgency": i.urgency,
         "conference_bridge": null,
@@ -955,10 +1147,11 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
         .with_header("ratelimit-reset", reset.as_secs().max(1).to_string());
     }
     state.window.push_back(now_instant);
-    if let Err(reply) = check_auth(&mut state, &req) {
-        return *reply;
-    }
-    let (reply, outgoing) = route(&mut state, &req, &segs);
+    let caller = match check_auth(&mut state, &req) {
+        Ok(caller) => caller,
+        Err(reply) => return *reply,
+    };
+    let (reply, outgoing) = route(&mut state, &req, &segs, &caller);
     drop(state);
     shared.enqueue(outgoing);
     match delay {
@@ -996,7 +1189,36 @@ fn format_secs(d: Duration) -> String {
     }
 }
 
-fn check_auth(state: &mut State, req: &RecordedRequest) -> Result<(), Box<Reply>> {
+/// The scope PagerDuty requires of an app token for a request (`x-pd-requires-scope`).
+fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
+    let first = path.split('/').find(|s| !s.is_empty())?;
+    let read = *method == Method::GET;
+    Some(match (first, read) {
+        ("incidents", true) => "incidents.read",
+        ("incidents", false) => "incidents.write",
+        ("users", _) => "users.read",
+        ("teams", _) => "teams.read",
+        ("services", _) => "services.read",
+        ("escalation_policies", _) => "escalation_policies.read",
+        ("oncalls", _) => "oncalls.read",
+        ("webhook_subscriptions", true) => "webhook_subscriptions.read",
+        ("webhook_subscriptions", false) => "webhook_subscriptions.write",
+        _ => return None,
+    })
+}
+
+/// Who an authenticated request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// An account-level API key.
+    Account,
+    /// A user-level API key of this user.
+    User(PdUserId),
+    /// An OAuth app's bearer token.
+    App,
+}
+
+fn check_auth(state: &mut State, req: &RecordedRequest) -> Result<Caller, Box<Reply>> {
     let unauthorized = || {
         Box::new(error_reply(
             StatusCode::UNAUTHORIZED,
@@ -1007,19 +1229,34 @@ fn check_auth(state: &mut State, req: &RecordedRequest) -> Result<(), Box<Reply>
     };
     let header = req.header("authorization").unwrap_or("");
     if let Some(token) = header.strip_prefix("Token token=") {
+        if let Some(user) = state.user_tokens.get(token) {
+            return Ok(Caller::User(user.clone()));
+        }
         if token.is_empty()
             || (!state.api_tokens.is_empty() && !state.api_tokens.iter().any(|t| t == token))
         {
             return Err(unauthorized());
         }
-        return Ok(());
+        return Ok(Caller::Account);
     }
     if let Some(token) = header.strip_prefix("Bearer ") {
         let now = Instant::now();
-        return match state.issued.get(token) {
-            Some(issued) if issued.expires > now => Ok(()),
-            _ => Err(unauthorized()),
+        let issued = match state.issued.get(token) {
+            Some(issued) if issued.expires > now => issued,
+            _ => return Err(unauthorized()),
         };
+        if state.enforce_scopes
+            && let Some(needed) = required_scope(&req.method, &req.path)
+            && !issued.scopes.iter().any(|s| s == needed)
+        {
+            return Err(Box::new(error_reply(
+                StatusCode::FORBIDDEN,
+                2010,
+                "Access Denied",
+                &[&format!("The token lacks the {needed} scope")],
+            )));
+        }
+        return Ok(Caller::App);
     }
     Err(unauthorized())
 }
@@ -1048,6 +1285,7 @@ fn oauth_token(state: &mut State, req: &RecordedRequest) -> Reply {
         token.clone(),
         Issued {
             expires: Instant::now() + Duration::from_secs(expires_in),
+            scopes: scope.split_whitespace().map(str::to_owned).collect(),
         },
     );
     Reply::json(
@@ -1088,9 +1326,49 @@ fn find_incident<'a>(state: &'a State, key: &str) -> Option<&'a FakeIncident> {
     })
 }
 
-fn route(state: &mut State, req: &RecordedRequest, segs: &[&str]) -> (Reply, Vec<Outgoing>) {
+fn route(
+    state: &mut State,
+    req: &RecordedRequest,
+    segs: &[&str],
+    caller: &Caller,
+) -> (Reply, Vec<Outgoing>) {
     let none = Vec::new;
     match (req.method.clone(), segs) {
+        (Method::GET, ["users", "me"]) => match caller {
+            Caller::User(id) => match state.users.get(id) {
+                Some(u) => (
+                    Reply::json(StatusCode::OK, &json!({"user": user_json(state, u)})),
+                    none(),
+                ),
+                None => (not_found(), none()),
+            },
+            Caller::Account | Caller::App => (
+                bad_request(
+                    2001,
+                    "Invalid Input Provided",
+                    &[
+                        "Because this request was made using an account-level access token, we \
+                       were unable to determine the user's identity. Please use a user-level \
+                       token.",
+                    ],
+                ),
+                none(),
+            ),
+        },
+        (Method::GET, ["services", id]) => match state.services.get(&ServiceId::new(*id)) {
+            Some(s) => (
+                Reply::json(StatusCode::OK, &json!({"service": service_json(state, s)})),
+                none(),
+            ),
+            None => (not_found(), none()),
+        },
+        (Method::GET, ["teams", id]) => match state.teams.get(&TeamId::new(*id)) {
+            Some(t) => (
+                Reply::json(StatusCode::OK, &json!({"team": team_json(t)})),
+                none(),
+            ),
+            None => (not_found(), none()),
+        },
         (Method::GET, ["incidents"]) => (list_incidents(state, req), none()),
         (Method::GET, ["incidents", id]) => match find_incident(state, id) {
             Some(i) => (
@@ -1116,7 +1394,7 @@ fn route(state: &mut State, req: &RecordedRequest, segs: &[&str]) -> (Reply, Vec
         (Method::POST, ["incidents", id, "notes"]) => add_note(state, req, id),
         (Method::GET, ["users", id]) => match state.users.get(&PdUserId::new(*id)) {
             Some(u) => (
-                Reply::json(StatusCode::OK, &json!({"user": user_json(u)})),
+                Reply::json(StatusCode::OK, &json!({"user": user_json(state, u)})),
                 none(),
             ),
             None => (not_found(), none()),
@@ -1421,7 +1699,7 @@ fn add_note(state: &mut State, req: &RecordedRequest, key: &str) -> (Reply, Vec<
     )
 }
 
-fn user_json(u: &FakeUser) -> Value {
+fn user_json(state: &State, u: &FakeUser) -> Value {
     json!({
         "id": u.id.as_str(),
         "type": "user",
@@ -1430,7 +1708,7 @@ fn user_json(u: &FakeUser) -> Value {
         "email": u.email.as_str(),
         "time_zone": "Etc/UTC",
         "role": "user",
-        "teams": [],
+        "teams": team_refs(state, &u.teams),
         "self": format!("{API_BASE}/users/{}", u.id),
         "html_url": format!("{HTML_BASE}/users/{}", u.id),
     })
@@ -1455,13 +1733,25 @@ fn list_users(state: &State, req: &RecordedRequest) -> Reply {
                 || u.name.to_lowercase().contains(&query)
                 || u.email.normalized().contains(&query)
         })
-        .map(user_json)
+        .map(|u| user_json(state, u))
         .collect();
     let (items, meta) = page(&all, limit, offset);
     paged_reply("users", items, meta)
 }
 
 fn policy_json(state: &State, p: &FakeEscalationPolicy) -> Value {
+    let mut services: Vec<&ServiceId> = state
+        .incidents
+        .values()
+        .filter(|i| i.escalation_policy == p.id)
+        .map(|i| &i.service)
+        .collect();
+    services.sort();
+    services.dedup();
+    let services: Vec<Value> = services
+        .into_iter()
+        .map(|s| service_ref(state, s))
+        .collect();
     let rules: Vec<Value> = p
         .levels
         .iter()
@@ -1481,8 +1771,8 @@ fn policy_json(state: &State, p: &FakeEscalationPolicy) -> Value {
         "name": p.name,
         "escalation_rules": rules,
         "num_loops": p.num_loops,
-        "teams": [],
-        "services": [service_ref()],
+        "teams": team_refs(state, &p.teams),
+        "services": services,
         "self": format!("{API_BASE}/escalation_policies/{}", p.id),
         "html_url": format!("{HTML_BASE}/escalation_policies/{}", p.id),
     })

@@ -10,7 +10,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use ids::{Email, EscalationPolicyId, IncidentId, PdUserId, SubscriptionId};
+use ids::{Email, EscalationPolicyId, IncidentId, PdUserId, ServiceId, SubscriptionId, TeamId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -23,8 +23,8 @@ use crate::rest::{
     CreateNoteRequest, CreateWebhookSubscriptionRequest, ErrorBody, EscalationPolicy,
     EscalationPolicyEnvelope, Incident, IncidentEnvelope, IncidentList, IncidentUpdate,
     IncidentUpdateRequest, NewNote, NewWebhookSubscription, Note, NoteEnvelope, NoteList, OnCall,
-    OnCallList, Pagination, User, UserEnvelope, UserList, WebhookSubscription,
-    WebhookSubscriptionEnvelope, WebhookSubscriptionList,
+    OnCallList, Pagination, Service, ServiceEnvelope, Team, TeamEnvelope, User, UserEnvelope,
+    UserList, WebhookSubscription, WebhookSubscriptionEnvelope, WebhookSubscriptionList,
 };
 use crate::retry::{self, Decision, RetryPolicy};
 
@@ -85,6 +85,17 @@ pub struct Listing<T> {
     pub items: Vec<T>,
     /// True when more items exist past offset 10,000 and were not fetched.
     pub truncated: bool,
+}
+
+/// Who PagerDuty says the token is (`GET /users/me`), which tells the token's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentUser {
+    /// A user-level API key or a user's OAuth token: PagerDuty records every action as this
+    /// user, whatever `From` says.
+    User(Box<User>),
+    /// PagerDuty cannot name a user for the token (it answered 400): an account-level API key
+    /// or an app's scoped OAuth token, so `From` decides who each action is recorded for.
+    NotAUser,
 }
 
 /// An `include[]` value for `GET /incidents/{id}`.
@@ -382,6 +393,31 @@ impl PdClient {
             )
             .await?;
         Ok(listing.items.into_iter().find(|u| u.email == *email))
+    }
+
+    /// `GET /users/me`. Account-level keys and app tokens cannot read it: PagerDuty answers
+    /// 400, which becomes [`CurrentUser::NotAUser`]; every other failure is an error.
+    pub async fn current_user(&self) -> Result<CurrentUser, Error> {
+        let call = Call::new(Method::GET, "/users/me", vec!["users", "me"]);
+        match self.json_call::<UserEnvelope>(call).await {
+            Ok(env) => Ok(CurrentUser::User(Box::new(env.user))),
+            Err(Error::Api { status: 400, .. }) => Ok(CurrentUser::NotAUser),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `GET /services/{id}`, with the service's teams.
+    pub async fn get_service(&self, id: &ServiceId) -> Result<Service, Error> {
+        let call = Call::new(Method::GET, "/services/{id}", vec!["services", id.as_str()]);
+        let env: ServiceEnvelope = self.json_call(call).await?;
+        Ok(env.service)
+    }
+
+    /// `GET /teams/{id}`.
+    pub async fn get_team(&self, id: &TeamId) -> Result<Team, Error> {
+        let call = Call::new(Method::GET, "/teams/{id}", vec!["teams", id.as_str()]);
+        let env: TeamEnvelope = self.json_call(call).await?;
+        Ok(env.team)
     }
 
     /// `GET /escalation_policies/{id}`.

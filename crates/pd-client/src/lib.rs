@@ -4,7 +4,7 @@
 //!   `signing` crate), then parse with [`webhook::WebhookEnvelope::from_slice`]. Parsing never
 //!   fails on unknown event types or unknown data types.
 //! - [`rest`]: REST v2 request and response bodies (incidents, notes, users, escalation policies,
-//!   on-calls, webhook subscriptions, error bodies).
+//!   on-calls, services, teams, webhook subscriptions, error bodies).
 //! - [`PdClient`]: build once with [`PdClient::new`] from a [`Config`] (base URL, [`Auth`],
 //!   timeout, rate limit, [`retry::RetryPolicy`]), clone freely, then call it. Every incident
 //!   mutation takes the acting human's [`ids::Email`] and sends it as `From`.
@@ -26,7 +26,7 @@ pub mod webhook;
 
 pub use auth::{Auth, PAGERDUTY_TOKEN_URL, Secret};
 pub use client::{
-    ACCEPT_V2, Config, IncidentInclude, Listing, MAX_OFFSET, MAX_PAGE_SIZE, PAGERDUTY_API_URL,
-    PdClient, Updated,
+    ACCEPT_V2, Config, CurrentUser, IncidentInclude, Listing, MAX_OFFSET, MAX_PAGE_SIZE,
+    PAGERDUTY_API_URL, PdClient, Updated,
 };
 pub use error::Error;

@@ -544,6 +544,71 @@ pub struct OnCallList {
     pub page: Pagination,
 }
 
+/// A service (`GET /services/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// The service id.
+    pub id: ServiceId,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `active`, `warning`, `critical`, `maintenance` or `disabled`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The escalation policy incidents of this service follow.
+    #[serde(default)]
+    pub escalation_policy: Option<Reference<EscalationPolicyId>>,
+    /// The teams the service belongs to.
+    #[serde(default)]
+    pub teams: Vec<Reference<TeamId>>,
+    /// The web UI URL.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+impl Service {
+    /// The ids of the service's teams, in PagerDuty's order.
+    pub fn team_ids(&self) -> Vec<TeamId> {
+        self.teams.iter().map(|t| t.id.clone()).collect()
+    }
+}
+
+/// `{"service": {...}}`, the response of `GET /services/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEnvelope {
+    /// The service.
+    pub service: Service,
+}
+
+/// A team (`GET /teams/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    /// The team id.
+    pub id: TeamId,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The parent team, for sub-teams.
+    #[serde(default)]
+    pub parent: Option<Reference<TeamId>>,
+    /// The web UI URL.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// `{"team": {...}}`, the response of `GET /teams/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamEnvelope {
+    /// The team.
+    pub team: Team,
+}
+
 /// A secret string whose `Debug` is redacted (webhook signing secrets, custom header values).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -629,3 +629,108 @@ async fn open_incidents_stop_at_offset_ten_thousand() {
     let last = w.fake.requests().pop().unwrap();
     assert!(last.query.unwrap().ends_with("limit=100&offset=9900"));
 }
+
+#[tokio::test]
+async fn current_user_tells_user_tokens_from_account_and_app_tokens() {
+    use pd_client::CurrentUser;
+    let w = world().await;
+    let c = client(&w.fake);
+    assert_eq!(c.current_user().await.unwrap(), CurrentUser::NotAUser);
+
+    w.fake
+        .add_user_token("alice-personal", &PdUserId::new("PALICE1"));
+    let mut cfg = config(&w.fake);
+    cfg.auth = Auth::Token(Secret::new("alice-personal"));
+    match PdClient::new(cfg).unwrap().current_user().await.unwrap() {
+        CurrentUser::User(user) => {
+            assert_eq!(user.id, PdUserId::new("PALICE1"));
+            assert_eq!(user.email, Email::new("alice@example.com"));
+        }
+        other => panic!("expected a user, got {other:?}"),
+    }
+
+    w.fake
+        .enable_oauth("app", "app-secret", Duration::from_secs(3600));
+    let mut cfg = config(&w.fake);
+    cfg.auth = Auth::OAuth {
+        client_id: "app".into(),
+        client_secret: Secret::new("app-secret"),
+        scope: "as_account-us.fake users.read".into(),
+        token_url: w.fake.token_url().parse().unwrap(),
+    };
+    assert_eq!(
+        PdClient::new(cfg).unwrap().current_user().await.unwrap(),
+        CurrentUser::NotAUser
+    );
+
+    w.fake.set_api_tokens(&["another"]);
+    let err = c.current_user().await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+}
+
+#[tokio::test]
+async fn services_and_teams_are_read_with_their_teams() {
+    use ids::{ServiceId, TeamId};
+    let w = world().await;
+    let payments = w.fake.add_team("PTEAM01", "Payments");
+    let sre = w.fake.add_team("PTEAM02", "SRE");
+    let svc = w
+        .fake
+        .add_service("PSVC001", "Checkout API", &[payments.clone(), sre.clone()]);
+    w.fake
+        .set_policy_teams(&w.ep, std::slice::from_ref(&payments));
+    w.fake
+        .set_user_teams(&PdUserId::new("PBOB001"), std::slice::from_ref(&sre));
+    let incident = w.fake.add_incident_on("Checkout down", &w.ep, &svc);
+    let c = client(&w.fake);
+
+    let service = c.get_service(&svc).await.unwrap();
+    assert_eq!(service.name, "Checkout API");
+    assert_eq!(service.team_ids(), vec![payments.clone(), sre.clone()]);
+    assert_eq!(service.escalation_policy.unwrap().id, w.ep);
+    let team = c.get_team(&sre).await.unwrap();
+    assert_eq!((team.id, team.name.as_str()), (sre.clone(), "SRE"));
+
+    let i = c.get_incident(&incident, &[]).await.unwrap();
+    assert_eq!(i.service.unwrap().id, svc);
+    assert_eq!(
+        i.teams.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        vec![payments.clone()]
+    );
+    let ep = c.get_escalation_policy(&w.ep).await.unwrap();
+    assert_eq!(ep.teams[0].id, payments);
+    assert_eq!(ep.services[0].id, svc);
+    let bob = c.get_user(&w.bob).await.unwrap();
+    assert_eq!(bob.teams[0].id, sre);
+
+    let err = c.get_service(&ServiceId::new("PNOPE01")).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let err = c.get_team(&TeamId::new("PNOPE02")).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    // Incidents without a named service belong to the fake's default one.
+    let other = w.fake.add_incident("Other", &w.ep);
+    let i = c.get_incident(&other, &[]).await.unwrap();
+    assert_eq!(i.service.unwrap().id.as_str(), fakes::pd::DEFAULT_SERVICE);
+}
+
+#[tokio::test]
+async fn app_tokens_without_the_scope_get_403_when_scopes_are_enforced() {
+    use ids::TeamId;
+    let w = world().await;
+    w.fake.add_team("PTEAM01", "Payments");
+    w.fake
+        .enable_oauth("app", "app-secret", Duration::from_secs(3600));
+    w.fake.enforce_oauth_scopes(true);
+    let mut cfg = config(&w.fake);
+    cfg.auth = Auth::OAuth {
+        client_id: "app".into(),
+        client_secret: Secret::new("app-secret"),
+        scope: "as_account-us.fake users.read".into(),
+        token_url: w.fake.token_url().parse().unwrap(),
+    };
+    let c = PdClient::new(cfg).unwrap();
+    assert!(c.get_user(&w.bob).await.is_ok());
+    let err = c.get_team(&TeamId::new("PTEAM01")).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    assert!(err.to_string().contains("teams.read"), "{err}");
+}

@@ -599,3 +599,37 @@ fn rest_error_bodies_array_and_map() {
         "Invalid Input Provided (code 2001): Status is invalid; Level must be positive"
     );
 }
+
+#[test]
+fn service_team_and_current_user_fixtures_parse() {
+    use ids::{ServiceId, TeamId};
+    use pd_client::rest::{ServiceEnvelope, TeamEnvelope};
+
+    let s: ServiceEnvelope =
+        serde_json::from_slice(&fixture("pagerduty/service.get.openapi-example.json")).unwrap();
+    assert_eq!(s.service.id, ServiceId::new("PIJ90N7"));
+    assert_eq!(s.service.name, "My Application Service");
+    assert_eq!(s.service.status.as_deref(), Some("active"));
+    assert_eq!(
+        s.service.escalation_policy.as_ref().unwrap().id,
+        EscalationPolicyId::new("PT20YPA")
+    );
+    assert_eq!(s.service.team_ids(), vec![TeamId::new("PQ9K7I8")]);
+    assert_eq!(s.service.teams[0].summary.as_deref(), Some("Engineering"));
+
+    let t: TeamEnvelope =
+        serde_json::from_slice(&fixture("pagerduty/team.get.openapi-example.json")).unwrap();
+    assert_eq!(t.team.id, TeamId::new("PQ9K7I8"));
+    assert_eq!(t.team.name, "Engineering");
+    assert_eq!(t.team.description.as_deref(), Some("All engineering"));
+    assert_eq!(t.team.parent, None);
+
+    let me: UserEnvelope =
+        serde_json::from_slice(&fixture("pagerduty/user.me.openapi-example.json")).unwrap();
+    assert_eq!(me.user.id, PdUserId::new("PXPGF42"));
+    assert_eq!(
+        me.user.email,
+        Email::new("125.greenholt.earline@graham.name")
+    );
+    assert_eq!(me.user.teams[0].id, TeamId::new("PQ9K7I8"));
+}
