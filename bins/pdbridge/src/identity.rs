@@ -3,15 +3,22 @@
 //! [`Identity::actor`] maps the clicking Slack user to a PagerDuty user (overrides first, then
 //! the verified email; cached in SQLite) and asks the policy whether they may take the action on
 //! this incident. Both answers become the engine's [`Actor`]; nothing here mutates PagerDuty.
+//!
+//! The `team_member` rule needs the teams of the incident's escalation policy (and of its
+//! service), which PagerDuty's incident does not carry: they are read from the API once per
+//! incident and reused for [`TEAM_FACTS_TTL_MS`], so an action's lookup retries and a burst of
+//! clicks on one card fetch them once. When they cannot be read the action is refused as a
+//! lookup failure (retried, never allowed on missing facts).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use identity::clients::ClientDirectory;
 use identity::{
     Action, ActionContext, CacheEntry, CacheKey, CacheStore, Decision, IncidentFacts,
     MappingOutcome, Policy, Resolver, ResolverConfig, Rule,
 };
-use ids::{IncidentId, PdUserId, SlackTeamId, SlackUserId};
+use ids::{EscalationPolicyId, IncidentId, PdUserId, ServiceId, SlackTeamId, SlackUserId, TeamId};
 use pd_client::PdClient;
 use slack_client::SlackClient;
 use store::{IdentityEntry, IdentityKey, Store};
@@ -74,6 +81,19 @@ impl CacheStore for StoreCache {
     }
 }
 
+/// How long the teams of an incident's escalation policy and service are reused, in ms.
+pub const TEAM_FACTS_TTL_MS: i64 = 60_000;
+
+/// The teams of an incident's escalation policy and service, as read from PagerDuty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TeamFacts {
+    escalation_policy: Option<EscalationPolicyId>,
+    service: Option<ServiceId>,
+    escalation_policy_teams: Vec<TeamId>,
+    service_teams: Vec<TeamId>,
+    fetched_at: i64,
+}
+
 /// The identity and policy half of action processing.
 #[derive(Debug)]
 pub struct Identity {
@@ -81,6 +101,7 @@ pub struct Identity {
     policy: Policy,
     pd: PdClient,
     workspace: SlackTeamId,
+    team_facts: Mutex<BTreeMap<IncidentId, TeamFacts>>,
 }
 
 /// The identity action for an engine action.
@@ -99,6 +120,8 @@ pub fn policy_action(kind: &ActionKind) -> Action {
 pub struct KnownIncident {
     /// Facts for the policy (teams, escalation policy, assignees, card channel).
     pub facts: IncidentFacts,
+    /// The incident's service, whose teams count for `team_member`.
+    pub service: Option<ServiceId>,
 }
 
 /// One action whose actor is to be resolved.
@@ -169,6 +192,7 @@ impl Identity {
             policy,
             pd,
             workspace,
+            team_facts: Mutex::default(),
         }
     }
 
@@ -236,10 +260,41 @@ impl Identity {
             MappingOutcome::Mapped(user) => user,
         };
         let action = policy_action(kind);
-        let mut facts = known
-            .map(|k| k.facts)
-            .unwrap_or_else(|| IncidentFacts::new(incident.clone()));
-        if self.needs_on_call(action)
+        let (mut facts, service) = match known {
+            Some(k) => (k.facts, k.service),
+            None => (IncidentFacts::new(incident.clone()), None),
+        };
+        let rule = self.policy.config().rule(action);
+        // A member of one of the incident's own teams passes without further reads.
+        if rule == Rule::TeamMember && !facts.teams.iter().any(|t| user.teams.contains(t)) {
+            match self.teams_of(&facts, service.as_ref(), now_ms).await {
+                Ok(teams) => {
+                    facts.escalation_policy_teams = teams.escalation_policy_teams;
+                    facts.service_teams = teams.service_teams;
+                }
+                Err(err) => {
+                    let reason = format!(
+                        "pdbridge could not read the teams of incident {incident}'s escalation policy and service ({err})."
+                    );
+                    return ResolvedActor {
+                        actor: Actor::Mapped {
+                            slack: slack_user.clone(),
+                            pd_user: user.pd_user.clone(),
+                            email: user.email.clone(),
+                            authorized: Err(Refusal {
+                                reason: reason.clone(),
+                                how_to_fix: "Try again in a minute.".to_owned(),
+                            }),
+                        },
+                        pd_user: Some(user.pd_user),
+                        decision: format!("refused: {reason}"),
+                        unmapped: None,
+                        lookup_failed: Some(err),
+                    };
+                }
+            }
+        }
+        if matches!(rule, Rule::Responder | Rule::TeamMember)
             && let Some(ep) = facts.escalation_policy.clone()
         {
             match self.pd.list_oncalls(&ep).await {
@@ -288,11 +343,51 @@ impl Identity {
         }
     }
 
-    fn needs_on_call(&self, action: Action) -> bool {
-        matches!(
-            self.policy.config().rule(action),
-            Rule::Responder | Rule::TeamMember
-        )
+    /// The teams of the incident's escalation policy and service: from the per-incident cache
+    /// when fresh and about the same policy and service, else read from PagerDuty.
+    async fn teams_of(
+        &self,
+        facts: &IncidentFacts,
+        service: Option<&ServiceId>,
+        now_ms: i64,
+    ) -> Result<TeamFacts, String> {
+        let fresh = |t: &TeamFacts| {
+            now_ms - t.fetched_at < TEAM_FACTS_TTL_MS
+                && t.escalation_policy == facts.escalation_policy
+                && t.service.as_ref() == service
+        };
+        if let Some(cached) = self.team_cache().get(&facts.id).filter(|t| fresh(t)) {
+            return Ok(cached.clone());
+        }
+        let escalation_policy_teams = match &facts.escalation_policy {
+            Some(ep) => self
+                .pd
+                .get_escalation_policy(ep)
+                .await
+                .map_err(|e| format!("escalation policy {ep}: {e}"))?
+                .teams
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+            None => Vec::new(),
+        };
+        let teams = TeamFacts {
+            escalation_policy: facts.escalation_policy.clone(),
+            service: service.cloned(),
+            escalation_policy_teams,
+            service_teams: Vec::new(),
+            fetched_at: now_ms,
+        };
+        let mut cache = self.team_cache();
+        cache.retain(|_, t| now_ms - t.fetched_at < TEAM_FACTS_TTL_MS);
+        cache.insert(facts.id.clone(), teams.clone());
+        Ok(teams)
+    }
+
+    fn team_cache(&self) -> std::sync::MutexGuard<'_, BTreeMap<IncidentId, TeamFacts>> {
+        self.team_facts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The `/pd whoami` answer.

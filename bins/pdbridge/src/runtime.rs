@@ -181,15 +181,19 @@ fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
     }
 }
 
-fn facts_of(state: &IncidentState) -> IncidentFacts {
+/// What the policy needs to know about an incident, from the engine's state; the teams of its
+/// service and escalation policy are read by [`crate::identity::Identity::actor`].
+fn known_incident(state: &IncidentState) -> KnownIncident {
     let mut facts = IncidentFacts::new(state.id().clone());
+    let mut service = None;
     if let Some(s) = state.snapshot() {
         facts.teams = s.teams.iter().map(|t| t.id.clone()).collect();
         facts.escalation_policy = s.escalation_policy.as_ref().map(|e| e.id.clone());
         facts.assignees = s.assignees.iter().map(|a| a.id.clone()).collect();
+        service = s.service.as_ref().map(|n| n.id.clone());
     }
     facts.card_channel = state.channel().cloned();
-    facts
+    KnownIncident { facts, service }
 }
 
 async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress {
@@ -232,10 +236,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         }
         (_, None) => return Progress::Done,
     };
-    let known = bridge.with_engine(|e| {
-        e.incident(&action.incident)
-            .map(|s| KnownIncident { facts: facts_of(s) })
-    });
+    let known = bridge.with_engine(|e| e.incident(&action.incident).map(known_incident));
     let resolved = bridge
         .identity
         .actor(ActorRequest {

@@ -1,0 +1,218 @@
+//! The facts behind the `team_member` rule: `Identity::actor` reads the teams of the incident's
+//! escalation policy (and service) from PagerDuty, caches them per incident, and never allows
+//! an action when they cannot be read. PagerDuty is a small loopback stub (the fake has no
+//! teams); Slack is the fake.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use fakes::http::{RecordedRequest, Reply, Server};
+use fakes::slack::{FakeSlack, FakeUser};
+use http::StatusCode;
+use identity::IncidentFacts;
+use ids::{ChannelId, EscalationPolicyId, IncidentId, ServiceId, SlackUserId, TeamId};
+use pd_client::{Auth, PdClient};
+use pdbridge::config::Config;
+use pdbridge::identity::{ActorRequest, Identity, KnownIncident, ResolvedActor};
+use serde_json::{Value, json};
+use slack_client::{BotToken, SlackClient, SlackConfig};
+use store::Store;
+use sync_core::{ActionKind, Actor};
+
+const ALICE: &str = "U1ALICE";
+const CHANNEL: &str = "C0INC";
+
+fn team_refs(teams: &[&str]) -> Value {
+    teams
+        .iter()
+        .map(|t| json!({"id": t, "type": "team_reference", "summary": t}))
+        .collect()
+}
+
+/// A PagerDuty stub: Alice (`PALICE`, team `PTEAMA`), escalation policies `PEPA` (team
+/// `PTEAMA`), `PEPB` (team `PTEAMB`) and `PEPNONE` (no team), services `PSVCA` (team
+/// `PTEAMA`), `PSVCB` (team `PTEAMB`) and `PSVCNONE` (no team), no on-calls. `PEPDOWN`
+/// answers 500.
+fn stub(req: RecordedRequest) -> Pin<Box<dyn Future<Output = Reply> + Send>> {
+    let ep = |id: &str, teams: &[&str]| {
+        json!({"escalation_policy": {
+            "id": id, "type": "escalation_policy", "name": id,
+            "escalation_rules": [], "num_loops": 0, "teams": team_refs(teams), "services": []
+        }})
+    };
+    let service = |id: &str, teams: &[&str]| {
+        json!({"service": {
+            "id": id, "type": "service", "name": id, "summary": id,
+            "status": "active", "teams": team_refs(teams)
+        }})
+    };
+    let ok = |v: Value| Reply::json(StatusCode::OK, &v);
+    let reply = match req.path.as_str() {
+        "/users/PALICE" => ok(json!({"user": {
+            "id": "PALICE", "type": "user", "name": "Alice Example",
+            "email": "alice@example.com", "teams": team_refs(&["PTEAMA"])
+        }})),
+        "/escalation_policies/PEPA" => ok(ep("PEPA", &["PTEAMA"])),
+        "/escalation_policies/PEPB" => ok(ep("PEPB", &["PTEAMB"])),
+        "/escalation_policies/PEPNONE" => ok(ep("PEPNONE", &[])),
+        "/services/PSVCA" => ok(service("PSVCA", &["PTEAMA"])),
+        "/services/PSVCB" => ok(service("PSVCB", &["PTEAMB"])),
+        "/services/PSVCNONE" => ok(service("PSVCNONE", &[])),
+        "/oncalls" => ok(json!({"oncalls": [], "limit": 100, "offset": 0, "more": false})),
+        "/escalation_policies/PEPDOWN" => Reply::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": {"message": "boom", "code": 2001}}),
+        ),
+        _ => Reply::json(
+            StatusCode::NOT_FOUND,
+            &json!({"error": {"message": "Not Found", "code": 2100}}),
+        ),
+    };
+    Box::pin(async move { reply })
+}
+
+struct Env {
+    pd: Server,
+    slack: FakeSlack,
+    identity: Identity,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let pd = Server::spawn(Arc::new(stub)).await.unwrap();
+        let slack = FakeSlack::start().await;
+        slack.add_user(FakeUser::new(ALICE, "alice", "alice@example.com"));
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+[server]
+database = "{db}"
+[pagerduty]
+api_url = "{pd}"
+token = "t"
+webhook_secrets = ["w"]
+[slack]
+api_url = "{slack}"
+bot_token = "{token}"
+signing_secret = "s"
+default_channel = "{CHANNEL}"
+team_id = "{team}"
+[[identity]]
+slack_user = "{ALICE}"
+pd_user = "PALICE"
+"#,
+            db = dir.path().join("db.sqlite").display(),
+            pd = pd.url(),
+            slack = slack.api_url(),
+            token = slack.token(),
+            team = slack.team_id(),
+        );
+        let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+        let mut pd_config = pd_client::Config::new(Auth::Token(pd_client::Secret::new("t")));
+        pd_config.base_url = config.pagerduty.api_url.clone();
+        let pd_client = PdClient::new(pd_config).unwrap();
+        let slack_client = SlackClient::new(
+            SlackConfig::new(BotToken::new(slack.token()), slack.team_id())
+                .with_api_url(config.slack.api_url.clone()),
+        )
+        .unwrap();
+        let store = Arc::new(Store::open(dir.path().join("db.sqlite")).unwrap());
+        let identity = Identity::new(&config, pd_client, slack_client, slack.team_id(), store);
+        Self {
+            pd,
+            slack,
+            identity,
+            _dir: dir,
+        }
+    }
+
+    /// Resolves Alice's Resolve (default rule `team_member`) on `incident`.
+    async fn resolve(
+        &self,
+        incident: &str,
+        teams: &[&str],
+        ep: Option<&str>,
+        service: Option<&str>,
+        now_ms: i64,
+    ) -> ResolvedActor {
+        let incident = IncidentId::new(incident);
+        let mut facts = IncidentFacts::new(incident.clone());
+        facts.teams = teams.iter().map(|t| TeamId::new(*t)).collect();
+        facts.escalation_policy = ep.map(EscalationPolicyId::new);
+        facts.card_channel = Some(ChannelId::new(CHANNEL));
+        let team = self.slack.team_id();
+        self.identity
+            .actor(ActorRequest {
+                slack_user: &SlackUserId::new(ALICE),
+                team: Some(&team),
+                channel: Some(&ChannelId::new(CHANNEL)),
+                kind: &ActionKind::Resolve,
+                incident: &incident,
+                known: Some(KnownIncident {
+                    facts,
+                    service: service.map(ServiceId::new),
+                }),
+                now_ms,
+            })
+            .await
+    }
+
+    fn reads_of(&self, path: &str) -> usize {
+        self.pd.requests().iter().filter(|r| r.path == path).count()
+    }
+}
+
+fn allowed(r: &ResolvedActor) -> bool {
+    matches!(&r.actor, Actor::Mapped { authorized, .. } if authorized.is_ok())
+}
+
+const NOW: i64 = 1_800_000_000_000;
+
+#[tokio::test]
+async fn team_member_counts_the_escalation_policy_team_and_caches_it_per_incident() {
+    let env = Env::new().await;
+    // The incident has no team of its own; its escalation policy belongs to Alice's team.
+    let r = env.resolve("Q1", &[], Some("PEPA"), None, NOW).await;
+    assert!(allowed(&r), "{}", r.decision);
+    assert!(r.decision.contains("PTEAMA"), "{}", r.decision);
+    // A second action on the same incident within the TTL reuses the teams.
+    let r = env
+        .resolve("Q1", &[], Some("PEPA"), None, NOW + 1_000)
+        .await;
+    assert!(allowed(&r), "{}", r.decision);
+    assert_eq!(env.reads_of("/escalation_policies/PEPA"), 1);
+    // After the TTL they are read again.
+    let later = NOW + pdbridge::identity::TEAM_FACTS_TTL_MS + 1;
+    env.resolve("Q1", &[], Some("PEPA"), None, later).await;
+    assert_eq!(env.reads_of("/escalation_policies/PEPA"), 2);
+}
+
+#[tokio::test]
+async fn another_teams_escalation_policy_is_refused() {
+    let env = Env::new().await;
+    let r = env.resolve("Q2", &[], Some("PEPB"), None, NOW).await;
+    assert!(!allowed(&r), "{}", r.decision);
+    assert!(r.decision.starts_with("refused") && r.decision.contains("PTEAMB"));
+    assert!(r.lookup_failed.is_none());
+}
+
+#[tokio::test]
+async fn a_member_of_the_incidents_own_team_needs_no_reads() {
+    let env = Env::new().await;
+    let r = env
+        .resolve("Q3", &["PTEAMA"], Some("PEPB"), None, NOW)
+        .await;
+    assert!(allowed(&r), "{}", r.decision);
+    assert_eq!(env.reads_of("/escalation_policies/PEPB"), 0);
+}
+
+#[tokio::test]
+async fn unreadable_teams_are_a_lookup_failure_never_an_allow() {
+    let env = Env::new().await;
+    let r = env.resolve("Q4", &[], Some("PEPDOWN"), None, NOW).await;
+    assert!(!allowed(&r), "{}", r.decision);
+    assert!(r.lookup_failed.is_some(), "worth retrying: {}", r.decision);
+}
