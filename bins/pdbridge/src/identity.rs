@@ -371,11 +371,20 @@ impl Identity {
                 .collect(),
             None => Vec::new(),
         };
+        let service_teams = match service {
+            Some(id) => self
+                .pd
+                .get_service(id)
+                .await
+                .map_err(|e| format!("service {id}: {e}"))?
+                .team_ids(),
+            None => Vec::new(),
+        };
         let teams = TeamFacts {
             escalation_policy: facts.escalation_policy.clone(),
             service: service.cloned(),
             escalation_policy_teams,
-            service_teams: Vec::new(),
+            service_teams,
             fetched_at: now_ms,
         };
         let mut cache = self.team_cache();

@@ -216,3 +216,21 @@ async fn unreadable_teams_are_a_lookup_failure_never_an_allow() {
     assert!(!allowed(&r), "{}", r.decision);
     assert!(r.lookup_failed.is_some(), "worth retrying: {}", r.decision);
 }
+
+#[tokio::test]
+async fn team_member_counts_the_service_team() {
+    let env = Env::new().await;
+    // Neither the incident nor its policy has a team; its service belongs to Alice's team.
+    let r = env
+        .resolve("Q5", &[], Some("PEPNONE"), Some("PSVCA"), NOW)
+        .await;
+    assert!(allowed(&r), "{}", r.decision);
+    assert!(r.decision.contains("PTEAMA"), "{}", r.decision);
+    // Another team's service: refused.
+    let r = env
+        .resolve("Q6", &[], Some("PEPNONE"), Some("PSVCB"), NOW)
+        .await;
+    assert!(!allowed(&r), "{}", r.decision);
+    assert!(r.decision.contains("PTEAMB"), "{}", r.decision);
+    assert_eq!(env.reads_of("/services/PSVCA"), 1);
+}
