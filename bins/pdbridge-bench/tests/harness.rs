@@ -106,3 +106,24 @@ fn outage_of_slack_then_pagerduty_drops_nothing() {
     common::assert_checks_pass(&report);
     assert!(status.success());
 }
+
+#[test]
+fn ack_latency_runs_open_loops_for_webhooks_and_clicks() {
+    let (status, report) = common::run_bench(&[
+        "ack",
+        "--no-pin",
+        "--rates",
+        "50",
+        "--duration",
+        "0.4",
+        "--conns",
+        "4",
+    ]);
+    common::assert_checks_pass(&report);
+    assert!(status.success());
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["name"], "ack/webhook@50");
+    assert_eq!(runs[1]["name"], "ack/slack-click@50");
+    assert_eq!(runs[0]["answered"], 20);
+}
