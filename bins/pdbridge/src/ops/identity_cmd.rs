@@ -324,7 +324,12 @@ pub fn add_to_toml(text: &str, entry: &OverrideEntry, source: &str) -> Result<Ed
         }
     };
     let text = doc.to_string();
-    parse_overrides(&text, source)?;
+    parse_overrides(&text, source).map_err(|e| {
+        format!(
+            "refused, {source} is unchanged: {}",
+            e.trim_start_matches("invalid config: ")
+        )
+    })?;
     Ok(Edit { text, previous })
 }
 
