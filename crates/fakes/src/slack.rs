@@ -12,7 +12,9 @@
 //! values are strings that strictly increase; `chat.postMessage` allows one post per second per
 //! channel after a burst of 3 and `chat.update` 50 per minute (Tier 3), answering 429 with
 //! `Retry-After` beyond that; an injected fault applies to exactly one request of its method;
-//! `response_url`s are served at `{url}/response/<n>` and accept 5 posts each.
+//! `response_url`s are served at `{url}/response/<n>` and accept 5 posts each; `auth.test`
+//! reports the granted scopes in `x-oauth-scopes` ([`FakeSlack::set_scopes`]); a user moved to
+//! another workspace with [`FakeSlack::set_user_team`] is a Slack Connect user everywhere.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +34,17 @@ use crate::http::{RecordedRequest, Reply, Server};
 /// The bot token the fake accepts unless [`FakeSlack::start_with_token`] chose another.
 pub const DEFAULT_TOKEN: &str = "xoxb-fake-bot-token";
 
+/// The scopes `auth.test` reports in `x-oauth-scopes` until [`FakeSlack::set_scopes`] changes
+/// them: exactly pdbridge's bot scopes.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "channels:read",
+    "chat:write",
+    "commands",
+    "groups:read",
+    "users:read",
+    "users:read.email",
+];
+
 /// A user known to the fake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeUser {
@@ -49,6 +62,9 @@ pub struct FakeUser {
     pub is_restricted: bool,
     /// A single-channel guest.
     pub is_ultra_restricted: bool,
+    /// The user's own workspace when it is not the fake's (a Slack Connect user from another
+    /// organisation); `None` for members of the fake workspace.
+    pub team_id: Option<SlackTeamId>,
 }
 
 impl FakeUser {
@@ -62,6 +78,7 @@ impl FakeUser {
             deleted: false,
             is_restricted: false,
             is_ultra_restricted: false,
+            team_id: None,
         }
     }
 }
@@ -240,6 +257,7 @@ struct State {
     base_url: String,
     token: String,
     team_id: SlackTeamId,
+    scopes: Option<Vec<String>>,
     bot_user: SlackUserId,
     users: BTreeMap<SlackUserId, FakeUser>,
     channels: BTreeMap<ChannelId, FakeChannel>,
@@ -373,6 +391,7 @@ fn str_arg<'a>(args: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 fn user_json(team: &SlackTeamId, u: &FakeUser) -> Value {
+    let team = u.team_id.as_ref().unwrap_or(team);
     let mut profile = json!({"display_name": u.name, "real_name": u.name});
     if let Some(email) = &u.email {
         profile["email"] = json!(email.as_str());
@@ -399,6 +418,7 @@ impl FakeSlack {
             base_url: String::new(),
             token: token.to_owned(),
             team_id: SlackTeamId::new("T0FAKE001"),
+            scopes: Some(DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
             bot_user: SlackUserId::new("UBOT00001"),
             users: BTreeMap::new(),
             channels: BTreeMap::new(),
@@ -452,6 +472,21 @@ impl FakeSlack {
     /// The bot's own user id (as `auth.test` reports it).
     pub fn bot_user_id(&self) -> SlackUserId {
         self.state().bot_user.clone()
+    }
+
+    /// Sets the scopes `auth.test` reports in its `x-oauth-scopes` header (comma-separated, in
+    /// this order); `None` sends no such header. Defaults to [`DEFAULT_SCOPES`].
+    pub fn set_scopes(&self, scopes: Option<&[&str]>) {
+        self.state().scopes = scopes.map(|list| list.iter().map(|s| (*s).to_owned()).collect());
+    }
+
+    /// Makes `user` a Slack Connect user from the workspace `team` (`None`: back to a member of
+    /// the fake workspace). `users.info`, `users.lookupByEmail` and the interaction payloads'
+    /// `user.team_id` then name that workspace.
+    pub fn set_user_team(&self, user: &SlackUserId, team: Option<SlackTeamId>) {
+        if let Some(u) = self.state().users.get_mut(user) {
+            u.team_id = team;
+        }
     }
 
     /// Adds or replaces a user.
@@ -760,12 +795,17 @@ impl FakeSlack {
 }
 
 fn interaction_user(state: &State, user: &SlackUserId) -> (Value, Value) {
+    let user_team = state
+        .users
+        .get(user)
+        .and_then(|u| u.team_id.clone())
+        .unwrap_or_else(|| state.team_id.clone());
     let name = state
         .users
         .get(user)
         .map_or_else(|| user.to_string(), |u| u.name.clone());
     (
-        json!({"id": user, "username": name, "name": name, "team_id": state.team_id}),
+        json!({"id": user, "username": name, "name": name, "team_id": user_team}),
         json!({"id": state.team_id, "domain": "fake"}),
     )
 }
@@ -950,10 +990,16 @@ fn api(state: &mut State, method: &str, req: &RecordedRequest) -> Reply {
         return ratelimited(Some(retry_after));
     }
     match method {
-        "auth.test" => ok(json!({
-            "url": "https://fake.slack.test/", "team": "Fake Workspace", "user": "pdbridge",
-            "team_id": state.team_id, "user_id": state.bot_user, "bot_id": "B0FAKE001",
-        })),
+        "auth.test" => {
+            let reply = ok(json!({
+                "url": "https://fake.slack.test/", "team": "Fake Workspace", "user": "pdbridge",
+                "team_id": state.team_id, "user_id": state.bot_user, "bot_id": "B0FAKE001",
+            }));
+            match &state.scopes {
+                Some(scopes) => reply.with_header("x-oauth-scopes", scopes.join(",")),
+                None => reply,
+            }
+        }
         "chat.postMessage" => post_message(state, &args),
         "chat.update" => update_message(state, &args),
         "chat.postEphemeral" => post_ephemeral(state, &args),

@@ -4,6 +4,8 @@
 //! `error` code; [`classify_error`] says whether retrying can help. Successful responses are
 //! decoded into the method's response type, ignoring fields pdbridge does not read.
 
+use std::collections::BTreeSet;
+
 use ids::{ChannelId, Email, MessageTs, SlackTeamId, SlackUserId, TriggerId, ViewId};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -447,4 +449,8 @@ pub struct AuthTestResponse {
     /// The bot id (bot tokens only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bot_id: Option<String>,
+    /// The scopes granted to the token, from the `x-oauth-scopes` response header (not the
+    /// body); `None` when the answer had no such header.
+    #[serde(skip)]
+    pub scopes: Option<BTreeSet<String>>,
 }

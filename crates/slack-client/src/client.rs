@@ -293,7 +293,8 @@ impl SlackClient {
         Ok(r.channel)
     }
 
-    /// `auth.test`: checks the token and names its workspace and bot user.
+    /// `auth.test`: checks the token and names its workspace and bot user, and the scopes
+    /// granted to the token (from the `x-oauth-scopes` response header).
     pub async fn auth_test(&self) -> Result<AuthTestResponse, Error> {
         #[derive(Serialize)]
         struct Args {}
@@ -303,7 +304,19 @@ impl SlackClient {
             idempotent: true,
             channel: None,
         };
-        self.call(call, &Args {}).await
+        let (mut response, headers): (AuthTestResponse, _) =
+            self.call_with_headers(call, &Args {}).await?;
+        response.scopes = headers
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(|text| {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            });
+        Ok(response)
     }
 
     /// Posts to an interaction's `response_url` (no token: the URL is the credential, and it is
@@ -355,6 +368,21 @@ impl SlackClient {
     }
 
     async fn call<A, T>(&self, call: Call<'_>, args: &A) -> Result<T, Error>
+    where
+        A: Serialize + ?Sized,
+        T: DeserializeOwned,
+    {
+        self.call_with_headers(call, args)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// Like `call`, also returning the response headers of the successful attempt.
+    async fn call_with_headers<A, T>(
+        &self,
+        call: Call<'_>,
+        args: &A,
+    ) -> Result<(T, http::HeaderMap), Error>
     where
         A: Serialize + ?Sized,
         T: DeserializeOwned,
@@ -457,7 +485,7 @@ impl SlackClient {
         style: Style,
         uri: &str,
         body: &Bytes,
-    ) -> Result<T, Error> {
+    ) -> Result<(T, http::HeaderMap), Error> {
         let mut builder = Request::builder()
             .uri(uri)
             .header(header::AUTHORIZATION, self.config.token.bearer()?);
@@ -492,11 +520,12 @@ impl SlackClient {
                 "Slack returned a warning"
             );
         }
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+        let value = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
             method,
             status: status.as_u16(),
             reason: e.to_string(),
-        })
+        })?;
+        Ok((value, headers))
     }
 
     /// Sends one request under the timeout and a tracing span; reads the whole body.

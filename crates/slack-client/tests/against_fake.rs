@@ -397,3 +397,48 @@ async fn unreachable_server_is_not_sent() {
     assert!(matches!(err, Error::NotSent { .. }), "{err:?}");
     assert!(!err.was_sent() && err.is_retryable());
 }
+
+#[tokio::test]
+async fn auth_test_reports_the_granted_scopes_from_the_header() {
+    let slack = fake().await;
+    let c = client(&slack);
+    let me = c.auth_test().await.unwrap();
+    let scopes = me.scopes.expect("the fake sends x-oauth-scopes");
+    assert!(scopes.contains("chat:write") && scopes.contains("users:read.email"));
+    assert_eq!(scopes.len(), fakes::slack::DEFAULT_SCOPES.len());
+
+    slack.set_scopes(Some(&["chat:write", " commands ", ""]));
+    let scopes = c.auth_test().await.unwrap().scopes.unwrap();
+    assert_eq!(
+        scopes.into_iter().collect::<Vec<_>>(),
+        vec!["chat:write".to_owned(), "commands".to_owned()]
+    );
+
+    slack.set_scopes(None);
+    assert_eq!(c.auth_test().await.unwrap().scopes, None);
+}
+
+#[tokio::test]
+async fn slack_connect_users_name_their_own_workspace() {
+    let slack = fake().await;
+    let c = client(&slack);
+    let alice = SlackUserId::new("U1");
+    assert_eq!(
+        c.user_info(&alice).await.unwrap().team_id,
+        Some(slack.team_id())
+    );
+    slack.set_user_team(&alice, Some(ids::SlackTeamId::new("T0OTHERORG")));
+    let info = c.user_info(&alice).await.unwrap();
+    assert_eq!(info.team_id, Some(ids::SlackTeamId::new("T0OTHERORG")));
+    let payload = slack
+        .block_actions_payload(
+            &alice,
+            &ChannelId::new("C1"),
+            &c.post_message(&post("C1")).await.unwrap().ts,
+            "pd_ack",
+            None,
+        )
+        .unwrap();
+    assert_eq!(payload["user"]["team_id"], "T0OTHERORG");
+    assert_eq!(payload["team"]["id"], slack.team_id().as_str());
+}
