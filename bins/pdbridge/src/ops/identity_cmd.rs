@@ -11,8 +11,11 @@
 //!   prints the mapping or the refusal with its fix; `--refresh` ignores and then replaces the
 //!   cached answer.
 //!
-//! A running server reads the overrides at start and again on `SIGHUP`; `add` and `remove` say
-//! so. Call order for embedders and tests: parse [`IdentityArgs`] with clap, then [`execute`]
+//! A running server reads the overrides only at start; `add` and `remove` say so. A cached
+//! mapping rewritten by `resolve --refresh` is used by the running server at once (it reads the
+//! cache from the database on every lookup).
+//!
+//! Call order for embedders and tests: parse [`IdentityArgs`] with clap, then [`execute`]
 //! returns a [`Report`] (stdout, stderr, exit status) without touching the process; [`main`]
 //! prints it. Exit status: 0 done (or mapped), 1 failed (or refused, or absent), 64 bad
 //! configuration or arguments. Secrets are never printed.
@@ -441,8 +444,9 @@ fn invalidation_note(database: &Path, slack_user: &SlackUserId) -> Result<String
     }
 }
 
-const RELOAD_HINT: &str = "A running server picks this up on SIGHUP (`systemctl reload pdbridge` \
-                           or `kill -HUP <pid>`).\n";
+/// `serve` reads `[[identity]]` only at start (it holds the table in its resolver).
+const RELOAD_HINT: &str = "A running server reads [[identity]] only at start: restart it \
+                           (`systemctl restart pdbridge`) to apply this.\n";
 
 fn add(args: &AddArgs) -> Report {
     let path = match config_file(&args.files) {
