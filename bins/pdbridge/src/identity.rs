@@ -294,7 +294,7 @@ impl Identity {
                 }
             }
         }
-        if matches!(rule, Rule::Responder | Rule::TeamMember)
+        if rule == Rule::Responder
             && let Some(ep) = facts.escalation_policy.clone()
         {
             match self.pd.list_oncalls(&ep).await {

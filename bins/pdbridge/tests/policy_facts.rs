@@ -234,3 +234,17 @@ async fn team_member_counts_the_service_team() {
     assert!(r.decision.contains("PTEAMB"), "{}", r.decision);
     assert_eq!(env.reads_of("/services/PSVCA"), 1);
 }
+
+#[tokio::test]
+async fn a_teamless_incident_may_be_resolved_by_any_mapped_user() {
+    let env = Env::new().await;
+    // No team on the incident, its policy or its service: Alice is no responder, yet allowed.
+    let r = env
+        .resolve("Q7", &[], Some("PEPNONE"), Some("PSVCNONE"), NOW)
+        .await;
+    assert!(allowed(&r), "{}", r.decision);
+    assert!(r.decision.contains("has no team"), "{}", r.decision);
+    // Another team's incident stays refused by default.
+    let r = env.resolve("Q8", &["PTEAMB"], None, None, NOW).await;
+    assert!(!allowed(&r), "{}", r.decision);
+}

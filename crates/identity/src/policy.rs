@@ -71,7 +71,9 @@ pub enum Rule {
     /// Any Slack user mapped to an active PagerDuty user.
     AnyMapped,
     /// A member of one of the incident's teams, its service's teams or its escalation
-    /// policy's teams. When the incident has no team at all, its responders qualify.
+    /// policy's teams. When the incident has no team anywhere (incident, service and escalation
+    /// policy all teamless) there is no team boundary to protect, so any mapped user qualifies;
+    /// an incident that has a team the user is not in ("another team's incident") is refused.
     TeamMember,
     /// An assignee of the incident, or a user on call on its escalation policy.
     Responder,
@@ -172,7 +174,8 @@ fn team_member() -> Rule {
 /// The `[policy]` section: a rule per action and the admins list.
 ///
 /// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate` and `resolve` are
-/// `team_member`. Admins pass every rule. A rule of `admin` with an empty `admins` list is
+/// `team_member` (which any mapped user passes on an incident with no team anywhere, and only
+/// members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
 /// rejected at load, because nobody could ever perform that action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPolicyConfig")]
@@ -418,11 +421,10 @@ impl Policy {
             Rule::TeamMember => {
                 let teams: Vec<_> = incident.all_teams().collect();
                 if teams.is_empty() {
-                    let (allowed, why) = responder(user, incident, verb);
                     (
-                        allowed,
+                        true,
                         format!(
-                            "Incident {} has no team, so its responders decide: {why}",
+                            "Incident {} has no team (nor do its service and escalation policy), so any mapped PagerDuty user may {verb} it.",
                             incident.id
                         ),
                     )

@@ -212,17 +212,36 @@ fn default_policy_refuses_resolving_another_teams_incident() {
 }
 
 #[test]
-fn team_member_on_a_teamless_incident_falls_back_to_responders() {
+fn team_member_on_a_teamless_incident_allows_any_mapped_user() {
     let policy = Policy::new(PolicyConfig::default(), None);
     let mut facts = incident();
     facts.teams.clear();
     facts.service_teams.clear();
     facts.escalation_policy_teams.clear();
-    let assigned = check(&policy, Action::Resolve, &user("PASSIGNED", &[]), &facts);
-    assert!(assigned.allowed, "{assigned:?}");
-    assert!(assigned.reason.contains("has no team"), "{assigned:?}");
-    let other = check(&policy, Action::Resolve, &user("POUT", &["POTHER"]), &facts);
-    assert!(!other.allowed, "{other:?}");
+    // No team anywhere: no team boundary to protect, responder or not.
+    for who in [user("PASSIGNED", &[]), user("POUT", &["POTHER"])] {
+        let d = check(&policy, Action::Resolve, &who, &facts);
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(d.check, Check::Rule(Rule::TeamMember), "{d:?}");
+        assert!(d.reason.contains("has no team"), "{d:?}");
+    }
+    // One team anywhere (here only the escalation policy's) restores the boundary.
+    facts.escalation_policy_teams.push(TeamId::new("PEP"));
+    let d = check(&policy, Action::Resolve, &user("POUT", &["POTHER"]), &facts);
+    assert!(!d.allowed, "{d:?}");
+    // The `responder` rule is unchanged by teamlessness.
+    let responders = Policy::new(
+        PolicyConfig::from_toml_str("[policy]\nresolve = \"responder\"\n").unwrap(),
+        None,
+    );
+    facts.escalation_policy_teams.clear();
+    let d = check(
+        &responders,
+        Action::Resolve,
+        &user("POUT", &["POTHER"]),
+        &facts,
+    );
+    assert!(!d.allowed, "{d:?}");
 }
 
 #[test]
