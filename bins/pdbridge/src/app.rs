@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ids::SlackTeamId;
-use pd_client::{Auth, PdClient};
+use pd_client::PdClient;
 use signing::{PagerDutySecret, SlackSigningSecret};
 use slack_client::{BotToken, SlackClient, SlackConfig};
 use store::{Store, StoreOptions};
@@ -137,9 +137,7 @@ pub async fn build(
             format!("opening the database {}", config.server.database.display())
         })?,
     );
-    let mut pd_config = pd_client::Config::new(Auth::Token(pd_client::Secret::new(
-        config.pagerduty.token.expose(),
-    )));
+    let mut pd_config = pd_client::Config::new(config.pagerduty.auth());
     pd_config.base_url = config.pagerduty.api_url.clone();
     let pd = PdClient::new(pd_config).context("building the PagerDuty client")?;
 

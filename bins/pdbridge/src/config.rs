@@ -28,6 +28,18 @@ pub const DEFAULT_PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
 pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 /// The default reconciler period, in seconds.
 pub const DEFAULT_RECONCILE_INTERVAL_SECS: u64 = 300;
+/// The default PagerDuty OAuth token endpoint.
+pub const DEFAULT_PAGERDUTY_OAUTH_TOKEN_URL: &str = pd_client::PAGERDUTY_TOKEN_URL;
+/// The scopes `serve` needs from a scoped OAuth app, and only those (`docs/operations.md`
+/// justifies each). `check` additionally reads `teams.read` and `webhook_subscriptions.read`.
+pub const PAGERDUTY_OAUTH_SCOPES: &[&str] = &[
+    "incidents.read",
+    "incidents.write",
+    "users.read",
+    "escalation_policies.read",
+    "oncalls.read",
+    "services.read",
+];
 
 /// A secret string (token, signing secret). It never appears in `Debug` or `Display` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,10 +113,51 @@ pub struct ServerConfig {
 pub struct PagerDutyConfig {
     /// `pagerduty.api_url` / `PAGERDUTY_API_URL`.
     pub api_url: Url,
-    /// `pagerduty.token` / `PAGERDUTY_TOKEN`.
-    pub token: Secret,
+    /// How pdbridge authenticates: exactly one of an API token or a scoped OAuth app.
+    pub credentials: PdCredentials,
     /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one).
     pub webhook_secrets: Vec<Secret>,
+}
+
+/// PagerDuty REST credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PdCredentials {
+    /// `pagerduty.token` / `PAGERDUTY_TOKEN`: an account-level REST API key.
+    Token(Secret),
+    /// A scoped OAuth app using the client-credentials grant.
+    OAuth {
+        /// `pagerduty.oauth_client_id` / `PAGERDUTY_OAUTH_CLIENT_ID`.
+        client_id: String,
+        /// `pagerduty.oauth_client_secret` / `PAGERDUTY_OAUTH_CLIENT_SECRET`.
+        client_secret: Secret,
+        /// `pagerduty.oauth_scope` / `PAGERDUTY_OAUTH_SCOPE`, space-separated, with
+        /// [`PAGERDUTY_OAUTH_SCOPES`] added when the configured value names only the account.
+        scope: String,
+        /// `pagerduty.oauth_token_url` / `PAGERDUTY_OAUTH_TOKEN_URL`.
+        token_url: Url,
+    },
+}
+
+impl PagerDutyConfig {
+    /// The credentials as the PagerDuty client takes them.
+    pub fn auth(&self) -> pd_client::Auth {
+        match &self.credentials {
+            PdCredentials::Token(token) => {
+                pd_client::Auth::Token(pd_client::Secret::new(token.expose()))
+            }
+            PdCredentials::OAuth {
+                client_id,
+                client_secret,
+                scope,
+                token_url,
+            } => pd_client::Auth::OAuth {
+                client_id: client_id.clone(),
+                client_secret: pd_client::Secret::new(client_secret.expose()),
+                scope: scope.clone(),
+                token_url: token_url.clone(),
+            },
+        }
+    }
 }
 
 /// The `[slack]` table.
@@ -278,14 +331,12 @@ impl Config {
             .plain(
                 "PAGERDUTY_API_URL",
                 "pagerduty.api_url",
-                raw.pagerduty.api_url,
+                raw.pagerduty.api_url.clone(),
             )
             .unwrap_or_else(|| (DEFAULT_PAGERDUTY_API_URL.to_owned(), Origin::Default));
         let pd_api = parse_url(pd_api)?;
 
-        let token = e
-            .secret("PAGERDUTY_TOKEN", "pagerduty.token", raw.pagerduty.token)?
-            .ok_or_else(|| missing("PAGERDUTY_TOKEN", "pagerduty.token"))?;
+        let credentials = pd_credentials(&e, &raw.pagerduty)?;
 
         let webhook_secrets = e.secret_list(
             "PAGERDUTY_WEBHOOK_SECRETS",
@@ -352,7 +403,7 @@ impl Config {
             },
             pagerduty: PagerDutyConfig {
                 api_url: pd_api,
-                token,
+                credentials,
                 webhook_secrets,
             },
             slack: SlackConfig {
@@ -405,6 +456,106 @@ fn missing(env: &str, key: &str) -> ConfigError {
         key.to_owned(),
         format!("is required (set it in the file, or {env} / {env}_FILE)"),
     )
+}
+
+/// Exactly one of `pagerduty.token` or the OAuth client pair; the OAuth-only keys need the pair.
+fn pd_credentials(e: &Env<'_>, raw: &RawPagerDuty) -> Result<PdCredentials, ConfigError> {
+    let token = e.secret("PAGERDUTY_TOKEN", "pagerduty.token", raw.token.clone())?;
+    let client_id = e
+        .plain(
+            "PAGERDUTY_OAUTH_CLIENT_ID",
+            "pagerduty.oauth_client_id",
+            raw.oauth_client_id.clone(),
+        )
+        .map(|(v, origin)| non_empty_id(v, origin))
+        .transpose()?;
+    let client_secret = e.secret(
+        "PAGERDUTY_OAUTH_CLIENT_SECRET",
+        "pagerduty.oauth_client_secret",
+        raw.oauth_client_secret.clone(),
+    )?;
+    let scope = e.plain(
+        "PAGERDUTY_OAUTH_SCOPE",
+        "pagerduty.oauth_scope",
+        raw.oauth_scope.clone(),
+    );
+    let token_url = e.plain(
+        "PAGERDUTY_OAUTH_TOKEN_URL",
+        "pagerduty.oauth_token_url",
+        raw.oauth_token_url.clone(),
+    );
+    match (token, client_id, client_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ConfigError::key(
+            "pagerduty.token".to_owned(),
+            "and pagerduty.oauth_client_id / pagerduty.oauth_client_secret are both set; use \
+             either an API token or a scoped OAuth app, not both"
+                .to_owned(),
+        )),
+        (Some(token), None, None) => {
+            let stray = [
+                scope.as_ref().map(|(_, o)| o),
+                token_url.as_ref().map(|(_, o)| o),
+            ];
+            if let Some(origin) = stray.into_iter().flatten().next() {
+                return Err(origin.error(
+                    "only applies to a scoped OAuth app (pagerduty.oauth_client_id and \
+                     pagerduty.oauth_client_secret), not to pagerduty.token"
+                        .to_owned(),
+                ));
+            }
+            Ok(PdCredentials::Token(token))
+        }
+        (None, None, None) => Err(ConfigError::key(
+            "pagerduty.token".to_owned(),
+            "is required (set it in the file, or PAGERDUTY_TOKEN / PAGERDUTY_TOKEN_FILE), or \
+             configure a scoped OAuth app instead with pagerduty.oauth_client_id and \
+             pagerduty.oauth_client_secret (PAGERDUTY_OAUTH_CLIENT_ID and \
+             PAGERDUTY_OAUTH_CLIENT_SECRET / PAGERDUTY_OAUTH_CLIENT_SECRET_FILE)"
+                .to_owned(),
+        )),
+        (None, Some(_), None) => Err(missing(
+            "PAGERDUTY_OAUTH_CLIENT_SECRET",
+            "pagerduty.oauth_client_secret",
+        )),
+        (None, None, Some(_)) => Err(ConfigError::key(
+            "pagerduty.oauth_client_id".to_owned(),
+            "is required with pagerduty.oauth_client_secret (set it in the file, or \
+             PAGERDUTY_OAUTH_CLIENT_ID)"
+                .to_owned(),
+        )),
+        (None, Some(client_id), Some(client_secret)) => {
+            let scope = oauth_scope(scope)?;
+            let token_url = parse_url(token_url.unwrap_or_else(|| {
+                (
+                    DEFAULT_PAGERDUTY_OAUTH_TOKEN_URL.to_owned(),
+                    Origin::Default,
+                )
+            }))?;
+            Ok(PdCredentials::OAuth {
+                client_id,
+                client_secret,
+                scope,
+                token_url,
+            })
+        }
+    }
+}
+
+/// The requested scopes: [`PAGERDUTY_OAUTH_SCOPES`] by default; a configured value is used as
+/// given, except that one naming only the account (`as_account-us.acme`) gets those scopes added.
+fn oauth_scope(configured: Option<(String, Origin)>) -> Result<String, ConfigError> {
+    let defaults = PAGERDUTY_OAUTH_SCOPES.join(" ");
+    let Some((text, origin)) = configured else {
+        return Ok(defaults);
+    };
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(origin.error("must not be empty".to_owned()));
+    }
+    if words.iter().all(|w| w.starts_with("as_account-")) {
+        return Ok(format!("{} {defaults}", words.join(" ")));
+    }
+    Ok(words.join(" "))
 }
 
 fn non_empty_id(v: String, origin: Origin) -> Result<String, ConfigError> {
@@ -599,12 +750,19 @@ struct RawPagerDuty {
     api_url: Option<String>,
     token: Option<String>,
     webhook_secrets: Option<Vec<String>>,
+    oauth_client_id: Option<String>,
+    oauth_client_secret: Option<String>,
+    oauth_scope: Option<String>,
+    oauth_token_url: Option<String>,
 }
 
 impl fmt::Debug for RawPagerDuty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawPagerDuty")
             .field("api_url", &self.api_url)
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field("oauth_scope", &self.oauth_scope)
+            .field("oauth_token_url", &self.oauth_token_url)
             .finish_non_exhaustive()
     }
 }
@@ -728,7 +886,10 @@ default_channel = "C0DEFAULT"
         ]);
         let c = Config::from_toml_str(MINIMAL, &e).unwrap();
         assert_eq!(c.server.listen.to_string(), "0.0.0.0:9999");
-        assert_eq!(c.pagerduty.token.expose(), "env-token");
+        assert_eq!(
+            c.pagerduty.credentials,
+            PdCredentials::Token(Secret::new("env-token"))
+        );
         let secrets: Vec<_> = c
             .pagerduty
             .webhook_secrets
@@ -757,7 +918,10 @@ default_channel = "C0DEFAULT"
             ("SLACK_SIGNING_SECRET_FILE", tok.to_str().unwrap()),
         ]);
         let c = Config::from_toml_str(MINIMAL, &e).unwrap();
-        assert_eq!(c.pagerduty.token.expose(), "from-file");
+        assert_eq!(
+            c.pagerduty.credentials,
+            PdCredentials::Token(Secret::new("from-file"))
+        );
         assert_eq!(c.slack.signing_secret.expose(), "from-file");
         assert_eq!(c.pagerduty.webhook_secrets.len(), 2);
         assert_eq!(c.pagerduty.webhook_secrets[1].expose(), "two");
@@ -850,6 +1014,159 @@ default_channel = "C0DEFAULT"
         let with_catch_all = format!("{text}\n[[route]]\nchannel = \"C0ALL\"\n");
         let c = Config::from_toml_str(&with_catch_all, &env(&[])).unwrap();
         assert_eq!(c.slack.default_channel, None);
+    }
+
+    const OAUTH: &str = r#"
+[pagerduty]
+oauth_client_id = "client-1"
+oauth_client_secret = "oauth-secret"
+webhook_secrets = ["s1"]
+
+[slack]
+bot_token = "xoxb-1"
+signing_secret = "sign"
+default_channel = "C0DEFAULT"
+"#;
+
+    #[test]
+    fn a_scoped_oauth_app_replaces_the_token_with_default_scopes_and_url() {
+        let c = Config::from_toml_str(OAUTH, &env(&[])).unwrap();
+        let PdCredentials::OAuth {
+            client_id,
+            client_secret,
+            scope,
+            token_url,
+        } = &c.pagerduty.credentials
+        else {
+            panic!("expected OAuth, got {:?}", c.pagerduty.credentials);
+        };
+        assert_eq!(client_id, "client-1");
+        assert_eq!(client_secret.expose(), "oauth-secret");
+        assert_eq!(
+            scope,
+            "incidents.read incidents.write users.read escalation_policies.read oncalls.read \
+             services.read"
+        );
+        assert_eq!(
+            token_url.as_str(),
+            "https://identity.pagerduty.com/oauth/token"
+        );
+        assert!(matches!(c.pagerduty.auth(), pd_client::Auth::OAuth { .. }));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("oauth-secret"), "{dbg}");
+
+        let account = OAUTH.replace(
+            "oauth_client_secret",
+            "oauth_scope = \"as_account-eu.acme\"\noauth_client_secret",
+        );
+        let c = Config::from_toml_str(&account, &env(&[])).unwrap();
+        let PdCredentials::OAuth { scope, .. } = &c.pagerduty.credentials else {
+            panic!("expected OAuth");
+        };
+        assert!(
+            scope.starts_with("as_account-eu.acme incidents.read "),
+            "{scope}"
+        );
+        assert!(scope.ends_with(" services.read"), "{scope}");
+    }
+
+    #[test]
+    fn oauth_keys_come_from_the_environment_and_files_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("oauth");
+        std::fs::write(&secret, "file-secret\n").unwrap();
+        let text = MINIMAL.replace("token = \"pd-token\"\n", "");
+        let e = env(&[
+            ("PAGERDUTY_OAUTH_CLIENT_ID", "env-client"),
+            (
+                "PAGERDUTY_OAUTH_CLIENT_SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+            ("PAGERDUTY_OAUTH_SCOPE", "as_account-us.acme incidents.read"),
+            (
+                "PAGERDUTY_OAUTH_TOKEN_URL",
+                "http://127.0.0.1:9/oauth/token",
+            ),
+        ]);
+        let c = Config::from_toml_str(&text, &e).unwrap();
+        assert_eq!(
+            c.pagerduty.credentials,
+            PdCredentials::OAuth {
+                client_id: "env-client".into(),
+                client_secret: Secret::new("file-secret"),
+                scope: "as_account-us.acme incidents.read".into(),
+                token_url: Url::parse("http://127.0.0.1:9/oauth/token").unwrap(),
+            }
+        );
+        let e = env(&[
+            ("PAGERDUTY_OAUTH_CLIENT_ID", "env-client"),
+            ("PAGERDUTY_OAUTH_CLIENT_SECRET", "s"),
+        ]);
+        assert!(Config::from_toml_str(&text, &e).is_ok());
+    }
+
+    #[test]
+    fn token_and_oauth_are_exclusive_and_the_pair_is_complete() {
+        let both = MINIMAL.replace(
+            "token = \"pd-token\"",
+            "token = \"pd-token\"\noauth_client_id = \"c\"\noauth_client_secret = \"s\"",
+        );
+        let err = Config::from_toml_str(&both, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let err = Config::from_toml_str(MINIMAL, &env(&[("PAGERDUTY_OAUTH_CLIENT_ID", "c")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+
+        let no_secret = OAUTH.replace("oauth_client_secret = \"oauth-secret\"\n", "");
+        let err = Config::from_toml_str(&no_secret, &env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("pagerduty.oauth_client_secret"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("PAGERDUTY_OAUTH_CLIENT_SECRET_FILE"),
+            "{err}"
+        );
+        let no_id = OAUTH.replace("oauth_client_id = \"client-1\"\n", "");
+        let err = Config::from_toml_str(&no_id, &env(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("pagerduty.oauth_client_id"),
+            "{err}"
+        );
+
+        let stray = MINIMAL.replace(
+            "token = \"pd-token\"",
+            "token = \"pd-token\"\noauth_scope = \"incidents.read\"",
+        );
+        let err = Config::from_toml_str(&stray, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("pagerduty.oauth_scope"), "{err}");
+        let err =
+            Config::from_toml_str(OAUTH, &env(&[("PAGERDUTY_OAUTH_SCOPE", " ")])).unwrap_err();
+        assert!(err.to_string().contains("PAGERDUTY_OAUTH_SCOPE"), "{err}");
+        let err = Config::from_toml_str(OAUTH, &env(&[("PAGERDUTY_OAUTH_TOKEN_URL", "nope")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PAGERDUTY_OAUTH_TOKEN_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn neither_token_nor_oauth_names_both_options() {
+        let text = MINIMAL.replace("token = \"pd-token\"\n", "");
+        let err = Config::from_toml_str(&text, &env(&[]))
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "pagerduty.token",
+            "PAGERDUTY_TOKEN",
+            "pagerduty.oauth_client_id",
+            "pagerduty.oauth_client_secret",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        assert!(!err.contains('\n'));
     }
 
     #[test]

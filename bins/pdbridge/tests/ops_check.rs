@@ -1,135 +1,36 @@
 //! `pdbridge check` against the in-process fake Slack and fake PagerDuty, on loopback only.
 //!
-//! The fakes do not serve three things `check` reads (PagerDuty's `GET /users/me`,
-//! `GET /services/{id}`, `GET /teams/{id}`, and Slack's `x-oauth-scopes` header), so each test
-//! puts a small loopback "front" before a fake: it answers those few requests itself, as the real
-//! platform would, and forwards everything else to the fake unchanged.
+//! The fakes serve everything `check` reads (PagerDuty's `GET /users/me` per token kind,
+//! `GET /services/{id}`, `GET /teams/{id}`, scoped OAuth tokens; Slack's `x-oauth-scopes` header on
+//! `auth.test`), so each ✗ is produced by changing the fakes' state, never by a stand-in server.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::Bytes;
-use fakes::http::{RecordedRequest, Reply, Server};
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack};
-use http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use ids::PdUserId;
 use pdbridge::config::Config;
 use pdbridge::ops::check::{CheckOptions, Mark, Report, check, check_config};
 use pdbridge::ops::manifest::{BOT_SCOPES, PublicUrl};
-use serde_json::{Value, json};
-
-/// What a front does with one request.
-enum Front {
-    /// Answer it here.
-    Answer(Reply),
-    /// Forward it upstream and add these headers to the answer.
-    Forward(Vec<(&'static str, String)>),
-}
-
-type Rule = Arc<dyn Fn(&RecordedRequest) -> Front + Send + Sync>;
-
-async fn front(upstream: String, rule: Rule) -> Server {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let handler: fakes::http::Handler = Arc::new(move |req: RecordedRequest| {
-        let rule = Arc::clone(&rule);
-        let client = client.clone();
-        let upstream = upstream.clone();
-        Box::pin(async move {
-            let extra = match rule(&req) {
-                Front::Answer(reply) => return reply,
-                Front::Forward(extra) => extra,
-            };
-            let uri = match &req.query {
-                Some(q) => format!("{upstream}{}?{q}", req.path),
-                None => format!("{upstream}{}", req.path),
-            };
-            let mut out = http::Request::builder().method(req.method.clone()).uri(uri);
-            for (name, value) in &req.headers {
-                if name != http::header::HOST {
-                    out = out.header(name, value);
-                }
-            }
-            let out = out.body(Full::new(req.body.clone())).unwrap();
-            let resp = client.request(out).await.unwrap();
-            let (parts, body) = resp.into_parts();
-            let bytes = body.collect().await.unwrap().to_bytes();
-            let mut reply = Reply {
-                response: http::Response::from_parts(parts, Full::new(bytes)),
-                delay: None,
-            };
-            for (name, value) in extra {
-                reply = reply.with_header(name, value);
-            }
-            reply
-        }) as Pin<Box<dyn Future<Output = Reply> + Send>>
-    });
-    Server::spawn(handler).await.unwrap()
-}
-
-/// The PagerDuty side: account-level token, one service and one team, unless told otherwise.
-fn pd_rule(user_me: Option<Value>, team_status: u16) -> Rule {
-    Arc::new(move |req: &RecordedRequest| match req.path.as_str() {
-        "/users/me" => match &user_me {
-            Some(user) => Front::Answer(Reply::json(StatusCode::OK, &json!({ "user": user }))),
-            None => Front::Forward(Vec::new()),
-        },
-        "/services/PSVC001" => Front::Answer(Reply::json(
-            StatusCode::OK,
-            &json!({"service": {"id": "PSVC001", "name": "Payments API"}}),
-        )),
-        p if p.starts_with("/services/") => Front::Answer(Reply::json(
-            StatusCode::NOT_FOUND,
-            &json!({"error": {"code": 2100, "message": "Not Found"}}),
-        )),
-        "/teams/PTEAM01" => Front::Answer(Reply::json(
-            StatusCode::from_u16(team_status).unwrap(),
-            &json!({"team": {"id": "PTEAM01", "name": "Payments"}}),
-        )),
-        _ => Front::Forward(Vec::new()),
-    })
-}
-
-/// The Slack side: `auth.test` gains the `x-oauth-scopes` header with `scopes`.
-fn slack_rule(scopes: Option<String>) -> Rule {
-    Arc::new(move |req: &RecordedRequest| match &scopes {
-        Some(s) if req.path == "/api/auth.test" => {
-            Front::Forward(vec![("x-oauth-scopes", s.clone())])
-        }
-        _ => Front::Forward(Vec::new()),
-    })
-}
 
 struct World {
     pd: FakePagerDuty,
     slack: FakeSlack,
-    pd_front: Server,
-    slack_front: Server,
 }
 
-async fn world(user_me: Option<Value>, team_status: u16, scopes: Option<String>) -> World {
+/// PagerDuty with two users, team PTEAM01 and service PSVC001 (on that team); Slack with two
+/// channels and exactly the needed scopes.
+async fn world() -> World {
     let pd = FakePagerDuty::start().await;
     pd.add_user("PALICE1", "Alice Ng", "alice@example.com");
     pd.add_user("PADMIN1", "Ada Admin", "ada@example.com");
+    let team = pd.add_team("PTEAM01", "Payments");
+    pd.add_service("PSVC001", "Payments API", &[team]);
     let slack = FakeSlack::start().await;
     slack.add_channel(FakeChannel::new("C0PAY", "payments-incidents", &[]));
     slack.add_channel(FakeChannel::new("C0ALL", "incidents", &[]));
-    let pd_front = front(pd.url(), pd_rule(user_me, team_status)).await;
-    let slack_front = front(slack.url(), slack_rule(scopes)).await;
-    World {
-        pd,
-        slack,
-        pd_front,
-        slack_front,
-    }
-}
-
-fn all_scopes() -> Option<String> {
-    Some(BOT_SCOPES.join(","))
+    World { pd, slack }
 }
 
 impl World {
@@ -142,7 +43,7 @@ token = "account-token"
 webhook_secrets = ["whsec"]
 
 [slack]
-api_url = "{slack}/api"
+api_url = "{slack}"
 bot_token = "{token}"
 signing_secret = "signsecret"
 default_channel = "C0ALL"
@@ -160,9 +61,24 @@ pd_email = "alice@example.com"
 admins = ["PADMIN1"]
 {extra}
 "#,
-            pd = self.pd_front.url(),
-            slack = self.slack_front.url(),
+            pd = self.pd.url(),
+            slack = self.slack.api_url(),
             token = self.slack.token(),
+        )
+    }
+
+    /// The same configuration with a scoped OAuth app (scopes `scope`) instead of the token.
+    fn oauth_toml(&self, scope: &str) -> String {
+        self.pd
+            .enable_oauth("check-app", "check-app-secret", Duration::from_secs(3600));
+        self.pd.enforce_oauth_scopes(true);
+        self.toml("").replace(
+            "token = \"account-token\"",
+            &format!(
+                "oauth_client_id = \"check-app\"\noauth_client_secret = \"check-app-secret\"\n\
+                 oauth_scope = \"{scope}\"\noauth_token_url = \"{}\"",
+                self.pd.token_url()
+            ),
         )
     }
 
@@ -172,6 +88,12 @@ admins = ["PADMIN1"]
 
     async fn run(&self, extra: &str, options: &CheckOptions) -> Report {
         let config = self.config(extra);
+        let (config, line) = check_config_from(&config);
+        check(&config, line, options).await
+    }
+
+    async fn run_text(&self, text: &str, options: &CheckOptions) -> Report {
+        let config = Config::from_toml_str(text, &BTreeMap::new()).unwrap();
         let (config, line) = check_config_from(&config);
         check(&config, line, options).await
     }
@@ -238,7 +160,7 @@ fn fails_with(report: &Report, subject: &str, needle: &str) {
 
 #[tokio::test]
 async fn a_correct_setup_passes_every_line() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     w.subscribe().await;
     let report = w.run("", &options()).await;
     let text = report.render();
@@ -275,7 +197,7 @@ async fn a_correct_setup_passes_every_line() {
 
 #[tokio::test]
 async fn without_url_and_from_those_lines_are_skipped_not_failed() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     let report = w.run("", &CheckOptions::default()).await;
     assert_eq!(mark(&report, "From user"), Mark::Skip);
     assert_eq!(mark(&report, "PagerDuty webhook subscription"), Mark::Skip);
@@ -284,15 +206,70 @@ async fn without_url_and_from_those_lines_are_skipped_not_failed() {
 
 #[tokio::test]
 async fn a_user_level_token_is_a_failure() {
-    let me = json!({"id": "PALICE1", "name": "Alice Ng", "email": "alice@example.com"});
-    let w = world(Some(me), 200, all_scopes()).await;
+    let w = world().await;
+    w.pd.add_user_token("account-token", &PdUserId::new("PALICE1"));
     let report = w.run("", &options()).await;
     fails_with(&report, "PagerDuty token", "user-level token of Alice Ng");
 }
 
 #[tokio::test]
+async fn a_scoped_oauth_app_passes_and_is_named() {
+    let w = world().await;
+    w.subscribe().await;
+    let all = "as_account-us.fake incidents.read incidents.write users.read \
+               escalation_policies.read oncalls.read services.read teams.read \
+               webhook_subscriptions.read";
+    let report = w.run_text(&w.oauth_toml(all), &options()).await;
+    assert!(!report.failed(), "{}", report.render());
+    let token = report.line("PagerDuty token").unwrap();
+    assert!(
+        token
+            .detail
+            .contains("scoped OAuth app token (client check-app"),
+        "{token:?}"
+    );
+    assert!(w.pd.token_requests() >= 1);
+    assert!(!report.render().contains("check-app-secret"));
+}
+
+#[tokio::test]
+async fn refused_oauth_credentials_and_missing_scopes_fail_with_their_fix() {
+    let w = world().await;
+    w.subscribe().await;
+    let text = w
+        .oauth_toml("as_account-us.fake users.read services.read")
+        .replace("check-app-secret", "wrong-secret");
+    let report = w.run_text(&text, &options()).await;
+    fails_with(&report, "PagerDuty token", "no OAuth token");
+    assert!(report.line("From user").is_none());
+
+    let text = w.oauth_toml("as_account-us.fake services.read teams.read");
+    let report = w.run_text(&text, &options()).await;
+    fails_with(&report, "PagerDuty token", "may not read users");
+    let line = report.line("PagerDuty token").unwrap();
+    assert!(
+        line.fix
+            .as_ref()
+            .unwrap()
+            .contains("add users.read to pagerduty.oauth_scope")
+    );
+    fails_with(
+        &report,
+        "PagerDuty webhook subscription",
+        "cannot list subscriptions",
+    );
+    let line = report.line("PagerDuty webhook subscription").unwrap();
+    assert!(
+        line.fix
+            .as_ref()
+            .unwrap()
+            .contains("webhook_subscriptions.read")
+    );
+}
+
+#[tokio::test]
 async fn a_refused_token_stops_the_pagerduty_checks() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     w.pd.set_api_tokens(&["some-other-token"]);
     let report = w.run("", &options()).await;
     fails_with(&report, "PagerDuty token", "401");
@@ -302,7 +279,7 @@ async fn a_refused_token_stops_the_pagerduty_checks() {
 
 #[tokio::test]
 async fn unreachable_pagerduty_is_a_failure() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -310,7 +287,7 @@ async fn unreachable_pagerduty_is_a_failure() {
         .port();
     let text = w
         .toml("")
-        .replace(&w.pd_front.url(), &format!("http://127.0.0.1:{port}"));
+        .replace(&w.pd.url(), &format!("http://127.0.0.1:{port}"));
     let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
     let (config, line) = check_config_from(&config);
     let report = check(&config, line, &options()).await;
@@ -319,30 +296,40 @@ async fn unreachable_pagerduty_is_a_failure() {
 
 #[tokio::test]
 async fn unknown_people_services_and_unreadable_teams_fail_with_their_fix() {
-    let w = world(None, 403, all_scopes()).await;
+    let w = world().await;
     w.subscribe().await;
     let text = w
-        .toml("")
+        .oauth_toml("as_account-us.fake users.read services.read webhook_subscriptions.read")
         .replace("alice@example.com", "alicia@example.com")
         .replace("PADMIN1", "PNOBODY")
         .replace("PSVC001", "PSVC404");
     let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
     let (config, line) = check_config_from(&config);
-    let options = CheckOptions {
+    let nobody = CheckOptions {
         public_url: Some(public()),
         from: Some(ids::Email::new("nobody@example.com")),
     };
-    let report = check(&config, line, &options).await;
+    let report = check(&config, line, &nobody).await;
     fails_with(&report, "From user", "nobody@example.com");
     fails_with(&report, "[[identity]] U0ALICE", "alicia@example.com");
     fails_with(&report, "[policy] admin", "PNOBODY");
     fails_with(&report, "[[route]] service PSVC404", "never matches");
     fails_with(&report, "[[route]] team PTEAM01", "403");
+    let line = report.line("[[route]] team PTEAM01").unwrap();
+    assert!(
+        line.fix.as_ref().unwrap().contains("teams.read"),
+        "{line:?}"
+    );
+
+    let text = w.toml("").replace("PTEAM01", "PTEAM404");
+    let report = w.run_text(&text, &options()).await;
+    fails_with(&report, "[[route]] team PTEAM404", "never matches");
+    assert_eq!(mark(&report, "[[route]] service PSVC001"), Mark::Pass);
 }
 
 #[tokio::test]
 async fn missing_disabled_and_incomplete_subscriptions_fail() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     let report = w.run("", &options()).await;
     fails_with(
         &report,
@@ -380,7 +367,7 @@ async fn missing_disabled_and_incomplete_subscriptions_fail() {
 
 #[tokio::test]
 async fn a_wrong_slack_token_stops_the_slack_checks() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     let text = w.toml("").replace(&w.slack.token(), "xoxb-wrong");
     let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
     let (config, line) = check_config_from(&config);
@@ -396,26 +383,24 @@ async fn missing_or_unreported_scopes_fail_and_extra_scopes_are_named() {
         .copied()
         .filter(|s| *s != "users:read.email")
         .collect();
-    let w = world(None, 200, Some(partial.join(","))).await;
+    let w = world().await;
+    w.slack.set_scopes(Some(&partial));
     fails_with(
         &w.run("", &options()).await,
         "Slack scopes",
         "missing users:read.email",
     );
 
-    let w = world(None, 200, None).await;
+    w.slack.set_scopes(None);
     fails_with(
         &w.run("", &options()).await,
         "Slack scopes",
         "x-oauth-scopes",
     );
 
-    let w = world(
-        None,
-        200,
-        Some(format!("{},channels:history", BOT_SCOPES.join(","))),
-    )
-    .await;
+    let mut extra = BOT_SCOPES.to_vec();
+    extra.push("channels:history");
+    w.slack.set_scopes(Some(&extra));
     let report = w.run("", &options()).await;
     assert_eq!(mark(&report, "Slack scopes"), Mark::Pass);
     assert!(
@@ -429,7 +414,7 @@ async fn missing_or_unreported_scopes_fail_and_extra_scopes_are_named() {
 
 #[tokio::test]
 async fn workspace_mismatch_fails() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     let text = w.toml("").replace(
         "default_channel = \"C0ALL\"",
         "default_channel = \"C0ALL\"\nteam_id = \"T0OTHER\"",
@@ -442,7 +427,7 @@ async fn workspace_mismatch_fails() {
 
 #[tokio::test]
 async fn archived_unjoined_and_unknown_channels_fail() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     w.slack.set_archived(&ids::ChannelId::new("C0PAY"), true);
     let mut private = FakeChannel::new("C0ALL", "incidents", &[]);
     private.bot_is_member = false;
@@ -480,7 +465,7 @@ fn an_invalid_configuration_is_one_failure_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_exits_zero_when_all_pass_and_one_on_any_failure() {
-    let w = world(None, 200, all_scopes()).await;
+    let w = world().await;
     w.subscribe().await;
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
@@ -505,6 +490,11 @@ async fn the_binary_exits_zero_when_all_pass_and_one_on_any_failure() {
                 "PAGERDUTY_API_URL",
                 "PAGERDUTY_TOKEN",
                 "PAGERDUTY_TOKEN_FILE",
+                "PAGERDUTY_OAUTH_CLIENT_ID",
+                "PAGERDUTY_OAUTH_CLIENT_SECRET",
+                "PAGERDUTY_OAUTH_CLIENT_SECRET_FILE",
+                "PAGERDUTY_OAUTH_SCOPE",
+                "PAGERDUTY_OAUTH_TOKEN_URL",
                 "PAGERDUTY_WEBHOOK_SECRETS",
                 "PAGERDUTY_WEBHOOK_SECRETS_FILE",
                 "SLACK_API_URL",
@@ -528,4 +518,26 @@ async fn the_binary_exits_zero_when_all_pass_and_one_on_any_failure() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("✗ [[route]] service PSVC404"), "{stdout}");
+}
+
+#[tokio::test]
+async fn pagerduty_down_and_slack_unreachable_fail() {
+    let w = world().await;
+    w.pd.set_down(true);
+    let report = w.run("", &options()).await;
+    fails_with(&report, "PagerDuty token", "503");
+    assert!(report.line("From user").is_none());
+
+    w.pd.set_down(false);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text = w
+        .toml("")
+        .replace(&w.slack.api_url(), &format!("http://127.0.0.1:{port}/api"));
+    let report = w.run_text(&text, &options()).await;
+    fails_with(&report, "Slack bot token", "unreachable");
+    assert!(report.line("Slack scopes").is_none());
 }

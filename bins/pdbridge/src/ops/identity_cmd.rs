@@ -778,10 +778,10 @@ pub async fn resolve_user(
     slack_user: &SlackUserId,
     refresh: bool,
 ) -> Result<Resolved, String> {
-    let pd = super::pd_client(
-        config.pagerduty.api_url.clone(),
-        config.pagerduty.token.expose(),
-    )?;
+    let mut pd_config = pd_client::Config::new(config.pagerduty.auth());
+    pd_config.base_url = config.pagerduty.api_url.clone();
+    pd_config.timeout = Duration::from_secs(10);
+    let pd = pd_client::PdClient::new(pd_config).map_err(|e| e.to_string())?;
     let token = BotToken::new(config.slack.bot_token.expose());
     let workspace = match &config.slack.team_id {
         Some(team) => team.clone(),

@@ -26,7 +26,6 @@ pub mod check;
 pub mod demo;
 pub mod identity_cmd;
 pub mod manifest;
-pub mod probe;
 pub mod status;
 pub mod subscribe;
 
