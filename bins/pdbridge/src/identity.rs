@@ -399,6 +399,24 @@ impl Identity {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The Slack user of each of `users` that maps to one (PagerDuty email to Slack's
+    /// `users.lookupByEmail`, or a pinned `[[identity]]` entry), for mentions on the card. The
+    /// resolver caches answers (hits and misses) in the store; a user whose lookup fails is left
+    /// out and named instead.
+    pub async fn mentions(&self, users: &[PdUserId], now_ms: i64) -> crate::render::Mentions {
+        let mut mentions = crate::render::Mentions::new();
+        for user in users {
+            match self.resolver.slack_user_for(user, at(now_ms)).await {
+                Ok(Some(slack)) => {
+                    mentions.insert(user.clone(), slack);
+                }
+                Ok(None) => {}
+                Err(err) => tracing::debug!(%err, %user, "no mention for an assignee"),
+            }
+        }
+        mentions
+    }
+
     /// The `/pd whoami` answer.
     pub async fn whoami(
         &self,

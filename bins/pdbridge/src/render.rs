@@ -4,9 +4,12 @@
 //! `text` (the notification fallback) and its blocks both name the incident title and its status
 //! (`Triggered`, `Acknowledged`, `Resolved`). An open incident's card carries the buttons
 //! Acknowledge, Escalate, Reassign, Add note and Resolve; a resolved incident's card keeps its
-//! details and offers none of them.
+//! details and offers none of them. Assignees who map to a Slack user are mentioned (`<@U…>`)
+//! through the [`Mentions`] the caller looked up; the others are named as PagerDuty names them.
 
-use ids::{ChannelId, IncidentId, MessageTs};
+use std::collections::BTreeMap;
+
+use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
 use slack_client::blocks::{Block, ButtonStyle, ConfirmDialog, Element, Text, View};
 use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
@@ -110,8 +113,17 @@ fn incident_label(card: &CardView) -> String {
     }
 }
 
-/// Renders the incident card.
+/// The Slack user of each PagerDuty user that has one, for mentions on the card.
+pub type Mentions = BTreeMap<PdUserId, SlackUserId>;
+
+/// Renders the incident card, naming every assignee by their PagerDuty name.
 pub fn card(card: &CardView) -> Message {
+    card_with_mentions(card, &Mentions::new())
+}
+
+/// Renders the incident card, mentioning assignees found in `mentions` (`<@U…>`) and naming the
+/// others by their PagerDuty name.
+pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
     let status = card.status.label();
     let label = incident_label(card);
     let text = truncate(&format!("[{status}] {label} {}", escape(&card.title)), 3000);
@@ -144,7 +156,10 @@ pub fn card(card: &CardView) -> Message {
     } else {
         card.assignees
             .iter()
-            .map(|a| escape(&a.name))
+            .map(|a| match mentions.get(&a.id) {
+                Some(slack) => format!("<@{slack}>"),
+                None => escape(&a.name),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -338,7 +353,23 @@ mod tests {
 
     #[test]
     fn triggered_card_has_the_five_buttons_and_names_title_and_status() {
-        let m = card(&base());
+        // Alice maps to a Slack user and is mentioned; Bob does not and is named.
+        let mut v = base();
+        v.assignees
+            .push(Named::new(PdUserId::new("PBOB"), "Bob <ops> Example"));
+        let mentions = Mentions::from([(PdUserId::new("PALICE"), SlackUserId::new("U1ALICE"))]);
+        let m = card_with_mentions(&v, &mentions);
+        let blocks = json(&m)["blocks"].to_string();
+        assert!(
+            blocks.contains("*Assigned:*\\n<@U1ALICE>, Bob &lt;ops&gt; Example"),
+            "{blocks}"
+        );
+        assert!(!card(&v).blocks.is_empty());
+        assert!(
+            json(&card(&v))["blocks"]
+                .to_string()
+                .contains("Alice Example, Bob")
+        );
         assert_eq!(
             buttons(&m),
             ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]

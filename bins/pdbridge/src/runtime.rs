@@ -43,6 +43,8 @@ const LOOKUP_RETRY_WINDOW_MS: i64 = 5 * 60 * 1000;
 const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// The rate-limit pause when a 429 carries no hint (no `Retry-After` / `ratelimit-reset`).
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a card waits for its assignees' Slack users before naming them instead.
+const MENTIONS_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow() {
@@ -563,7 +565,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
     };
     match effect {
         Effect::PostCard { channel, card, .. } => {
-            let m = render::card(card);
+            let m = render::card_with_mentions(card, &mentions(bridge, card).await);
             match bridge
                 .slack
                 .post_message(&PostMessage::new(channel.clone(), m.text, m.blocks))
@@ -579,7 +581,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         Effect::UpdateCard {
             channel, ts, card, ..
         } => {
-            let m = render::card(card);
+            let m = render::card_with_mentions(card, &mentions(bridge, card).await);
             let req = UpdateMessage {
                 channel: channel.clone(),
                 ts: ts.clone(),
@@ -661,6 +663,22 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         } => escalation_levels(bridge, incident, policy).await,
         Effect::Dropped { .. } => Outcome::Done,
     }
+}
+
+/// The Slack users of the card's assignees (cached reverse mapping), or none when the lookup
+/// takes longer than [`MENTIONS_TIMEOUT`]: the card then names them.
+async fn mentions(bridge: &Bridge, card: &sync_core::CardView) -> render::Mentions {
+    let users: Vec<ids::PdUserId> = card.assignees.iter().map(|a| a.id.clone()).collect();
+    if users.is_empty() {
+        return render::Mentions::new();
+    }
+    let lookup = bridge.identity.mentions(&users, bridge.now_ms());
+    tokio::time::timeout(MENTIONS_TIMEOUT, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::debug!("assignee mentions timed out; naming them instead");
+            render::Mentions::new()
+        })
 }
 
 async fn ephemeral(

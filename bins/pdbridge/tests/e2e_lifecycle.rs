@@ -319,6 +319,12 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
         buttons(&card),
         ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
     );
+    // The assignee (PagerDuty's Alice) is mentioned as her Slack user, not named.
+    assert!(
+        card.blocks.to_string().contains("<@U1ALICE>"),
+        "{}",
+        card.blocks
+    );
     let ts = card.ts.clone();
 
     // Acknowledge → PUT with Alice's From → echo webhook → card acknowledged, one thread line.
@@ -389,6 +395,12 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     assert_eq!(reply.status, 200);
     eventually("PagerDuty reassigned to Bob", || {
         env.pd.incident(&incident).unwrap().assignees == [ids::PdUserId::new("PBOB")]
+    })
+    .await;
+    eventually("the card mentions Bob", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.blocks.to_string().contains("<@U2BOB>"))
     })
     .await;
 
