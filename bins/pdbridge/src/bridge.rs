@@ -507,13 +507,30 @@ impl Bridge {
     async fn command(&self, cmd: SlashCommand) -> SlackReply {
         let text = cmd.text.trim();
         let mut words = text.split_whitespace();
-        let reply = match words.next().unwrap_or("help") {
-            "whoami" => self.whoami(&cmd).await,
-            "status" => match words.next() {
-                Some(id) => self.status_text(&IncidentId::new(id)),
-                None => "Usage: `/pd status <incident id>`".to_owned(),
+        // Like actions, commands are only taken from the configured workspace.
+        let foreign = self
+            .config
+            .slack
+            .team_id
+            .as_ref()
+            .filter(|home| **home != cmd.team_id);
+        let reply = match (foreign, words.next().unwrap_or("help")) {
+            (Some(home), _) => {
+                tracing::warn!(team = %cmd.team_id, "slash command from another workspace refused");
+                self.metrics.webhook_rejected("slack_command", "workspace");
+                format!(
+                    "This command came from Slack workspace {}, but pdbridge only accepts commands from {home}.",
+                    cmd.team_id
+                )
+            }
+            (None, word) => match word {
+                "whoami" => self.whoami(&cmd).await,
+                "status" => match words.next() {
+                    Some(id) => self.status_text(&IncidentId::new(id)),
+                    None => "Usage: `/pd status <incident id>`".to_owned(),
+                },
+                _ => help_text(),
             },
-            _ => help_text(),
         };
         SlackReply::Json(serde_json::json!({
             "response_type": "ephemeral",

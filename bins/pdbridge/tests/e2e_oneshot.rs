@@ -166,3 +166,55 @@ async fn published_vectors_dedupe_and_fixtures_through_the_real_bridge() {
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// A signed `/pd` command from workspace `team`.
+fn command(team: &str, text: &str) -> Request<Full<Bytes>> {
+    let body = serde_urlencoded::to_string([
+        ("token", "legacy"),
+        ("team_id", team),
+        ("channel_id", "C1"),
+        ("user_id", "U1"),
+        ("user_name", "someone"),
+        ("command", "/pd"),
+        ("text", text),
+        ("response_url", "https://hooks.slack.com/commands/T/1/x"),
+        ("trigger_id", "1.2.3"),
+    ])
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig = signing::sign_slack(&signing::SlackSigningSecret::new("s"), now, body.as_bytes());
+    Request::post("/slack/commands")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", sig)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+async fn command_text(app: &pdbridge::http::App<pdbridge::bridge::Bridge>, team: &str) -> String {
+    use http_body_util::BodyExt;
+    let resp = app.clone().oneshot(command(team, "help")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["response_type"], "ephemeral");
+    json["text"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn slash_commands_from_another_workspace_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = service(&dir).await;
+    // The configured workspace (T1) is answered.
+    assert!(command_text(&app, "T1").await.contains("/pd whoami"));
+    // Another workspace is told no, and nothing else.
+    let refused = command_text(&app, "T2OTHER").await;
+    assert!(
+        refused.contains("T2OTHER") && refused.contains("only accepts commands from T1"),
+        "{refused}"
+    );
+    assert!(!refused.contains("/pd whoami"), "{refused}");
+}
