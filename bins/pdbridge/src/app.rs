@@ -3,9 +3,12 @@
 //! [`start`] builds everything from a [`Config`] on an already-bound listener and returns a
 //! [`Running`] handle; [`Running::shutdown`] stops accepting, finishes in-flight requests, gives
 //! the outbox a bounded grace period to drain, then stops the loops. [`run`] is what
-//! `pdbridge serve` calls: bind, start, wait for SIGTERM/SIGINT, shut down.
+//! `pdbridge serve` calls: bind, start, wait for SIGTERM/SIGINT, shut down; on SIGHUP it
+//! re-reads the configuration and applies its `[[identity]]` table ([`reload_identity`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bridge::{Bridge, BridgeParts, MillisClock, system_millis};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::http::{App, AppState, app, system_clock};
 use crate::metrics::Metrics;
 use crate::{runtime, server};
@@ -248,11 +251,53 @@ pub async fn start(
 }
 
 /// `pdbridge serve`: binds the configured address, serves until SIGTERM/SIGINT, shuts down.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Each SIGHUP reloads `[[identity]]` from `config_file` and the environment.
+pub async fn run(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|err| tracing::error!(%err, "cannot listen for SIGHUP; restart to apply [[identity]] edits"))
+        .ok();
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     let running = start(config, listener, Options::default()).await?;
+    #[cfg(unix)]
+    let reloader = hangups.map(|mut hangups| {
+        let bridge = Arc::clone(&running.bridge);
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let env: BTreeMap<String, String> = std::env::vars().collect();
+                match reload_identity(&bridge, config_file.as_deref(), &env).await {
+                    Ok(n) => tracing::info!(
+                        overrides = n,
+                        "SIGHUP: [[identity]] reloaded; other settings apply at the next restart"
+                    ),
+                    Err(err) => tracing::error!(
+                        %err,
+                        "SIGHUP: configuration refused; the previous [[identity]] table stays"
+                    ),
+                }
+            }
+        })
+    });
     server::shutdown_signal().await;
+    #[cfg(unix)]
+    if let Some(task) = reloader {
+        task.abort();
+    }
     running.shutdown().await
+}
+
+/// Loads the configuration as at start (file, then environment; every key validated) and
+/// replaces the bridge's `[[identity]]` overrides with its table, returning how many entries it
+/// has. Other settings are not applied. On error nothing changes.
+pub async fn reload_identity(
+    bridge: &Bridge,
+    config_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+) -> Result<usize, ConfigError> {
+    let config = Config::load(config_file, env)?;
+    let entries = config.identity.len();
+    bridge.identity.set_overrides(config.identity).await;
+    Ok(entries)
 }

@@ -97,7 +97,8 @@ struct TeamFacts {
 /// The identity and policy half of action processing.
 #[derive(Debug)]
 pub struct Identity {
-    resolver: Resolver<ClientDirectory, StoreCache>,
+    /// Read for every lookup; written only when `serve` reloads `[[identity]]` on SIGHUP.
+    resolver: tokio::sync::RwLock<Resolver<ClientDirectory, StoreCache>>,
     policy: Policy,
     pd: PdClient,
     workspace: SlackTeamId,
@@ -188,12 +189,25 @@ impl Identity {
         );
         let policy = Policy::new(config.policy.clone(), config.slack.team_id.clone());
         Self {
-            resolver,
+            resolver: tokio::sync::RwLock::new(resolver),
             policy,
             pd,
             workspace,
             team_facts: Mutex::default(),
         }
+    }
+
+    /// Replaces the `[[identity]]` table (`serve` does on SIGHUP). Lookups under way finish with
+    /// the old table first; a cached mapping made under another override for a user is
+    /// recomputed at that user's next lookup.
+    pub async fn set_overrides(&self, overrides: identity::Overrides) {
+        self.resolver.write().await.set_overrides(overrides);
+    }
+
+    async fn resolver(
+        &self,
+    ) -> tokio::sync::RwLockReadGuard<'_, Resolver<ClientDirectory, StoreCache>> {
+        self.resolver.read().await
     }
 
     /// Maps a Slack user to a PagerDuty user id for a reassignment target.
@@ -203,7 +217,12 @@ impl Identity {
         team: Option<&SlackTeamId>,
         now_ms: i64,
     ) -> Result<PdUserId, TargetError> {
-        match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+        match self
+            .resolver()
+            .await
+            .resolve(slack_user, team, at(now_ms))
+            .await
+        {
             Ok(r) => match r.outcome {
                 MappingOutcome::Mapped(user) => Ok(user.pd_user),
                 MappingOutcome::Refused(refusal) => Err(TargetError::Refused(refusal.to_string())),
@@ -238,7 +257,12 @@ impl Identity {
             unmapped: Some(reason),
             lookup_failed: None,
         };
-        let resolution = match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+        let resolution = match self
+            .resolver()
+            .await
+            .resolve(slack_user, team, at(now_ms))
+            .await
+        {
             Ok(r) => r,
             Err(err) => {
                 let mut r = unmapped(
@@ -406,7 +430,7 @@ impl Identity {
     pub async fn mentions(&self, users: &[PdUserId], now_ms: i64) -> crate::render::Mentions {
         let mut mentions = crate::render::Mentions::new();
         for user in users {
-            match self.resolver.slack_user_for(user, at(now_ms)).await {
+            match self.resolver().await.slack_user_for(user, at(now_ms)).await {
                 Ok(Some(slack)) => {
                     mentions.insert(user.clone(), slack);
                 }
@@ -424,7 +448,12 @@ impl Identity {
         team: Option<&SlackTeamId>,
         now_ms: i64,
     ) -> String {
-        match self.resolver.resolve(slack_user, team, at(now_ms)).await {
+        match self
+            .resolver()
+            .await
+            .resolve(slack_user, team, at(now_ms))
+            .await
+        {
             Ok(r) => match r.outcome {
                 MappingOutcome::Mapped(user) => format!(
                     "<@{slack_user}> acts in PagerDuty as *{}* ({}, `{}`), mapped by {}.",

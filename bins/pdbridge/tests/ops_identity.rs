@@ -790,3 +790,129 @@ fn readme_configuration_example_parses_as_the_server_parses_it() {
     // The identity commands read and edit it too.
     pdbridge::ops::identity_cmd::parse_overrides(block, "README.md").unwrap();
 }
+
+/// Kills the child on drop, so a failing test leaves no server behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What `/pd whoami` answers for `user` (inline, or through `response_url` when slow).
+async fn whoami(w: &World, addr: &str, user: &str) -> Option<String> {
+    let before = w.slack.responses().len();
+    let reply = w
+        .slack
+        .slash_command(
+            &format!("http://{addr}/slack/commands"),
+            &signing::SlackSigningSecret::new("signsecret"),
+            &SlackUserId::new(user),
+            &ids::ChannelId::new("C0ALL"),
+            "/pd",
+            "whoami",
+        )
+        .await
+        .ok()?;
+    let inline = reply.json()["text"].as_str().unwrap_or_default().to_owned();
+    if inline.contains(user) {
+        return Some(inline);
+    }
+    for _ in 0..100 {
+        if let Some(later) = w.slack.responses().get(before) {
+            return Some(format!("{later:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_applies_an_added_override_on_sighup() {
+    let w = world().await;
+    let f = Files::new("");
+    std::fs::write(&f.config, w.config(&f.database, "")).unwrap();
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let child = pdbridge()
+        .args(["serve", "--config", f.config()])
+        .env("PDBRIDGE_LISTEN", &addr)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+
+    // Bob's Slack email is not his PagerDuty login: refused until an override maps him.
+    let mut answer = None;
+    for _ in 0..400 {
+        answer = whoami(&w, &addr, "U0BOBBY").await;
+        if answer.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let answer = answer.expect("the server never answered /pd whoami");
+    assert!(answer.contains("cannot act through pdbridge"), "{answer}");
+
+    let added = run(
+        &[
+            "identity",
+            "add",
+            "--config",
+            f.config(),
+            "--slack-user",
+            "U0BOBBY",
+            "--pd-user",
+            "PBOB001",
+        ],
+        &no_env(),
+    )
+    .await;
+    assert_eq!(added.exit, 0, "{added:?}");
+    // Not applied before the reload: the server still holds the table it started with.
+    let before = whoami(&w, &addr, "U0BOBBY").await.unwrap();
+    assert!(before.contains("cannot act through pdbridge"), "{before}");
+
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut mapped = String::new();
+    for _ in 0..200 {
+        mapped = whoami(&w, &addr, "U0BOBBY").await.unwrap_or_default();
+        if mapped.contains("PBOB001") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        mapped.contains("PBOB001") && mapped.contains("an [[identity]] override"),
+        "{mapped}"
+    );
+
+    // A broken file on SIGHUP keeps the table in force and the server up.
+    std::fs::write(&f.config, "[[identity]]\nslack_user = \"U0BOBBY\"\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let still = whoami(&w, &addr, "U0BOBBY").await.unwrap();
+    assert!(still.contains("PBOB001"), "{still}");
+    let mut server = server;
+    assert_eq!(server.0.try_wait().unwrap(), None, "the server exited");
+}
