@@ -389,3 +389,43 @@ async fn client_errors_are_not_retried_and_disabled_subscriptions_get_nothing() 
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(w.fake.deliveries().len(), 1);
 }
+
+#[tokio::test]
+async fn incidents_carry_their_service_and_policy_teams_in_rest_and_webhooks() {
+    let w = world().await;
+    let url = w.fake.url();
+    let team = w.fake.add_team("PTEAM01", "Payments");
+    let svc = w
+        .fake
+        .add_service("PSVC001", "Checkout", std::slice::from_ref(&team));
+    w.fake.set_policy_teams(&w.ep, std::slice::from_ref(&team));
+    w.fake.set_user_teams(&w.bob, std::slice::from_ref(&team));
+    let target = receiver(0).await;
+    w.fake
+        .set_webhook_target(&format!("{}/hook", target.url()), "s");
+    let id = w.fake.trigger_incident_on("Checkout down", &w.ep, &svc);
+
+    let got = call(&url, Method::GET, &format!("/incidents/{id}"), None, None).await;
+    assert_eq!(got.body["incident"]["service"]["id"], "PSVC001");
+    assert_eq!(got.body["incident"]["service"]["summary"], "Checkout");
+    assert_eq!(got.body["incident"]["teams"][0]["id"], "PTEAM01");
+    assert_eq!(got.body["incident"]["teams"][0]["summary"], "Payments");
+    let accepted = w.fake.wait_for_accepted(1, Duration::from_secs(5)).await;
+    let event: Value = serde_json::from_slice(&accepted[0].body).unwrap();
+    assert_eq!(event["event"]["data"]["service"]["id"], "PSVC001");
+    assert_eq!(event["event"]["data"]["teams"][0]["id"], "PTEAM01");
+
+    let svc_json = call(&url, Method::GET, "/services/PSVC001", None, None).await;
+    assert_eq!(svc_json.body["service"]["teams"][0]["id"], "PTEAM01");
+    let team_json = call(&url, Method::GET, "/teams/PTEAM01", None, None).await;
+    assert_eq!(team_json.body["team"]["name"], "Payments");
+    let user = call(&url, Method::GET, &format!("/users/{}", w.bob), None, None).await;
+    assert_eq!(user.body["user"]["teams"][0]["id"], "PTEAM01");
+    let me = call(&url, Method::GET, "/users/me", None, None).await;
+    assert_eq!(me.status, StatusCode::BAD_REQUEST);
+    w.fake.add_user_token("t", &w.bob);
+    let me = call(&url, Method::GET, "/users/me", None, None).await;
+    assert_eq!(me.body["user"]["id"], w.bob.as_str());
+    let missing = call(&url, Method::GET, "/teams/PNOPE", None, None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
