@@ -104,7 +104,7 @@ async fn add_then_list_shows_the_entry_as_text_and_json() {
         "{}",
         added.stdout
     );
-    assert!(added.stdout.contains("restart"), "{}", added.stdout);
+    assert!(added.stdout.contains("kill -HUP"), "{}", added.stdout);
 
     let listed = run(&["identity", "list", "--config", f.config()], &no_env()).await;
     assert_eq!(listed.exit, 0, "{listed:?}");

@@ -11,7 +11,7 @@
 //!   prints the mapping or the refusal with its fix; `--refresh` ignores and then replaces the
 //!   cached answer.
 //!
-//! A running server reads the overrides only at start; `add` and `remove` say so. A cached
+//! A running server re-reads the overrides on SIGHUP; `add` and `remove` say so. A cached
 //! mapping rewritten by `resolve --refresh` is used by the running server at once (it reads the
 //! cache from the database on every lookup).
 //!
@@ -444,9 +444,9 @@ fn invalidation_note(database: &Path, slack_user: &SlackUserId) -> Result<String
     }
 }
 
-/// `serve` reads `[[identity]]` only at start (it holds the table in its resolver).
-const RELOAD_HINT: &str = "A running server reads [[identity]] only at start: restart it \
-                           (`systemctl restart pdbridge`) to apply this.\n";
+/// `serve` re-reads `[[identity]]` on SIGHUP (see `app::run`).
+const RELOAD_HINT: &str = "Apply it to a running server with `systemctl reload pdbridge` \
+                           (or `kill -HUP <pid>`).\n";
 
 fn add(args: &AddArgs) -> Report {
     let path = match config_file(&args.files) {
