@@ -87,12 +87,12 @@ impl Running {
         let deadline = tokio::time::Instant::now() + self.outbox_grace;
         loop {
             let now = self.bridge.now_ms();
-            let depth = self
-                .bridge
-                .store
-                .read(|tx| tx.outbox_stats(now))
-                .map(|s| s.depth)
-                .unwrap_or(0);
+            let store = Arc::clone(&self.bridge.store);
+            let depth = tokio::task::spawn_blocking(move || store.read(|tx| tx.outbox_stats(now)))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map_or(0, |s| s.depth);
             if depth == 0 || tokio::time::Instant::now() >= deadline {
                 if depth > 0 {
                     tracing::warn!(

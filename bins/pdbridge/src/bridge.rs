@@ -1,11 +1,17 @@
 //! The durable core: verified requests in, engine inputs committed with their effects.
 //!
-//! [`Bridge`] owns the engine (behind a mutex that is never held across an `.await`), the store
-//! and the clients. Every engine input goes through [`Bridge::apply`], which runs the engine and
-//! commits, in ONE store transaction, the caller's bookkeeping (inbox row marked processed, outbox
-//! row completed, audit line), every touched incident's state and every new effect. When the
-//! commit fails the engine is reloaded from the store, so memory never runs ahead of disk. The
-//! background loops in [`crate::runtime`] feed it.
+//! [`Bridge`] owns the engine (behind a mutex that is never held across an `.await` nor across
+//! SQLite work), the store and the clients. Every engine input goes through [`Bridge::apply`],
+//! which hands it to the single writer thread and waits for its commit. The writer takes every
+//! input queued at that moment (up to [`GROUP_COMMIT_MAX`]), runs them through the engine in
+//! order under the mutex, releases it, and commits them in ONE store transaction (group commit):
+//! each input's bookkeeping (inbox row marked processed, outbox row completed, audit line), every
+//! touched incident's state and every new effect. Each caller is answered only after that
+//! transaction committed; effects reach the dispatcher only through the committed outbox. When a
+//! group fails to commit the engine is reloaded from the store and the inputs are retried one by
+//! one, so a bad input fails alone and memory never stays ahead of disk. Async workers never wait
+//! on SQLite: request-time and loop-time store work runs on the blocking pool. The background
+//! loops in [`crate::runtime`] feed the bridge.
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and inserted into the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is persisted as an
@@ -13,7 +19,9 @@
 //! `trigger_id` (which dies after 3 s). Identity, policy and the engine run after the answer.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -58,6 +66,23 @@ const WHOAMI_INLINE: Duration = Duration::from_millis(1500);
 
 /// How long opening a modal may take before the click is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// The most inputs one group commit takes.
+pub const GROUP_COMMIT_MAX: usize = 64;
+
+/// The bookkeeping committed with an input, in the same transaction (run again if the group it
+/// was in failed and the input is retried alone).
+pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
+
+/// One input waiting for the writer.
+struct Job {
+    input: Input,
+    extra: Extra,
+    done: tokio::sync::oneshot::Sender<Result<Vec<Effect>, String>>,
+}
+
+/// What the engine made of one input: its effects and the touched incidents' rows.
+type Handled = (Vec<Effect>, Vec<IncidentRecord>);
 
 /// What a stored Slack action asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +153,8 @@ pub struct Bridge {
     pub(crate) inbox_wake: Notify,
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
+    writer: Mutex<mpsc::Sender<Job>>,
+    commit_groups: AtomicU64,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -174,6 +201,7 @@ impl Bridge {
             parts.workspace,
             Arc::clone(&parts.store),
         ));
+        let (writer, jobs) = mpsc::channel();
         let bridge = Arc::new(Self {
             config: parts.config,
             store: parts.store,
@@ -187,7 +215,14 @@ impl Bridge {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
+            writer: Mutex::new(writer),
+            commit_groups: AtomicU64::new(0),
         });
+        let weak = Arc::downgrade(&bridge);
+        std::thread::Builder::new()
+            .name("pdbridge-writer".to_owned())
+            .spawn(move || writer_loop(&weak, &jobs))
+            .context("starting the writer thread")?;
         let unloaded = bridge.unload_idle_resolved();
         tracing::debug!(unloaded, "resolved idle incidents left on disk");
         Ok(bridge)
@@ -217,14 +252,112 @@ impl Bridge {
         self.engine().poll_timeout().map(|(at, _)| at)
     }
 
+    /// How many group transactions the writer has committed since start.
+    pub fn commit_groups(&self) -> u64 {
+        self.commit_groups.load(Ordering::Relaxed)
+    }
+
     /// Runs one input through the engine and commits the caller's bookkeeping `extra`, the
-    /// touched incidents' states and the new effects in one transaction.
-    pub fn apply<F>(&self, input: Input, extra: F) -> anyhow::Result<Vec<Effect>>
+    /// touched incidents' states and the new effects in one transaction (shared with the other
+    /// inputs queued at the same time); answers once that transaction committed.
+    pub async fn apply<F>(&self, input: Input, extra: F) -> anyhow::Result<Vec<Effect>>
     where
-        F: FnOnce(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error>,
+        F: Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send + 'static,
     {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            input,
+            extra: Box::new(extra),
+            done,
+        };
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the writer thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer thread dropped the input"))?
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Handles a group of inputs and commits them together (the writer thread's work). On a
+    /// failure the engine is reloaded and a group of several is retried one input at a time.
+    fn commit_group(&self, jobs: Vec<Job>) {
         let now = self.now_ms();
-        let mut engine = self.engine();
+        let mut handled: Vec<Handled> = Vec::with_capacity(jobs.len());
+        let mut failure = None;
+        {
+            let mut engine = self.engine();
+            for job in &jobs {
+                match self.handle(&mut engine, job.input.clone(), now) {
+                    Ok(h) => handled.push(h),
+                    Err(err) => {
+                        failure = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        let result = match failure {
+            Some(err) => Err(err),
+            None => self
+                .store
+                .write(|tx| {
+                    for (job, (effects, records)) in jobs.iter().zip(&handled) {
+                        (job.extra)(tx, now)?;
+                        for r in records {
+                            tx.put_incident(r)?;
+                        }
+                        for effect in effects {
+                            enqueue(tx, effect, now)?;
+                        }
+                    }
+                    Ok::<_, store::Error>(())
+                })
+                .map_err(anyhow::Error::from),
+        };
+        match result {
+            Ok(()) => {
+                self.commit_groups.fetch_add(1, Ordering::Relaxed);
+                for (job, (effects, _)) in jobs.into_iter().zip(handled) {
+                    for effect in &effects {
+                        if let Effect::Dropped { incident, reason } = effect {
+                            tracing::debug!(?incident, ?reason, "input dropped");
+                        }
+                    }
+                    let _ = job.done.send(Ok(effects));
+                }
+                self.dispatch_wake.notify_one();
+                self.timer_wake.notify_one();
+            }
+            Err(err) => {
+                tracing::error!(%err, inputs = jobs.len(), "commit failed; reloading the engine from the store");
+                match load_engine(&self.store, &self.engine_config, now) {
+                    Ok(restored) => *self.engine() = restored,
+                    Err(reload) => tracing::error!(%reload, "reloading the engine failed"),
+                }
+                if jobs.len() == 1 {
+                    for job in jobs {
+                        let _ = job.done.send(Err(format!("{err:#}")));
+                    }
+                } else {
+                    for job in jobs {
+                        self.commit_group(vec![job]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one input through the engine (loading its incident back from the store first when
+    /// it was unloaded) and serializes the touched incidents.
+    fn handle(
+        &self,
+        engine: &mut Engine,
+        input: Input,
+        now: UnixMillis,
+    ) -> anyhow::Result<Handled> {
         // Resolved, idle incidents are unloaded from memory; bring one back before an input
         // that names it, so a late event still meets the state it must not undo.
         if let Some(id) = input_incident(&input)
@@ -241,49 +374,11 @@ impl Bridge {
                 records.push(record(state, now)?);
             }
         }
-        let result = self.store.write(|tx| {
-            extra(tx, now)?;
-            for r in &records {
-                tx.put_incident(r)?;
-            }
-            for effect in &effects {
-                let Some(id) = effect.id() else { continue };
-                let payload =
-                    serde_json::to_value(effect).map_err(|source| store::Error::Json {
-                        table: "outbox",
-                        source,
-                    })?;
-                tx.enqueue(&NewEffect {
-                    id: &store::EffectId::new(id.as_str()),
-                    order_key: &order_key(effect),
-                    rate_key: &rate_key(effect),
-                    payload: &payload,
-                    due_at: now,
-                    created_at: now,
-                })?;
-            }
-            Ok::<_, store::Error>(())
-        });
-        if let Err(err) = result {
-            tracing::error!(%err, "commit failed; reloading the engine from the store");
-            match load_engine(&self.store, &self.engine_config, now) {
-                Ok(restored) => *engine = restored,
-                Err(reload) => tracing::error!(%reload, "reloading the engine failed"),
-            }
-            return Err(err.into());
-        }
-        drop(engine);
-        for effect in &effects {
-            if let Effect::Dropped { incident, reason } = effect {
-                tracing::debug!(?incident, ?reason, "input dropped");
-            }
-        }
-        self.dispatch_wake.notify_one();
-        self.timer_wake.notify_one();
-        Ok(effects)
+        Ok((effects, records))
     }
 
-    async fn blocking<T, F>(&self, f: F) -> Result<T, Unavailable>
+    /// Runs store work on the blocking pool, never on an async worker.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, Unavailable>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, store::Error> + Send + 'static,
@@ -526,7 +621,7 @@ impl Bridge {
             (None, word) => match word {
                 "whoami" => self.whoami(&cmd).await,
                 "status" => match words.next() {
-                    Some(id) => self.status_text(&IncidentId::new(id)),
+                    Some(id) => self.status_text(&IncidentId::new(id)).await,
                     None => "Usage: `/pd status <incident id>`".to_owned(),
                 },
                 _ => help_text(),
@@ -589,11 +684,18 @@ impl Bridge {
         }
     }
 
-    fn status_text(&self, incident: &IncidentId) -> String {
+    async fn status_text(&self, incident: &IncidentId) -> String {
         let in_memory = self.with_engine(|e| e.incident(incident).cloned());
         let state = match in_memory {
             Some(state) => Some(state),
-            None => self.stored_state(incident).ok().flatten(),
+            None => {
+                let id = incident.clone();
+                self.blocking(move |store| store.read(|tx| tx.incident(&id)))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| serde_json::from_value::<IncidentState>(r.state).ok())
+            }
         };
         match state.as_ref() {
             None => format!("pdbridge tracks no incident `{incident}`."),
@@ -711,6 +813,44 @@ impl http::Bridge for Bridge {
         self.blocking(|store| store.schema_version().map(|_| ()))
             .await
     }
+}
+
+/// The writer thread: takes every queued input (up to [`GROUP_COMMIT_MAX`]) and commits them as
+/// one group; ends when the bridge is dropped.
+fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(bridge) = bridge.upgrade() else {
+            return;
+        };
+        bridge.commit_group(group);
+    }
+}
+
+/// Adds one effect to the outbox, due now.
+fn enqueue(tx: &mut store::Tx<'_>, effect: &Effect, now: UnixMillis) -> Result<(), store::Error> {
+    let Some(id) = effect.id() else {
+        return Ok(());
+    };
+    let payload = serde_json::to_value(effect).map_err(|source| store::Error::Json {
+        table: "outbox",
+        source,
+    })?;
+    tx.enqueue(&NewEffect {
+        id: &store::EffectId::new(id.as_str()),
+        order_key: &order_key(effect),
+        rate_key: &rate_key(effect),
+        payload: &payload,
+        due_at: now,
+        created_at: now,
+    })
+    .map(|_| ())
 }
 
 /// Rebuilds the engine from the stored incident states.

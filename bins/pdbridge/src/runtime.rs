@@ -54,17 +54,31 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-fn read<T, F>(bridge: &Bridge, f: F) -> Option<T>
+/// A store read on the blocking pool; `None` (logged) when it fails.
+async fn read<T, F>(bridge: &Bridge, f: F) -> Option<T>
 where
-    F: FnOnce(&store::Tx<'_>) -> Result<T, store::Error>,
+    T: Send + 'static,
+    F: FnOnce(&store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
 {
-    match bridge.store.read(f) {
+    match bridge.blocking(move |store| store.read(f)).await {
         Ok(v) => Some(v),
         Err(err) => {
-            tracing::error!(%err, "store read failed");
+            tracing::error!(err = %err.0, "store read failed");
             None
         }
     }
+}
+
+/// A store write on the blocking pool; the error as text when it fails.
+async fn write<T, F>(bridge: &Bridge, f: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
+{
+    bridge
+        .blocking(move |store| store.write(f))
+        .await
+        .map_err(|e| e.0)
 }
 
 /// Processes the inbox until `shutdown` turns true.
@@ -72,11 +86,15 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
     let in_flight: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
     let retry: Arc<Mutex<Retries>> = Arc::default();
     loop {
-        let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH)).unwrap_or_default();
+        let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH))
+            .await
+            .unwrap_or_default();
         for row in webhooks {
-            process_webhook(&bridge, row);
+            process_webhook(&bridge, row).await;
         }
-        let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH)).unwrap_or_default();
+        let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH))
+            .await
+            .unwrap_or_default();
         for row in actions {
             let waiting = retry
                 .lock()
@@ -152,21 +170,24 @@ enum Progress {
     RetryLater,
 }
 
-fn process_webhook(bridge: &Bridge, row: WebhookRow) {
+async fn process_webhook(bridge: &Bridge, row: WebhookRow) {
     let seq = row.seq;
     let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
         .ok()
         .and_then(|env| translate::pd_event(&bridge.config, &env.event, row.webhook_id.clone()));
     let result = match event {
         Some(event) => bridge
-            .apply(Input::PdEvent(event), |tx, now| {
+            .apply(Input::PdEvent(event), move |tx, now| {
                 tx.mark_webhook_processed(seq, now)
             })
+            .await
             .map(|_| ()),
-        None => bridge
-            .store
-            .write(|tx| tx.mark_webhook_processed(seq, bridge.now_ms()))
-            .map_err(Into::into),
+        None => {
+            let now = bridge.now_ms();
+            write(bridge, move |tx| tx.mark_webhook_processed(seq, now))
+                .await
+                .map_err(anyhow::Error::msg)
+        }
     };
     if let Err(err) = result {
         tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
@@ -205,9 +226,8 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         Ok(a) => a,
         Err(err) => {
             tracing::error!(%err, seq, "undecodable stored action; dropping it");
-            let _ = bridge
-                .store
-                .write(|tx| tx.mark_action_processed(seq, bridge.now_ms()));
+            let now = bridge.now_ms();
+            let _ = write(bridge, move |tx| tx.mark_action_processed(seq, now)).await;
             return Progress::Done;
         }
     };
@@ -284,14 +304,16 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         channel: action.channel.clone(),
     });
     let user = action.user.clone();
-    let result = bridge.apply(input, |tx, now| {
-        tx.mark_action_processed(seq, now)?;
-        tx.append_audit(&audit)?;
-        if let Some(reason) = &unmapped {
-            tx.note_unmapped(&user, reason, now)?;
-        }
-        Ok(())
-    });
+    let result = bridge
+        .apply(input, move |tx, now| {
+            tx.mark_action_processed(seq, now)?;
+            tx.append_audit(&audit)?;
+            if let Some(reason) = &unmapped {
+                tx.note_unmapped(&user, reason, now)?;
+            }
+            Ok(())
+        })
+        .await;
     if let Err(err) = result {
         tracing::error!(%err, seq, "processing a Slack action failed; it stays in the inbox");
         return Progress::RetryLater;
@@ -326,12 +348,14 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
         decision: format!("refused: {reason}"),
         pd_result: None,
     };
-    let result = bridge.store.write(|tx| {
-        tx.mark_action_processed(seq, bridge.now_ms())?;
+    let now = bridge.now_ms();
+    let result = write(bridge, move |tx| {
+        tx.mark_action_processed(seq, now)?;
         tx.append_audit(&audit)
-    });
+    })
+    .await;
     if let Err(err) = result {
-        tracing::error!(%err, seq, "recording a refused action failed");
+        tracing::error!(err, seq, "recording a refused action failed");
         return;
     }
     bridge.metrics.action(action.kind.name(), "denied");
@@ -353,7 +377,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
 pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let now = bridge.now_ms();
-        let claimed = bridge.store.write(|tx| tx.claim_due(now, BATCH));
+        let claimed = write(&bridge, move |tx| tx.claim_due(now, BATCH)).await;
         match claimed {
             Ok(rows) => {
                 for row in rows {
@@ -361,11 +385,12 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                     tokio::spawn(async move { execute(&bridge, row).await });
                 }
             }
-            Err(err) => tracing::error!(%err, "claiming outbox effects failed"),
+            Err(err) => tracing::error!(err, "claiming outbox effects failed"),
         }
-        let (stats, next_due) = read(&bridge, |tx| {
+        let (stats, next_due) = read(&bridge, move |tx| {
             Ok((tx.outbox_stats(now)?, tx.next_due_at(now)?))
         })
+        .await
         .unwrap_or_default();
         bridge.metrics.set_outbox(
             stats.depth,
@@ -388,16 +413,14 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         Ok(e) => e,
         Err(err) => {
             tracing::error!(%err, id = %row.id, "undecodable effect; abandoning it");
-            let _ = bridge
-                .store
-                .write(|tx| tx.abandon(&row.id, bridge.now_ms(), "undecodable effect"));
+            let (id, now) = (row.id.clone(), bridge.now_ms());
+            let _ = write(bridge, move |tx| tx.abandon(&id, now, "undecodable effect")).await;
             return;
         }
     };
     let Some(effect_id) = effect.id().cloned() else {
-        let _ = bridge
-            .store
-            .write(|tx| tx.complete(&row.id, bridge.now_ms()));
+        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     };
     // A mutation the engine no longer awaits (its action completed through the echo, failed or
@@ -405,9 +428,8 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     if matches!(effect, Effect::PdMutation { .. }) && !bridge.with_engine(|e| e.awaits(&effect_id))
     {
         tracing::info!(id = %effect_id, "skipping a mutation the engine no longer awaits");
-        let _ = bridge
-            .store
-            .write(|tx| tx.complete(&row.id, bridge.now_ms()));
+        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     }
     let outcome = perform(bridge, &effect).await;
@@ -422,26 +444,29 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         Outcome::Permanent { error } => Some((error.clone(), true)),
         _ => None,
     };
-    let result = bridge.apply(
-        Input::EffectDone {
-            id: effect_id,
-            outcome,
-        },
-        |tx, now| {
-            match &failure {
-                Some((error, true)) => tx.abandon(&row.id, now, error)?,
-                Some((error, false)) => {
-                    tx.fail(&row.id, now, now, error)?;
-                    tx.complete(&row.id, now)?;
+    let id = row.id.clone();
+    let result = bridge
+        .apply(
+            Input::EffectDone {
+                id: effect_id,
+                outcome,
+            },
+            move |tx, now| {
+                match &failure {
+                    Some((error, true)) => tx.abandon(&id, now, error)?,
+                    Some((error, false)) => {
+                        tx.fail(&id, now, now, error)?;
+                        tx.complete(&id, now)?;
+                    }
+                    None => tx.complete(&id, now)?,
                 }
-                None => tx.complete(&row.id, now)?,
-            }
-            if let Some(a) = &audit {
-                tx.append_audit(a)?;
-            }
-            Ok(())
-        },
-    );
+                if let Some(a) = &audit {
+                    tx.append_audit(a)?;
+                }
+                Ok(())
+            },
+        )
+        .await;
     if let Err(err) = result {
         tracing::error!(%err, id = %row.id, "recording an effect's outcome failed; it will run again");
     }
@@ -736,7 +761,7 @@ pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
         if let Some(at) = next
             && at.as_millis() <= now
         {
-            if let Err(err) = bridge.apply(Input::Tick, |_, _| Ok(())) {
+            if let Err(err) = bridge.apply(Input::Tick, |_, _| Ok(())).await {
                 tracing::error!(%err, "engine tick failed");
             }
             // Never spin: a timer that stays due is retried after a short pause.
@@ -773,9 +798,10 @@ pub async fn reconcile_loop(
         // inbox rows and pending effects never do.
         let unloaded = bridge.unload_idle_resolved();
         tracing::debug!(unloaded, "unloaded resolved idle incidents from memory");
-        match bridge.store.write(|tx| tx.prune(bridge.now_ms())) {
+        let now = bridge.now_ms();
+        match write(&bridge, move |tx| tx.prune(now)).await {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
-            Err(err) => tracing::warn!(%err, "pruning the store failed"),
+            Err(err) => tracing::warn!(err, "pruning the store failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -800,7 +826,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
     let mut seen = BTreeSet::new();
     for incident in &listing.items {
         seen.insert(incident.id.clone());
-        feed_reconcile(bridge, incident, as_of);
+        feed_reconcile(bridge, incident, as_of).await;
     }
     let stale: Vec<IncidentId> = bridge.with_engine(|e| {
         e.incidents()
@@ -817,7 +843,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
         match bridge.pd.get_incident(&id, &[]).await {
             Ok(incident) => {
                 bridge.metrics.api_call("pagerduty", "ok");
-                feed_reconcile(bridge, &incident, as_of);
+                feed_reconcile(bridge, &incident, as_of).await;
             }
             Err(err) => {
                 pd_outcome(bridge, &err);
@@ -827,7 +853,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
     }
 }
 
-fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, as_of: Timestamp) {
+async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, as_of: Timestamp) {
     let Some(snapshot) = translate::rest_snapshot(incident) else {
         return;
     };
@@ -837,7 +863,7 @@ fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, as_of: 
         as_of,
         target_channel,
     };
-    if let Err(err) = bridge.apply(input, |_, _| Ok(())) {
+    if let Err(err) = bridge.apply(input, |_, _| Ok(())).await {
         tracing::error!(%err, "feeding a reconciled incident failed");
     }
 }
