@@ -11,7 +11,8 @@
 //!   transaction that completes the row. It is woken right after every commit.
 //! - The timer loop sends [`Input::Tick`] when the engine asks for it (retries, thread flushes).
 //! - The reconciler lists open PagerDuty incidents every interval and feeds them to the engine,
-//!   which repairs stale cards and posts missing ones.
+//!   which repairs stale cards and posts missing ones (routed as `incident.triggered`, so
+//!   routes with an `events` filter match them as they would have matched the trigger).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -857,7 +858,12 @@ async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, a
     let Some(snapshot) = translate::rest_snapshot(incident) else {
         return;
     };
-    let target_channel = translate::route_channel(&bridge.config, Some(&snapshot), None);
+    // A card the reconciler must (re)post goes where the incident's trigger would have sent it.
+    let target_channel = translate::route_channel(
+        &bridge.config,
+        Some(&snapshot),
+        Some(translate::RECONCILED_EVENT_TYPE),
+    );
     let input = Input::Reconcile {
         snapshot,
         as_of,

@@ -2,7 +2,10 @@
 //!
 //! Pure functions: a verified webhook envelope becomes a [`PdEvent`] (or `None` when it is not
 //! about an incident), a REST incident becomes an [`IncidentSnapshot`]. Routing (which channel a
-//! new card goes to) is decided here from the configured routes.
+//! new card goes to) is decided here from the configured routes. A route's `events` filter is
+//! matched against the type of the webhook that brought the incident in; an incident found by
+//! the reconciler came with no event, so it is routed as [`RECONCILED_EVENT_TYPE`]
+//! (`incident.triggered`): the card it must (re)post goes where its trigger would have sent it.
 
 use ids::{IncidentId, WebhookId};
 use pd_client::rest::{Incident, IncidentStatus, Reference, Urgency as PdUrgency};
@@ -73,6 +76,10 @@ pub fn rest_snapshot(i: &Incident) -> Option<IncidentSnapshot> {
         assignees: i.assignments.iter().map(|a| named(&a.assignee)).collect(),
     })
 }
+
+/// The event type a reconciled incident is routed as: the reconciler (re)posts the card that its
+/// `incident.triggered` webhook would have posted.
+pub const RECONCILED_EVENT_TYPE: &str = "incident.triggered";
 
 /// The routing query for a snapshot and the event type that brought it.
 pub fn route_channel(

@@ -897,6 +897,29 @@ async fn reconciler_posts_a_card_that_was_never_posted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconciled_cards_follow_routes_filtered_on_incident_triggered() {
+    let mut env =
+        Env::new("[[route]]\nchannel = \"C0TRIGGERS\"\nevents = [\"incident.triggered\"]\n").await;
+    env.slack
+        .add_channel(FakeChannel::new("C0TRIGGERS", "triggers", &[ALICE]));
+    env.pd.add_incident("Unannounced incident", &env.policy);
+    pdbridge::runtime::reconcile_once(&env.running.as_ref().unwrap().bridge).await;
+    let routed = ChannelId::new("C0TRIGGERS");
+    env.wait(
+        "the reconciler posted the card in the routed channel",
+        || {
+            env.slack
+                .messages(&routed)
+                .iter()
+                .any(|m| m.text.contains("Unannounced incident"))
+        },
+    )
+    .await;
+    assert!(env.card_for("Unannounced incident").is_none());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_with_an_accepted_click_acts_exactly_once() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Crashy worker", &env.policy);
