@@ -9,8 +9,11 @@
 //! touched incident's state and every new effect. Each caller is answered only after that
 //! transaction committed; effects reach the dispatcher only through the committed outbox. When a
 //! group fails to commit the engine is reloaded from the store and the inputs are retried one by
-//! one, so a bad input fails alone and memory never stays ahead of disk. Async workers never wait
-//! on SQLite: request-time and loop-time store work runs on the blocking pool. The background
+//! one, so a bad input fails alone and memory never stays ahead of disk. Between an input's
+//! handling and its commit (milliseconds) readers of the engine may already see its state;
+//! nothing is carried out before the commit, because effects are only taken from the committed
+//! outbox. Async workers never wait on SQLite: request-time and loop-time store work runs on the
+//! blocking pool. The background
 //! loops in [`crate::runtime`] feed the bridge.
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and inserted into the inbox
@@ -72,7 +75,7 @@ pub const GROUP_COMMIT_MAX: usize = 64;
 
 /// The bookkeeping committed with an input, in the same transaction (run again if the group it
 /// was in failed and the input is retried alone).
-pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
+type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
 
 /// One input waiting for the writer.
 struct Job {
@@ -286,11 +289,33 @@ impl Bridge {
     fn commit_group(&self, jobs: Vec<Job>) {
         let now = self.now_ms();
         let mut handled: Vec<Handled> = Vec::with_capacity(jobs.len());
+        // Resolved, idle incidents are unloaded from memory; read the ones these inputs name
+        // back from the store (without the engine lock), so a late event still meets the state
+        // it must not undo. Only this thread changes incident states, so nothing moves meanwhile.
         let mut failure = None;
-        {
+        let mut reloaded = Vec::new();
+        for job in &jobs {
+            let Some(id) = input_incident(&job.input) else {
+                continue;
+            };
+            if self.with_engine(|e| e.incident(&id).is_some()) {
+                continue;
+            }
+            match self.stored_state(&id) {
+                Ok(Some(state)) => reloaded.push(state),
+                Ok(None) => {}
+                Err(err) => failure = Some(err),
+            }
+        }
+        if failure.is_none() {
             let mut engine = self.engine();
+            for state in reloaded {
+                if engine.incident(state.id()).is_none() {
+                    engine.load_incident(state);
+                }
+            }
             for job in &jobs {
-                match self.handle(&mut engine, job.input.clone(), now) {
+                match handle(&mut engine, job.input.clone(), now) {
                     Ok(h) => handled.push(h),
                     Err(err) => {
                         failure = Some(err);
@@ -348,33 +373,6 @@ impl Bridge {
                 }
             }
         }
-    }
-
-    /// Runs one input through the engine (loading its incident back from the store first when
-    /// it was unloaded) and serializes the touched incidents.
-    fn handle(
-        &self,
-        engine: &mut Engine,
-        input: Input,
-        now: UnixMillis,
-    ) -> anyhow::Result<Handled> {
-        // Resolved, idle incidents are unloaded from memory; bring one back before an input
-        // that names it, so a late event still meets the state it must not undo.
-        if let Some(id) = input_incident(&input)
-            && engine.incident(&id).is_none()
-            && let Some(state) = self.stored_state(&id)?
-        {
-            engine.load_incident(state);
-        }
-        let effects = engine.handle(Timestamp::from_millis(now), input);
-        let touched: BTreeSet<IncidentId> = engine.changed_incidents().cloned().collect();
-        let mut records = Vec::new();
-        for id in &touched {
-            if let Some(state) = engine.incident(id) {
-                records.push(record(state, now)?);
-            }
-        }
-        Ok((effects, records))
     }
 
     /// Runs store work on the blocking pool, never on an async worker.
@@ -831,6 +829,19 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
         };
         bridge.commit_group(group);
     }
+}
+
+/// Runs one input through the engine and serializes the incidents it touched.
+fn handle(engine: &mut Engine, input: Input, now: UnixMillis) -> anyhow::Result<Handled> {
+    let effects = engine.handle(Timestamp::from_millis(now), input);
+    let touched: BTreeSet<IncidentId> = engine.changed_incidents().cloned().collect();
+    let mut records = Vec::new();
+    for id in &touched {
+        if let Some(state) = engine.incident(id) {
+            records.push(record(state, now)?);
+        }
+    }
+    Ok((effects, records))
 }
 
 /// Adds one effect to the outbox, due now.
