@@ -533,6 +533,48 @@ async fn unmapped_and_unauthorized_clickers_are_refused_and_told() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_teams_incident_cannot_be_resolved_by_default() {
+    let mut env = Env::new("").await;
+    let ops = env.pd.add_team("PTEAMOPS", "Ops");
+    let payments = env.pd.add_team("PTEAMPAY", "Payments");
+    env.pd
+        .set_user_teams(&ids::PdUserId::new("PALICE"), std::slice::from_ref(&ops));
+    env.pd
+        .set_user_teams(&ids::PdUserId::new("PBOB"), std::slice::from_ref(&payments));
+    // The incident belongs to Payments through its service; Alice (Ops) is its assignee.
+    let service = env.pd.add_service("PSVCPAY", "Payments API", &[payments]);
+    let incident = env
+        .pd
+        .trigger_incident_on("Payments latency", &env.policy, &service);
+    env.wait("the card is posted", || {
+        env.card_for("Payments latency").is_some()
+    })
+    .await;
+    let ts = env.card_for("Payments latency").unwrap().ts;
+    env.click(ALICE, &ts, "pdbridge_resolve").await;
+    env.wait("Alice is told she may not resolve it", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(ALICE) && e.text.contains("PTEAMPAY"))
+    })
+    .await;
+    assert!(
+        puts_from(&env, &incident).is_empty(),
+        "nothing reached PagerDuty"
+    );
+    // Bob is on Payments: his Resolve goes through, as him.
+    env.settled(&ts).await;
+    env.click(BOB, &ts, "pdbridge_resolve").await;
+    env.wait("PagerDuty resolved", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
+    })
+    .await;
+    assert_eq!(puts_from(&env, &incident), ["bob@example.com"]);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pd_down_during_a_click_tells_the_user_and_retries() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Cache misses", &env.policy);
