@@ -308,11 +308,11 @@ pub async fn run(args: &CrashArgs, pinning: Pinning, report: &mut Report) -> any
     for platform in ["slack", "pagerduty"] {
         let label = format!("platform=\"{platform}\"");
         report.figure(
-            format!("crash/{platform}_api_calls"),
+            format!("crash/{platform}_api_calls_since_last_restart"),
             metric_sum(&metrics, "pdbridge_api_calls_total", &[&label]),
         );
         report.figure(
-            format!("crash/{platform}_429s"),
+            format!("crash/{platform}_429s_since_last_restart"),
             metric_sum(&metrics, "pdbridge_api_rate_limited_total", &[&label]),
         );
     }

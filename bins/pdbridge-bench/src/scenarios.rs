@@ -635,6 +635,8 @@ pub async fn memory(
     let make: MakeRequest = Arc::new(move |seq| unique_webhook(&host, "M", seq));
     let mut seq = 0u64;
     let mut answered = 0u64;
+    let mut errors = 0u64;
+    let mut slowest_second = f64::INFINITY;
     loop {
         let r = load::closed_loop(
             env.addr,
@@ -647,6 +649,8 @@ pub async fn memory(
         .await?;
         seq += r.answered + r.errors + u64::try_from(args.conns).unwrap_or(0);
         answered += r.successes();
+        errors += r.errors + (r.answered - r.successes());
+        slowest_second = slowest_second.min(r.rate());
         let pending = env.pending()?;
         if pending.outbox + pending.pd_inbox >= args.rows
             || started.elapsed() >= secs(args.max_seconds)
@@ -660,6 +664,19 @@ pub async fn memory(
     let server = env.server.as_ref().context("server")?;
     let with_backlog = server.memory();
     report.figure("memory/webhooks_accepted", answered);
+    report.figure("memory/webhooks_failed_or_timed_out", errors);
+    report.figure(
+        "memory/backlog_build_s",
+        (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    );
+    report.figure(
+        "memory/slowest_ingest_second_req_per_s",
+        if slowest_second.is_finite() {
+            slowest_second.round()
+        } else {
+            0.0
+        },
+    );
     report.figure("memory/under_load_peak_rss_kib", under_load.max_rss_kib);
     report.figure("memory/pending_outbox_rows", pending.outbox);
     report.figure("memory/unprocessed_inbox_rows", pending.pd_inbox);
