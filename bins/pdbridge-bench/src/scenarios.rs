@@ -415,7 +415,7 @@ pub struct EconomyArgs {
     #[arg(long, default_value_t = 60.0)]
     pub window: f64,
     /// Seconds to wait, after the window, for every final state to show.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = 1200.0)]
     pub settle: f64,
 }
 
@@ -423,7 +423,11 @@ fn count_calls(requests: &[fakes::http::RecordedRequest]) -> BTreeMap<String, u6
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
     for r in requests {
         let key = if let Some(m) = r.path.strip_prefix("/api/") {
-            m.to_owned()
+            if m == "chat.postMessage" && r.json().get("thread_ts").is_some() {
+                "chat.postMessage (thread reply)".to_owned()
+            } else {
+                m.to_owned()
+            }
         } else if r.path.starts_with("/response") {
             "response_url".to_owned()
         } else {
@@ -576,6 +580,19 @@ pub async fn economy(
         ),
     );
     report.figure("economy/storm_final_states_not_shown", missing.len());
+    let tracked = env.tracked_cards()?;
+    let detail: Vec<String> = missing
+        .iter()
+        .take(10)
+        .map(|i| {
+            let pd = env.pd.incident(i).map_or("?", |x| x.status.as_str());
+            match tracked.get(i).and_then(|(c, t)| env.slack.message(c, t)) {
+                Some(m) => format!("{i}: PD {pd}, card {:?}", m.text),
+                None => format!("{i}: PD {pd}, no card"),
+            }
+        })
+        .collect();
+    report.figure("economy/storm_not_shown_first_10", &detail);
     report.figure(
         "economy/storm_time_to_last_final_state_s",
         last_final.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
