@@ -101,7 +101,7 @@ fn outage_of_slack_then_pagerduty_drops_nothing() {
         "--pd-down",
         "15",
         "--recovery",
-        "60",
+        "120",
     ]);
     common::assert_checks_pass(&report);
     assert!(status.success());
