@@ -99,6 +99,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The servers under test start before anything else, so restarts are timed fairly.
+    match cli.command {
+        Cmd::ServeBare { listen } => {
+            runtime()?.block_on(serve::bare(listen))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::ServePdbridge { config } => {
+            runtime()?.block_on(serve::pdbridge(&config))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let pinning = if cli.no_pin {
         Pinning::none()
     } else {
@@ -110,14 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Machine::detect(pinning),
     );
     match cli.command {
-        Cmd::ServeBare { listen } => {
-            runtime()?.block_on(serve::bare(listen))?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Cmd::ServePdbridge { config } => {
-            runtime()?.block_on(serve::pdbridge(&config))?;
-            return Ok(ExitCode::SUCCESS);
-        }
+        Cmd::ServeBare { .. } | Cmd::ServePdbridge { .. } => {}
         Cmd::All => {
             child::pin_self_away(pinning);
             let rt = runtime()?;
