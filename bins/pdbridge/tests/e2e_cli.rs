@@ -1,28 +1,12 @@
 //! The `pdbridge serve` binary: a bad config exits 64 with one line, and SIGTERM shuts down.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn pdbridge() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pdbridge"));
-    for var in [
-        "PDBRIDGE_CONFIG",
-        "PDBRIDGE_LISTEN",
-        "PDBRIDGE_DATABASE",
-        "PAGERDUTY_API_URL",
-        "PAGERDUTY_TOKEN",
-        "PAGERDUTY_WEBHOOK_SECRETS",
-        "SLACK_API_URL",
-        "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_DEFAULT_CHANNEL",
-        "SLACK_TEAM_ID",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
+use common::pdbridge;
 
 #[test]
 fn bad_config_exits_64_with_one_line_naming_the_key() {

@@ -2,6 +2,8 @@
 //! in-process fake Slack and fake PagerDuty (loopback only); plus the README's configuration
 //! example, parsed as the server parses it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -683,28 +685,11 @@ async fn add_and_remove_drop_the_cached_mapping_and_list_cached_shows_expiry() {
     assert_eq!(left, None);
 }
 
-fn pdbridge() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pdbridge"));
-    for var in [
-        "PDBRIDGE_CONFIG",
-        "PDBRIDGE_DATABASE",
-        "PAGERDUTY_TOKEN",
-        "PAGERDUTY_WEBHOOK_SECRETS",
-        "SLACK_BOT_TOKEN",
-        "SLACK_SIGNING_SECRET",
-        "SLACK_DEFAULT_CHANNEL",
-        "SLACK_TEAM_ID",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 #[test]
 fn the_binary_exits_64_on_bad_config_and_1_on_absent_entries() {
     let bad = Files::new(&CONFIG.replace("pd_user = \"PALICE1\"", "pd_email = \"alice\""));
     for sub in ["list", "resolve"] {
-        let mut cmd = pdbridge();
+        let mut cmd = common::pdbridge();
         cmd.args(["identity", sub, "--config", bad.config()]);
         if sub == "resolve" {
             cmd.args(["--slack-user", "U0ALICE"]);
@@ -719,7 +704,7 @@ fn the_binary_exits_64_on_bad_config_and_1_on_absent_entries() {
 
     // resolve loads the whole configuration like `serve`: missing secrets are a bad config.
     let good = Files::new(CONFIG);
-    let out = pdbridge()
+    let out = common::pdbridge()
         .args([
             "identity",
             "resolve",
@@ -734,7 +719,7 @@ fn the_binary_exits_64_on_bad_config_and_1_on_absent_entries() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("pagerduty.token"), "{stderr}");
 
-    let out = pdbridge()
+    let out = common::pdbridge()
         .args([
             "identity",
             "remove",
@@ -748,7 +733,10 @@ fn the_binary_exits_64_on_bad_config_and_1_on_absent_entries() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(good.text(), CONFIG);
 
-    let out = pdbridge().args(["identity", "list"]).output().unwrap();
+    let out = common::pdbridge()
+        .args(["identity", "list"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("--config"), "{stderr}");
@@ -839,7 +827,7 @@ async fn serve_applies_an_added_override_on_sighup() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let child = pdbridge()
+    let child = common::pdbridge()
         .args(["serve", "--config", f.config()])
         .env("PDBRIDGE_LISTEN", &addr)
         .env("RUST_LOG", "off")

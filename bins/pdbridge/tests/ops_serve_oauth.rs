@@ -2,6 +2,8 @@
 //! server obtains a bearer token with the client-credentials grant (default scopes), sends
 //! `Authorization: Bearer …` on its REST calls and never a `Token token=` header.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -122,16 +124,11 @@ fn serve_without_token_or_oauth_exits_64_naming_both_options() {
          signing_secret = \"sign\"\ndefault_channel = \"C1\"\n",
     )
     .unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pdbridge"));
-    for (var, _) in std::env::vars() {
-        if var.starts_with("PAGERDUTY_")
-            || var.starts_with("SLACK_")
-            || var.starts_with("PDBRIDGE_")
-        {
-            cmd.env_remove(var);
-        }
-    }
-    let out = cmd.args(["serve", "--config"]).arg(&path).output().unwrap();
+    let out = common::pdbridge()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
