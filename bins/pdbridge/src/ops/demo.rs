@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fakes::pd::{DeliveryAttempt, FakePagerDuty, Status as PdStatus};
-use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, InputValue};
+use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, InputValue, InteractionReply};
 use ids::{ChannelId, IncidentId, MessageTs, SlackUserId, ViewId};
 use serde_json::Value;
 use signing::{PagerDutySecret, SlackSigningSecret};
@@ -695,6 +695,42 @@ fn newest_view(world: &World, callback: &str, after: usize) -> Option<ViewId> {
         .map(|v| v.id)
 }
 
+/// Alice submits the modal `view` with `inputs`, as Slack would.
+async fn alice_submits(
+    world: &World,
+    view: &ViewId,
+    inputs: &[(&str, &str, InputValue)],
+) -> std::io::Result<InteractionReply> {
+    world
+        .slack
+        .submit_view(
+            &interactions_url(world),
+            &world.slack_secret,
+            &SlackUserId::new(ALICE.slack),
+            view,
+            inputs,
+        )
+        .await
+}
+
+/// Records pdbridge's answer to a modal submission (`what` names it) and returns whether it was
+/// a success.
+fn answered(reply: std::io::Result<InteractionReply>, what: &str, facts: &mut Vec<String>) -> bool {
+    match reply {
+        Ok(reply) => {
+            facts.push(format!(
+                "Slack → pdbridge: {what}; answered {}",
+                reply.status.as_u16()
+            ));
+            reply.status.is_success()
+        }
+        Err(err) => {
+            facts.push(format!("Slack: submitting the modal failed: {err}"));
+            false
+        }
+    }
+}
+
 async fn reassign(world: &World, story: &Story, out: &mut Out, steps: &mut Vec<Step>) {
     const T: &str = "Reassign through the modal";
     header(out, steps, T);
@@ -710,30 +746,17 @@ async fn reassign(world: &World, story: &Story, out: &mut Out, steps: &mut Vec<S
             facts.push(format!(
                 "Slack: the Reassign modal opened for Alice (view {id})"
             ));
-            match world
-                .slack
-                .submit_view(
-                    &interactions_url(world),
-                    &world.slack_secret,
-                    &SlackUserId::new(ALICE.slack),
-                    id,
-                    &[(
-                        REASSIGN_BLOCK,
-                        REASSIGN_INPUT,
-                        InputValue::User(SlackUserId::new(CAROL.slack)),
-                    )],
-                )
-                .await
-            {
-                Ok(reply) => {
-                    facts.push(format!(
-                        "Slack → pdbridge: Alice picks Carol and submits; answered {}",
-                        reply.status.as_u16()
-                    ));
-                    submitted = reply.status.is_success();
-                }
-                Err(err) => facts.push(format!("Slack: submitting the modal failed: {err}")),
-            }
+            let reply = alice_submits(
+                world,
+                id,
+                &[(
+                    REASSIGN_BLOCK,
+                    REASSIGN_INPUT,
+                    InputValue::User(SlackUserId::new(CAROL.slack)),
+                )],
+            )
+            .await;
+            submitted = answered(reply, "Alice picks Carol and submits", &mut facts);
         }
         None => facts.push("Slack: NO Reassign modal was opened".to_owned()),
     }
@@ -777,16 +800,12 @@ async fn note(world: &World, story: &Story, out: &mut Out, steps: &mut Vec<Step>
             facts.push(format!(
                 "Slack: the Add note modal opened for Alice (view {id})"
             ));
-            let empty = world
-                .slack
-                .submit_view(
-                    &interactions_url(world),
-                    &world.slack_secret,
-                    &SlackUserId::new(ALICE.slack),
-                    id,
-                    &[(NOTE_BLOCK, NOTE_INPUT, InputValue::Text("   ".to_owned()))],
-                )
-                .await;
+            let empty = alice_submits(
+                world,
+                id,
+                &[(NOTE_BLOCK, NOTE_INPUT, InputValue::Text("   ".to_owned()))],
+            )
+            .await;
             if let Ok(reply) = &empty {
                 let action = reply.json();
                 facts.push(format!(
@@ -797,26 +816,13 @@ async fn note(world: &World, story: &Story, out: &mut Out, steps: &mut Vec<Step>
                         .unwrap_or("none")
                 ));
             }
-            match world
-                .slack
-                .submit_view(
-                    &interactions_url(world),
-                    &world.slack_secret,
-                    &SlackUserId::new(ALICE.slack),
-                    id,
-                    &[(NOTE_BLOCK, NOTE_INPUT, InputValue::Text(NOTE.to_owned()))],
-                )
-                .await
-            {
-                Ok(reply) => {
-                    facts.push(format!(
-                        "Slack → pdbridge: Alice submits \"{NOTE}\"; answered {}",
-                        reply.status.as_u16()
-                    ));
-                    submitted = reply.status.is_success();
-                }
-                Err(err) => facts.push(format!("Slack: submitting the modal failed: {err}")),
-            }
+            let reply = alice_submits(
+                world,
+                id,
+                &[(NOTE_BLOCK, NOTE_INPUT, InputValue::Text(NOTE.to_owned()))],
+            )
+            .await;
+            submitted = answered(reply, &format!("Alice submits \"{NOTE}\""), &mut facts);
         }
         None => facts.push("Slack: NO Add note modal was opened".to_owned()),
     }
