@@ -35,7 +35,8 @@ use crate::http::{RecordedRequest, Reply, Server};
 pub const DEFAULT_TOKEN: &str = "xoxb-fake-bot-token";
 
 /// The scopes `auth.test` reports in `x-oauth-scopes` until [`FakeSlack::set_scopes`] changes
-/// them: exactly pdbridge's bot scopes.
+/// them: exactly pdbridge's bot scopes (`pdbridge::ops::manifest::BOT_SCOPES`, whose tests check
+/// that the two lists are equal).
 pub const DEFAULT_SCOPES: &[&str] = &[
     "channels:read",
     "chat:write",

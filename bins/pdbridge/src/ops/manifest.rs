@@ -190,4 +190,10 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, BOT_SCOPES);
     }
+
+    #[test]
+    fn the_fake_slack_grants_exactly_these_scopes() {
+        // The fake cannot depend on pdbridge, so it keeps its own copy; this keeps the two equal.
+        assert_eq!(fakes::slack::DEFAULT_SCOPES, BOT_SCOPES);
+    }
 }
