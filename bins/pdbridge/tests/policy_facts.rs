@@ -1,7 +1,8 @@
 //! The facts behind the `team_member` rule: `Identity::actor` reads the teams of the incident's
 //! escalation policy (and service) from PagerDuty, caches them per incident, and never allows
-//! an action when they cannot be read. PagerDuty is a small loopback stub (the fake has no
-//! teams); Slack is the fake.
+//! an action when they cannot be read. PagerDuty is a small loopback stub that answers only the
+//! reads the rule makes and fails one escalation policy with a 500, so each test counts reads by
+//! path; Slack is the fake.
 
 use std::collections::BTreeMap;
 use std::future::Future;
