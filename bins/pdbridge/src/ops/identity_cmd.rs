@@ -429,24 +429,34 @@ pub fn invalidate_cached(database: &Path, slack_user: &SlackUserId) -> Result<bo
         .map_err(|e| e.to_string())
 }
 
-fn invalidation_note(database: &Path, slack_user: &SlackUserId) -> Result<String, Report> {
+/// Finishes `add` or `remove` once the file is written: drops the cached mapping of
+/// `slack_user` and says so after `out`, then tells how to apply the change to a running server.
+/// When the cache cannot be changed, `out` is kept and the report fails with the fix.
+fn after_edit(mut out: String, database: &Path, slack_user: &SlackUserId) -> Report {
     match invalidate_cached(database, slack_user) {
-        Ok(true) => Ok(format!(
+        Ok(true) => out.push_str(&format!(
             "Dropped the cached mapping of {slack_user} from {}.\n",
             database.display()
         )),
-        Ok(false) => Ok(String::new()),
-        Err(err) => Err(Report::failed(format!(
-            "the file was changed, but the cached mapping of {slack_user} could not be dropped \
-             from {}: {err}; run `pdbridge identity resolve --slack-user {slack_user} --refresh`",
-            database.display()
-        ))),
+        Ok(false) => {}
+        Err(err) => {
+            return Report {
+                stdout: out,
+                ..Report::failed(format!(
+                    "the file was changed, but the cached mapping of {slack_user} could not be \
+                     dropped from {}: {err}; run `pdbridge identity resolve --slack-user \
+                     {slack_user} --refresh`",
+                    database.display()
+                ))
+            };
+        }
     }
+    // `serve` re-reads `[[identity]]` on SIGHUP (see `app::run`).
+    out.push_str(
+        "Apply it to a running server with `systemctl reload pdbridge` (or `kill -HUP <pid>`).\n",
+    );
+    Report::ok(out)
 }
-
-/// `serve` re-reads `[[identity]]` on SIGHUP (see `app::run`).
-const RELOAD_HINT: &str = "Apply it to a running server with `systemctl reload pdbridge` \
-                           (or `kill -HUP <pid>`).\n";
 
 fn add(args: &AddArgs) -> Report {
     let path = match config_file(&args.files) {
@@ -479,7 +489,7 @@ fn add(args: &AddArgs) -> Report {
     if let Err(err) = write_atomically(path, &edit.text) {
         return Report::failed(format!("cannot write {source}: {err}"));
     }
-    let mut out = match &edit.previous {
+    let out = match &edit.previous {
         Some(previous) => format!(
             "Replaced the override of {} in {source}: {} (was {}).\n",
             entry.slack_user,
@@ -492,17 +502,7 @@ fn add(args: &AddArgs) -> Report {
             describe_target(&target)
         ),
     };
-    match invalidation_note(&database, &entry.slack_user) {
-        Ok(note) => out.push_str(&note),
-        Err(report) => {
-            return Report {
-                stdout: out,
-                ..report
-            };
-        }
-    }
-    out.push_str(RELOAD_HINT);
-    Report::ok(out)
+    after_edit(out, &database, &entry.slack_user)
 }
 
 fn remove(args: &RemoveArgs) -> Report {
@@ -533,24 +533,14 @@ fn remove(args: &RemoveArgs) -> Report {
     if let Err(err) = write_atomically(path, &edit.text) {
         return Report::failed(format!("cannot write {source}: {err}"));
     }
-    let mut out = format!(
+    let out = format!(
         "Removed the override of {slack_user} from {source}{}.\n",
         edit.previous
             .as_ref()
             .map(|t| format!(" (was {})", describe_target(t)))
             .unwrap_or_default()
     );
-    match invalidation_note(&database, &slack_user) {
-        Ok(note) => out.push_str(&note),
-        Err(report) => {
-            return Report {
-                stdout: out,
-                ..report
-            };
-        }
-    }
-    out.push_str(RELOAD_HINT);
-    Report::ok(out)
+    after_edit(out, &database, &slack_user)
 }
 
 fn describe_target(target: &OverrideTarget) -> String {
