@@ -39,20 +39,6 @@ pd_user = "PALICE1"   # Alice, SRE
 resolve = "team_member"
 "#;
 
-/// Parses `pdbridge <args>` with the real CLI and runs the identity command in-process.
-async fn run(args: &[&str], env: &BTreeMap<String, String>) -> Report {
-    let cli = Cli::try_parse_from(std::iter::once("pdbridge").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let CliCommand::Identity(identity) = cli.command else {
-        panic!("not an identity command: {args:?}");
-    };
-    execute(&identity, env).await
-}
-
-fn no_env() -> BTreeMap<String, String> {
-    BTreeMap::new()
-}
-
 struct Files {
     _dir: tempfile::TempDir,
     config: PathBuf,
@@ -83,22 +69,39 @@ impl Files {
     fn text(&self) -> String {
         std::fs::read_to_string(&self.config).unwrap()
     }
+
+    /// Parses `pdbridge identity <command> --config <this file> <rest…>` with the real CLI and
+    /// runs it in-process with an empty environment.
+    async fn identity(&self, command: &str, rest: &[&str]) -> Report {
+        let args = [
+            &["pdbridge", "identity", command, "--config", self.config()][..],
+            rest,
+        ]
+        .concat();
+        let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let CliCommand::Identity(identity) = cli.command else {
+            panic!("not an identity command: {args:?}");
+        };
+        execute(&identity, &BTreeMap::new()).await
+    }
 }
 
 #[tokio::test]
 async fn add_then_list_shows_the_entry_as_text_and_json() {
     let f = Files::new(CONFIG);
-    let db = ["--database", f.database()];
-    let added = run(
-        &[
-            &["identity", "add", "--config", f.config()][..],
-            &db,
-            &["--slack-user", "W0BOB", "--pd-email", "bob@example.com"],
-        ]
-        .concat(),
-        &no_env(),
-    )
-    .await;
+    let added = f
+        .identity(
+            "add",
+            &[
+                "--database",
+                f.database(),
+                "--slack-user",
+                "W0BOB",
+                "--pd-email",
+                "bob@example.com",
+            ],
+        )
+        .await;
     assert_eq!(added.exit, 0, "{added:?}");
     assert!(
         added.stdout.starts_with("Added an override to ")
@@ -108,7 +111,7 @@ async fn add_then_list_shows_the_entry_as_text_and_json() {
     );
     assert!(added.stdout.contains("kill -HUP"), "{}", added.stdout);
 
-    let listed = run(&["identity", "list", "--config", f.config()], &no_env()).await;
+    let listed = f.identity("list", &[]).await;
     assert_eq!(listed.exit, 0, "{listed:?}");
     let lines: Vec<&str> = listed.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{}", listed.stdout);
@@ -116,11 +119,7 @@ async fn add_then_list_shows_the_entry_as_text_and_json() {
     assert!(lines[2].contains("U0ALICE") && lines[2].contains("pd_user PALICE1"));
     assert!(lines[3].contains("W0BOB") && lines[3].contains("pd_email bob@example.com"));
 
-    let json = run(
-        &["identity", "list", "--config", f.config(), "--json"],
-        &no_env(),
-    )
-    .await;
+    let json = f.identity("list", &["--json"]).await;
     assert_eq!(json.exit, 0, "{json:?}");
     let doc: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(
@@ -140,22 +139,19 @@ async fn add_then_list_shows_the_entry_as_text_and_json() {
 #[tokio::test]
 async fn add_preserves_comments_formatting_and_replaces_in_place() {
     let f = Files::new(CONFIG);
-    let added = run(
-        &[
-            "identity",
+    let added = f
+        .identity(
             "add",
-            "--config",
-            f.config(),
-            "--database",
-            f.database(),
-            "--slack-user",
-            "W0BOB",
-            "--pd-user",
-            "PBOB001",
-        ],
-        &no_env(),
-    )
-    .await;
+            &[
+                "--database",
+                f.database(),
+                "--slack-user",
+                "W0BOB",
+                "--pd-user",
+                "PBOB001",
+            ],
+        )
+        .await;
     assert_eq!(added.exit, 0, "{added:?}");
     assert_eq!(
         f.text(),
@@ -166,22 +162,19 @@ async fn add_preserves_comments_formatting_and_replaces_in_place() {
     );
 
     // Replacing Alice's target keeps her line's comment and everything else byte for byte.
-    let replaced = run(
-        &[
-            "identity",
+    let replaced = f
+        .identity(
             "add",
-            "--config",
-            f.config(),
-            "--database",
-            f.database(),
-            "--slack-user",
-            "U0ALICE",
-            "--pd-user",
-            "PALICE2",
-        ],
-        &no_env(),
-    )
-    .await;
+            &[
+                "--database",
+                f.database(),
+                "--slack-user",
+                "U0ALICE",
+                "--pd-user",
+                "PALICE2",
+            ],
+        )
+        .await;
     assert_eq!(replaced.exit, 0, "{replaced:?}");
     assert!(
         replaced.stdout.contains("(was pd_user PALICE1)"),
@@ -216,22 +209,9 @@ async fn add_invalid_is_refused_naming_the_value_and_leaves_the_file_untouched()
         (["--pd-email", "bob.example.com"], "bob.example.com"),
         (["--pd-user", "bob"], "\"bob\""),
     ] {
-        let report = run(
-            &[
-                &[
-                    "identity",
-                    "add",
-                    "--config",
-                    f.config(),
-                    "--slack-user",
-                    "W0BOB",
-                ][..],
-                &args,
-            ]
-            .concat(),
-            &no_env(),
-        )
-        .await;
+        let report = f
+            .identity("add", &[&["--slack-user", "W0BOB"][..], &args].concat())
+            .await;
         assert_eq!(report.exit, 64, "{report:?}");
         assert_eq!(report.stderr.lines().count(), 1, "{}", report.stderr);
         assert!(report.stderr.contains(value), "{}", report.stderr);
@@ -239,20 +219,9 @@ async fn add_invalid_is_refused_naming_the_value_and_leaves_the_file_untouched()
         assert!(report.stderr.contains("is unchanged"), "{}", report.stderr);
         assert_eq!(f.text(), CONFIG);
     }
-    let report = run(
-        &[
-            "identity",
-            "add",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "alice",
-            "--pd-user",
-            "PALICE1",
-        ],
-        &no_env(),
-    )
-    .await;
+    let report = f
+        .identity("add", &["--slack-user", "alice", "--pd-user", "PALICE1"])
+        .await;
     assert_eq!(report.exit, 64, "{report:?}");
     assert!(report.stderr.contains("\"alice\""), "{}", report.stderr);
     assert_eq!(f.text(), CONFIG);
@@ -265,18 +234,7 @@ async fn add_invalid_is_refused_naming_the_value_and_leaves_the_file_untouched()
 #[tokio::test]
 async fn remove_drops_the_entry_and_an_absent_one_is_an_error() {
     let f = Files::new(CONFIG);
-    let absent = run(
-        &[
-            "identity",
-            "remove",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "W0NOBODY",
-        ],
-        &no_env(),
-    )
-    .await;
+    let absent = f.identity("remove", &["--slack-user", "W0NOBODY"]).await;
     assert_eq!(absent.exit, 1, "{absent:?}");
     assert!(
         absent
@@ -287,27 +245,19 @@ async fn remove_drops_the_entry_and_an_absent_one_is_an_error() {
     );
     assert_eq!(f.text(), CONFIG);
 
-    let removed = run(
-        &[
-            "identity",
+    let removed = f
+        .identity(
             "remove",
-            "--config",
-            f.config(),
-            "--database",
-            f.database(),
-            "--slack-user",
-            "U0ALICE",
-        ],
-        &no_env(),
-    )
-    .await;
+            &["--database", f.database(), "--slack-user", "U0ALICE"],
+        )
+        .await;
     assert_eq!(removed.exit, 0, "{removed:?}");
     assert!(removed.stdout.contains("(was pd_user PALICE1)"));
     let text = f.text();
     assert!(!text.contains("identity"), "{text}");
     assert!(text.contains("listen = \"127.0.0.1:8080\"  # behind the proxy\n"));
     assert!(text.contains("# Who may do what.\n[policy]\n"));
-    let listed = run(&["identity", "list", "--config", f.config()], &no_env()).await;
+    let listed = f.identity("list", &[]).await;
     assert!(
         listed.stdout.starts_with("No [[identity]] overrides"),
         "{listed:?}"
@@ -374,18 +324,7 @@ async fn resolve_maps_by_verified_email_and_by_override() {
         ),
     )
     .unwrap();
-    let alice = run(
-        &[
-            "identity",
-            "resolve",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0ALICE",
-        ],
-        &no_env(),
-    )
-    .await;
+    let alice = f.identity("resolve", &["--slack-user", "U0ALICE"]).await;
     assert_eq!(alice.exit, 0, "{alice:?}");
     assert!(
         alice
@@ -405,18 +344,7 @@ async fn resolve_maps_by_verified_email_and_by_override() {
         alice.stdout
     );
 
-    let bob = run(
-        &[
-            "identity",
-            "resolve",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0BOBBY",
-        ],
-        &no_env(),
-    )
-    .await;
+    let bob = f.identity("resolve", &["--slack-user", "U0BOBBY"]).await;
     assert_eq!(bob.exit, 0, "{bob:?}");
     assert!(
         bob.stdout.starts_with("U0BOBBY → PBOB001 Bob Li"),
@@ -448,18 +376,7 @@ async fn resolve_refusals_exit_1_with_the_fix() {
         ("U0BOT", "bot", "only people can act"),
         ("U0GHOST", "slack_user_not_found", "could not be looked up"),
     ] {
-        let report = run(
-            &[
-                "identity",
-                "resolve",
-                "--config",
-                f.config(),
-                "--slack-user",
-                user,
-            ],
-            &no_env(),
-        )
-        .await;
+        let report = f.identity("resolve", &["--slack-user", user]).await;
         assert_eq!(report.exit, 1, "{user}: {report:?}");
         assert!(
             report
@@ -513,16 +430,9 @@ async fn refresh_ignores_and_rewrites_a_stale_cached_mapping() {
     let f = Files::new("");
     std::fs::write(&f.config, w.config(&f.database, "")).unwrap();
     cache_stale_alice(&w, &f.database).await;
-    let args = [
-        "identity",
-        "resolve",
-        "--config",
-        f.config(),
-        "--slack-user",
-        "U0ALICE",
-    ];
+    let args = ["--slack-user", "U0ALICE"];
 
-    let cached = run(&args, &no_env()).await;
+    let cached = f.identity("resolve", &args).await;
     assert_eq!(cached.exit, 0, "{cached:?}");
     assert!(
         cached.stdout.starts_with("U0ALICE → PSTALE1"),
@@ -533,7 +443,9 @@ async fn refresh_ignores_and_rewrites_a_stale_cached_mapping() {
     let asked = w.slack.requests_to("users.info").len();
     assert_eq!(asked, 0, "a fresh cached answer asks nobody");
 
-    let refreshed = run(&[&args[..], &["--refresh"]].concat(), &no_env()).await;
+    let refreshed = f
+        .identity("resolve", &[&args[..], &["--refresh"]].concat())
+        .await;
     assert_eq!(refreshed.exit, 0, "{refreshed:?}");
     assert!(
         refreshed
@@ -556,7 +468,7 @@ async fn refresh_ignores_and_rewrites_a_stale_cached_mapping() {
     assert_eq!(outcome.mapped().unwrap().pd_user, PdUserId::new("PALICE1"));
 
     // The next plain resolve uses the rewritten entry.
-    let again = run(&args, &no_env()).await;
+    let again = f.identity("resolve", &args).await;
     assert!(
         again.stdout.starts_with("U0ALICE → PALICE1"),
         "{}",
@@ -576,11 +488,7 @@ async fn add_and_remove_drop_the_cached_mapping_and_list_cached_shows_expiry() {
     std::fs::write(&f.config, w.config(&f.database, "")).unwrap();
     cache_stale_alice(&w, &f.database).await;
 
-    let listed = run(
-        &["identity", "list", "--config", f.config(), "--cached"],
-        &no_env(),
-    )
-    .await;
+    let listed = f.identity("list", &["--cached"]).await;
     assert_eq!(listed.exit, 0, "{listed:?}");
     assert!(
         listed.stdout.starts_with("No [[identity]] overrides"),
@@ -599,38 +507,19 @@ async fn add_and_remove_drop_the_cached_mapping_and_list_cached_shows_expiry() {
     let year = OffsetDateTime::now_utc().year().to_string();
     assert!(row.contains(&year) && !row.contains("expired"), "{row}");
 
-    let json = run(
-        &[
-            "identity",
-            "list",
-            "--config",
-            f.config(),
-            "--cached",
-            "--json",
-        ],
-        &no_env(),
-    )
-    .await;
+    let json = f.identity("list", &["--cached", "--json"]).await;
     let doc: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["cached"][0]["key"], "slack:U0ALICE");
     assert_eq!(doc["cached"][0]["fresh"], true);
     assert_eq!(doc["cached"][0]["entry"]["key"]["slack"], "U0ALICE");
 
     // add: `server.database` comes from the file; the stale answer goes at once.
-    let added = run(
-        &[
-            "identity",
+    let added = f
+        .identity(
             "add",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0ALICE",
-            "--pd-email",
-            "alice@example.com",
-        ],
-        &no_env(),
-    )
-    .await;
+            &["--slack-user", "U0ALICE", "--pd-email", "alice@example.com"],
+        )
+        .await;
     assert_eq!(added.exit, 0, "{added:?}");
     assert!(
         added
@@ -641,36 +530,14 @@ async fn add_and_remove_drop_the_cached_mapping_and_list_cached_shows_expiry() {
     );
     assert_eq!(cached_alice(&f.database).await, None);
 
-    let resolved = run(
-        &[
-            "identity",
-            "resolve",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0ALICE",
-        ],
-        &no_env(),
-    )
-    .await;
+    let resolved = f.identity("resolve", &["--slack-user", "U0ALICE"]).await;
     assert!(
         resolved.stdout.contains("an [[identity]] override"),
         "{resolved:?}"
     );
 
     cache_stale_alice(&w, &f.database).await;
-    let removed = run(
-        &[
-            "identity",
-            "remove",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0ALICE",
-        ],
-        &no_env(),
-    )
-    .await;
+    let removed = f.identity("remove", &["--slack-user", "U0ALICE"]).await;
     assert_eq!(removed.exit, 0, "{removed:?}");
     assert!(
         removed.stdout.contains("Dropped the cached mapping"),
@@ -849,20 +716,9 @@ async fn serve_applies_an_added_override_on_sighup() {
     let answer = answer.expect("the server never answered /pd whoami");
     assert!(answer.contains("cannot act through pdbridge"), "{answer}");
 
-    let added = run(
-        &[
-            "identity",
-            "add",
-            "--config",
-            f.config(),
-            "--slack-user",
-            "U0BOBBY",
-            "--pd-user",
-            "PBOB001",
-        ],
-        &no_env(),
-    )
-    .await;
+    let added = f
+        .identity("add", &["--slack-user", "U0BOBBY", "--pd-user", "PBOB001"])
+        .await;
     assert_eq!(added.exit, 0, "{added:?}");
     // Not applied before the reload: the server still holds the table it started with.
     let before = whoami(&w, &addr, "U0BOBBY").await.unwrap();
