@@ -463,10 +463,18 @@ fn compare(
     report.figure("crash/incidents", triggered.len());
     report.figure("crash/duplicate_cards", duplicate_cards);
     report.figure("crash/post_calls_in_flight_bound", in_flight);
+    let first_missing: Vec<String> = missing
+        .iter()
+        .take(3)
+        .map(|i| format!("{i}: {}", env.incident_debug(&IncidentId::new(i.as_str()))))
+        .collect();
     report.check(
         "crash: every incident has a card",
         missing.is_empty(),
-        format!("{} incidents, missing: {missing:?}", triggered.len()),
+        format!(
+            "{} incidents, missing: {missing:?}; first in the database: {first_missing:?}",
+            triggered.len()
+        ),
     );
     report.check(
         "crash: duplicate Slack posts <= posts in flight at the kills",

@@ -5,7 +5,7 @@
 //! (spawns `__serve-pdbridge` and points the fake PagerDuty's webhook subscription at it), drive
 //! it, then inspect with [`Env::table_counts`], [`Env::pending`] and the fakes; [`Env::kill9`]
 //! and [`Env::start`] again for crash runs. The database and config live in a temporary
-//! directory removed on drop.
+//! directory removed on drop (kept, and printed on stderr, when `PDBRIDGE_BENCH_KEEP` is set).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -113,7 +113,12 @@ impl Env {
             channels.push(ChannelId::new(id));
         }
 
-        let dir = tempfile::tempdir().context("creating the bench directory")?;
+        let mut dir = tempfile::tempdir().context("creating the bench directory")?;
+        if std::env::var_os("PDBRIDGE_BENCH_KEEP").is_some() {
+            // Keep the database and config for a post-mortem.
+            dir.disable_cleanup(true);
+            eprintln!("pdbridge-bench: keeping {}", dir.path().display());
+        }
         let db = dir.path().join("pdbridge.db");
         let addr = child::free_loopback_addr()?;
         let config = dir.path().join("pdbridge.toml");
@@ -319,6 +324,41 @@ impl Env {
             })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// What the database says about one incident (its row and its effects), for failure reports.
+    pub fn incident_debug(&self, incident: &IncidentId) -> String {
+        let Ok(Some(conn)) = self.open_db() else {
+            return "no database".to_owned();
+        };
+        let row: Option<(Option<String>, Option<String>, i64)> = conn
+            .query_row(
+                "SELECT channel_id, card_ts, resolved FROM incidents WHERE incident_id = ?1",
+                [incident.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ok();
+        let effects: Vec<String> = conn
+            .prepare(
+                "SELECT effect_id, attempts, finished_at IS NOT NULL, abandoned, \
+                 coalesce(last_error, '') FROM outbox WHERE order_key LIKE '%' || ?1 || '%' \
+                 ORDER BY seq",
+            )
+            .and_then(|mut st| {
+                st.query_map([incident.as_str()], |r| {
+                    Ok(format!(
+                        "{} attempts={} done={} abandoned={} err={}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?
+                    ))
+                })?
+                .collect()
+            })
+            .unwrap_or_default();
+        format!("row {row:?}; effects {effects:?}")
     }
 
     /// Waits up to `timeout` for the card of `incident`; returns its channel and ts.
