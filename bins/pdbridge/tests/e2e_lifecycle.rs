@@ -172,6 +172,13 @@ team_id = "{team}"
         self.cards().into_iter().find(|m| m.text.contains(title))
     }
 
+    /// Waits until the card of the incident titled `title` is posted, and returns it.
+    async fn card_posted(&self, title: &str) -> FakeMessage {
+        self.wait("the card is posted", || self.card_for(title).is_some())
+            .await;
+        self.card_for(title).unwrap()
+    }
+
     async fn click(
         &self,
         user: &str,
@@ -269,17 +276,6 @@ team_id = "{team}"
     }
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
 fn buttons(m: &FakeMessage) -> Vec<String> {
     m.blocks
         .as_array()
@@ -309,11 +305,7 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
 
     // Trigger → one card naming the title and the status, with the five buttons.
-    eventually("the card is posted", || {
-        env.card_for("Checkout DB down").is_some()
-    })
-    .await;
-    let card = env.card_for("Checkout DB down").unwrap();
+    let card = env.card_posted("Checkout DB down").await;
     assert!(card.text.contains("Triggered"), "{}", card.text);
     assert_eq!(
         buttons(&card),
@@ -329,18 +321,18 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
 
     // Acknowledge → PUT with Alice's From → echo webhook → card acknowledged, one thread line.
     env.click(ALICE, &ts, "pdbridge_ack").await;
-    eventually("PagerDuty acknowledged", || {
+    env.wait("PagerDuty acknowledged", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
     })
     .await;
     assert_eq!(puts_from(&env, &incident), ["alice@example.com"]);
-    eventually("the card shows Acknowledged", || {
+    env.wait("the card shows Acknowledged", || {
         env.slack
             .message(&env.channel(), &ts)
             .is_some_and(|m| m.text.contains("Acknowledged"))
     })
     .await;
-    eventually("one thread line for the ack", || {
+    env.wait("one thread line for the ack", || {
         env.slack
             .thread(&env.channel(), &ts)
             .iter()
@@ -363,7 +355,7 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     // Escalate → level 2.
     env.settled(&ts).await;
     env.click(ALICE, &ts, "pdbridge_escalate").await;
-    eventually("PagerDuty escalated to level 2", || {
+    env.wait("PagerDuty escalated to level 2", || {
         env.pd.incident(&incident).unwrap().escalation_level == 2
     })
     .await;
@@ -372,7 +364,7 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.thread_line(&ts, "escalated").await;
     env.settled(&ts).await;
     env.click(ALICE, &ts, "pdbridge_reassign").await;
-    eventually("the reassign modal opened", || {
+    env.wait("the reassign modal opened", || {
         !env.slack.views().is_empty()
     })
     .await;
@@ -393,11 +385,11 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
         .await
         .unwrap();
     assert_eq!(reply.status, 200);
-    eventually("PagerDuty reassigned to Bob", || {
+    env.wait("PagerDuty reassigned to Bob", || {
         env.pd.incident(&incident).unwrap().assignees == [ids::PdUserId::new("PBOB")]
     })
     .await;
-    eventually("the card mentions Bob", || {
+    env.wait("the card mentions Bob", || {
         env.slack
             .message(&env.channel(), &ts)
             .is_some_and(|m| m.blocks.to_string().contains("<@U2BOB>"))
@@ -408,7 +400,8 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.thread_line(&ts, "reassigned").await;
     env.settled(&ts).await;
     env.click(ALICE, &ts, "pdbridge_note").await;
-    eventually("the note modal opened", || env.slack.views().len() == 2).await;
+    env.wait("the note modal opened", || env.slack.views().len() == 2)
+        .await;
     let view = env.slack.views().last().unwrap().clone();
     let reply = env
         .slack
@@ -453,11 +446,11 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.thread_line(&ts, "note").await;
     env.settled(&ts).await;
     env.click(ALICE, &ts, "pdbridge_resolve").await;
-    eventually("PagerDuty resolved", || {
+    env.wait("PagerDuty resolved", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
     })
     .await;
-    eventually("the card shows Resolved without buttons", || {
+    env.wait("the card shows Resolved without buttons", || {
         env.slack
             .message(&env.channel(), &ts)
             .is_some_and(|m| m.text.contains("Resolved") && buttons(&m).is_empty())
@@ -491,15 +484,11 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
 async fn unmapped_and_unauthorized_clickers_are_refused_and_told() {
     let mut env = Env::new("[policy]\nresolve = \"admin\"\nadmins = [\"U9BOSS\"]\n").await;
     let incident = env.pd.trigger_incident("Queue backlog", &env.policy);
-    eventually("the card is posted", || {
-        env.card_for("Queue backlog").is_some()
-    })
-    .await;
-    let ts = env.card_for("Queue backlog").unwrap().ts;
+    let ts = env.card_posted("Queue backlog").await.ts;
 
     // Mallory has no PagerDuty account: refused, told, nothing sent to PD.
     env.click(MALLORY, &ts, "pdbridge_ack").await;
-    eventually("Mallory is told", || {
+    env.wait("Mallory is told", || {
         env.slack
             .ephemerals()
             .iter()
@@ -508,7 +497,7 @@ async fn unmapped_and_unauthorized_clickers_are_refused_and_told() {
     .await;
     // Alice is mapped but the policy reserves Resolve to admins.
     env.click(ALICE, &ts, "pdbridge_resolve").await;
-    eventually("Alice is told", || {
+    env.wait("Alice is told", || {
         env.slack
             .ephemerals()
             .iter()
@@ -546,11 +535,7 @@ async fn another_teams_incident_cannot_be_resolved_by_default() {
     let incident = env
         .pd
         .trigger_incident_on("Payments latency", &env.policy, &service);
-    env.wait("the card is posted", || {
-        env.card_for("Payments latency").is_some()
-    })
-    .await;
-    let ts = env.card_for("Payments latency").unwrap().ts;
+    let ts = env.card_posted("Payments latency").await.ts;
     env.click(ALICE, &ts, "pdbridge_resolve").await;
     env.wait("Alice is told she may not resolve it", || {
         env.slack
@@ -578,11 +563,7 @@ async fn another_teams_incident_cannot_be_resolved_by_default() {
 async fn pd_down_during_a_click_tells_the_user_and_retries() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Cache misses", &env.policy);
-    eventually("the card is posted", || {
-        env.card_for("Cache misses").is_some()
-    })
-    .await;
-    let ts = env.card_for("Cache misses").unwrap().ts;
+    let ts = env.card_posted("Cache misses").await.ts;
     env.pd.set_down(true);
     env.click(ALICE, &ts, "pdbridge_ack").await;
     // While PagerDuty is down the clicker sees that the action is being retried.
@@ -611,7 +592,7 @@ async fn duplicate_and_forged_webhooks() {
     env.pd.trigger_incident("Disk full", &env.policy);
     let attempts = env.pd.wait_for_accepted(1, Duration::from_secs(5)).await;
     let first = attempts.first().unwrap().clone();
-    eventually("the card is posted", || env.card_for("Disk full").is_some()).await;
+    env.card_posted("Disk full").await;
 
     let url = format!("{}/pagerduty/webhook", env.base());
     // The same delivery again → 200 (duplicate), still one card.
@@ -684,7 +665,7 @@ async fn restart_with_a_non_empty_outbox_posts_exactly_once() {
     env.running.take().unwrap().abort().await;
     env.slack_api_override = None;
     env.start_server().await;
-    eventually("the card is posted after restart", || {
+    env.wait("the card is posted after restart", || {
         env.card_for("Payments slow").is_some()
     })
     .await;
@@ -743,10 +724,7 @@ async fn slack_429_storm_drops_nothing() {
 async fn slash_command_help_whoami_status() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("API errors", &env.policy);
-    eventually("the card is posted", || {
-        env.card_for("API errors").is_some()
-    })
-    .await;
+    env.card_posted("API errors").await;
     let url = format!("{}/slack/commands", env.base());
     let run = |text: &str| {
         let text = text.to_owned();
@@ -818,11 +796,7 @@ fn resigned(body: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> (Vec<u8>,
 async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Late events", &env.policy);
-    env.wait("the card is posted", || {
-        env.card_for("Late events").is_some()
-    })
-    .await;
-    let ts = env.card_for("Late events").unwrap().ts;
+    let ts = env.card_posted("Late events").await.ts;
     env.click(ALICE, &ts, "pdbridge_ack").await;
     env.thread_line(&ts, "acknowledged").await;
     env.settled(&ts).await;
@@ -965,11 +939,7 @@ async fn reconciled_cards_follow_routes_filtered_on_incident_triggered() {
 async fn restart_with_an_accepted_click_acts_exactly_once() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Crashy worker", &env.policy);
-    env.wait("the card is posted", || {
-        env.card_for("Crashy worker").is_some()
-    })
-    .await;
-    let ts = env.card_for("Crashy worker").unwrap().ts;
+    let ts = env.card_posted("Crashy worker").await.ts;
     // The click is accepted (answered 200) while PagerDuty is down, then the process dies.
     env.pd.set_down(true);
     env.click(ALICE, &ts, "pdbridge_ack").await;
@@ -1002,11 +972,7 @@ async fn restart_with_an_accepted_click_acts_exactly_once() {
 async fn a_modal_that_cannot_open_is_reported_to_the_clicker() {
     let mut env = Env::new("").await;
     env.pd.trigger_incident("Modal trouble", &env.policy);
-    env.wait("the card is posted", || {
-        env.card_for("Modal trouble").is_some()
-    })
-    .await;
-    let ts = env.card_for("Modal trouble").unwrap().ts;
+    let ts = env.card_posted("Modal trouble").await.ts;
     env.slack.inject(
         "views.open",
         fakes::slack::Fault::error("expired_trigger_id"),
