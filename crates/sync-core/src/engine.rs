@@ -876,10 +876,7 @@ impl Cx<'_> {
                     self.fail(st, error);
                     return None;
                 }
-                let delay = self
-                    .cfg
-                    .backoff(p.job.failures)
-                    .max(retry_after.unwrap_or_default());
+                let delay = self.retry_delay(p.job.failures, retry_after);
                 p.job.last_error = Some(error.clone());
                 p.job.retry_at = Some(self.now.saturating_add(delay));
                 if p.job.failures == 1 {
@@ -1090,10 +1087,7 @@ impl Cx<'_> {
             Outcome::Retryable { retry_after, .. } => {
                 st.card.failures += 1;
                 st.card.shown = None;
-                let delay = self
-                    .cfg
-                    .backoff(st.card.failures)
-                    .max(retry_after.unwrap_or_default());
+                let delay = self.retry_delay(st.card.failures, retry_after);
                 st.card.retry_at = Some(self.now.saturating_add(delay));
             }
             _ if posting => {
@@ -1125,10 +1119,7 @@ impl Cx<'_> {
                     st.thread.failures = 0;
                     return Some(DropReason::Failed);
                 }
-                let delay = self
-                    .cfg
-                    .backoff(st.thread.failures)
-                    .max(retry_after.unwrap_or_default());
+                let delay = self.retry_delay(st.thread.failures, retry_after);
                 self.requeue_lines(st, lines, delay);
                 None
             }
@@ -1141,6 +1132,14 @@ impl Cx<'_> {
                 None
             }
         }
+    }
+
+    /// The wait before retrying after `failures` failed attempts: the configured backoff, but
+    /// never sooner than the platform's `Retry-After`.
+    fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        self.cfg
+            .backoff(failures)
+            .max(retry_after.unwrap_or_default())
     }
 
     fn requeue_lines(
@@ -1174,10 +1173,7 @@ impl Cx<'_> {
             }
             Outcome::Retryable { retry_after, .. } if job.failures + 1 < self.cfg.max_attempts => {
                 job.failures += 1;
-                let delay = self
-                    .cfg
-                    .backoff(job.failures)
-                    .max(retry_after.unwrap_or_default());
+                let delay = self.retry_delay(job.failures, retry_after);
                 job.retry_at = Some(self.now.saturating_add(delay));
                 None
             }
@@ -1204,10 +1200,7 @@ impl Cx<'_> {
             }
             Outcome::Retryable { retry_after, .. } if job.failures + 1 < self.cfg.max_attempts => {
                 job.failures += 1;
-                let delay = self
-                    .cfg
-                    .backoff(job.failures)
-                    .max(retry_after.unwrap_or_default());
+                let delay = self.retry_delay(job.failures, retry_after);
                 job.retry_at = Some(self.now.saturating_add(delay));
                 None
             }
