@@ -52,6 +52,19 @@ fn config(fake: &FakePagerDuty) -> Config {
     config
 }
 
+/// [`config`] with the fake's scoped OAuth app `client_id` / `secret` asking for `scope`.
+fn oauth_config(fake: &FakePagerDuty, client_id: &str, secret: &str, scope: &str) -> Config {
+    Config {
+        auth: Auth::OAuth {
+            client_id: client_id.into(),
+            client_secret: Secret::new(secret),
+            scope: scope.into(),
+            token_url: fake.token_url().parse().unwrap(),
+        },
+        ..config(fake)
+    }
+}
+
 fn client(fake: &FakePagerDuty) -> PdClient {
     PdClient::new(config(fake)).unwrap()
 }
@@ -392,13 +405,12 @@ async fn oauth_token_is_fetched_cached_and_refreshed_before_expiry() {
     let w = world().await;
     w.fake
         .enable_oauth("client-1", "client-secret-1", Duration::from_secs(1));
-    let mut cfg = config(&w.fake);
-    cfg.auth = Auth::OAuth {
-        client_id: "client-1".into(),
-        client_secret: Secret::new("client-secret-1"),
-        scope: "as_account-us.fake incidents.write users.read".into(),
-        token_url: w.fake.token_url().parse().unwrap(),
-    };
+    let cfg = oauth_config(
+        &w.fake,
+        "client-1",
+        "client-secret-1",
+        "as_account-us.fake incidents.write users.read",
+    );
     let pd = PdClient::new(cfg).unwrap();
     pd.get_user(&w.bob).await.unwrap();
     pd.get_user(&w.bob).await.unwrap();
@@ -430,13 +442,7 @@ async fn oauth_bad_credentials_are_a_config_error() {
     let w = world().await;
     w.fake
         .enable_oauth("client-1", "right", Duration::from_secs(60));
-    let mut cfg = config(&w.fake);
-    cfg.auth = Auth::OAuth {
-        client_id: "client-1".into(),
-        client_secret: Secret::new("wrong-secret-value"),
-        scope: "incidents.read".into(),
-        token_url: w.fake.token_url().parse().unwrap(),
-    };
+    let cfg = oauth_config(&w.fake, "client-1", "wrong-secret-value", "incidents.read");
     let err = PdClient::new(cfg)
         .unwrap()
         .get_user(&w.bob)
@@ -583,13 +589,7 @@ async fn webhook_subscriptions_create_list_enable_ping() {
 async fn oauth_token_rejected_early_is_replaced_once() {
     let w = world().await;
     w.fake.enable_oauth("c", "s", Duration::from_secs(3600));
-    let mut cfg = config(&w.fake);
-    cfg.auth = Auth::OAuth {
-        client_id: "c".into(),
-        client_secret: Secret::new("s"),
-        scope: "users.read".into(),
-        token_url: w.fake.token_url().parse().unwrap(),
-    };
+    let cfg = oauth_config(&w.fake, "c", "s", "users.read");
     let pd = PdClient::new(cfg).unwrap();
     pd.get_user(&w.bob).await.unwrap();
     w.fake.revoke_oauth_tokens();
@@ -651,13 +651,12 @@ async fn current_user_tells_user_tokens_from_account_and_app_tokens() {
 
     w.fake
         .enable_oauth("app", "app-secret", Duration::from_secs(3600));
-    let mut cfg = config(&w.fake);
-    cfg.auth = Auth::OAuth {
-        client_id: "app".into(),
-        client_secret: Secret::new("app-secret"),
-        scope: "as_account-us.fake users.read".into(),
-        token_url: w.fake.token_url().parse().unwrap(),
-    };
+    let cfg = oauth_config(
+        &w.fake,
+        "app",
+        "app-secret",
+        "as_account-us.fake users.read",
+    );
     assert_eq!(
         PdClient::new(cfg).unwrap().current_user().await.unwrap(),
         CurrentUser::NotAUser
@@ -721,13 +720,12 @@ async fn app_tokens_without_the_scope_get_403_when_scopes_are_enforced() {
     w.fake
         .enable_oauth("app", "app-secret", Duration::from_secs(3600));
     w.fake.enforce_oauth_scopes(true);
-    let mut cfg = config(&w.fake);
-    cfg.auth = Auth::OAuth {
-        client_id: "app".into(),
-        client_secret: Secret::new("app-secret"),
-        scope: "as_account-us.fake users.read".into(),
-        token_url: w.fake.token_url().parse().unwrap(),
-    };
+    let cfg = oauth_config(
+        &w.fake,
+        "app",
+        "app-secret",
+        "as_account-us.fake users.read",
+    );
     let c = PdClient::new(cfg).unwrap();
     assert!(c.get_user(&w.bob).await.is_ok());
     let err = c.get_team(&TeamId::new("PTEAM01")).await.unwrap_err();
