@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bridge::{Bridge, BridgeParts, MillisClock, system_millis};
+use crate::bridge::{Bridge, BridgeParts, Limits, MillisClock, system_millis};
 use crate::config::{Config, ConfigError};
 use crate::http::{App, AppState, app, system_clock};
 use crate::metrics::Metrics;
@@ -43,6 +43,8 @@ pub struct Options {
     pub clock: MillisClock,
     /// How long the outbox may take to drain at shutdown.
     pub outbox_grace: Duration,
+    /// The bounds of the bridge's queues and in-memory state.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Options {
@@ -50,6 +52,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("engine", &self.engine)
             .field("outbox_grace", &self.outbox_grace)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -60,6 +63,7 @@ impl Default for Options {
             engine: EngineConfig::default(),
             clock: system_millis(),
             outbox_grace: OUTBOX_GRACE,
+            limits: Limits::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ pub async fn build(
             workspace,
             metrics: Arc::clone(&metrics),
             engine: options.engine.clone(),
+            limits: options.limits.clone(),
         },
         options.clock.clone(),
     )?;

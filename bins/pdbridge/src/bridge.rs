@@ -45,7 +45,7 @@ use sync_core::{
     ActionKey, Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Status,
     Timestamp,
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
 use crate::http::{self, SlackReply, Unavailable, WebhookAck};
@@ -70,18 +70,70 @@ const WHOAMI_INLINE: Duration = Duration::from_millis(1500);
 /// How long opening a modal may take before the click is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
 
-/// The most inputs one group commit takes.
-pub const GROUP_COMMIT_MAX: usize = 64;
+/// The most jobs (engine inputs and inbox records) one group commit takes.
+pub const GROUP_COMMIT_MAX: usize = 256;
+
+/// The bounds of the bridge's in-memory state and queues (see [`Limits::default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The most jobs queued for (or being handled by) the writer thread at once. Background
+    /// loops wait for room; an HTTP request that finds no room within `ingest_wait` is answered
+    /// 503 (PagerDuty and Slack retry) instead of piling up.
+    pub write_queue: usize,
+    /// How long a request waits for room in the writer's queue before it is answered 503.
+    pub ingest_wait: Duration,
+    /// How many incidents the engine keeps in memory before it unloads the idle ones (they stay
+    /// in the store and are loaded back when an input names them).
+    pub loaded_incidents: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            write_queue: 2048,
+            ingest_wait: Duration::from_secs(1),
+            loaded_incidents: 1024,
+        }
+    }
+}
+
+/// How often the writer truncates the WAL (`wal_checkpoint(TRUNCATE)`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// How often, at most, the writer looks for incidents to unload when over the limit.
+const TRIM_EVERY: Duration = Duration::from_millis(500);
+/// How many busy incidents one trim asks about their timers, at most.
+const TIMER_CHECKS_PER_TRIM: usize = 8192;
 
 /// The bookkeeping committed with an input, in the same transaction (run again if the group it
 /// was in failed and the input is retried alone).
-type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
+pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
 
-/// One input waiting for the writer.
-struct Job {
+/// An inbox insert run by the writer in a group transaction (run again if the group it was in
+/// failed and it is retried alone).
+type Record = Box<dyn Fn(&mut store::Tx<'_>) -> Result<InsertOutcome, store::Error> + Send>;
+
+/// One engine input waiting for the writer.
+struct InputJob {
     input: Input,
     extra: Extra,
     done: tokio::sync::oneshot::Sender<Result<Vec<Effect>, String>>,
+    /// Its room in the writer's queue, given back once it is answered.
+    _room: OwnedSemaphorePermit,
+}
+
+/// One inbox record (a PagerDuty delivery or a Slack action) waiting for the writer.
+struct RecordJob {
+    record: Record,
+    done: tokio::sync::oneshot::Sender<Result<InsertOutcome, String>>,
+    _room: OwnedSemaphorePermit,
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// An engine input and its bookkeeping.
+    Input(Box<InputJob>),
+    /// An inbox insert.
+    Record(RecordJob),
 }
 
 /// What the engine made of one input: its effects and the touched incidents' rows.
@@ -157,7 +209,12 @@ pub struct Bridge {
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
     writer: Mutex<mpsc::Sender<Job>>,
+    /// Room in the writer's queue (see [`Limits::write_queue`]).
+    queue: Arc<Semaphore>,
+    limits: Limits,
     commit_groups: AtomicU64,
+    /// When the writer last looked for idle incidents to unload.
+    last_trim: Mutex<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -186,6 +243,8 @@ pub struct BridgeParts {
     pub metrics: Arc<Metrics>,
     /// The engine's timing settings.
     pub engine: EngineConfig,
+    /// The bounds of queues and in-memory state.
+    pub limits: Limits,
 }
 
 impl Bridge {
@@ -219,7 +278,10 @@ impl Bridge {
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
             writer: Mutex::new(writer),
+            queue: Arc::new(Semaphore::new(parts.limits.write_queue.max(1))),
+            limits: parts.limits,
             commit_groups: AtomicU64::new(0),
+            last_trim: Mutex::new(std::time::Instant::now()),
         });
         let weak = Arc::downgrade(&bridge);
         std::thread::Builder::new()
@@ -267,34 +329,210 @@ impl Bridge {
     where
         F: Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send + 'static,
     {
+        let room = Arc::clone(&self.queue)
+            .acquire_owned()
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer queue is closed"))?;
         let (done, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
+        self.send(Job::Input(Box::new(InputJob {
             input,
             extra: Box::new(extra),
             done,
-        };
-        self.writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job)
-            .map_err(|_| anyhow::anyhow!("the writer thread has stopped"))?;
+            _room: room,
+        })))?;
         answer
             .await
             .map_err(|_| anyhow::anyhow!("the writer thread dropped the input"))?
             .map_err(anyhow::Error::msg)
     }
 
-    /// Handles a group of inputs and commits them together (the writer thread's work). On a
-    /// failure the engine is reloaded and a group of several is retried one input at a time.
+    /// Like [`Bridge::apply`] for several inputs at once: they are queued together, in order
+    /// (so they usually share one transaction), and each result comes back in the same order.
+    pub async fn apply_all(&self, inputs: Vec<(Input, Extra)>) -> Vec<anyhow::Result<Vec<Effect>>> {
+        let n = inputs.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let wanted = u32::try_from(n.min(self.limits.write_queue.max(1))).unwrap_or(u32::MAX);
+        let mut answers = Vec::with_capacity(n);
+        let mut inputs = inputs.into_iter();
+        while answers.len() < n {
+            let Ok(mut room) = Arc::clone(&self.queue).acquire_many_owned(wanted).await else {
+                answers.push(Err(anyhow::anyhow!("the writer queue is closed")));
+                continue;
+            };
+            for _ in 0..wanted {
+                let Some((input, extra)) = inputs.next() else {
+                    break;
+                };
+                let (done, answer) = tokio::sync::oneshot::channel();
+                let Some(one) = room.split(1) else {
+                    break;
+                };
+                let sent = self.send(Job::Input(Box::new(InputJob {
+                    input,
+                    extra,
+                    done,
+                    _room: one,
+                })));
+                answers.push(sent.map(|()| answer));
+            }
+        }
+        let mut results = Vec::with_capacity(n);
+        for answer in answers {
+            results.push(match answer {
+                Ok(answer) => answer
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the writer thread dropped the input"))
+                    .and_then(|r| r.map_err(anyhow::Error::msg)),
+                Err(err) => Err(err),
+            });
+        }
+        results
+    }
+
+    /// Inserts an inbox record through the writer (group commit) and answers once it committed.
+    /// Waits at most [`Limits::ingest_wait`] for room in the queue; a full queue is
+    /// [`Unavailable`] (503), so overload slows answers down or refuses them, never piles up.
+    async fn record(&self, record: Record) -> Result<InsertOutcome, Unavailable> {
+        let room = match Arc::clone(&self.queue).try_acquire_owned() {
+            Ok(room) => room,
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(Unavailable("the writer queue is closed".to_owned()));
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let wait = Arc::clone(&self.queue).acquire_owned();
+                match tokio::time::timeout(self.limits.ingest_wait, wait).await {
+                    Ok(Ok(room)) => room,
+                    Ok(Err(_)) => {
+                        return Err(Unavailable("the writer queue is closed".to_owned()));
+                    }
+                    Err(_) => {
+                        tracing::warn!("the write queue is full; answering 503");
+                        return Err(Unavailable("the write queue is full".to_owned()));
+                    }
+                }
+            }
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.send(Job::Record(RecordJob {
+            record,
+            done,
+            _room: room,
+        }))
+        .map_err(|e| Unavailable(e.to_string()))?;
+        answer
+            .await
+            .map_err(|_| Unavailable("the writer thread dropped the record".to_owned()))?
+            .map_err(|e| Unavailable(format!("store: {e}")))
+    }
+
+    fn send(&self, job: Job) -> anyhow::Result<()> {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("the writer thread has stopped"))
+    }
+
+    /// How many jobs the writer's queue has room for right now.
+    pub fn write_queue_room(&self) -> usize {
+        self.queue.available_permits()
+    }
+
+    /// Unloads incidents when the engine holds more than [`Limits::loaded_incidents`], down to
+    /// half that: first the idle ones (resolved or not), then those without a timer (for
+    /// example a card waiting in the outbox for Slack's rate limit). Their state stays in the
+    /// store; the writer loads an incident back before any input that names it (an effect's
+    /// outcome included), and incidents with a timer (retries, pending actions, thread flushes)
+    /// always stay in memory so the timer loop sees them. Returns how many were unloaded.
+    pub fn unload_idle_over_limit(&self) -> usize {
+        let limit = self.limits.loaded_incidents;
+        let mut engine = self.engine();
+        if engine.incidents().nth(limit).is_none() {
+            return 0;
+        }
+        let excess = engine.incidents().count() - limit / 2;
+        let mut victims: Vec<IncidentId> = engine
+            .incidents()
+            .filter(|s| s.is_idle())
+            .take(excess)
+            .map(|s| s.id().clone())
+            .collect();
+        if victims.len() < excess
+            && let Ok(mut scratch) = Engine::new(self.engine_config.clone())
+        {
+            // Whether an incident has a timer is only visible through an engine: ask a scratch
+            // one, a bounded number of times per pass.
+            for state in engine
+                .incidents()
+                .filter(|s| !s.is_idle())
+                .take(TIMER_CHECKS_PER_TRIM)
+            {
+                if victims.len() >= excess {
+                    break;
+                }
+                scratch.load_incident(state.clone());
+                let timer = scratch.poll_timeout().is_some();
+                scratch.unload_incident(state.id());
+                if !timer {
+                    victims.push(state.id().clone());
+                }
+            }
+        }
+        for id in &victims {
+            engine.unload_incident(id);
+        }
+        victims.len()
+    }
+
+    /// The writer's periodic upkeep: unloads idle incidents over the limit and truncates the WAL.
+    fn upkeep(&self, last_checkpoint: &mut std::time::Instant) {
+        let trim = {
+            let mut last = self
+                .last_trim
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = last.elapsed() >= TRIM_EVERY;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if trim {
+            let unloaded = self.unload_idle_over_limit();
+            if unloaded > 0 {
+                tracing::debug!(unloaded, "unloaded idle incidents over the in-memory limit");
+            }
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            *last_checkpoint = std::time::Instant::now();
+            match self.store.checkpoint() {
+                Ok(report) => tracing::debug!(?report, "WAL checkpoint"),
+                Err(err) => tracing::warn!(%err, "WAL checkpoint failed"),
+            }
+        }
+    }
+
+    /// Handles a group of jobs and commits them together (the writer thread's work): inbox
+    /// records are inserted and engine inputs handled in order, all in one transaction. On a
+    /// failure the engine is reloaded and a group of several is retried one job at a time.
     fn commit_group(&self, jobs: Vec<Job>) {
         let now = self.now_ms();
-        let mut handled: Vec<Handled> = Vec::with_capacity(jobs.len());
-        // Resolved, idle incidents are unloaded from memory; read the ones these inputs name
-        // back from the store (without the engine lock), so a late event still meets the state
-        // it must not undo. Only this thread changes incident states, so nothing moves meanwhile.
+        let inputs: Vec<&InputJob> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Input(i) => Some(&**i),
+                Job::Record(_) => None,
+            })
+            .collect();
+        let mut handled: Vec<Handled> = Vec::with_capacity(inputs.len());
+        // Idle incidents are unloaded from memory; read the ones these inputs name back from
+        // the store (without the engine lock), so a late event still meets the state it must
+        // not undo. Only this thread changes incident states, so nothing moves meanwhile.
         let mut failure = None;
         let mut reloaded = Vec::new();
-        for job in &jobs {
+        for job in &inputs {
             let Some(id) = input_incident(&job.input) else {
                 continue;
             };
@@ -307,14 +545,14 @@ impl Bridge {
                 Err(err) => failure = Some(err),
             }
         }
-        if failure.is_none() {
+        if failure.is_none() && !inputs.is_empty() {
             let mut engine = self.engine();
             for state in reloaded {
                 if engine.incident(state.id()).is_none() {
                     engine.load_incident(state);
                 }
             }
-            for job in &jobs {
+            for job in &inputs {
                 match handle(&mut engine, job.input.clone(), now) {
                     Ok(h) => handled.push(h),
                     Err(err) => {
@@ -329,7 +567,13 @@ impl Bridge {
             None => self
                 .store
                 .write(|tx| {
-                    for (job, (effects, records)) in jobs.iter().zip(&handled) {
+                    let mut outcomes = Vec::new();
+                    for job in &jobs {
+                        if let Job::Record(r) = job {
+                            outcomes.push((r.record)(tx)?);
+                        }
+                    }
+                    for (job, (effects, records)) in inputs.iter().zip(&handled) {
                         (job.extra)(tx, now)?;
                         for r in records {
                             tx.put_incident(r)?;
@@ -338,33 +582,64 @@ impl Bridge {
                             enqueue(tx, effect, now)?;
                         }
                     }
-                    Ok::<_, store::Error>(())
+                    Ok::<_, store::Error>(outcomes)
                 })
                 .map_err(anyhow::Error::from),
         };
+        let had_inputs = !inputs.is_empty();
+        drop(inputs);
         match result {
-            Ok(()) => {
+            Ok(outcomes) => {
                 self.commit_groups.fetch_add(1, Ordering::Relaxed);
-                for (job, (effects, _)) in jobs.into_iter().zip(handled) {
-                    for effect in &effects {
-                        if let Effect::Dropped { incident, reason } = effect {
-                            tracing::debug!(?incident, ?reason, "input dropped");
+                let mut outcomes = outcomes.into_iter();
+                let mut handled = handled.into_iter();
+                let mut inserted = false;
+                for job in jobs {
+                    match job {
+                        Job::Record(r) => {
+                            let answer = outcomes
+                                .next()
+                                .ok_or_else(|| "a record lost its outcome".to_owned());
+                            inserted |= answer.as_ref().is_ok_and(|o| o.is_inserted());
+                            let _ = r.done.send(answer);
+                        }
+                        Job::Input(i) => {
+                            let (effects, _) = handled.next().unwrap_or_default();
+                            for effect in &effects {
+                                if let Effect::Dropped { incident, reason } = effect {
+                                    tracing::debug!(?incident, ?reason, "input dropped");
+                                }
+                            }
+                            let _ = i.done.send(Ok(effects));
                         }
                     }
-                    let _ = job.done.send(Ok(effects));
                 }
-                self.dispatch_wake.notify_one();
-                self.timer_wake.notify_one();
+                if inserted {
+                    self.inbox_wake.notify_one();
+                }
+                if had_inputs {
+                    self.dispatch_wake.notify_one();
+                    self.timer_wake.notify_one();
+                }
             }
             Err(err) => {
-                tracing::error!(%err, inputs = jobs.len(), "commit failed; reloading the engine from the store");
-                match load_engine(&self.store, &self.engine_config, now) {
-                    Ok(restored) => *self.engine() = restored,
-                    Err(reload) => tracing::error!(%reload, "reloading the engine failed"),
+                tracing::error!(%err, jobs = jobs.len(), "commit failed; reloading the engine from the store");
+                if had_inputs {
+                    match load_engine(&self.store, &self.engine_config, now) {
+                        Ok(restored) => *self.engine() = restored,
+                        Err(reload) => tracing::error!(%reload, "reloading the engine failed"),
+                    }
                 }
                 if jobs.len() == 1 {
                     for job in jobs {
-                        let _ = job.done.send(Err(format!("{err:#}")));
+                        match job {
+                            Job::Input(i) => {
+                                let _ = i.done.send(Err(format!("{err:#}")));
+                            }
+                            Job::Record(r) => {
+                                let _ = r.done.send(Err(format!("{err:#}")));
+                            }
+                        }
                     }
                 } else {
                     for job in jobs {
@@ -395,22 +670,19 @@ impl Bridge {
         let now = self.now_ms();
         let name = action.kind.name();
         let outcome = self
-            .blocking(move |store| {
-                store.write(|tx| {
-                    tx.insert_action(&NewAction {
-                        dedupe_key: &DedupeKey::new(action.key.as_str()),
-                        slack_user: &action.user,
-                        incident_id: Some(&action.incident),
-                        kind: action.kind.name(),
-                        payload: &payload,
-                        received_at: now,
-                    })
+            .record(Box::new(move |tx| {
+                tx.insert_action(&NewAction {
+                    dedupe_key: &DedupeKey::new(action.key.as_str()),
+                    slack_user: &action.user,
+                    incident_id: Some(&action.incident),
+                    kind: action.kind.name(),
+                    payload: &payload,
+                    received_at: now,
                 })
-            })
+            }))
             .await?;
         if outcome.is_inserted() {
             self.metrics.action(name, "accepted");
-            self.inbox_wake.notify_one();
         } else {
             self.metrics.action(name, "duplicate");
         }
@@ -747,31 +1019,26 @@ impl http::Bridge for Bridge {
             }
             return Ok(WebhookAck::Ignored);
         };
-        let Ok(payload) = String::from_utf8(body.to_vec()) else {
+        let Ok(payload) = String::from_utf8(body.into()) else {
             return Ok(WebhookAck::Ignored);
         };
         let now = self.now_ms();
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
-            .blocking(move |store| {
-                store.write(|tx| {
-                    tx.insert_webhook(&NewWebhook {
-                        webhook_id: webhook_id.as_ref(),
-                        event_id: &event_id,
-                        event_type: &event_type,
-                        incident_id: Some(&incident),
-                        payload: &payload,
-                        received_at: now,
-                    })
+            .record(Box::new(move |tx| {
+                tx.insert_webhook(&NewWebhook {
+                    webhook_id: webhook_id.as_ref(),
+                    event_id: &event_id,
+                    event_type: &event_type,
+                    incident_id: Some(&incident),
+                    payload: &payload,
+                    received_at: now,
                 })
-            })
+            }))
             .await?;
         match outcome {
-            InsertOutcome::Inserted(_) => {
-                self.inbox_wake.notify_one();
-                Ok(WebhookAck::Accepted)
-            }
+            InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
             InsertOutcome::Duplicate(_) => Ok(WebhookAck::Duplicate),
         }
     }
@@ -816,18 +1083,27 @@ impl http::Bridge for Bridge {
 /// The writer thread: takes every queued input (up to [`GROUP_COMMIT_MAX`]) and commits them as
 /// one group; ends when the bridge is dropped.
 fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < GROUP_COMMIT_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+    let mut last_checkpoint = std::time::Instant::now();
+    loop {
+        let first = match jobs.recv_timeout(CHECKPOINT_EVERY) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(bridge) = bridge.upgrade() else {
             return;
         };
-        bridge.commit_group(group);
+        if let Some(first) = first {
+            let mut group = vec![first];
+            while group.len() < GROUP_COMMIT_MAX {
+                match jobs.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            bridge.commit_group(group);
+        }
+        bridge.upkeep(&mut last_checkpoint);
     }
 }
 

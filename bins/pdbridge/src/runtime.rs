@@ -90,9 +90,7 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
         let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH))
             .await
             .unwrap_or_default();
-        for row in webhooks {
-            process_webhook(&bridge, row).await;
-        }
+        process_webhooks(&bridge, webhooks).await;
         let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH))
             .await
             .unwrap_or_default();
@@ -171,27 +169,33 @@ enum Progress {
     RetryLater,
 }
 
-async fn process_webhook(bridge: &Bridge, row: WebhookRow) {
-    let seq = row.seq;
-    let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
-        .ok()
-        .and_then(|env| translate::pd_event(&bridge.config, &env.event, row.webhook_id.clone()));
-    let result = match event {
-        Some(event) => bridge
-            .apply(Input::PdEvent(event), move |tx, now| {
-                tx.mark_webhook_processed(seq, now)
-            })
-            .await
-            .map(|_| ()),
-        None => {
+/// Feeds a batch of stored webhooks to the engine, in arrival order, as one queued group (so
+/// they share a transaction); each row is marked processed with its engine result.
+async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) {
+    let mut inputs: Vec<(Input, crate::bridge::Extra)> = Vec::with_capacity(rows.len());
+    let mut seqs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq = row.seq;
+        let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
+            .ok()
+            .and_then(|env| translate::pd_event(&bridge.config, &env.event, row.webhook_id));
+        let Some(event) = event else {
+            // Not an event the engine takes: it is only marked processed.
             let now = bridge.now_ms();
-            write(bridge, move |tx| tx.mark_webhook_processed(seq, now))
-                .await
-                .map_err(anyhow::Error::msg)
+            if let Err(err) = write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
+                tracing::error!(%err, seq, "marking a webhook processed failed; it stays in the inbox");
+            }
+            continue;
+        };
+        let extra: crate::bridge::Extra =
+            Box::new(move |tx, now| tx.mark_webhook_processed(seq, now));
+        inputs.push((Input::PdEvent(event), extra));
+        seqs.push(seq);
+    }
+    for (seq, result) in seqs.into_iter().zip(bridge.apply_all(inputs).await) {
+        if let Err(err) = result {
+            tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
         }
-    };
-    if let Err(err) = result {
-        tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
     }
 }
 
@@ -259,7 +263,17 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         }
         (_, None) => return Progress::Done,
     };
-    let known = bridge.with_engine(|e| e.incident(&action.incident).map(known_incident));
+    let mut known = bridge.with_engine(|e| e.incident(&action.incident).map(known_incident));
+    if known.is_none() {
+        // Idle incidents may be unloaded from memory; their stored state knows the same facts.
+        let id = action.incident.clone();
+        known = read(bridge, move |tx| tx.incident(&id))
+            .await
+            .flatten()
+            .and_then(|r| serde_json::from_value::<IncidentState>(r.state).ok())
+            .as_ref()
+            .map(known_incident);
+    }
     let resolved = bridge
         .identity
         .actor(ActorRequest {
@@ -374,33 +388,90 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
     }
 }
 
-/// Claims and carries out due effects until `shutdown` turns true.
+/// The most effects carried out at once (each on its own task); further due effects stay in
+/// the outbox, unclaimed, until one finishes.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// How often, at most, the outbox depth and age metrics are refreshed.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Claims and carries out due effects until `shutdown` turns true. At most [`MAX_IN_FLIGHT`]
+/// effects run at once, an effect still running is never started a second time (even when its
+/// lease ran out), and the store is not asked again sooner than its last claim took, so a large
+/// backlog never keeps the store busy.
 pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let running: Arc<Mutex<BTreeSet<store::EffectId>>> = Arc::default();
+    let mut last_stats: Option<tokio::time::Instant> = None;
     loop {
         let now = bridge.now_ms();
-        let claimed = write(&bridge, move |tx| tx.claim_due(now, BATCH)).await;
-        match claimed {
-            Ok(rows) => {
-                for row in rows {
-                    let bridge = Arc::clone(&bridge);
-                    tokio::spawn(async move { execute(&bridge, row).await });
+        let room = slots.available_permits().min(BATCH);
+        let mut wait = IDLE;
+        if room > 0 {
+            let started = tokio::time::Instant::now();
+            let claimed = write(&bridge, move |tx| tx.claim_due(now, room)).await;
+            let took = started.elapsed();
+            match claimed {
+                Ok(rows) => {
+                    let full = rows.len() >= room;
+                    for row in rows {
+                        let fresh = running
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(row.id.clone());
+                        if !fresh {
+                            continue;
+                        }
+                        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                            running
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .remove(&row.id);
+                            break;
+                        };
+                        let bridge = Arc::clone(&bridge);
+                        let running = Arc::clone(&running);
+                        tokio::spawn(async move {
+                            let id = row.id.clone();
+                            execute(&bridge, row).await;
+                            running
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .remove(&id);
+                            drop(slot);
+                            bridge.dispatch_wake.notify_one();
+                        });
+                    }
+                    if full {
+                        // More may be due: go again once the store had its rest (below).
+                        wait = Duration::ZERO;
+                    } else {
+                        let next_due = read(&bridge, move |tx| tx.next_due_at(now)).await.flatten();
+                        wait = next_due
+                            .map(|due| {
+                                Duration::from_millis(u64::try_from(due - now).unwrap_or(0).max(5))
+                            })
+                            .unwrap_or(IDLE)
+                            .min(IDLE);
+                    }
                 }
+                Err(err) => tracing::error!(err, "claiming outbox effects failed"),
             }
-            Err(err) => tracing::error!(err, "claiming outbox effects failed"),
+            // Never claim again sooner than the last claim took.
+            let pause = took.min(Duration::from_millis(100));
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
         }
-        let (stats, next_due) = read(&bridge, move |tx| {
-            Ok((tx.outbox_stats(now)?, tx.next_due_at(now)?))
-        })
-        .await
-        .unwrap_or_default();
-        bridge.metrics.set_outbox(
-            stats.depth,
-            stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
-        );
-        let wait = next_due
-            .map(|due| Duration::from_millis(u64::try_from(due - now).unwrap_or(0).max(5)))
-            .unwrap_or(IDLE)
-            .min(IDLE);
+        if last_stats.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
+            last_stats = Some(tokio::time::Instant::now());
+            let stats = read(&bridge, move |tx| tx.outbox_stats(now))
+                .await
+                .unwrap_or_default();
+            bridge.metrics.set_outbox(
+                stats.depth,
+                stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
+            );
+        }
         tokio::select! {
             () = bridge.dispatch_wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
@@ -797,8 +868,8 @@ pub async fn reconcile_loop(
         reconcile_once(&bridge).await;
         // Dedupe keys older than the retention (7 days) and finished outbox rows go; unprocessed
         // inbox rows and pending effects never do.
-        let unloaded = bridge.unload_idle_resolved();
-        tracing::debug!(unloaded, "unloaded resolved idle incidents from memory");
+        let unloaded = bridge.unload_idle_resolved() + bridge.unload_idle_over_limit();
+        tracing::debug!(unloaded, "unloaded idle incidents from memory");
         let now = bridge.now_ms();
         match write(&bridge, move |tx| tx.prune(now)).await {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
@@ -829,7 +900,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
         seen.insert(incident.id.clone());
         feed_reconcile(bridge, incident, as_of).await;
     }
-    let stale: Vec<IncidentId> = bridge.with_engine(|e| {
+    let mut stale: BTreeSet<IncidentId> = bridge.with_engine(|e| {
         e.incidents()
             .filter(|s| {
                 s.snapshot()
@@ -839,6 +910,11 @@ pub async fn reconcile_once(bridge: &Bridge) {
             .map(|s| s.id().clone())
             .collect()
     });
+    // Idle incidents may be unloaded from memory: the store knows which ones are still open.
+    let stored_open = read(bridge, |tx| tx.open_incident_ids())
+        .await
+        .unwrap_or_default();
+    stale.extend(stored_open.into_iter().filter(|id| !seen.contains(id)));
     for id in stale {
         let as_of = Timestamp::from_millis(bridge.now_ms());
         match bridge.pd.get_incident(&id, &[]).await {

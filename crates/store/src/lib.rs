@@ -201,6 +201,7 @@ impl Default for StoreOptions {
 struct TxSettings {
     claim_lease_ms: UnixMillis,
     retention_ms: UnixMillis,
+    busy_timeout_ms: UnixMillis,
 }
 
 impl From<&StoreOptions> for TxSettings {
@@ -208,6 +209,7 @@ impl From<&StoreOptions> for TxSettings {
         Self {
             claim_lease_ms: duration_ms(options.claim_lease),
             retention_ms: duration_ms(options.retention),
+            busy_timeout_ms: duration_ms(options.busy_timeout),
         }
     }
 }
@@ -216,11 +218,32 @@ fn duration_ms(d: Duration) -> UnixMillis {
     UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
 }
 
+/// Pages of WAL after which SQLite checkpoints on its own after a commit (about 4 MiB).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
+/// The size a WAL file is truncated back to after a checkpoint resets it.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
+/// How long [`Store::checkpoint`] waits for readers before giving up for this time.
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+
 /// The pdbridge database. Cheap to share as `Arc<Store>`; see the crate docs for call order.
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    /// A second connection for [`Store::read`] on file databases, so reads never wait for a
+    /// write transaction (WAL lets one writer and readers work at once).
+    reader: Option<Mutex<Connection>>,
     settings: TxSettings,
+}
+
+/// What one [`Store::checkpoint`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckpointReport {
+    /// True when a reader kept the checkpoint from finishing (it is retried later).
+    pub busy: bool,
+    /// WAL frames present before the checkpoint (`-1` when the database is not in WAL mode).
+    pub wal_frames: i64,
+    /// WAL frames copied back into the database.
+    pub checkpointed: i64,
 }
 
 impl Store {
@@ -231,7 +254,15 @@ impl Store {
 
     /// Opens (creating if needed) the database at `path`.
     pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, Error> {
-        Self::init(Connection::open(path)?, options)
+        let path = path.as_ref();
+        let mut store = Self::init(Connection::open(path)?, options)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(options.busy_timeout)?;
+        store.reader = Some(Mutex::new(reader));
+        Ok(store)
     }
 
     /// Opens an existing database for reading only: no migration, no write. Fails when the file
@@ -253,6 +284,7 @@ impl Store {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            reader: None,
             settings: TxSettings::from(&options),
         })
     }
@@ -272,9 +304,18 @@ impl Store {
         };
         conn.pragma_update(None, "synchronous", sync)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Keep the WAL bounded: SQLite checkpoints after commits once it holds this many pages,
+        // and a reset WAL file is truncated back to the limit (see also `Store::checkpoint`).
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        let _limit: i64 = conn.query_row(
+            &format!("PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}"),
+            [],
+            |r| r.get(0),
+        )?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reader: None,
             settings: TxSettings::from(options),
         })
     }
@@ -305,12 +346,17 @@ impl Store {
         Ok(value)
     }
 
-    /// Runs `f` in a read transaction: every query inside sees one consistent snapshot.
+    /// Runs `f` in a read transaction: every query inside sees one consistent snapshot of what
+    /// was committed. On a file database it runs on a second connection, so it never waits for
+    /// a write transaction (nor makes one wait).
     pub fn read<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<Error>,
     {
-        let mut conn = self.lock();
+        let mut conn = match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.lock(),
+        };
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(Error::from)?;
@@ -321,11 +367,44 @@ impl Store {
         f(&tx)
     }
 
-    /// The schema version of the open database.
+    /// The schema version of the open database (read on the read connection when there is one).
     pub fn schema_version(&self) -> Result<i64, Error> {
-        Ok(self
-            .lock()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        let conn = match &self.reader {
+            Some(reader) => reader.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.lock(),
+        };
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Copies the WAL back into the database and truncates the WAL file
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most 100 ms for readers; call it
+    /// periodically from the writer so the WAL stays bounded even when readers kept the automatic
+    /// checkpoints from resetting it. A checkpoint kept back by a reader reports `busy` and is
+    /// simply tried again next time.
+    pub fn checkpoint(&self) -> Result<CheckpointReport, Error> {
+        let conn = self.lock();
+        conn.busy_timeout(CHECKPOINT_BUSY)?;
+        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok(CheckpointReport {
+                busy: r.get::<_, i64>(0)? != 0,
+                wal_frames: r.get(1)?,
+                checkpointed: r.get(2)?,
+            })
+        });
+        let busy_timeout = Duration::from_millis(self.settings.busy_timeout_ms.unsigned_abs());
+        conn.busy_timeout(busy_timeout)?;
+        match result {
+            Ok(report) => Ok(report),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                Ok(CheckpointReport {
+                    busy: true,
+                    ..CheckpointReport::default()
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.

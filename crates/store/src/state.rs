@@ -111,6 +111,18 @@ impl Tx<'_> {
         rows.map(|row| decode(row?)).collect()
     }
 
+    /// The ids of the unresolved incidents, ordered (cheaper than [`Tx::open_incidents`] when
+    /// only the ids are needed, for example to reconcile incidents that are not in memory).
+    pub fn open_incident_ids(&self) -> Result<Vec<IncidentId>, Error> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT incident_id FROM incidents WHERE resolved = 0 ORDER BY incident_id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows
+            .map(|r| r.map(IncidentId::new))
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Deletes an incident record; returns whether one existed.
     pub fn delete_incident(&mut self, incident_id: &IncidentId) -> Result<bool, Error> {
         let n = self.tx.execute(

@@ -1,0 +1,220 @@
+//! The server's bounds: a full write queue answers 503 (never 4xx, never a pile-up), the engine
+//! keeps only a bounded number of incidents in memory and loads the others back on demand, and
+//! inbox records share the writer's group commit. No timing is asserted.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use pdbridge::app::{Options, build};
+use pdbridge::bridge::{Bridge, Limits};
+use pdbridge::config::Config;
+use pdbridge::http::App;
+use sync_core::Input;
+use tower::ServiceExt;
+
+const SECRET: &str = "bounds-secret";
+
+async fn service(dir: &tempfile::TempDir, limits: Limits) -> (App<Bridge>, Arc<Bridge>) {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let text = format!(
+        r#"
+[server]
+database = "{}"
+[pagerduty]
+api_url = "http://{dead}"
+token = "t"
+webhook_secrets = ["{SECRET}"]
+[slack]
+api_url = "http://{dead}/api"
+bot_token = "xoxb-t"
+signing_secret = "s"
+default_channel = "C1"
+team_id = "T1"
+"#,
+        dir.path().join("db.sqlite").display()
+    );
+    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+    let options = Options {
+        limits,
+        ..Options::default()
+    };
+    build(Arc::new(config), &options).await.unwrap()
+}
+
+/// A signed `incident.triggered` delivery for incident `incident`, event `event`.
+fn triggered(incident: &str, event: &str) -> Request<Full<Bytes>> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/pagerduty-webhooks/incident.triggered.json"
+    ))
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["event"]["id"] = serde_json::json!(event);
+    v["event"]["data"]["id"] = serde_json::json!(incident);
+    let body = serde_json::to_vec(&v).unwrap();
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(SECRET), &body);
+    Request::post("/pagerduty/webhook")
+        .header("content-type", "application/json")
+        .header("x-pagerduty-signature", sig)
+        .header("x-webhook-id", format!("wh-{event}"))
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+async fn unprocessed(bridge: &Bridge) -> usize {
+    let store = Arc::clone(bridge.store());
+    tokio::task::spawn_blocking(move || store.read(|tx| tx.unprocessed_webhooks(1000)))
+        .await
+        .unwrap()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_answers_503_not_4xx_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        write_queue: 1,
+        ingest_wait: Duration::ZERO,
+        ..Limits::default()
+    };
+    let (app, bridge) = service(&dir, limits).await;
+    // Hold the writer's only queue slot: an input whose transaction waits for the test.
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new((entered_tx, release_rx)));
+    let busy = {
+        let bridge = Arc::clone(&bridge);
+        tokio::spawn(async move {
+            bridge
+                .apply(Input::Tick, move |_, _| {
+                    let gate = gate.lock().unwrap();
+                    let _ = gate.0.send(());
+                    let _ = gate.1.recv();
+                    Ok(())
+                })
+                .await
+        })
+    };
+    tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bridge.write_queue_room(), 0);
+    let resp = app
+        .clone()
+        .oneshot(triggered("PFULL01", "EFULL01"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Nothing was written for the refused delivery.
+    assert_eq!(unprocessed(&bridge).await, 0);
+    release_tx.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+    // With room again, PagerDuty's retry of the same delivery is accepted, then deduplicated.
+    let resp = app
+        .clone()
+        .oneshot(triggered("PFULL01", "EFULL01"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let resp = app
+        .clone()
+        .oneshot(triggered("PFULL01", "EFULL01"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(unprocessed(&bridge).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_share_group_commits_and_are_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, bridge) = service(&dir, Limits::default()).await;
+    let before = bridge.commit_groups();
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            app.oneshot(triggered(&format!("PGRP{n:04}"), &format!("EGRP{n:04}")))
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::ACCEPTED);
+    }
+    // Every acknowledged delivery is committed, in at most one transaction each.
+    assert_eq!(unprocessed(&bridge).await, 200);
+    assert!(bridge.commit_groups() - before <= 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_keeps_a_bounded_number_of_incidents_and_loads_the_others_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        loaded_incidents: 4,
+        ..Limits::default()
+    };
+    let (app, bridge) = service(&dir, limits).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let inbox = tokio::spawn(pdbridge::runtime::inbox_loop(Arc::clone(&bridge), stop_rx));
+    for n in 0..12 {
+        let resp = app
+            .clone()
+            .oneshot(triggered(&format!("PMEM{n:04}"), &format!("EMEM{n:04}")))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+    while unprocessed(&bridge).await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Each new incident waits for its card post (Slack is down here): no timer, so it may
+    // leave memory; its state and its post stay in the store.
+    bridge.unload_idle_over_limit();
+    let loaded = bridge.with_engine(|e| e.incidents().count());
+    assert!(loaded <= 4, "{loaded} incidents loaded");
+    let store = Arc::clone(bridge.store());
+    let (stored, pending) = tokio::task::spawn_blocking(move || {
+        store.read(|tx| {
+            Ok::<_, store::Error>((tx.incidents()?.len(), tx.pending_effects(1000)?.len()))
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(stored, 12);
+    assert_eq!(pending, 12, "one card post per incident");
+    // A redelivery of an unloaded incident's trigger meets its stored state: no second post.
+    let unloaded = (0..12)
+        .map(|n| ids::IncidentId::new(format!("PMEM{n:04}")))
+        .find(|id| bridge.with_engine(|e| e.incident(id).is_none()))
+        .expect("some incident was unloaded");
+    let resp = app
+        .clone()
+        .oneshot(triggered(unloaded.as_str(), "EMEMREDELIVERED"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    while unprocessed(&bridge).await > 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let store = Arc::clone(bridge.store());
+    let pending = tokio::task::spawn_blocking(move || {
+        store.read(|tx| tx.pending_effects(1000).map(|p| p.len()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(pending, 12, "the redelivery must not post a second card");
+    let _ = stop_tx.send(true);
+    inbox.await.unwrap();
+}
