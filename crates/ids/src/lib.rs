@@ -4,6 +4,14 @@
 //! timestamp are different types, so they cannot be swapped by accident. Every type here is
 //! `#[serde(transparent)]`, so it serializes exactly like the string it wraps, and ordered, so it
 //! can key a `BTreeMap` for deterministic output.
+//!
+//! Call order: wrap a value where it enters (`X::new`, [`Email::parse`] for user input, or
+//! deserialization), pass the typed value around, and read the string back (`as_str`,
+//! `Display`) only where it leaves for the wire or a log.
+//!
+//! Invariants: `new` keeps a value exactly as given, never trimmed or re-cased (only
+//! [`Email::parse`] trims surrounding white space); [`Email`] compares, orders and hashes
+//! case-insensitively (ASCII) but displays its original spelling.
 #![forbid(unsafe_code)]
 
 use std::fmt;
