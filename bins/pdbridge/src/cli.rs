@@ -1,4 +1,6 @@
-//! The command line: `pdbridge serve [--config FILE]`.
+//! The command line: `pdbridge serve [--config FILE]` and the operator commands
+//! (`slack-manifest`, `pd-subscribe`, `status`, `check`, `demo`, `identity`), whose arguments
+//! live beside their code in [`crate::ops`].
 
 use std::path::PathBuf;
 
