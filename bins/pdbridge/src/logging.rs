@@ -1,7 +1,8 @@
 //! Log setup: `tracing` with `RUST_LOG` filtering (default `info`), pretty or JSON lines.
 //!
-//! Secrets never reach a log line: they are held in redacting wrappers whose `Debug` and
-//! `Display` print `***`.
+//! Secrets never reach a log line: they are held in redacting wrappers ([`crate::config::Secret`],
+//! whose `Debug` and `Display` print `***`, and the clients' and `signing`'s own types), whose
+//! output never shows the value.
 
 use tracing_subscriber::EnvFilter;
 
