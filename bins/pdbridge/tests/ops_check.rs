@@ -82,14 +82,8 @@ admins = ["PADMIN1"]
         )
     }
 
-    fn config(&self, extra: &str) -> Config {
-        Config::from_toml_str(&self.toml(extra), &BTreeMap::new()).unwrap()
-    }
-
     async fn run(&self, extra: &str, options: &CheckOptions) -> Report {
-        let config = self.config(extra);
-        let (config, line) = check_config_from(&config);
-        check(&config, line, options).await
+        self.run_text(&self.toml(extra), options).await
     }
 
     async fn run_text(&self, text: &str, options: &CheckOptions) -> Report {
@@ -288,9 +282,7 @@ async fn unreachable_pagerduty_is_a_failure() {
     let text = w
         .toml("")
         .replace(&w.pd.url(), &format!("http://127.0.0.1:{port}"));
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-    let (config, line) = check_config_from(&config);
-    let report = check(&config, line, &options()).await;
+    let report = w.run_text(&text, &options()).await;
     fails_with(&report, "PagerDuty token", "unreachable");
 }
 
@@ -303,13 +295,11 @@ async fn unknown_people_services_and_unreadable_teams_fail_with_their_fix() {
         .replace("alice@example.com", "alicia@example.com")
         .replace("PADMIN1", "PNOBODY")
         .replace("PSVC001", "PSVC404");
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-    let (config, line) = check_config_from(&config);
     let nobody = CheckOptions {
         public_url: Some(public()),
         from: Some(ids::Email::new("nobody@example.com")),
     };
-    let report = check(&config, line, &nobody).await;
+    let report = w.run_text(&text, &nobody).await;
     fails_with(&report, "From user", "nobody@example.com");
     fails_with(&report, "[[identity]] U0ALICE", "alicia@example.com");
     fails_with(&report, "[policy] admin", "PNOBODY");
@@ -369,9 +359,7 @@ async fn missing_disabled_and_incomplete_subscriptions_fail() {
 async fn a_wrong_slack_token_stops_the_slack_checks() {
     let w = world().await;
     let text = w.toml("").replace(&w.slack.token(), "xoxb-wrong");
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-    let (config, line) = check_config_from(&config);
-    let report = check(&config, line, &options()).await;
+    let report = w.run_text(&text, &options()).await;
     fails_with(&report, "Slack bot token", "invalid_auth");
     assert!(report.line("Slack scopes").is_none());
 }
@@ -419,9 +407,7 @@ async fn workspace_mismatch_fails() {
         "default_channel = \"C0ALL\"",
         "default_channel = \"C0ALL\"\nteam_id = \"T0OTHER\"",
     );
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-    let (config, line) = check_config_from(&config);
-    let report = check(&config, line, &options()).await;
+    let report = w.run_text(&text, &options()).await;
     fails_with(&report, "Slack workspace", "T0OTHER");
 }
 
@@ -446,9 +432,7 @@ async fn archived_unjoined_and_unknown_channels_fail() {
     );
 
     let text = w.toml("").replace("\"C0PAY\"", "\"C0GONE\"");
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-    let (config, line) = check_config_from(&config);
-    let report = check(&config, line, &options()).await;
+    let report = w.run_text(&text, &options()).await;
     fails_with(&report, "channel C0GONE", "no such channel");
 }
 
