@@ -210,6 +210,14 @@ team_id = "{team}"
         reply
     }
 
+    /// Whether `user` was sent an ephemeral message containing `needle`.
+    fn told(&self, user: &str, needle: &str) -> bool {
+        self.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(user) && e.text.contains(needle))
+    }
+
     /// Waits until the card shows no pending action (a click while one is pending is refused
     /// as busy, exactly as a person would see it).
     async fn settled(&self, ts: &MessageTs) {
@@ -488,22 +496,10 @@ async fn unmapped_and_unauthorized_clickers_are_refused_and_told() {
 
     // Mallory has no PagerDuty account: refused, told, nothing sent to PD.
     env.click(MALLORY, &ts, "pdbridge_ack").await;
-    env.wait("Mallory is told", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(MALLORY))
-    })
-    .await;
+    env.wait("Mallory is told", || env.told(MALLORY, "")).await;
     // Alice is mapped but the policy reserves Resolve to admins.
     env.click(ALICE, &ts, "pdbridge_resolve").await;
-    env.wait("Alice is told", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(ALICE))
-    })
-    .await;
+    env.wait("Alice is told", || env.told(ALICE, "")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         puts_from(&env, &incident).is_empty(),
@@ -538,10 +534,7 @@ async fn another_teams_incident_cannot_be_resolved_by_default() {
     let ts = env.card_posted("Payments latency").await.ts;
     env.click(ALICE, &ts, "pdbridge_resolve").await;
     env.wait("Alice is told she may not resolve it", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(ALICE) && e.text.contains("PTEAMPAY"))
+        env.told(ALICE, "PTEAMPAY")
     })
     .await;
     assert!(
@@ -568,10 +561,7 @@ async fn pd_down_during_a_click_tells_the_user_and_retries() {
     env.click(ALICE, &ts, "pdbridge_ack").await;
     // While PagerDuty is down the clicker sees that the action is being retried.
     env.wait("the user is told about the retry", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(ALICE))
+        env.told(ALICE, "")
             || env
                 .slack
                 .message(&env.channel(), &ts)
@@ -944,10 +934,7 @@ async fn restart_with_an_accepted_click_acts_exactly_once() {
     env.pd.set_down(true);
     env.click(ALICE, &ts, "pdbridge_ack").await;
     env.wait("the user is told the click is retried", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(ALICE))
+        env.told(ALICE, "")
     })
     .await;
     env.running.take().unwrap().abort().await;
@@ -979,10 +966,7 @@ async fn a_modal_that_cannot_open_is_reported_to_the_clicker() {
     );
     env.click(ALICE, &ts, "pdbridge_note").await;
     env.wait("the clicker is told the form did not open", || {
-        env.slack
-            .ephemerals()
-            .iter()
-            .any(|e| e.user == SlackUserId::new(ALICE) && e.text.contains("could not open"))
+        env.told(ALICE, "could not open")
     })
     .await;
     env.stop().await;
