@@ -124,8 +124,7 @@ impl Tx<'_> {
     /// `event.id` is already stored.
     pub fn insert_webhook(&mut self, webhook: &NewWebhook<'_>) -> Result<InsertOutcome, Error> {
         let existing: Option<i64> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT seq FROM pd_inbox WHERE webhook_id = ?1 OR event_id = ?2
                  ORDER BY seq LIMIT 1",
                 params![
@@ -138,7 +137,7 @@ impl Tx<'_> {
         if let Some(seq) = existing {
             return Ok(InsertOutcome::Duplicate(seq));
         }
-        self.tx.execute(
+        self.exec(
             "INSERT INTO pd_inbox (webhook_id, event_id, event_type, incident_id, payload, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -166,15 +165,12 @@ impl Tx<'_> {
     /// One stored webhook by sequence number.
     pub fn webhook(&self, seq: i64) -> Result<Option<WebhookRow>, Error> {
         let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM pd_inbox WHERE seq = ?1");
-        Ok(self
-            .tx
-            .query_row(&sql, [seq], WebhookRow::from_row)
-            .optional()?)
+        Ok(self.row(&sql, [seq], WebhookRow::from_row).optional()?)
     }
 
     /// Marks a webhook processed (idempotent: the first time wins).
     pub fn mark_webhook_processed(&mut self, seq: i64, now: UnixMillis) -> Result<(), Error> {
-        let n = self.tx.execute(
+        let n = self.exec(
             "UPDATE pd_inbox SET processed_at = coalesce(processed_at, ?2) WHERE seq = ?1",
             params![seq, now],
         )?;
@@ -190,8 +186,7 @@ impl Tx<'_> {
     /// Stores an accepted Slack action unless its dedupe key is already stored.
     pub fn insert_action(&mut self, action: &NewAction<'_>) -> Result<InsertOutcome, Error> {
         let existing: Option<i64> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT seq FROM slack_inbox WHERE dedupe_key = ?1",
                 [action.dedupe_key.as_str()],
                 |r| r.get(0),
@@ -200,7 +195,7 @@ impl Tx<'_> {
         if let Some(seq) = existing {
             return Ok(InsertOutcome::Duplicate(seq));
         }
-        self.tx.execute(
+        self.exec(
             "INSERT INTO slack_inbox (dedupe_key, slack_user, incident_id, kind, payload, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -228,15 +223,12 @@ impl Tx<'_> {
     /// One stored Slack action by sequence number.
     pub fn action(&self, seq: i64) -> Result<Option<ActionRow>, Error> {
         let sql = format!("SELECT {ACTION_COLUMNS} FROM slack_inbox WHERE seq = ?1");
-        Ok(self
-            .tx
-            .query_row(&sql, [seq], ActionRow::from_row)
-            .optional()?)
+        Ok(self.row(&sql, [seq], ActionRow::from_row).optional()?)
     }
 
     /// Marks a Slack action processed (idempotent: the first time wins).
     pub fn mark_action_processed(&mut self, seq: i64, now: UnixMillis) -> Result<(), Error> {
-        let n = self.tx.execute(
+        let n = self.exec(
             "UPDATE slack_inbox SET processed_at = coalesce(processed_at, ?2) WHERE seq = ?1",
             params![seq, now],
         )?;

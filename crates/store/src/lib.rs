@@ -222,6 +222,8 @@ fn duration_ms(d: Duration) -> UnixMillis {
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 1000;
 /// The size a WAL file is truncated back to after a checkpoint resets it.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
+/// Prepared statements kept per connection (every hot statement fits).
+const STATEMENT_CACHE: usize = 64;
 /// How long [`Store::checkpoint`] waits for readers before giving up for this time.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
 
@@ -261,6 +263,7 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(options.busy_timeout)?;
+        reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         store.reader = Some(Mutex::new(reader));
         Ok(store)
     }
@@ -296,6 +299,7 @@ impl Store {
 
     fn init(mut conn: Connection, options: &StoreOptions) -> Result<Self, Error> {
         conn.busy_timeout(options.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Returns the resulting mode: "wal" for files, "memory" for in-memory databases.
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         let sync = match options.durability {
@@ -425,6 +429,21 @@ pub struct Tx<'c> {
 }
 
 impl Tx<'_> {
+    /// Runs one statement through the connection's prepared-statement cache.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.tx.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Reads one row through the connection's prepared-statement cache.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.tx.prepare_cached(sql)?.query_row(params, f)
+    }
+
     /// The single global JSON slot (for engine-wide state), if set.
     pub fn global(&self) -> Result<Option<serde_json::Value>, Error> {
         let text: Option<String> = self

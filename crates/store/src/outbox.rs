@@ -89,8 +89,7 @@ impl Tx<'_> {
     /// Enqueues an effect; a second enqueue of the same id (pending or finished) changes nothing.
     pub fn enqueue(&mut self, effect: &NewEffect<'_>) -> Result<InsertOutcome, Error> {
         let existing: Option<i64> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT seq FROM outbox WHERE effect_id = ?1",
                 [effect.id.as_str()],
                 |r| r.get(0),
@@ -99,7 +98,7 @@ impl Tx<'_> {
         if let Some(seq) = existing {
             return Ok(InsertOutcome::Duplicate(seq));
         }
-        self.tx.execute(
+        self.exec(
             "INSERT INTO outbox (effect_id, order_key, rate_key, payload, created_at, due_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -147,7 +146,7 @@ impl Tx<'_> {
     /// Drops every lease, making claimed rows claimable again. Call once at startup: leases
     /// held by a crashed process would otherwise block their keys until they expire.
     pub fn release_claims(&mut self) -> Result<u64, Error> {
-        let n = self.tx.execute(
+        let n = self.exec(
             "UPDATE outbox SET claimed_until = NULL
              WHERE finished_at IS NULL AND claimed_until IS NOT NULL",
             [],
@@ -172,8 +171,7 @@ impl Tx<'_> {
         error: &str,
     ) -> Result<u32, Error> {
         let attempts: Option<u32> = self
-            .tx
-            .query_row(
+            .row(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_error_at = ?3,
                      due_at = ?4, claimed_until = NULL
                  WHERE effect_id = ?1 AND finished_at IS NULL
@@ -193,12 +191,12 @@ impl Tx<'_> {
 
     fn finish(&mut self, id: &EffectId, now: UnixMillis, error: Option<&str>) -> Result<(), Error> {
         let n = match error {
-            None => self.tx.execute(
+            None => self.exec(
                 "UPDATE outbox SET finished_at = ?2, claimed_until = NULL
                  WHERE effect_id = ?1 AND finished_at IS NULL",
                 params![id.as_str(), now],
             )?,
-            Some(error) => self.tx.execute(
+            Some(error) => self.exec(
                 "UPDATE outbox SET finished_at = ?2, claimed_until = NULL, abandoned = 1,
                      last_error = ?3, last_error_at = ?2
                  WHERE effect_id = ?1 AND finished_at IS NULL",
@@ -218,7 +216,7 @@ impl Tx<'_> {
         rate_key: &RateKey,
         until: UnixMillis,
     ) -> Result<u64, Error> {
-        let n = self.tx.execute(
+        let n = self.exec(
             "UPDATE outbox SET due_at = ?2
              WHERE rate_key = ?1 AND finished_at IS NULL AND due_at < ?2",
             params![rate_key.as_str(), until],
@@ -229,8 +227,7 @@ impl Tx<'_> {
     /// One effect by id, finished or not. Finished effects report `None` only once pruned.
     pub fn effect(&self, id: &EffectId) -> Result<Option<OutboxRow>, Error> {
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE effect_id = ?1");
-        self.tx
-            .query_row(&sql, [id.as_str()], from_row)
+        self.row(&sql, [id.as_str()], from_row)
             .optional()?
             .map(decode)
             .transpose()
@@ -239,8 +236,7 @@ impl Tx<'_> {
     /// Whether an effect is stored and finished (completed or abandoned).
     pub fn is_finished(&self, id: &EffectId) -> Result<bool, Error> {
         let finished: Option<bool> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT finished_at IS NOT NULL FROM outbox WHERE effect_id = ?1",
                 [id.as_str()],
                 |r| r.get(0),
@@ -261,7 +257,7 @@ impl Tx<'_> {
     /// The earliest `due_at` among heads of keys that are not leased, so the dispatcher can sleep
     /// exactly until the next effect is runnable. `None` when nothing is waiting.
     pub fn next_due_at(&self, now: UnixMillis) -> Result<Option<UnixMillis>, Error> {
-        Ok(self.tx.query_row(
+        Ok(self.row(
             "SELECT min(o.due_at) FROM outbox AS o
              WHERE o.finished_at IS NULL
                AND o.seq = (SELECT min(h.seq) FROM outbox AS h
@@ -274,7 +270,7 @@ impl Tx<'_> {
 
     /// Depth, in-flight count, retrying count and oldest age of the unfinished effects.
     pub fn outbox_stats(&self, now: UnixMillis) -> Result<OutboxStats, Error> {
-        Ok(self.tx.query_row(
+        Ok(self.row(
             "SELECT count(*),
                     coalesce(sum(claimed_until IS NOT NULL AND claimed_until > ?1), 0),
                     coalesce(sum(attempts > 0), 0),

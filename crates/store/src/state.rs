@@ -48,7 +48,7 @@ fn decode((mut record, text): (IncidentRecord, String)) -> Result<IncidentRecord
 impl Tx<'_> {
     /// Inserts or replaces the record of `record.incident_id`.
     pub fn put_incident(&mut self, record: &IncidentRecord) -> Result<(), Error> {
-        self.tx.execute(
+        self.exec(
             "INSERT INTO incidents (incident_id, channel_id, card_ts, resolved, state, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (incident_id) DO UPDATE SET
@@ -70,8 +70,7 @@ impl Tx<'_> {
     /// The record of one incident.
     pub fn incident(&self, incident_id: &IncidentId) -> Result<Option<IncidentRecord>, Error> {
         let sql = format!("SELECT {COLUMNS} FROM incidents WHERE incident_id = ?1");
-        self.tx
-            .query_row(&sql, [incident_id.as_str()], from_row)
+        self.row(&sql, [incident_id.as_str()], from_row)
             .optional()?
             .map(decode)
             .transpose()
@@ -87,8 +86,7 @@ impl Tx<'_> {
             "SELECT {COLUMNS} FROM incidents WHERE channel_id = ?1 AND card_ts = ?2
              ORDER BY incident_id LIMIT 1"
         );
-        self.tx
-            .query_row(&sql, [channel.as_str(), card_ts.as_str()], from_row)
+        self.row(&sql, [channel.as_str(), card_ts.as_str()], from_row)
             .optional()?
             .map(decode)
             .transpose()
@@ -125,7 +123,7 @@ impl Tx<'_> {
 
     /// Deletes an incident record; returns whether one existed.
     pub fn delete_incident(&mut self, incident_id: &IncidentId) -> Result<bool, Error> {
-        let n = self.tx.execute(
+        let n = self.exec(
             "DELETE FROM incidents WHERE incident_id = ?1",
             [incident_id.as_str()],
         )?;
