@@ -97,6 +97,9 @@ impl Default for Limits {
     }
 }
 
+/// About how much engine (and commit) time one group spends on engine inputs, so inbox
+/// records queued behind them wait at most about this long.
+const GROUP_INPUT_BUDGET: Duration = Duration::from_millis(2);
 /// How often the writer truncates the WAL (`wal_checkpoint(TRUNCATE)`).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How often, at most, the writer looks for incidents to unload when over the limit.
@@ -209,8 +212,11 @@ pub struct Bridge {
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
     writer: Mutex<mpsc::Sender<Job>>,
-    /// Room in the writer's queue (see [`Limits::write_queue`]).
+    /// Room in the writer's queue for inbox records (see [`Limits::write_queue`]).
     queue: Arc<Semaphore>,
+    /// Room in the writer's queue for engine inputs (the same size, so background work never
+    /// takes the room of requests).
+    input_queue: Arc<Semaphore>,
     limits: Limits,
     commit_groups: AtomicU64,
     /// When the writer last looked for idle incidents to unload.
@@ -279,6 +285,7 @@ impl Bridge {
             timer_wake: Notify::new(),
             writer: Mutex::new(writer),
             queue: Arc::new(Semaphore::new(parts.limits.write_queue.max(1))),
+            input_queue: Arc::new(Semaphore::new(parts.limits.write_queue.max(1))),
             limits: parts.limits,
             commit_groups: AtomicU64::new(0),
             last_trim: Mutex::new(std::time::Instant::now()),
@@ -329,7 +336,7 @@ impl Bridge {
     where
         F: Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send + 'static,
     {
-        let room = Arc::clone(&self.queue)
+        let room = Arc::clone(&self.input_queue)
             .acquire_owned()
             .await
             .map_err(|_| anyhow::anyhow!("the writer queue is closed"))?;
@@ -357,7 +364,10 @@ impl Bridge {
         let mut answers = Vec::with_capacity(n);
         let mut inputs = inputs.into_iter();
         while answers.len() < n {
-            let Ok(mut room) = Arc::clone(&self.queue).acquire_many_owned(wanted).await else {
+            let Ok(mut room) = Arc::clone(&self.input_queue)
+                .acquire_many_owned(wanted)
+                .await
+            else {
                 answers.push(Err(anyhow::anyhow!("the writer queue is closed")));
                 continue;
             };
@@ -435,7 +445,7 @@ impl Bridge {
             .map_err(|_| anyhow::anyhow!("the writer thread has stopped"))
     }
 
-    /// How many jobs the writer's queue has room for right now.
+    /// How many inbox records (requests) the writer's queue has room for right now.
     pub fn write_queue_room(&self) -> usize {
         self.queue.available_permits()
     }
@@ -1084,26 +1094,56 @@ impl http::Bridge for Bridge {
 /// one group; ends when the bridge is dropped.
 fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
     let mut last_checkpoint = std::time::Instant::now();
+    let mut records: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+    let mut inputs: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+    // The engine time one input took lately (microseconds, moving average).
+    let mut input_cost_us: u64 = 50;
     loop {
-        let first = match jobs.recv_timeout(CHECKPOINT_EVERY) {
-            Ok(job) => Some(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        };
+        if records.is_empty() && inputs.is_empty() {
+            match jobs.recv_timeout(CHECKPOINT_EVERY) {
+                Ok(job) => sort_job(job, &mut records, &mut inputs),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        while let Ok(job) = jobs.try_recv() {
+            sort_job(job, &mut records, &mut inputs);
+        }
         let Some(bridge) = bridge.upgrade() else {
             return;
         };
-        if let Some(first) = first {
-            let mut group = vec![first];
-            while group.len() < GROUP_COMMIT_MAX {
-                match jobs.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
-            }
+        if !records.is_empty() || !inputs.is_empty() {
+            // Every waiting record (a request waits for it), then only as many engine inputs
+            // as fit the time budget, so requests never wait long behind background work.
+            let budget = GROUP_INPUT_BUDGET.as_micros() as u64;
+            let take_inputs = usize::try_from(budget / input_cost_us.max(1))
+                .unwrap_or(usize::MAX)
+                .clamp(1, GROUP_COMMIT_MAX);
+            let n_records = records.len().min(GROUP_COMMIT_MAX);
+            let mut group: Vec<Job> = records.drain(..n_records).collect();
+            let n_inputs = inputs.len().min(take_inputs);
+            group.extend(inputs.drain(..n_inputs));
+            let started = std::time::Instant::now();
             bridge.commit_group(group);
+            if n_inputs > 0 {
+                let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+                    / u64::try_from(n_inputs).unwrap_or(1);
+                input_cost_us = (input_cost_us * 3 + per_input) / 4;
+            }
         }
         bridge.upkeep(&mut last_checkpoint);
+    }
+}
+
+/// Puts a job in the writer's local queue of its kind (each kept in arrival order).
+fn sort_job(
+    job: Job,
+    records: &mut std::collections::VecDeque<Job>,
+    inputs: &mut std::collections::VecDeque<Job>,
+) {
+    match job {
+        Job::Record(_) => records.push_back(job),
+        Job::Input(_) => inputs.push_back(job),
     }
 }
 

@@ -86,7 +86,7 @@ async fn a_full_write_queue_answers_503_not_4xx_and_recovers() {
         ..Limits::default()
     };
     let (app, bridge) = service(&dir, limits).await;
-    // Hold the writer's only queue slot: an input whose transaction waits for the test.
+    // Hold the writer: an input whose transaction waits for the test.
     let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let gate = Arc::new(Mutex::new((entered_tx, release_rx)));
@@ -106,17 +106,26 @@ async fn a_full_write_queue_answers_503_not_4xx_and_recovers() {
     tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
         .await
         .unwrap();
-    assert_eq!(bridge.write_queue_room(), 0);
+    // A first delivery takes the only room in the queue and waits for the writer...
+    let first = {
+        let app = app.clone();
+        tokio::spawn(async move { app.oneshot(triggered("PFULL00", "EFULL00")).await.unwrap() })
+    };
+    while bridge.write_queue_room() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...so the next one finds the queue full: 503, which PagerDuty retries.
     let resp = app
         .clone()
         .oneshot(triggered("PFULL01", "EFULL01"))
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    // Nothing was written for the refused delivery.
-    assert_eq!(unprocessed(&bridge).await, 0);
     release_tx.send(()).unwrap();
     busy.await.unwrap().unwrap();
+    assert_eq!(first.await.unwrap().status(), StatusCode::ACCEPTED);
+    // Nothing was written for the refused delivery.
+    assert_eq!(unprocessed(&bridge).await, 1);
     // With room again, PagerDuty's retry of the same delivery is accepted, then deduplicated.
     let resp = app
         .clone()
@@ -130,7 +139,7 @@ async fn a_full_write_queue_answers_503_not_4xx_and_recovers() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(unprocessed(&bridge).await, 1);
+    assert_eq!(unprocessed(&bridge).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
