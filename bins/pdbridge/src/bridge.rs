@@ -1,23 +1,39 @@
 //! The durable core: verified requests in, engine inputs committed with their effects.
 //!
 //! [`Bridge`] owns the engine (behind a mutex that is never held across an `.await` nor across
-//! SQLite work), the store and the clients. Every engine input goes through [`Bridge::apply`],
-//! which hands it to the single writer thread and waits for its commit. The writer takes every
-//! input queued at that moment (up to [`GROUP_COMMIT_MAX`]), runs them through the engine in
-//! order under the mutex, releases it, and commits them in ONE store transaction (group commit):
-//! each input's bookkeeping (inbox row marked processed, outbox row completed, audit line), every
-//! touched incident's state and every new effect. Each caller is answered only after that
-//! transaction committed; effects reach the dispatcher only through the committed outbox. When a
-//! group fails to commit the engine is reloaded from the store and the inputs are retried one by
-//! one, so a bad input fails alone and memory never stays ahead of disk. Between an input's
+//! SQLite work), the store and the clients. All writes but the loops' outbox bookkeeping go
+//! through the single writer thread, which commits many jobs in ONE store transaction (group
+//! commit):
+//! - inbox records: a verified PagerDuty delivery or an accepted Slack action is queued by the
+//!   request handler, inserted (with dedupe) in the next group, and the request is answered
+//!   (202, or 200 for a duplicate) only after that group committed;
+//! - engine inputs ([`Bridge::apply`], [`Bridge::apply_all`]): run through the engine in order
+//!   under the mutex, then committed with each input's bookkeeping (inbox row marked processed,
+//!   outbox row completed, audit line), every touched incident's state and every new effect.
+//!
+//! Each group takes every waiting record but only as many engine inputs as fit about 2 ms, so a
+//! request never waits long behind background work. Each caller is answered only after its
+//! group committed; effects reach the dispatcher only through the committed outbox. When a
+//! group fails to commit the engine is reloaded from the store and its jobs are retried one by
+//! one, so a bad job fails alone and memory never stays ahead of disk. Between an input's
 //! handling and its commit (milliseconds) readers of the engine may already see its state;
 //! nothing is carried out before the commit, because effects are only taken from the committed
-//! outbox. Async workers never wait on SQLite: request-time and loop-time store work runs on the
-//! blocking pool. The background
-//! loops in [`crate::runtime`] feed the bridge.
+//! outbox. Async workers never wait on SQLite: other store work runs on the blocking pool, and
+//! reads use the store's separate read connection. The background loops in [`crate::runtime`]
+//! feed the bridge.
 //!
-//! Request-time work is bounded: a PagerDuty delivery is parsed and inserted into the inbox
-//! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is persisted as an
+//! # Bounds ([`Limits`])
+//! - The writer's queues are bounded (records and engine inputs separately). A request that
+//!   finds no room within [`Limits::ingest_wait`] is answered 503, which PagerDuty and Slack
+//!   retry; loops wait for room. Overload slows answers down or refuses them; it never piles up
+//!   threads or memory.
+//! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
+//!   the writer unloads idle ones and ones without a timer (their state is in the store) and
+//!   loads an incident back before the next input that names it. Incidents with a timer stay.
+//! - The writer truncates the WAL every 10 s ([`store::Store::checkpoint`]).
+//!
+//! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
+//! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
 //! inbox action and answered, except that Add note and Reassign first open their modal with the
 //! `trigger_id` (which dies after 3 s). Identity, policy and the engine run after the answer.
 

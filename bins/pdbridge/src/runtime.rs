@@ -8,7 +8,12 @@
 //! - The dispatcher claims due outbox effects (the store keeps per-incident FIFO: the next
 //!   effect of an incident is claimable only once the previous one completed), carries each out
 //!   through the clients on its own task, and feeds the outcome back to the engine in the same
-//!   transaction that completes the row. It is woken right after every commit.
+//!   transaction that completes the row. It is woken right after every commit. At most
+//!   [`MAX_IN_FLIGHT`] effects run at once (the rest wait in the outbox, unclaimed), and a claim
+//!   is never repeated sooner than the last one took, so a large backlog neither grows memory
+//!   nor keeps the store busy.
+//! - Webhooks are drained in batches queued at once ([`Bridge::apply_all`]), so they share the
+//!   writer's group commits.
 //! - The timer loop sends [`Input::Tick`] when the engine asks for it (retries, thread flushes).
 //! - The reconciler lists open PagerDuty incidents every interval and feeds them to the engine,
 //!   which repairs stale cards and posts missing ones (routed as `incident.triggered`, so

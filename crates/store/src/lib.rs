@@ -86,10 +86,17 @@
 //! (`synchronous=FULL`, one fsync per commit) closes that gap at the cost of commit latency.
 //!
 //! # Threading
-//! Every method is synchronous and short. [`Store`] is `Send + Sync` (one connection behind a
-//! mutex), so the recommended use from async code is an `Arc<Store>` and
-//! `tokio::task::spawn_blocking(move || store.write(...))`. A dedicated writer thread fed by a
-//! channel is only worth it to batch many inputs into one transaction (group commit).
+//! Every method is synchronous and short. [`Store`] is `Send + Sync`: a file database has one
+//! write connection and one read connection, each behind a mutex, so [`Store::read`] never
+//! waits for a write transaction (WAL); an in-memory database has a single connection. From
+//! async code use an `Arc<Store>` and `tokio::task::spawn_blocking(move || store.write(...))`,
+//! or a dedicated writer thread fed by a channel to batch many inputs into one transaction
+//! (group commit), as pdbridge does.
+//!
+//! # WAL size
+//! SQLite checkpoints on its own once the WAL holds 1000 pages, and a reset WAL file is
+//! truncated back to 16 MiB. Readers can keep those checkpoints from resetting the WAL, so the
+//! writer should also call [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) periodically.
 #![forbid(unsafe_code)]
 
 mod audit;
