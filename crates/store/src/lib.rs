@@ -265,6 +265,13 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, Error> {
         let path = path.as_ref();
         let mut store = Self::init(Connection::open(path)?, options)?;
+        // Only a WAL file database can be read by a second connection (not `:memory:`).
+        let mode: String = store
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Ok(store);
+        }
         let reader = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -76,3 +76,13 @@ fn a_read_neither_waits_for_nor_sees_an_open_write() {
         2
     );
 }
+
+#[test]
+fn an_in_memory_path_reads_what_it_wrote() {
+    let store = Store::open(":memory:").unwrap();
+    insert(&store, 3);
+    assert_eq!(
+        store.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
+        3
+    );
+}
