@@ -613,6 +613,12 @@ fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
 }
 
 fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
+    // Our own limiter refusing to queue longer is a delay, exactly like a 429: the engine waits
+    // `wait` for this key instead of counting a failure and backing off for minutes.
+    if let slack_client::Error::RateLimitedLocally { wait, .. } = err {
+        bridge.metrics.api_call("slack", "rate_limited_locally");
+        return Outcome::RateLimited { retry_after: *wait };
+    }
     if let slack_client::Error::Api {
         status,
         code,

@@ -65,7 +65,7 @@ pub struct SlackConfig {
     pub retry: RetryPolicy,
     /// Rate-limit settings.
     pub limits: LimiterConfig,
-    /// The longest a call waits for its rate-limit slot before failing with `NotSent`.
+    /// The longest a call waits for its rate-limit slot before failing with `RateLimitedLocally`.
     pub max_queue_wait: Duration,
 }
 
@@ -463,10 +463,7 @@ impl SlackClient {
                 Ok(()) => return Ok(()),
                 Err(wait) => {
                     if started.elapsed() + wait > self.config.max_queue_wait {
-                        return Err(Error::NotSent {
-                            method,
-                            reason: format!("rate limited locally for another {wait:?}"),
-                        });
+                        return Err(Error::RateLimitedLocally { method, wait });
                     }
                     tracing::debug!(
                         method,

@@ -14,13 +14,22 @@ pub enum Error {
     /// The client configuration is unusable.
     #[error("invalid slack-client configuration: {0}")]
     Config(String),
-    /// The request certainly did not reach Slack (connect failure, local rate limit wait refused).
+    /// The request certainly did not reach Slack (connect failure, bad request line).
     #[error("Slack {method} request was not sent: {reason}")]
     NotSent {
         /// The Web API method (or `response_url`).
         method: &'static str,
         /// What failed.
         reason: String,
+    },
+    /// The request was not sent because this client's own rate limiter would have made it wait
+    /// longer than `max_queue_wait`. It is a delay, not a failure: retry after `wait`.
+    #[error("Slack {method} request was not sent: rate limited locally for another {wait:?}")]
+    RateLimitedLocally {
+        /// The Web API method.
+        method: &'static str,
+        /// How long until the rate-limit key has room again.
+        wait: Duration,
     },
     /// The request may have reached Slack (timeout, connection reset after writing).
     #[error("Slack {method} request may have been sent: {reason}")]
@@ -69,7 +78,7 @@ impl Error {
     /// for that.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::NotSent { .. } | Self::MaybeSent { .. } => true,
+            Self::NotSent { .. } | Self::MaybeSent { .. } | Self::RateLimitedLocally { .. } => true,
             Self::Api { status, code, .. } => {
                 *status == 429
                     || *status >= 500
@@ -86,14 +95,18 @@ impl Error {
         match self {
             Self::Payload(_) | Self::Config(_) => true,
             Self::Api { .. } => !self.is_retryable(),
-            Self::NotSent { .. } | Self::MaybeSent { .. } | Self::Decode { .. } => false,
+            Self::NotSent { .. }
+            | Self::MaybeSent { .. }
+            | Self::RateLimitedLocally { .. }
+            | Self::Decode { .. } => false,
         }
     }
 
-    /// The delay Slack asked for with `Retry-After`.
+    /// The delay Slack asked for with `Retry-After`, or the wait the local rate limiter needs.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Api { retry_after, .. } => *retry_after,
+            Self::RateLimitedLocally { wait, .. } => Some(*wait),
             _ => None,
         }
     }
@@ -101,7 +114,10 @@ impl Error {
     /// Whether the request may have reached Slack (false only when it certainly did not).
     pub fn was_sent(&self) -> bool {
         match self {
-            Self::NotSent { .. } | Self::Payload(_) | Self::Config(_) => false,
+            Self::NotSent { .. }
+            | Self::RateLimitedLocally { .. }
+            | Self::Payload(_)
+            | Self::Config(_) => false,
             Self::MaybeSent { .. } | Self::Api { .. } | Self::Decode { .. } => true,
         }
     }

@@ -442,3 +442,42 @@ async fn slack_connect_users_name_their_own_workspace() {
     assert_eq!(payload["user"]["team_id"], "T0OTHERORG");
     assert_eq!(payload["team"]["id"], slack.team_id().as_str());
 }
+
+#[tokio::test]
+async fn a_refused_local_queue_wait_is_a_rate_limit_with_its_wait_not_a_failure() {
+    let slack = fake().await;
+    let c = SlackClient::new(SlackConfig {
+        max_queue_wait: Duration::ZERO,
+        ..config(&slack)
+    })
+    .unwrap();
+    // The per-channel limiter allows a small burst; past it, a zero queue wait refuses locally.
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(err) = c.post_message(&post("C1")).await {
+            refused = Some(err);
+            break;
+        }
+    }
+    let err = refused.expect("the local limiter refuses once the burst is spent");
+    assert!(
+        matches!(
+            err,
+            Error::RateLimitedLocally {
+                method: "chat.postMessage",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let wait = err.retry_after().expect("the refusal carries its wait");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(1),
+        "{wait:?}"
+    );
+    assert!(!err.was_sent() && err.is_retryable() && !err.is_permanent());
+    // Another channel's key still has room.
+    c.post_message(&post("C2"))
+        .await
+        .expect("other keys keep flowing");
+}
