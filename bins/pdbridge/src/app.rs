@@ -92,11 +92,12 @@ impl Running {
         loop {
             let now = self.bridge.now_ms();
             let store = Arc::clone(&self.bridge.store);
-            let depth = tokio::task::spawn_blocking(move || store.read(|tx| tx.outbox_stats(now)))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map_or(0, |s| s.depth);
+            let depth =
+                tokio::task::spawn_blocking(move || store.read(|tx| tx.outbox_backlog(now)))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map_or(0, |s| s.depth);
             if depth == 0 || tokio::time::Instant::now() >= deadline {
                 if depth > 0 {
                     tracing::warn!(

@@ -469,7 +469,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
         }
         if last_stats.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
             last_stats = Some(tokio::time::Instant::now());
-            let stats = read(&bridge, move |tx| tx.outbox_stats(now))
+            let stats = read(&bridge, move |tx| tx.outbox_backlog(now))
                 .await
                 .unwrap_or_default();
             bridge.metrics.set_outbox(

@@ -101,6 +101,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         times      INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 2: the dispatcher's claims and the reconciler's listing read indexes only, so their cost
+    // follows what they return, not how many effects or incidents are stored. `head` is 1
+    // exactly for the oldest unfinished row of each ordering key.
+    r#"
+    ALTER TABLE outbox ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET head = 1
+        WHERE finished_at IS NULL
+          AND seq = (SELECT min(h.seq) FROM outbox AS h
+                     WHERE h.order_key = outbox.order_key AND h.finished_at IS NULL);
+    CREATE INDEX outbox_heads ON outbox (due_at, seq) WHERE head = 1;
+    CREATE INDEX incidents_open ON incidents (incident_id) WHERE resolved = 0;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -130,4 +142,48 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, latest_version, migrate};
+
+    /// Migration 2 marks the oldest unfinished row of each key as its head, and nothing else.
+    #[test]
+    fn migration_2_marks_the_head_of_every_key() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let rows = [
+            (1, "a", Some(5)),
+            (2, "a", None),
+            (3, "a", None),
+            (4, "b", None),
+            (5, "c", Some(5)),
+        ];
+        for (seq, key, finished) in rows {
+            conn.execute(
+                "INSERT INTO outbox (seq, effect_id, order_key, rate_key, payload, created_at,
+                     due_at, finished_at)
+                 VALUES (?1, ?1, ?2, 'r', '{}', 0, 0, ?3)",
+                rusqlite::params![seq, key, finished],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, latest_version());
+        let heads: Vec<i64> = conn
+            .prepare("SELECT seq FROM outbox WHERE head = 1 ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(heads, [2, 4]);
+    }
 }
