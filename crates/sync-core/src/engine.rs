@@ -315,6 +315,7 @@ impl IncidentState {
             info: None,
             title_hint: None,
             data_at: None,
+            resolved_since: None,
             channel: Some(channel),
             card: CardSlot::default(),
             thread: ThreadSlot::default(),
@@ -343,8 +344,7 @@ impl IncidentState {
         if self.data_at.is_some_and(|applied| at <= applied) {
             return false;
         }
-        self.info = Some(data);
-        self.data_at = Some(at);
+        self.set_data(data, at);
         true
     }
 
@@ -354,8 +354,7 @@ impl IncidentState {
         if self.data_at.is_some_and(|applied| sent_at < applied) {
             return false;
         }
-        self.info = Some(data);
-        self.data_at = Some(sent_at);
+        self.set_data(data, sent_at);
         true
     }
 
@@ -649,7 +648,8 @@ impl Cx<'_> {
             st.channel = target_channel;
         }
         let applied = st.apply_read(snapshot, as_of);
-        let reposting = st.card.post_failed.take().is_some();
+        // A resolved incident's failed card is posted again only within its retry window.
+        let reposting = st.needs_reconcile(self.now) && st.card.post_failed.take().is_some();
         self.sync_card(st);
         (!applied && !reposting && self.out.is_empty()).then_some(DropReason::Stale)
     }

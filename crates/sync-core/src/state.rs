@@ -1,6 +1,7 @@
 //! Serializable engine state.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ pub struct IncidentState {
     pub(crate) title_hint: Option<String>,
     /// How fresh `info` is: the `occurred_at` of the event, or the send time of the read.
     pub(crate) data_at: Option<Timestamp>,
+    /// The data time of the first data showing the incident resolved since it was last open.
+    /// Unlike `data_at`, later reads of the resolved incident do not move it.
+    #[serde(default)]
+    pub(crate) resolved_since: Option<Timestamp>,
     /// The card's channel.
     pub(crate) channel: Option<ChannelId>,
     pub(crate) card: CardSlot,
@@ -40,6 +45,11 @@ pub struct IncidentState {
 }
 
 impl IncidentState {
+    /// How long after it resolved an incident whose card was never posted (the post failed
+    /// permanently) still needs reconciliation: the reconciler tries to show its final state
+    /// until then, and stops afterwards so a channel that stays unusable costs nothing forever.
+    pub const RESOLVED_CARD_RETRY: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// The incident id.
     pub fn id(&self) -> &IncidentId {
         &self.id
@@ -81,6 +91,37 @@ impl IncidentState {
         self.info
             .as_ref()
             .is_some_and(|info| info.status == crate::Status::Resolved)
+    }
+
+    /// True while the reconciler should read the incident and feed it back at `now`: while it
+    /// is not known to be resolved, and while it is resolved but its card was never posted
+    /// because the post failed permanently, for [`IncidentState::RESOLVED_CARD_RETRY`] after
+    /// the first data that showed it resolved.
+    pub fn needs_reconcile(&self, now: Timestamp) -> bool {
+        if !self.is_resolved() {
+            return true;
+        }
+        let since = self.resolved_since.or(self.data_at);
+        self.card.ts.is_none()
+            && self.card.post_failed.is_some()
+            && since.is_some_and(|at| now < at.saturating_add(Self::RESOLVED_CARD_RETRY))
+    }
+
+    /// Replaces the incident data with `data` as of `at`, keeping `resolved_since`.
+    pub(crate) fn set_data(&mut self, data: IncidentSnapshot, at: Timestamp) {
+        self.resolved_since = if data.status == crate::Status::Resolved {
+            // A state saved before `resolved_since` existed falls back to its older data time.
+            let earlier = if self.is_resolved() {
+                self.resolved_since.or(self.data_at)
+            } else {
+                None
+            };
+            earlier.or(Some(at))
+        } else {
+            None
+        };
+        self.info = Some(data);
+        self.data_at = Some(at);
     }
 }
 
