@@ -58,8 +58,7 @@ use store::{
     Store, UnixMillis,
 };
 use sync_core::{
-    ActionKey, Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Status,
-    Timestamp,
+    ActionKey, Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Timestamp,
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -67,6 +66,7 @@ use crate::config::Config;
 use crate::http::{self, SlackReply, Unavailable, WebhookAck};
 use crate::metrics::Metrics;
 use crate::render::{self, ModalContext};
+use crate::translate;
 
 /// A source of the current Unix time in milliseconds.
 pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -140,9 +140,20 @@ struct InputJob {
     _room: OwnedSemaphorePermit,
 }
 
+/// What the writer does with a record it inserted, in the same transaction.
+enum Then {
+    /// Nothing: the inbox loop processes it (Slack actions).
+    Nothing,
+    /// A PagerDuty delivery: its engine input (if the event has one) runs and the row is marked
+    /// processed, unless an older delivery still waits in the inbox; the inbox loop then feeds
+    /// it, so deliveries reach the engine in arrival order.
+    Process(Option<Input>),
+}
+
 /// One inbox record (a PagerDuty delivery or a Slack action) waiting for the writer.
 struct RecordJob {
     record: Record,
+    then: Then,
     done: tokio::sync::oneshot::Sender<Result<InsertOutcome, String>>,
     _room: OwnedSemaphorePermit,
 }
@@ -420,7 +431,7 @@ impl Bridge {
     /// Inserts an inbox record through the writer (group commit) and answers once it committed.
     /// Waits at most [`Limits::ingest_wait`] for room in the queue; a full queue is
     /// [`Unavailable`] (503), so overload slows answers down or refuses them, never piles up.
-    async fn record(&self, record: Record) -> Result<InsertOutcome, Unavailable> {
+    async fn record(&self, record: Record, then: Then) -> Result<InsertOutcome, Unavailable> {
         let room = match Arc::clone(&self.queue).try_acquire_owned() {
             Ok(room) => room,
             Err(tokio::sync::TryAcquireError::Closed) => {
@@ -443,6 +454,7 @@ impl Bridge {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Record(RecordJob {
             record,
+            then,
             done,
             _room: room,
         }))
@@ -541,9 +553,11 @@ impl Bridge {
     }
 
     /// Handles a group of jobs and commits them together (the writer thread's work): inbox
-    /// records are inserted and engine inputs handled in order, all in one transaction. On a
-    /// failure the engine is reloaded and a group of several is retried one job at a time.
-    fn commit_group(&self, jobs: Vec<Job>) {
+    /// records are inserted and engine inputs handled in order, all in one transaction. With
+    /// `inline`, new PagerDuty deliveries are processed in that transaction too
+    /// ([`Then::Process`]). On a failure the engine is reloaded and a group of several is
+    /// retried one job at a time, without `inline` (the inbox loop processes those deliveries).
+    fn commit_group(&self, jobs: Vec<Job>, inline: bool) {
         let now = self.now_ms();
         let inputs: Vec<&InputJob> = jobs
             .iter()
@@ -588,31 +602,32 @@ impl Bridge {
                 }
             }
         }
+        let mut processed_inline = false;
         let result = match failure {
             Some(err) => Err(err),
-            None => self
-                .store
-                .write(|tx| {
-                    let mut outcomes = Vec::new();
-                    for job in &jobs {
-                        if let Job::Record(r) = job {
-                            outcomes.push((r.record)(tx)?);
-                        }
+            None => self.store.write(|tx| {
+                let mut outcomes = Vec::new();
+                for job in &jobs {
+                    if let Job::Record(r) = job {
+                        outcomes.push((r.record)(tx)?);
                     }
-                    for (job, (effects, records)) in inputs.iter().zip(&handled) {
-                        (job.extra)(tx, now)?;
-                        for r in records {
-                            tx.put_incident(r)?;
-                        }
-                        for effect in effects {
-                            enqueue(tx, effect, now)?;
-                        }
+                }
+                for (job, (effects, records)) in inputs.iter().zip(&handled) {
+                    (job.extra)(tx, now)?;
+                    for r in records {
+                        tx.put_incident(r)?;
                     }
-                    Ok::<_, store::Error>(outcomes)
-                })
-                .map_err(anyhow::Error::from),
+                    for effect in effects {
+                        enqueue(tx, effect, now)?;
+                    }
+                }
+                if inline {
+                    self.process_new_webhooks(tx, &jobs, &outcomes, now, &mut processed_inline)?;
+                }
+                Ok::<_, anyhow::Error>(outcomes)
+            }),
         };
-        let had_inputs = !inputs.is_empty();
+        let had_inputs = !inputs.is_empty() || processed_inline;
         drop(inputs);
         match result {
             Ok(outcomes) => {
@@ -669,11 +684,68 @@ impl Bridge {
                     }
                 } else {
                     for job in jobs {
-                        self.commit_group(vec![job]);
+                        self.commit_group(vec![job], false);
                     }
                 }
             }
         }
+    }
+
+    /// Processes the PagerDuty deliveries this group inserted ([`Then::Process`]) inside its
+    /// transaction: each one's engine input runs and its effects, the touched incidents and the
+    /// processed mark are written with the insert. Skipped while an older delivery waits in
+    /// the inbox, so the engine sees deliveries in arrival order. Sets `ran` before the engine
+    /// first changes, so a failed transaction reloads it. The engine lock is taken per input
+    /// and never held across SQLite work.
+    fn process_new_webhooks(
+        &self,
+        tx: &mut store::Tx<'_>,
+        jobs: &[Job],
+        outcomes: &[InsertOutcome],
+        now: UnixMillis,
+        ran: &mut bool,
+    ) -> anyhow::Result<()> {
+        let records = jobs.iter().filter_map(|j| match j {
+            Job::Record(r) => Some(r),
+            Job::Input(_) => None,
+        });
+        let new: Vec<(i64, Option<&Input>)> = records
+            .zip(outcomes)
+            .filter_map(|(r, outcome)| match (&r.then, outcome) {
+                (Then::Process(input), InsertOutcome::Inserted(seq)) => Some((*seq, input.as_ref())),
+                _ => None,
+            })
+            .collect();
+        let Some(first) = new.first().map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
+        if tx.oldest_unprocessed_webhook()?.is_some_and(|oldest| oldest < first) {
+            return Ok(());
+        }
+        for (seq, input) in new {
+            if let Some(input) = input {
+                if let Some(id) = input_incident(input) {
+                    if !self.with_engine(|e| e.incident(&id).is_some()) {
+                        if let Some(stored) = tx.incident(&id)? {
+                            let state: IncidentState = serde_json::from_value(stored.state)
+                                .context("decoding an incident state")?;
+                            *ran = true;
+                            self.engine().load_incident(state);
+                        }
+                    }
+                }
+                *ran = true;
+                let (effects, touched) = handle(&mut self.engine(), input.clone(), now)?;
+                for r in &touched {
+                    tx.put_incident(r)?;
+                }
+                for effect in &effects {
+                    enqueue(tx, effect, now)?;
+                }
+            }
+            tx.mark_webhook_processed(seq, now)?;
+        }
+        Ok(())
     }
 
     /// Runs store work on the blocking pool, never on an async worker.
@@ -705,7 +777,7 @@ impl Bridge {
                     payload: &payload,
                     received_at: now,
                 })
-            }))
+            }), Then::Nothing)
             .await?;
         if outcome.is_inserted() {
             self.metrics.action(name, "accepted");
@@ -940,14 +1012,15 @@ impl Bridge {
             .transpose()
     }
 
-    /// Unloads resolved incidents that await nothing from memory (their state stays in the
-    /// store and is loaded again by [`Bridge::apply`] when an input names them). Returns how
-    /// many were unloaded.
+    /// Unloads resolved incidents that await nothing and need no reconciliation (a card whose
+    /// post failed is not done) from memory; their state stays in the store and is loaded
+    /// again by [`Bridge::apply`] when an input names them. Returns how many were unloaded.
     pub fn unload_idle_resolved(&self) -> usize {
+        let now = Timestamp::from_millis(self.now_ms());
         let mut engine = self.engine();
         let idle: Vec<IncidentId> = engine
             .incidents()
-            .filter(|s| s.is_resolved() && s.is_idle())
+            .filter(|s| !s.needs_reconcile(now) && s.is_idle())
             .map(|s| s.id().clone())
             .collect();
         for id in &idle {
@@ -1049,19 +1122,23 @@ impl http::Bridge for Bridge {
             return Ok(WebhookAck::Ignored);
         };
         let now = self.now_ms();
+        let input = translate::pd_event(&self.config, &event, webhook_id.clone()).map(Input::PdEvent);
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
-            .record(Box::new(move |tx| {
-                tx.insert_webhook(&NewWebhook {
-                    webhook_id: webhook_id.as_ref(),
-                    event_id: &event_id,
-                    event_type: &event_type,
-                    incident_id: Some(&incident),
-                    payload: &payload,
-                    received_at: now,
-                })
-            }))
+            .record(
+                Box::new(move |tx| {
+                    tx.insert_webhook(&NewWebhook {
+                        webhook_id: webhook_id.as_ref(),
+                        event_id: &event_id,
+                        event_type: &event_type,
+                        incident_id: Some(&incident),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                }),
+                Then::Process(input),
+            )
             .await?;
         match outcome {
             InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
@@ -1140,7 +1217,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             let n_inputs = inputs.len().min(take_inputs);
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
-            bridge.commit_group(group);
+            bridge.commit_group(group, true);
             if n_inputs > 0 {
                 let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
                     / u64::try_from(n_inputs).unwrap_or(1);
@@ -1215,14 +1292,18 @@ fn load_engine(store: &Store, config: &EngineConfig, now: UnixMillis) -> anyhow:
     Engine::restore(config.clone(), snapshot).context("restoring the engine")
 }
 
+/// The stored record of `state` at `now`.
+///
+/// Its `resolved` flag means "resolved and nothing left to show": the reconciler reads the
+/// incidents stored without it (`open_incident_ids`), so a resolved incident whose card post
+/// failed permanently is stored as not resolved while [`IncidentState::needs_reconcile`] says
+/// its final state may still be shown.
 fn record(state: &IncidentState, now: UnixMillis) -> anyhow::Result<IncidentRecord> {
     Ok(IncidentRecord {
         incident_id: state.id().clone(),
         channel: state.channel().cloned(),
         card_ts: state.card_ts().cloned(),
-        resolved: state
-            .snapshot()
-            .is_some_and(|s| s.status == Status::Resolved),
+        resolved: !state.needs_reconcile(Timestamp::from_millis(now)),
         state: serde_json::to_value(state).context("encoding incident state")?,
         updated_at: now,
     })

@@ -893,8 +893,10 @@ pub async fn reconcile_loop(
     }
 }
 
-/// One reconciliation pass: every open PagerDuty incident, plus every incident the engine still
-/// thinks is open, is read and fed to the engine as [`Input::Reconcile`].
+/// One reconciliation pass: every open PagerDuty incident, plus every incident the engine or
+/// the store still thinks needs it (open, or resolved with a card whose post failed
+/// permanently, see [`IncidentState::needs_reconcile`]), is read and fed to the engine as
+/// [`Input::Reconcile`].
 pub async fn reconcile_once(bridge: &Bridge) {
     let as_of = Timestamp::from_millis(bridge.now_ms());
     let listing = match bridge.pd.list_open_incidents(100).await {
@@ -914,14 +916,12 @@ pub async fn reconcile_once(bridge: &Bridge) {
     let mut stale: BTreeSet<IncidentId> = bridge.with_engine(|e| {
         e.incidents()
             .filter(|s| {
-                s.snapshot()
-                    .is_some_and(|snap| snap.status != sync_core::Status::Resolved)
-                    && !seen.contains(s.id())
+                s.snapshot().is_some() && s.needs_reconcile(as_of) && !seen.contains(s.id())
             })
             .map(|s| s.id().clone())
             .collect()
     });
-    // Idle incidents may be unloaded from memory: the store knows which ones are still open.
+    // Idle incidents may be unloaded from memory: the store knows which ones still need it.
     let stored_open = read(bridge, |tx| tx.open_incident_ids())
         .await
         .unwrap_or_default();
