@@ -66,7 +66,6 @@ use crate::config::Config;
 use crate::http::{self, SlackReply, Unavailable, WebhookAck};
 use crate::metrics::Metrics;
 use crate::render::{self, ModalContext};
-use crate::translate;
 
 /// A source of the current Unix time in milliseconds.
 pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -140,20 +139,9 @@ struct InputJob {
     _room: OwnedSemaphorePermit,
 }
 
-/// What the writer does with a record it inserted, in the same transaction.
-enum Then {
-    /// Nothing: the inbox loop processes it (Slack actions).
-    Nothing,
-    /// A PagerDuty delivery: its engine input (if the event has one) runs and the row is marked
-    /// processed, unless an older delivery still waits in the inbox; the inbox loop then feeds
-    /// it, so deliveries reach the engine in arrival order.
-    Process(Option<Input>),
-}
-
 /// One inbox record (a PagerDuty delivery or a Slack action) waiting for the writer.
 struct RecordJob {
     record: Record,
-    then: Then,
     done: tokio::sync::oneshot::Sender<Result<InsertOutcome, String>>,
     _room: OwnedSemaphorePermit,
 }
@@ -431,7 +419,7 @@ impl Bridge {
     /// Inserts an inbox record through the writer (group commit) and answers once it committed.
     /// Waits at most [`Limits::ingest_wait`] for room in the queue; a full queue is
     /// [`Unavailable`] (503), so overload slows answers down or refuses them, never piles up.
-    async fn record(&self, record: Record, then: Then) -> Result<InsertOutcome, Unavailable> {
+    async fn record(&self, record: Record) -> Result<InsertOutcome, Unavailable> {
         let room = match Arc::clone(&self.queue).try_acquire_owned() {
             Ok(room) => room,
             Err(tokio::sync::TryAcquireError::Closed) => {
@@ -454,7 +442,6 @@ impl Bridge {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Record(RecordJob {
             record,
-            then,
             done,
             _room: room,
         }))
@@ -553,11 +540,9 @@ impl Bridge {
     }
 
     /// Handles a group of jobs and commits them together (the writer thread's work): inbox
-    /// records are inserted and engine inputs handled in order, all in one transaction. With
-    /// `inline`, new PagerDuty deliveries are processed in that transaction too
-    /// ([`Then::Process`]). On a failure the engine is reloaded and a group of several is
-    /// retried one job at a time, without `inline` (the inbox loop processes those deliveries).
-    fn commit_group(&self, jobs: Vec<Job>, inline: bool) {
+    /// records are inserted and engine inputs handled in order, all in one transaction. On a
+    /// failure the engine is reloaded and a group of several is retried one job at a time.
+    fn commit_group(&self, jobs: Vec<Job>) {
         let now = self.now_ms();
         let inputs: Vec<&InputJob> = jobs
             .iter()
@@ -602,32 +587,31 @@ impl Bridge {
                 }
             }
         }
-        let mut processed_inline = false;
         let result = match failure {
             Some(err) => Err(err),
-            None => self.store.write(|tx| {
-                let mut outcomes = Vec::new();
-                for job in &jobs {
-                    if let Job::Record(r) = job {
-                        outcomes.push((r.record)(tx)?);
+            None => self
+                .store
+                .write(|tx| {
+                    let mut outcomes = Vec::new();
+                    for job in &jobs {
+                        if let Job::Record(r) = job {
+                            outcomes.push((r.record)(tx)?);
+                        }
                     }
-                }
-                for (job, (effects, records)) in inputs.iter().zip(&handled) {
-                    (job.extra)(tx, now)?;
-                    for r in records {
-                        tx.put_incident(r)?;
+                    for (job, (effects, records)) in inputs.iter().zip(&handled) {
+                        (job.extra)(tx, now)?;
+                        for r in records {
+                            tx.put_incident(r)?;
+                        }
+                        for effect in effects {
+                            enqueue(tx, effect, now)?;
+                        }
                     }
-                    for effect in effects {
-                        enqueue(tx, effect, now)?;
-                    }
-                }
-                if inline {
-                    self.process_new_webhooks(tx, &jobs, &outcomes, now, &mut processed_inline)?;
-                }
-                Ok::<_, anyhow::Error>(outcomes)
-            }),
+                    Ok::<_, store::Error>(outcomes)
+                })
+                .map_err(anyhow::Error::from),
         };
-        let had_inputs = !inputs.is_empty() || processed_inline;
+        let had_inputs = !inputs.is_empty();
         drop(inputs);
         match result {
             Ok(outcomes) => {
@@ -684,68 +668,11 @@ impl Bridge {
                     }
                 } else {
                     for job in jobs {
-                        self.commit_group(vec![job], false);
+                        self.commit_group(vec![job]);
                     }
                 }
             }
         }
-    }
-
-    /// Processes the PagerDuty deliveries this group inserted ([`Then::Process`]) inside its
-    /// transaction: each one's engine input runs and its effects, the touched incidents and the
-    /// processed mark are written with the insert. Skipped while an older delivery waits in
-    /// the inbox, so the engine sees deliveries in arrival order. Sets `ran` before the engine
-    /// first changes, so a failed transaction reloads it. The engine lock is taken per input
-    /// and never held across SQLite work.
-    fn process_new_webhooks(
-        &self,
-        tx: &mut store::Tx<'_>,
-        jobs: &[Job],
-        outcomes: &[InsertOutcome],
-        now: UnixMillis,
-        ran: &mut bool,
-    ) -> anyhow::Result<()> {
-        let records = jobs.iter().filter_map(|j| match j {
-            Job::Record(r) => Some(r),
-            Job::Input(_) => None,
-        });
-        let new: Vec<(i64, Option<&Input>)> = records
-            .zip(outcomes)
-            .filter_map(|(r, outcome)| match (&r.then, outcome) {
-                (Then::Process(input), InsertOutcome::Inserted(seq)) => Some((*seq, input.as_ref())),
-                _ => None,
-            })
-            .collect();
-        let Some(first) = new.first().map(|(seq, _)| *seq) else {
-            return Ok(());
-        };
-        if tx.oldest_unprocessed_webhook()?.is_some_and(|oldest| oldest < first) {
-            return Ok(());
-        }
-        for (seq, input) in new {
-            if let Some(input) = input {
-                if let Some(id) = input_incident(input) {
-                    if !self.with_engine(|e| e.incident(&id).is_some()) {
-                        if let Some(stored) = tx.incident(&id)? {
-                            let state: IncidentState = serde_json::from_value(stored.state)
-                                .context("decoding an incident state")?;
-                            *ran = true;
-                            self.engine().load_incident(state);
-                        }
-                    }
-                }
-                *ran = true;
-                let (effects, touched) = handle(&mut self.engine(), input.clone(), now)?;
-                for r in &touched {
-                    tx.put_incident(r)?;
-                }
-                for effect in &effects {
-                    enqueue(tx, effect, now)?;
-                }
-            }
-            tx.mark_webhook_processed(seq, now)?;
-        }
-        Ok(())
     }
 
     /// Runs store work on the blocking pool, never on an async worker.
@@ -777,7 +704,7 @@ impl Bridge {
                     payload: &payload,
                     received_at: now,
                 })
-            }), Then::Nothing)
+            }))
             .await?;
         if outcome.is_inserted() {
             self.metrics.action(name, "accepted");
@@ -1122,23 +1049,19 @@ impl http::Bridge for Bridge {
             return Ok(WebhookAck::Ignored);
         };
         let now = self.now_ms();
-        let input = translate::pd_event(&self.config, &event, webhook_id.clone()).map(Input::PdEvent);
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
-            .record(
-                Box::new(move |tx| {
-                    tx.insert_webhook(&NewWebhook {
-                        webhook_id: webhook_id.as_ref(),
-                        event_id: &event_id,
-                        event_type: &event_type,
-                        incident_id: Some(&incident),
-                        payload: &payload,
-                        received_at: now,
-                    })
-                }),
-                Then::Process(input),
-            )
+            .record(Box::new(move |tx| {
+                tx.insert_webhook(&NewWebhook {
+                    webhook_id: webhook_id.as_ref(),
+                    event_id: &event_id,
+                    event_type: &event_type,
+                    incident_id: Some(&incident),
+                    payload: &payload,
+                    received_at: now,
+                })
+            }))
             .await?;
         match outcome {
             InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
@@ -1217,7 +1140,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             let n_inputs = inputs.len().min(take_inputs);
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
-            bridge.commit_group(group, true);
+            bridge.commit_group(group);
             if n_inputs > 0 {
                 let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
                     / u64::try_from(n_inputs).unwrap_or(1);
