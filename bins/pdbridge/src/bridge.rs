@@ -66,6 +66,7 @@ use crate::config::Config;
 use crate::http::{self, SlackReply, Unavailable, WebhookAck};
 use crate::metrics::Metrics;
 use crate::render::{self, ModalContext};
+use crate::translate;
 
 /// A source of the current Unix time in milliseconds.
 pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -139,9 +140,20 @@ struct InputJob {
     _room: OwnedSemaphorePermit,
 }
 
+/// What the writer does with a record it inserted, in the same transaction.
+enum Then {
+    /// Nothing: the inbox loop processes it (Slack actions).
+    Nothing,
+    /// A PagerDuty delivery: its engine input (if the event has one) runs and the row is marked
+    /// processed, unless an older delivery still waits in the inbox; the inbox loop then feeds
+    /// it, so deliveries reach the engine in arrival order.
+    Process(Option<Box<Input>>),
+}
+
 /// One inbox record (a PagerDuty delivery or a Slack action) waiting for the writer.
 struct RecordJob {
     record: Record,
+    then: Then,
     done: tokio::sync::oneshot::Sender<Result<InsertOutcome, String>>,
     _room: OwnedSemaphorePermit,
 }
@@ -419,7 +431,7 @@ impl Bridge {
     /// Inserts an inbox record through the writer (group commit) and answers once it committed.
     /// Waits at most [`Limits::ingest_wait`] for room in the queue; a full queue is
     /// [`Unavailable`] (503), so overload slows answers down or refuses them, never piles up.
-    async fn record(&self, record: Record) -> Result<InsertOutcome, Unavailable> {
+    async fn record(&self, record: Record, then: Then) -> Result<InsertOutcome, Unavailable> {
         let room = match Arc::clone(&self.queue).try_acquire_owned() {
             Ok(room) => room,
             Err(tokio::sync::TryAcquireError::Closed) => {
@@ -442,6 +454,7 @@ impl Bridge {
         let (done, answer) = tokio::sync::oneshot::channel();
         self.send(Job::Record(RecordJob {
             record,
+            then,
             done,
             _room: room,
         }))
@@ -540,9 +553,11 @@ impl Bridge {
     }
 
     /// Handles a group of jobs and commits them together (the writer thread's work): inbox
-    /// records are inserted and engine inputs handled in order, all in one transaction. On a
-    /// failure the engine is reloaded and a group of several is retried one job at a time.
-    fn commit_group(&self, jobs: Vec<Job>) {
+    /// records are inserted and engine inputs handled in order, all in one transaction. With
+    /// `inline`, new PagerDuty deliveries are processed in that transaction too
+    /// ([`Then::Process`]). On a failure the engine is reloaded and a group of several is
+    /// retried one job at a time, without `inline` (the inbox loop processes those deliveries).
+    fn commit_group(&self, jobs: Vec<Job>, inline: bool) {
         let now = self.now_ms();
         let inputs: Vec<&InputJob> = jobs
             .iter()
@@ -587,31 +602,32 @@ impl Bridge {
                 }
             }
         }
+        let mut processed_inline = false;
         let result = match failure {
             Some(err) => Err(err),
-            None => self
-                .store
-                .write(|tx| {
-                    let mut outcomes = Vec::new();
-                    for job in &jobs {
-                        if let Job::Record(r) = job {
-                            outcomes.push((r.record)(tx)?);
-                        }
+            None => self.store.write(|tx| {
+                let mut outcomes = Vec::new();
+                for job in &jobs {
+                    if let Job::Record(r) = job {
+                        outcomes.push((r.record)(tx)?);
                     }
-                    for (job, (effects, records)) in inputs.iter().zip(&handled) {
-                        (job.extra)(tx, now)?;
-                        for r in records {
-                            tx.put_incident(r)?;
-                        }
-                        for effect in effects {
-                            enqueue(tx, effect, now)?;
-                        }
+                }
+                for (job, (effects, records)) in inputs.iter().zip(&handled) {
+                    (job.extra)(tx, now)?;
+                    for r in records {
+                        tx.put_incident(r)?;
                     }
-                    Ok::<_, store::Error>(outcomes)
-                })
-                .map_err(anyhow::Error::from),
+                    for effect in effects {
+                        enqueue(tx, effect, now)?;
+                    }
+                }
+                if inline {
+                    self.process_new_webhooks(tx, &jobs, &outcomes, now, &mut processed_inline)?;
+                }
+                Ok::<_, anyhow::Error>(outcomes)
+            }),
         };
-        let had_inputs = !inputs.is_empty();
+        let had_inputs = !inputs.is_empty() || processed_inline;
         drop(inputs);
         match result {
             Ok(outcomes) => {
@@ -668,11 +684,72 @@ impl Bridge {
                     }
                 } else {
                     for job in jobs {
-                        self.commit_group(vec![job]);
+                        self.commit_group(vec![job], false);
                     }
                 }
             }
         }
+    }
+
+    /// Processes the PagerDuty deliveries this group inserted ([`Then::Process`]) inside its
+    /// transaction: each one's engine input runs and its effects, the touched incidents and the
+    /// processed mark are written with the insert. Skipped while an older delivery waits in
+    /// the inbox, so the engine sees deliveries in arrival order. Sets `ran` before the engine
+    /// first changes, so a failed transaction reloads it. The engine lock is taken per input
+    /// and never held across SQLite work.
+    fn process_new_webhooks(
+        &self,
+        tx: &mut store::Tx<'_>,
+        jobs: &[Job],
+        outcomes: &[InsertOutcome],
+        now: UnixMillis,
+        ran: &mut bool,
+    ) -> anyhow::Result<()> {
+        let records = jobs.iter().filter_map(|j| match j {
+            Job::Record(r) => Some(r),
+            Job::Input(_) => None,
+        });
+        let new: Vec<(i64, Option<&Input>)> = records
+            .zip(outcomes)
+            .filter_map(|(r, outcome)| match (&r.then, outcome) {
+                (Then::Process(input), InsertOutcome::Inserted(seq)) => {
+                    Some((*seq, input.as_deref()))
+                }
+                _ => None,
+            })
+            .collect();
+        let Some(first) = new.first().map(|(seq, _)| *seq) else {
+            return Ok(());
+        };
+        if tx
+            .oldest_unprocessed_webhook()?
+            .is_some_and(|oldest| oldest < first)
+        {
+            return Ok(());
+        }
+        for (seq, input) in new {
+            if let Some(input) = input {
+                if let Some(id) = input_incident(input)
+                    && !self.with_engine(|e| e.incident(&id).is_some())
+                    && let Some(stored) = tx.incident(&id)?
+                {
+                    let state: IncidentState = serde_json::from_value(stored.state)
+                        .context("decoding an incident state")?;
+                    *ran = true;
+                    self.engine().load_incident(state);
+                }
+                *ran = true;
+                let (effects, touched) = handle(&mut self.engine(), input.clone(), now)?;
+                for r in &touched {
+                    tx.put_incident(r)?;
+                }
+                for effect in &effects {
+                    enqueue(tx, effect, now)?;
+                }
+            }
+            tx.mark_webhook_processed(seq, now)?;
+        }
+        Ok(())
     }
 
     /// Runs store work on the blocking pool, never on an async worker.
@@ -695,16 +772,19 @@ impl Bridge {
         let now = self.now_ms();
         let name = action.kind.name();
         let outcome = self
-            .record(Box::new(move |tx| {
-                tx.insert_action(&NewAction {
-                    dedupe_key: &DedupeKey::new(action.key.as_str()),
-                    slack_user: &action.user,
-                    incident_id: Some(&action.incident),
-                    kind: action.kind.name(),
-                    payload: &payload,
-                    received_at: now,
-                })
-            }))
+            .record(
+                Box::new(move |tx| {
+                    tx.insert_action(&NewAction {
+                        dedupe_key: &DedupeKey::new(action.key.as_str()),
+                        slack_user: &action.user,
+                        incident_id: Some(&action.incident),
+                        kind: action.kind.name(),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                }),
+                Then::Nothing,
+            )
             .await?;
         if outcome.is_inserted() {
             self.metrics.action(name, "accepted");
@@ -1049,19 +1129,24 @@ impl http::Bridge for Bridge {
             return Ok(WebhookAck::Ignored);
         };
         let now = self.now_ms();
+        let input = translate::pd_event(&self.config, &event, webhook_id.clone())
+            .map(|e| Box::new(Input::PdEvent(e)));
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
-            .record(Box::new(move |tx| {
-                tx.insert_webhook(&NewWebhook {
-                    webhook_id: webhook_id.as_ref(),
-                    event_id: &event_id,
-                    event_type: &event_type,
-                    incident_id: Some(&incident),
-                    payload: &payload,
-                    received_at: now,
-                })
-            }))
+            .record(
+                Box::new(move |tx| {
+                    tx.insert_webhook(&NewWebhook {
+                        webhook_id: webhook_id.as_ref(),
+                        event_id: &event_id,
+                        event_type: &event_type,
+                        incident_id: Some(&incident),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                }),
+                Then::Process(input),
+            )
             .await?;
         match outcome {
             InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
@@ -1140,7 +1225,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             let n_inputs = inputs.len().min(take_inputs);
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
-            bridge.commit_group(group);
+            bridge.commit_group(group, true);
             if n_inputs > 0 {
                 let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
                     / u64::try_from(n_inputs).unwrap_or(1);

@@ -168,6 +168,23 @@ impl Tx<'_> {
         Ok(self.row(&sql, [seq], WebhookRow::from_row).optional()?)
     }
 
+    /// How many webhooks are stored, processed or not (until pruned).
+    pub fn webhook_count(&self) -> Result<u64, Error> {
+        Ok(self.row("SELECT count(*) FROM pd_inbox", [], |r| r.get(0))?)
+    }
+
+    /// The arrival number of the oldest unprocessed webhook, if any (reads the unprocessed index
+    /// only).
+    pub fn oldest_unprocessed_webhook(&self) -> Result<Option<i64>, Error> {
+        Ok(self
+            .row(
+                "SELECT seq FROM pd_inbox WHERE processed_at IS NULL ORDER BY seq LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Marks a webhook processed (idempotent: the first time wins).
     pub fn mark_webhook_processed(&mut self, seq: i64, now: UnixMillis) -> Result<(), Error> {
         let n = self.exec(

@@ -111,7 +111,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
           AND seq = (SELECT min(h.seq) FROM outbox AS h
                      WHERE h.order_key = outbox.order_key AND h.finished_at IS NULL);
     CREATE INDEX outbox_heads ON outbox (due_at, seq) WHERE head = 1;
-    CREATE INDEX incidents_open ON incidents (incident_id) WHERE resolved = 0;
+    CREATE INDEX incidents_open ON incidents (resolved) WHERE resolved = 0;
     "#,
 ];
 
