@@ -89,6 +89,11 @@ const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
 /// The most jobs (engine inputs and inbox records) one group commit takes.
 pub const GROUP_COMMIT_MAX: usize = 256;
 
+/// The most inbox records a group may hold for its new PagerDuty deliveries to be processed in
+/// it ([`Then::Process`]). A larger group means a burst: its deliveries are acknowledged first
+/// and the inbox loop processes them after, so answers do not wait for engine work.
+const INLINE_RECORDS_MAX: usize = 8;
+
 /// The bounds of the bridge's in-memory state and queues (see [`Limits::default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -1225,7 +1230,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             let n_inputs = inputs.len().min(take_inputs);
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
-            bridge.commit_group(group, true);
+            bridge.commit_group(group, n_records <= INLINE_RECORDS_MAX);
             if n_inputs > 0 {
                 let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
                     / u64::try_from(n_inputs).unwrap_or(1);
