@@ -6,7 +6,10 @@
 //! commit):
 //! - inbox records: a verified PagerDuty delivery or an accepted Slack action is queued by the
 //!   request handler, inserted (with dedupe) in the next group, and the request is answered
-//!   (202, or 200 for a duplicate) only after that group committed;
+//!   (202, or 200 for a duplicate) only after that group committed. A new delivery is also
+//!   processed in that group (its engine input, states, effects and processed mark) when the
+//!   group holds at most `INLINE_RECORDS_MAX` (8) records and no older delivery waits in the
+//!   inbox; otherwise the inbox loop feeds it to the engine later, in arrival order;
 //! - engine inputs ([`Bridge::apply`], [`Bridge::apply_all`]): run through the engine in order
 //!   under the mutex, then committed with each input's bookkeeping (inbox row marked processed,
 //!   outbox row completed, audit line), every touched incident's state and every new effect.
@@ -35,7 +38,8 @@
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
 //! inbox action and answered, except that Add note and Reassign first open their modal with the
-//! `trigger_id` (which dies after 3 s). Identity, policy and the engine run after the answer.
+//! `trigger_id` (which dies after 3 s). Identity, policy and the engine run after the answer
+//! (for a delivery, at most in its own group, as above).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
