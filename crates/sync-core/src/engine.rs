@@ -511,7 +511,7 @@ impl Cx<'_> {
         if st.channel.is_none() {
             st.channel = event.target_channel.clone();
         }
-        if st.title_hint.is_none() {
+        if st.info.is_none() && st.title_hint.is_none() {
             st.title_hint = event.incident_title.clone();
         }
         let agent = event.agent.clone();

@@ -19,7 +19,7 @@ pub struct IncidentState {
     pub(crate) id: IncidentId,
     /// The latest incident data applied, `None` until a snapshot or full event arrives.
     pub(crate) info: Option<IncidentSnapshot>,
-    /// A title known from an incident reference before `info` arrives.
+    /// A title known from an incident reference before `info` arrives (cleared when it does).
     pub(crate) title_hint: Option<String>,
     /// How fresh `info` is: the `occurred_at` of the event, or the send time of the read.
     pub(crate) data_at: Option<Timestamp>,
@@ -121,6 +121,8 @@ impl IncidentState {
             None
         };
         self.info = Some(data);
+        // The hint only stands in for the title until the data arrives.
+        self.title_hint = None;
         self.data_at = Some(at);
     }
 }
