@@ -742,7 +742,9 @@ impl Bridge {
                     && !self.with_engine(|e| e.incident(&id).is_some())
                     && let Some(stored) = tx.incident(&id)?
                 {
-                    let state: IncidentState = serde_json::from_value(stored.state)
+                    let state: IncidentState = stored
+                        .state
+                        .decode()
                         .context("decoding an incident state")?;
                     *ran = true;
                     self.engine().load_incident(state);
@@ -1024,7 +1026,7 @@ impl Bridge {
             .read(|tx| tx.incident(id))
             .context("reading an incident state")?;
         record
-            .map(|r| serde_json::from_value(r.state).context("decoding an incident state"))
+            .map(|r| r.state.decode().context("decoding an incident state"))
             .transpose()
     }
 
@@ -1079,7 +1081,7 @@ impl Bridge {
                     .await
                     .ok()
                     .flatten()
-                    .and_then(|r| serde_json::from_value::<IncidentState>(r.state).ok())
+                    .and_then(|r| r.state.decode::<IncidentState>().ok())
             }
         };
         match state.as_ref() {
@@ -1275,7 +1277,7 @@ fn enqueue(tx: &mut store::Tx<'_>, effect: &Effect, now: UnixMillis) -> Result<(
     let Some(id) = effect.id() else {
         return Ok(());
     };
-    let payload = serde_json::to_value(effect).map_err(|source| store::Error::Json {
+    let payload = store::Json::encode(effect).map_err(|source| store::Error::Json {
         table: "outbox",
         source,
     })?;
@@ -1297,7 +1299,9 @@ fn load_engine(store: &Store, config: &EngineConfig, now: UnixMillis) -> anyhow:
         .context("reading incident states")?;
     let mut incidents = Vec::with_capacity(records.len());
     for r in records {
-        let state: IncidentState = serde_json::from_value(r.state)
+        let state: IncidentState = r
+            .state
+            .decode()
             .with_context(|| format!("decoding the state of incident {}", r.incident_id))?;
         incidents.push(state);
     }
@@ -1321,7 +1325,7 @@ fn record(state: &IncidentState, now: UnixMillis) -> anyhow::Result<IncidentReco
         channel: state.channel().cloned(),
         card_ts: state.card_ts().cloned(),
         resolved: !state.needs_reconcile(Timestamp::from_millis(now)),
-        state: serde_json::to_value(state).context("encoding incident state")?,
+        state: store::Json::encode(state).context("encoding incident state")?,
         updated_at: now,
     })
 }

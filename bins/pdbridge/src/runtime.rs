@@ -275,7 +275,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         known = read(bridge, move |tx| tx.incident(&id))
             .await
             .flatten()
-            .and_then(|r| serde_json::from_value::<IncidentState>(r.state).ok())
+            .and_then(|r| r.state.decode::<IncidentState>().ok())
             .as_ref()
             .map(known_incident);
     }
@@ -486,7 +486,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
 }
 
 async fn execute(bridge: &Bridge, row: OutboxRow) {
-    let effect: Effect = match serde_json::from_value(row.payload.clone()) {
+    let effect: Effect = match row.payload.decode() {
         Ok(e) => e,
         Err(err) => {
             tracing::error!(%err, id = %row.id, "undecodable effect; abandoning it");

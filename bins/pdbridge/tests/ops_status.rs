@@ -21,7 +21,7 @@ fn seed(path: &std::path::Path) {
                     channel: Some(ChannelId::new("C1")),
                     card_ts: ts.map(MessageTs::new),
                     resolved,
-                    state: json!({}),
+                    state: store::Json::encode(&json!({})).unwrap(),
                     updated_at: NOW - 60_000,
                 })?;
             }
@@ -38,7 +38,7 @@ fn seed(path: &std::path::Path) {
                     id: &EffectId::new(format!("PINC2/post-{n}")),
                     order_key: &OrderKey::new(format!("PINC2-{n}")),
                     rate_key: &RateKey::new("slack"),
-                    payload: &json!({}),
+                    payload: &store::Json::encode(&json!({})).unwrap(),
                     due_at: NOW - age,
                     created_at: NOW - age,
                 })?;

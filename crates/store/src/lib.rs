@@ -2,7 +2,7 @@
 //!
 //! The store owns one SQLite database and knows nothing of HTTP, Slack or PagerDuty semantics:
 //! payloads are opaque JSON (raw webhook bodies are kept byte for byte as text, engine state and
-//! effects as [`serde_json::Value`]), so it does not depend on `sync-core`.
+//! effects as [`Json`] text the caller encodes and decodes), so it does not depend on `sync-core`.
 //!
 //! # Call order
 //! 1. [`Store::open`] (or [`Store::open_with`], [`Store::open_in_memory`]) applies the versioned
@@ -22,7 +22,7 @@
 //! ```
 //! use ids::{EventId, IncidentId, WebhookId};
 //! use serde_json::json;
-//! use store::{EffectId, NewEffect, NewWebhook, OrderKey, RateKey, Store};
+//! use store::{EffectId, Json, NewEffect, NewWebhook, OrderKey, RateKey, Store};
 //!
 //! let store = Store::open_in_memory()?;
 //! let now = 1_764_000_000_000;
@@ -49,13 +49,13 @@
 //!             id: &EffectId::new(format!("{incident}/post")),
 //!             order_key: &OrderKey::from(&incident),
 //!             rate_key: &RateKey::new("slack"),
-//!             payload: &json!({ "post_card": incident }),
+//!             payload: &Json::encode(&json!({ "post_card": incident }))?,
 //!             due_at: now,
 //!             created_at: now,
 //!         })?;
 //!         tx.mark_webhook_processed(row.seq, now)?;
 //!     }
-//!     Ok::<_, store::Error>(())
+//!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //!
 //! // The dispatcher: claim, execute, report.
@@ -63,7 +63,7 @@
 //!     store.write(|tx| tx.complete(&effect.id, now + 5))?;
 //! }
 //! assert_eq!(store.read(|tx| tx.outbox_stats(now + 5))?.depth, 0);
-//! # Ok::<(), store::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Invariants
@@ -120,7 +120,9 @@ pub use inbox::{ActionRow, NewAction, NewWebhook, WebhookRow};
 pub use outbox::{NewEffect, OutboxBacklog, OutboxRow, OutboxStats};
 pub use state::IncidentRecord;
 pub use status::{PruneReport, RecentFailure, StatusSummary};
-pub use types::{DedupeKey, EffectId, IdentityKey, InsertOutcome, OrderKey, RateKey, UnixMillis};
+pub use types::{
+    DedupeKey, EffectId, IdentityKey, InsertOutcome, Json, OrderKey, RateKey, UnixMillis,
+};
 
 /// Milliseconds in seven days, the default dedupe retention.
 pub const SEVEN_DAYS_MS: UnixMillis = 7 * 24 * 60 * 60 * 1000;

@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::limit_param;
-use crate::types::{EffectId, InsertOutcome, OrderKey, RateKey, UnixMillis, from_json, to_json};
+use crate::types::{EffectId, InsertOutcome, Json, OrderKey, RateKey, UnixMillis};
 use crate::{Error, Tx};
 
 /// An effect to enqueue.
@@ -17,7 +17,7 @@ pub struct NewEffect<'a> {
     /// The rate-limit bucket.
     pub rate_key: &'a RateKey,
     /// The opaque effect description.
-    pub payload: &'a serde_json::Value,
+    pub payload: &'a Json,
     /// The earliest time the effect may run.
     pub due_at: UnixMillis,
     /// When it was enqueued.
@@ -36,7 +36,7 @@ pub struct OutboxRow {
     /// The rate-limit bucket.
     pub rate_key: RateKey,
     /// The opaque effect description.
-    pub payload: serde_json::Value,
+    pub payload: Json,
     /// When it was enqueued.
     pub created_at: UnixMillis,
     /// The earliest time of the next attempt.
@@ -85,26 +85,18 @@ const NEXT_DUE: &str = "SELECT due_at FROM outbox
     WHERE head = 1 AND (claimed_until IS NULL OR claimed_until <= ?1)
     ORDER BY due_at, seq LIMIT 1";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(OutboxRow, String)> {
-    Ok((
-        OutboxRow {
-            seq: r.get(0)?,
-            id: EffectId::new(r.get::<_, String>(1)?),
-            order_key: OrderKey::new(r.get::<_, String>(2)?),
-            rate_key: RateKey::new(r.get::<_, String>(3)?),
-            payload: serde_json::Value::Null,
-            created_at: r.get(5)?,
-            due_at: r.get(6)?,
-            attempts: r.get(7)?,
-            last_error: r.get(8)?,
-        },
-        r.get(4)?,
-    ))
-}
-
-fn decode((mut row, text): (OutboxRow, String)) -> Result<OutboxRow, Error> {
-    row.payload = from_json("outbox", &text)?;
-    Ok(row)
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        seq: r.get(0)?,
+        id: EffectId::new(r.get::<_, String>(1)?),
+        order_key: OrderKey::new(r.get::<_, String>(2)?),
+        rate_key: RateKey::new(r.get::<_, String>(3)?),
+        payload: Json::column(r, 4, "outbox")?,
+        created_at: r.get(5)?,
+        due_at: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+    })
 }
 
 impl Tx<'_> {
@@ -129,7 +121,7 @@ impl Tx<'_> {
                 effect.id.as_str(),
                 effect.order_key.as_str(),
                 effect.rate_key.as_str(),
-                to_json("outbox", effect.payload)?,
+                effect.payload.as_str(),
                 effect.created_at,
                 effect.due_at,
             ],
@@ -146,7 +138,7 @@ impl Tx<'_> {
         let rows: Vec<OutboxRow> = {
             let mut stmt = self.tx.prepare_cached(CLAIM_DUE)?;
             let rows = stmt.query_map(params![now, limit_param(limit)], from_row)?;
-            rows.map(|row| decode(row?)).collect::<Result<_, Error>>()?
+            rows.collect::<Result<_, _>>()?
         };
         let lease_until = now.saturating_add(self.settings.claim_lease_ms);
         let mut stmt = self
@@ -251,10 +243,7 @@ impl Tx<'_> {
     /// One effect by id, finished or not. Finished effects report `None` only once pruned.
     pub fn effect(&self, id: &EffectId) -> Result<Option<OutboxRow>, Error> {
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE effect_id = ?1");
-        self.row(&sql, [id.as_str()], from_row)
-            .optional()?
-            .map(decode)
-            .transpose()
+        Ok(self.row(&sql, [id.as_str()], from_row).optional()?)
     }
 
     /// Whether an effect is stored and finished (completed or abandoned).
@@ -275,7 +264,7 @@ impl Tx<'_> {
             format!("SELECT {COLUMNS} FROM outbox WHERE finished_at IS NULL ORDER BY seq LIMIT ?1");
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit_param(limit)], from_row)?;
-        rows.map(|row| decode(row?)).collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The earliest `due_at` among heads of keys that are not leased, so the dispatcher can sleep

@@ -4,7 +4,7 @@ use ids::{ChannelId, IncidentId, MessageTs};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{UnixMillis, from_json, to_json};
+use crate::types::{Json, UnixMillis};
 use crate::{Error, Tx};
 
 /// The stored state of one incident.
@@ -19,30 +19,22 @@ pub struct IncidentRecord {
     /// Whether the incident is resolved (a resolved card is no longer "open").
     pub resolved: bool,
     /// The engine's opaque per-incident snapshot.
-    pub state: serde_json::Value,
+    pub state: Json,
     /// When the record was last written.
     pub updated_at: UnixMillis,
 }
 
 const COLUMNS: &str = "incident_id, channel_id, card_ts, resolved, state, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(IncidentRecord, String)> {
-    Ok((
-        IncidentRecord {
-            incident_id: IncidentId::new(r.get::<_, String>(0)?),
-            channel: r.get::<_, Option<String>>(1)?.map(ChannelId::new),
-            card_ts: r.get::<_, Option<String>>(2)?.map(MessageTs::new),
-            resolved: r.get(3)?,
-            state: serde_json::Value::Null,
-            updated_at: r.get(5)?,
-        },
-        r.get(4)?,
-    ))
-}
-
-fn decode((mut record, text): (IncidentRecord, String)) -> Result<IncidentRecord, Error> {
-    record.state = from_json("incidents", &text)?;
-    Ok(record)
+fn from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
+    Ok(IncidentRecord {
+        incident_id: IncidentId::new(r.get::<_, String>(0)?),
+        channel: r.get::<_, Option<String>>(1)?.map(ChannelId::new),
+        card_ts: r.get::<_, Option<String>>(2)?.map(MessageTs::new),
+        resolved: r.get(3)?,
+        state: Json::column(r, 4, "incidents")?,
+        updated_at: r.get(5)?,
+    })
 }
 
 impl Tx<'_> {
@@ -60,7 +52,7 @@ impl Tx<'_> {
                 record.channel.as_ref().map(ChannelId::as_str),
                 record.card_ts.as_ref().map(MessageTs::as_str),
                 record.resolved,
-                to_json("incidents", &record.state)?,
+                record.state.as_str(),
                 record.updated_at,
             ],
         )?;
@@ -70,10 +62,9 @@ impl Tx<'_> {
     /// The record of one incident.
     pub fn incident(&self, incident_id: &IncidentId) -> Result<Option<IncidentRecord>, Error> {
         let sql = format!("SELECT {COLUMNS} FROM incidents WHERE incident_id = ?1");
-        self.row(&sql, [incident_id.as_str()], from_row)
-            .optional()?
-            .map(decode)
-            .transpose()
+        Ok(self
+            .row(&sql, [incident_id.as_str()], from_row)
+            .optional()?)
     }
 
     /// The incident whose card is the message `card_ts` in `channel`.
@@ -86,10 +77,9 @@ impl Tx<'_> {
             "SELECT {COLUMNS} FROM incidents WHERE channel_id = ?1 AND card_ts = ?2
              ORDER BY incident_id LIMIT 1"
         );
-        self.row(&sql, [channel.as_str(), card_ts.as_str()], from_row)
-            .optional()?
-            .map(decode)
-            .transpose()
+        Ok(self
+            .row(&sql, [channel.as_str(), card_ts.as_str()], from_row)
+            .optional()?)
     }
 
     /// Every incident record, ordered by incident id.
@@ -97,7 +87,7 @@ impl Tx<'_> {
         let sql = format!("SELECT {COLUMNS} FROM incidents ORDER BY incident_id");
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([], from_row)?;
-        rows.map(|row| decode(row?)).collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Unresolved incident records, ordered by incident id (for the reconciler).
@@ -106,7 +96,7 @@ impl Tx<'_> {
             format!("SELECT {COLUMNS} FROM incidents WHERE resolved = 0 ORDER BY incident_id");
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([], from_row)?;
-        rows.map(|row| decode(row?)).collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The ids of the unresolved incidents, ordered (cheaper than [`Tx::open_incidents`] when

@@ -132,3 +132,53 @@ pub(crate) fn from_json(
 ) -> Result<serde_json::Value, crate::Error> {
     serde_json::from_str(text).map_err(|source| crate::Error::Json { table, source })
 }
+
+/// An opaque JSON document as the store keeps it: text, checked to be JSON, never turned into a
+/// `serde_json::Value` tree on the way in or out. Callers encode their own types into it and
+/// decode them back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Json(Box<serde_json::value::RawValue>);
+
+impl Json {
+    /// Encodes `value` as JSON.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// Decodes the document as a `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The document's text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Reads column `index` of a `table` row, checking that it holds JSON.
+    pub(crate) fn column(
+        row: &rusqlite::Row<'_>,
+        index: usize,
+        table: &'static str,
+    ) -> rusqlite::Result<Self> {
+        serde_json::value::RawValue::from_string(row.get(index)?)
+            .map(Self)
+            .map_err(|source| {
+                let err = crate::Error::Json { table, source };
+                rusqlite::Error::FromSqlConversionFailure(
+                    index,
+                    rusqlite::types::Type::Text,
+                    Box::new(err),
+                )
+            })
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Json {}

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use proptest::prelude::*;
 use serde_json::json;
-use store::{EffectId, NewEffect, OrderKey, RateKey, Store, UnixMillis};
+use store::{EffectId, Json, NewEffect, OrderKey, RateKey, Store, UnixMillis};
 
 const T0: UnixMillis = 1_764_000_000_000;
 
@@ -58,7 +58,7 @@ proptest! {
                         id: &EffectId::new(&id),
                         order_key: &OrderKey::new(format!("k{key}")),
                         rate_key: &RateKey::new("slack"),
-                        payload: &json!({}),
+                        payload: &Json::encode(&json!({})).unwrap(),
                         due_at: due,
                         created_at: T0,
                     })).unwrap();

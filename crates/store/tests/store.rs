@@ -6,7 +6,7 @@ use ids::{ChannelId, EventId, IncidentId, MessageTs, PdUserId, SlackUserId, Webh
 use serde_json::json;
 use store::{
     ActionRow, AuditEntry, DedupeKey, Durability, EffectId, Error, IdentityEntry, IdentityKey,
-    IncidentRecord, InsertOutcome, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
+    IncidentRecord, InsertOutcome, Json, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
     SEVEN_DAYS_MS, Store, StoreOptions, Tx, UnixMillis,
 };
 
@@ -54,7 +54,7 @@ fn enqueue_rate(
     due_at: UnixMillis,
 ) -> InsertOutcome {
     let (id, key, rate) = (EffectId::new(id), OrderKey::new(key), RateKey::new(rate));
-    let payload = json!({ "effect": id.as_str() });
+    let payload = Json::encode(&json!({ "effect": id.as_str() })).unwrap();
     store
         .write(|tx| {
             tx.enqueue(&NewEffect {
@@ -84,7 +84,10 @@ fn incident(id: &str, channel: Option<&str>, ts: Option<&str>, resolved: bool) -
         channel: channel.map(ChannelId::new),
         card_ts: ts.map(MessageTs::new),
         resolved,
-        state: json!({ "id": id, "status": if resolved { "resolved" } else { "triggered" } }),
+        state: Json::encode(
+            &json!({ "id": id, "status": if resolved { "resolved" } else { "triggered" } }),
+        )
+        .unwrap(),
         updated_at: T0,
     }
 }
@@ -166,7 +169,7 @@ fn a_failed_write_closure_commits_nothing() {
             id: &EffectId::new("post:P1"),
             order_key: &OrderKey::from(&inc),
             rate_key: &RateKey::new("slack"),
-            payload: &json!({}),
+            payload: &Json::encode(&json!({})).unwrap(),
             due_at: T0,
             created_at: T0,
         })?;
@@ -398,7 +401,10 @@ fn incident_state_put_get_list_and_lookup_by_card() {
         .unwrap()
         .unwrap();
     assert_eq!(p2, incident("P2", Some("C1"), Some("1.000200"), false));
-    assert_eq!(p2.state["status"], "triggered");
+    assert_eq!(
+        p2.state.decode::<serde_json::Value>().unwrap()["status"],
+        "triggered"
+    );
 
     let ids = |records: Vec<IncidentRecord>| -> Vec<String> {
         records
@@ -429,7 +435,7 @@ fn incident_state_put_get_list_and_lookup_by_card() {
 
     // Put replaces: the card was posted and the state moved on.
     let mut p1 = incident("P1", Some("C1"), Some("3.000300"), false);
-    p1.state = json!({ "status": "acknowledged" });
+    p1.state = Json::encode(&json!({ "status": "acknowledged" })).unwrap();
     p1.updated_at = T0 + 1;
     store.write(|tx| tx.put_incident(&p1)).unwrap();
     assert_eq!(
@@ -524,7 +530,7 @@ fn claim_respects_due_time_limit_and_order() {
     let one = store.write(|tx| tx.claim_due(T0 + 100, 1)).unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].id, EffectId::new("b"));
-    assert_eq!(one[0].payload, json!({"effect": "b"}));
+    assert_eq!(one[0].payload.as_str(), r#"{"effect":"b"}"#);
     assert_eq!(claim(&store, T0 + 100), ["a"]);
     assert_eq!(
         store.read(|tx| tx.next_due_at(T0 + 100)).unwrap(),
