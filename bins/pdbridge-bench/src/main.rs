@@ -106,7 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Cmd::ServePdbridge { config } => {
-            runtime()?.block_on(serve::pdbridge(&config))?;
+            pdbridge::app::runtime()?.block_on(serve::pdbridge(&config))?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

@@ -33,6 +33,10 @@ use crate::{runtime, server};
 const HTTP_GRACE: Duration = Duration::from_secs(10);
 /// How long the outbox gets to drain at shutdown.
 const OUTBOX_GRACE: Duration = Duration::from_secs(10);
+/// The most threads the runtime keeps for blocking work. Store work runs there on two
+/// connections behind locks, so more threads would only wait on them, each with its own stack
+/// (tokio's default of 512 let ~45 exist under the ingest bench).
+pub const MAX_BLOCKING_THREADS: usize = 8;
 
 /// Knobs the tests and the demo turn; production uses [`Options::default`].
 #[derive(Clone)]
@@ -256,6 +260,20 @@ pub async fn start(
     })
 }
 
+/// The multi-threaded runtime `pdbridge serve` runs on: all drivers enabled, and at most
+/// [`MAX_BLOCKING_THREADS`] blocking threads. No blocking task waits for another one, so a
+/// bounded pool only queues work.
+///
+/// # Errors
+///
+/// When the operating system refuses the runtime's threads or its I/O driver.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+}
+
 /// `pdbridge serve`: binds the configured address, serves until SIGTERM/SIGINT, shuts down.
 /// Each SIGHUP reloads `[[identity]]` from `config_file` and the environment.
 pub async fn run(config: Config, config_file: Option<PathBuf>) -> anyhow::Result<()> {
@@ -306,4 +324,47 @@ pub async fn reload_identity(
     let entries = config.identity.len();
     bridge.identity.set_overrides(config.identity).await;
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{MAX_BLOCKING_THREADS, runtime};
+
+    #[test]
+    fn runtime_runs_at_most_max_blocking_threads_at_once() {
+        let rt = runtime().expect("runtime");
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let done = rt.block_on(async {
+            let tasks: Vec<_> = (0..MAX_BLOCKING_THREADS * 3)
+                .map(|_| {
+                    let running = Arc::clone(&running);
+                    let most = Arc::clone(&most);
+                    tokio::task::spawn_blocking(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            let mut done = 0;
+            for task in tasks {
+                task.await.expect("blocking task");
+                done += 1;
+            }
+            done
+        });
+        assert_eq!(done, MAX_BLOCKING_THREADS * 3, "every queued task ran");
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most <= MAX_BLOCKING_THREADS,
+            "{most} blocking tasks ran at once, more than {MAX_BLOCKING_THREADS}"
+        );
+        assert!(most > 1, "the pool ran blocking tasks in parallel ({most})");
+    }
 }

@@ -30,10 +30,7 @@ fn main() -> ExitCode {
                 }
             };
             pdbridge::logging::init(config.server.log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match pdbridge::app::runtime() {
                 Ok(runtime) => runtime,
                 Err(err) => {
                     eprintln!("pdbridge: cannot start the async runtime: {err}");
