@@ -23,6 +23,16 @@ pub struct EngineConfig {
     pub echo_ttl: Duration,
     /// How long webhook/event ids and action keys are remembered for deduplication.
     pub dedupe_ttl: Duration,
+    /// The most webhook and event ids remembered at once; past it the oldest are forgotten
+    /// first, so memory stays bounded whatever the traffic. A caller that deduplicates
+    /// deliveries durably before they reach the engine (pdbridge's inbox does, for the whole
+    /// `dedupe_ttl`) needs only a short window here.
+    #[serde(default = "default_dedupe_capacity")]
+    pub dedupe_capacity: usize,
+}
+
+fn default_dedupe_capacity() -> usize {
+    EngineConfig::default().dedupe_capacity
 }
 
 impl Default for EngineConfig {
@@ -37,6 +47,7 @@ impl Default for EngineConfig {
             pending_timeout: Duration::from_secs(15 * 60),
             echo_ttl: Duration::from_secs(10 * 60),
             dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+            dedupe_capacity: 32_768,
         }
     }
 }

@@ -229,6 +229,12 @@ impl Engine {
             self.seen_order.insert((now, key.clone()));
             self.seen.insert(key, now);
         }
+        while self.seen.len() > self.config.dedupe_capacity {
+            let Some((_, oldest)) = self.seen_order.pop_first() else {
+                break;
+            };
+            self.seen.remove(&oldest);
+        }
         if matches!(event.kind, PdEventKind::Other { .. }) {
             out.push(dropped(&id, DropReason::Ignored));
             return;

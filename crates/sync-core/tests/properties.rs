@@ -73,6 +73,7 @@ fn config() -> EngineConfig {
         pending_timeout: Duration::from_secs(120),
         echo_ttl: Duration::from_secs(3600),
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+        dedupe_capacity: 32_768,
     }
 }
 

@@ -213,6 +213,7 @@ pub fn config() -> EngineConfig {
         pending_timeout: Duration::from_secs(120),
         echo_ttl: Duration::from_secs(600),
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
+        dedupe_capacity: 32_768,
     }
 }
 
