@@ -33,9 +33,7 @@
 //! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
 //!   the writer unloads idle ones and ones without a timer (their state is in the store) and
 //!   loads an incident back before the next input that names it. Incidents with a timer stay.
-//! - A checkpoint thread copies the WAL back every 100 ms without blocking the writer
-//!   ([`store::Store::checkpoint_passive`]; SQLite's own checkpoints after commits are off), and
-//!   truncates it only past 32 MiB.
+//! - The writer truncates the WAL every 10 s ([`store::Store::checkpoint`]).
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
@@ -127,10 +125,8 @@ impl Default for Limits {
 /// About how much engine (and commit) time one group spends on engine inputs, so inbox
 /// records queued behind them wait at most about this long.
 const GROUP_INPUT_BUDGET: Duration = Duration::from_millis(2);
-/// How often the checkpoint thread copies the WAL back into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL frames (4 KiB pages) above which the checkpoint thread truncates the WAL (32 MiB).
-const WAL_TRUNCATE_FRAMES: i64 = 8192;
+/// How often the writer truncates the WAL (`wal_checkpoint(TRUNCATE)`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How often, at most, the writer looks for incidents to unload when over the limit.
 const TRIM_EVERY: Duration = Duration::from_millis(500);
 /// How many busy incidents one trim asks about their timers, at most.
@@ -335,16 +331,6 @@ impl Bridge {
             .name("pdbridge-writer".to_owned())
             .spawn(move || writer_loop(&weak, &jobs))
             .context("starting the writer thread")?;
-        // Checkpoints run on a thread of their own, so no commit waits for one.
-        bridge
-            .store
-            .manual_checkpoints()
-            .context("handing WAL checkpoints to the checkpoint thread")?;
-        let store = Arc::downgrade(&bridge.store);
-        std::thread::Builder::new()
-            .name("pdbridge-checkpoint".to_owned())
-            .spawn(move || checkpoint_loop(&store))
-            .context("starting the checkpoint thread")?;
         let unloaded = bridge.unload_idle_resolved();
         tracing::debug!(unloaded, "resolved idle incidents left on disk");
         Ok(bridge)
@@ -547,8 +533,8 @@ impl Bridge {
         victims.len()
     }
 
-    /// The writer's periodic upkeep: unloads idle incidents over the limit.
-    fn upkeep(&self) {
+    /// The writer's periodic upkeep: unloads idle incidents over the limit and truncates the WAL.
+    fn upkeep(&self, last_checkpoint: &mut std::time::Instant) {
         let trim = {
             let mut last = self
                 .last_trim
@@ -564,6 +550,13 @@ impl Bridge {
             let unloaded = self.unload_idle_over_limit();
             if unloaded > 0 {
                 tracing::debug!(unloaded, "unloaded idle incidents over the in-memory limit");
+            }
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            *last_checkpoint = std::time::Instant::now();
+            match self.store.checkpoint() {
+                Ok(report) => tracing::debug!(?report, "WAL checkpoint"),
+                Err(err) => tracing::warn!(%err, "WAL checkpoint failed"),
             }
         }
     }
@@ -1212,13 +1205,14 @@ impl http::Bridge for Bridge {
 /// The writer thread: takes every queued input (up to [`GROUP_COMMIT_MAX`]) and commits them as
 /// one group; ends when the bridge is dropped.
 fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
+    let mut last_checkpoint = std::time::Instant::now();
     let mut records: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     let mut inputs: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     // The engine time one input took lately (microseconds, moving average).
     let mut input_cost_us: u64 = 50;
     loop {
         if records.is_empty() && inputs.is_empty() {
-            match jobs.recv_timeout(TRIM_EVERY) {
+            match jobs.recv_timeout(CHECKPOINT_EVERY) {
                 Ok(job) => sort_job(job, &mut records, &mut inputs),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -1249,28 +1243,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
                 input_cost_us = (input_cost_us * 3 + per_input) / 4;
             }
         }
-        bridge.upkeep();
-    }
-}
-
-/// The checkpoint thread: copies the WAL back into the database every
-/// [`CHECKPOINT_EVERY`] without blocking the writer, and truncates it (briefly holding the
-/// writer back) only when it grew past [`WAL_TRUNCATE_FRAMES`] because readers or a steady
-/// stream of commits kept it from starting over. Ends when the store is dropped.
-fn checkpoint_loop(store: &Weak<Store>) {
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        let Some(store) = store.upgrade() else {
-            return;
-        };
-        match store.checkpoint_passive() {
-            Ok(report) if report.wal_frames > WAL_TRUNCATE_FRAMES => match store.checkpoint() {
-                Ok(report) => tracing::debug!(?report, "WAL truncated"),
-                Err(err) => tracing::warn!(%err, "WAL truncation failed"),
-            },
-            Ok(_) => {}
-            Err(err) => tracing::warn!(%err, "WAL checkpoint failed"),
-        }
+        bridge.upkeep(&mut last_checkpoint);
     }
 }
 

@@ -109,7 +109,7 @@ mod status;
 mod types;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -243,8 +243,6 @@ pub struct Store {
     /// A second connection for [`Store::read`] on file databases, so reads never wait for a
     /// write transaction (WAL lets one writer and readers work at once).
     reader: Option<Mutex<Connection>>,
-    /// The connection [`Store::checkpoint_passive`] uses, opened on first use.
-    checkpointer: Mutex<Option<Connection>>,
     settings: TxSettings,
 }
 
@@ -306,7 +304,6 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
-            checkpointer: Mutex::new(None),
             settings: TxSettings::from(&options),
         })
     }
@@ -339,7 +336,6 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
-            checkpointer: Mutex::new(None),
             settings: TxSettings::from(options),
         })
     }
@@ -429,48 +425,6 @@ impl Store {
             }
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Hands checkpoints to the caller: SQLite stops checkpointing after commits on the write
-    /// connection, so no commit ever waits for a checkpoint's copy and fsync. The caller must
-    /// then call [`Store::checkpoint_passive`] often (a thread of its own, every 100 ms or so),
-    /// or the WAL grows without bound.
-    pub fn manual_checkpoints(&self) -> Result<(), Error> {
-        self.lock().pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(())
-    }
-
-    /// Copies what the WAL holds back into the database without waiting for or blocking the
-    /// writer or readers (`PRAGMA wal_checkpoint(PASSIVE)`), on a connection of its own, so
-    /// it can run on another thread while the writer commits. The writer starts the WAL over
-    /// once everything in it was copied, and the file is truncated back to 16 MiB then.
-    pub fn checkpoint_passive(&self) -> Result<CheckpointReport, Error> {
-        let mut slot = self
-            .checkpointer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            let path = self.lock().path().map(str::to_owned);
-            let Some(path) = path.filter(|p| !p.is_empty()) else {
-                // An in-memory database has no WAL.
-                return Ok(CheckpointReport {
-                    wal_frames: -1,
-                    ..CheckpointReport::default()
-                });
-            };
-            let conn = Connection::open(path)?;
-            conn.busy_timeout(CHECKPOINT_BUSY)?;
-            *slot = Some(conn);
-        }
-        let conn = slot.as_ref().expect("opened above");
-        let report = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok(CheckpointReport {
-                busy: r.get::<_, i64>(0)? != 0,
-                wal_frames: r.get(1)?,
-                checkpointed: r.get(2)?,
-            })
-        })?;
-        Ok(report)
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.

@@ -3,8 +3,31 @@
 
 use std::sync::Arc;
 
-use ids::{EventId, WebhookId};
+use ids::{EventId, IncidentId, WebhookId};
 use store::{NewWebhook, Store};
+
+fn insert(store: &Store, n: usize) {
+    let payload = "x".repeat(2048);
+    store
+        .write(|tx| {
+            for i in 0..n {
+                let (webhook_id, event_id) = (
+                    WebhookId::new(format!("W{i}")),
+                    EventId::new(format!("E{i}")),
+                );
+                tx.insert_webhook(&NewWebhook {
+                    webhook_id: Some(&webhook_id),
+                    event_id: &event_id,
+                    event_type: "incident.triggered",
+                    incident_id: Some(&IncidentId::new("P1")),
+                    payload: &payload,
+                    received_at: 1,
+                })?;
+            }
+            Ok::<_, store::Error>(())
+        })
+        .unwrap();
+}
 
 #[test]
 fn a_checkpoint_truncates_the_wal() {
@@ -62,60 +85,4 @@ fn an_in_memory_path_reads_what_it_wrote() {
         store.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
         3
     );
-}
-
-#[test]
-fn with_manual_checkpoints_a_passive_checkpoint_on_another_thread_keeps_the_wal_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
-    let store = Arc::new(Store::open(&path).unwrap());
-    store.manual_checkpoints().unwrap();
-    // 2,000 rows of 2 KiB: well past SQLite's automatic threshold of 1,000 pages, which no
-    // longer applies.
-    for _ in 0..4 {
-        insert(&store, 500);
-    }
-    let wal = dir.path().join("db.sqlite-wal");
-    let before = std::fs::metadata(&wal).unwrap().len();
-    assert!(
-        before > 4 * 1024 * 1024,
-        "the WAL kept every frame: {before}"
-    );
-    let checkpointer = Arc::clone(&store);
-    let report = std::thread::spawn(move || checkpointer.checkpoint_passive().unwrap())
-        .join()
-        .unwrap();
-    assert!(!report.busy, "{report:?}");
-    assert_eq!(report.checkpointed, report.wal_frames);
-    // The next write starts the WAL over, so it stops growing.
-    insert(&store, 1);
-    let after = std::fs::metadata(&wal).unwrap().len();
-    assert!(after <= before, "{after} > {before}");
-    assert_eq!(
-        store.read(|tx| tx.webhook_count()).unwrap(),
-        2001,
-        "nothing was lost"
-    );
-}
-
-/// Inserts `n` more 2 KiB rows with fresh ids.
-fn insert(store: &Store, n: usize) {
-    let start = store.read(|tx| tx.webhook_count()).unwrap() as usize;
-    let payload = "x".repeat(2048);
-    store
-        .write(|tx| {
-            for i in start..start + n {
-                let event_id = EventId::new(format!("M{i}"));
-                tx.insert_webhook(&NewWebhook {
-                    webhook_id: None,
-                    event_id: &event_id,
-                    event_type: "incident.triggered",
-                    incident_id: None,
-                    payload: &payload,
-                    received_at: 1,
-                })?;
-            }
-            Ok::<_, store::Error>(())
-        })
-        .unwrap();
 }
