@@ -1377,6 +1377,9 @@ fn order_key(effect: &Effect) -> OrderKey {
 }
 
 /// The rate-limit bucket of an effect: Slack per channel, PagerDuty per token.
+/// The one rate-limit bucket of every PagerDuty call (the client keeps the account's budget).
+pub(crate) const PAGERDUTY_RATE_KEY: &str = "pagerduty";
+
 fn rate_key(effect: &Effect) -> RateKey {
     match effect {
         Effect::PostCard { channel, .. }
@@ -1386,7 +1389,7 @@ fn rate_key(effect: &Effect) -> RateKey {
             "slack:{}",
             channel.as_ref().map_or("ephemeral", ChannelId::as_str)
         )),
-        Effect::PdMutation { .. } | Effect::PdRead { .. } => RateKey::new("pagerduty"),
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => RateKey::new(PAGERDUTY_RATE_KEY),
         Effect::Dropped { .. } => RateKey::new("none"),
     }
 }

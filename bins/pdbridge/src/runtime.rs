@@ -396,6 +396,10 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
 /// The most effects carried out at once (each on its own task); further due effects stay in
 /// the outbox, unclaimed, until one finishes.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// How many of those slots PagerDuty calls have to themselves. Slack calls may wait a long
+/// time for Slack's limits (`chat.update` allows 50 a minute per workspace), and without a
+/// budget of their own, PagerDuty calls (clicks) would wait behind them for a free slot.
+pub const PAGERDUTY_IN_FLIGHT: usize = 16;
 /// How often, at most, the outbox depth and age metrics are refreshed.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -404,20 +408,39 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 /// lease ran out), and the store is not asked again sooner than its last claim took, so a large
 /// backlog never keeps the store busy.
 pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let pd_slots = Arc::new(tokio::sync::Semaphore::new(PAGERDUTY_IN_FLIGHT));
+    let slack_slots = Arc::new(tokio::sync::Semaphore::new(
+        MAX_IN_FLIGHT - PAGERDUTY_IN_FLIGHT,
+    ));
     let running: Arc<Mutex<BTreeSet<store::EffectId>>> = Arc::default();
     let mut last_stats: Option<tokio::time::Instant> = None;
     loop {
         let now = bridge.now_ms();
-        let room = slots.available_permits().min(BATCH);
+        let pd_room = pd_slots.available_permits().min(BATCH);
+        let slack_room = slack_slots.available_permits().min(BATCH);
         let mut wait = IDLE;
-        if room > 0 {
+        if pd_room + slack_room > 0 {
             let started = tokio::time::Instant::now();
-            let claimed = write(&bridge, move |tx| tx.claim_due(now, room)).await;
+            let claimed = write(&bridge, move |tx| {
+                let pd = store::RateKey::new(crate::bridge::PAGERDUTY_RATE_KEY);
+                let mut rows = Vec::new();
+                let mut full = false;
+                for (room, buckets) in [
+                    (pd_room, store::Buckets::Only(&pd)),
+                    (slack_room, store::Buckets::Except(&pd)),
+                ] {
+                    if room > 0 {
+                        let claimed = tx.claim_due_in(now, room, buckets)?;
+                        full |= claimed.len() >= room;
+                        rows.extend(claimed);
+                    }
+                }
+                Ok::<_, store::Error>((rows, full))
+            })
+            .await;
             let took = started.elapsed();
             match claimed {
-                Ok(rows) => {
-                    let full = rows.len() >= room;
+                Ok((rows, full)) => {
                     for row in rows {
                         let fresh = running
                             .lock()
@@ -426,7 +449,12 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                         if !fresh {
                             continue;
                         }
-                        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        let slots = if row.rate_key.as_str() == crate::bridge::PAGERDUTY_RATE_KEY {
+                            &pd_slots
+                        } else {
+                            &slack_slots
+                        };
+                        let Ok(slot) = Arc::clone(slots).try_acquire_owned() else {
                             running
                                 .lock()
                                 .unwrap_or_else(PoisonError::into_inner)

@@ -117,7 +117,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
 pub use identity::IdentityEntry;
 pub use inbox::{ActionRow, NewAction, NewWebhook, WebhookRow};
-pub use outbox::{NewEffect, OutboxBacklog, OutboxRow, OutboxStats};
+pub use outbox::{Buckets, NewEffect, OutboxBacklog, OutboxRow, OutboxStats};
 pub use state::IncidentRecord;
 pub use status::{PruneReport, RecentFailure, StatusSummary};
 pub use types::{

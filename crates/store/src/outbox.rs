@@ -80,6 +80,36 @@ const CLAIM_DUE: &str = "SELECT seq, effect_id, order_key, rate_key, payload, cr
     ORDER BY due_at, seq
     LIMIT ?2";
 
+/// The due, unleased heads of one rate-limit bucket in run order (see [`Tx::claim_due_in`]).
+const CLAIM_DUE_ONLY: &str =
+    "SELECT seq, effect_id, order_key, rate_key, payload, created_at, due_at,
+        attempts, last_error
+    FROM outbox
+    WHERE head = 1 AND rate_key = ?3 AND due_at <= ?1
+      AND (claimed_until IS NULL OR claimed_until <= ?1)
+    ORDER BY due_at, seq
+    LIMIT ?2";
+
+/// The due, unleased heads of every bucket but one, in run order (see [`Tx::claim_due_in`]).
+const CLAIM_DUE_EXCEPT: &str = "SELECT seq, effect_id, order_key, rate_key, payload, created_at,
+        due_at, attempts, last_error
+    FROM outbox
+    WHERE head = 1 AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
+      AND rate_key <> ?3
+    ORDER BY due_at, seq
+    LIMIT ?2";
+
+/// Which rate-limit buckets a claim takes effects from ([`Tx::claim_due_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buckets<'a> {
+    /// Every bucket.
+    All,
+    /// Only this bucket.
+    Only(&'a RateKey),
+    /// Every bucket but this one.
+    Except(&'a RateKey),
+}
+
 /// The earliest due time among unleased heads (see [`Tx::next_due_at`]).
 const NEXT_DUE: &str = "SELECT due_at FROM outbox
     WHERE head = 1 AND (claimed_until IS NULL OR claimed_until <= ?1)
@@ -135,10 +165,36 @@ impl Tx<'_> {
     /// then enqueue order. It reads the heads index from the earliest due time on, so its cost
     /// follows the rows it returns (plus leased heads), not the depth of the outbox.
     pub fn claim_due(&mut self, now: UnixMillis, limit: usize) -> Result<Vec<OutboxRow>, Error> {
-        let rows: Vec<OutboxRow> = {
-            let mut stmt = self.tx.prepare_cached(CLAIM_DUE)?;
-            let rows = stmt.query_map(params![now, limit_param(limit)], from_row)?;
-            rows.collect::<Result<_, _>>()?
+        self.claim_due_in(now, limit, Buckets::All)
+    }
+
+    /// [`Tx::claim_due`] limited to some rate-limit buckets, so a caller can keep separate
+    /// in-flight budgets (say, effects waiting on Slack's limits never take every slot from
+    /// PagerDuty calls). `Only` reads just that bucket's heads; `Except` skips the excluded
+    /// bucket's heads as it reads.
+    pub fn claim_due_in(
+        &mut self,
+        now: UnixMillis,
+        limit: usize,
+        buckets: Buckets<'_>,
+    ) -> Result<Vec<OutboxRow>, Error> {
+        let limit = limit_param(limit);
+        let rows: Vec<OutboxRow> = match buckets {
+            Buckets::All => {
+                let mut stmt = self.tx.prepare_cached(CLAIM_DUE)?;
+                let rows = stmt.query_map(params![now, limit], from_row)?;
+                rows.collect::<Result<_, _>>()?
+            }
+            Buckets::Only(key) | Buckets::Except(key) => {
+                let sql = if matches!(buckets, Buckets::Only(_)) {
+                    CLAIM_DUE_ONLY
+                } else {
+                    CLAIM_DUE_EXCEPT
+                };
+                let mut stmt = self.tx.prepare_cached(sql)?;
+                let rows = stmt.query_map(params![now, limit, key.as_str()], from_row)?;
+                rows.collect::<Result<_, _>>()?
+            }
         };
         let lease_until = now.saturating_add(self.settings.claim_lease_ms);
         let mut stmt = self
@@ -320,7 +376,7 @@ impl Tx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM_DUE, NEXT_DUE};
+    use super::{CLAIM_DUE, CLAIM_DUE_EXCEPT, CLAIM_DUE_ONLY, NEXT_DUE};
 
     /// The dispatcher's hot queries walk the heads index in order and never sort or scan the
     /// table, so their cost does not grow with the depth of the outbox.
@@ -328,7 +384,12 @@ mod tests {
     fn claims_read_the_heads_index_in_order() {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut conn).unwrap();
-        for sql in [CLAIM_DUE, NEXT_DUE] {
+        for (sql, index) in [
+            (CLAIM_DUE, "outbox_heads"),
+            (NEXT_DUE, "outbox_heads"),
+            (CLAIM_DUE_EXCEPT, "outbox_heads"),
+            (CLAIM_DUE_ONLY, "outbox_heads_by_rate"),
+        ] {
             let plan: Vec<String> = {
                 let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
                 let params = vec![1_i64; stmt.parameter_count()];
@@ -340,7 +401,8 @@ mod tests {
                 .unwrap()
             };
             let plan = plan.join("; ");
-            assert!(plan.contains("USING INDEX outbox_heads"), "{sql}: {plan}");
+            let uses = plan.contains("USING INDEX") && plan.split([' ', ';']).any(|w| w == index);
+            assert!(uses, "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
         }
     }

@@ -113,6 +113,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_heads ON outbox (due_at, seq) WHERE head = 1;
     CREATE INDEX incidents_open ON incidents (resolved) WHERE resolved = 0;
     "#,
+    // 3: claims limited to one rate-limit bucket read only that bucket's due heads.
+    r#"
+    CREATE INDEX outbox_heads_by_rate ON outbox (rate_key, due_at, seq) WHERE head = 1;
+    "#,
 ];
 
 /// The newest schema version this build knows.

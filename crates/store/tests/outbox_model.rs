@@ -1,19 +1,19 @@
 //! The outbox against a model: per-key FIFO queues with leases. Whatever the interleaving of
 //! enqueues, claims, completions, failures and abandons, a claim returns exactly the due,
-//! unleased oldest row of each key, in due-time-then-enqueue order.
+//! unleased oldest row of each key, in due-time-then-enqueue order, from the buckets asked for.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use proptest::prelude::*;
 use serde_json::json;
-use store::{EffectId, Json, NewEffect, OrderKey, RateKey, Store, UnixMillis};
+use store::{Buckets, EffectId, Json, NewEffect, OrderKey, RateKey, Store, UnixMillis};
 
 const T0: UnixMillis = 1_764_000_000_000;
 
 #[derive(Debug, Clone)]
 enum Op {
     Enqueue { key: u8, due: u8 },
-    Claim { limit: u8 },
+    Claim { limit: u8, buckets: u8 },
     Complete { pick: u8 },
     Fail { pick: u8, due: u8 },
     Abandon { pick: u8 },
@@ -22,11 +22,20 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0..4u8, 0..3u8).prop_map(|(key, due)| Op::Enqueue { key, due }),
-        2 => (1..4u8).prop_map(|limit| Op::Claim { limit }),
+        2 => (1..4u8, 0..3u8).prop_map(|(limit, buckets)| Op::Claim { limit, buckets }),
         2 => any::<u8>().prop_map(|pick| Op::Complete { pick }),
         1 => (any::<u8>(), 0..3u8).prop_map(|(pick, due)| Op::Fail { pick, due }),
         1 => any::<u8>().prop_map(|pick| Op::Abandon { pick }),
     ]
+}
+
+/// Key 0's effects share one bucket (like PagerDuty calls); the others one bucket each.
+fn rate_of(key: u8) -> RateKey {
+    if key == 0 {
+        RateKey::new("pagerduty")
+    } else {
+        RateKey::new(format!("slack:C{key}"))
+    }
 }
 
 /// One pending row of the model.
@@ -57,24 +66,31 @@ proptest! {
                     store.write(|tx| tx.enqueue(&NewEffect {
                         id: &EffectId::new(&id),
                         order_key: &OrderKey::new(format!("k{key}")),
-                        rate_key: &RateKey::new("slack"),
+                        rate_key: &rate_of(key),
                         payload: &Json::encode(&json!({})).unwrap(),
                         due_at: due,
                         created_at: T0,
                     })).unwrap();
                     queues.entry(key).or_default().push_back(Row { seq: next, id, due });
                 }
-                Op::Claim { limit } => {
+                Op::Claim { limit, buckets } => {
+                    let pd = rate_of(0);
+                    let (buckets, wanted): (Buckets<'_>, fn(u8) -> bool) = match buckets {
+                        0 => (Buckets::All, |_| true),
+                        1 => (Buckets::Only(&pd), |key| key == 0),
+                        _ => (Buckets::Except(&pd), |key| key != 0),
+                    };
                     let mut expected: Vec<&Row> = queues
-                        .values()
-                        .filter_map(VecDeque::front)
+                        .iter()
+                        .filter(|(key, _)| wanted(**key))
+                        .filter_map(|(_, q)| q.front())
                         .filter(|r| r.due <= now && !leased.contains(&r.id))
                         .collect();
                     expected.sort_by_key(|r| (r.due, r.seq));
                     expected.truncate(usize::from(limit));
                     let expected: Vec<String> = expected.iter().map(|r| r.id.clone()).collect();
                     let claimed: Vec<String> = store
-                        .write(|tx| tx.claim_due(now, usize::from(limit)))
+                        .write(|tx| tx.claim_due_in(now, usize::from(limit), buckets))
                         .unwrap()
                         .into_iter()
                         .map(|r| r.id.as_str().to_owned())
