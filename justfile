@@ -29,10 +29,11 @@ bench:
 bench-one NAME *ARGS:
     cargo run --release -p pdbridge-bench -- {{NAME}} {{ARGS}}
 
-# The crash harness with 100 kill -9 cycles, including answers slower than the clients' timeout.
-# The final drain is paced by Slack's chat.update budget (50/min), hence the long drain timeout.
+# The crash harness with 100 kill -9 cycles of 3 incidents each, including answers slower than the
+# clients' timeout (about 20 min). The final drain is paced by Slack's chat.update budget (50/min),
+# hence the long drain timeout.
 crash-long:
-    cargo run --release -p pdbridge-bench -- --json target/crash-long.json crash --iterations 100 --incidents 1 --timeout-faults --drain-timeout 1500
+    cargo run --release -p pdbridge-bench -- --json target/crash-long.json crash --iterations 100 --incidents 3 --timeout-faults --drain-timeout 1500
 
 # Fault runs only (outage, bad input, crash), full size.
 faults:
