@@ -345,9 +345,11 @@ impl IncidentState {
         self.info.as_ref().map(|info| info.status)
     }
 
-    /// Applies webhook data if it is newer than what was applied; returns whether it was.
+    /// Applies webhook data unless it is older than what was applied; returns whether it was.
+    /// Two events of the same millisecond apply in arrival order: PagerDuty delivers each
+    /// incident's events in the order they were generated, and duplicates never get here.
     fn apply_data(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
-        if self.data_at.is_some_and(|applied| at <= applied) {
+        if self.data_at.is_some_and(|applied| at < applied) {
             return false;
         }
         self.set_data(data, at);
