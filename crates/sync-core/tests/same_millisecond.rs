@@ -19,8 +19,8 @@ fn an_acknowledge_and_a_resolve_in_the_same_millisecond_end_resolved() {
 
     let mut engine = Engine::new(config()).unwrap();
     let now = Timestamp::from_millis(1_622_815_000_000);
-    engine.handle(now, Input::PdEvent(pd_event(&ack, Some("CBR2V3XEX"))));
-    engine.handle(now, Input::PdEvent(pd_event(&resolved, Some("CBR2V3XEX"))));
+    let _ = engine.handle(now, Input::PdEvent(pd_event(&ack, Some("CBR2V3XEX"))));
+    let _ = engine.handle(now, Input::PdEvent(pd_event(&resolved, Some("CBR2V3XEX"))));
     let status = engine
         .incident(&incident)
         .and_then(|s| s.snapshot())
