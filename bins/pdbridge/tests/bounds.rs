@@ -3,7 +3,8 @@
 //! inbox records share the writer's group commit, in which a new delivery is also processed
 //! unless an older one waits. No timing is asserted.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +13,6 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use pdbridge::app::{Options, build};
 use pdbridge::bridge::{Bridge, Limits};
-use pdbridge::config::Config;
 use pdbridge::http::App;
 use sync_core::Input;
 use tower::ServiceExt;
@@ -20,28 +20,7 @@ use tower::ServiceExt;
 const SECRET: &str = "bounds-secret";
 
 async fn service(dir: &tempfile::TempDir, limits: Limits) -> (App<Bridge>, Arc<Bridge>) {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let text = format!(
-        r#"
-[server]
-database = "{}"
-[pagerduty]
-api_url = "http://{dead}"
-token = "t"
-webhook_secrets = ["{SECRET}"]
-[slack]
-api_url = "http://{dead}/api"
-bot_token = "xoxb-t"
-signing_secret = "s"
-default_channel = "C1"
-team_id = "T1"
-"#,
-        dir.path().join("db.sqlite").display()
-    );
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+    let config = common::offline_config(dir, &[SECRET]);
     let options = Options {
         limits,
         ..Options::default()

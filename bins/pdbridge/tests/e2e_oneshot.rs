@@ -2,14 +2,14 @@
 //! with the published signature vectors and webhook fixtures. The clients point at a closed
 //! port: nothing here needs Slack or PagerDuty to answer.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use pdbridge::app::{Options, build};
-use pdbridge::config::Config;
 use tower::ServiceExt;
 
 const GO_PD_SECRET: &str = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
@@ -33,28 +33,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 async fn service(dir: &tempfile::TempDir) -> pdbridge::http::App<pdbridge::bridge::Bridge> {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let text = format!(
-        r#"
-[server]
-database = "{}"
-[pagerduty]
-api_url = "http://{dead}"
-token = "t"
-webhook_secrets = ["{GO_PD_SECRET}", "{TEST_SECRET}"]
-[slack]
-api_url = "http://{dead}/api"
-bot_token = "xoxb-t"
-signing_secret = "s"
-default_channel = "C1"
-team_id = "T1"
-"#,
-        dir.path().join("db.sqlite").display()
-    );
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+    let config = common::offline_config(dir, &[GO_PD_SECRET, TEST_SECRET]);
     build(Arc::new(config), &Options::default())
         .await
         .unwrap()

@@ -2,38 +2,17 @@
 //! mutex is never held while SQLite works, each caller is answered after its own commit, and a
 //! failing input fails alone.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pdbridge::app::{Options, build};
 use pdbridge::bridge::Bridge;
-use pdbridge::config::Config;
 use sync_core::Input;
 
 async fn bridge(dir: &tempfile::TempDir) -> Arc<Bridge> {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let text = format!(
-        r#"
-[server]
-database = "{}"
-[pagerduty]
-api_url = "http://{dead}"
-token = "t"
-webhook_secrets = ["w"]
-[slack]
-api_url = "http://{dead}/api"
-bot_token = "xoxb-t"
-signing_secret = "s"
-default_channel = "C1"
-team_id = "T1"
-"#,
-        dir.path().join("db.sqlite").display()
-    );
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+    let config = common::offline_config(dir, &["w"]);
     build(Arc::new(config), &Options::default())
         .await
         .unwrap()

@@ -4,6 +4,7 @@ use std::process::Command;
 
 /// The built `pdbridge` binary, with every `PDBRIDGE_*`, `PAGERDUTY_*` and `SLACK_*` variable of
 /// the test's own environment removed, so that only what a test sets reaches the process.
+#[allow(dead_code)] // Not every test file that shares this module runs the binary.
 pub fn pdbridge() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pdbridge"));
     for (var, _) in std::env::vars_os() {
@@ -16,4 +17,41 @@ pub fn pdbridge() -> Command {
         }
     }
     cmd
+}
+
+/// A configuration for tests that never reach Slack or PagerDuty: both APIs point at a loopback
+/// port nothing listens on, the database is `db.sqlite` in `dir`, and PagerDuty webhooks are
+/// accepted when signed with one of `webhook_secrets`.
+#[allow(dead_code)] // Not every test file that shares this module builds a server.
+pub fn offline_config(
+    dir: &tempfile::TempDir,
+    webhook_secrets: &[&str],
+) -> pdbridge::config::Config {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let secrets = webhook_secrets
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        r#"
+[server]
+database = "{}"
+[pagerduty]
+api_url = "http://{dead}"
+token = "t"
+webhook_secrets = [{secrets}]
+[slack]
+api_url = "http://{dead}/api"
+bot_token = "xoxb-t"
+signing_secret = "s"
+default_channel = "C1"
+team_id = "T1"
+"#,
+        dir.path().join("db.sqlite").display()
+    );
+    pdbridge::config::Config::from_toml_str(&text, &std::collections::BTreeMap::new()).unwrap()
 }
