@@ -179,22 +179,18 @@ impl Tx<'_> {
         buckets: Buckets<'_>,
     ) -> Result<Vec<OutboxRow>, Error> {
         let limit = limit_param(limit);
-        let rows: Vec<OutboxRow> = match buckets {
-            Buckets::All => {
-                let mut stmt = self.tx.prepare_cached(CLAIM_DUE)?;
-                let rows = stmt.query_map(params![now, limit], from_row)?;
-                rows.collect::<Result<_, _>>()?
-            }
-            Buckets::Only(key) | Buckets::Except(key) => {
-                let sql = if matches!(buckets, Buckets::Only(_)) {
-                    CLAIM_DUE_ONLY
-                } else {
-                    CLAIM_DUE_EXCEPT
-                };
-                let mut stmt = self.tx.prepare_cached(sql)?;
-                let rows = stmt.query_map(params![now, limit, key.as_str()], from_row)?;
-                rows.collect::<Result<_, _>>()?
-            }
+        let (sql, key) = match buckets {
+            Buckets::All => (CLAIM_DUE, None),
+            Buckets::Only(key) => (CLAIM_DUE_ONLY, Some(key.as_str())),
+            Buckets::Except(key) => (CLAIM_DUE_EXCEPT, Some(key.as_str())),
+        };
+        let rows: Vec<OutboxRow> = {
+            let mut stmt = self.tx.prepare_cached(sql)?;
+            let rows = match key {
+                None => stmt.query_map(params![now, limit], from_row)?,
+                Some(key) => stmt.query_map(params![now, limit, key], from_row)?,
+            };
+            rows.collect::<Result<_, _>>()?
         };
         let lease_until = now.saturating_add(self.settings.claim_lease_ms);
         let mut stmt = self
