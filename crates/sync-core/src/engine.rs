@@ -21,6 +21,11 @@ pub struct Engine {
     seen: BTreeMap<String, Timestamp>,
     seen_order: BTreeSet<(Timestamp, String)>,
     incidents: BTreeMap<IncidentId, IncidentState>,
+    /// Every incident's earliest timer, ordered by time then id, so [`Engine::poll_timeout`]
+    /// and [`Input::Tick`] cost O(log n) per incident with a timer, not a scan of all incidents.
+    timers: BTreeSet<(Timestamp, IncidentId)>,
+    /// The key of each incident's entry in `timers`.
+    timer_of: BTreeMap<IncidentId, Timestamp>,
     owners: BTreeMap<EffectId, IncidentId>,
     /// The incidents whose state the last call to `handle` changed.
     changed: BTreeSet<IncidentId>,
@@ -36,6 +41,8 @@ impl Engine {
             seen: BTreeMap::new(),
             seen_order: BTreeSet::new(),
             incidents: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            timer_of: BTreeMap::new(),
             owners: BTreeMap::new(),
             changed: BTreeSet::new(),
         })
@@ -95,7 +102,9 @@ impl Engine {
         for id in awaited(&state) {
             self.owners.insert(id, state.id.clone());
         }
-        self.incidents.insert(state.id.clone(), state);
+        let id = state.id.clone();
+        self.incidents.insert(id.clone(), state);
+        self.reindex_timer(&id);
     }
 
     /// Removes one incident's state from memory and returns it.
@@ -104,7 +113,27 @@ impl Engine {
         for effect in awaited(&state) {
             self.owners.remove(&effect);
         }
+        self.reindex_timer(id);
         Some(state)
+    }
+
+    /// Brings `timers` in step with incident `id`'s state (or its absence).
+    fn reindex_timer(&mut self, id: &IncidentId) {
+        let next = self
+            .incidents
+            .get(id)
+            .and_then(next_timer_at)
+            .map(|(at, _)| at);
+        if self.timer_of.get(id).copied() == next {
+            return;
+        }
+        if let Some(old) = self.timer_of.remove(id) {
+            self.timers.remove(&(old, id.clone()));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, id.clone()));
+            self.timer_of.insert(id.clone(), at);
+        }
     }
 
     /// True while the engine waits for the outcome of effect `id`.
@@ -124,11 +153,23 @@ impl Engine {
     }
 
     /// The earliest time at which [`Input::Tick`] has work to do, and for what.
+    ///
+    /// Of several timers due at the same time, the one of the smallest incident id is returned.
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimerReason)> {
-        self.incidents
-            .values()
-            .filter_map(next_timer)
-            .min_by_key(|(at, _)| *at)
+        let next = self
+            .timers
+            .first()
+            .and_then(|(_, id)| self.incidents.get(id))
+            .and_then(next_timer);
+        debug_assert_eq!(
+            next,
+            self.incidents
+                .values()
+                .filter_map(next_timer)
+                .min_by_key(|(at, _)| *at),
+            "the timer index is out of step with the incidents"
+        );
+        next
     }
 
     /// Handles one input at time `now` and returns what to do, in order.
@@ -171,11 +212,12 @@ impl Engine {
                 });
             }
             Input::Tick => {
-                let due: Vec<IncidentId> = self
-                    .incidents
-                    .values()
-                    .filter(|st| next_timer(st).is_some_and(|(at, _)| at <= now))
-                    .map(|st| st.id.clone())
+                // Due incidents fire in id order, whatever their timers' order.
+                let due: BTreeSet<IncidentId> = self
+                    .timers
+                    .iter()
+                    .take_while(|(at, _)| *at <= now)
+                    .map(|(_, id)| id.clone())
                     .collect();
                 if due.is_empty() {
                     out.push(Effect::Dropped {
@@ -212,6 +254,7 @@ impl Engine {
         self.incidents
             .insert(id.clone(), IncidentState::new(id.clone(), channel.clone()));
         self.changed.insert(id.clone());
+        self.reindex_timer(id);
         true
     }
 
@@ -304,6 +347,7 @@ impl Engine {
         for new in after {
             self.owners.insert(new, id.clone());
         }
+        self.reindex_timer(id);
     }
 }
 
@@ -434,35 +478,57 @@ pub(crate) fn awaited(st: &IncidentState) -> Vec<EffectId> {
     ids
 }
 
+/// What kind of timer [`next_timer_at`] found.
+#[derive(Clone, Copy)]
+enum TimerKind {
+    Retry,
+    ThreadFlush,
+    PendingTimeout,
+}
+
 /// The earliest timer of one incident that can fire.
 pub(crate) fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
-    let retry = TimerReason::Retry(st.id.clone());
-    let mut timers: Vec<(Timestamp, TimerReason)> = Vec::new();
-    if let Some(at) = st.card.retry_at {
-        timers.push((at, retry.clone()));
-    }
-    if let Some(at) = st.hydrate.as_ref().and_then(|j| j.retry_at) {
-        timers.push((at, retry.clone()));
-    }
-    if let Some(p) = &st.action {
-        if let Some(at) = p.job.retry_at {
-            timers.push((at, retry.clone()));
-        }
-        timers.push((p.deadline, TimerReason::PendingTimeout(st.id.clone())));
-    }
-    if let Some(at) = st.thread.flush_at
-        && st.card.ts.is_some()
-        && st.thread.inflight.is_none()
-    {
-        timers.push((at, TimerReason::ThreadFlush(st.id.clone())));
-    }
-    timers.extend(
-        st.ephemerals
-            .values()
-            .filter_map(|job| job.retry_at)
-            .map(|at| (at, retry.clone())),
-    );
-    timers.into_iter().min_by_key(|(at, _)| *at)
+    let (at, kind) = next_timer_at(st)?;
+    let id = st.id.clone();
+    let reason = match kind {
+        TimerKind::Retry => TimerReason::Retry(id),
+        TimerKind::ThreadFlush => TimerReason::ThreadFlush(id),
+        TimerKind::PendingTimeout => TimerReason::PendingTimeout(id),
+    };
+    Some((at, reason))
+}
+
+/// True if the incident has a timer that can fire.
+pub(crate) fn has_timer(st: &IncidentState) -> bool {
+    next_timer_at(st).is_some()
+}
+
+/// [`next_timer`] without allocating: of equal times, the first candidate below wins.
+fn next_timer_at(st: &IncidentState) -> Option<(Timestamp, TimerKind)> {
+    let action = st.action.as_ref();
+    let flush = st
+        .thread
+        .flush_at
+        .filter(|_| st.card.ts.is_some() && st.thread.inflight.is_none());
+    let candidates = [
+        (st.card.retry_at, TimerKind::Retry),
+        (
+            st.hydrate.as_ref().and_then(|j| j.retry_at),
+            TimerKind::Retry,
+        ),
+        (action.and_then(|p| p.job.retry_at), TimerKind::Retry),
+        (action.map(|p| p.deadline), TimerKind::PendingTimeout),
+        (flush, TimerKind::ThreadFlush),
+    ];
+    let ephemerals = st
+        .ephemerals
+        .values()
+        .map(|job| (job.retry_at, TimerKind::Retry));
+    candidates
+        .into_iter()
+        .chain(ephemerals)
+        .filter_map(|(at, kind)| Some((at?, kind)))
+        .min_by_key(|(at, _)| *at)
 }
 
 /// The context of one input's processing for one incident.

@@ -83,7 +83,7 @@ impl IncidentState {
     /// True when the incident awaits no outcome and has no timer: a server may then unload it
     /// from memory (and load it again before the next input that names it).
     pub fn is_idle(&self) -> bool {
-        self.awaited_effects().is_empty() && crate::engine::next_timer(self).is_none()
+        self.awaited_effects().is_empty() && !crate::engine::has_timer(self)
     }
 
     /// True once PagerDuty reported the incident resolved.
