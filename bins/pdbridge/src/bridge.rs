@@ -129,8 +129,6 @@ const GROUP_INPUT_BUDGET: Duration = Duration::from_millis(2);
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// How often, at most, the writer looks for incidents to unload when over the limit.
 const TRIM_EVERY: Duration = Duration::from_millis(500);
-/// How many busy incidents one trim asks about their timers, at most.
-const TIMER_CHECKS_PER_TRIM: usize = 8192;
 
 /// The bookkeeping committed with an input, in the same transaction (run again if the group it
 /// was in failed and the input is retried alone).
@@ -355,6 +353,11 @@ impl Bridge {
         f(&self.engine())
     }
 
+    /// The engine's configuration (backoff and attempt limits).
+    pub fn engine_config(&self) -> &EngineConfig {
+        &self.engine_config
+    }
+
     /// The next engine timer, if any.
     pub fn next_timer(&self) -> Option<Timestamp> {
         self.engine().poll_timeout().map(|(at, _)| at)
@@ -500,33 +503,15 @@ impl Bridge {
             return 0;
         }
         let excess = engine.incidents().count() - limit / 2;
-        let mut victims: Vec<IncidentId> = engine
+        let idle = engine.incidents().filter(|s| s.is_idle());
+        let timerless = engine
             .incidents()
-            .filter(|s| s.is_idle())
+            .filter(|s| !s.is_idle() && !s.has_timer());
+        let victims: Vec<IncidentId> = idle
+            .chain(timerless)
             .take(excess)
             .map(|s| s.id().clone())
             .collect();
-        if victims.len() < excess
-            && let Ok(mut scratch) = Engine::new(self.engine_config.clone())
-        {
-            // Whether an incident has a timer is only visible through an engine: ask a scratch
-            // one, a bounded number of times per pass.
-            for state in engine
-                .incidents()
-                .filter(|s| !s.is_idle())
-                .take(TIMER_CHECKS_PER_TRIM)
-            {
-                if victims.len() >= excess {
-                    break;
-                }
-                scratch.load_incident(state.clone());
-                let timer = scratch.poll_timeout().is_some();
-                scratch.unload_incident(state.id());
-                if !timer {
-                    victims.push(state.id().clone());
-                }
-            }
-        }
         for id in &victims {
             engine.unload_incident(id);
         }
@@ -1364,16 +1349,22 @@ fn input_incident(input: &Input) -> Option<IncidentId> {
 /// The FIFO lane of an effect: one per incident and platform. Slack effects of an incident
 /// keep their order (post before update, updates in order) and PagerDuty calls keep theirs,
 /// but a Slack 429 on a card never holds up that incident's PagerDuty call, nor the reverse;
-/// the engine itself sequences what depends on an outcome.
+/// the engine itself sequences what depends on an outcome. Ephemeral replies answer one click
+/// and depend on nothing else, so each click's replies have a lane of their own: a burst of
+/// clicks on one card is answered in parallel, never queued behind that card's updates.
 fn order_key(effect: &Effect) -> OrderKey {
     let incident = effect_incident(effect)
         .map(|i| i.as_str().to_owned())
         .unwrap_or_default();
-    let lane = match effect {
-        Effect::PdMutation { .. } | Effect::PdRead { .. } => "pagerduty",
-        _ => "slack",
-    };
-    OrderKey::new(format!("{incident}/{lane}"))
+    match effect {
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => {
+            OrderKey::new(format!("{incident}/pagerduty"))
+        }
+        Effect::Ephemeral { action, .. } => {
+            OrderKey::new(format!("{incident}/ephemeral/{}", action.as_str()))
+        }
+        _ => OrderKey::new(format!("{incident}/slack")),
+    }
 }
 
 /// The rate-limit bucket of an effect: Slack per channel, PagerDuty per token.

@@ -29,8 +29,8 @@ use pd_client::webhook::WebhookEnvelope;
 use slack_client::api::{PostEphemeral, PostMessage, UpdateMessage};
 use store::{ActionRow, AuditEntry, OutboxRow, WebhookRow};
 use sync_core::{
-    ActionKind, Effect, EscalationLevels, IncidentState, Input, Mutation, Outcome, PdRead,
-    SlackAction, Timestamp,
+    ActionKind, Effect, EngineConfig, EscalationLevels, IncidentState, Input, Mutation, Outcome,
+    PdRead, SlackAction, Timestamp,
 };
 use tokio::sync::watch;
 
@@ -538,6 +538,24 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         return;
     }
     let outcome = perform(bridge, &effect).await;
+    if matches!(effect, Effect::Ephemeral { .. }) {
+        // Replies are not the engine's: the outbox row itself waits and retries.
+        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let next = reply_retry(bridge.engine_config(), row.attempts, &outcome);
+        let result = write(bridge, move |tx| match next {
+            ReplyNext::Done => tx.complete(&id, now),
+            ReplyNext::Retry { after, error } => {
+                let due = now.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+                tx.fail(&id, now, due, &error).map(|_| ())
+            }
+            ReplyNext::GiveUp { error } => tx.abandon(&id, now, &error),
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::error!(%err, id = %row.id, "recording a reply's outcome failed; it will run again");
+        }
+        return;
+    }
     let audit = mutation_audit(bridge, &effect, &outcome);
     // The engine schedules retries itself (as new effects); the row records this attempt's
     // failure so `pdbridge status` can show it.
@@ -574,6 +592,42 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         .await;
     if let Err(err) = result {
         tracing::error!(%err, id = %row.id, "recording an effect's outcome failed; it will run again");
+    }
+}
+
+/// What to do with an ephemeral reply's outbox row after an attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum ReplyNext {
+    Done,
+    Retry { after: Duration, error: String },
+    GiveUp { error: String },
+}
+
+/// The retry decision for an ephemeral reply whose row had failed `attempts` times before this
+/// attempt: the engine's backoff and attempt limit; a rate limit always waits its turn.
+fn reply_retry(config: &EngineConfig, attempts: u32, outcome: &Outcome) -> ReplyNext {
+    match outcome {
+        Outcome::RateLimited { retry_after } => ReplyNext::Retry {
+            after: *retry_after,
+            error: format!("rate limited; retry after {retry_after:?}"),
+        },
+        Outcome::Retryable { error, retry_after } => {
+            let failures = attempts.saturating_add(1);
+            if failures >= config.max_attempts {
+                ReplyNext::GiveUp {
+                    error: format!("{error} (gave up after {failures} attempts)"),
+                }
+            } else {
+                ReplyNext::Retry {
+                    after: config.retry_delay(failures, *retry_after),
+                    error: error.clone(),
+                }
+            }
+        }
+        Outcome::Permanent { error } => ReplyNext::GiveUp {
+            error: error.clone(),
+        },
+        _ => ReplyNext::Done,
     }
 }
 
@@ -986,5 +1040,67 @@ async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, a
     };
     if let Err(err) = bridge.apply(input, |_, _| Ok(())).await {
         tracing::error!(%err, "feeding a reconciled incident failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> EngineConfig {
+        EngineConfig {
+            retry_backoff: vec![Duration::from_secs(1), Duration::from_secs(5)],
+            max_attempts: 3,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn retryable(retry_after: Option<Duration>) -> Outcome {
+        Outcome::Retryable {
+            error: "HTTP 503".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn a_reply_retries_with_backoff_then_gives_up_after_the_attempt_limit() {
+        let cfg = config();
+        assert_eq!(reply_retry(&cfg, 0, &Outcome::Done), ReplyNext::Done);
+        let retry = |after: u64| ReplyNext::Retry {
+            after: Duration::from_secs(after),
+            error: "HTTP 503".into(),
+        };
+        assert_eq!(reply_retry(&cfg, 0, &retryable(None)), retry(1));
+        assert_eq!(reply_retry(&cfg, 1, &retryable(None)), retry(5));
+        // Slack's Retry-After wins over a shorter backoff.
+        let after = Some(Duration::from_secs(30));
+        assert_eq!(reply_retry(&cfg, 0, &retryable(after)), retry(30));
+        assert_eq!(
+            reply_retry(&cfg, 2, &retryable(None)),
+            ReplyNext::GiveUp {
+                error: "HTTP 503 (gave up after 3 attempts)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_reply_waits_without_giving_up_and_a_permanent_error_ends_it() {
+        let cfg = config();
+        let limited = Outcome::RateLimited {
+            retry_after: Duration::from_secs(7),
+        };
+        assert!(matches!(
+            reply_retry(&cfg, 10, &limited),
+            ReplyNext::Retry { after, .. } if after == Duration::from_secs(7)
+        ));
+        let permanent = Outcome::Permanent {
+            error: "channel_not_found".into(),
+        };
+        assert_eq!(
+            reply_retry(&cfg, 0, &permanent),
+            ReplyNext::GiveUp {
+                error: "channel_not_found".into()
+            }
+        );
     }
 }

@@ -13,7 +13,8 @@ pub struct EngineConfig {
     pub retry_backoff: Vec<Duration>,
     /// Attempts of a PagerDuty call (reads and mutations) before the action fails; at least 1.
     /// Slack posts and card updates retry without limit (a first post or a final state is never
-    /// dropped); thread lines and ephemerals give up after this many attempts.
+    /// dropped); thread lines give up after this many attempts, and so should the caller's
+    /// retries of [`crate::Effect::Ephemeral`] replies, which the engine does not await.
     pub max_attempts: u32,
     /// Thread lines produced within this window after the first one are posted as one message.
     pub coalesce_window: Duration,
@@ -74,5 +75,12 @@ impl EngineConfig {
             .or(self.retry_backoff.last())
             .copied()
             .unwrap_or(Duration::from_secs(1))
+    }
+
+    /// The wait before retrying after `failures` failed attempts: the configured backoff, but
+    /// never sooner than the platform's `Retry-After`. The engine's own retries use it, and a
+    /// caller retrying an [`crate::Effect::Ephemeral`] reply should too.
+    pub fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        self.backoff(failures).max(retry_after.unwrap_or_default())
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ids::{ChannelId, IncidentId, PdUserId, SlackUserId};
 
-use crate::state::{CardSlot, EphemeralJob, ExpectedEcho, Job, PendingAction, Stage, ThreadSlot};
+use crate::state::{CardSlot, ExpectedEcho, Job, PendingAction, Stage, ThreadSlot};
 use crate::{
     ActionKey, ActionKind, Actor, CardView, DropReason, Effect, EffectId, EngineConfig,
     EngineSnapshot, Error, IncidentEventType, IncidentSnapshot, IncidentState, Input, LineActor,
@@ -141,7 +141,7 @@ impl Engine {
     /// A dispatcher should skip a [`Effect::PdMutation`] the engine no longer awaits (its
     /// action already completed through the echo webhook, failed or timed out): carrying it out
     /// late could undo a newer change made in PagerDuty. Slack effects are safe either way;
-    /// ephemerals answering a click on an unknown incident are never awaited.
+    /// [`Effect::Ephemeral`] replies are never awaited.
     pub fn awaits(&self, id: &EffectId) -> bool {
         self.owners.contains_key(id)
     }
@@ -319,7 +319,7 @@ impl Engine {
             return;
         };
         let before_state = st.clone();
-        let before = awaited(st);
+        let before: BTreeSet<EffectId> = awaited(st).into_iter().collect();
         let start = out.len();
         let mut cx = Cx {
             cfg: &self.config,
@@ -340,12 +340,12 @@ impl Engine {
         if changed {
             self.changed.insert(id.clone());
         }
-        let after = awaited(st);
-        for gone in before.iter().filter(|e| !after.contains(e)) {
+        let after: BTreeSet<EffectId> = awaited(st).into_iter().collect();
+        for gone in before.difference(&after) {
             self.owners.remove(gone);
         }
-        for new in after {
-            self.owners.insert(new, id.clone());
+        for new in after.difference(&before) {
+            self.owners.insert(new.clone(), id.clone());
         }
         self.reindex_timer(id);
     }
@@ -372,7 +372,6 @@ impl IncidentState {
             action: None,
             echoes: Vec::new(),
             hydrate: None,
-            ephemerals: BTreeMap::new(),
             bridge_level: None,
             last_error: None,
             actions_seen: BTreeMap::new(),
@@ -469,12 +468,6 @@ pub(crate) fn awaited(st: &IncidentState) -> Vec<EffectId> {
     ids.extend(st.thread.inflight.as_ref().map(|(id, _)| id.clone()));
     ids.extend(st.action.as_ref().and_then(|p| p.job.inflight.clone()));
     ids.extend(st.hydrate.as_ref().and_then(|j| j.inflight.clone()));
-    ids.extend(
-        st.ephemerals
-            .iter()
-            .filter(|(_, job)| job.retry_at.is_none())
-            .map(|(id, _)| id.clone()),
-    );
     ids
 }
 
@@ -520,13 +513,8 @@ fn next_timer_at(st: &IncidentState) -> Option<(Timestamp, TimerKind)> {
         (action.map(|p| p.deadline), TimerKind::PendingTimeout),
         (flush, TimerKind::ThreadFlush),
     ];
-    let ephemerals = st
-        .ephemerals
-        .values()
-        .map(|job| (job.retry_at, TimerKind::Retry));
     candidates
         .into_iter()
-        .chain(ephemerals)
         .filter_map(|(at, kind)| Some((at?, kind)))
         .min_by_key(|(at, _)| *at)
 }
@@ -1128,9 +1116,6 @@ impl Cx<'_> {
         {
             return self.hydrate_done(st, outcome);
         }
-        if st.ephemerals.contains_key(id) {
-            return self.ephemeral_done(st, id, outcome);
-        }
         Some(DropReason::UnknownEffect)
     }
 
@@ -1211,9 +1196,7 @@ impl Cx<'_> {
     /// The wait before retrying after `failures` failed attempts: the configured backoff, but
     /// never sooner than the platform's `Retry-After`.
     fn retry_delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        self.cfg
-            .backoff(failures)
-            .max(retry_after.unwrap_or_default())
+        self.cfg.retry_delay(failures, retry_after)
     }
 
     fn requeue_lines(
@@ -1254,37 +1237,6 @@ impl Cx<'_> {
             _ => {
                 st.hydrate = None;
                 Some(DropReason::Failed)
-            }
-        }
-    }
-
-    fn ephemeral_done(
-        &mut self,
-        st: &mut IncidentState,
-        id: &EffectId,
-        outcome: Outcome,
-    ) -> Option<DropReason> {
-        let Some(job) = st.ephemerals.get_mut(id) else {
-            return Some(DropReason::UnknownEffect);
-        };
-        match outcome {
-            Outcome::RateLimited { retry_after } => {
-                job.retry_at = Some(self.now.saturating_add(retry_after));
-                None
-            }
-            Outcome::Retryable { retry_after, .. } if job.failures + 1 < self.cfg.max_attempts => {
-                job.failures += 1;
-                let delay = self.retry_delay(job.failures, retry_after);
-                job.retry_at = Some(self.now.saturating_add(delay));
-                None
-            }
-            Outcome::Retryable { .. } | Outcome::Permanent { .. } => {
-                st.ephemerals.remove(id);
-                Some(DropReason::Failed)
-            }
-            _ => {
-                st.ephemerals.remove(id);
-                None
             }
         }
     }
@@ -1361,6 +1313,9 @@ impl Cx<'_> {
         });
     }
 
+    /// Answers one click privately. The reply is fire-and-forget: the engine does not await
+    /// its outcome, and the caller retries it on its own ([`EngineConfig::retry_delay`], up to
+    /// [`EngineConfig::max_attempts`]), so replies never grow the incident's state.
     fn reply(
         &mut self,
         st: &mut IncidentState,
@@ -1371,17 +1326,6 @@ impl Cx<'_> {
     ) {
         let seq = st.next_seq();
         let id = EffectId::new(&st.id, format!("{action}/reply{seq}"));
-        st.ephemerals.insert(
-            id.clone(),
-            EphemeralJob {
-                action: action.clone(),
-                channel: channel.clone(),
-                user: user.clone(),
-                text: text.clone(),
-                failures: 0,
-                retry_at: None,
-            },
-        );
         self.emit(Effect::Ephemeral {
             id,
             incident: st.id.clone(),
@@ -1419,33 +1363,6 @@ impl Cx<'_> {
                     p.stage = restart;
                 }
                 self.send_stage(st);
-            }
-        }
-        let due: Vec<EffectId> = st
-            .ephemerals
-            .iter()
-            .filter(|(_, job)| job.retry_at.is_some_and(|at| at <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for old in due {
-            if let Some(job) = st.ephemerals.remove(&old) {
-                let seq = st.next_seq();
-                let id = EffectId::new(&st.id, format!("{}/reply{seq}", job.action));
-                self.emit(Effect::Ephemeral {
-                    id: id.clone(),
-                    incident: st.id.clone(),
-                    action: job.action.clone(),
-                    channel: job.channel.clone(),
-                    user: job.user.clone(),
-                    text: job.text.clone(),
-                });
-                st.ephemerals.insert(
-                    id,
-                    EphemeralJob {
-                        retry_at: None,
-                        ..job
-                    },
-                );
             }
         }
         self.sync_card(st);

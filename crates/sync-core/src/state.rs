@@ -35,7 +35,6 @@ pub struct IncidentState {
     pub(crate) echoes: Vec<ExpectedEcho>,
     /// A `GET /incidents/{id}` to learn the incident before posting its card.
     pub(crate) hydrate: Option<Job>,
-    pub(crate) ephemerals: BTreeMap<EffectId, EphemeralJob>,
     /// The escalation level the bridge last set.
     pub(crate) bridge_level: Option<u32>,
     pub(crate) last_error: Option<String>,
@@ -83,7 +82,13 @@ impl IncidentState {
     /// True when the incident awaits no outcome and has no timer: a server may then unload it
     /// from memory (and load it again before the next input that names it).
     pub fn is_idle(&self) -> bool {
-        self.awaited_effects().is_empty() && !crate::engine::has_timer(self)
+        self.awaited_effects().is_empty() && !self.has_timer()
+    }
+
+    /// True when the incident has a timer (a retry, a pending action's deadline or a thread
+    /// flush): a server that unloads incidents must keep this one in memory.
+    pub fn has_timer(&self) -> bool {
+        crate::engine::has_timer(self)
     }
 
     /// True once PagerDuty reported the incident resolved.
@@ -198,16 +203,6 @@ pub(crate) struct ExpectedEcho {
     pub(crate) expires: Timestamp,
     /// True once the action's thread line was added (from the PagerDuty response).
     pub(crate) line_done: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct EphemeralJob {
-    pub(crate) action: ActionKey,
-    pub(crate) channel: Option<ChannelId>,
-    pub(crate) user: SlackUserId,
-    pub(crate) text: String,
-    pub(crate) failures: u32,
-    pub(crate) retry_at: Option<Timestamp>,
 }
 
 /// The whole engine state: global dedupe data plus every incident.

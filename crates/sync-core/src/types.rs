@@ -644,7 +644,9 @@ pub enum Effect {
         /// The lines, oldest first.
         lines: Vec<TimelineLine>,
     },
-    /// Show a message to one user only (`response_url` or `chat.postEphemeral`).
+    /// Show a message to one user only (`response_url` or `chat.postEphemeral`). The engine
+    /// does not await it: the caller retries it itself and feeds back no outcome (one fed back
+    /// is answered with [`DropReason::UnknownEffect`]).
     Ephemeral {
         /// The effect id.
         id: EffectId,

@@ -759,6 +759,11 @@ impl Harness {
         let outcome = self.world.execute(&effect, result, flag);
         let id = effect.id().expect("not dropped").clone();
         let awaited = self.engine.awaits(&id);
+        if matches!(effect, Effect::Ephemeral { .. }) {
+            // Replies are fire-and-forget: the caller retries them and feeds nothing back.
+            prop_assert!(!awaited, "the engine awaits reply {}", id);
+            return Ok(());
+        }
         let permanent = matches!(outcome, Outcome::Permanent { .. });
         let now = self.world.now;
         self.feed(now, Input::EffectDone { id, outcome })?;

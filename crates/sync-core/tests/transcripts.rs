@@ -641,7 +641,6 @@ fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
             retry_after: Duration::from_secs(10),
         },
     );
-    t.done("reply6", Outcome::Done);
     t.tick();
     expect![[r#"
         > incident.triggered
@@ -664,7 +663,6 @@ fn b8_failures_retry_with_backoff_are_shown_and_rate_limits_never_drop() {
           Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply6 to UA8RXUSPL: "Could not resolve #10 Test Incident: HTTP 403: Access Denied (2010)"
           UpdateCard PQ1K5C8/card7 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
         > done PQ1K5C8/card7: RateLimited { retry_after: 10s }
-        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:resolve/reply6: Done
         > tick Retry(IncidentId("PQ1K5C8"))
           UpdateCard PQ1K5C8/card8 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" error="Resolve failed: HTTP 403: Access Denied (2010)"
     "#]].assert_eq(&t.log);
