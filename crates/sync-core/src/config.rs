@@ -30,10 +30,20 @@ pub struct EngineConfig {
     /// `dedupe_ttl`) needs only a short window here.
     #[serde(default = "default_dedupe_capacity")]
     pub dedupe_capacity: usize,
+    /// The most Slack action keys remembered per incident; past it the oldest are forgotten
+    /// first, so a burst of clicks on one card never grows that incident's state (which is
+    /// stored whole on every change). pdbridge's inbox deduplicates actions durably, so a
+    /// small window suffices here.
+    #[serde(default = "default_action_dedupe_capacity")]
+    pub action_dedupe_capacity: usize,
 }
 
 fn default_dedupe_capacity() -> usize {
     EngineConfig::default().dedupe_capacity
+}
+
+fn default_action_dedupe_capacity() -> usize {
+    EngineConfig::default().action_dedupe_capacity
 }
 
 impl Default for EngineConfig {
@@ -49,6 +59,7 @@ impl Default for EngineConfig {
             echo_ttl: Duration::from_secs(10 * 60),
             dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
             dedupe_capacity: 32_768,
+            action_dedupe_capacity: 64,
         }
     }
 }

@@ -1369,12 +1369,23 @@ impl Cx<'_> {
         self.flush_thread(st);
     }
 
-    /// Forgets expired echoes and action keys.
+    /// Forgets expired echoes and action keys, and the oldest action keys over the capacity.
     fn prune(&mut self, st: &mut IncidentState) {
         let now = self.now;
         st.echoes.retain(|e| e.expires > now);
         let ttl = self.cfg.dedupe_ttl;
         st.actions_seen.retain(|_, at| at.saturating_add(ttl) > now);
+        while st.actions_seen.len() > self.cfg.action_dedupe_capacity {
+            let oldest = st
+                .actions_seen
+                .iter()
+                .min_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)))
+                .map(|(key, _)| key.clone());
+            match oldest {
+                Some(key) => st.actions_seen.remove(&key),
+                None => break,
+            };
+        }
     }
 }
 

@@ -1,10 +1,11 @@
-//! The in-memory deduplication window is bounded by `dedupe_capacity`: past it the oldest ids
-//! are forgotten first, while the newest are still recognized.
+//! The in-memory deduplication windows are bounded by `dedupe_capacity` (webhook and event ids)
+//! and `action_dedupe_capacity` (Slack action keys per incident): past them the oldest are
+//! forgotten first, while the newest are still recognized.
 
 mod common;
 
-use common::{config, fixture, pd_event};
-use sync_core::{DropReason, Effect, Engine, EngineConfig, Input, Timestamp};
+use common::{click, config, fixture, pd_event, unmapped};
+use sync_core::{ActionKind, DropReason, Effect, Engine, EngineConfig, Input, Timestamp};
 
 fn delivery(event_id: &str) -> Input {
     let mut v = fixture("incident.annotated.json");
@@ -42,4 +43,37 @@ fn past_the_capacity_the_oldest_ids_are_forgotten_first() {
     assert!(is_duplicate(&engine.handle(now, delivery("E2"))));
     // ...E1, the oldest, was forgotten to make room.
     assert!(!is_duplicate(&engine.handle(now, delivery("E1"))));
+}
+
+#[test]
+fn past_the_action_capacity_the_oldest_keys_of_the_incident_are_forgotten_first() {
+    let mut engine = Engine::new(EngineConfig {
+        action_dedupe_capacity: 2,
+        ..config()
+    })
+    .unwrap();
+    // The incident must exist for its clicks to be remembered.
+    let _ = engine.handle(Timestamp::from_millis(1_000), delivery("E1"));
+    let incident = pd_event(&fixture("incident.annotated.json"), None).incident;
+    let press = |engine: &mut Engine, at: i64, action_ts: &str| {
+        let action = click(
+            unmapped(),
+            incident.as_str(),
+            ActionKind::Acknowledge,
+            action_ts,
+        );
+        is_duplicate(&engine.handle(Timestamp::from_millis(at), Input::SlackAction(action)))
+    };
+    for (at, key) in [
+        (2_000, "1.000001"),
+        (3_000, "1.000002"),
+        (4_000, "1.000003"),
+    ] {
+        assert!(!press(&mut engine, at, key));
+    }
+    // The two newest keys are remembered...
+    assert!(press(&mut engine, 5_000, "1.000003"));
+    assert!(press(&mut engine, 5_000, "1.000002"));
+    // ...the oldest was forgotten to make room.
+    assert!(!press(&mut engine, 5_000, "1.000001"));
 }

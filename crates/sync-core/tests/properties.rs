@@ -74,6 +74,7 @@ fn config() -> EngineConfig {
         echo_ttl: Duration::from_secs(3600),
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
         dedupe_capacity: 32_768,
+        action_dedupe_capacity: 64,
     }
 }
 

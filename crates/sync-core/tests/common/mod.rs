@@ -214,6 +214,7 @@ pub fn config() -> EngineConfig {
         echo_ttl: Duration::from_secs(600),
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
         dedupe_capacity: 32_768,
+        action_dedupe_capacity: 64,
     }
 }
 
