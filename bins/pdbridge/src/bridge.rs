@@ -33,7 +33,8 @@
 //! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
 //!   the writer unloads idle ones and ones without a timer (their state is in the store) and
 //!   loads an incident back before the next input that names it. Incidents with a timer stay.
-//! - The writer truncates the WAL every 10 s ([`store::Store::checkpoint`]).
+//! - The writer truncates the WAL when idle, every 10 s at most and at least every minute
+//!   ([`store::Store::checkpoint`]); SQLite's small automatic checkpoints bound it meanwhile.
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
@@ -125,8 +126,12 @@ impl Default for Limits {
 /// About how much engine (and commit) time one group spends on engine inputs, so inbox
 /// records queued behind them wait at most about this long.
 const GROUP_INPUT_BUDGET: Duration = Duration::from_millis(2);
-/// How often the writer truncates the WAL (`wal_checkpoint(TRUNCATE)`).
+/// How often the writer truncates the WAL (`wal_checkpoint(TRUNCATE)`) when it is idle.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// How often the writer truncates the WAL even when it never idles.
+const CHECKPOINT_BUSY_EVERY: Duration = Duration::from_secs(60);
+/// How long the writer must have had nothing to do to count as idle.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 /// How often, at most, the writer looks for incidents to unload when over the limit.
 const TRIM_EVERY: Duration = Duration::from_millis(500);
 
@@ -518,8 +523,11 @@ impl Bridge {
         victims.len()
     }
 
-    /// The writer's periodic upkeep: unloads idle incidents over the limit and truncates the WAL.
-    fn upkeep(&self, last_checkpoint: &mut std::time::Instant) {
+    /// The writer's periodic upkeep: unloads idle incidents over the limit and truncates the WAL,
+    /// while `idle` every [`CHECKPOINT_EVERY`], or at least every [`CHECKPOINT_BUSY_EVERY`].
+    /// Truncating waits for readers, so it is best done while no request waits on the writer;
+    /// SQLite's own small checkpoints keep the WAL short in between.
+    fn upkeep(&self, last_checkpoint: &mut std::time::Instant, idle: bool) {
         let trim = {
             let mut last = self
                 .last_trim
@@ -537,7 +545,8 @@ impl Bridge {
                 tracing::debug!(unloaded, "unloaded idle incidents over the in-memory limit");
             }
         }
-        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        let since = last_checkpoint.elapsed();
+        if (idle && since >= CHECKPOINT_EVERY) || since >= CHECKPOINT_BUSY_EVERY {
             *last_checkpoint = std::time::Instant::now();
             match self.store.checkpoint() {
                 Ok(report) => tracing::debug!(?report, "WAL checkpoint"),
@@ -1196,10 +1205,11 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
     // The engine time one input took lately (microseconds, moving average).
     let mut input_cost_us: u64 = 50;
     loop {
+        let mut idle = false;
         if records.is_empty() && inputs.is_empty() {
-            match jobs.recv_timeout(CHECKPOINT_EVERY) {
+            match jobs.recv_timeout(IDLE_AFTER) {
                 Ok(job) => sort_job(job, &mut records, &mut inputs),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => idle = true,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
@@ -1228,7 +1238,7 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
                 input_cost_us = (input_cost_us * 3 + per_input) / 4;
             }
         }
-        bridge.upkeep(&mut last_checkpoint);
+        bridge.upkeep(&mut last_checkpoint, idle);
     }
 }
 
