@@ -142,6 +142,8 @@ pub async fn build(
 ) -> anyhow::Result<(App<Bridge>, Arc<Bridge>)> {
     let store_options = StoreOptions {
         claim_lease: Duration::from_secs(300),
+        // The writer checkpoints after answering each group, never inside a commit.
+        deferred_checkpoints: true,
         ..StoreOptions::default()
     };
     let store = Arc::new(

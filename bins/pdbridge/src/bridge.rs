@@ -33,8 +33,10 @@
 //! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
 //!   the writer unloads idle ones and ones without a timer (their state is in the store) and
 //!   loads an incident back before the next input that names it. Incidents with a timer stay.
-//! - The writer truncates the WAL when idle, every 10 s at most and at least every minute
-//!   ([`store::Store::checkpoint`]); SQLite's small automatic checkpoints bound it meanwhile.
+//! - Commits never checkpoint: the writer checkpoints every 128 WAL pages right after it has
+//!   answered a group ([`store::Store::checkpoint_if_due`]), so no answer waits on a
+//!   checkpoint's copy and fsync. It truncates the WAL when idle, every 10 s at most and at least
+//!   every minute ([`store::Store::checkpoint`]).
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
@@ -1232,6 +1234,10 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
             bridge.commit_group(group, n_records <= INLINE_RECORDS_MAX);
+            // Everyone in the group has been answered: only later commits wait for this.
+            if let Err(err) = bridge.store.checkpoint_if_due() {
+                tracing::warn!(%err, "WAL checkpoint failed");
+            }
             if n_inputs > 0 {
                 let per_input = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
                     / u64::try_from(n_inputs).unwrap_or(1);

@@ -96,9 +96,11 @@
 //! # WAL size
 //! SQLite checkpoints on its own once the WAL holds 128 pages (512 KiB; SQLite's default is
 //! 1000), and a reset WAL file is truncated back to 16 MiB. Small, frequent checkpoints keep
-//! each one's copy and fsync short, so no commit waits long on one: with 1000 pages the
-//! fsync waited for megabytes of writeback, and both ingest throughput and the commit latency
-//! tail were worse (measured in `docs/benchmarks.md`). Readers can keep those checkpoints from resetting the WAL, so the
+//! each one's copy and fsync short: with 1000 pages the fsync waited for megabytes of
+//! writeback, and both ingest throughput and the commit latency tail were worse (measured in
+//! `docs/benchmarks.md`). With [`StoreOptions::deferred_checkpoints`] a commit does not
+//! checkpoint at all (below a 4096-page backstop); the committing thread calls
+//! [`Store::checkpoint_if_due`] once it has answered whoever waited for the commit. Readers can keep those checkpoints from resetting the WAL, so the
 //! writer should also call [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) periodically.
 #![forbid(unsafe_code)]
 
@@ -195,6 +197,11 @@ pub struct StoreOptions {
     pub claim_lease: Duration,
     /// How long processed inbox rows and finished outbox rows are kept (dedupe window).
     pub retention: Duration,
+    /// When true, a commit never checkpoints on its own (up to a backstop of 4096 WAL pages):
+    /// the caller calls [`Store::checkpoint_if_due`] after it has answered whoever waited for
+    /// the commit, so no answer waits on a checkpoint's copy and fsync. When false (the
+    /// default), the commit that crosses 128 WAL pages checkpoints before it returns.
+    pub deferred_checkpoints: bool,
 }
 
 impl Default for StoreOptions {
@@ -204,6 +211,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             claim_lease: Duration::from_secs(60),
             retention: Duration::from_millis(SEVEN_DAYS_MS.unsigned_abs()),
+            deferred_checkpoints: false,
         }
     }
 }
@@ -236,8 +244,55 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 128;
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 /// Prepared statements kept per connection (every hot statement fits).
 const STATEMENT_CACHE: usize = 64;
+/// WAL pages at which a commit checkpoints even with [`StoreOptions::deferred_checkpoints`],
+/// so the WAL stays bounded if nobody calls [`Store::checkpoint_if_due`].
+const DEFERRED_BACKSTOP_PAGES: i64 = 4096;
+
+thread_local! {
+    /// The WAL's size in pages after this thread's last commit to a store with deferred
+    /// checkpoints (see [`Store::checkpoint_if_due`]).
+    static WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// The WAL hook of a store with deferred checkpoints: notes the WAL's size for
+/// [`Store::checkpoint_if_due`], and checkpoints at once only past the backstop.
+fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    let frames = i64::from(frames);
+    if frames >= DEFERRED_BACKSTOP_PAGES {
+        WAL_FRAMES.set(0);
+        return wal
+            .checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE)
+            .map(|_| ());
+    }
+    WAL_FRAMES.set(frames);
+    Ok(())
+}
+
 /// How long [`Store::checkpoint`] waits for readers before giving up for this time.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+
+/// Runs `PRAGMA wal_checkpoint(mode)`; a checkpoint kept back by a lock reports `busy`.
+fn run_checkpoint(conn: &Connection, mode: &str) -> Result<CheckpointReport, Error> {
+    let result = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(CheckpointReport {
+            busy: r.get::<_, i64>(0)? != 0,
+            wal_frames: r.get(1)?,
+            checkpointed: r.get(2)?,
+        })
+    });
+    match result {
+        Ok(report) => Ok(report),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+        {
+            Ok(CheckpointReport {
+                busy: true,
+                ..CheckpointReport::default()
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// The pdbridge database. Cheap to share as `Arc<Store>`; see the crate docs for call order.
 #[derive(Debug)]
@@ -330,6 +385,10 @@ impl Store {
         // Keep the WAL bounded: SQLite checkpoints after commits once it holds this many pages,
         // and a reset WAL file is truncated back to the limit (see also `Store::checkpoint`).
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        if options.deferred_checkpoints {
+            // Replaces the automatic checkpoint's hook (see `Store::checkpoint_if_due`).
+            conn.wal_hook(Some(note_wal_frames));
+        }
         let _limit: i64 = conn.query_row(
             &format!("PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}"),
             [],
@@ -407,27 +466,24 @@ impl Store {
     pub fn checkpoint(&self) -> Result<CheckpointReport, Error> {
         let conn = self.lock();
         conn.busy_timeout(CHECKPOINT_BUSY)?;
-        let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok(CheckpointReport {
-                busy: r.get::<_, i64>(0)? != 0,
-                wal_frames: r.get(1)?,
-                checkpointed: r.get(2)?,
-            })
-        });
+        let result = run_checkpoint(&conn, "TRUNCATE");
         let busy_timeout = Duration::from_millis(self.settings.busy_timeout_ms.unsigned_abs());
         conn.busy_timeout(busy_timeout)?;
-        match result {
-            Ok(report) => Ok(report),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
-            {
-                Ok(CheckpointReport {
-                    busy: true,
-                    ..CheckpointReport::default()
-                })
-            }
-            Err(e) => Err(e.into()),
+        result
+    }
+
+    /// With [`StoreOptions::deferred_checkpoints`], checkpoints (`wal_checkpoint(PASSIVE)`) once
+    /// the WAL holds 128 pages as of the calling thread's last commit; returns `None` when none
+    /// was due. Call it from the thread that commits, right after answering whoever waited for
+    /// the commit: the checkpoint's copy and fsync then delay only later commits, by about as
+    /// long as an automatic checkpoint would have delayed that answer.
+    pub fn checkpoint_if_due(&self) -> Result<Option<CheckpointReport>, Error> {
+        if WAL_FRAMES.get() < WAL_AUTOCHECKPOINT_PAGES {
+            return Ok(None);
         }
+        WAL_FRAMES.set(0);
+        let conn = self.lock();
+        run_checkpoint(&conn, "PASSIVE").map(Some)
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.

@@ -1,16 +1,21 @@
-//! WAL upkeep and the read connection: a checkpoint truncates the WAL, and a read never waits
-//! for (nor sees) an open write transaction. No timing is asserted.
+//! WAL upkeep and the read connection: a checkpoint truncates the WAL, deferred checkpoints run
+//! only when the caller asks, and a read never waits for (nor sees) an open write transaction.
+//! No timing is asserted.
 
 use std::sync::Arc;
 
 use ids::{EventId, IncidentId, WebhookId};
-use store::{NewWebhook, Store};
+use store::{NewWebhook, Store, StoreOptions};
 
 fn insert(store: &Store, n: usize) {
+    insert_from(store, 0, n);
+}
+
+fn insert_from(store: &Store, first: usize, n: usize) {
     let payload = "x".repeat(2048);
     store
         .write(|tx| {
-            for i in 0..n {
+            for i in first..first + n {
                 let (webhook_id, event_id) = (
                     WebhookId::new(format!("W{i}")),
                     EventId::new(format!("E{i}")),
@@ -85,4 +90,43 @@ fn an_in_memory_path_reads_what_it_wrote() {
         store.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
         3
     );
+}
+
+#[test]
+fn with_deferred_checkpoints_commits_leave_the_wal_to_checkpoint_if_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        deferred_checkpoints: true,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(dir.path().join("db.sqlite"), &options).unwrap();
+    // One small commit: well under 128 pages, so nothing is due.
+    insert_from(&store, 0, 1);
+    assert_eq!(store.checkpoint_if_due().unwrap(), None);
+    // 200 rows of 2 KiB: past 128 pages, and the commit itself did not checkpoint.
+    insert_from(&store, 1, 200);
+    let report = store
+        .checkpoint_if_due()
+        .unwrap()
+        .expect("a checkpoint was due");
+    assert!(!report.busy, "{report:?}");
+    assert!(report.wal_frames >= 128, "{report:?}");
+    assert_eq!(report.checkpointed, report.wal_frames, "{report:?}");
+    // Done: nothing is due until the next commits fill the WAL again.
+    assert_eq!(store.checkpoint_if_due().unwrap(), None);
+    assert_eq!(
+        store
+            .read(|tx| tx.unprocessed_webhooks(1000))
+            .unwrap()
+            .len(),
+        201
+    );
+}
+
+#[test]
+fn without_deferred_checkpoints_the_commit_checkpoints_and_none_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("db.sqlite")).unwrap();
+    insert_from(&store, 0, 200);
+    assert_eq!(store.checkpoint_if_due().unwrap(), None);
 }
