@@ -33,7 +33,7 @@
 //! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
 //!   the writer unloads idle ones and ones without a timer (their state is in the store) and
 //!   loads an incident back before the next input that names it. Incidents with a timer stay.
-//! - Commits never checkpoint: the writer checkpoints every 128 WAL pages right after it has
+//! - Commits never checkpoint: the writer checkpoints every 64 WAL pages right after it has
 //!   answered a group ([`store::Store::checkpoint_if_due`]), so no answer waits on a
 //!   checkpoint's copy and fsync. It truncates the WAL when idle, every 10 s at most and at least
 //!   every minute ([`store::Store::checkpoint`]).

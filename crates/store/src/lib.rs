@@ -94,14 +94,15 @@
 //! (group commit), as pdbridge does.
 //!
 //! # WAL size
-//! SQLite checkpoints on its own once the WAL holds 128 pages (512 KiB; SQLite's default is
+//! SQLite checkpoints on its own once the WAL holds 64 pages (256 KiB; SQLite's default is
 //! 1000), and a reset WAL file is truncated back to 16 MiB. Small, frequent checkpoints keep
 //! each one's copy and fsync short: with 1000 pages the fsync waited for megabytes of
 //! writeback, and both ingest throughput and the commit latency tail were worse (measured in
 //! `docs/benchmarks.md`). With [`StoreOptions::deferred_checkpoints`] a commit does not
 //! checkpoint at all (below a 4096-page backstop); the committing thread calls
-//! [`Store::checkpoint_if_due`] once it has answered whoever waited for the commit. Readers can keep those checkpoints from resetting the WAL, so the
-//! writer should also call [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) periodically.
+//! [`Store::checkpoint_if_due`] once it has answered whoever waited for the commit. Readers
+//! can keep checkpoints from resetting the WAL, so the writer should also call
+//! [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) now and then, best while idle.
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -200,7 +201,7 @@ pub struct StoreOptions {
     /// When true, a commit never checkpoints on its own (up to a backstop of 4096 WAL pages):
     /// the caller calls [`Store::checkpoint_if_due`] after it has answered whoever waited for
     /// the commit, so no answer waits on a checkpoint's copy and fsync. When false (the
-    /// default), the commit that crosses 128 WAL pages checkpoints before it returns.
+    /// default), the commit that crosses 64 WAL pages checkpoints before it returns.
     pub deferred_checkpoints: bool,
 }
 
@@ -238,8 +239,8 @@ fn duration_ms(d: Duration) -> UnixMillis {
     UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
 }
 
-/// Pages of WAL after which SQLite checkpoints on its own after a commit (512 KiB).
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 128;
+/// Pages of WAL after which SQLite checkpoints on its own after a commit (256 KiB).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 64;
 /// The size a WAL file is truncated back to after a checkpoint resets it.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 /// Prepared statements kept per connection (every hot statement fits).
@@ -473,7 +474,7 @@ impl Store {
     }
 
     /// With [`StoreOptions::deferred_checkpoints`], checkpoints (`wal_checkpoint(PASSIVE)`) once
-    /// the WAL holds 128 pages as of the calling thread's last commit; returns `None` when none
+    /// the WAL holds 64 pages as of the calling thread's last commit; returns `None` when none
     /// was due. Call it from the thread that commits, right after answering whoever waited for
     /// the commit: the checkpoint's copy and fsync then delay only later commits, by about as
     /// long as an automatic checkpoint would have delayed that answer.

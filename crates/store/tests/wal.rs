@@ -100,17 +100,17 @@ fn with_deferred_checkpoints_commits_leave_the_wal_to_checkpoint_if_due() {
         ..StoreOptions::default()
     };
     let store = Store::open_with(dir.path().join("db.sqlite"), &options).unwrap();
-    // One small commit: well under 128 pages, so nothing is due.
+    // One small commit: well under 64 pages, so nothing is due.
     insert_from(&store, 0, 1);
     assert_eq!(store.checkpoint_if_due().unwrap(), None);
-    // 200 rows of 2 KiB: past 128 pages, and the commit itself did not checkpoint.
+    // 200 rows of 2 KiB: past 64 pages, and the commit itself did not checkpoint.
     insert_from(&store, 1, 200);
     let report = store
         .checkpoint_if_due()
         .unwrap()
         .expect("a checkpoint was due");
     assert!(!report.busy, "{report:?}");
-    assert!(report.wal_frames >= 128, "{report:?}");
+    assert!(report.wal_frames >= 64, "{report:?}");
     assert_eq!(report.checkpointed, report.wal_frames, "{report:?}");
     // Done: nothing is due until the next commits fill the WAL again.
     assert_eq!(store.checkpoint_if_due().unwrap(), None);
