@@ -84,6 +84,7 @@ pub fn service_for_channel(k: usize) -> String {
 impl Env {
     /// Starts and seeds the fakes and writes the server's config. Must run inside Tokio.
     pub async fn new(options: EnvOptions) -> anyhow::Result<Self> {
+        settle_disk();
         let slack = FakeSlack::start().await;
         let pd = FakePagerDuty::start().await;
         slack.set_rate_limits(options.slack_limits);
@@ -515,4 +516,10 @@ mod tests {
         assert_eq!(card_incident(&resolved), Some(IncidentId::new("Q000042")));
         assert_eq!(card_incident(&serde_json::json!([])), None);
     }
+}
+
+/// Flushes the previous runs' dirty pages (`sync`) before a new server starts, so its fsyncs do
+/// not queue behind another run's writeback. Best effort: where `sync` is missing, nothing.
+pub fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
 }
