@@ -486,6 +486,12 @@ pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// Flushes the previous runs' dirty pages (`sync`) before a new server starts, so its fsyncs do
+/// not queue behind another run's writeback. Best effort: where `sync` is missing, nothing.
+pub fn settle_disk() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,10 +522,4 @@ mod tests {
         assert_eq!(card_incident(&resolved), Some(IncidentId::new("Q000042")));
         assert_eq!(card_incident(&serde_json::json!([])), None);
     }
-}
-
-/// Flushes the previous runs' dirty pages (`sync`) before a new server starts, so its fsyncs do
-/// not queue behind another run's writeback. Best effort: where `sync` is missing, nothing.
-pub fn settle_disk() {
-    let _ = std::process::Command::new("sync").status();
 }
