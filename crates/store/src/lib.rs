@@ -477,7 +477,8 @@ impl Store {
     /// the WAL holds 64 pages as of the calling thread's last commit; returns `None` when none
     /// was due. Call it from the thread that commits, right after answering whoever waited for
     /// the commit: the checkpoint's copy and fsync then delay only later commits, by about as
-    /// long as an automatic checkpoint would have delayed that answer.
+    /// long as an automatic checkpoint would have delayed that answer. The WAL size is kept per
+    /// thread, so a thread committing to several such stores should call it after each commit.
     pub fn checkpoint_if_due(&self) -> Result<Option<CheckpointReport>, Error> {
         if WAL_FRAMES.get() < WAL_AUTOCHECKPOINT_PAGES {
             return Ok(None);
