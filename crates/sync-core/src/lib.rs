@@ -18,7 +18,8 @@
 //!    (for example per incident from [`Engine::incident`]).
 //! 3. When an effect finishes, call `handle` with [`Input::EffectDone`] and its [`EffectId`].
 //!    Each awaited effect gets exactly one outcome; an outcome for an id the engine no longer
-//!    awaits is answered with [`DropReason::UnknownEffect`].
+//!    awaits is answered with [`DropReason::UnknownEffect`]. [`Effect::Ephemeral`] replies are
+//!    never awaited: retry them yourself ([`EngineConfig::retry_delay`]) and feed nothing back.
 //! 4. After every call, ask [`Engine::poll_timeout`] and call `handle` with [`Input::Tick`] once
 //!    that time has come (earlier or spurious ticks are harmless). Only a tick fires timers:
 //!    retries with backoff, rate-limit waits, thread-line flushes and pending-action timeouts.
