@@ -95,7 +95,10 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
         let webhooks = read(&bridge, |tx| tx.unprocessed_webhooks(BATCH))
             .await
             .unwrap_or_default();
-        process_webhooks(&bridge, webhooks).await;
+        // A full batch that made progress means more may wait: take the next one at once
+        // instead of sleeping until a new delivery or the idle tick wakes the loop.
+        let more_waiting = webhooks.len() == BATCH;
+        let progressed = process_webhooks(&bridge, webhooks).await > 0;
         let actions = read(&bridge, |tx| tx.unprocessed_actions(BATCH))
             .await
             .unwrap_or_default();
@@ -148,6 +151,12 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                 });
             }
         }
+        if more_waiting && progressed {
+            if *shutdown.borrow() {
+                return;
+            }
+            continue;
+        }
         tokio::select! {
             () = bridge.inbox_wake.notified() => {}
             () = tokio::time::sleep(IDLE) => {}
@@ -175,8 +184,10 @@ enum Progress {
 }
 
 /// Feeds a batch of stored webhooks to the engine, in arrival order, as one queued group (so
-/// they share a transaction); each row is marked processed with its engine result.
-async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) {
+/// they share a transaction); each row is marked processed with its engine result. Returns how
+/// many rows were marked processed.
+async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
+    let mut processed = 0;
     let mut inputs: Vec<(Input, crate::bridge::Extra)> = Vec::with_capacity(rows.len());
     let mut seqs = Vec::with_capacity(rows.len());
     for row in rows {
@@ -187,8 +198,11 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) {
         let Some(event) = event else {
             // Not an event the engine takes: it is only marked processed.
             let now = bridge.now_ms();
-            if let Err(err) = write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
-                tracing::error!(%err, seq, "marking a webhook processed failed; it stays in the inbox");
+            match write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
+                Ok(()) => processed += 1,
+                Err(err) => {
+                    tracing::error!(%err, seq, "marking a webhook processed failed; it stays in the inbox");
+                }
             }
             continue;
         };
@@ -198,10 +212,14 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) {
         seqs.push(seq);
     }
     for (seq, result) in seqs.into_iter().zip(bridge.apply_all(inputs).await) {
-        if let Err(err) = result {
-            tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
+        match result {
+            Ok(_) => processed += 1,
+            Err(err) => {
+                tracing::error!(%err, seq, "processing a webhook failed; it stays in the inbox");
+            }
         }
     }
+    processed
 }
 
 fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
