@@ -654,7 +654,18 @@ pub async fn memory(
     let mut answered = 0u64;
     let mut errors = 0u64;
     let mut slowest_second = f64::INFINITY;
-    loop {
+    // Ingest in one-second rounds while the backlog (processed or not) is short of `rows`, and
+    // otherwise let the server turn its inbox into outbox rows, until `rows` effects are pending.
+    // The cards wait on Slack's one-post-per-second limit, so the outbox only grows.
+    let built = loop {
+        let pending = env.pending()?;
+        if pending.outbox >= args.rows || started.elapsed() >= secs(args.max_seconds) {
+            break pending;
+        }
+        if pending.outbox + pending.pd_inbox >= args.rows {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
         let r = load::closed_loop(
             env.addr,
             args.conns,
@@ -668,13 +679,7 @@ pub async fn memory(
         answered += r.successes();
         errors += r.errors + (r.answered - r.successes());
         slowest_second = slowest_second.min(r.rate());
-        let pending = env.pending()?;
-        if pending.outbox + pending.pd_inbox >= args.rows
-            || started.elapsed() >= secs(args.max_seconds)
-        {
-            break;
-        }
-    }
+    };
     let under_load = sampler.finish();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pending = env.pending()?;
@@ -709,10 +714,10 @@ pub async fn memory(
     report.figure("wal/target_bytes", 64u64 * 1024 * 1024);
     report.check(
         "memory: backlog built",
-        pending.outbox + pending.pd_inbox > 0,
+        built.outbox >= args.rows,
         format!(
-            "{} pending outbox rows, {} unprocessed webhooks",
-            pending.outbox, pending.pd_inbox
+            "{} pending outbox rows (wanted {}), {} unprocessed webhooks",
+            built.outbox, args.rows, built.pd_inbox
         ),
     );
     env.kill9()?;
