@@ -99,13 +99,10 @@
 //! each one's copy and fsync short: with 1000 pages the fsync waited for megabytes of
 //! writeback, and both ingest throughput and the commit latency tail were worse (measured in
 //! `docs/benchmarks.md`). With [`StoreOptions::deferred_checkpoints`] a commit does not
-//! checkpoint at all (below a 4096-page backstop); once it has answered whoever waited for the
-//! commit, the committing thread asks [`Store::checkpoint_due`] and, when it is, hands the
-//! checkpoint to a thread of its own that runs it on a [`Checkpointer`], a connection of its
-//! own: a passive checkpoint runs alongside new commits, so its copy and fsync delay neither
-//! answers nor later commits. Readers can keep checkpoints from resetting the WAL, so the
-//! writer should also call [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) now and then,
-//! best while idle.
+//! checkpoint at all (below a 4096-page backstop); the committing thread calls
+//! [`Store::checkpoint_if_due`] once it has answered whoever waited for the commit. Readers
+//! can keep checkpoints from resetting the WAL, so the writer should also call
+//! [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) now and then, best while idle.
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -202,9 +199,8 @@ pub struct StoreOptions {
     /// How long processed inbox rows and finished outbox rows are kept (dedupe window).
     pub retention: Duration,
     /// When true, a commit never checkpoints on its own (up to a backstop of 4096 WAL pages):
-    /// the caller asks [`Store::checkpoint_due`] after it has answered whoever waited for the
-    /// commit and runs the checkpoint elsewhere ([`Checkpointer`]), so no answer waits on a
-    /// checkpoint's copy and fsync. When false (the
+    /// the caller calls [`Store::checkpoint_if_due`] after it has answered whoever waited for
+    /// the commit, so no answer waits on a checkpoint's copy and fsync. When false (the
     /// default), the commit that crosses 64 WAL pages checkpoints before it returns.
     pub deferred_checkpoints: bool,
 }
@@ -245,35 +241,31 @@ fn duration_ms(d: Duration) -> UnixMillis {
 
 /// Pages of WAL after which SQLite checkpoints on its own after a commit (256 KiB).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 64;
-/// WAL pages a writer adds between the checkpoints it hands to a [`Checkpointer`] (4 MiB): off
-/// the writer's path a checkpoint's cost is its two fsyncs, so fewer, larger ones cost less.
-const DEFERRED_CHECKPOINT_PAGES: i64 = 64;
 /// The size a WAL file is truncated back to after a checkpoint resets it.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 /// Prepared statements kept per connection (every hot statement fits).
 const STATEMENT_CACHE: usize = 64;
 /// WAL pages at which a commit checkpoints even with [`StoreOptions::deferred_checkpoints`],
-/// so the WAL stays bounded if nobody checkpoints when [`Store::checkpoint_due`].
+/// so the WAL stays bounded if nobody calls [`Store::checkpoint_if_due`].
 const DEFERRED_BACKSTOP_PAGES: i64 = 4096;
 
 thread_local! {
     /// The WAL's size in pages after this thread's last commit to a store with deferred
-    /// checkpoints (see [`Store::checkpoint_due`]).
+    /// checkpoints (see [`Store::checkpoint_if_due`]).
     static WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
-    /// The WAL size at which [`Store::checkpoint_due`] is next true on this thread.
-    static DUE_AT: std::cell::Cell<i64> = const { std::cell::Cell::new(DEFERRED_CHECKPOINT_PAGES) };
 }
 
 /// The WAL hook of a store with deferred checkpoints: notes the WAL's size for
-/// [`Store::checkpoint_due`], and checkpoints at once only past the backstop.
+/// [`Store::checkpoint_if_due`], and checkpoints at once only past the backstop.
 fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
     let frames = i64::from(frames);
-    WAL_FRAMES.set(frames);
     if frames >= DEFERRED_BACKSTOP_PAGES {
-        // The commit has happened: an error here would only make it look failed. A checkpoint
-        // kept back (a `Checkpointer` is running one) is tried again after the next commit.
-        let _ = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE);
+        WAL_FRAMES.set(0);
+        return wal
+            .checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE)
+            .map(|_| ());
     }
+    WAL_FRAMES.set(frames);
     Ok(())
 }
 
@@ -310,26 +302,7 @@ pub struct Store {
     /// A second connection for [`Store::read`] on file databases, so reads never wait for a
     /// write transaction (WAL lets one writer and readers work at once).
     reader: Option<Mutex<Connection>>,
-    /// The file of a file database, for [`Store::checkpointer`].
-    path: Option<std::path::PathBuf>,
     settings: TxSettings,
-}
-
-/// A connection of its own to a file database that only runs passive checkpoints
-/// (`wal_checkpoint(PASSIVE)`), for a thread other than the writer's: in WAL mode a passive
-/// checkpoint copies committed pages back into the database while new commits append to the
-/// WAL, so neither waits for the other's fsync. See [`Store::checkpoint_due`].
-#[derive(Debug)]
-pub struct Checkpointer {
-    conn: Connection,
-}
-
-impl Checkpointer {
-    /// Copies as much of the WAL back into the database as no reader still needs, without
-    /// waiting for readers or writers; `busy` when another checkpoint was running.
-    pub fn checkpoint(&self) -> Result<CheckpointReport, Error> {
-        run_checkpoint(&self.conn, "PASSIVE")
-    }
 }
 
 /// What one [`Store::checkpoint`] did.
@@ -367,7 +340,6 @@ impl Store {
         reader.busy_timeout(options.busy_timeout)?;
         reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         store.reader = Some(Mutex::new(reader));
-        store.path = Some(path.to_path_buf());
         Ok(store)
     }
 
@@ -391,7 +363,6 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
-            path: None,
             settings: TxSettings::from(&options),
         })
     }
@@ -428,7 +399,6 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
-            path: None,
             settings: TxSettings::from(options),
         })
     }
@@ -503,37 +473,19 @@ impl Store {
         result
     }
 
-    /// With [`StoreOptions::deferred_checkpoints`], true when the calling thread's commits have
-    /// added 64 WAL pages since it was last true (or since the WAL last restarted from its
-    /// beginning, which a completed checkpoint lets the next commit do). Call it
-    /// from the thread that commits, right after answering whoever waited for the commit, and
-    /// when it is true have a [`Checkpointer`] run the checkpoint on another thread. The WAL
-    /// size is kept per thread, so a thread committing to several such stores should call it
-    /// after each commit.
-    pub fn checkpoint_due(&self) -> bool {
-        let frames = WAL_FRAMES.get();
-        let mut due_at = DUE_AT.get();
-        if frames + DEFERRED_CHECKPOINT_PAGES < due_at {
-            // Fewer pages than when it was last due: the WAL restarted.
-            due_at = DEFERRED_CHECKPOINT_PAGES;
-        }
-        let due = frames >= due_at;
-        DUE_AT.set(if due {
-            frames + DEFERRED_CHECKPOINT_PAGES
-        } else {
-            due_at
-        });
-        due
-    }
-
-    /// Opens a [`Checkpointer`] on this file database; `None` for an in-memory one.
-    pub fn checkpointer(&self) -> Result<Option<Checkpointer>, Error> {
-        let Some(path) = &self.path else {
+    /// With [`StoreOptions::deferred_checkpoints`], checkpoints (`wal_checkpoint(PASSIVE)`) once
+    /// the WAL holds 64 pages as of the calling thread's last commit; returns `None` when none
+    /// was due. Call it from the thread that commits, right after answering whoever waited for
+    /// the commit: the checkpoint's copy and fsync then delay only later commits, by about as
+    /// long as an automatic checkpoint would have delayed that answer. The WAL size is kept per
+    /// thread, so a thread committing to several such stores should call it after each commit.
+    pub fn checkpoint_if_due(&self) -> Result<Option<CheckpointReport>, Error> {
+        if WAL_FRAMES.get() < WAL_AUTOCHECKPOINT_PAGES {
             return Ok(None);
-        };
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(CHECKPOINT_BUSY)?;
-        Ok(Some(Checkpointer { conn }))
+        }
+        WAL_FRAMES.set(0);
+        let conn = self.lock();
+        run_checkpoint(&conn, "PASSIVE").map(Some)
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.
