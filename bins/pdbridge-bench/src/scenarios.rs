@@ -656,7 +656,8 @@ pub async fn memory(
     let mut slowest_second = f64::INFINITY;
     // Ingest in one-second rounds while the backlog (processed or not) is short of `rows`, and
     // otherwise let the server turn its inbox into outbox rows, until `rows` effects are pending.
-    // The cards wait on Slack's one-post-per-second limit, so the outbox shrinks by about one a second.
+    // The cards wait on Slack's one-post-per-second limit, so the outbox shrinks by about one a
+    // second.
     let built = loop {
         let pending = env.pending()?;
         if pending.outbox >= args.rows || started.elapsed() >= secs(args.max_seconds) {

@@ -40,8 +40,8 @@ pub async fn serve<B: Bridge>(
                         continue;
                     }
                 };
-                // Answers are small and written once: never let Nagle hold one back for the
-                // peer's delayed ACK (up to 40 ms on Linux).
+                // No part of an answer waits for the peer's delayed ACK (Nagle's algorithm;
+                // up to 40 ms on Linux).
                 if let Err(err) = stream.set_nodelay(true) {
                     tracing::debug!(%peer, %err, "cannot set TCP_NODELAY");
                 }
