@@ -608,6 +608,7 @@ impl Bridge {
             }
         }
         let mut processed_inline = false;
+        let mut marked_inline = 0;
         let result = match failure {
             Some(err) => Err(err),
             None => self.store.write(|tx| {
@@ -627,7 +628,13 @@ impl Bridge {
                     }
                 }
                 if inline {
-                    self.process_new_webhooks(tx, &jobs, &outcomes, now, &mut processed_inline)?;
+                    marked_inline = self.process_new_webhooks(
+                        tx,
+                        &jobs,
+                        &outcomes,
+                        now,
+                        &mut processed_inline,
+                    )?;
                 }
                 Ok::<_, anyhow::Error>(outcomes)
             }),
@@ -639,14 +646,14 @@ impl Bridge {
                 self.commit_groups.fetch_add(1, Ordering::Relaxed);
                 let mut outcomes = outcomes.into_iter();
                 let mut handled = handled.into_iter();
-                let mut inserted = false;
+                let mut inserted = 0;
                 for job in jobs {
                     match job {
                         Job::Record(r) => {
                             let answer = outcomes
                                 .next()
                                 .ok_or_else(|| "a record lost its outcome".to_owned());
-                            inserted |= answer.as_ref().is_ok_and(|o| o.is_inserted());
+                            inserted += usize::from(answer.as_ref().is_ok_and(|o| o.is_inserted()));
                             let _ = r.done.send(answer);
                         }
                         Job::Input(i) => {
@@ -660,7 +667,8 @@ impl Bridge {
                         }
                     }
                 }
-                if inserted {
+                // Only rows this group left unprocessed need the inbox loop.
+                if inserted > marked_inline {
                     self.inbox_wake.notify_one();
                 }
                 if had_inputs {
@@ -701,7 +709,7 @@ impl Bridge {
     /// processed mark are written with the insert. Skipped while an older delivery waits in
     /// the inbox, so the engine sees deliveries in arrival order. Sets `ran` before the engine
     /// first changes, so a failed transaction reloads it. The engine lock is taken per input
-    /// and never held across SQLite work.
+    /// and never held across SQLite work. Returns how many rows it marked processed.
     fn process_new_webhooks(
         &self,
         tx: &mut store::Tx<'_>,
@@ -709,7 +717,7 @@ impl Bridge {
         outcomes: &[InsertOutcome],
         now: UnixMillis,
         ran: &mut bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<usize> {
         let records = jobs.iter().filter_map(|j| match j {
             Job::Record(r) => Some(r),
             Job::Input(_) => None,
@@ -724,14 +732,15 @@ impl Bridge {
             })
             .collect();
         let Some(first) = new.first().map(|(seq, _)| *seq) else {
-            return Ok(());
+            return Ok(0);
         };
         if tx
             .oldest_unprocessed_webhook()?
             .is_some_and(|oldest| oldest < first)
         {
-            return Ok(());
+            return Ok(0);
         }
+        let marked = new.len();
         for (seq, input) in new {
             if let Some(input) = input {
                 if let Some(id) = input_incident(input)
@@ -756,7 +765,7 @@ impl Bridge {
             }
             tx.mark_webhook_processed(seq, now)?;
         }
-        Ok(())
+        Ok(marked)
     }
 
     /// Runs store work on the blocking pool, never on an async worker.

@@ -90,7 +90,7 @@ impl Tx<'_> {
 
     /// The newest `limit` audit lines, newest first.
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?1");
+        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT +?1");
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit_param(limit)], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -134,7 +134,7 @@ impl Tx<'_> {
     pub fn unmapped_users(&self, limit: usize) -> Result<Vec<UnmappedUser>, Error> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT slack_user, reason, first_seen, last_seen, times FROM unmapped_users
-             ORDER BY last_seen DESC, slack_user LIMIT ?1",
+             ORDER BY last_seen DESC, slack_user LIMIT +?1",
         )?;
         let rows = stmt.query_map([limit_param(limit)], |r| {
             Ok(UnmappedUser {

@@ -155,7 +155,7 @@ impl Tx<'_> {
     /// Unprocessed webhooks in arrival order, at most `limit`.
     pub fn unprocessed_webhooks(&self, limit: usize) -> Result<Vec<WebhookRow>, Error> {
         let sql = format!(
-            "SELECT {WEBHOOK_COLUMNS} FROM pd_inbox WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+            "SELECT {WEBHOOK_COLUMNS} FROM pd_inbox WHERE processed_at IS NULL ORDER BY seq LIMIT +?1"
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit_param(limit)], WebhookRow::from_row)?;
@@ -230,7 +230,7 @@ impl Tx<'_> {
     /// Unprocessed Slack actions in arrival order, at most `limit`.
     pub fn unprocessed_actions(&self, limit: usize) -> Result<Vec<ActionRow>, Error> {
         let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM slack_inbox WHERE processed_at IS NULL ORDER BY seq LIMIT ?1"
+            "SELECT {ACTION_COLUMNS} FROM slack_inbox WHERE processed_at IS NULL ORDER BY seq LIMIT +?1"
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit_param(limit)], ActionRow::from_row)?;

@@ -77,6 +77,9 @@
 //!   least [`StoreOptions::retention`] (default 7 days) after arrival, and unprocessed rows are
 //!   never pruned.
 //! - The audit log is append-only: SQLite triggers refuse `UPDATE` and `DELETE` on it.
+//! - No statement binds a bare `LIMIT ?N`: SQLite's planner reads a bound LIMIT's value, so
+//!   every new binding expires the cached statement and the next step parses and plans it again.
+//!   Bound limits are written `LIMIT +?N`, an expression the planner does not look into.
 //!
 //! # Durability
 //! The database runs in WAL mode. With the default [`Durability::Normal`]

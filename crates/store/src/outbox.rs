@@ -78,7 +78,7 @@ const CLAIM_DUE: &str = "SELECT seq, effect_id, order_key, rate_key, payload, cr
     FROM outbox
     WHERE head = 1 AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
     ORDER BY due_at, seq
-    LIMIT ?2";
+    LIMIT +?2";
 
 /// The due, unleased heads of one rate-limit bucket in run order (see [`Tx::claim_due_in`]).
 const CLAIM_DUE_ONLY: &str =
@@ -88,7 +88,7 @@ const CLAIM_DUE_ONLY: &str =
     WHERE head = 1 AND rate_key = ?3 AND due_at <= ?1
       AND (claimed_until IS NULL OR claimed_until <= ?1)
     ORDER BY due_at, seq
-    LIMIT ?2";
+    LIMIT +?2";
 
 /// The due, unleased heads of every bucket but one, in run order (see [`Tx::claim_due_in`]).
 const CLAIM_DUE_EXCEPT: &str = "SELECT seq, effect_id, order_key, rate_key, payload, created_at,
@@ -97,7 +97,7 @@ const CLAIM_DUE_EXCEPT: &str = "SELECT seq, effect_id, order_key, rate_key, payl
     WHERE head = 1 AND due_at <= ?1 AND (claimed_until IS NULL OR claimed_until <= ?1)
       AND rate_key <> ?3
     ORDER BY due_at, seq
-    LIMIT ?2";
+    LIMIT +?2";
 
 /// Which rate-limit buckets a claim takes effects from ([`Tx::claim_due_in`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,8 +312,9 @@ impl Tx<'_> {
 
     /// Unfinished effects in enqueue order, at most `limit` (for inspection and tests).
     pub fn pending_effects(&self, limit: usize) -> Result<Vec<OutboxRow>, Error> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM outbox WHERE finished_at IS NULL ORDER BY seq LIMIT ?1");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE finished_at IS NULL ORDER BY seq LIMIT +?1"
+        );
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit_param(limit)], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -400,6 +401,30 @@ mod tests {
             let uses = plan.contains("USING INDEX") && plan.split([' ', ';']).any(|w| w == index);
             assert!(uses, "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
+    }
+
+    /// A new limit binds without expiring the cached statement (see the crate's invariants):
+    /// the dispatcher's claims run thousands of times a second with varying room.
+    #[test]
+    fn claims_with_varying_limits_are_not_prepared_again() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        for sql in [CLAIM_DUE, CLAIM_DUE_EXCEPT, CLAIM_DUE_ONLY] {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            for limit in 1..=5_i64 {
+                let params: Vec<rusqlite::types::Value> = (1..=stmt.parameter_count())
+                    .map(|i| match i {
+                        2 => limit.into(),
+                        3 => "k".to_owned().into(),
+                        _ => 1_i64.into(),
+                    })
+                    .collect();
+                let mut rows = stmt.query(rusqlite::params_from_iter(params)).unwrap();
+                while rows.next().unwrap().is_some() {}
+            }
+            let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(reprepared, 0, "{sql}");
         }
     }
 }

@@ -101,7 +101,7 @@ impl Tx<'_> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT effect_id, order_key, attempts, last_error, last_error_at, abandoned
              FROM outbox WHERE last_error_at IS NOT NULL
-             ORDER BY last_error_at DESC, seq DESC LIMIT ?1",
+             ORDER BY last_error_at DESC, seq DESC LIMIT +?1",
         )?;
         let rows = stmt.query_map([limit_param(limit)], |r| {
             Ok(RecentFailure {
