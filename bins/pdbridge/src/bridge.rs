@@ -33,10 +33,15 @@
 //! - The engine keeps at most about [`Limits::loaded_incidents`] incidents in memory: above that
 //!   the writer unloads idle ones and ones without a timer (their state is in the store) and
 //!   loads an incident back before the next input that names it. Incidents with a timer stay.
-//! - Commits never checkpoint: the writer checkpoints every 64 WAL pages right after it has
-//!   answered a group ([`store::Store::checkpoint_if_due`]), so no answer waits on a
-//!   checkpoint's copy and fsync. It truncates the WAL when idle, every 10 s at most and at least
-//!   every minute ([`store::Store::checkpoint`]).
+//! - Commits never checkpoint: every 64 WAL pages ([`store::Store::checkpoint_due`]), once it
+//!   has answered a group, the writer asks the checkpointer thread for a passive checkpoint,
+//!   which runs on a connection of its own beside later commits, so no answer waits on a
+//!   checkpoint's copy and fsync. In a burst (a group of more than one delivery, or more
+//!   waiting) the writer checkpoints itself between groups instead: requests gather into larger
+//!   groups meanwhile, and the WAL restarts from its beginning, which a checkpoint beside
+//!   back-to-back commits never lets it do. It also does once the WAL passed 256 pages
+//!   ([`store::Store::checkpoint_if_behind`]). It truncates the WAL when idle, every 10 s at
+//!   most and at least every minute ([`store::Store::checkpoint`]).
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
@@ -331,10 +336,11 @@ impl Bridge {
             commit_groups: AtomicU64::new(0),
             last_trim: Mutex::new(std::time::Instant::now()),
         });
+        let checkpoints = spawn_checkpointer(&bridge.store)?;
         let weak = Arc::downgrade(&bridge);
         std::thread::Builder::new()
             .name("pdbridge-writer".to_owned())
-            .spawn(move || writer_loop(&weak, &jobs))
+            .spawn(move || writer_loop(&weak, &jobs, checkpoints.as_ref()))
             .context("starting the writer thread")?;
         let unloaded = bridge.unload_idle_resolved();
         tracing::debug!(unloaded, "resolved idle incidents left on disk");
@@ -1207,9 +1213,39 @@ impl http::Bridge for Bridge {
     }
 }
 
+/// Starts the checkpointer thread of a file database: it runs a passive checkpoint each time the
+/// writer sends on the returned channel (requests that arrive while one runs are merged into the
+/// next) and ends when the writer drops the sender. `None` for an in-memory database.
+fn spawn_checkpointer(store: &Store) -> anyhow::Result<Option<mpsc::SyncSender<()>>> {
+    let Some(checkpointer) = store
+        .checkpointer()
+        .context("opening the checkpoint connection")?
+    else {
+        return Ok(None);
+    };
+    let (due, requests) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("pdbridge-checkpointer".to_owned())
+        .spawn(move || {
+            while requests.recv().is_ok() {
+                match checkpointer.checkpoint() {
+                    Ok(report) => tracing::trace!(?report, "WAL checkpoint"),
+                    Err(err) => tracing::warn!(%err, "WAL checkpoint failed"),
+                }
+            }
+        })
+        .context("starting the checkpointer thread")?;
+    Ok(Some(due))
+}
+
 /// The writer thread: takes every queued input (up to [`GROUP_COMMIT_MAX`]) and commits them as
-/// one group; ends when the bridge is dropped.
-fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
+/// one group, asking `checkpoints` for a checkpoint when one is due; ends when the bridge is
+/// dropped.
+fn writer_loop(
+    bridge: &Weak<Bridge>,
+    jobs: &mpsc::Receiver<Job>,
+    checkpoints: Option<&mpsc::SyncSender<()>>,
+) {
     let mut last_checkpoint = std::time::Instant::now();
     let mut records: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     let mut inputs: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
@@ -1243,8 +1279,22 @@ fn writer_loop(bridge: &Weak<Bridge>, jobs: &mpsc::Receiver<Job>) {
             group.extend(inputs.drain(..n_inputs));
             let started = std::time::Instant::now();
             bridge.commit_group(group, n_records <= INLINE_RECORDS_MAX);
-            // Everyone in the group has been answered: only later commits wait for this.
-            if let Err(err) = bridge.store.checkpoint_if_due() {
+            // Everyone in the group has been answered. Under a light load the checkpoint runs
+            // beside later commits; in a burst the writer runs it between groups, so requests
+            // gather into larger groups meanwhile and the WAL restarts from its beginning.
+            let burst = n_records > 1 || !records.is_empty();
+            let checkpointed = match checkpoints {
+                Some(checkpoints) if !burst => {
+                    if bridge.store.checkpoint_due() {
+                        // Full means a request is already waiting: it will see these pages too.
+                        let _ = checkpoints.try_send(());
+                    }
+                    bridge.store.checkpoint_if_behind()
+                }
+                _ if bridge.store.checkpoint_due() => bridge.store.checkpoint_passive().map(Some),
+                _ => Ok(None),
+            };
+            if let Err(err) = checkpointed {
                 tracing::warn!(%err, "WAL checkpoint failed");
             }
             if n_inputs > 0 {

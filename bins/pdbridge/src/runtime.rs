@@ -453,12 +453,15 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                         rows.extend(claimed);
                     }
                 }
-                Ok::<_, store::Error>((rows, full))
+                // Read on the write connection in the same transaction: its page cache is
+                // warm, where the read connection's is dropped after every commit.
+                let next_due = if full { None } else { tx.next_due_at(now)? };
+                Ok::<_, store::Error>((rows, full, next_due))
             })
             .await;
             let took = started.elapsed();
             match claimed {
-                Ok((rows, full)) => {
+                Ok((rows, full, next_due)) => {
                     for row in rows {
                         let fresh = running
                             .lock()
@@ -496,7 +499,6 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                         // More may be due: go again once the store had its rest (below).
                         wait = Duration::ZERO;
                     } else {
-                        let next_due = read(&bridge, move |tx| tx.next_due_at(now)).await.flatten();
                         wait = next_due
                             .map(|due| {
                                 Duration::from_millis(u64::try_from(due - now).unwrap_or(0).max(5))

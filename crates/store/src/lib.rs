@@ -102,10 +102,16 @@
 //! each one's copy and fsync short: with 1000 pages the fsync waited for megabytes of
 //! writeback, and both ingest throughput and the commit latency tail were worse (measured in
 //! `docs/benchmarks.md`). With [`StoreOptions::deferred_checkpoints`] a commit does not
-//! checkpoint at all (below a 4096-page backstop); the committing thread calls
-//! [`Store::checkpoint_if_due`] once it has answered whoever waited for the commit. Readers
-//! can keep checkpoints from resetting the WAL, so the writer should also call
-//! [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) now and then, best while idle.
+//! checkpoint at all (below a 4096-page backstop); once it has answered whoever waited for the
+//! commit, the committing thread asks [`Store::checkpoint_due`] and, when it is, either hands
+//! the checkpoint to a thread of its own that runs it on a [`Checkpointer`], a connection of
+//! its own (a passive checkpoint runs alongside new commits, so its copy and fsync delay
+//! neither answers nor later commits), or runs it itself ([`Store::checkpoint_passive`]). A
+//! checkpoint beside commits that follow each other without a gap never copies the newest
+//! frames, so the WAL never restarts from its beginning: under a sustained load the committing
+//! thread checkpoints itself, and [`Store::checkpoint_if_behind`] does so whenever the WAL
+//! passed 256 pages. Readers can keep checkpoints from resetting the WAL, so the writer should
+//! also call [`Store::checkpoint`] (`wal_checkpoint(TRUNCATE)`) now and then, best while idle.
 #![forbid(unsafe_code)]
 
 mod audit;
@@ -118,7 +124,7 @@ mod status;
 mod types;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -202,8 +208,9 @@ pub struct StoreOptions {
     /// How long processed inbox rows and finished outbox rows are kept (dedupe window).
     pub retention: Duration,
     /// When true, a commit never checkpoints on its own (up to a backstop of 4096 WAL pages):
-    /// the caller calls [`Store::checkpoint_if_due`] after it has answered whoever waited for
-    /// the commit, so no answer waits on a checkpoint's copy and fsync. When false (the
+    /// the caller asks [`Store::checkpoint_due`] after it has answered whoever waited for the
+    /// commit and runs the checkpoint elsewhere ([`Checkpointer`]), so no answer waits on a
+    /// checkpoint's copy and fsync. When false (the
     /// default), the commit that crosses 64 WAL pages checkpoints before it returns.
     pub deferred_checkpoints: bool,
 }
@@ -244,36 +251,47 @@ fn duration_ms(d: Duration) -> UnixMillis {
 
 /// Pages of WAL after which SQLite checkpoints on its own after a commit (256 KiB).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 64;
+/// WAL pages a writer adds between the checkpoints it hands to a [`Checkpointer`] (256 KiB).
+const DEFERRED_CHECKPOINT_PAGES: i64 = 64;
+/// WAL size in pages (1 MiB) at which [`Store::checkpoint_if_behind`] checkpoints on the
+/// write connection, so that a WAL a [`Checkpointer`] cannot catch up with restarts.
+const CATCH_UP_PAGES: i64 = 256;
 /// The size a WAL file is truncated back to after a checkpoint resets it.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 /// Prepared statements kept per connection (every hot statement fits).
 const STATEMENT_CACHE: usize = 64;
 /// WAL pages at which a commit checkpoints even with [`StoreOptions::deferred_checkpoints`],
-/// so the WAL stays bounded if nobody calls [`Store::checkpoint_if_due`].
+/// so the WAL stays bounded if nobody checkpoints when [`Store::checkpoint_due`].
 const DEFERRED_BACKSTOP_PAGES: i64 = 4096;
 
 thread_local! {
     /// The WAL's size in pages after this thread's last commit to a store with deferred
-    /// checkpoints (see [`Store::checkpoint_if_due`]).
+    /// checkpoints (see [`Store::checkpoint_due`]).
     static WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    /// The WAL size at which [`Store::checkpoint_due`] is next true on this thread.
+    static DUE_AT: std::cell::Cell<i64> = const { std::cell::Cell::new(DEFERRED_CHECKPOINT_PAGES) };
 }
 
 /// The WAL hook of a store with deferred checkpoints: notes the WAL's size for
-/// [`Store::checkpoint_if_due`], and checkpoints at once only past the backstop.
+/// [`Store::checkpoint_due`], and checkpoints at once only past the backstop.
 fn note_wal_frames(wal: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
     let frames = i64::from(frames);
-    if frames >= DEFERRED_BACKSTOP_PAGES {
-        WAL_FRAMES.set(0);
-        return wal
-            .checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE)
-            .map(|_| ());
-    }
     WAL_FRAMES.set(frames);
+    if frames >= DEFERRED_BACKSTOP_PAGES {
+        // The commit has happened: an error here would only make it look failed. A checkpoint
+        // kept back (a `Checkpointer` is running one) is tried again after the next commit.
+        let _ = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE);
+    }
     Ok(())
 }
 
 /// How long [`Store::checkpoint`] waits for readers before giving up for this time.
 const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+
+/// Locks `m`; what it guards stays consistent even if a holder panicked.
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Runs `PRAGMA wal_checkpoint(mode)`; a checkpoint kept back by a lock reports `busy`.
 fn run_checkpoint(conn: &Connection, mode: &str) -> Result<CheckpointReport, Error> {
@@ -305,7 +323,31 @@ pub struct Store {
     /// A second connection for [`Store::read`] on file databases, so reads never wait for a
     /// write transaction (WAL lets one writer and readers work at once).
     reader: Option<Mutex<Connection>>,
+    /// The file of a file database, for [`Store::checkpointer`].
+    path: Option<std::path::PathBuf>,
+    /// Held by whoever checkpoints (this store or its [`Checkpointer`]): SQLite runs one
+    /// checkpoint at a time and answers `busy` to a second instead of waiting for the first.
+    checkpointing: Arc<Mutex<()>>,
     settings: TxSettings,
+}
+
+/// A connection of its own to a file database that only runs passive checkpoints
+/// (`wal_checkpoint(PASSIVE)`), for a thread other than the writer's: in WAL mode a passive
+/// checkpoint copies committed pages back into the database while new commits append to the
+/// WAL, so neither waits for the other's fsync. See [`Store::checkpoint_due`].
+#[derive(Debug)]
+pub struct Checkpointer {
+    conn: Connection,
+    checkpointing: Arc<Mutex<()>>,
+}
+
+impl Checkpointer {
+    /// Copies as much of the WAL back into the database as no reader still needs, without
+    /// waiting for readers or writers; `busy` when another checkpoint was running.
+    pub fn checkpoint(&self) -> Result<CheckpointReport, Error> {
+        let _one_at_a_time = lock_ignoring_poison(&self.checkpointing);
+        run_checkpoint(&self.conn, "PASSIVE")
+    }
 }
 
 /// What one [`Store::checkpoint`] did.
@@ -343,6 +385,7 @@ impl Store {
         reader.busy_timeout(options.busy_timeout)?;
         reader.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         store.reader = Some(Mutex::new(reader));
+        store.path = Some(path.to_path_buf());
         Ok(store)
     }
 
@@ -366,6 +409,8 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
+            path: None,
+            checkpointing: Arc::default(),
             settings: TxSettings::from(&options),
         })
     }
@@ -402,6 +447,8 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             reader: None,
+            path: None,
+            checkpointing: Arc::default(),
             settings: TxSettings::from(options),
         })
     }
@@ -409,7 +456,7 @@ impl Store {
     /// Locks the connection. A panic inside a closure rolls its transaction back before the
     /// guard is released, so a poisoned lock still guards a consistent connection.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        lock_ignoring_poison(&self.conn)
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`). Commits when `f` returns `Ok`;
@@ -440,7 +487,7 @@ impl Store {
         E: From<Error>,
     {
         let mut conn = match &self.reader {
-            Some(reader) => reader.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(reader) => lock_ignoring_poison(reader),
             None => self.lock(),
         };
         let tx = conn
@@ -456,7 +503,7 @@ impl Store {
     /// The schema version of the open database (read on the read connection when there is one).
     pub fn schema_version(&self) -> Result<i64, Error> {
         let conn = match &self.reader {
-            Some(reader) => reader.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(reader) => lock_ignoring_poison(reader),
             None => self.lock(),
         };
         Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
@@ -468,6 +515,7 @@ impl Store {
     /// checkpoints from resetting it. A checkpoint kept back by a reader reports `busy` and is
     /// simply tried again next time.
     pub fn checkpoint(&self) -> Result<CheckpointReport, Error> {
+        let _one_at_a_time = lock_ignoring_poison(&self.checkpointing);
         let conn = self.lock();
         conn.busy_timeout(CHECKPOINT_BUSY)?;
         let result = run_checkpoint(&conn, "TRUNCATE");
@@ -476,19 +524,63 @@ impl Store {
         result
     }
 
-    /// With [`StoreOptions::deferred_checkpoints`], checkpoints (`wal_checkpoint(PASSIVE)`) once
-    /// the WAL holds 64 pages as of the calling thread's last commit; returns `None` when none
-    /// was due. Call it from the thread that commits, right after answering whoever waited for
-    /// the commit: the checkpoint's copy and fsync then delay only later commits, by about as
-    /// long as an automatic checkpoint would have delayed that answer. The WAL size is kept per
-    /// thread, so a thread committing to several such stores should call it after each commit.
-    pub fn checkpoint_if_due(&self) -> Result<Option<CheckpointReport>, Error> {
-        if WAL_FRAMES.get() < WAL_AUTOCHECKPOINT_PAGES {
+    /// With [`StoreOptions::deferred_checkpoints`], true when the calling thread's commits have
+    /// added 64 WAL pages since it was last true (or since the WAL last restarted from its
+    /// beginning, which a completed checkpoint lets the next commit do). Call it
+    /// from the thread that commits, right after answering whoever waited for the commit, and
+    /// when it is true have a [`Checkpointer`] run the checkpoint on another thread. The WAL
+    /// size is kept per thread, so a thread committing to several such stores should call it
+    /// after each commit.
+    pub fn checkpoint_due(&self) -> bool {
+        let frames = WAL_FRAMES.get();
+        let mut due_at = DUE_AT.get();
+        if frames + DEFERRED_CHECKPOINT_PAGES < due_at {
+            // Fewer pages than when it was last due: the WAL restarted.
+            due_at = DEFERRED_CHECKPOINT_PAGES;
+        }
+        let due = frames >= due_at;
+        DUE_AT.set(if due {
+            frames + DEFERRED_CHECKPOINT_PAGES
+        } else {
+            due_at
+        });
+        due
+    }
+
+    /// With [`StoreOptions::deferred_checkpoints`], runs [`Store::checkpoint_passive`] once the
+    /// WAL holds 256 pages as of the calling thread's last commit; `None` when it holds fewer.
+    /// A [`Checkpointer`] copies pages while commits go on, but the WAL restarts from its
+    /// beginning only when a commit starts after a checkpoint copied every frame, which never
+    /// happens while commits follow each other without a gap: call this from the committing
+    /// thread between commits, so the WAL stays short under a sustained load too. It copies
+    /// only what the checkpointer has not.
+    pub fn checkpoint_if_behind(&self) -> Result<Option<CheckpointReport>, Error> {
+        if WAL_FRAMES.get() < CATCH_UP_PAGES {
             return Ok(None);
         }
-        WAL_FRAMES.set(0);
+        self.checkpoint_passive().map(Some)
+    }
+
+    /// Runs a passive checkpoint (`wal_checkpoint(PASSIVE)`) on the write connection now,
+    /// after the [`Checkpointer`]'s if one is running: copies what no reader still needs and
+    /// lets the next commit restart the WAL from its beginning when that was everything.
+    pub fn checkpoint_passive(&self) -> Result<CheckpointReport, Error> {
+        let _one_at_a_time = lock_ignoring_poison(&self.checkpointing);
         let conn = self.lock();
-        run_checkpoint(&conn, "PASSIVE").map(Some)
+        run_checkpoint(&conn, "PASSIVE")
+    }
+
+    /// Opens a [`Checkpointer`] on this file database; `None` for an in-memory one.
+    pub fn checkpointer(&self) -> Result<Option<Checkpointer>, Error> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(CHECKPOINT_BUSY)?;
+        Ok(Some(Checkpointer {
+            conn,
+            checkpointing: Arc::clone(&self.checkpointing),
+        }))
     }
 
     /// Writes a consistent copy of the database to `dest` (`VACUUM INTO`), which must not exist.
