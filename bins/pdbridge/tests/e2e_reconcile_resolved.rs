@@ -5,14 +5,15 @@
 //! calls `reconcile_once` itself (the server's own reconciler runs once at start and then waits
 //! an hour).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, Fault};
 use ids::{ChannelId, Email};
 use pdbridge::app::{self, Options, Running};
-use pdbridge::config::Config;
 use sync_core::{EngineConfig, Timestamp};
 use tokio::net::TcpListener;
 
@@ -23,31 +24,17 @@ const ALICE: &str = "U1ALICE";
 const TITLE: &str = "Card never posted";
 
 async fn start(pd: &FakePagerDuty, slack: &FakeSlack, dir: &tempfile::TempDir) -> Running {
-    let text = format!(
-        r#"
-[server]
-database = "{db}"
-reconcile_interval_secs = 3600
-
-[pagerduty]
-api_url = "{pd}"
-token = "pd-token"
-webhook_secrets = ["{WEBHOOK_SECRET}"]
-
-[slack]
-api_url = "{slack}"
-bot_token = "{token}"
-signing_secret = "{SIGNING_SECRET}"
-default_channel = "{CHANNEL}"
-team_id = "{team}"
-"#,
-        db = dir.path().join("pdbridge.db").display(),
-        pd = pd.url(),
-        slack = slack.api_url(),
-        token = slack.token(),
-        team = slack.team_id(),
-    );
-    let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+    let db = dir.path().join("pdbridge.db");
+    let config = FakesConfig {
+        database: Some(&db),
+        server: "reconcile_interval_secs = 3600",
+        pd_credentials: r#"token = "pd-token""#.to_owned(),
+        webhook_secret: WEBHOOK_SECRET,
+        signing_secret: SIGNING_SECRET,
+        default_channel: CHANNEL,
+        ..FakesConfig::new(pd, slack)
+    }
+    .config();
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let options = Options {
         engine: EngineConfig {

@@ -4,9 +4,12 @@
 //! `GET /services/{id}`, `GET /teams/{id}`, scoped OAuth tokens; Slack's `x-oauth-scopes` header on
 //! `auth.test`), so each ✗ is produced by changing the fakes' state, never by a stand-in server.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack};
 use ids::PdUserId;
@@ -35,19 +38,8 @@ async fn world() -> World {
 
 impl World {
     fn toml(&self, extra: &str) -> String {
-        format!(
+        let extra = format!(
             r#"
-[pagerduty]
-api_url = "{pd}"
-token = "account-token"
-webhook_secrets = ["whsec"]
-
-[slack]
-api_url = "{slack}"
-bot_token = "{token}"
-signing_secret = "signsecret"
-default_channel = "C0ALL"
-
 [[route]]
 channel = "C0PAY"
 services = ["PSVC001"]
@@ -59,12 +51,14 @@ pd_email = "alice@example.com"
 
 [policy]
 admins = ["PADMIN1"]
-{extra}
-"#,
-            pd = self.pd.url(),
-            slack = self.slack.api_url(),
-            token = self.slack.token(),
-        )
+{extra}"#
+        );
+        FakesConfig {
+            team_id: None,
+            extra: &extra,
+            ..FakesConfig::new(&self.pd, &self.slack)
+        }
+        .toml()
     }
 
     /// The same configuration with a scoped OAuth app (scopes `scope`) instead of the token.

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use clap::Parser as _;
+use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeSlack, FakeUser};
 use identity::{
@@ -287,28 +288,12 @@ async fn world() -> World {
 impl World {
     /// A complete server configuration pointing at the fakes, with `extra` appended.
     fn config(&self, database: &Path, extra: &str) -> String {
-        format!(
-            r#"[server]
-database = "{db}"
-
-[pagerduty]
-api_url = "{pd}"
-token = "account-token"
-webhook_secrets = ["whsec"]
-
-[slack]
-api_url = "{slack}"
-bot_token = "{token}"
-signing_secret = "signsecret"
-default_channel = "C0ALL"
-team_id = "{team}"
-{extra}"#,
-            db = database.display(),
-            pd = self.pd.url(),
-            slack = self.slack.api_url(),
-            token = self.slack.token(),
-            team = self.slack.team_id(),
-        )
+        FakesConfig {
+            database: Some(database),
+            extra,
+            ..FakesConfig::new(&self.pd, &self.slack)
+        }
+        .toml()
     }
 }
 

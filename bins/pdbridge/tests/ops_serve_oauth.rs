@@ -7,6 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack};
 use ids::ChannelId;
@@ -27,32 +28,18 @@ async fn serve_with_oauth_gets_a_token_and_sends_bearer() {
     let slack = FakeSlack::start().await;
     slack.add_channel(FakeChannel::new("C0INCIDENTS", "incidents", &[]));
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-[server]
-database = "{db}"
-reconcile_interval_secs = 3600
-
-[pagerduty]
-api_url = "{pd}"
-oauth_client_id = "serve-app"
-oauth_token_url = "{token_url}"
-webhook_secrets = ["whsec"]
-
-[slack]
-api_url = "{slack}"
-bot_token = "{bot}"
-signing_secret = "signsecret"
-default_channel = "C0INCIDENTS"
-team_id = "{team}"
-"#,
-        db = dir.path().join("pdbridge.db").display(),
-        pd = pd.url(),
-        token_url = pd.token_url(),
-        slack = slack.api_url(),
-        bot = slack.token(),
-        team = slack.team_id(),
-    );
+    let db = dir.path().join("pdbridge.db");
+    let text = FakesConfig {
+        database: Some(&db),
+        server: "reconcile_interval_secs = 3600",
+        pd_credentials: format!(
+            "oauth_client_id = \"serve-app\"\noauth_token_url = {:?}",
+            pd.token_url()
+        ),
+        default_channel: "C0INCIDENTS",
+        ..FakesConfig::new(&pd, &slack)
+    }
+    .toml();
     let env: BTreeMap<String, String> = [(
         "PAGERDUTY_OAUTH_CLIENT_SECRET".to_owned(),
         "serve-app-secret".to_owned(),
