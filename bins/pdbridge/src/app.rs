@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use crate::bridge::{Bridge, BridgeParts, Limits, MillisClock, system_millis};
 use crate::config::{Config, ConfigError};
 use crate::http::{App, AppState, app, system_clock};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, pd_retry_reason, slack_retry_reason};
 use crate::{runtime, server};
 
 /// How long in-flight HTTP requests get to finish at shutdown.
@@ -151,8 +151,13 @@ pub async fn build(
             format!("opening the database {}", config.server.database.display())
         })?,
     );
+    let metrics = Arc::new(Metrics::new());
     let mut pd_config = pd_client::Config::new(config.pagerduty.auth());
     pd_config.base_url = config.pagerduty.api_url.clone();
+    pd_config.on_retry = Some(pd_client::retry::RetryObserver::new({
+        let metrics = Arc::clone(&metrics);
+        move |err| metrics.api_retry("pagerduty", pd_retry_reason(err))
+    }));
     let pd = PdClient::new(pd_config).context("building the PagerDuty client")?;
 
     let token = BotToken::new(config.slack.bot_token.expose());
@@ -177,12 +182,15 @@ pub async fn build(
             }
         }
     };
-    let slack = SlackClient::new(
-        SlackConfig::new(token, workspace.clone()).with_api_url(config.slack.api_url.clone()),
-    )
+    let slack = SlackClient::new(SlackConfig {
+        on_retry: Some(slack_client::retry::RetryObserver::new({
+            let metrics = Arc::clone(&metrics);
+            move |err| metrics.api_retry("slack", slack_retry_reason(err))
+        })),
+        ..SlackConfig::new(token, workspace.clone()).with_api_url(config.slack.api_url.clone())
+    })
     .context("building the Slack client")?;
 
-    let metrics = Arc::new(Metrics::new());
     let bridge = Bridge::new(
         BridgeParts {
             config: Arc::clone(&config),

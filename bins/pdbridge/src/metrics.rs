@@ -25,6 +25,7 @@ pub struct Metrics {
     outbox_oldest_age: Gauge<f64, AtomicU64>,
     api_calls: Family<Labels, Counter>,
     api_rate_limited: Family<Labels, Counter>,
+    api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
 }
 
@@ -83,8 +84,14 @@ impl Metrics {
         let api_rate_limited = Family::<Labels, Counter>::default();
         registry.register(
             "api_rate_limited",
-            "Outbound API calls answered 429, by platform",
+            "Outbound API calls answered 429 (retried by the client or not), by platform",
             api_rate_limited.clone(),
+        );
+        let api_retries = Family::<Labels, Counter>::default();
+        registry.register(
+            "api_retries",
+            "Failed attempts of outbound API calls that the client retried, by platform and reason",
+            api_retries.clone(),
         );
         let unmapped_users = Counter::default();
         registry.register(
@@ -114,6 +121,7 @@ impl Metrics {
             outbox_oldest_age,
             api_calls,
             api_rate_limited,
+            api_retries,
             unmapped_users,
         }
     }
@@ -176,6 +184,23 @@ impl Metrics {
         }
     }
 
+    /// Counts a failed attempt the `platform`'s client retries (`reason` such as
+    /// `rate_limited`, `server_error`, `not_sent`, `maybe_sent`, `api_error`). A `rate_limited`
+    /// retry also counts as a 429.
+    pub fn api_retry(&self, platform: &'static str, reason: &'static str) {
+        self.api_retries
+            .get_or_create(&vec![
+                ("platform", platform.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+        if reason == "rate_limited" {
+            self.api_rate_limited
+                .get_or_create(&vec![("platform", platform.to_owned())])
+                .inc();
+        }
+    }
+
     /// Counts a click from a Slack user who maps to no PagerDuty user.
     pub fn unmapped_user(&self) {
         self.unmapped_users.inc();
@@ -190,6 +215,29 @@ impl Metrics {
     }
 }
 
+/// The `reason` label of a PagerDuty attempt the client retries.
+pub fn pd_retry_reason(err: &pd_client::Error) -> &'static str {
+    match (err.status(), err.was_sent()) {
+        (Some(429), _) => "rate_limited",
+        (Some(status), _) if status >= 500 => "server_error",
+        (_, Some(false)) => "not_sent",
+        (_, None) => "maybe_sent",
+        _ => "api_error",
+    }
+}
+
+/// The `reason` label of a Slack attempt the client retries.
+pub fn slack_retry_reason(err: &slack_client::Error) -> &'static str {
+    match err {
+        slack_client::Error::Api { status: 429, .. }
+        | slack_client::Error::RateLimitedLocally { .. } => "rate_limited",
+        slack_client::Error::Api { status, .. } if *status >= 500 => "server_error",
+        slack_client::Error::NotSent { .. } => "not_sent",
+        slack_client::Error::MaybeSent { .. } => "maybe_sent",
+        _ => "api_error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +248,8 @@ mod tests {
         m.webhook_received("pagerduty");
         m.webhook_rejected("slack_interaction", "mismatch");
         m.api_call("slack", "rate_limited");
+        m.api_retry("slack", "rate_limited");
+        m.api_retry("pagerduty", "server_error");
         m.set_outbox(3, 1.5);
         let text = m.render();
         assert!(
@@ -209,7 +259,10 @@ mod tests {
         assert!(text.contains(
             "pdbridge_webhooks_rejected_total{source=\"slack_interaction\",reason=\"mismatch\"} 1"
         ));
-        assert!(text.contains("pdbridge_api_rate_limited_total{platform=\"slack\"} 1"));
+        assert!(text.contains("pdbridge_api_rate_limited_total{platform=\"slack\"} 2"));
+        assert!(text.contains(
+            "pdbridge_api_retries_total{platform=\"pagerduty\",reason=\"server_error\"} 1"
+        ));
         assert!(text.contains("pdbridge_outbox_depth 3"));
         assert!(text.contains("pdbridge_unmapped_users_total 0"));
         assert!(text.ends_with("# EOF\n"));

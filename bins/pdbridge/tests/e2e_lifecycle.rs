@@ -5,10 +5,12 @@
 //! (signed `block_actions` / `view_submission` built from the stored card), and webhooks the way
 //! PagerDuty sends them (signed, in order per incident, retried on 5xx).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::FakesConfig;
 use fakes::pd::{FakePagerDuty, Status as PdStatus};
 use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, InputValue};
 use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, SlackUserId};
@@ -92,36 +94,22 @@ impl Env {
     }
 
     fn config(&self) -> Config {
-        let text = format!(
-            r#"
-[server]
-database = "{db}"
-reconcile_interval_secs = 3600
-
-[pagerduty]
-api_url = "{pd}"
-token = "pd-token"
-webhook_secrets = ["{WEBHOOK_SECRET}"]
-
-[slack]
-api_url = "{slack}"
-bot_token = "{token}"
-signing_secret = "{SIGNING_SECRET}"
-default_channel = "{CHANNEL}"
-team_id = "{team}"
-{extra}
-"#,
-            db = self.dir.path().join("pdbridge.db").display(),
-            pd = self.pd.url(),
-            slack = self
+        let db = self.dir.path().join("pdbridge.db");
+        FakesConfig {
+            database: Some(&db),
+            server: "reconcile_interval_secs = 3600",
+            pd_credentials: r#"token = "pd-token""#.to_owned(),
+            webhook_secret: WEBHOOK_SECRET,
+            slack_api: self
                 .slack_api_override
                 .clone()
                 .unwrap_or_else(|| self.slack.api_url()),
-            token = self.slack.token(),
-            team = self.slack.team_id(),
-            extra = self.extra_toml,
-        );
-        Config::from_toml_str(&text, &BTreeMap::new()).unwrap()
+            signing_secret: SIGNING_SECRET,
+            default_channel: CHANNEL,
+            extra: &self.extra_toml,
+            ..FakesConfig::new(&self.pd, &self.slack)
+        }
+        .config()
     }
 
     async fn start_server(&mut self) {
@@ -1007,5 +995,52 @@ async fn slow_whoami_is_answered_at_once_and_completed_through_response_url() {
             .any(|r| r.body.to_string().contains("alice@example.com"))
     })
     .await;
+    env.stop().await;
+}
+
+/// The value of the metric line that starts with `series` (labels included), if any.
+fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retries_inside_the_clients_are_counted_in_metrics() {
+    let mut env = Env::new("").await;
+    // The card's post is answered 429 once; the Slack client waits and retries it itself.
+    env.slack.inject(
+        "chat.postMessage",
+        fakes::slack::Fault::RateLimited {
+            retry_after: Some(1),
+        },
+    );
+    let incident = env.pd.trigger_incident("Retried post", &env.policy);
+    let ts = env.card_posted("Retried post").await.ts;
+    // PagerDuty fails the next API request once; the PagerDuty client retries it.
+    env.pd.push_fault(fakes::pd::Fault::ServerError(503));
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("the acknowledgement reaches PagerDuty", || {
+        !puts_from(&env, &incident).is_empty()
+    })
+    .await;
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    for (series, at_least) in [
+        (
+            "pdbridge_api_retries_total{platform=\"slack\",reason=\"rate_limited\"}",
+            1.0,
+        ),
+        ("pdbridge_api_rate_limited_total{platform=\"slack\"}", 1.0),
+        (
+            "pdbridge_api_retries_total{platform=\"pagerduty\",reason=\"server_error\"}",
+            1.0,
+        ),
+    ] {
+        let value = metric_value(&metrics, series);
+        assert!(
+            value.is_some_and(|v| v >= at_least),
+            "{series} is {value:?} in\n{metrics}"
+        );
+    }
     env.stop().await;
 }

@@ -52,6 +52,8 @@ pub struct Config {
     pub burst: u32,
     /// The retry limits.
     pub retry: RetryPolicy,
+    /// Told about each failed attempt before it is retried (for metrics).
+    pub on_retry: Option<retry::RetryObserver>,
 }
 
 impl Config {
@@ -64,6 +66,7 @@ impl Config {
             rate_per_minute: crate::ratelimit::PAGERDUTY_PER_MINUTE,
             burst: 60,
             retry: RetryPolicy::default(),
+            on_retry: None,
         }
     }
 }
@@ -620,6 +623,9 @@ impl PdClient {
                 &config.retry,
             ) {
                 Decision::RetryAfter(wait) | Decision::Backoff(wait) => {
+                    if let Some(observer) = &config.on_retry {
+                        observer.retrying(&err);
+                    }
                     tracing::debug!(
                         path = call.template,
                         attempt,

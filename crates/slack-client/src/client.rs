@@ -24,7 +24,7 @@ use crate::api::{
     UpdateMessage, UpdateMessageResponse, UpdateView, User, UserResponse, ViewResponse,
 };
 use crate::ratelimit::{LimitKey, LimiterConfig, RateLimiter};
-use crate::retry::{RetryDecision, RetryPolicy, decide};
+use crate::retry::{RetryDecision, RetryObserver, RetryPolicy, decide};
 
 /// A Slack bot token (`xoxb-…`). Its `Debug` is redacted and it is never logged.
 #[derive(Clone)]
@@ -67,6 +67,8 @@ pub struct SlackConfig {
     pub limits: LimiterConfig,
     /// The longest a call waits for its rate-limit slot before failing with `RateLimitedLocally`.
     pub max_queue_wait: Duration,
+    /// Told about each failed attempt before it is retried (for metrics).
+    pub on_retry: Option<RetryObserver>,
 }
 
 impl SlackConfig {
@@ -80,6 +82,7 @@ impl SlackConfig {
             retry: RetryPolicy::default(),
             limits: LimiterConfig::default(),
             max_queue_wait: Duration::from_secs(60),
+            on_retry: None,
         }
     }
 
@@ -360,6 +363,7 @@ impl SlackClient {
                 Err(e) => match decide(&e, attempt, false, &self.config.retry, fastrand::f64()) {
                     RetryDecision::GiveUp => return Err(e),
                     RetryDecision::RetryAfter(d) | RetryDecision::Backoff(d) => {
+                        self.retrying(&e);
                         tokio::time::sleep(d).await;
                     }
                 },
@@ -420,9 +424,18 @@ impl SlackClient {
             ) {
                 RetryDecision::GiveUp => return Err(error),
                 // The limiter already blocks this key (and only this key) for `wait`.
-                RetryDecision::RetryAfter(_) => {}
-                RetryDecision::Backoff(wait) => tokio::time::sleep(wait).await,
+                RetryDecision::RetryAfter(_) => self.retrying(&error),
+                RetryDecision::Backoff(wait) => {
+                    self.retrying(&error);
+                    tokio::time::sleep(wait).await;
+                }
             }
+        }
+    }
+
+    fn retrying(&self, error: &Error) {
+        if let Some(observer) = &self.config.on_retry {
+            observer.retrying(error);
         }
     }
 
