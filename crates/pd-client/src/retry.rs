@@ -96,6 +96,28 @@ pub fn decide(
     }
 }
 
+/// Told about every failed attempt the client is about to retry, with its error, so retries
+/// and rate limits that the caller never sees (a later attempt succeeded) can be counted.
+#[derive(Clone)]
+pub struct RetryObserver(Arc<dyn Fn(&Error) + Send + Sync>);
+
+impl RetryObserver {
+    /// Wraps `f`, which must be quick: it runs inside the client's retry loop.
+    pub fn new(f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    pub(crate) fn retrying(&self, error: &Error) {
+        (self.0)(error);
+    }
+}
+
+impl std::fmt::Debug for RetryObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryObserver(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,27 +240,5 @@ mod tests {
             decide(&e, 1, 7.0, true, &P),
             Decision::Backoff(Duration::from_millis(100))
         );
-    }
-}
-
-/// Told about every failed attempt the client is about to retry, with its error, so retries
-/// and rate limits that the caller never sees (a later attempt succeeded) can be counted.
-#[derive(Clone)]
-pub struct RetryObserver(Arc<dyn Fn(&Error) + Send + Sync>);
-
-impl RetryObserver {
-    /// Wraps `f`, which must be quick: it runs inside the client's retry loop.
-    pub fn new(f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    pub(crate) fn retrying(&self, error: &Error) {
-        (self.0)(error);
-    }
-}
-
-impl std::fmt::Debug for RetryObserver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RetryObserver(..)")
     }
 }
