@@ -178,9 +178,7 @@ impl Metrics {
             ])
             .inc();
         if outcome == "rate_limited" {
-            self.api_rate_limited
-                .get_or_create(&vec![("platform", platform.to_owned())])
-                .inc();
+            self.rate_limited(platform);
         }
     }
 
@@ -195,10 +193,15 @@ impl Metrics {
             ])
             .inc();
         if reason == "rate_limited" {
-            self.api_rate_limited
-                .get_or_create(&vec![("platform", platform.to_owned())])
-                .inc();
+            self.rate_limited(platform);
         }
+    }
+
+    /// Counts a 429 from `platform`.
+    fn rate_limited(&self, platform: &'static str) {
+        self.api_rate_limited
+            .get_or_create(&vec![("platform", platform.to_owned())])
+            .inc();
     }
 
     /// Counts a click from a Slack user who maps to no PagerDuty user.

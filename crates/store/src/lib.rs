@@ -209,9 +209,10 @@ pub struct StoreOptions {
     pub retention: Duration,
     /// When true, a commit never checkpoints on its own (up to a backstop of 4096 WAL pages):
     /// the caller asks [`Store::checkpoint_due`] after it has answered whoever waited for the
-    /// commit and runs the checkpoint elsewhere ([`Checkpointer`]), so no answer waits on a
-    /// checkpoint's copy and fsync. When false (the
-    /// default), the commit that crosses 64 WAL pages checkpoints before it returns.
+    /// commit and runs the checkpoint on another thread ([`Checkpointer`]) or itself
+    /// ([`Store::checkpoint_passive`]), so no answer waits on a checkpoint's copy and fsync.
+    /// When false (the default), the commit that crosses 64 WAL pages checkpoints before it
+    /// returns.
     pub deferred_checkpoints: bool,
 }
 
@@ -526,11 +527,11 @@ impl Store {
 
     /// With [`StoreOptions::deferred_checkpoints`], true when the calling thread's commits have
     /// added 64 WAL pages since it was last true (or since the WAL last restarted from its
-    /// beginning, which a completed checkpoint lets the next commit do). Call it
-    /// from the thread that commits, right after answering whoever waited for the commit, and
-    /// when it is true have a [`Checkpointer`] run the checkpoint on another thread. The WAL
-    /// size is kept per thread, so a thread committing to several such stores should call it
-    /// after each commit.
+    /// beginning, which a completed checkpoint lets the next commit do). Call it from the
+    /// thread that commits, right after answering whoever waited for the commit, and when it is
+    /// true have a [`Checkpointer`] run the checkpoint on another thread, or run
+    /// [`Store::checkpoint_passive`]. The WAL size is kept per thread, so a thread committing
+    /// to several such stores should call it after each commit.
     pub fn checkpoint_due(&self) -> bool {
         let frames = WAL_FRAMES.get();
         let mut due_at = DUE_AT.get();
