@@ -161,8 +161,11 @@ pub async fn build(
     let pd = PdClient::new(pd_config).context("building the PagerDuty client")?;
 
     let token = BotToken::new(config.slack.bot_token.expose());
-    let workspace = match &config.slack.team_id {
-        Some(team) => team.clone(),
+    // The home workspace: `slack.team_id`, else the bot's own from `auth.test`. When Slack does
+    // not answer, the server still starts (PagerDuty's deliveries must keep being answered) and
+    // identity asks again at the next click, refusing clicks until it knows.
+    let home = match &config.slack.team_id {
+        Some(team) => Some(team.clone()),
         None => {
             let probe = SlackClient::new(
                 SlackConfig::new(token.clone(), SlackTeamId::new("unknown"))
@@ -170,18 +173,21 @@ pub async fn build(
             )
             .context("building the Slack client")?;
             match tokio::time::timeout(Duration::from_secs(5), probe.auth_test()).await {
-                Ok(Ok(auth)) => auth.team_id,
+                Ok(Ok(auth)) => Some(auth.team_id),
                 Ok(Err(err)) => {
-                    tracing::warn!(%err, "auth.test failed; set SLACK_TEAM_ID to skip it");
-                    SlackTeamId::new("unknown")
+                    tracing::error!(%err, "auth.test failed: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it");
+                    None
                 }
                 Err(_) => {
-                    tracing::warn!("auth.test timed out; set SLACK_TEAM_ID to skip it");
-                    SlackTeamId::new("unknown")
+                    tracing::error!(
+                        "auth.test timed out: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it"
+                    );
+                    None
                 }
             }
         }
     };
+    let workspace = home.clone().unwrap_or_else(|| SlackTeamId::new("unknown"));
     let slack = SlackClient::new(SlackConfig {
         on_retry: Some(slack_client::retry::RetryObserver::new({
             let metrics = Arc::clone(&metrics);
@@ -197,7 +203,7 @@ pub async fn build(
             store,
             pd,
             slack,
-            workspace,
+            workspace: home,
             metrics: Arc::clone(&metrics),
             engine: options.engine.clone(),
             limits: options.limits.clone(),

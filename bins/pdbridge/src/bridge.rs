@@ -94,6 +94,8 @@ pub fn system_millis() -> MillisClock {
 
 /// How long `/pd whoami` waits for its lookup before answering through `response_url`.
 const WHOAMI_INLINE: Duration = Duration::from_millis(1500);
+/// How long a slash command waits for `auth.test` when the home workspace is not known yet.
+const HOME_TEAM_INLINE: Duration = Duration::from_millis(1000);
 
 /// How long opening a modal may take before the click is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -289,8 +291,9 @@ pub struct BridgeParts {
     pub pd: PdClient,
     /// The Slack client.
     pub slack: SlackClient,
-    /// The Slack workspace the bot lives in.
-    pub workspace: SlackTeamId,
+    /// The Slack workspace the bot lives in (`slack.team_id` or `auth.test`); `None` when
+    /// `auth.test` failed at start, in which case identity asks again before mapping anyone.
+    pub workspace: Option<SlackTeamId>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
     /// The engine's timing settings.
@@ -999,21 +1002,23 @@ impl Bridge {
     async fn command(&self, cmd: SlashCommand) -> SlackReply {
         let text = cmd.text.trim();
         let mut words = text.split_whitespace();
-        // Like actions, commands are only taken from the configured workspace.
-        let foreign = self
-            .config
-            .slack
-            .team_id
-            .as_ref()
-            .filter(|home| **home != cmd.team_id);
-        let reply = match (foreign, words.next().unwrap_or("help")) {
-            (Some(home), _) => {
-                tracing::warn!(team = %cmd.team_id, "slash command from another workspace refused");
-                self.metrics.webhook_rejected("slack_command", "workspace");
+        // Like actions, commands are only taken from the home workspace (unless
+        // `slack.allow_any_workspace`); while it is unknown, from none.
+        let home = tokio::time::timeout(HOME_TEAM_INLINE, self.identity.home_team()).await;
+        let foreign = match home.unwrap_or_else(|_| Err("Slack did not answer auth.test".into())) {
+            Ok(home) => home.filter(|home| *home != cmd.team_id).map(|home| {
                 format!(
                     "This command came from Slack workspace {}, but pdbridge only accepts commands from {home}.",
                     cmd.team_id
                 )
+            }),
+            Err(why) => Some(format!("{why}. Try again in a minute.")),
+        };
+        let reply = match (foreign, words.next().unwrap_or("help")) {
+            (Some(refusal), _) => {
+                tracing::warn!(team = %cmd.team_id, "slash command from another workspace refused");
+                self.metrics.webhook_rejected("slack_command", "workspace");
+                refusal
             }
             (None, word) => match word {
                 "whoami" => self.whoami(&cmd).await,

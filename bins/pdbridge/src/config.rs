@@ -171,8 +171,13 @@ pub struct SlackConfig {
     pub signing_secret: Secret,
     /// `slack.default_channel` / `SLACK_DEFAULT_CHANNEL`.
     pub default_channel: Option<ChannelId>,
-    /// `slack.team_id` / `SLACK_TEAM_ID`; `None` accepts any workspace.
+    /// `slack.team_id` / `SLACK_TEAM_ID`: the home workspace. `None`: the bot's own workspace,
+    /// as `auth.test` reports it (or any workspace with `allow_any_workspace`).
     pub team_id: Option<SlackTeamId>,
+    /// `slack.allow_any_workspace` / `SLACK_ALLOW_ANY_WORKSPACE` (default `false`): trust the
+    /// workspace each request names, so users of other workspaces (Slack Connect) are mapped by
+    /// the email their own workspace reports. Excludes `team_id`.
+    pub allow_any_workspace: bool,
 }
 
 /// Incident urgency as PagerDuty names it.
@@ -378,6 +383,28 @@ impl Config {
             .plain("SLACK_TEAM_ID", "slack.team_id", raw.slack.team_id)
             .map(|(v, origin)| non_empty_id(v, origin).map(SlackTeamId::new))
             .transpose()?;
+        let allow_any_workspace = match e.plain(
+            "SLACK_ALLOW_ANY_WORKSPACE",
+            "slack.allow_any_workspace",
+            raw.slack.allow_any_workspace.map(|b| b.to_string()),
+        ) {
+            None => false,
+            Some((v, origin)) => match v.trim() {
+                "true" => {
+                    if team_id.is_some() {
+                        return Err(origin.error(
+                            "and slack.team_id (SLACK_TEAM_ID) are both set; set team_id to \
+                             accept one workspace, or allow_any_workspace = true to accept \
+                             every workspace, not both"
+                                .to_owned(),
+                        ));
+                    }
+                    true
+                }
+                "false" => false,
+                _ => return Err(origin.error(format!("`{v}` is not `true` or `false`"))),
+            },
+        };
 
         for (i, route) in raw.routes.iter().enumerate() {
             if route.channel.as_str().trim().is_empty() {
@@ -412,6 +439,7 @@ impl Config {
                 signing_secret,
                 default_channel,
                 team_id,
+                allow_any_workspace,
             },
             routes: raw.routes,
             identity: raw.identity,
@@ -775,6 +803,7 @@ struct RawSlack {
     signing_secret: Option<String>,
     default_channel: Option<String>,
     team_id: Option<String>,
+    allow_any_workspace: Option<bool>,
 }
 
 impl fmt::Debug for RawSlack {
@@ -783,6 +812,7 @@ impl fmt::Debug for RawSlack {
             .field("api_url", &self.api_url)
             .field("default_channel", &self.default_channel)
             .field("team_id", &self.team_id)
+            .field("allow_any_workspace", &self.allow_any_workspace)
             .finish_non_exhaustive()
     }
 }
@@ -1242,5 +1272,27 @@ events = [\"incident.acknowledged\"]
             ..no_prio
         };
         assert_eq!(c.channel_for(&ack).unwrap().as_str(), "C0ACK");
+    }
+
+    #[test]
+    fn any_workspace_is_an_explicit_opt_in_that_excludes_team_id() {
+        let c = Config::from_toml_str(MINIMAL, &env(&[])).unwrap();
+        assert!(!c.slack.allow_any_workspace, "off by default");
+        let text = format!("{MINIMAL}allow_any_workspace = true\n");
+        assert!(
+            Config::from_toml_str(&text, &env(&[]))
+                .unwrap()
+                .slack
+                .allow_any_workspace
+        );
+        let c = Config::from_toml_str(MINIMAL, &env(&[("SLACK_ALLOW_ANY_WORKSPACE", "true")]));
+        assert!(c.unwrap().slack.allow_any_workspace);
+        let err = Config::from_toml_str(MINIMAL, &env(&[("SLACK_ALLOW_ANY_WORKSPACE", "yes")]))
+            .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("SLACK_ALLOW_ANY_WORKSPACE"));
+        let both = format!("{MINIMAL}team_id = \"T1\"\nallow_any_workspace = true\n");
+        let err = Config::from_toml_str(&both, &env(&[])).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("slack.allow_any_workspace"));
+        assert!(err.message.contains("slack.team_id"), "{err}");
     }
 }

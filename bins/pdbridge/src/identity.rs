@@ -4,6 +4,11 @@
 //! the verified email; cached in SQLite) and asks the policy whether they may take the action on
 //! this incident. Both answers become the engine's [`Actor`]; nothing here mutates PagerDuty.
 //!
+//! Only users of the home workspace are mapped by email: `slack.team_id`, else the bot's own
+//! workspace as `auth.test` reports it. When `auth.test` failed at start, it is asked again
+//! before each lookup and every click is refused as a lookup failure until Slack answers.
+//! `slack.allow_any_workspace = true` trusts the workspace each request names instead.
+//!
 //! The `team_member` rule needs the teams of the incident's escalation policy (and of its
 //! service), which PagerDuty's incident does not carry: they are read from the API once per
 //! incident and reused for [`TEAM_FACTS_TTL_MS`], so an action's lookup retries and a burst of
@@ -16,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use identity::clients::ClientDirectory;
 use identity::{
     Action, ActionContext, CacheEntry, CacheKey, CacheStore, Decision, IncidentFacts,
-    MappingOutcome, Policy, Resolver, ResolverConfig, Rule,
+    MappingOutcome, Overrides, Policy, PolicyConfig, Resolution, Resolver, ResolverConfig, Rule,
 };
 use ids::{EscalationPolicyId, IncidentId, PdUserId, ServiceId, SlackTeamId, SlackUserId, TeamId};
 use pd_client::PdClient;
@@ -94,13 +99,30 @@ struct TeamFacts {
     fetched_at: i64,
 }
 
+/// How long a click waits for `auth.test` when the home workspace is not known yet.
+const AUTH_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whose users may be mapped by their email.
+#[derive(Debug)]
+enum Boundary {
+    /// `slack.allow_any_workspace = true`: the workspace each request names is trusted.
+    AnyWorkspace,
+    /// Only the home workspace's users; `None` until `auth.test` has named it.
+    Home(Mutex<Option<SlackTeamId>>),
+}
+
 /// The identity and policy half of action processing.
 #[derive(Debug)]
 pub struct Identity {
-    /// Read for every lookup; written only when `serve` reloads `[[identity]]` on SIGHUP.
+    /// Read for every lookup; written when `serve` reloads `[[identity]]` on SIGHUP and once
+    /// when a late `auth.test` names the home workspace.
     resolver: tokio::sync::RwLock<Resolver<ClientDirectory, StoreCache>>,
-    policy: Policy,
+    policy: PolicyConfig,
     pd: PdClient,
+    slack: SlackClient,
+    store: Arc<Store>,
+    boundary: Boundary,
+    /// The bot's workspace as known at start (`"unknown"` when `auth.test` failed).
     workspace: SlackTeamId,
     team_facts: Mutex<BTreeMap<IncidentId, TeamFacts>>,
 }
@@ -170,31 +192,118 @@ pub enum TargetError {
 
 impl Identity {
     /// Builds the resolver (overrides from `[[identity]]`) and the policy (`[policy]`).
+    /// `workspace` is the bot's own workspace (`slack.team_id`, else `auth.test`'s answer), or
+    /// `None` when `auth.test` failed: it is then asked again before anyone is mapped.
     pub fn new(
         config: &Config,
         pd: PdClient,
         slack: SlackClient,
-        workspace: SlackTeamId,
+        workspace: Option<SlackTeamId>,
         store: Arc<Store>,
     ) -> Self {
-        let directory = ClientDirectory::new(pd.clone(), slack, workspace.clone());
-        let resolver = Resolver::new(
-            directory,
-            StoreCache(store),
+        let boundary = if config.slack.allow_any_workspace {
+            Boundary::AnyWorkspace
+        } else {
+            Boundary::Home(Mutex::new(
+                config.slack.team_id.clone().or_else(|| workspace.clone()),
+            ))
+        };
+        let mut identity = Self {
+            resolver: tokio::sync::RwLock::new(Resolver::new(
+                ClientDirectory::new(pd.clone(), slack.clone(), SlackTeamId::new("unknown")),
+                StoreCache(Arc::clone(&store)),
+                ResolverConfig::default(),
+            )),
+            policy: config.policy.clone(),
+            pd,
+            slack,
+            store,
+            boundary,
+            workspace: workspace.unwrap_or_else(|| SlackTeamId::new("unknown")),
+            team_facts: Mutex::default(),
+        };
+        let home = identity.known_home();
+        let resolver = identity.build_resolver(config.identity.clone(), home);
+        identity.resolver = tokio::sync::RwLock::new(resolver);
+        identity
+    }
+
+    /// A resolver over the clients and the store. Users of workspaces other than `home` are
+    /// refused unless the boundary trusts any workspace; an unknown home refuses them all.
+    fn build_resolver(
+        &self,
+        overrides: Overrides,
+        home: Option<SlackTeamId>,
+    ) -> Resolver<ClientDirectory, StoreCache> {
+        let home_team = match &self.boundary {
+            Boundary::AnyWorkspace => None,
+            Boundary::Home(_) => Some(home.unwrap_or_else(|| SlackTeamId::new("unknown"))),
+        };
+        let fallback = home_team.clone().unwrap_or_else(|| self.workspace.clone());
+        Resolver::new(
+            ClientDirectory::new(self.pd.clone(), self.slack.clone(), fallback),
+            StoreCache(Arc::clone(&self.store)),
             ResolverConfig {
-                overrides: config.identity.clone(),
-                home_team: config.slack.team_id.clone(),
+                overrides,
+                home_team,
                 ttls: Default::default(),
             },
-        );
-        let policy = Policy::new(config.policy.clone(), config.slack.team_id.clone());
-        Self {
-            resolver: tokio::sync::RwLock::new(resolver),
-            policy,
-            pd,
-            workspace,
-            team_facts: Mutex::default(),
+        )
+    }
+
+    fn known_home(&self) -> Option<SlackTeamId> {
+        match &self.boundary {
+            Boundary::AnyWorkspace => None,
+            Boundary::Home(home) => home.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         }
+    }
+
+    /// The home workspace: `Ok(None)` when any workspace is trusted. When `auth.test` has not
+    /// answered yet, asks it now; `Err` (nobody may be mapped) while Slack does not answer.
+    pub async fn home_team(&self) -> Result<Option<SlackTeamId>, String> {
+        let Boundary::Home(known) = &self.boundary else {
+            return Ok(None);
+        };
+        if let Some(home) = self.known_home() {
+            return Ok(Some(home));
+        }
+        let team = match tokio::time::timeout(AUTH_TEST_TIMEOUT, self.slack.auth_test()).await {
+            Ok(Ok(auth)) => auth.team_id,
+            Ok(Err(err)) => {
+                return Err(format!(
+                    "pdbridge does not know its own Slack workspace yet (auth.test failed: {err}; an admin can set slack.team_id)"
+                ));
+            }
+            Err(_) => {
+                return Err(
+                    "pdbridge does not know its own Slack workspace yet (auth.test timed out; an admin can set slack.team_id)"
+                        .to_owned(),
+                );
+            }
+        };
+        tracing::info!(team = %team, "auth.test named the home workspace");
+        let mut resolver = self.resolver.write().await;
+        *known.lock().unwrap_or_else(PoisonError::into_inner) = Some(team.clone());
+        let overrides = resolver.overrides().clone();
+        *resolver = self.build_resolver(overrides, Some(team.clone()));
+        Ok(Some(team))
+    }
+
+    /// Maps `slack_user` once the home workspace is known.
+    async fn resolve(
+        &self,
+        slack_user: &SlackUserId,
+        team: Option<&SlackTeamId>,
+        now_ms: i64,
+    ) -> Result<(Resolution, Option<SlackTeamId>), String> {
+        let home = self.home_team().await?;
+        let resolution = self
+            .resolver()
+            .await
+            .resolve(slack_user, team, at(now_ms))
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok((resolution, home))
     }
 
     /// Replaces the `[[identity]]` table (`serve` does on SIGHUP). Lookups under way finish with
@@ -217,13 +326,8 @@ impl Identity {
         team: Option<&SlackTeamId>,
         now_ms: i64,
     ) -> Result<PdUserId, TargetError> {
-        match self
-            .resolver()
-            .await
-            .resolve(slack_user, team, at(now_ms))
-            .await
-        {
-            Ok(r) => match r.outcome {
+        match self.resolve(slack_user, team, now_ms).await {
+            Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => Ok(user.pd_user),
                 MappingOutcome::Refused(refusal) => Err(TargetError::Refused(refusal.to_string())),
             },
@@ -257,12 +361,7 @@ impl Identity {
             unmapped: Some(reason),
             lookup_failed: None,
         };
-        let resolution = match self
-            .resolver()
-            .await
-            .resolve(slack_user, team, at(now_ms))
-            .await
-        {
+        let (resolution, home) = match self.resolve(slack_user, team, now_ms).await {
             Ok(r) => r,
             Err(err) => {
                 let mut r = unmapped(
@@ -270,7 +369,7 @@ impl Identity {
                     "Try again in a minute; if it keeps failing, ask an admin to run `pdbridge check`.",
                 );
                 r.unmapped = None;
-                r.lookup_failed = Some(err.to_string());
+                r.lookup_failed = Some(err);
                 return r;
             }
         };
@@ -288,7 +387,7 @@ impl Identity {
             Some(k) => (k.facts, k.service),
             None => (IncidentFacts::new(incident.clone()), None),
         };
-        let rule = self.policy.config().rule(action);
+        let rule = self.policy.rule(action);
         // A member of one of the incident's own teams passes without further reads.
         if rule == Rule::TeamMember && !facts.teams.iter().any(|t| user.teams.contains(t)) {
             match self.teams_of(&facts, service.as_ref(), now_ms).await {
@@ -328,15 +427,20 @@ impl Identity {
         }
         let ctx = ActionContext {
             action,
-            slack_team: team.cloned().unwrap_or_else(|| self.workspace.clone()),
+            slack_team: team
+                .or(home.as_ref())
+                .cloned()
+                .unwrap_or_else(|| self.workspace.clone()),
             channel: channel
                 .cloned()
                 .or_else(|| facts.card_channel.clone())
                 .unwrap_or_else(|| ids::ChannelId::new("")),
         };
-        let decision: Decision =
-            self.policy
-                .authorize(&ctx, &MappingOutcome::Mapped(user.clone()), &facts);
+        let decision: Decision = Policy::new(self.policy.clone(), home).authorize(
+            &ctx,
+            &MappingOutcome::Mapped(user.clone()),
+            &facts,
+        );
         let authorized = if decision.allowed {
             Ok(())
         } else {
@@ -448,13 +552,8 @@ impl Identity {
         team: Option<&SlackTeamId>,
         now_ms: i64,
     ) -> String {
-        match self
-            .resolver()
-            .await
-            .resolve(slack_user, team, at(now_ms))
-            .await
-        {
-            Ok(r) => match r.outcome {
+        match self.resolve(slack_user, team, now_ms).await {
+            Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => format!(
                     "<@{slack_user}> acts in PagerDuty as *{}* ({}, `{}`), mapped by {}.",
                     crate::render::escape(&user.name),

@@ -406,6 +406,23 @@ async fn workspace_mismatch_fails() {
 }
 
 #[tokio::test]
+async fn the_workspace_line_says_whose_users_are_mapped() {
+    let w = world().await;
+    let report = w.run("", &options()).await;
+    let line = report.line("Slack workspace").expect("a workspace line");
+    assert_eq!(line.mark, Mark::Pass);
+    assert!(line.detail.contains(w.slack.team_id().as_str()), "{line:?}");
+    assert!(line.detail.contains("auth.test"), "{line:?}");
+    let text = w.toml("").replace(
+        "default_channel = \"C0ALL\"",
+        "default_channel = \"C0ALL\"\nallow_any_workspace = true",
+    );
+    let report = w.run_text(&text, &options()).await;
+    let line = report.line("Slack workspace").expect("a workspace line");
+    assert!(line.detail.contains("allow_any_workspace"), "{line:?}");
+}
+
+#[tokio::test]
 async fn archived_unjoined_and_unknown_channels_fail() {
     let w = world().await;
     w.slack.set_archived(&ids::ChannelId::new("C0PAY"), true);

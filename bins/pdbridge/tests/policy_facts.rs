@@ -121,7 +121,13 @@ pd_user = "PALICE"
         )
         .unwrap();
         let store = Arc::new(Store::open(dir.path().join("db.sqlite")).unwrap());
-        let identity = Identity::new(&config, pd_client, slack_client, slack.team_id(), store);
+        let identity = Identity::new(
+            &config,
+            pd_client,
+            slack_client,
+            Some(slack.team_id()),
+            store,
+        );
         Self {
             pd,
             slack,

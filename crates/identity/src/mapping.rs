@@ -170,7 +170,7 @@ impl fmt::Display for Refusal {
                 home_team,
             } => write!(
                 f,
-                "{slack_user} belongs to Slack workspace {user_team}, not {home_team}; users of other workspaces must be mapped explicitly: {ask} {slack_user}."
+                "{slack_user} belongs to Slack workspace {user_team}, not {home_team}, and pdbridge does not trust another workspace's emails; users of other workspaces (Slack Connect) must be mapped explicitly: {ask} {slack_user} (or to set slack.allow_any_workspace = true)."
             ),
             Refusal::NoEmail { slack_user } => write!(
                 f,

@@ -75,7 +75,8 @@ impl<T: Directory + Send + Sync> Directory for Arc<T> {
 pub struct ResolverConfig {
     /// The `[[identity]]` table.
     pub overrides: Overrides,
-    /// `slack.team_id`; when `None`, the workspace of each request is used as home.
+    /// The home workspace: users of others are refused unless overridden. `None` trusts the
+    /// workspace each request names (the explicit `slack.allow_any_workspace` opt-in).
     pub home_team: Option<SlackTeamId>,
     /// Cache lifetimes.
     pub ttls: CacheTtls,

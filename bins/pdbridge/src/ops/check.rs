@@ -637,6 +637,25 @@ async fn slack(config: &Config) -> Vec<Line> {
             "set SLACK_TEAM_ID to the workspace the app is installed in, or use that \
              workspace's token",
         ));
+    } else if config.slack.allow_any_workspace {
+        lines.push(Line::pass(
+            "Slack workspace",
+            "slack.allow_any_workspace = true: users of any workspace (Slack Connect) are mapped \
+             by the email their own workspace reports",
+        ));
+    } else {
+        let source = if config.slack.team_id.is_some() {
+            "slack.team_id"
+        } else {
+            "the bot's own, from auth.test"
+        };
+        lines.push(Line::pass(
+            "Slack workspace",
+            format!(
+                "only users of {team_id} ({source}) are mapped by email; users of other \
+                 workspaces need an [[identity]] entry (or slack.allow_any_workspace = true)"
+            ),
+        ));
     }
 
     lines.push(scopes_line(auth.scopes.as_ref()));
