@@ -16,7 +16,7 @@ use ids::{ChannelId, ServiceId, SlackTeamId, TeamId};
 use serde::Deserialize;
 use url::Url;
 
-use identity::{Overrides, PolicyConfig};
+use identity::{CacheTtls, Overrides, PolicyConfig};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -93,6 +93,9 @@ pub struct Config {
     pub identity: Overrides,
     /// The `[policy]` table.
     pub policy: PolicyConfig,
+    /// The `[identity_cache]` table; `facts_ttl_secs` also from
+    /// `PDBRIDGE_IDENTITY_FACTS_TTL_SECS`.
+    pub identity_cache: CacheTtls,
 }
 
 /// The `[server]` table.
@@ -406,6 +409,18 @@ impl Config {
             },
         };
 
+        let mut identity_cache = raw.identity_cache;
+        if let Some((v, origin)) = e.plain(
+            "PDBRIDGE_IDENTITY_FACTS_TTL_SECS",
+            "identity_cache.facts_ttl_secs",
+            None,
+        ) {
+            identity_cache.facts_ttl_secs = v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| origin.error(format!("`{v}` is not a number of seconds")))?;
+        }
+
         for (i, route) in raw.routes.iter().enumerate() {
             if route.channel.as_str().trim().is_empty() {
                 return Err(ConfigError::key(
@@ -444,6 +459,7 @@ impl Config {
             routes: raw.routes,
             identity: raw.identity,
             policy: raw.policy,
+            identity_cache,
         })
     }
 }
@@ -761,6 +777,8 @@ struct RawConfig {
     identity: Overrides,
     #[serde(default)]
     policy: PolicyConfig,
+    #[serde(default)]
+    identity_cache: CacheTtls,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1294,5 +1312,24 @@ events = [\"incident.acknowledged\"]
         let err = Config::from_toml_str(&both, &env(&[])).unwrap_err();
         assert_eq!(err.key.as_deref(), Some("slack.allow_any_workspace"));
         assert!(err.message.contains("slack.team_id"), "{err}");
+    }
+
+    #[test]
+    fn authorization_facts_get_a_short_ttl_of_their_own() {
+        let c = Config::from_toml_str(MINIMAL, &env(&[])).unwrap();
+        assert_eq!(c.identity_cache.facts_ttl_secs, 300);
+        assert_eq!(c.identity_cache.positive_ttl_secs, 24 * 60 * 60);
+        let text = format!("{MINIMAL}\n[identity_cache]\nfacts_ttl_secs = 60\n");
+        let c = Config::from_toml_str(&text, &env(&[])).unwrap();
+        assert_eq!(c.identity_cache.facts_ttl_secs, 60);
+        let c = Config::from_toml_str(&text, &env(&[("PDBRIDGE_IDENTITY_FACTS_TTL_SECS", "30")]));
+        assert_eq!(c.unwrap().identity_cache.facts_ttl_secs, 30);
+        let err =
+            Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_IDENTITY_FACTS_TTL_SECS", "5m")]))
+                .unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("PDBRIDGE_IDENTITY_FACTS_TTL_SECS"));
+        let text = format!("{MINIMAL}\n[identity_cache]\nfacts_ttl = 60\n");
+        let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
+        assert!(err.to_string().contains("facts_ttl"), "{err}");
     }
 }

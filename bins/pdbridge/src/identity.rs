@@ -4,6 +4,11 @@
 //! the verified email; cached in SQLite) and asks the policy whether they may take the action on
 //! this incident. Both answers become the engine's [`Actor`]; nothing here mutates PagerDuty.
 //!
+//! A mapping is reused for 24 h, but the PagerDuty facts that authorize it (email, role, teams)
+//! only for `identity_cache.facts_ttl_secs` (5 min); a PagerDuty user with a read-only role is
+//! refused before anything is sent, and a mapping whose `From` PagerDuty rejected is dropped
+//! ([`Identity::forget_if_rejected`]).
+//!
 //! Only users of the home workspace are mapped by email: `slack.team_id`, else the bot's own
 //! workspace as `auth.test` reports it. When `auth.test` failed at start, it is asked again
 //! before each lookup and every click is refused as a lookup failure until Slack answers.
@@ -20,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use identity::clients::ClientDirectory;
 use identity::{
-    Action, ActionContext, CacheEntry, CacheKey, CacheStore, Decision, IncidentFacts,
+    Action, ActionContext, CacheEntry, CacheKey, CacheStore, Check, Decision, IncidentFacts,
     MappingOutcome, Overrides, Policy, PolicyConfig, Resolution, Resolver, ResolverConfig, Rule,
 };
 use ids::{EscalationPolicyId, IncidentId, PdUserId, ServiceId, SlackTeamId, SlackUserId, TeamId};
@@ -118,6 +123,7 @@ pub struct Identity {
     /// when a late `auth.test` names the home workspace.
     resolver: tokio::sync::RwLock<Resolver<ClientDirectory, StoreCache>>,
     policy: PolicyConfig,
+    ttls: identity::CacheTtls,
     pd: PdClient,
     slack: SlackClient,
     store: Arc<Store>,
@@ -215,6 +221,7 @@ impl Identity {
                 ResolverConfig::default(),
             )),
             policy: config.policy.clone(),
+            ttls: config.identity_cache,
             pd,
             slack,
             store,
@@ -246,7 +253,7 @@ impl Identity {
             ResolverConfig {
                 overrides,
                 home_team,
-                ttls: Default::default(),
+                ttls: self.ttls,
             },
         )
     }
@@ -287,6 +294,30 @@ impl Identity {
         let overrides = resolver.overrides().clone();
         *resolver = self.build_resolver(overrides, Some(team.clone()));
         Ok(Some(team))
+    }
+
+    /// Drops `slack_user`'s cached mapping when PagerDuty refused a mutation because of its
+    /// `From` user (see [`identity::clients::pd_rejected_from`]), so their next click is mapped
+    /// and authorized from fresh facts. Returns whether it did.
+    pub async fn forget_if_rejected(
+        &self,
+        slack_user: &SlackUserId,
+        error: &pd_client::Error,
+    ) -> bool {
+        if !identity::clients::pd_rejected_from(error) {
+            return false;
+        }
+        let key = CacheKey::Slack(slack_user.clone());
+        match self.resolver().await.invalidate(&key).await {
+            Ok(()) => {
+                tracing::info!(%slack_user, %error, "PagerDuty rejected the From user; their cached mapping is dropped");
+                true
+            }
+            Err(err) => {
+                tracing::warn!(%slack_user, %err, "dropping a rejected mapping failed");
+                false
+            }
+        }
     }
 
     /// Maps `slack_user` once the home workspace is known.
@@ -444,9 +475,14 @@ impl Identity {
         let authorized = if decision.allowed {
             Ok(())
         } else {
+            let how_to_fix = if decision.check == Check::Role {
+                "Ask a PagerDuty admin to change your role; pdbridge sees the change within a few minutes."
+            } else {
+                "Ask a pdbridge admin if you should be allowed to do this."
+            };
             Err(Refusal {
                 reason: decision.reason.clone(),
-                how_to_fix: "Ask a pdbridge admin if you should be allowed to do this.".to_owned(),
+                how_to_fix: how_to_fix.to_owned(),
             })
         };
         ResolvedActor {

@@ -831,23 +831,34 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         } => {
             let pd = &bridge.pd;
             let from = &actor.email;
+            let checked = |r| from_checked(bridge, actor, r);
             match mutation {
-                Mutation::Acknowledge => updated(bridge, pd.acknowledge(incident, from).await),
-                Mutation::Resolve => updated(bridge, pd.resolve(incident, from, None).await),
-                Mutation::Escalate { level } => {
-                    updated(bridge, pd.escalate(incident, from, *level).await)
+                Mutation::Acknowledge => {
+                    updated(bridge, checked(pd.acknowledge(incident, from).await).await)
                 }
+                Mutation::Resolve => updated(
+                    bridge,
+                    checked(pd.resolve(incident, from, None).await).await,
+                ),
+                Mutation::Escalate { level } => updated(
+                    bridge,
+                    checked(pd.escalate(incident, from, *level).await).await,
+                ),
                 Mutation::Reassign { to } => updated(
                     bridge,
-                    pd.reassign(incident, from, std::slice::from_ref(to)).await,
+                    checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,
                 ),
-                Mutation::AddNote { content } => match pd.add_note(incident, from, content).await {
-                    Ok(_) => {
-                        bridge.metrics.api_call("pagerduty", "ok");
-                        Outcome::Done
+                Mutation::AddNote { content } => {
+                    match from_checked(bridge, actor, pd.add_note(incident, from, content).await)
+                        .await
+                    {
+                        Ok(_) => {
+                            bridge.metrics.api_call("pagerduty", "ok");
+                            Outcome::Done
+                        }
+                        Err(err) => pd_outcome(bridge, &err),
                     }
-                    Err(err) => pd_outcome(bridge, &err),
-                },
+                }
             }
         }
         Effect::PdRead {
@@ -873,6 +884,19 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         } => escalation_levels(bridge, incident, policy).await,
         Effect::Dropped { .. } => Outcome::Done,
     }
+}
+
+/// Passes a mutation's result through, first dropping the actor's cached mapping when
+/// PagerDuty rejected the `From` user ([`crate::identity::Identity::forget_if_rejected`]).
+async fn from_checked<T>(
+    bridge: &Bridge,
+    actor: &sync_core::MutationActor,
+    result: Result<T, pd_client::Error>,
+) -> Result<T, pd_client::Error> {
+    if let Err(err) = &result {
+        bridge.identity.forget_if_rejected(&actor.slack, err).await;
+    }
+    result
 }
 
 /// The Slack users of the card's assignees (cached reverse mapping), or none when the lookup

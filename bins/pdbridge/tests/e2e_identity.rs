@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use common::FakesConfig;
 use fakes::pd::{FakePagerDuty, Status as PdStatus};
 use fakes::slack::{FakeChannel, FakeSlack, FakeUser, Fault, send_interaction};
-use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, SlackTeamId, SlackUserId};
+use ids::{
+    ChannelId, EscalationPolicyId, IncidentId, MessageTs, PdUserId, SlackTeamId, SlackUserId,
+};
 use pdbridge::app::{self, Options, Running};
 use signing::SlackSigningSecret;
 use sync_core::EngineConfig;
@@ -248,5 +250,65 @@ async fn allow_any_workspace_is_the_explicit_opt_in_for_slack_connect_users() {
     })
     .await;
     assert_eq!(env.mutations(&incident), ["alice@example.com"]);
+    env.stop().await;
+}
+/// Alice's mapping is cached with her role (`user`). PagerDuty then makes her an observer: the
+/// next mutation is refused by PagerDuty (403), which drops her cached mapping, so her next click
+/// is refused by pdbridge itself, with the reason, and never reaches PagerDuty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_from_user_pagerduty_rejects_is_forgotten_and_read_only_roles_are_refused() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Disk full", &env.policy);
+    let ts = env.card("Disk full").await;
+    env.click(ALICE, None, &ts, "pdbridge_ack").await;
+    env.wait("Alice's ack reaches PagerDuty", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+
+    env.pd.set_user_role(&PdUserId::new("PALICE"), "observer");
+    env.wait("the card settles", || {
+        !env.slack
+            .message(&ChannelId::new(CHANNEL), &ts)
+            .unwrap()
+            .blocks
+            .to_string()
+            .contains("hourglass")
+    })
+    .await;
+    env.click(ALICE, None, &ts, "pdbridge_resolve").await;
+    env.wait("PagerDuty refuses the observer", || {
+        env.mutations(&incident).len() == 2
+    })
+    .await;
+    env.wait("Alice is told PagerDuty refused", || {
+        !env.told(ALICE).is_empty()
+    })
+    .await;
+    env.wait("the card settles", || {
+        !env.slack
+            .message(&ChannelId::new(CHANNEL), &ts)
+            .unwrap()
+            .blocks
+            .to_string()
+            .contains("hourglass")
+    })
+    .await;
+    let before = env.told(ALICE).len();
+    env.click(ALICE, None, &ts, "pdbridge_resolve").await;
+    env.wait("Alice is told why", || env.told(ALICE).len() > before)
+        .await;
+    let told = env.told(ALICE).last().cloned().unwrap();
+    assert!(told.contains("observer"), "{told}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        env.mutations(&incident).len(),
+        2,
+        "the refused click never reached PagerDuty"
+    );
+    assert_eq!(
+        env.pd.incident(&incident).unwrap().status,
+        PdStatus::Acknowledged
+    );
     env.stop().await;
 }

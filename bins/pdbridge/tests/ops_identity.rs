@@ -390,6 +390,7 @@ async fn cache_stale_alice(w: &World, database: &Path) {
             email: Email::new("alice.old@example.com"),
             name: "Alice (old account)".to_owned(),
             teams: vec![],
+            role: None,
             source: MappingSource::VerifiedEmail,
         }),
     };

@@ -13,7 +13,8 @@
 //!
 //! Behaviour follows PagerDuty where pdbridge depends on it:
 //! - Incident mutations (`PUT /incidents/{id}`, `POST /incidents/{id}/notes`) need a `From`
-//!   header naming a known user; otherwise 400 with PagerDuty's `{"error": {...}}` shape.
+//!   header naming a known user; otherwise 400 with PagerDuty's `{"error": {...}}` shape. A
+//!   `From` user with a read-only role ([`READ_ONLY_ROLES`]) gets 403, code 2010.
 //! - Acknowledging a resolved incident reopens it (PagerDuty behaviour since 2025-09);
 //!   acknowledging an acknowledged one fails with code 1002, resolving a resolved one with 1001.
 //! - Escalating sets the level and assigns that level's on-call users; reassigning sets the
@@ -108,7 +109,13 @@ pub struct FakeUser {
     pub email: Email,
     /// The teams the user is a member of.
     pub teams: Vec<TeamId>,
+    /// The account role (`user`, `observer`, `read_only_user`, …), `user` by default.
+    pub role: String,
 }
+
+/// The account roles that may not change incidents: PagerDuty refuses a mutation whose `From`
+/// user has one of them with 403 (an observer, or a stakeholder license's roles).
+pub const READ_ONLY_ROLES: &[&str] = &["observer", "read_only_user", "read_only_limited_user"];
 
 /// A team of the fake account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,6 +404,7 @@ impl FakePagerDuty {
             name: name.to_owned(),
             email: Email::new(email),
             teams: Vec::new(),
+            role: "user".to_owned(),
         };
         self.state().users.insert(user.id.clone(), user);
         PdUserId::new(id)
@@ -429,6 +437,21 @@ impl FakePagerDuty {
         };
         self.state().services.insert(service.id.clone(), service);
         ServiceId::new(id)
+    }
+
+    /// Sets the account role of `user` (`observer`, `read_only_user`, `admin`, …). Mutations
+    /// `From` a user with one of [`READ_ONLY_ROLES`] are refused with 403 and code 2010.
+    pub fn set_user_role(&self, user: &PdUserId, role: &str) {
+        if let Some(u) = self.state().users.get_mut(user) {
+            role.clone_into(&mut u.role);
+        }
+    }
+
+    /// Changes the login email of `user`; `From` must then name the new address.
+    pub fn set_user_email(&self, user: &PdUserId, email: &str) {
+        if let Some(u) = self.state().users.get_mut(user) {
+            u.email = Email::new(email);
+        }
     }
 
     /// Sets the teams `user` is a member of (shown in `GET /users/{id}` and `/users`).
@@ -1310,12 +1333,23 @@ fn actor(state: &State, req: &RecordedRequest) -> Result<PdUserId, Box<Reply>> {
             &[],
         )));
     };
-    state
+    let user = state
         .users
         .values()
         .find(|u| u.email == email)
-        .map(|u| u.id.clone())
-        .ok_or_else(|| Box::new(bad_request(1008, "Requester User Not Found", &[])))
+        .ok_or_else(|| Box::new(bad_request(1008, "Requester User Not Found", &[])))?;
+    if READ_ONLY_ROLES.contains(&user.role.as_str()) {
+        return Err(Box::new(error_reply(
+            StatusCode::FORBIDDEN,
+            2010,
+            "Access Denied",
+            &[&format!(
+                "The user in the From header ({}) has the {} role and may not change incidents",
+                user.email, user.role
+            )],
+        )));
+    }
+    Ok(user.id.clone())
 }
 
 fn find_incident<'a>(state: &'a State, key: &str) -> Option<&'a FakeIncident> {
@@ -1707,7 +1741,7 @@ fn user_json(state: &State, u: &FakeUser) -> Value {
         "name": u.name,
         "email": u.email.as_str(),
         "time_zone": "Etc/UTC",
-        "role": "user",
+        "role": u.role,
         "teams": team_refs(state, &u.teams),
         "self": format!("{API_BASE}/users/{}", u.id),
         "html_url": format!("{HTML_BASE}/users/{}", u.id),

@@ -87,6 +87,11 @@ pub struct CacheEntry {
     /// When the answer stops being used.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// For a mapping: when the PagerDuty user's facts that authorize (email, role, teams) must
+    /// be read again, while the Slack↔PagerDuty link itself lasts until `expires_at`. `None`
+    /// (also for entries written before this field existed) means they are stale.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub facts_expire_at: Option<OffsetDateTime>,
 }
 
 impl CacheEntry {
@@ -107,6 +112,11 @@ impl CacheEntry {
         }
     }
 
+    /// Whether the authorizing facts of a mapped user may still be used at `now`.
+    pub fn facts_fresh(&self, now: OffsetDateTime) -> bool {
+        self.facts_expire_at.is_some_and(|at| now < at) && self.is_fresh(now)
+    }
+
     /// The cached reverse answer `(pd_email, slack_user)`, if the entry is fresh and a reverse one.
     pub fn reverse(&self, now: OffsetDateTime) -> Option<(Option<&Email>, Option<&SlackUserId>)> {
         match &self.value {
@@ -119,14 +129,17 @@ impl CacheEntry {
     }
 }
 
-/// Cache lifetimes. Deserializable so the server can embed it (e.g. as `[identity_cache]`).
+/// Cache lifetimes. Deserializable so the server can embed it (as `[identity_cache]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheTtls {
-    /// Lifetime of a successful mapping, in seconds (default 24 h).
+    /// Lifetime of a successful mapping (the Slack↔PagerDuty link), in seconds (default 24 h).
     pub positive_ttl_secs: u64,
     /// Lifetime of a refusal or miss, in seconds (default 5 min).
     pub negative_ttl_secs: u64,
+    /// Lifetime of the facts that authorize a mapped user (PagerDuty email, role and teams), in
+    /// seconds (default 5 min); after it they are read again with `GET /users/{id}`.
+    pub facts_ttl_secs: u64,
 }
 
 impl Default for CacheTtls {
@@ -134,8 +147,13 @@ impl Default for CacheTtls {
         Self {
             positive_ttl_secs: 24 * 60 * 60,
             negative_ttl_secs: 5 * 60,
+            facts_ttl_secs: 5 * 60,
         }
     }
+}
+
+fn seconds(secs: u64) -> time::Duration {
+    time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 impl CacheTtls {
@@ -146,12 +164,18 @@ impl CacheTtls {
         } else {
             self.negative_ttl_secs
         };
-        let ttl = time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        let facts_expire_at = match &value {
+            CacheValue::Forward { outcome, .. } if outcome.mapped().is_some() => {
+                Some(now.saturating_add(seconds(self.facts_ttl_secs)))
+            }
+            _ => None,
+        };
         CacheEntry {
             key,
             value,
             stored_at: now,
-            expires_at: now.saturating_add(ttl),
+            expires_at: now.saturating_add(seconds(secs)),
+            facts_expire_at,
         }
     }
 }

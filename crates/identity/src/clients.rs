@@ -72,6 +72,27 @@ fn role_name(role: UserRole) -> &'static str {
     }
 }
 
+/// Whether PagerDuty refused a mutation because of its `From` user, so the mapping that chose
+/// that user must not be reused: 403 (the user may not do this, e.g. an observer), or 400 with
+/// code 1008 "Requester User Not Found", 1028 "Malformed From header" or a 2001 message about
+/// `From`.
+pub fn pd_rejected_from(error: &pd_client::Error) -> bool {
+    let pd_client::Error::Api {
+        status,
+        code,
+        message,
+        ..
+    } = error
+    else {
+        return false;
+    };
+    match (*status, *code) {
+        (403, _) | (400, Some(1008 | 1028)) => true,
+        (400, Some(2001)) => message.contains("From"),
+        _ => false,
+    }
+}
+
 fn slack_not_found(error: &slack_client::Error, codes: &[&str]) -> bool {
     matches!(error, slack_client::Error::Api { code: Some(code), .. } if codes.contains(&code.as_str()))
 }

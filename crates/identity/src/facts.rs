@@ -44,6 +44,12 @@ impl SlackUserFacts {
     }
 }
 
+/// The PagerDuty account roles that may not change incidents: `observer`, and the stakeholder
+/// license's `read_only_user` ("Full Stakeholder") and `read_only_limited_user` ("Limited
+/// Stakeholder"). PagerDuty refuses their mutations; pdbridge refuses them before asking.
+/// `restricted_access` users act within what their teams grant, so PagerDuty decides for them.
+pub const READ_ONLY_ROLES: &[&str] = &["observer", "read_only_user", "read_only_limited_user"];
+
 /// What PagerDuty's `GET /users/{id}` (or `GET /users?query=`) says about a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PdUserFacts {
@@ -53,7 +59,8 @@ pub struct PdUserFacts {
     pub email: Email,
     /// The display name.
     pub name: String,
-    /// The PagerDuty role (`user`, `admin`, `observer`, …), when known. Informational only.
+    /// The PagerDuty role (`user`, `admin`, `observer`, …), when known; [`READ_ONLY_ROLES`] may
+    /// not act.
     #[serde(default)]
     pub role: Option<String>,
     /// Whether the account is deactivated or otherwise unable to act.

@@ -26,6 +26,10 @@
 //!   only pass through an override; deactivated PagerDuty users are refused.
 //! - The pure core ([`plan_mapping`], [`finish_mapping`], [`Policy::authorize`], cache
 //!   freshness on [`CacheEntry`]) does no I/O and takes `now` as an argument.
+//! - PagerDuty users with a read-only role ([`READ_ONLY_ROLES`]) are refused for every action.
+//! - The facts that authorize a mapped user (PagerDuty email, role, teams) are reused for the
+//!   facts TTL only, after which they are read again by id; the link itself lasts the positive
+//!   TTL unless the user disappears or their email changes.
 //! - Refusals are cached for the negative TTL, mappings for the positive TTL; directory
 //!   failures and cache write failures are returned as [`Error`] and never cached, while an
 //!   unreadable cache entry counts as a miss. A changed override for a user invalidates that
@@ -45,7 +49,7 @@ pub use cache::{
     CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis, MemoryCache,
 };
 pub use error::Error;
-pub use facts::{IncidentFacts, PdUserFacts, SlackUserFacts};
+pub use facts::{IncidentFacts, PdUserFacts, READ_ONLY_ROLES, SlackUserFacts};
 pub use mapping::{
     MappedUser, MappingOutcome, MappingPlan, MappingSource, PdLookup, Refusal, decide_mapping,
     finish_mapping, plan_mapping,

@@ -9,7 +9,7 @@ use std::fmt;
 use ids::{Email, PdUserId, SlackTeamId, SlackUserId, TeamId};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{PdUserFacts, SlackUserFacts};
+use crate::facts::{PdUserFacts, READ_ONLY_ROLES, SlackUserFacts};
 use crate::overrides::{OverrideTarget, Overrides};
 
 /// How a mapping was established.
@@ -35,8 +35,20 @@ pub struct MappedUser {
     pub name: String,
     /// The PagerDuty user's teams (for the `team_member` rule).
     pub teams: Vec<TeamId>,
+    /// The PagerDuty account role (`user`, `observer`, …), when PagerDuty said.
+    #[serde(default)]
+    pub role: Option<String>,
     /// Override or verified email.
     pub source: MappingSource,
+}
+
+impl MappedUser {
+    /// Whether the PagerDuty role may not change incidents ([`READ_ONLY_ROLES`]).
+    pub fn is_read_only(&self) -> bool {
+        self.role
+            .as_deref()
+            .is_some_and(|role| READ_ONLY_ROLES.contains(&role))
+    }
 }
 
 /// Why a Slack user cannot act as any PagerDuty user. Every variant has an actionable message.
@@ -371,6 +383,7 @@ pub fn finish_mapping(
         email: user.email.clone(),
         name: user.name.clone(),
         teams: user.teams.clone(),
+        role: user.role.clone(),
         source: plan.source,
     })
 }

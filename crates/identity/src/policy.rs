@@ -302,6 +302,8 @@ pub enum Check {
     Channel,
     /// The Slack user is not mapped to a PagerDuty user.
     Mapping,
+    /// The PagerDuty user's role may not change incidents.
+    Role,
     /// The user is a configured admin.
     Admin,
     /// The action's rule.
@@ -346,7 +348,8 @@ impl Policy {
 
     /// Decides whether the user behind `mapping` may perform `ctx.action` on `incident`.
     ///
-    /// Checks run in order: workspace, card channel, mapping, admin, the action's rule. The
+    /// Checks run in order: workspace, card channel, mapping, PagerDuty role (every action is a
+    /// mutation, which [`crate::READ_ONLY_ROLES`] may not make), admin, the action's rule. The
     /// first that decides is recorded in [`Decision::check`].
     pub fn authorize(
         &self,
@@ -402,6 +405,19 @@ impl Policy {
                 return decide(false, Check::Mapping, refusal.to_string());
             }
         };
+        if user.is_read_only() {
+            return decide(
+                false,
+                Check::Role,
+                format!(
+                    "Your PagerDuty user {} has the {} role, which may not change incidents, so pdbridge will not {} incident {} as you; ask a PagerDuty admin for a role that can (responder or above).",
+                    user.pd_user,
+                    user.role.as_deref().unwrap_or("read-only"),
+                    action.verb(),
+                    incident.id
+                ),
+            );
+        }
         if self.config.admins.iter().any(|admin| admin.matches(user)) {
             return decide(
                 true,

@@ -8,9 +8,11 @@ use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::cache::{CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis};
+use crate::cache::{CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis};
 use crate::facts::{PdUserFacts, SlackUserFacts};
-use crate::mapping::{MappingOutcome, PdLookup, finish_mapping, plan_mapping};
+use crate::mapping::{
+    MappedUser, MappingOutcome, MappingPlan, PdLookup, finish_mapping, plan_mapping,
+};
 use crate::overrides::Overrides;
 
 /// Fetches identity facts from Slack and PagerDuty.
@@ -93,6 +95,11 @@ pub struct Resolution {
 
 /// Resolves Slack users to PagerDuty users and back, with caching.
 ///
+/// A mapping (the Slack↔PagerDuty link) is reused for the positive TTL, but the PagerDuty
+/// user's facts that authorize (email, role, teams) only for the facts TTL: after it they are
+/// read again with `GET /users/{id}`, and a user PagerDuty no longer knows, or whose email
+/// changed, is mapped again from scratch.
+///
 /// A cache read that fails (for example an entry written by an older version that no longer
 /// decodes) counts as a miss, and the fresh answer overwrites it; a cache write that fails is
 /// returned as [`Error::Cache`], so a broken store is noticed rather than hammering the APIs.
@@ -134,7 +141,8 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     }
 
     /// Maps `slack_user`, acting from workspace `acting_team` (the payload's `team.id`), using
-    /// the cache when it holds a fresh answer computed from the same overrides.
+    /// the cache when it holds a fresh answer computed from the same overrides. A mapping whose
+    /// authorizing facts are older than the facts TTL has them read again first.
     pub async fn resolve(
         &self,
         slack_user: &SlackUserId,
@@ -146,12 +154,62 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         if let Ok(Some(entry)) = self.cache.get(&key).await
             && let Some(outcome) = entry.forward(&basis, now)
         {
-            return Ok(Resolution {
-                outcome: outcome.clone(),
-                cached: true,
-            });
+            match outcome {
+                MappingOutcome::Mapped(user) if !entry.facts_fresh(now) => {
+                    if let Some(resolution) = self.refresh_facts(&entry, &basis, user, now).await? {
+                        return Ok(resolution);
+                    }
+                }
+                _ => {
+                    return Ok(Resolution {
+                        outcome: outcome.clone(),
+                        cached: true,
+                    });
+                }
+            }
         }
         self.fetch_and_store(slack_user, basis, now).await
+    }
+
+    /// Reads a linked PagerDuty user's facts again and keeps the link until its own expiry.
+    /// `None` when the link no longer holds (PagerDuty does not know the user, or their email
+    /// changed) and the user must be mapped from scratch.
+    async fn refresh_facts(
+        &self,
+        entry: &CacheEntry,
+        basis: &MappingBasis,
+        user: &MappedUser,
+        now: OffsetDateTime,
+    ) -> Result<Option<Resolution>, Error> {
+        let Some(facts) = self.directory.pd_user(&user.pd_user).await? else {
+            return Ok(None);
+        };
+        if facts.email != user.email {
+            return Ok(None);
+        }
+        let plan = MappingPlan {
+            lookup: PdLookup::ById(user.pd_user.clone()),
+            source: user.source,
+        };
+        let outcome = finish_mapping(&self.config.overrides, &user.slack_user, &plan, &[facts]);
+        let mut fresh = self.config.ttls.entry(
+            entry.key.clone(),
+            CacheValue::Forward {
+                basis: basis.clone(),
+                outcome: outcome.clone(),
+            },
+            now,
+        );
+        if outcome.mapped().is_some() {
+            // The link keeps its own lifetime; only the facts are new.
+            fresh.stored_at = entry.stored_at;
+            fresh.expires_at = entry.expires_at;
+        }
+        self.cache.put(fresh).await?;
+        Ok(Some(Resolution {
+            outcome,
+            cached: false,
+        }))
     }
 
     /// Maps `slack_user` from the directories, ignoring and then replacing any cached answer.
@@ -187,6 +245,11 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     /// Drops any cached answer for `key`.
     pub async fn invalidate(&self, key: &CacheKey) -> Result<(), Error> {
         self.cache.remove(key).await
+    }
+
+    /// The cache lifetimes.
+    pub fn ttls(&self) -> CacheTtls {
+        self.config.ttls
     }
 
     fn basis(&self, slack_user: &SlackUserId, acting_team: Option<&SlackTeamId>) -> MappingBasis {

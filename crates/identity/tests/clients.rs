@@ -224,3 +224,86 @@ async fn api_failures_are_errors_and_not_cached() {
     let ok = w.resolver.resolve(&user, None, T0).await.unwrap();
     assert_eq!(ok.outcome.mapped().unwrap().pd_user.as_str(), "PALICE");
 }
+
+/// The fake PagerDuty refuses a read-only `From` user like PagerDuty (403), the resolver maps
+/// that user with their role, and [`identity::clients::pd_rejected_from`] tells a rejection of
+/// the `From` user from other failures.
+#[tokio::test]
+async fn read_only_roles_are_mapped_with_their_role_and_their_mutations_rejected() {
+    use identity::clients::pd_rejected_from;
+    let w = world("").await;
+    let alice = PdUserId::new("PALICE");
+    w.pd.set_user_role(&alice, "observer");
+    let user = w
+        .resolver
+        .resolve(&SlackUserId::new("UALICE"), None, T0)
+        .await
+        .unwrap()
+        .outcome;
+    let user = user.mapped().unwrap();
+    assert_eq!(user.role.as_deref(), Some("observer"));
+    assert!(user.is_read_only());
+
+    let policy =
+        w.pd.add_escalation_policy("PEP1", "Ops", vec![vec![alice.clone()]]);
+    let incident = w.pd.trigger_incident("Disk full", &policy);
+    let mut config = pd_client::Config::new(Auth::Token(Secret::new("fake-pd-token")));
+    config.base_url = Url::parse(&w.pd.url()).unwrap();
+    config.retry.max_attempts = 1;
+    let pd = PdClient::new(config).unwrap();
+
+    let observer = pd.acknowledge(&incident, &user.email).await.unwrap_err();
+    assert_eq!(observer.status(), Some(403), "{observer}");
+    assert!(pd_rejected_from(&observer), "{observer}");
+    let stranger = ids::Email::new("nobody@example.com");
+    let unknown = pd.acknowledge(&incident, &stranger).await.unwrap_err();
+    assert_eq!((unknown.status(), unknown.code()), (Some(400), Some(1008)));
+    assert!(pd_rejected_from(&unknown), "{unknown}");
+    let bob = ids::Email::new("bob@example.com");
+    let missing = pd
+        .acknowledge(&ids::IncidentId::new("PNOSUCH"), &bob)
+        .await
+        .unwrap_err();
+    assert!(!pd_rejected_from(&missing), "{missing}");
+    assert!(
+        pd.acknowledge(&incident, &bob).await.is_ok(),
+        "a responder may act"
+    );
+    for (error, rejected) in [
+        (
+            pd_client::Error::Api {
+                status: 400,
+                code: Some(2001),
+                message: "You must specify a user's email address in the \"From\" header".into(),
+                retry_after: None,
+            },
+            true,
+        ),
+        (
+            pd_client::Error::Api {
+                status: 400,
+                code: Some(2001),
+                message: "Invalid Input Provided: assignments is invalid".into(),
+                retry_after: None,
+            },
+            false,
+        ),
+        (
+            pd_client::Error::Api {
+                status: 500,
+                code: None,
+                message: "boom".into(),
+                retry_after: None,
+            },
+            false,
+        ),
+        (
+            pd_client::Error::MaybeSent {
+                reason: "timeout".into(),
+            },
+            false,
+        ),
+    ] {
+        assert_eq!(pd_rejected_from(&error), rejected, "{error}");
+    }
+}

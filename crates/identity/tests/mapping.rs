@@ -236,6 +236,7 @@ fn mapped_user_carries_pagerduty_spelling_of_email_for_from_header() {
             email: email("Alice@Example.com"),
             name: "User PALICE".to_owned(),
             teams: vec![TeamId::new("PTEAM1")],
+            role: Some("user".to_owned()),
             source: MappingSource::VerifiedEmail,
         })
     );

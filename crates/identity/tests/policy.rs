@@ -16,6 +16,7 @@ fn user(pd: &str, teams: &[&str]) -> MappingOutcome {
         email: Email::parse(&format!("{}@example.com", pd.to_lowercase())).unwrap(),
         name: pd.to_owned(),
         teams: teams.iter().map(|t| TeamId::new(*t)).collect(),
+        role: None,
         source: MappingSource::VerifiedEmail,
     })
 }
@@ -351,4 +352,44 @@ fn admin_refs_parse_each_form() {
         parse("a@b.c"),
         AdminRef::Email(Email::parse("a@b.c").unwrap())
     );
+}
+
+/// Every action is a PagerDuty mutation, which observers and stakeholders may not make:
+/// refused with the role named and how to fix it, even for a pdbridge admin.
+#[test]
+fn read_only_pagerduty_roles_are_refused_for_every_action() {
+    let config = PolicyConfig::from_toml_str("[policy]\nadmins = [\"PBOSS\"]\n").unwrap();
+    let policy = Policy::new(config, Some(SlackTeamId::new("THOME")));
+    let with_role = |pd: &str, role: Option<&str>| {
+        let mut who = user(pd, &["PINC"]);
+        if let MappingOutcome::Mapped(u) = &mut who {
+            u.role = role.map(str::to_owned);
+        }
+        who
+    };
+    for role in identity::READ_ONLY_ROLES {
+        for pd in ["PMEMBER", "PBOSS"] {
+            for action in Action::ALL {
+                let d = check(&policy, action, &with_role(pd, Some(role)), &incident());
+                assert!(!d.allowed, "{role} {pd} {action}");
+                assert_eq!(d.check, Check::Role);
+                assert!(d.reason.contains(role), "{}", d.reason);
+                assert!(d.reason.contains("ask a PagerDuty admin"), "{}", d.reason);
+            }
+        }
+    }
+    for role in [
+        None,
+        Some("user"),
+        Some("limited_user"),
+        Some("restricted_access"),
+    ] {
+        let d = check(
+            &policy,
+            Action::Resolve,
+            &with_role("PMEMBER", role),
+            &incident(),
+        );
+        assert!(d.allowed, "{role:?}: {}", d.reason);
+    }
 }

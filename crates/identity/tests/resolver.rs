@@ -150,19 +150,110 @@ async fn maps_by_email_case_insensitively_and_caches() {
     assert_eq!(calls, 2, "users.info + users?query");
 
     let again = r
-        .resolve(&u("UALICE"), None, T0 + time::Duration::hours(23))
+        .resolve(&u("UALICE"), None, T0 + time::Duration::minutes(4))
         .await
         .unwrap();
     assert!(again.cached);
     assert_eq!(again.outcome, first.outcome);
     assert_eq!(r.directory().calls(), calls);
 
+    // The link lasts 24 h; only the PagerDuty user's facts are read again, by id.
+    let later = r
+        .resolve(&u("UALICE"), None, T0 + time::Duration::hours(23))
+        .await
+        .unwrap();
+    assert!(!later.cached);
+    assert_eq!(later.outcome, first.outcome);
+    assert_eq!(r.directory().calls(), calls + 1, "GET /users/{{id}} only");
+
     let expired = r
         .resolve(&u("UALICE"), None, T0 + time::Duration::hours(24))
         .await
         .unwrap();
     assert!(!expired.cached);
-    assert_eq!(r.directory().calls(), calls + 2);
+    assert_eq!(r.directory().calls(), calls + 3);
+}
+
+/// The facts that authorize (PagerDuty role, teams, email) are reused for `facts_ttl_secs`
+/// only, with time injected: a role or team change shows at the first lookup after it.
+#[tokio::test]
+async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
+    let r = resolver(FakeDirectory::standard());
+    let ttl = time::Duration::seconds(i64::try_from(CacheTtls::default().facts_ttl_secs).unwrap());
+    assert_eq!(ttl, time::Duration::minutes(5));
+    let first = r.resolve(&u("UALICE"), None, T0).await.unwrap();
+    assert_eq!(first.outcome.mapped().unwrap().role, None);
+    let calls = r.directory().calls();
+    {
+        let mut pd = r.directory().pd.lock().unwrap();
+        let alice = pd.iter_mut().find(|p| p.id.as_str() == "PALICE").unwrap();
+        alice.role = Some("observer".to_owned());
+        alice.teams = vec![ids::TeamId::new("PNEW")];
+    }
+
+    let just_before = r
+        .resolve(&u("UALICE"), None, T0 + ttl - time::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert!(just_before.cached);
+    assert_eq!(just_before.outcome.mapped().unwrap().role, None);
+
+    let at_expiry = r.resolve(&u("UALICE"), None, T0 + ttl).await.unwrap();
+    assert!(!at_expiry.cached);
+    let user = at_expiry.outcome.mapped().unwrap();
+    assert_eq!(user.role.as_deref(), Some("observer"));
+    assert!(user.is_read_only());
+    assert_eq!(user.teams, [ids::TeamId::new("PNEW")]);
+    assert_eq!(
+        r.directory().calls(),
+        calls + 1,
+        "one GET /users/{{id}}, no Slack call"
+    );
+    let entry = r
+        .cache()
+        .get(&CacheKey::Slack(u("UALICE")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        entry.expires_at,
+        T0 + time::Duration::hours(24),
+        "the link keeps its expiry"
+    );
+    assert_eq!(entry.facts_expire_at, Some(T0 + ttl + ttl));
+    assert!(
+        r.resolve(&u("UALICE"), None, T0 + ttl)
+            .await
+            .unwrap()
+            .cached
+    );
+
+    // An email change in PagerDuty breaks the link: the user is mapped again from scratch.
+    r.directory().pd.lock().unwrap()[0].email = email("alice.new@example.com");
+    let remapped = r.resolve(&u("UALICE"), None, T0 + ttl * 2).await.unwrap();
+    assert_eq!(
+        remapped.outcome.refusal().unwrap().code(),
+        "no_pd_user_with_email"
+    );
+    assert_eq!(
+        r.directory().calls(),
+        calls + 4,
+        "GET /users/{{id}}, users.info, users?query"
+    );
+
+    // A PagerDuty user that disappeared is not kept either.
+    let r = resolver(FakeDirectory::standard());
+    r.resolve(&u("UBOB"), None, T0).await.unwrap();
+    r.directory()
+        .pd
+        .lock()
+        .unwrap()
+        .retain(|p| p.id.as_str() != "PBOB");
+    let gone = r.resolve(&u("UBOB"), None, T0 + ttl).await.unwrap();
+    assert_eq!(
+        gone.outcome.refusal().unwrap().code(),
+        "no_pd_user_with_email"
+    );
 }
 
 #[tokio::test]
@@ -495,6 +586,7 @@ fn cache_entry_json_is_stable() {
                 email: email("alice@example.com"),
                 name: "Alice".to_owned(),
                 teams: vec![ids::TeamId::new("PTEAM")],
+                role: Some("user".to_owned()),
                 source: MappingSource::VerifiedEmail,
             }),
         },
@@ -515,12 +607,27 @@ fn cache_entry_json_is_stable() {
                     "email": "alice@example.com",
                     "name": "Alice",
                     "teams": ["PTEAM"],
+                    "role": "user",
                     "source": "verified_email"
                 }
             },
             "stored_at": "2026-11-24T12:00:00Z",
-            "expires_at": "2026-11-25T12:00:00Z"
+            "expires_at": "2026-11-25T12:00:00Z",
+            "facts_expire_at": "2026-11-24T12:05:00Z"
         })
     );
-    assert_eq!(serde_json::from_value::<CacheEntry>(json).unwrap(), entry);
+    assert_eq!(
+        serde_json::from_value::<CacheEntry>(json.clone()).unwrap(),
+        entry
+    );
+    // An entry written before facts had a lifetime of their own reads back with stale facts.
+    let mut old = json;
+    old.as_object_mut().unwrap().remove("facts_expire_at");
+    old["value"]["outcome"]
+        .as_object_mut()
+        .unwrap()
+        .remove("role");
+    let old: CacheEntry = serde_json::from_value(old).unwrap();
+    assert_eq!(old.facts_expire_at, None);
+    assert!(old.is_fresh(T0) && !old.facts_fresh(T0));
 }

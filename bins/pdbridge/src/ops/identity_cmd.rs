@@ -796,7 +796,7 @@ pub async fn resolve_user(
     let resolver_config = ResolverConfig {
         overrides: config.identity.clone(),
         home_team: config.slack.team_id.clone(),
-        ttls: Default::default(),
+        ttls: config.identity_cache,
     };
     let database = &config.server.database;
     let now = OffsetDateTime::now_utc();
