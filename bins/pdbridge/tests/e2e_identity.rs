@@ -239,6 +239,24 @@ async fn without_auth_test_nobody_is_mapped_until_slack_names_the_home_workspace
     env.stop().await;
 }
 
+/// The fix the refusal names: an `[[identity]]` entry maps that one Slack Connect user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_entry_lets_one_slack_connect_user_act() {
+    let mut env = Env::new(&format!(
+        "\n[[identity]]\nslack_user = \"{EVE}\"\npd_user = \"PALICE\"\n"
+    ))
+    .await;
+    let incident = env.pd.trigger_incident("Disk full", &env.policy);
+    let ts = env.card("Disk full").await;
+    env.click(EVE, Some(OTHER_ORG), &ts, "pdbridge_ack").await;
+    env.wait("Eve's ack reaches PagerDuty", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    assert_eq!(env.mutations(&incident), ["alice@example.com"]);
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_any_workspace_is_the_explicit_opt_in_for_slack_connect_users() {
     let mut env = Env::new("allow_any_workspace = true\n").await;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::facts::IncidentFacts;
-use crate::mapping::{MappedUser, MappingOutcome};
+use crate::mapping::{MappedUser, MappingOutcome, MappingSource};
 
 /// A Slack-originated action on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -348,7 +348,8 @@ impl Policy {
 
     /// Decides whether the user behind `mapping` may perform `ctx.action` on `incident`.
     ///
-    /// Checks run in order: workspace, card channel, mapping, PagerDuty role (every action is a
+    /// Checks run in order: workspace (skipped for a user mapped by an `[[identity]]` entry),
+    /// card channel, mapping, PagerDuty role (every action is a
     /// mutation, which [`crate::READ_ONLY_ROLES`] may not make), admin, the action's rule. The
     /// first that decides is recorded in [`Decision::check`].
     pub fn authorize(
@@ -364,14 +365,19 @@ impl Policy {
             check,
             reason,
         };
+        // An `[[identity]]` entry vouches for its user whatever their workspace (Slack Connect).
+        let vouched = mapping
+            .mapped()
+            .is_some_and(|user| user.source == MappingSource::Override);
         if let Some(home) = &self.workspace
             && &ctx.slack_team != home
+            && !vouched
         {
             return decide(
                 false,
                 Check::Workspace,
                 format!(
-                    "This action came from Slack workspace {}, but pdbridge only accepts actions from {home}.",
+                    "This action came from Slack workspace {}, but pdbridge only accepts actions from {home} unless a pdbridge admin maps you with an [[identity]] entry.",
                     ctx.slack_team
                 ),
             );

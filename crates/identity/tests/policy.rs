@@ -283,6 +283,16 @@ fn origin_and_mapping_refusals() {
         .to_string()
     );
 
+    let mut vouched = user("PCONNECT", &["PINC"]);
+    if let MappingOutcome::Mapped(u) = &mut vouched {
+        u.source = MappingSource::Override;
+    }
+    let d = policy.authorize(&wrong_team, &vouched, &incident());
+    assert!(
+        d.allowed,
+        "an [[identity]] entry vouches for a Slack Connect user: {d:?}"
+    );
+
     let any_workspace = Policy::new(PolicyConfig::default(), None);
     assert!(
         any_workspace
