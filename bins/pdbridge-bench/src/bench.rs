@@ -86,25 +86,30 @@ pub fn spawn_bare(pinning: Pinning) -> anyhow::Result<ServerProcess> {
     )
 }
 
-/// Closed loop of unique signed webhooks against `server`: warm-up, then the measured run, over
-/// which the server's and the bench's CPU time are sampled.
+/// Closed loop of signed webhooks against `server`: warm-up, then the measured run, over which
+/// the server's and the bench's CPU time are sampled. Each webhook is unique unless `repeat`
+/// (for the bare server, which does the same work for any request).
 pub async fn ingest_closed(
     server: &ServerProcess,
     run: &str,
     conns: usize,
     warmup: Duration,
     duration: Duration,
+    repeat: bool,
 ) -> anyhow::Result<Ingest> {
     let addr = server.addr;
-    let template = unique_webhooks(&addr.to_string(), run)?;
+    let feed = load::Feed {
+        template: unique_webhooks(&addr.to_string(), run)?,
+        repeat,
+    };
     let warm = if warmup.is_zero() {
         None
     } else {
-        Some(load::closed_loop(addr, conns, warmup, 0, Arc::clone(&template), None).await?)
+        Some(load::closed_loop(addr, conns, warmup, 0, feed.clone(), None).await?)
     };
     let first = warm.as_ref().map_or(0, |w| w.next_seq);
     let measured =
-        load::closed_loop(addr, conns, duration, first, template, Some(server.pid())).await?;
+        load::closed_loop(addr, conns, duration, first, feed, Some(server.pid())).await?;
     Ok(Ingest { warm, measured })
 }
 
@@ -135,7 +140,7 @@ pub async fn bare_closed(
     name: &str,
     report: &mut Report,
 ) -> anyhow::Result<(load::LoadResult, bool)> {
-    let closed = ingest_closed(server, "B", conns, warmup, duration)
+    let closed = ingest_closed(server, "B", conns, warmup, duration, true)
         .await?
         .measured;
     let valid = report.baseline(Run::closed(name, conns, &closed));
@@ -316,7 +321,7 @@ pub async fn ingest(
         Some(env.db.clone()),
         Duration::from_millis(50),
     );
-    let both = ingest_closed(server, "I", args.conns, warmup, duration).await?;
+    let both = ingest_closed(server, "I", args.conns, warmup, duration, false).await?;
     let result = &both.measured;
     let peaks = sampler.finish();
     report

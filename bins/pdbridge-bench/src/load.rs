@@ -350,6 +350,11 @@ impl Template {
         }
     }
 
+    /// The length of every request this template makes.
+    pub fn wire_len(&self) -> usize {
+        self.wire.len()
+    }
+
     /// The request for `seq`, as its own buffer.
     pub fn build(&self, seq: u64) -> Bytes {
         let mut buf = Vec::with_capacity(self.wire.len());
@@ -541,7 +546,9 @@ struct Tally {
     errors: u64,
     dropped: u64,
     statuses: BTreeMap<u16, u64>,
-    latency: Histogram<u64>,
+    /// Latencies in microseconds, appended in order (cheaper per request than a histogram,
+    /// whose counts spread over many cache lines); merged into one histogram at the end.
+    latency_us: Vec<u32>,
     samples: Vec<Sample>,
     next_seq: u64,
 }
@@ -553,7 +560,7 @@ impl Tally {
             errors: 0,
             dropped: 0,
             statuses: BTreeMap::new(),
-            latency: new_histogram(),
+            latency_us: Vec::new(),
             samples: Vec::new(),
             next_seq: 0,
         }
@@ -579,9 +586,10 @@ impl Tally {
             for (code, n) in t.statuses {
                 *out.statuses.entry(code).or_default() += n;
             }
-            out.latency
-                .add(&t.latency)
-                .expect("histograms share their bounds");
+            for us in t.latency_us {
+                out.latency
+                    .saturating_record(u64::from(us).clamp(1, MAX_LATENCY_US));
+            }
             out.samples.append(&mut t.samples);
         }
         out
@@ -612,7 +620,8 @@ async fn exchange(
     match tokio::time::timeout(REQUEST_TIMEOUT, c.exchange(req)).await {
         Ok(Ok(answer)) => {
             let latency = since.elapsed();
-            record(&mut tally.latency, latency);
+            let us = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
+            tally.latency_us.push(us);
             tally.answered += 1;
             *tally.statuses.entry(answer.status).or_default() += 1;
             if !answer.reusable {
@@ -637,40 +646,78 @@ async fn open_all(addr: SocketAddr, n: usize) -> Vec<Option<RawConn>> {
     conns
 }
 
-/// Closed loop: `connections` connections send back to back for `duration`, each filling its
-/// own copy of `template`. With `server_pid`, the server's and this process's CPU time over the
-/// measured part are sampled.
+/// Requests each connection of a repeating closed loop builds before the clock starts and then
+/// sends in turn: few, so that all connections' requests stay in the generator core's cache.
+const REPEAT_BANK: usize = 4;
+
+/// What a closed loop sends.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// The request, with sequence-number slots.
+    pub template: Arc<Template>,
+    /// Whether requests may repeat: true for a server that does the same work for any request
+    /// (the bare baseline), false where each must be unique (pdbridge deduplicates).
+    pub repeat: bool,
+}
+
+/// Closed loop: `connections` connections send back to back for `duration`. With
+/// `server_pid`, the server's and this process's CPU time over the measured part are sampled.
 ///
 /// Connection `i` of `n` uses sequence numbers `first_seq + i`, `first_seq + i + n`, … so they
-/// are unique across connections; [`LoadResult::next_seq`] is the first one left unused.
+/// are unique across connections; [`LoadResult::next_seq`] is the first one left unused. With
+/// [`Feed::repeat`] each connection builds 4 requests before the clock starts and sends them in
+/// turn, so the timed window does no building at all (this is what lets one core saturate the
+/// bare server on another); otherwise each fills its own copy of the template in place per
+/// request (the digits and the body's HMAC, a few microseconds, against the hundred or so that
+/// pdbridge spends on a durable webhook).
 pub async fn closed_loop(
     addr: SocketAddr,
     connections: usize,
     duration: Duration,
     first_seq: u64,
-    template: Arc<Template>,
+    feed: Feed,
     server_pid: Option<u32>,
 ) -> anyhow::Result<LoadResult> {
     let n = connections.max(1);
+    let stride = n as u64;
+    let len = feed.template.wire_len().max(1);
+    let per_conn = if feed.repeat { REPEAT_BANK } else { 0 };
+    let mut banks = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut bank = Vec::with_capacity(per_conn * len);
+        let mut buf = Vec::with_capacity(len);
+        for k in 0..per_conn {
+            feed.template
+                .fill(first_seq + i as u64 + k as u64 * stride, &mut buf);
+            bank.extend_from_slice(&buf);
+        }
+        banks.push(bank);
+    }
     let conns = open_all(addr, n).await;
     let meter = server_pid.map(CpuMeter::start);
     let start = Instant::now();
     let deadline = start + duration;
-    let stride = n as u64;
     let mut tasks = Vec::with_capacity(n);
-    for (i, mut conn) in conns.into_iter().enumerate() {
-        let template = Arc::clone(&template);
+    for ((i, mut conn), bank) in conns.into_iter().enumerate().zip(banks) {
+        let template = Arc::clone(&feed.template);
+        let repeat = feed.repeat;
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
             let mut buf = Vec::new();
-            let mut seq = first_seq + i as u64;
+            let mut k = 0usize;
             while Instant::now() < deadline {
-                template.fill(seq, &mut buf);
-                seq += stride;
+                let req: &[u8] = if repeat {
+                    let at = (k % per_conn) * len;
+                    &bank[at..at + len]
+                } else {
+                    template.fill(first_seq + i as u64 + k as u64 * stride, &mut buf);
+                    &buf
+                };
+                k += 1;
                 let t0 = Instant::now();
-                exchange(addr, &mut conn, &buf, t0, &mut tally).await;
+                exchange(addr, &mut conn, req, t0, &mut tally).await;
             }
-            tally.next_seq = seq;
+            tally.next_seq = first_seq + i as u64 + k as u64 * stride;
             tally
         }));
     }

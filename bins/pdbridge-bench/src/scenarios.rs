@@ -329,13 +329,16 @@ async fn new_incidents(
     }
 
     if recovery && args.burst > 0.0 {
-        let template = unique_webhooks(&env.host(), "R")?;
+        let feed = load::Feed {
+            template: unique_webhooks(&env.host(), "R")?,
+            repeat: false,
+        };
         let burst = load::closed_loop(
             env.addr,
             args.burst_conns,
             secs(args.burst),
             0,
-            template,
+            feed,
             Some(pid),
         )
         .await?;
@@ -905,7 +908,10 @@ pub async fn memory(
         crate::bench::Sampler::start(pid, Some(env.db.clone()), Duration::from_millis(50));
     let started = Instant::now();
     let host = env.host();
-    let template = unique_webhooks(&host, "M")?;
+    let feed = load::Feed {
+        template: unique_webhooks(&host, "M")?,
+        repeat: false,
+    };
     let mut seq = 0u64;
     let mut answered = 0u64;
     let mut errors = 0u64;
@@ -928,7 +934,7 @@ pub async fn memory(
             args.conns,
             Duration::from_secs(1),
             seq,
-            Arc::clone(&template),
+            feed.clone(),
             None,
         )
         .await?;
