@@ -25,6 +25,12 @@ proptest-long:
 bench:
     cargo run --release -p pdbridge-bench -- --json target/bench.json all
 
+# The runs behind docs/benchmarks.md's ratio and ack figures (release build, quiet machine). Quote a
+# ratio only when its baseline's validity line says valid (the bare server used >= 90% of a core).
+bench-measure:
+    cargo run --release -p pdbridge-bench -- --json target/bench-ingest.json ingest
+    cargo run --release -p pdbridge-bench -- --json target/bench-ack.json ack
+
 # One benchmark or fault run by name (ingest, ack, e2e, economy, memory, outage, bad-input, crash).
 bench-one NAME *ARGS:
     cargo run --release -p pdbridge-bench -- {{NAME}} {{ARGS}}

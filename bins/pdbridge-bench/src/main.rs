@@ -11,6 +11,7 @@
 mod badinput;
 mod bench;
 mod child;
+mod cpu;
 mod crash;
 mod harness;
 mod load;

@@ -10,6 +10,8 @@ use http_body_util::Full;
 use serde_json::json;
 use signing::{PagerDutySecret, SlackSigningSecret};
 
+use crate::load::Template;
+
 /// The PagerDuty webhook secret the bench configures and signs with.
 pub const PD_SECRET: &str = "bench-pagerduty-webhook-secret";
 
@@ -127,6 +129,31 @@ pub fn pd_request(
     }
     b.body(Full::new(body))
         .expect("static request parts are valid")
+}
+
+/// A signed `POST /pagerduty/webhook` as a [`Template`]: the same headers as [`pd_request`], with
+/// every [`crate::load::SEQ_MARK`] in `body` and `webhook_id` filled per request and the body
+/// signed again each time.
+pub fn pd_template(
+    host: &str,
+    body: &[u8],
+    webhook_id: Option<&str>,
+    secret: &str,
+) -> anyhow::Result<Template> {
+    let mut headers = vec![
+        ("host", host.to_owned()),
+        ("content-type", "application/json".to_owned()),
+        ("user-agent", "PagerDuty-Webhook/V3.0".to_owned()),
+    ];
+    if let Some(id) = webhook_id {
+        headers.push(("x-webhook-id", id.to_owned()));
+    }
+    Template::post(
+        "/pagerduty/webhook",
+        &headers,
+        body,
+        Some((signing::PAGERDUTY_SIGNATURE_HEADER, secret)),
+    )
 }
 
 /// A Slack `block_actions` payload for a click on `action_id` of the card of `incident`.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::child::Machine;
+use crate::cpu::{CpuUse, SERVER_BOUND_SHARE};
 use crate::load::{LoadResult, LoadSummary};
 
 /// One load run.
@@ -22,6 +23,10 @@ pub struct Run {
     pub connections: usize,
     /// Target rate for an open loop, requests per second.
     pub rate: Option<u32>,
+    /// For a baseline whose figures other runs are compared with: whether its server used at
+    /// least 90% of one core over the run (`None` for other runs, or when `/proc` was
+    /// unreadable, which counts as not proven).
+    pub server_bound: Option<bool>,
     /// The measurements.
     #[serde(flatten)]
     pub summary: LoadSummary,
@@ -35,6 +40,7 @@ impl Run {
             mode: "closed",
             connections,
             rate: None,
+            server_bound: None,
             summary: result.summary(),
         }
     }
@@ -51,9 +57,21 @@ impl Run {
             mode: "open",
             connections,
             rate: Some(rate),
+            server_bound: None,
             summary: result.summary(),
         }
     }
+}
+
+/// Whether a baseline proved to be server-bound (reported, never a failure of the run).
+#[derive(Debug, Clone, Serialize)]
+pub struct Validity {
+    /// The baseline run it is about.
+    pub run: String,
+    /// Whether its server used at least 90% of one core.
+    pub valid: bool,
+    /// The CPU figures behind it.
+    pub detail: String,
 }
 
 /// A correctness result.
@@ -78,6 +96,8 @@ pub struct Report {
     pub runs: Vec<Run>,
     /// Other named figures (ratios, memory, call counts), sorted by name.
     pub figures: BTreeMap<String, serde_json::Value>,
+    /// Baseline validity lines, in the order they ran.
+    pub validity: Vec<Validity>,
     /// Correctness checks, in the order they ran.
     pub checks: Vec<Check>,
 }
@@ -90,6 +110,7 @@ impl Report {
             machine,
             runs: Vec::new(),
             figures: BTreeMap::new(),
+            validity: Vec::new(),
             checks: Vec::new(),
         }
     }
@@ -98,6 +119,33 @@ impl Report {
     pub fn figure(&mut self, name: impl Into<String>, value: impl Serialize) {
         let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
         self.figures.insert(name.into(), value);
+    }
+
+    /// Adds `run` as a baseline that must be server-bound: marks the run, adds its validity
+    /// line and returns whether it is valid.
+    pub fn baseline(&mut self, mut run: Run) -> bool {
+        let valid = run.summary.cpu.as_ref().is_some_and(CpuUse::server_bound);
+        run.server_bound = Some(valid);
+        let detail = match &run.summary.cpu {
+            Some(c) => format!(
+                "server {:.0}% of one core (valid at ≥ {:.0}%), generator {:.0}% ({} µs of generator CPU per request); {:.0} req/s",
+                c.server_cores * 100.0,
+                SERVER_BOUND_SHARE * 100.0,
+                c.generator_cores * 100.0,
+                run.summary
+                    .generator_cpu_us_per_2xx
+                    .map_or_else(|| "-".to_owned(), |x| format!("{x:.1}")),
+                run.summary.req_per_s,
+            ),
+            None => "server CPU time unreadable (no /proc): not proven server-bound".to_owned(),
+        };
+        self.validity.push(Validity {
+            run: run.name.clone(),
+            valid,
+            detail,
+        });
+        self.runs.push(run);
+        valid
     }
 
     /// Records a check.
@@ -132,7 +180,7 @@ impl Report {
         if !self.runs.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{:<34} {:>6} {:>5} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
+                "\n{:<40} {:>6} {:>5} {:>6} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>7}",
                 "run",
                 "mode",
                 "conns",
@@ -144,7 +192,11 @@ impl Report {
                 "max µs",
                 "non2xx",
                 "errors",
-                "dropped"
+                "dropped",
+                "srv%",
+                "gen%",
+                "srv µs/2xx",
+                "valid"
             );
             for r in &self.runs {
                 let s = &r.summary;
@@ -154,9 +206,14 @@ impl Report {
                     .filter(|(k, _)| !k.starts_with('2'))
                     .map(|(_, v)| v)
                     .sum();
+                let pct = |f: fn(&CpuUse) -> f64| {
+                    s.cpu
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |c| format!("{:.0}", f(c) * 100.0))
+                };
                 let _ = writeln!(
                     out,
-                    "{:<34} {:>6} {:>5} {:>6} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}",
+                    "{:<40} {:>6} {:>5} {:>6} {:>11.0} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>6} {:>6} {:>8} {:>7}",
                     r.name,
                     r.mode,
                     r.connections,
@@ -169,7 +226,23 @@ impl Report {
                     non2xx,
                     s.errors,
                     s.dropped,
+                    pct(|c| c.server_cores),
+                    pct(|c| c.generator_cores),
+                    s.server_cpu_us_per_2xx
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.1}")),
+                    match r.server_bound {
+                        Some(true) => "yes",
+                        Some(false) => "INVALID",
+                        None => "-",
+                    },
                 );
+            }
+        }
+        if !self.validity.is_empty() {
+            let _ = writeln!(out);
+            for v in &self.validity {
+                let verdict = if v.valid { "valid  " } else { "INVALID" };
+                let _ = writeln!(out, "[{verdict}] baseline {:<30} {}", v.run, v.detail);
             }
         }
         if !self.figures.is_empty() {

@@ -1,17 +1,17 @@
 //! The pdbridge benches beyond ingest: ack latency, end to end, Slack economy, memory, outage.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use ids::{ChannelId, IncidentId};
 
-use crate::bench::{WEBHOOK_BYTES, unique_webhook};
-use crate::child::Pinning;
+use crate::bench::{WEBHOOK_BYTES, unique_webhooks};
+use crate::child::{Pinning, ServerProcess};
 use crate::harness::{Env, EnvOptions, metric_sum, service_for_channel};
-use crate::load::{self, MakeRequest};
+use crate::load::{self, MakeRequest, Source};
 use crate::payloads::{self, IncidentEvent, SLACK_SECRET, now_unix};
 use crate::report::{Report, Run};
 
@@ -31,12 +31,147 @@ pub struct AckArgs {
     /// Maximum concurrent requests.
     #[arg(long, default_value_t = 64)]
     pub conns: usize,
+    /// Distinct incidents, new to the bridge, that the webhooks of the new-incidents shape
+    /// concern (each with a channel of its own, so every one needs a card); 0 skips the shape.
+    #[arg(long, default_value_t = 1000)]
+    pub incidents: usize,
+    /// Seconds of the closed-loop burst after the new-incidents run at the first rate; 0 skips
+    /// the burst and the recovery run.
+    #[arg(long, default_value_t = 5.0)]
+    pub burst: f64,
+    /// Connections of the burst.
+    #[arg(long, default_value_t = 50)]
+    pub burst_conns: usize,
+    /// Seconds of the open loop right after the burst, at the first rate, reported per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub recovery: f64,
+    /// Seconds of the bare baseline's closed loop, which must prove server-bound; 0 skips the
+    /// baseline (closed loop and open-loop noise floor).
+    #[arg(long, default_value_t = 3.0)]
+    pub baseline_duration: f64,
 }
 
-/// `ack`: open-loop answer latency of signed webhooks and signed Slack clicks.
+/// The p99 the ack figures are compared with, in microseconds.
+const ACK_TARGET_P99_US: u64 = 2000;
+
+/// Signed webhooks about `incidents` in turn: webhook `seq` concerns incident `seq mod n`, in
+/// pass `seq / n`. Pass 0 triggers each incident (new to the bridge: it needs its card), odd
+/// passes acknowledge it and later even passes unacknowledge it, each a second later than the
+/// pass before, so every delivery changes the incident and its card.
+fn lifecycle_webhooks(host: String, incidents: Vec<IncidentId>, tag: &'static str) -> MakeRequest {
+    Arc::new(move |seq| {
+        let n = incidents.len().max(1) as u64;
+        let k = usize::try_from(seq % n).unwrap_or(0);
+        let pass = seq / n;
+        let (event_type, status) = match pass {
+            0 => ("incident.triggered", "triggered"),
+            p if p % 2 == 1 => ("incident.acknowledged", "acknowledged"),
+            _ => ("incident.unacknowledged", "triggered"),
+        };
+        let occurred_at = format!(
+            "2026-01-01T{:02}:{:02}:{:02}.000Z",
+            (pass / 3600) % 24,
+            (pass / 60) % 60,
+            pass % 60
+        );
+        let event_id = format!("EN{tag}{seq:010}");
+        let service = service_for_channel(k);
+        let body = payloads::webhook_body(
+            &IncidentEvent {
+                event_id: &event_id,
+                event_type,
+                incident: incidents[k].as_str(),
+                status,
+                service: &service,
+                agent: "PBENCH000",
+                occurred_at: &occurred_at,
+                title: "new incident",
+            },
+            WEBHOOK_BYTES,
+        );
+        payloads::pd_request(
+            &host,
+            body,
+            Some(&format!("wh-n{tag}-{seq}")),
+            payloads::PD_SECRET,
+        )
+    })
+}
+
+/// Reports what every ack shape reports besides its run: the share answered, server CPU per
+/// accepted request and the server's peak RSS.
+fn shape_figures(
+    report: &mut Report,
+    name: &str,
+    r: &load::LoadResult,
+    status: u16,
+    expected: u64,
+    peaks: crate::bench::SamplerPeaks,
+) {
+    report.figure(
+        format!("{name}/answered_{status}_of_sent"),
+        format!(
+            "{} of {expected}",
+            r.statuses.get(&status).copied().unwrap_or(0)
+        ),
+    );
+    report.figure(
+        format!("{name}/server_cpu_us_per_accepted"),
+        r.summary().server_cpu_us_per_2xx,
+    );
+    report.figure(format!("{name}/peak_rss_kib"), peaks.max_rss_kib);
+}
+
+/// Starts sampling the running server's memory.
+fn sample_memory(env: &Env) -> anyhow::Result<(u32, crate::bench::Sampler)> {
+    let pid = env.server.as_ref().context("server")?.pid();
+    Ok((
+        pid,
+        crate::bench::Sampler::start(pid, None, Duration::from_millis(50)),
+    ))
+}
+
+/// `ack`: open-loop answer latency of signed webhooks and signed Slack clicks, beside the bare
+/// baseline (which must prove server-bound) and a burst followed by a recovery run.
 pub async fn ack(args: &AckArgs, pinning: Pinning, report: &mut Report) -> anyhow::Result<()> {
-    for &rate in &args.rates {
-        // Webhooks, on a fresh server.
+    if args.baseline_duration > 0.0 {
+        // The bare server: closed loop (the generator can saturate a server core on this
+        // machine now), then the open loops' noise floor.
+        let bare = crate::bench::spawn_bare(pinning)?;
+        crate::bench::bare_closed(
+            &bare,
+            args.burst_conns,
+            secs(args.baseline_duration.min(1.0)),
+            secs(args.baseline_duration),
+            "ack/baseline/bare-hyper",
+            report,
+        )
+        .await?;
+        for &rate in &args.rates {
+            let source = Source::Template(unique_webhooks(&bare.addr.to_string(), "O")?);
+            let r = load::open_loop(
+                bare.addr,
+                rate,
+                secs(args.duration),
+                args.conns,
+                0,
+                source,
+                Some(bare.pid()),
+            )
+            .await?;
+            report.runs.push(Run::open(
+                format!("ack/bare-hyper@{rate}"),
+                args.conns,
+                rate,
+                &r,
+            ));
+        }
+        bare.kill9()?;
+    }
+    for (i, &rate) in args.rates.iter().enumerate() {
+        let expected = (f64::from(rate) * args.duration).round() as u64;
+
+        // Webhooks, each about an incident of its own in the default channel, on a fresh server.
         let mut env = Env::new(EnvOptions {
             slack_limits: false,
             pinning,
@@ -44,35 +179,27 @@ pub async fn ack(args: &AckArgs, pinning: Pinning, report: &mut Report) -> anyho
         })
         .await?;
         env.start()?;
-        let host = env.host();
-        let run_id = format!("A{rate}");
-        let make: MakeRequest = Arc::new(move |seq| unique_webhook(&host, &run_id, seq));
+        let (pid, sampler) = sample_memory(&env)?;
+        let source = Source::Template(unique_webhooks(&env.host(), &format!("A{rate}"))?);
         let r = load::open_loop(
             env.addr,
             rate,
             secs(args.duration),
             args.conns,
             0,
-            make,
-            None,
+            source,
+            Some(pid),
         )
         .await?;
-        report.runs.push(Run::open(
-            format!("ack/webhook@{rate}"),
-            args.conns,
-            rate,
-            &r,
-        ));
-        let expected = (f64::from(rate) * args.duration).round() as u64;
+        let name = format!("ack/webhook@{rate}");
+        report.runs.push(Run::open(&name, args.conns, rate, &r));
         // Under overload some requests go unanswered in time: a number to report, not a failure.
-        report.figure(
-            format!("ack/webhook@{rate}/answered_202_of_sent"),
-            format!(
-                "{} of {expected}",
-                r.statuses.get(&202).copied().unwrap_or(0)
-            ),
-        );
+        shape_figures(report, &name, &r, 202, expected, sampler.finish());
         env.kill9()?;
+
+        if args.incidents > 0 {
+            new_incidents(args, rate, i == 0, pinning, report).await?;
+        }
 
         // Slack clicks on a real card, on a fresh server.
         let mut env = Env::new(EnvOptions {
@@ -107,32 +234,150 @@ pub async fn ack(args: &AckArgs, pinning: Pinning, report: &mut Report) -> anyho
             let body = payloads::interaction_form(&payload);
             payloads::slack_request(&host, "/slack/interactions", body, SLACK_SECRET, now_unix())
         });
+        let (pid, sampler) = sample_memory(&env)?;
         let r = load::open_loop(
             env.addr,
             rate,
             secs(args.duration),
             args.conns,
             0,
-            make,
-            None,
+            Source::Make(make),
+            Some(pid),
         )
         .await?;
-        report.runs.push(Run::open(
-            format!("ack/slack-click@{rate}"),
-            args.conns,
-            rate,
-            &r,
-        ));
-        report.figure(
-            format!("ack/slack-click@{rate}/answered_200_of_sent"),
-            format!(
-                "{} of {expected}",
-                r.statuses.get(&200).copied().unwrap_or(0)
-            ),
-        );
+        let name = format!("ack/slack-click@{rate}");
+        report.runs.push(Run::open(&name, args.conns, rate, &r));
+        shape_figures(report, &name, &r, 200, expected, sampler.finish());
         env.kill9()?;
     }
-    report.figure("ack/target_p99_us_at_1000", 2000);
+    report.figure("ack/target_p99_us_at_1000", ACK_TARGET_P99_US);
+    Ok(())
+}
+
+/// The new-incidents shape at `rate` on a fresh server: webhooks about `args.incidents`
+/// incidents new to the bridge, each routed to a channel of its own, so each needs a card
+/// posted while the webhooks keep coming. With `recovery`, the same server then takes a
+/// closed-loop burst and an open loop at `rate` right after, reported per second.
+async fn new_incidents(
+    args: &AckArgs,
+    rate: u32,
+    recovery: bool,
+    pinning: Pinning,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let n = args.incidents;
+    let expected = (f64::from(rate) * args.duration).round() as u64;
+    let mut env = Env::new(EnvOptions {
+        channels: n,
+        slack_limits: false,
+        pinning,
+        ..EnvOptions::default()
+    })
+    .await?;
+    let before = env.pd.requests().len();
+    env.start()?;
+    wait_reconciled(&env, before).await;
+    let incidents: Vec<IncidentId> = (0..n)
+        .map(|k| {
+            env.pd.add_incident_on(
+                "new incident",
+                &env.policy,
+                &ids::ServiceId::new(service_for_channel(k)),
+            )
+        })
+        .collect();
+    let make = lifecycle_webhooks(env.host(), incidents, "A");
+    let (pid, sampler) = sample_memory(&env)?;
+    let posts_before = env.slack.requests_to("chat.postMessage").len();
+    let whole = crate::cpu::CpuMeter::start(pid);
+    let r = load::open_loop(
+        env.addr,
+        rate,
+        secs(args.duration),
+        args.conns,
+        0,
+        Source::Make(Arc::clone(&make)),
+        Some(pid),
+    )
+    .await?;
+    let name = format!("ack/webhook-new-incidents@{rate}");
+    report.runs.push(Run::open(&name, args.conns, rate, &r));
+    // Each incident's card, posted meanwhile or right after (at most 30 s more).
+    let want = n.min(usize::try_from(r.successes()).unwrap_or(usize::MAX));
+    let cards = |env: &Env| {
+        env.slack
+            .requests_to("chat.postMessage")
+            .iter()
+            .skip(posts_before)
+            .filter(|req| req.json().get("thread_ts").is_none())
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cards(&env) < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    report.figure(
+        format!("{name}/cards_posted_of_incidents"),
+        format!("{} of {want}", cards(&env)),
+    );
+    if let Some(c) = whole.finish() {
+        report.figure(
+            format!("{name}/server_cpu_us_per_accepted_incl_cards"),
+            c.server_us_per(r.successes())
+                .map(|us| (us * 10.0).round() / 10.0),
+        );
+    }
+
+    if recovery && args.burst > 0.0 {
+        let feed = load::Feed {
+            template: unique_webhooks(&env.host(), "R")?,
+            repeat: false,
+        };
+        let burst = load::closed_loop(
+            env.addr,
+            args.burst_conns,
+            secs(args.burst),
+            0,
+            feed,
+            Some(pid),
+        )
+        .await?;
+        report.runs.push(Run::closed(
+            format!("ack/burst@{rate}"),
+            args.burst_conns,
+            &burst,
+        ));
+        let after = load::open_loop(
+            env.addr,
+            rate,
+            secs(args.recovery),
+            args.conns,
+            r.next_seq,
+            Source::Make(make),
+            Some(pid),
+        )
+        .await?;
+        let rname = format!("ack/recovery@{rate}");
+        report
+            .runs
+            .push(Run::open(&rname, args.conns, rate, &after));
+        let seconds = args.recovery.ceil().max(1.0) as usize;
+        let windows = load::per_window(&after.samples, Duration::from_secs(1), seconds);
+        let p99s: Vec<u64> = windows.iter().map(|w| w.p99).collect();
+        // The first second from which every later second's p99 is under the target.
+        let recovered = (0..windows.len()).find(|&k| {
+            windows[k..]
+                .iter()
+                .all(|w| w.count > 0 && w.p99 <= ACK_TARGET_P99_US)
+        });
+        report.figure(format!("{rname}/p99_us_per_second"), &p99s);
+        report.figure(
+            format!("{rname}/under_2ms_p99_from_second"),
+            recovered.map(|k| k as u64),
+        );
+    }
+    shape_figures(report, &name, &r, 202, expected, sampler.finish());
+    env.kill9()?;
     Ok(())
 }
 
@@ -256,10 +501,8 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
         .collect();
 
     // Phase 1: webhooks to cards.
-    let sent: Arc<Mutex<Vec<Option<SystemTime>>>> = Arc::new(Mutex::new(vec![None; n]));
     let host = env.host();
     let ids = incidents.clone();
-    let sent_w = Arc::clone(&sent);
     let make: MakeRequest = Arc::new(move |seq| {
         let k = usize::try_from(seq).unwrap_or(0) % ids.len();
         let event_id = format!("EE2E{seq:08}");
@@ -277,9 +520,6 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
             },
             WEBHOOK_BYTES,
         );
-        if let Ok(mut s) = sent_w.lock() {
-            s[k] = Some(SystemTime::now());
-        }
         payloads::pd_request(
             &host,
             body,
@@ -287,10 +527,24 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
             payloads::PD_SECRET,
         )
     });
-    let r = load::open_loop(env.addr, args.rate, secs(args.duration), 16, 0, make, None).await?;
+    let r = load::open_loop(
+        env.addr,
+        args.rate,
+        secs(args.duration),
+        16,
+        0,
+        Source::Make(make),
+        env.server.as_ref().map(ServerProcess::pid),
+    )
+    .await?;
     report
         .runs
         .push(Run::open("e2e/webhook-ack", 16, args.rate, &r));
+    let mut sent_at: Vec<Option<SystemTime>> = vec![None; n];
+    for s in &r.samples {
+        let k = usize::try_from(s.seq).unwrap_or(0) % n;
+        sent_at[k] = Some(sent_at[k].map_or(s.sent_at, |t| t.min(s.sent_at)));
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while env.slack.requests_to("chat.postMessage").len() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -309,7 +563,6 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
             first_post.entry(*k).or_insert(req.at);
         }
     }
-    let sent_at = sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
     let post_latency: Vec<Duration> = first_post
         .iter()
         .filter_map(|(k, at)| sent_at[*k].and_then(|s| at.duration_since(s).ok()))
@@ -339,16 +592,11 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
     anyhow::ensure!(!forms.is_empty(), "no card to click");
     let clicks = forms.len();
     let forms = Arc::new(forms);
-    let click_sent: Arc<Mutex<BTreeMap<IncidentId, SystemTime>>> = Arc::default();
     let host = env.host();
     let forms_m = Arc::clone(&forms);
-    let click_sent_m = Arc::clone(&click_sent);
     let make: MakeRequest = Arc::new(move |seq| {
         let k = usize::try_from(seq).unwrap_or(0) % forms_m.len();
-        let (incident, form) = &forms_m[k];
-        if let Ok(mut s) = click_sent_m.lock() {
-            s.entry(incident.clone()).or_insert_with(SystemTime::now);
-        }
+        let (_, form) = &forms_m[k];
         payloads::slack_request(
             &host,
             "/slack/interactions",
@@ -358,10 +606,25 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
         )
     });
     let click_secs = clicks as f64 / f64::from(args.rate.max(1));
-    let r = load::open_loop(env.addr, args.rate, secs(click_secs), 16, 0, make, None).await?;
+    let r = load::open_loop(
+        env.addr,
+        args.rate,
+        secs(click_secs),
+        16,
+        0,
+        Source::Make(make),
+        env.server.as_ref().map(ServerProcess::pid),
+    )
+    .await?;
     report
         .runs
         .push(Run::open("e2e/click-ack", 16, args.rate, &r));
+    let mut click_sent: BTreeMap<IncidentId, SystemTime> = BTreeMap::new();
+    for s in &r.samples {
+        let (incident, _) = &forms[usize::try_from(s.seq).unwrap_or(0) % forms.len()];
+        let first = click_sent.entry(incident.clone()).or_insert(s.sent_at);
+        *first = (*first).min(s.sent_at);
+    }
     // Each click costs a GET and a PUT against PagerDuty's 960 requests/minute budget, which
     // the client enforces; allow for that queue.
     let deadline =
@@ -381,10 +644,6 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let put_at = puts(&env);
-    let click_sent = click_sent
-        .lock()
-        .map_err(|_| anyhow::anyhow!("lock"))?
-        .clone();
     let put_latency: Vec<Duration> = click_sent
         .iter()
         .filter_map(|(i, s)| {
@@ -649,7 +908,10 @@ pub async fn memory(
         crate::bench::Sampler::start(pid, Some(env.db.clone()), Duration::from_millis(50));
     let started = Instant::now();
     let host = env.host();
-    let make: MakeRequest = Arc::new(move |seq| unique_webhook(&host, "M", seq));
+    let feed = load::Feed {
+        template: unique_webhooks(&host, "M")?,
+        repeat: false,
+    };
     let mut seq = 0u64;
     let mut answered = 0u64;
     let mut errors = 0u64;
@@ -672,11 +934,11 @@ pub async fn memory(
             args.conns,
             Duration::from_secs(1),
             seq,
-            Arc::clone(&make),
+            feed.clone(),
             None,
         )
         .await?;
-        seq += r.answered + r.errors + u64::try_from(args.conns).unwrap_or(0);
+        seq = r.next_seq;
         answered += r.successes();
         errors += r.errors + (r.answered - r.successes());
         slowest_second = slowest_second.min(r.rate());

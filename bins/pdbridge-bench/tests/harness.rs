@@ -19,7 +19,18 @@ fn ingest_commits_every_accepted_webhook() {
     ]);
     common::assert_checks_pass(&report);
     assert!(status.success());
-    assert!(report["figures"]["ingest/ratio_pdbridge_to_bare"].is_number());
+    // A ratio is reported exactly when the baseline proved server-bound (which a tiny debug
+    // run on a busy machine may not).
+    let valid = report["figures"]["ingest/baseline_server_bound"]
+        .as_bool()
+        .expect("the baseline's validity is reported");
+    assert_eq!(report["validity"][0]["valid"], valid);
+    let ratio = &report["figures"]["ingest/ratio_pdbridge_to_bare"];
+    assert_eq!(ratio.is_number(), valid, "{ratio}");
+    assert_eq!(
+        report["figures"]["ingest/ratio_withheld"].is_string(),
+        !valid
+    );
 }
 
 #[test]
@@ -118,12 +129,54 @@ fn ack_latency_runs_open_loops_for_webhooks_and_clicks() {
         "0.4",
         "--conns",
         "4",
+        "--incidents",
+        "5",
+        "--burst",
+        "0.3",
+        "--burst-conns",
+        "4",
+        "--recovery",
+        "1",
+        "--baseline-duration",
+        "0.3",
     ]);
     common::assert_checks_pass(&report);
     assert!(status.success());
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2);
-    assert_eq!(runs[0]["name"], "ack/webhook@50");
-    assert_eq!(runs[1]["name"], "ack/slack-click@50");
-    assert_eq!(runs[0]["answered"], 20);
+    let names: Vec<&str> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "ack/baseline/bare-hyper",
+            "ack/bare-hyper@50",
+            "ack/webhook@50",
+            "ack/webhook-new-incidents@50",
+            "ack/burst@50",
+            "ack/recovery@50",
+            "ack/slack-click@50",
+        ]
+    );
+    assert!(runs[0]["server_bound"].is_boolean());
+    assert_eq!(report["validity"][0]["run"], "ack/baseline/bare-hyper");
+    assert_eq!(runs[2]["answered"], 20);
+    assert_eq!(runs[3]["statuses"]["202"], 20);
+    let figures = &report["figures"];
+    // Five incidents new to the bridge, each with a card of its own.
+    assert_eq!(
+        figures["ack/webhook-new-incidents@50/cards_posted_of_incidents"],
+        "5 of 5"
+    );
+    for shape in ["webhook", "webhook-new-incidents", "slack-click"] {
+        let cpu = &figures[format!("ack/{shape}@50/server_cpu_us_per_accepted").as_str()];
+        assert!(cpu.is_number(), "{shape}: {cpu}");
+        let rss = &figures[format!("ack/{shape}@50/peak_rss_kib").as_str()];
+        assert!(rss.as_u64().unwrap_or(0) > 0, "{shape}: {rss}");
+    }
+    assert_eq!(
+        figures["ack/recovery@50/p99_us_per_second"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
