@@ -211,6 +211,32 @@ fn cases(host: &str) -> Vec<Case> {
         },
         Case {
             endpoint: pd,
+            name: "5,000 signature entries over a 256 KiB body (valid one last)",
+            expected: 401,
+            request: {
+                let big = {
+                    let mut v = body.to_vec();
+                    v.resize(OVERSIZED - 1, b' ');
+                    v
+                };
+                let good = signing::sign_pagerduty(&signing::PagerDutySecret::new(PD_SECRET), &big);
+                let mut entries = vec![format!("v1={}", "0".repeat(64)); 4999];
+                entries.push(good);
+                raw(
+                    host,
+                    http::Method::POST,
+                    pd,
+                    Some(JSON),
+                    &[
+                        (signing::PAGERDUTY_SIGNATURE_HEADER, entries.join(",")),
+                        ("x-webhook-id", "wh-bad-flood".into()),
+                    ],
+                    big,
+                )
+            },
+        },
+        Case {
+            endpoint: pd,
             name: "body tampered after signing",
             expected: 401,
             request: pd_signed(host, &tampered, &body, JSON, "wh-bad-2"),

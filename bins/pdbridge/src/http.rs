@@ -561,6 +561,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pagerduty_signature_flood_is_401_for_the_cap_and_never_reaches_the_bridge() {
+        let (app, bridge, metrics) = make(Scripted::default());
+        let body: &'static [u8] = Box::leak(vec![b'{'; BODY_LIMIT].into_boxed_slice());
+        let good = signing::sign_pagerduty(&PagerDutySecret::new("new"), body);
+        let mut entries = vec![format!("v1={}", "0".repeat(64)); 4999];
+        entries.push(good.clone());
+        let (code, _) = status(&app, pd_request(body, Some(entries.join(",")))).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        assert!(bridge.seen.lock().unwrap().is_empty());
+        let text = metrics.render();
+        assert!(text.contains("reason=\"too_many_signatures\"} 1"), "{text}");
+        // The same valid entry alone is accepted.
+        let (code, _) = status(&app, pd_request(body, Some(good))).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
     async fn our_own_failure_is_503_never_4xx() {
         let (app, _, _) = make(Scripted {
             fail: true,
