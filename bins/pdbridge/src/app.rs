@@ -216,6 +216,7 @@ pub async fn build(
             .collect(),
         metrics,
         clock: system_clock(),
+        body_read_timeout: config.server.body_read_timeout,
     });
     Ok((service, bridge))
 }
@@ -257,6 +258,10 @@ pub async fn start(
             }
         },
         HTTP_GRACE,
+        server::ConnLimits {
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: config.server.max_connections,
+        },
     ));
     tracing::info!(%addr, "pdbridge listening");
     Ok(Running {

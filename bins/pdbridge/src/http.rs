@@ -3,7 +3,8 @@
 //! [`app`] turns an [`AppState`] into a `tower::Service` that any hyper server (or
 //! `tower::ServiceExt::oneshot` in tests) can drive. Per request, in order: route on method and
 //! path (404 / 405), refuse bodies over [`BODY_LIMIT`] (413, by `Content-Length` first and again
-//! while reading), verify the signature over the raw bytes (401; the body never reaches a parser
+//! while reading) and bodies not complete within [`AppState::body_read_timeout`] (408, and the
+//! connection is closed), verify the signature over the raw bytes (401; the body never reaches a parser
 //! before this), then hand the verified bytes to the [`Bridge`]. A bridge failure is ours and
 //! answers 503, never 4xx, so PagerDuty retries instead of counting a drop.
 
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
@@ -26,6 +27,9 @@ use crate::metrics::Metrics;
 
 /// The largest request body accepted, in bytes (PagerDuty drops webhooks above 256 KB anyway).
 pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The default [`AppState::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a Slack request may take before we answer 503 ourselves (Slack gives up at 3 s).
 pub const SLACK_DEADLINE: Duration = Duration::from_millis(2500);
@@ -111,6 +115,8 @@ pub struct AppState<B> {
     pub metrics: Arc<Metrics>,
     /// The clock used for Slack's timestamp window.
     pub clock: Clock,
+    /// How long a request body may take to arrive once its head was read.
+    pub body_read_timeout: Duration,
 }
 
 impl<B> std::fmt::Debug for AppState<B> {
@@ -251,9 +257,18 @@ where
         Route::PagerDuty | Route::SlackInteractions | Route::SlackCommands => {
             let (parts, body) = req.into_parts();
             let source = route.source();
-            let body = match read_limited(&parts.headers, body).await {
-                Ok(body) => body,
-                Err(status) => {
+            let read =
+                tokio::time::timeout(state.body_read_timeout, read_limited(&parts.headers, body));
+            let body = match read.await {
+                Ok(Ok(body)) => body,
+                Err(_) => {
+                    state.metrics.webhook_rejected(source, "body_timeout");
+                    let mut resp = text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+                    resp.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                    return resp;
+                }
+                Ok(Err(status)) => {
                     let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
                         "too_large"
                     } else {
@@ -473,6 +488,7 @@ mod tests {
             pagerduty_secrets: vec![PagerDutySecret::new("old"), PagerDutySecret::new("new")],
             metrics: Arc::clone(&metrics),
             clock: Arc::new(|| NOW),
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         });
         (app, bridge, metrics)
     }
@@ -575,6 +591,50 @@ mod tests {
         // The same valid entry alone is accepted.
         let (code, _) = status(&app, pd_request(body, Some(good))).await;
         assert_eq!(code, StatusCode::ACCEPTED);
+    }
+
+    /// A request body that never yields a frame (a stalled client).
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_is_cut_with_408_before_any_signature_check() {
+        let bridge = Arc::new(Scripted::default());
+        let metrics = Arc::new(Metrics::new());
+        let app = app(AppState {
+            bridge: Arc::clone(&bridge),
+            slack_secret: SlackSigningSecret::new(SLACK_SECRET),
+            pagerduty_secrets: vec![PagerDutySecret::new("new")],
+            metrics: Arc::clone(&metrics),
+            clock: Arc::new(|| NOW),
+            body_read_timeout: Duration::from_millis(50),
+        });
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("new"), PD_BODY);
+        let req = Request::post("/pagerduty/webhook")
+            .header("X-PagerDuty-Signature", sig)
+            .header(CONTENT_LENGTH, PD_BODY.len().to_string())
+            .body(Stalled)
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(30), app.oneshot(req))
+            .await
+            .expect("the deadline answers")
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(resp.headers()[CONNECTION], "close");
+        assert!(bridge.seen.lock().unwrap().is_empty());
+        let text = metrics.render();
+        assert!(text.contains("reason=\"body_timeout\"} 1"), "{text}");
     }
 
     #[tokio::test]
