@@ -114,6 +114,10 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// `server.max_connections` / `PDBRIDGE_MAX_CONNECTIONS`: the most connections open at once.
     pub max_connections: usize,
+    /// `server.metrics_listen` / `PDBRIDGE_METRICS_LISTEN`: a separate listener for
+    /// `GET /metrics` (and `/healthz`); when set, the main listener no longer serves `/metrics`.
+    /// `None` serves it on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The `[pagerduty]` table.
@@ -363,6 +367,24 @@ impl Config {
             },
         };
 
+        let metrics_listen = match e.plain(
+            "PDBRIDGE_METRICS_LISTEN",
+            "server.metrics_listen",
+            raw.server.metrics_listen,
+        ) {
+            None => None,
+            Some((v, origin)) => {
+                let addr = parse_listen(&v)
+                    .map_err(|err| origin.error(format!("`{v}` is not a socket address: {err}")))?;
+                if addr == listen && addr.port() != 0 {
+                    return Err(origin.error(format!(
+                        "`{v}` is server.listen itself; leave it unset to serve /metrics there"
+                    )));
+                }
+                Some(addr)
+            }
+        };
+
         let pd_api = e
             .plain(
                 "PAGERDUTY_API_URL",
@@ -439,6 +461,7 @@ impl Config {
                 header_read_timeout,
                 body_read_timeout,
                 max_connections,
+                metrics_listen,
             },
             pagerduty: PagerDutyConfig {
                 api_url: pd_api,
@@ -798,6 +821,7 @@ struct RawServer {
     header_read_timeout_secs: Option<u64>,
     body_read_timeout_secs: Option<u64>,
     max_connections: Option<u64>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -935,6 +959,18 @@ default_channel = "C0DEFAULT"
         assert_eq!(c.server.header_read_timeout, Duration::from_secs(3));
         assert_eq!(c.server.body_read_timeout, Duration::from_secs(4));
         assert_eq!(c.server.max_connections, 64);
+        assert_eq!(c.server.metrics_listen, None);
+        let text = format!("{MINIMAL}\n[server]\nmetrics_listen = \"127.0.0.1:9100\"\n");
+        let c = Config::from_toml_str(&text, &env(&[])).unwrap();
+        assert_eq!(
+            c.server.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9100")
+        );
+        let e = env(&[("PDBRIDGE_METRICS_LISTEN", "127.0.0.1:8080")]);
+        let err = Config::from_toml_str(MINIMAL, &e).unwrap_err();
+        assert!(err.to_string().contains("PDBRIDGE_METRICS_LISTEN"), "{err}");
+        let e = env(&[("PDBRIDGE_METRICS_LISTEN", "nope")]);
+        assert!(Config::from_toml_str(MINIMAL, &e).is_err());
     }
 
     #[test]

@@ -47,8 +47,10 @@ pub enum WebhookAck {
     Accepted,
     /// Already in the inbox (same `X-Webhook-Id` or `event.id`): 200.
     Duplicate,
-    /// Verified but not something pdbridge acts on (unknown type, `pagey.ping`, unparseable): 200.
+    /// Verified but not something pdbridge acts on (unknown type, `pagey.ping`): 200.
     Ignored,
+    /// Verified but the body did not parse: stored raw as unparsed for operators, 200.
+    Unparsed,
 }
 
 /// The answer to a verified Slack request.
@@ -128,29 +130,56 @@ impl<B> std::fmt::Debug for AppState<B> {
     }
 }
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Everything (the default: one listener).
+    All,
+    /// Everything but `GET /metrics` (when `server.metrics_listen` is set).
+    Public,
+    /// `GET /metrics` and `GET /healthz` only (the `server.metrics_listen` listener).
+    Internal,
+}
+
 /// The pdbridge HTTP service (cheap to clone).
 pub struct App<B> {
     state: Arc<AppState<B>>,
+    listener: Listener,
 }
 
 impl<B> Clone for App<B> {
     fn clone(&self) -> Self {
         Self {
             state: Arc::clone(&self.state),
+            listener: self.listener,
         }
     }
 }
 
 impl<B> std::fmt::Debug for App<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("state", &self.state).finish()
+        f.debug_struct("App")
+            .field("state", &self.state)
+            .field("listener", &self.listener)
+            .finish()
     }
 }
 
-/// Builds the service.
+impl<B> App<B> {
+    /// The same service (same state) restricted to the routes of `listener`.
+    pub fn for_listener(&self, listener: Listener) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            listener,
+        }
+    }
+}
+
+/// Builds the service (serving every route).
 pub fn app<B: Bridge>(state: AppState<B>) -> App<B> {
     App {
         state: Arc::new(state),
+        listener: Listener::All,
     }
 }
 
@@ -172,11 +201,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let state = Arc::clone(&self.state);
+        let listener = self.listener;
         Box::pin(async move {
             let started = std::time::Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let resp = handle(&state, req).await;
+            let resp = handle(&state, listener, req).await;
             tracing::info!(
                 %method,
                 path,
@@ -209,7 +239,11 @@ impl Route {
     }
 }
 
-async fn handle<B, ReqBody>(state: &AppState<B>, req: Request<ReqBody>) -> Response<ResponseBody>
+async fn handle<B, ReqBody>(
+    state: &AppState<B>,
+    listener: Listener,
+    req: Request<ReqBody>,
+) -> Response<ResponseBody>
 where
     B: Bridge,
     ReqBody: Body<Data = Bytes> + Send + 'static,
@@ -223,6 +257,14 @@ where
         "/metrics" => (Route::Metrics, &Method::GET),
         _ => return text(StatusCode::NOT_FOUND, "not found\n"),
     };
+    let served = match listener {
+        Listener::All => true,
+        Listener::Public => route != Route::Metrics,
+        Listener::Internal => matches!(route, Route::Metrics | Route::Healthz),
+    };
+    if !served {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
     let method_ok =
         req.method() == allowed || (allowed == Method::GET && req.method() == Method::HEAD);
     let allowed: &'static str = if allowed == Method::GET {
@@ -311,6 +353,10 @@ async fn dispatch<B: Bridge>(
                     text(StatusCode::OK, "duplicate\n")
                 }
                 Ok(Ok(WebhookAck::Ignored)) => text(StatusCode::OK, "ignored\n"),
+                Ok(Ok(WebhookAck::Unparsed)) => {
+                    state.metrics.webhook_unparsed();
+                    text(StatusCode::OK, "stored unparsed\n")
+                }
                 Ok(Err(Unavailable(why))) => {
                     tracing::error!(%why, "could not record PagerDuty webhook");
                     text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
@@ -707,6 +753,28 @@ mod tests {
             .unwrap();
         assert_eq!(status(&app, req).await.0, StatusCode::BAD_REQUEST);
         assert!(bridge.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_separate_metrics_listener_takes_metrics_off_the_public_one() {
+        let (app, _, _) = make(Scripted::default());
+        let get = |p: &str| Request::get(p).body(Full::new(Bytes::new())).unwrap();
+        let public = app.for_listener(Listener::Public);
+        let internal = app.for_listener(Listener::Internal);
+        assert_eq!(
+            status(&public, get("/metrics")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(status(&public, get("/healthz")).await.0, StatusCode::OK);
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("old"), PD_BODY);
+        let (code, _) = status(&public, pd_request(PD_BODY, Some(sig.clone()))).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        let (code, text) = status(&internal, get("/metrics")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(text.contains("pdbridge_webhooks_received_total"), "{text}");
+        assert_eq!(status(&internal, get("/healthz")).await.0, StatusCode::OK);
+        let (code, _) = status(&internal, pd_request(PD_BODY, Some(sig))).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

@@ -344,6 +344,31 @@ impl Policy {
         self.workspace.as_ref()
     }
 
+    /// Decides whether the user behind `mapping`, writing from workspace `slack_team`, may read
+    /// an incident's details (`/pd status`): the workspace and mapping checks of
+    /// [`Policy::authorize`], with no action rule. Guests, bots, deactivated users, other
+    /// workspaces' users and unmapped users are refused (unless an `[[identity]]` override
+    /// maps them); the refusal names no incident detail.
+    pub fn authorize_view(
+        &self,
+        slack_team: &SlackTeamId,
+        mapping: &MappingOutcome,
+    ) -> Result<(), String> {
+        if let Some(home) = &self.workspace
+            && slack_team != home
+        {
+            return Err(format!(
+                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
+            ));
+        }
+        match mapping {
+            MappingOutcome::Mapped(_) => Ok(()),
+            MappingOutcome::Refused(refusal) => Err(format!(
+                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
+            )),
+        }
+    }
+
     /// Decides whether the user behind `mapping` may perform `ctx.action` on `incident`.
     ///
     /// Checks run in order: workspace, card channel, mapping, admin, the action's rule. The

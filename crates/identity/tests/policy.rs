@@ -352,3 +352,27 @@ fn admin_refs_parse_each_form() {
         AdminRef::Email(Email::parse("a@b.c").unwrap())
     );
 }
+
+#[test]
+fn only_mapped_users_of_the_home_workspace_may_read_incident_details() {
+    let policy = Policy::new(PolicyConfig::default(), Some(SlackTeamId::new("THOME")));
+    let home = SlackTeamId::new("THOME");
+    assert_eq!(policy.authorize_view(&home, &user("PIN", &[])), Ok(()));
+    let guest = MappingOutcome::Refused(Refusal::Guest {
+        slack_user: SlackUserId::new("UG"),
+    });
+    let why = policy.authorize_view(&home, &guest).unwrap_err();
+    assert!(why.contains("guest"), "{why}");
+    let other = policy
+        .authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[]))
+        .unwrap_err();
+    assert!(
+        other.contains("TOTHER") && other.contains("THOME"),
+        "{other}"
+    );
+    let any_workspace = Policy::new(PolicyConfig::default(), None);
+    assert_eq!(
+        any_workspace.authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[])),
+        Ok(())
+    );
+}
