@@ -243,6 +243,11 @@ async fn exchange(
     tally: &mut Tally,
     on_response: Option<&OnResponse>,
 ) {
+    // pdbridge closes a keep-alive connection idle past its header deadline (10 s); a slow
+    // open loop opens a new one instead of counting an error for a request never sent.
+    if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
+        *conn = None;
+    }
     if conn.is_none() {
         match Conn::open(addr).await {
             Ok(c) => *conn = Some(c),
