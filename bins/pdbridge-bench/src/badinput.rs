@@ -4,6 +4,11 @@
 //!
 //! Replays need an original: a valid signed request is sent first (it may write), then the
 //! byte-identical replay must write nothing more.
+//!
+//! A signed body that does not parse is the one row that writes: exactly one `pd_unparsed` row.
+//! Slow clients (slowloris) are rows too: connections that never finish their request head must
+//! be closed by the server without an answer (status 0) while others are still served, and a
+//! body that stops arriving is answered 408; neither writes anything.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -211,6 +216,32 @@ fn cases(host: &str) -> Vec<Case> {
         },
         Case {
             endpoint: pd,
+            name: "5,000 signature entries over a 256 KiB body (valid one last)",
+            expected: 401,
+            request: {
+                let big = {
+                    let mut v = body.to_vec();
+                    v.resize(OVERSIZED - 1, b' ');
+                    v
+                };
+                let good = signing::sign_pagerduty(&signing::PagerDutySecret::new(PD_SECRET), &big);
+                let mut entries = vec![format!("v1={}", "0".repeat(64)); 4999];
+                entries.push(good);
+                raw(
+                    host,
+                    http::Method::POST,
+                    pd,
+                    Some(JSON),
+                    &[
+                        (signing::PAGERDUTY_SIGNATURE_HEADER, entries.join(",")),
+                        ("x-webhook-id", "wh-bad-flood".into()),
+                    ],
+                    big,
+                )
+            },
+        },
+        Case {
+            endpoint: pd,
             name: "body tampered after signing",
             expected: 401,
             request: pd_signed(host, &tampered, &body, JSON, "wh-bad-2"),
@@ -226,18 +257,6 @@ fn cases(host: &str) -> Vec<Case> {
             name: "oversized body (signed)",
             expected: 413,
             request: pd_signed(host, &big_json, &big_json, JSON, "wh-bad-4"),
-        },
-        Case {
-            endpoint: pd,
-            name: "garbage body (signed), wrong content type",
-            expected: 200,
-            request: pd_signed(
-                host,
-                b"\x00\xffnot json at all",
-                b"\x00\xffnot json at all",
-                "text/plain",
-                "wh-bad-5",
-            ),
         },
         Case {
             endpoint: pd,
@@ -445,6 +464,8 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
             written,
         });
     }
+    unparsed(env, &host, report, &mut table).await?;
+    slow_clients(env, &host, report, &mut table).await?;
     // Anything the server would do for a request happens right after it; give it a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let new_slack: Vec<String> = env.slack.requests()[slack_calls..]
@@ -462,6 +483,164 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
     );
     replays(env, &host, report, &mut table).await?;
     report.figure("bad_input/table", &table);
+    Ok(())
+}
+
+/// A signed body that is not JSON: answered 200 (PagerDuty must not count a drop) and kept raw
+/// as unparsed for operators, so it writes exactly one `pd_unparsed` row and nothing else.
+async fn unparsed(
+    env: &Env,
+    host: &str,
+    report: &mut Report,
+    table: &mut Vec<Outcome>,
+) -> anyhow::Result<()> {
+    let garbage: &[u8] = b"\x00\xffnot json at all";
+    let before = env.table_counts()?;
+    let request = pd_signed(host, garbage, garbage, "text/plain", "wh-bad-5");
+    let got = send_one(env.addr, request).await.map_or(0, |(s, _)| s);
+    let written = diff(&before, &env.table_counts()?);
+    let want: BTreeMap<String, i64> = [("pd_unparsed".to_owned(), 1)].into();
+    report.check(
+        "bad input /pagerduty/webhook garbage body (signed), wrong content type",
+        got == 200 && written == want,
+        format!("expected 200 and one pd_unparsed row, got {got}; rows written: {written:?}"),
+    );
+    table.push(Outcome {
+        endpoint: "/pagerduty/webhook",
+        case: "garbage body (signed), wrong content type (kept raw in pd_unparsed only)",
+        expected: 200,
+        got,
+        written,
+    });
+    Ok(())
+}
+
+/// How many connections the slowloris row holds open at once.
+const SLOW_CONNECTIONS: usize = 200;
+/// How long the server may take to cut a stalled client: its 10 s deadlines plus slack.
+const SLOW_CUT_WITHIN: Duration = Duration::from_secs(30);
+
+/// Reads until the server closes the connection; returns the bytes it answered, or `None` when
+/// it stayed open past [`SLOW_CUT_WITHIN`].
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(SLOW_CUT_WITHIN, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| answer)
+}
+
+/// The status of a raw HTTP/1.1 answer (0 when there is none).
+fn status_of(answer: &[u8]) -> u16 {
+    answer
+        .strip_prefix(b"HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Slowloris rows: [`SLOW_CONNECTIONS`] connections that stall inside their request head, and
+/// one signed delivery whose body stops halfway. Both run at once; `/healthz` must be answered
+/// while they are open, the stalled heads must be closed without an answer and the stalled body
+/// answered 408, and nothing may be written.
+async fn slow_clients(
+    env: &Env,
+    host: &str,
+    report: &mut Report,
+    table: &mut Vec<Outcome>,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let before = env.table_counts()?;
+    let mut heads = Vec::with_capacity(SLOW_CONNECTIONS);
+    for _ in 0..SLOW_CONNECTIONS {
+        let mut stream = tokio::net::TcpStream::connect(env.addr).await?;
+        stream
+            .write_all(
+                format!("POST /pagerduty/webhook HTTP/1.1\r\nHost: {host}\r\nX-Slow: ").as_bytes(),
+            )
+            .await?;
+        heads.push(stream);
+    }
+    let body = webhook_for("PSLOW0001", "ESLOW0001");
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(PD_SECRET), &body);
+    let mut slow_body = tokio::net::TcpStream::connect(env.addr).await?;
+    slow_body
+        .write_all(
+            format!(
+                "POST /pagerduty/webhook HTTP/1.1\r\nHost: {host}\r\nContent-Type: {JSON}\r\n\
+                 {}: {sig}\r\nX-Webhook-Id: wh-bad-slow-body\r\nContent-Length: {}\r\n\r\n",
+                signing::PAGERDUTY_SIGNATURE_HEADER,
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await?;
+    slow_body.write_all(&body[..body.len() / 2]).await?;
+    let healthz = raw(host, http::Method::GET, "/healthz", None, &[], Bytes::new());
+    let served = tokio::time::timeout(Duration::from_secs(5), send_one(env.addr, healthz))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map_or(0, |(s, _)| s);
+    report.check(
+        format!(
+            "bad input /healthz answered while {SLOW_CONNECTIONS} stalled connections are open"
+        ),
+        served == 200,
+        format!("expected 200 within 5 s, got {served}"),
+    );
+    let body_answer = until_closed(&mut slow_body).await;
+    let mut cut = 0;
+    let mut answered = 0;
+    for stream in &mut heads {
+        match until_closed(stream).await {
+            Some(answer) if answer.is_empty() => cut += 1,
+            Some(_) => answered += 1,
+            None => {}
+        }
+    }
+    let written = diff(&before, &settled_counts(env).await?);
+    // 0 is the expected "closed without an answer"; 1 stands for any other ending (detailed in
+    // the check), since no single status describes it.
+    let head_got = if cut == SLOW_CONNECTIONS { 0 } else { 1 };
+    report.check(
+        "bad input /pagerduty/webhook slowloris: request head never completed",
+        head_got == 0 && written.is_empty(),
+        format!(
+            "{cut} of {SLOW_CONNECTIONS} stalled connections closed without an answer, {answered} answered, \
+             the rest still open after {SLOW_CUT_WITHIN:?}; rows written: {written:?}"
+        ),
+    );
+    table.push(Outcome {
+        endpoint: "/pagerduty/webhook",
+        case: "slowloris: 200 connections stall inside the request head (closed, no answer)",
+        expected: 0,
+        got: head_got,
+        written: written.clone(),
+    });
+    let body_got = body_answer.as_deref().map_or(0, status_of);
+    report.check(
+        "bad input /pagerduty/webhook signed body that stops halfway",
+        body_got == 408 && written.is_empty(),
+        format!("expected 408, got {body_got}; rows written: {written:?}"),
+    );
+    table.push(Outcome {
+        endpoint: "/pagerduty/webhook",
+        case: "signed body that stops halfway (body deadline)",
+        expected: 408,
+        got: body_got,
+        written,
+    });
     Ok(())
 }
 

@@ -421,6 +421,12 @@ impl RawConn {
         })
     }
 
+    /// Whether the peer has closed the connection (or sent something unasked) while it was idle.
+    fn is_closed(&self) -> bool {
+        let mut probe = [0u8; 1];
+        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     /// Reads more of the answer; fails when the peer closed first.
     async fn read_more(&mut self) -> anyhow::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 1024 {
@@ -605,6 +611,11 @@ async fn exchange(
     since: Instant,
     tally: &mut Tally,
 ) -> Option<Duration> {
+    // pdbridge closes a keep-alive connection idle past its header deadline (10 s); a slow
+    // open loop opens a new one instead of counting an error for a request never sent.
+    if conn.as_ref().is_some_and(RawConn::is_closed) {
+        *conn = None;
+    }
     if conn.is_none() {
         match RawConn::open(addr).await {
             Ok(c) => *conn = Some(c),

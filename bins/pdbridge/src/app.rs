@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::bridge::{Bridge, BridgeParts, Limits, MillisClock, system_millis};
 use crate::config::{Config, ConfigError};
-use crate::http::{App, AppState, app, system_clock};
+use crate::http::{App, AppState, Listener, app, system_clock};
 use crate::metrics::{Metrics, pd_retry_reason, slack_retry_reason};
 use crate::{runtime, server};
 
@@ -77,11 +77,14 @@ impl Default for Options {
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of the separate `/metrics` listener (`server.metrics_listen`), when set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The bridge (for tests and the demo to inspect).
     pub bridge: Arc<Bridge>,
     http_stop: watch::Sender<bool>,
     loops_stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+    metrics_http: Option<JoinHandle<std::io::Result<()>>>,
     loops: Vec<JoinHandle<()>>,
     outbox_grace: Duration,
 }
@@ -92,6 +95,9 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.http_stop.send(true);
         self.http.await.context("joining the HTTP server")??;
+        if let Some(metrics) = self.metrics_http {
+            metrics.await.context("joining the metrics listener")??;
+        }
         let deadline = tokio::time::Instant::now() + self.outbox_grace;
         loop {
             let now = self.bridge.now_ms();
@@ -126,6 +132,10 @@ impl Running {
         let _ = self.loops_stop.send(true);
         self.http.abort();
         let _ = self.http.await;
+        if let Some(metrics) = self.metrics_http {
+            metrics.abort();
+            let _ = metrics.await;
+        }
         for task in self.loops {
             task.abort();
             let _ = task.await;
@@ -222,6 +232,7 @@ pub async fn build(
             .collect(),
         metrics,
         clock: system_clock(),
+        body_read_timeout: config.server.body_read_timeout,
     });
     Ok((service, bridge))
 }
@@ -237,6 +248,18 @@ pub async fn start(
         .local_addr()
         .context("reading the listen address")?;
     let (service, bridge) = build(Arc::clone(&config), &options).await?;
+    let metrics_listener = match config.server.metrics_listen {
+        None => None,
+        Some(at) => {
+            let bound = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding server.metrics_listen {at}"))?;
+            let addr = bound
+                .local_addr()
+                .context("reading the metrics listen address")?;
+            Some((bound, addr))
+        }
+    };
     let (loops_stop, loops_rx) = watch::channel(false);
     let loops = vec![
         tokio::spawn(runtime::inbox_loop(Arc::clone(&bridge), loops_rx.clone())),
@@ -251,26 +274,53 @@ pub async fn start(
             loops_rx,
         )),
     ];
-    let (http_stop, mut http_rx) = watch::channel(false);
+    let (http_stop, http_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    };
+    let limits = server::ConnLimits {
+        header_read_timeout: config.server.header_read_timeout,
+        max_connections: config.server.max_connections,
+    };
+    // With a separate metrics listener, the main one no longer serves /metrics.
+    let (public, metrics_http, metrics_addr) = match metrics_listener {
+        None => (service, None, None),
+        Some((metrics_listener, metrics_addr)) => {
+            let task = tokio::spawn(server::serve(
+                metrics_listener,
+                service.for_listener(Listener::Internal),
+                stopped(http_rx.clone()),
+                HTTP_GRACE,
+                limits,
+            ));
+            tracing::info!(addr = %metrics_addr, "pdbridge metrics listening");
+            (
+                service.for_listener(Listener::Public),
+                Some(task),
+                Some(metrics_addr),
+            )
+        }
+    };
     let http = tokio::spawn(server::serve(
         listener,
-        service,
-        async move {
-            while !*http_rx.borrow() {
-                if http_rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        },
+        public,
+        stopped(http_rx),
         HTTP_GRACE,
+        limits,
     ));
     tracing::info!(%addr, "pdbridge listening");
     Ok(Running {
         addr,
+        metrics_addr,
         bridge,
         http_stop,
         loops_stop,
         http,
+        metrics_http,
         loops,
         outbox_grace: options.outbox_grace,
     })

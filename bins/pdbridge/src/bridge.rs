@@ -66,8 +66,8 @@ use slack_client::api::{OpenView, PostEphemeral};
 use slack_client::blocks::ResponseAction;
 use slack_client::interaction::{BlockActions, InteractionPayload, SlashCommand, ViewSubmission};
 use store::{
-    DedupeKey, IncidentRecord, InsertOutcome, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
-    Store, UnixMillis,
+    DedupeKey, IncidentRecord, InsertOutcome, NewAction, NewEffect, NewUnparsedWebhook, NewWebhook,
+    OrderKey, RateKey, Store, UnixMillis,
 };
 use sync_core::{
     ActionKey, Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Timestamp,
@@ -1023,7 +1023,10 @@ impl Bridge {
             (None, word) => match word {
                 "whoami" => self.whoami(&cmd).await,
                 "status" => match words.next() {
-                    Some(id) => self.status_text(&IncidentId::new(id)).await,
+                    Some(id) => match self.may_view(&cmd).await {
+                        Ok(()) => self.status_text(&IncidentId::new(id)).await,
+                        Err(refusal) => refusal,
+                    },
                     None => "Usage: `/pd status <incident id>`".to_owned(),
                 },
                 _ => help_text(),
@@ -1061,6 +1064,24 @@ impl Bridge {
             engine.unload_incident(id);
         }
         idle.len()
+    }
+
+    /// Whether the command's user may read incident details (the policy's mapping checks: no
+    /// guest, bot or unmapped user). The lookup runs in a task of its own, so one slower than
+    /// [`WHOAMI_INLINE`] still completes (and is cached) while the command is answered with a
+    /// request to ask again.
+    async fn may_view(&self, cmd: &SlashCommand) -> Result<(), String> {
+        let identity = Arc::clone(&self.identity);
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let lookup = tokio::spawn(async move { identity.may_view(&user, &team, now).await });
+        match tokio::time::timeout(WHOAMI_INLINE, lookup).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err("pdbridge could not look you up right now.".to_owned()),
+            Err(_) => Err(
+                "Looking you up in Slack and PagerDuty; run the command again in a few seconds."
+                    .to_owned(),
+            ),
+        }
     }
 
     /// `/pd whoami`: answered inline when the lookup is quick, else through `response_url`
@@ -1121,6 +1142,39 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// Keeps a verified delivery that did not parse (raw body and reason) for operators, so it
+    /// is answered 2xx without being lost; a redelivery with the same `X-Webhook-Id` is a
+    /// duplicate.
+    async fn unparsed(
+        &self,
+        webhook_id: Option<WebhookId>,
+        body: Bytes,
+        error: &str,
+    ) -> Result<WebhookAck, Unavailable> {
+        tracing::warn!(%error, bytes = body.len(), "signed PagerDuty body did not parse; stored as unparsed");
+        let now = self.now_ms();
+        let error = error.to_owned();
+        let outcome = self
+            .record(
+                Box::new(move |tx| {
+                    tx.insert_unparsed_webhook(&NewUnparsedWebhook {
+                        webhook_id: webhook_id.as_ref(),
+                        body: &body,
+                        error: &error,
+                        received_at: now,
+                    })
+                }),
+                Then::Nothing,
+            )
+            .await?;
+        match outcome {
+            InsertOutcome::Inserted(_) => Ok(WebhookAck::Unparsed),
+            InsertOutcome::Duplicate(_) => Ok(WebhookAck::Duplicate),
+        }
+    }
+}
+
 fn help_text() -> String {
     [
         "*pdbridge* drives PagerDuty incidents from their Slack cards.",
@@ -1139,11 +1193,13 @@ impl http::Bridge for Bridge {
         body: Bytes,
     ) -> Result<WebhookAck, Unavailable> {
         let envelope = match WebhookEnvelope::from_slice(&body) {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                tracing::warn!(%err, "signed PagerDuty body is not a v3 event; ignored");
-                return Ok(WebhookAck::Ignored);
+            Ok(envelope) if std::str::from_utf8(&body).is_ok() => envelope,
+            Ok(_) => {
+                return self
+                    .unparsed(webhook_id, body, "the body is not UTF-8")
+                    .await;
             }
+            Err(err) => return self.unparsed(webhook_id, body, &err.to_string()).await,
         };
         let event = envelope.event;
         let Some(incident) = event.incident_id().cloned() else {

@@ -109,6 +109,18 @@ pub struct ServerConfig {
     pub reconcile_interval: Duration,
     /// `server.log_format` / `PDBRIDGE_LOG_FORMAT` (`pretty` or `json`).
     pub log_format: LogFormat,
+    /// `server.header_read_timeout_secs` / `PDBRIDGE_HEADER_READ_TIMEOUT_SECS`: how long a
+    /// connection may take to send a request head (also the idle keep-alive timeout).
+    pub header_read_timeout: Duration,
+    /// `server.body_read_timeout_secs` / `PDBRIDGE_BODY_READ_TIMEOUT_SECS`: how long a request
+    /// body may take once its head arrived.
+    pub body_read_timeout: Duration,
+    /// `server.max_connections` / `PDBRIDGE_MAX_CONNECTIONS`: the most connections open at once.
+    pub max_connections: usize,
+    /// `server.metrics_listen` / `PDBRIDGE_METRICS_LISTEN`: a separate listener for
+    /// `GET /metrics` (and `/healthz`); when set, the main listener no longer serves `/metrics`.
+    /// `None` serves it on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The `[pagerduty]` table.
@@ -335,6 +347,52 @@ impl Config {
             },
         };
 
+        let header_read_timeout = positive_secs(
+            e.plain(
+                "PDBRIDGE_HEADER_READ_TIMEOUT_SECS",
+                "server.header_read_timeout_secs",
+                raw.server.header_read_timeout_secs.map(|n| n.to_string()),
+            ),
+            crate::server::DEFAULT_HEADER_READ_TIMEOUT,
+        )?;
+        let body_read_timeout = positive_secs(
+            e.plain(
+                "PDBRIDGE_BODY_READ_TIMEOUT_SECS",
+                "server.body_read_timeout_secs",
+                raw.server.body_read_timeout_secs.map(|n| n.to_string()),
+            ),
+            crate::http::DEFAULT_BODY_READ_TIMEOUT,
+        )?;
+        let max_connections = match e.plain(
+            "PDBRIDGE_MAX_CONNECTIONS",
+            "server.max_connections",
+            raw.server.max_connections.map(|n| n.to_string()),
+        ) {
+            None => crate::server::DEFAULT_MAX_CONNECTIONS,
+            Some((v, origin)) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(origin.error(format!("`{v}` is not a positive number"))),
+            },
+        };
+
+        let metrics_listen = match e.plain(
+            "PDBRIDGE_METRICS_LISTEN",
+            "server.metrics_listen",
+            raw.server.metrics_listen,
+        ) {
+            None => None,
+            Some((v, origin)) => {
+                let addr = parse_listen(&v)
+                    .map_err(|err| origin.error(format!("`{v}` is not a socket address: {err}")))?;
+                if addr == listen && addr.port() != 0 {
+                    return Err(origin.error(format!(
+                        "`{v}` is server.listen itself; leave it unset to serve /metrics there"
+                    )));
+                }
+                Some(addr)
+            }
+        };
+
         let pd_api = e
             .plain(
                 "PAGERDUTY_API_URL",
@@ -442,6 +500,10 @@ impl Config {
                 database,
                 reconcile_interval,
                 log_format,
+                header_read_timeout,
+                body_read_timeout,
+                max_connections,
+                metrics_listen,
             },
             pagerduty: PagerDutyConfig {
                 api_url: pd_api,
@@ -600,6 +662,20 @@ fn oauth_scope(configured: Option<(String, Origin)>) -> Result<String, ConfigErr
         return Ok(format!("{} {defaults}", words.join(" ")));
     }
     Ok(words.join(" "))
+}
+
+/// A positive whole number of seconds, or `default` when unset.
+fn positive_secs(
+    value: Option<(String, Origin)>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some((v, origin)) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+            _ => Err(origin.error(format!("`{v}` is not a positive number of seconds"))),
+        },
+    }
 }
 
 fn non_empty_id(v: String, origin: Origin) -> Result<String, ConfigError> {
@@ -788,6 +864,10 @@ struct RawServer {
     database: Option<String>,
     reconcile_interval_secs: Option<u64>,
     log_format: Option<String>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    max_connections: Option<u64>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -916,6 +996,29 @@ default_channel = "C0DEFAULT"
         assert_eq!(c.slack.team_id, None);
         assert_eq!(c.server.reconcile_interval, Duration::from_secs(300));
         assert_eq!(c.server.log_format, LogFormat::Pretty);
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.max_connections, 4096);
+        let text = format!(
+            "{MINIMAL}\n[server]\nheader_read_timeout_secs = 3\nbody_read_timeout_secs = 4\n"
+        );
+        let e = env(&[("PDBRIDGE_MAX_CONNECTIONS", "64")]);
+        let c = Config::from_toml_str(&text, &e).unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.server.body_read_timeout, Duration::from_secs(4));
+        assert_eq!(c.server.max_connections, 64);
+        assert_eq!(c.server.metrics_listen, None);
+        let text = format!("{MINIMAL}\n[server]\nmetrics_listen = \"127.0.0.1:9100\"\n");
+        let c = Config::from_toml_str(&text, &env(&[])).unwrap();
+        assert_eq!(
+            c.server.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9100")
+        );
+        let e = env(&[("PDBRIDGE_METRICS_LISTEN", "127.0.0.1:8080")]);
+        let err = Config::from_toml_str(MINIMAL, &e).unwrap_err();
+        assert!(err.to_string().contains("PDBRIDGE_METRICS_LISTEN"), "{err}");
+        let e = env(&[("PDBRIDGE_METRICS_LISTEN", "nope")]);
+        assert!(Config::from_toml_str(MINIMAL, &e).is_err());
     }
 
     #[test]
@@ -1023,6 +1126,15 @@ default_channel = "C0DEFAULT"
                 "[server]\nreconcile_interval_secs = 0\n",
                 "server.reconcile_interval_secs",
             ),
+            (
+                "[server]\nheader_read_timeout_secs = 0\n",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "[server]\nbody_read_timeout_secs = 0\n",
+                "server.body_read_timeout_secs",
+            ),
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
             (
                 "[[route]]\nchannel = \"C1\"\nurgencies = [\"medium\"]\n",
                 "route.urgencies",

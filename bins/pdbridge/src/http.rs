@@ -3,7 +3,8 @@
 //! [`app`] turns an [`AppState`] into a `tower::Service` that any hyper server (or
 //! `tower::ServiceExt::oneshot` in tests) can drive. Per request, in order: route on method and
 //! path (404 / 405), refuse bodies over [`BODY_LIMIT`] (413, by `Content-Length` first and again
-//! while reading), verify the signature over the raw bytes (401; the body never reaches a parser
+//! while reading) and bodies not complete within [`AppState::body_read_timeout`] (408, and the
+//! connection is closed), verify the signature over the raw bytes (401; the body never reaches a parser
 //! before this), then hand the verified bytes to the [`Bridge`]. A bridge failure is ours and
 //! answers 503, never 4xx, so PagerDuty retries instead of counting a drop.
 
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
@@ -26,6 +27,9 @@ use crate::metrics::Metrics;
 
 /// The largest request body accepted, in bytes (PagerDuty drops webhooks above 256 KB anyway).
 pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The default [`AppState::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a Slack request may take before we answer 503 ourselves (Slack gives up at 3 s).
 pub const SLACK_DEADLINE: Duration = Duration::from_millis(2500);
@@ -43,8 +47,10 @@ pub enum WebhookAck {
     Accepted,
     /// Already in the inbox (same `X-Webhook-Id` or `event.id`): 200.
     Duplicate,
-    /// Verified but not something pdbridge acts on (unknown type, `pagey.ping`, unparseable): 200.
+    /// Verified but not something pdbridge acts on (unknown type, `pagey.ping`): 200.
     Ignored,
+    /// Verified but the body did not parse: stored raw as unparsed for operators, 200.
+    Unparsed,
 }
 
 /// The answer to a verified Slack request.
@@ -111,6 +117,8 @@ pub struct AppState<B> {
     pub metrics: Arc<Metrics>,
     /// The clock used for Slack's timestamp window.
     pub clock: Clock,
+    /// How long a request body may take to arrive once its head was read.
+    pub body_read_timeout: Duration,
 }
 
 impl<B> std::fmt::Debug for AppState<B> {
@@ -122,29 +130,56 @@ impl<B> std::fmt::Debug for AppState<B> {
     }
 }
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Everything (the default: one listener).
+    All,
+    /// Everything but `GET /metrics` (when `server.metrics_listen` is set).
+    Public,
+    /// `GET /metrics` and `GET /healthz` only (the `server.metrics_listen` listener).
+    Internal,
+}
+
 /// The pdbridge HTTP service (cheap to clone).
 pub struct App<B> {
     state: Arc<AppState<B>>,
+    listener: Listener,
 }
 
 impl<B> Clone for App<B> {
     fn clone(&self) -> Self {
         Self {
             state: Arc::clone(&self.state),
+            listener: self.listener,
         }
     }
 }
 
 impl<B> std::fmt::Debug for App<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("state", &self.state).finish()
+        f.debug_struct("App")
+            .field("state", &self.state)
+            .field("listener", &self.listener)
+            .finish()
     }
 }
 
-/// Builds the service.
+impl<B> App<B> {
+    /// The same service (same state) restricted to the routes of `listener`.
+    pub fn for_listener(&self, listener: Listener) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            listener,
+        }
+    }
+}
+
+/// Builds the service (serving every route).
 pub fn app<B: Bridge>(state: AppState<B>) -> App<B> {
     App {
         state: Arc::new(state),
+        listener: Listener::All,
     }
 }
 
@@ -166,11 +201,12 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let state = Arc::clone(&self.state);
+        let listener = self.listener;
         Box::pin(async move {
             let started = std::time::Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let resp = handle(&state, req).await;
+            let resp = handle(&state, listener, req).await;
             tracing::info!(
                 %method,
                 path,
@@ -203,7 +239,11 @@ impl Route {
     }
 }
 
-async fn handle<B, ReqBody>(state: &AppState<B>, req: Request<ReqBody>) -> Response<ResponseBody>
+async fn handle<B, ReqBody>(
+    state: &AppState<B>,
+    listener: Listener,
+    req: Request<ReqBody>,
+) -> Response<ResponseBody>
 where
     B: Bridge,
     ReqBody: Body<Data = Bytes> + Send + 'static,
@@ -217,6 +257,14 @@ where
         "/metrics" => (Route::Metrics, &Method::GET),
         _ => return text(StatusCode::NOT_FOUND, "not found\n"),
     };
+    let served = match listener {
+        Listener::All => true,
+        Listener::Public => route != Route::Metrics,
+        Listener::Internal => matches!(route, Route::Metrics | Route::Healthz),
+    };
+    if !served {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
     let method_ok =
         req.method() == allowed || (allowed == Method::GET && req.method() == Method::HEAD);
     let allowed: &'static str = if allowed == Method::GET {
@@ -251,9 +299,18 @@ where
         Route::PagerDuty | Route::SlackInteractions | Route::SlackCommands => {
             let (parts, body) = req.into_parts();
             let source = route.source();
-            let body = match read_limited(&parts.headers, body).await {
-                Ok(body) => body,
-                Err(status) => {
+            let read =
+                tokio::time::timeout(state.body_read_timeout, read_limited(&parts.headers, body));
+            let body = match read.await {
+                Ok(Ok(body)) => body,
+                Err(_) => {
+                    state.metrics.webhook_rejected(source, "body_timeout");
+                    let mut resp = text(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+                    resp.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                    return resp;
+                }
+                Ok(Err(status)) => {
                     let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
                         "too_large"
                     } else {
@@ -296,6 +353,10 @@ async fn dispatch<B: Bridge>(
                     text(StatusCode::OK, "duplicate\n")
                 }
                 Ok(Ok(WebhookAck::Ignored)) => text(StatusCode::OK, "ignored\n"),
+                Ok(Ok(WebhookAck::Unparsed)) => {
+                    state.metrics.webhook_unparsed();
+                    text(StatusCode::OK, "stored unparsed\n")
+                }
                 Ok(Err(Unavailable(why))) => {
                     tracing::error!(%why, "could not record PagerDuty webhook");
                     text(StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
@@ -338,6 +399,10 @@ async fn dispatch<B: Bridge>(
     }
 }
 
+/// Verifies the signature on the async worker: at most one HMAC per configured secret over at
+/// most [`BODY_LIMIT`] bytes (about 0.15 ms each) is short enough to run inline, and moving it
+/// to the blocking pool would let unsigned floods queue on its 8 threads ahead of the store
+/// work of signed requests.
 fn verify<B>(
     state: &AppState<B>,
     route: Route,
@@ -473,6 +538,7 @@ mod tests {
             pagerduty_secrets: vec![PagerDutySecret::new("old"), PagerDutySecret::new("new")],
             metrics: Arc::clone(&metrics),
             clock: Arc::new(|| NOW),
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         });
         (app, bridge, metrics)
     }
@@ -561,6 +627,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pagerduty_signature_flood_is_401_for_the_cap_and_never_reaches_the_bridge() {
+        let (app, bridge, metrics) = make(Scripted::default());
+        let body: &'static [u8] = Box::leak(vec![b'{'; BODY_LIMIT].into_boxed_slice());
+        let good = signing::sign_pagerduty(&PagerDutySecret::new("new"), body);
+        let mut entries = vec![format!("v1={}", "0".repeat(64)); 4999];
+        entries.push(good.clone());
+        let (code, _) = status(&app, pd_request(body, Some(entries.join(",")))).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        assert!(bridge.seen.lock().unwrap().is_empty());
+        let text = metrics.render();
+        assert!(text.contains("reason=\"too_many_signatures\"} 1"), "{text}");
+        // The same valid entry alone is accepted.
+        let (code, _) = status(&app, pd_request(body, Some(good))).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+    }
+
+    /// A request body that never yields a frame (a stalled client).
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_is_cut_with_408_before_any_signature_check() {
+        let bridge = Arc::new(Scripted::default());
+        let metrics = Arc::new(Metrics::new());
+        let app = app(AppState {
+            bridge: Arc::clone(&bridge),
+            slack_secret: SlackSigningSecret::new(SLACK_SECRET),
+            pagerduty_secrets: vec![PagerDutySecret::new("new")],
+            metrics: Arc::clone(&metrics),
+            clock: Arc::new(|| NOW),
+            body_read_timeout: Duration::from_millis(50),
+        });
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("new"), PD_BODY);
+        let req = Request::post("/pagerduty/webhook")
+            .header("X-PagerDuty-Signature", sig)
+            .header(CONTENT_LENGTH, PD_BODY.len().to_string())
+            .body(Stalled)
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(30), app.oneshot(req))
+            .await
+            .expect("the deadline answers")
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(resp.headers()[CONNECTION], "close");
+        assert!(bridge.seen.lock().unwrap().is_empty());
+        let text = metrics.render();
+        assert!(text.contains("reason=\"body_timeout\"} 1"), "{text}");
+    }
+
+    #[tokio::test]
     async fn our_own_failure_is_503_never_4xx() {
         let (app, _, _) = make(Scripted {
             fail: true,
@@ -630,6 +757,28 @@ mod tests {
             .unwrap();
         assert_eq!(status(&app, req).await.0, StatusCode::BAD_REQUEST);
         assert!(bridge.seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_separate_metrics_listener_takes_metrics_off_the_public_one() {
+        let (app, _, _) = make(Scripted::default());
+        let get = |p: &str| Request::get(p).body(Full::new(Bytes::new())).unwrap();
+        let public = app.for_listener(Listener::Public);
+        let internal = app.for_listener(Listener::Internal);
+        assert_eq!(
+            status(&public, get("/metrics")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(status(&public, get("/healthz")).await.0, StatusCode::OK);
+        let sig = signing::sign_pagerduty(&PagerDutySecret::new("old"), PD_BODY);
+        let (code, _) = status(&public, pd_request(PD_BODY, Some(sig.clone()))).await;
+        assert_eq!(code, StatusCode::ACCEPTED);
+        let (code, text) = status(&internal, get("/metrics")).await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(text.contains("pdbridge_webhooks_received_total"), "{text}");
+        assert_eq!(status(&internal, get("/healthz")).await.0, StatusCode::OK);
+        let (code, _) = status(&internal, pd_request(PD_BODY, Some(sig))).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

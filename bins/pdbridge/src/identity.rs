@@ -581,6 +581,22 @@ impl Identity {
         mentions
     }
 
+    /// Whether `slack_user`, writing from `team`, may read incident details (`/pd status`):
+    /// `Err` carries the refusal to show instead, which names no incident detail.
+    pub async fn may_view(
+        &self,
+        slack_user: &SlackUserId,
+        team: &SlackTeamId,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        match self.resolve(slack_user, Some(team), now_ms).await {
+            Ok((r, home)) => {
+                Policy::new(self.policy.clone(), home).authorize_view(team, &r.outcome)
+            }
+            Err(err) => Err(format!("pdbridge could not look you up right now: {err}")),
+        }
+    }
+
     /// The `/pd whoami` answer.
     pub async fn whoami(
         &self,

@@ -20,6 +20,7 @@ pub struct Metrics {
     webhooks_received: Family<Labels, Counter>,
     webhooks_duplicate: Family<Labels, Counter>,
     webhooks_rejected: Family<Labels, Counter>,
+    webhooks_unparsed: Counter,
     actions: Family<Labels, Counter>,
     outbox_depth: Gauge,
     outbox_oldest_age: Gauge<f64, AtomicU64>,
@@ -56,6 +57,12 @@ impl Metrics {
             "webhooks_rejected",
             "Inbound requests refused before processing, by source and reason",
             webhooks_rejected.clone(),
+        );
+        let webhooks_unparsed = Counter::default();
+        registry.register(
+            "webhooks_unparsed",
+            "Verified PagerDuty deliveries whose body did not parse, stored raw for operators",
+            webhooks_unparsed.clone(),
         );
         let actions = Family::<Labels, Counter>::default();
         registry.register(
@@ -116,6 +123,7 @@ impl Metrics {
             webhooks_received,
             webhooks_duplicate,
             webhooks_rejected,
+            webhooks_unparsed,
             actions,
             outbox_depth,
             outbox_oldest_age,
@@ -148,6 +156,11 @@ impl Metrics {
                 ("reason", reason.to_owned()),
             ])
             .inc();
+    }
+
+    /// Counts a verified PagerDuty delivery stored as unparsed.
+    pub fn webhook_unparsed(&self) {
+        self.webhooks_unparsed.inc();
     }
 
     /// Counts a Slack-originated action outcome (`kind` such as `acknowledge`, `result` such as

@@ -1,7 +1,9 @@
 //! The server's bounds: a full write queue answers 503 (never 4xx, never a pile-up), the engine
 //! keeps only a bounded number of incidents in memory and loads the others back on demand, and
 //! inbox records share the writer's group commit, in which a new delivery is also processed
-//! unless an older one waits. No timing is asserted.
+//! unless an older one waits. Slow and stalled connections are cut (header and body deadlines,
+//! idle keep-alive) and capped in number, and PagerDuty's deliveries are answered meanwhile. No
+//! timing is asserted beyond generous bounds.
 
 mod common;
 
@@ -339,4 +341,162 @@ async fn a_backlog_of_many_batches_drains_without_waiting_for_idle_ticks() {
     eprintln!("{ROWS} rows processed in {:?}", started.elapsed());
     stop.send(true).unwrap();
     inbox.await.unwrap();
+}
+
+/// Starts a real server on loopback with the given connection bounds; the loops run too.
+async fn listening(
+    dir: &tempfile::TempDir,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+    max_connections: usize,
+) -> pdbridge::app::Running {
+    let mut config = common::offline_config(dir, &[SECRET]);
+    config.server.header_read_timeout = header_read_timeout;
+    config.server.body_read_timeout = body_read_timeout;
+    config.server.max_connections = max_connections;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pdbridge::app::start(config, listener, Options::default())
+        .await
+        .unwrap()
+}
+
+/// A connection that sent part of a request head and then stalls.
+async fn stalled(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"POST /pagerduty/webhook HTTP/1.1\r\nHost: pdbridge\r\nX-Slow: ")
+        .await
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection (EOF or reset); panics after `within`.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: Duration) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server closes a stalled connection");
+}
+
+/// Sends a signed delivery on a fresh keep-alive connection; returns its status and the
+/// connection's driver, which ends when the server closes the connection.
+async fn deliver(
+    addr: std::net::SocketAddr,
+    incident: &str,
+    event: &str,
+) -> (StatusCode, tokio::task::JoinHandle<()>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = triggered(incident, event);
+    req.headers_mut()
+        .insert(http::header::HOST, "pdbridge".parse().unwrap());
+    let resp = sender.send_request(req).await.unwrap();
+    (resp.status(), driver)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_stalled_connections_are_cut_and_pagerduty_is_answered_meanwhile() {
+    // Each stalled connection costs two descriptors here (client and server side).
+    let limit = rlimit::increase_nofile_limit(8192).unwrap_or(1024);
+    let n = usize::try_from(limit.saturating_sub(256) / 2)
+        .unwrap_or(usize::MAX)
+        .min(1000);
+    if n < 1000 {
+        eprintln!("RLIMIT_NOFILE is {limit}: opening {n} stalled connections instead of 1000");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let header_timeout = Duration::from_secs(5);
+    let running = listening(
+        &dir,
+        header_timeout,
+        Duration::from_secs(10),
+        pdbridge::server::DEFAULT_MAX_CONNECTIONS,
+    )
+    .await;
+    let mut slow = Vec::with_capacity(n);
+    for _ in 0..n {
+        slow.push(stalled(running.addr).await);
+    }
+    // PagerDuty's delivery is answered while they are open, well within its 5 s.
+    let (status, idle) = tokio::time::timeout(
+        Duration::from_millis(4500),
+        deliver(running.addr, "PSLOW01", "ESLOW01"),
+    )
+    .await
+    .expect("a delivery is answered while stalled connections are open");
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // Every stalled connection is closed by the header deadline, and so is the delivery's
+    // connection once it has been idle that long.
+    for stream in &mut slow {
+        closed_by_server(stream, Duration::from_secs(60)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(60), idle)
+        .await
+        .expect("an idle keep-alive connection is closed")
+        .unwrap();
+    running.abort().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_over_the_limit_waits_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = listening(&dir, Duration::from_secs(120), Duration::from_secs(120), 2).await;
+    let first = stalled(running.addr).await;
+    let _second = stalled(running.addr).await;
+    let third = tokio::spawn(deliver(running.addr, "PLIMIT1", "ELIMIT1"));
+    // Both slots are held: the delivery is not served...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served over the limit of 2"
+    );
+    // ...until a slot frees.
+    drop(first);
+    let (status, _) = tokio::time::timeout(Duration::from_secs(30), third)
+        .await
+        .expect("the waiting connection is served once a slot frees")
+        .unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED);
+    running.abort().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_is_answered_408_and_nothing_is_stored() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let running = listening(&dir, Duration::from_secs(120), Duration::from_secs(1), 16).await;
+    let body = triggered_body("PBODY01", "EBODY01");
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(SECRET), &body);
+    let mut stream = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let head = format!(
+        "POST /pagerduty/webhook HTTP/1.1\r\nHost: pdbridge\r\nContent-Type: application/json\r\n\
+         X-PagerDuty-Signature: {sig}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..body.len() / 2]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the body deadline answers and closes")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(stored(&running.bridge).await, 0);
+    running.abort().await;
 }

@@ -703,9 +703,15 @@ async fn slash_command_help_whoami_status() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("API errors", &env.policy);
     env.card_posted("API errors").await;
+    // A guest whose email PagerDuty knows: mapped by email were it not a guest.
+    let mut guest = FakeUser::new("U4GUEST", "guest", "guest@example.com");
+    guest.is_restricted = true;
+    env.slack.add_user(guest);
+    env.pd
+        .add_user("PGUEST", "Guest Example", "guest@example.com");
     let url = format!("{}/slack/commands", env.base());
-    let run = |text: &str| {
-        let text = text.to_owned();
+    let run_as = |user: &str, text: &str| {
+        let (user, text) = (user.to_owned(), text.to_owned());
         let url = url.clone();
         let env = &env;
         async move {
@@ -713,7 +719,7 @@ async fn slash_command_help_whoami_status() {
                 .slash_command(
                     &url,
                     &env.secret(),
-                    &SlackUserId::new(ALICE),
+                    &SlackUserId::new(user),
                     &env.channel(),
                     "/pd",
                     &text,
@@ -726,6 +732,7 @@ async fn slash_command_help_whoami_status() {
                 .to_owned()
         }
     };
+    let run = |text: &str| run_as(ALICE, text);
     assert!(run("help").await.contains("/pd whoami"));
     assert!(run("whoami").await.contains("alice@example.com"));
     let status = run(&format!("status {incident}")).await;
@@ -733,6 +740,15 @@ async fn slash_command_help_whoami_status() {
         status.contains("API errors") && status.contains("Triggered"),
         "{status}"
     );
+    // Guests and unmapped users get no details, only why.
+    for who in ["U4GUEST", MALLORY] {
+        let refused = run_as(who, &format!("status {incident}")).await;
+        assert!(
+            !refused.contains("API errors") && !refused.contains("Triggered"),
+            "{who}: {refused}"
+        );
+        assert!(refused.contains("only to users mapped"), "{who}: {refused}");
+    }
     env.stop().await;
 }
 

@@ -197,3 +197,120 @@ async fn slash_commands_from_another_workspace_are_refused() {
     );
     assert!(!refused.contains("/pd whoami"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_signed_body_that_does_not_parse_is_kept_counted_and_answered_2xx() {
+    use http_body_util::BodyExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::offline_config(&dir, &[TEST_SECRET]);
+    let (app, bridge) = build(Arc::new(config), &Options::default()).await.unwrap();
+    let garbage: &[u8] = b"\x00\xffnot json at all";
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(TEST_SECRET), garbage);
+    let first = app
+        .clone()
+        .oneshot(pd(garbage, &sig, Some("wh-garbage")))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    // PagerDuty's redelivery of the same X-Webhook-Id is a duplicate, not a second row.
+    let again = app
+        .clone()
+        .oneshot(pd(garbage, &sig, Some("wh-garbage")))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let truncated = br#"{"event":{"id":"E1","event_type":"incident.trig"#;
+    let sig = signing::sign_pagerduty(&signing::PagerDutySecret::new(TEST_SECRET), truncated);
+    let resp = app
+        .clone()
+        .oneshot(pd(truncated, &sig, None))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let store = Arc::clone(bridge.store());
+    let (summary, body) = tokio::task::spawn_blocking(move || {
+        store.read(|tx| {
+            let summary = tx.status(0, 10)?;
+            let body = tx.unparsed_webhook_body(summary.recent_unparsed[1].seq)?;
+            Ok::<_, store::Error>((summary, body))
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(summary.unparsed_webhooks, 2);
+    assert_eq!(body.as_deref(), Some(garbage), "kept byte for byte");
+    assert_eq!(summary.unprocessed_webhooks, 0, "never reaches the engine");
+
+    let metrics = app
+        .clone()
+        .oneshot(
+            Request::get("/metrics")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = metrics.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("pdbridge_webhooks_unparsed_total 2"),
+        "{text}"
+    );
+}
+
+/// `GET path` on `addr` over a fresh connection: status and body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (StatusCode, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", "pdbridge")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn metrics_listen_moves_metrics_off_the_public_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::offline_config(&dir, &[TEST_SECRET]);
+    config.server.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = pdbridge::app::start(config, listener, Options::default())
+        .await
+        .unwrap();
+    let internal = running.metrics_addr.expect("a metrics listener");
+    assert_ne!(internal, running.addr);
+    assert_eq!(get(running.addr, "/metrics").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(running.addr, "/healthz").await.0, StatusCode::OK);
+    let (status, text) = get(internal, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains("pdbridge_webhooks_unparsed_total 0"),
+        "{text}"
+    );
+    assert_eq!(
+        get(internal, "/pagerduty/webhook").await.0,
+        StatusCode::NOT_FOUND
+    );
+    running.abort().await;
+
+    // Unset (the default), the one listener serves /metrics.
+    let config = common::offline_config(&dir, &[TEST_SECRET]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = pdbridge::app::start(config, listener, Options::default())
+        .await
+        .unwrap();
+    assert_eq!(running.metrics_addr, None);
+    assert_eq!(get(running.addr, "/metrics").await.0, StatusCode::OK);
+    running.abort().await;
+}

@@ -3,7 +3,9 @@
 use ids::{ChannelId, EventId, IncidentId, MessageTs, SlackUserId, WebhookId};
 use pdbridge::ops::status::{read_summary, render};
 use serde_json::json;
-use store::{EffectId, IncidentRecord, NewEffect, NewWebhook, OrderKey, RateKey, Store};
+use store::{
+    EffectId, IncidentRecord, NewEffect, NewUnparsedWebhook, NewWebhook, OrderKey, RateKey, Store,
+};
 
 const NOW: i64 = 1_764_000_000_000;
 
@@ -49,6 +51,12 @@ fn seed(path: &std::path::Path) {
                 NOW + 5_000,
                 "slack chat.postMessage: not_in_channel",
             )?;
+            tx.insert_unparsed_webhook(&NewUnparsedWebhook {
+                webhook_id: Some(&WebhookId::new("W-GARBAGE")),
+                body: b"\x00\xffnot json",
+                error: "expected value at line 1 column 1",
+                received_at: NOW - 30_000,
+            })?;
             tx.note_unmapped(
                 &SlackUserId::new("U0BOB"),
                 "no PagerDuty user has the email bob@example.com",
@@ -72,6 +80,8 @@ fn status_reports_every_figure_the_operator_needs() {
         "outbox depth        2 (0 in flight, 1 retrying), oldest 4m12s",
         "last webhook        2025-11-24T15:57:00Z (3m00s ago)",
         "not yet processed   1 webhooks, 0 Slack actions",
+        "unparsed webhooks   1 (signed deliveries whose body did not parse, kept raw in pd_unparsed):",
+        "2025-11-24T15:59:30Z  #1 X-Webhook-Id W-GARBAGE, 10 bytes: expected value at line 1 column 1",
         "PINC2/post-1  attempt 1 (retrying): slack chat.postMessage: not_in_channel",
         "U0BOB  1 time(s), last 2025-11-24T15:59:58Z: no PagerDuty user has the email bob@example.com",
     ] {
@@ -88,6 +98,7 @@ fn an_empty_database_says_so_plainly() {
     let text = render(&read_summary(&path, NOW, 10).unwrap(), &path, NOW);
     assert!(text.contains("last webhook        never"), "{text}");
     assert!(text.contains("recent failures     none"), "{text}");
+    assert!(text.contains("unparsed webhooks   none"), "{text}");
     assert!(text.contains("unmapped users      none"), "{text}");
     assert!(text.contains("outbox depth        0\n"), "{text}");
 }
@@ -124,6 +135,8 @@ fn the_binary_reads_the_database_from_flag_env_or_config_and_fails_clearly() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["incidents_tracked"], 3);
     assert_eq!(v["unmapped_users"][0]["slack_user"], "U0BOB");
+    assert_eq!(v["unparsed_webhooks"], 1);
+    assert_eq!(v["recent_unparsed"][0]["webhook_id"], "W-GARBAGE");
 
     let out = std::process::Command::new(bin)
         .args(["status"])

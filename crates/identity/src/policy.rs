@@ -346,6 +346,32 @@ impl Policy {
         self.workspace.as_ref()
     }
 
+    /// Decides whether the user behind `mapping`, writing from workspace `slack_team`, may read
+    /// an incident's details (`/pd status`): the workspace and mapping checks of
+    /// [`Policy::authorize`], with no action rule. Guests, bots, deactivated users, other
+    /// workspaces' users and unmapped users are refused (unless an `[[identity]]` override
+    /// maps them); the refusal names no incident detail.
+    pub fn authorize_view(
+        &self,
+        slack_team: &SlackTeamId,
+        mapping: &MappingOutcome,
+    ) -> Result<(), String> {
+        if let Some(home) = &self.workspace
+            && slack_team != home
+            && !vouched_by_override(mapping)
+        {
+            return Err(format!(
+                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
+            ));
+        }
+        match mapping {
+            MappingOutcome::Mapped(_) => Ok(()),
+            MappingOutcome::Refused(refusal) => Err(format!(
+                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
+            )),
+        }
+    }
+
     /// Decides whether the user behind `mapping` may perform `ctx.action` on `incident`.
     ///
     /// Checks run in order: workspace (skipped for a user mapped by an `[[identity]]` entry),
@@ -365,13 +391,9 @@ impl Policy {
             check,
             reason,
         };
-        // An `[[identity]]` entry vouches for its user whatever their workspace (Slack Connect).
-        let vouched = mapping
-            .mapped()
-            .is_some_and(|user| user.source == MappingSource::Override);
         if let Some(home) = &self.workspace
             && &ctx.slack_team != home
-            && !vouched
+            && !vouched_by_override(mapping)
         {
             return decide(
                 false,
@@ -501,4 +523,11 @@ fn responder(user: &MappedUser, incident: &IncidentFacts, verb: &str) -> (bool, 
             ),
         )
     }
+}
+
+/// Whether an `[[identity]]` entry vouches for the user, whatever their workspace (Slack Connect).
+fn vouched_by_override(mapping: &MappingOutcome) -> bool {
+    mapping
+        .mapped()
+        .is_some_and(|user| user.source == MappingSource::Override)
 }

@@ -403,3 +403,27 @@ fn read_only_pagerduty_roles_are_refused_for_every_action() {
         assert!(d.allowed, "{role:?}: {}", d.reason);
     }
 }
+
+#[test]
+fn only_mapped_users_of_the_home_workspace_may_read_incident_details() {
+    let policy = Policy::new(PolicyConfig::default(), Some(SlackTeamId::new("THOME")));
+    let home = SlackTeamId::new("THOME");
+    assert_eq!(policy.authorize_view(&home, &user("PIN", &[])), Ok(()));
+    let guest = MappingOutcome::Refused(Refusal::Guest {
+        slack_user: SlackUserId::new("UG"),
+    });
+    let why = policy.authorize_view(&home, &guest).unwrap_err();
+    assert!(why.contains("guest"), "{why}");
+    let other = policy
+        .authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[]))
+        .unwrap_err();
+    assert!(
+        other.contains("TOTHER") && other.contains("THOME"),
+        "{other}"
+    );
+    let any_workspace = Policy::new(PolicyConfig::default(), None);
+    assert_eq!(
+        any_workspace.authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[])),
+        Ok(())
+    );
+}

@@ -6,21 +6,29 @@
 //! clock, the network or the environment.
 //!
 //! Invariants:
-//! - MACs are compared in constant time with [`ring::hmac::verify`].
+//! - MACs are compared in constant time ([`subtle::ConstantTimeEq`] on ring's HMAC tags).
+//! - No request costs more than one HMAC per configured secret: the headers are parsed and
+//!   bounded first (at most [`PAGERDUTY_MAX_SIGNATURES`] entries in at most
+//!   [`PAGERDUTY_MAX_SIGNATURE_HEADER_LEN`] bytes), then the MAC is computed once per non-empty
+//!   secret and every candidate is compared against it. A malformed or oversized header costs
+//!   no MAC at all.
 //! - Secrets are held only as HMAC keys: their `Debug` is redacted and no [`Error`] ever carries
 //!   a secret, a computed MAC or the received signature.
 //! - Slack: the signed base string is `"v0:" + timestamp + ":" + body`, and a timestamp more than
 //!   [`SLACK_MAX_SKEW_SECS`] away from `now` (in either direction) is refused before the MAC is
 //!   checked. Exactly 300 s of skew is accepted.
-//! - PagerDuty: the header holds comma-separated entries; every well-formed `v1=<64 hex>` entry is
-//!   tried against every configured secret and one match is enough (secret rotation). Entries
-//!   with another version prefix, and malformed `v1` entries, are ignored. With zero usable
-//!   secrets configured every request is refused.
+//! - PagerDuty: the header holds comma-separated entries (one per active secret); every
+//!   well-formed `v1=<64 hex>` entry is compared with every configured secret's MAC and one
+//!   match is enough (secret rotation). Entries with another version prefix, and malformed `v1`
+//!   entries, are ignored. A header with more than [`PAGERDUTY_MAX_SIGNATURES`] entries is
+//!   refused with [`Error::TooManySignatures`]. With zero usable secrets configured every
+//!   request is refused.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 
 use ring::hmac;
+use subtle::ConstantTimeEq;
 
 /// The Slack signature header name (lowercase; compare names case-insensitively).
 pub const SLACK_SIGNATURE_HEADER: &str = "x-slack-signature";
@@ -30,6 +38,15 @@ pub const SLACK_TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 pub const PAGERDUTY_SIGNATURE_HEADER: &str = "x-pagerduty-signature";
 /// The largest accepted distance, in seconds, between a Slack request timestamp and `now`.
 pub const SLACK_MAX_SKEW_SECS: i64 = 300;
+
+/// The most entries an `X-PagerDuty-Signature` header may hold. PagerDuty sends one `v1=` entry
+/// per active secret of the subscription (two during a rotation).
+pub const PAGERDUTY_MAX_SIGNATURES: usize = 8;
+/// The longest `X-PagerDuty-Signature` header accepted, in bytes: room for
+/// [`PAGERDUTY_MAX_SIGNATURES`] entries of a longer digest than today's with separators.
+pub const PAGERDUTY_MAX_SIGNATURE_HEADER_LEN: usize = 2048;
+/// The longest Slack signature or timestamp header accepted before trimming, in bytes.
+const SLACK_MAX_HEADER_LEN: usize = 256;
 
 /// The length in bytes of an HMAC-SHA256 tag.
 const MAC_LEN: usize = 32;
@@ -59,6 +76,10 @@ pub enum Error {
     /// The Slack signing secret is empty, so nothing can be accepted.
     #[error("the Slack signing secret is empty")]
     EmptySecret,
+    /// The PagerDuty signature header holds more than [`PAGERDUTY_MAX_SIGNATURES`] entries (or
+    /// is longer than [`PAGERDUTY_MAX_SIGNATURE_HEADER_LEN`]); refused before any MAC.
+    #[error("more than {PAGERDUTY_MAX_SIGNATURES} signatures in {PAGERDUTY_SIGNATURE_HEADER}")]
+    TooManySignatures,
 }
 
 impl Error {
@@ -71,6 +92,7 @@ impl Error {
             Error::Mismatch => "mismatch",
             Error::NoSecretsConfigured => "no_secrets_configured",
             Error::EmptySecret => "empty_secret",
+            Error::TooManySignatures => "too_many_signatures",
         }
     }
 }
@@ -163,21 +185,28 @@ fn parse_timestamp(value: &str) -> Option<i64> {
     value.parse().ok()
 }
 
-fn slack_base_string(timestamp: &str, body: &[u8]) -> Vec<u8> {
-    let mut base = Vec::with_capacity(4 + timestamp.len() + body.len());
-    base.extend_from_slice(b"v0:");
-    base.extend_from_slice(timestamp.as_bytes());
-    base.push(b':');
-    base.extend_from_slice(body);
-    base
+/// The Slack MAC over `"v0:" + timestamp + ":" + body`, without copying the body.
+fn slack_mac(key: &hmac::Key, timestamp: &str, body: &[u8]) -> hmac::Tag {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(b"v0:");
+    ctx.update(timestamp.as_bytes());
+    ctx.update(b":");
+    ctx.update(body);
+    ctx.sign()
+}
+
+/// Whether `tag` equals `mac`, compared in constant time.
+fn tag_matches(tag: &hmac::Tag, mac: &[u8; MAC_LEN]) -> bool {
+    tag.as_ref().ct_eq(mac.as_slice()).into()
 }
 
 /// Verifies a Slack request: `timestamp` and `signature` are the raw values of
 /// [`SLACK_TIMESTAMP_HEADER`] and [`SLACK_SIGNATURE_HEADER`], `body` the raw request bytes and
 /// `now_unix` the current time in Unix seconds.
 ///
-/// Checks, in order: the secret is non-empty, both headers are present and well-formed, the
-/// timestamp is within [`SLACK_MAX_SKEW_SECS`] of `now_unix`, and the MAC matches.
+/// Checks, in order: the secret is non-empty, both headers are present, short and well-formed,
+/// the timestamp is within [`SLACK_MAX_SKEW_SECS`] of `now_unix`, and the MAC (computed once)
+/// matches.
 pub fn verify_slack(
     secret: &SlackSigningSecret,
     timestamp: Option<&str>,
@@ -188,12 +217,15 @@ pub fn verify_slack(
     if secret.is_empty() {
         return Err(Error::EmptySecret);
     }
-    let timestamp = timestamp
-        .ok_or(Error::MissingHeader(SLACK_TIMESTAMP_HEADER))?
-        .trim();
-    let signature = signature
-        .ok_or(Error::MissingHeader(SLACK_SIGNATURE_HEADER))?
-        .trim();
+    let timestamp = timestamp.ok_or(Error::MissingHeader(SLACK_TIMESTAMP_HEADER))?;
+    let signature = signature.ok_or(Error::MissingHeader(SLACK_SIGNATURE_HEADER))?;
+    if timestamp.len() > SLACK_MAX_HEADER_LEN {
+        return Err(Error::MalformedHeader(SLACK_TIMESTAMP_HEADER));
+    }
+    if signature.len() > SLACK_MAX_HEADER_LEN {
+        return Err(Error::MalformedHeader(SLACK_SIGNATURE_HEADER));
+    }
+    let (timestamp, signature) = (timestamp.trim(), signature.trim());
     let ts = parse_timestamp(timestamp).ok_or(Error::MalformedHeader(SLACK_TIMESTAMP_HEADER))?;
     let mac = signature
         .strip_prefix("v0=")
@@ -203,55 +235,141 @@ pub fn verify_slack(
     if skew_secs.unsigned_abs() > SLACK_MAX_SKEW_SECS.unsigned_abs() {
         return Err(Error::StaleTimestamp { skew_secs });
     }
-    hmac::verify(&secret.0.key, &slack_base_string(timestamp, body), &mac)
-        .map_err(|_| Error::Mismatch)
-}
-
-/// Verifies a PagerDuty v3 webhook: `signature` is the raw value of
-/// [`PAGERDUTY_SIGNATURE_HEADER`] and `body` the raw request bytes.
-///
-/// Accepts when any well-formed `v1=` entry matches any non-empty secret. Refuses everything with
-/// [`Error::NoSecretsConfigured`] when no non-empty secret is given, and with
-/// [`Error::MalformedHeader`] when the header holds no well-formed `v1=` entry.
-pub fn verify_pagerduty(
-    secrets: &[PagerDutySecret],
-    signature: Option<&str>,
-    body: &[u8],
-) -> Result<(), Error> {
-    let keys: Vec<&hmac::Key> = secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| &s.0.key)
-        .collect();
-    if keys.is_empty() {
-        return Err(Error::NoSecretsConfigured);
-    }
-    let signature = signature.ok_or(Error::MissingHeader(PAGERDUTY_SIGNATURE_HEADER))?;
-    let macs: Vec<[u8; MAC_LEN]> = signature
-        .split(',')
-        .filter_map(|entry| entry.trim().strip_prefix("v1="))
-        .filter_map(decode_mac)
-        .collect();
-    if macs.is_empty() {
-        return Err(Error::MalformedHeader(PAGERDUTY_SIGNATURE_HEADER));
-    }
-    let matched = macs
-        .iter()
-        .any(|mac| keys.iter().any(|key| hmac::verify(key, body, mac).is_ok()));
-    if matched {
+    if tag_matches(&slack_mac(&secret.0.key, timestamp, body), &mac) {
         Ok(())
     } else {
         Err(Error::Mismatch)
     }
 }
 
+/// Reads the well-formed `v1=` MACs of a PagerDuty signature header, refusing a header of more
+/// than [`PAGERDUTY_MAX_SIGNATURE_HEADER_LEN`] bytes or [`PAGERDUTY_MAX_SIGNATURES`] entries
+/// before looking further. Computes no MAC.
+fn pagerduty_candidates(signature: &str) -> Result<Vec<[u8; MAC_LEN]>, Error> {
+    if signature.len() > PAGERDUTY_MAX_SIGNATURE_HEADER_LEN {
+        return Err(Error::TooManySignatures);
+    }
+    let mut macs = Vec::new();
+    for (i, entry) in signature.split(',').enumerate() {
+        if i >= PAGERDUTY_MAX_SIGNATURES {
+            return Err(Error::TooManySignatures);
+        }
+        if let Some(mac) = entry.trim().strip_prefix("v1=").and_then(decode_mac) {
+            macs.push(mac);
+        }
+    }
+    if macs.is_empty() {
+        return Err(Error::MalformedHeader(PAGERDUTY_SIGNATURE_HEADER));
+    }
+    Ok(macs)
+}
+
+/// Verifies a PagerDuty v3 webhook: `signature` is the raw value of
+/// [`PAGERDUTY_SIGNATURE_HEADER`] and `body` the raw request bytes.
+///
+/// Accepts when any well-formed `v1=` entry matches any non-empty secret. Refuses everything with
+/// [`Error::NoSecretsConfigured`] when no non-empty secret is given, with
+/// [`Error::TooManySignatures`] when the header holds more than [`PAGERDUTY_MAX_SIGNATURES`]
+/// entries, and with [`Error::MalformedHeader`] when it holds no well-formed `v1=` entry. Costs
+/// at most one HMAC over `body` per non-empty secret, and none when the header is refused.
+pub fn verify_pagerduty(
+    secrets: &[PagerDutySecret],
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(), Error> {
+    verify_pagerduty_counted(secrets, signature, body).0
+}
+
+/// [`verify_pagerduty`], also returning how many MACs it computed (the cost tests check).
+fn verify_pagerduty_counted(
+    secrets: &[PagerDutySecret],
+    signature: Option<&str>,
+    body: &[u8],
+) -> (Result<(), Error>, usize) {
+    let keys: Vec<&hmac::Key> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| &s.0.key)
+        .collect();
+    if keys.is_empty() {
+        return (Err(Error::NoSecretsConfigured), 0);
+    }
+    let Some(signature) = signature else {
+        return (Err(Error::MissingHeader(PAGERDUTY_SIGNATURE_HEADER)), 0);
+    };
+    let macs = match pagerduty_candidates(signature) {
+        Ok(macs) => macs,
+        Err(err) => return (Err(err), 0),
+    };
+    let tags: Vec<hmac::Tag> = keys.iter().map(|key| hmac::sign(key, body)).collect();
+    // Every pair is compared, so the time taken does not depend on which entry matched.
+    let matched = macs.iter().fold(false, |found, mac| {
+        tags.iter()
+            .fold(found, |found, tag| tag_matches(tag, mac) | found)
+    });
+    let outcome = if matched {
+        Ok(())
+    } else {
+        Err(Error::Mismatch)
+    };
+    (outcome, tags.len())
+}
+
 /// Computes the Slack `X-Slack-Signature` value (`"v0=<hex>"`) for tests and fakes.
 pub fn sign_slack(secret: &SlackSigningSecret, timestamp: i64, body: &[u8]) -> String {
-    let base = slack_base_string(&timestamp.to_string(), body);
-    format!("v0={}", hex::encode(hmac::sign(&secret.0.key, &base)))
+    let mac = slack_mac(&secret.0.key, &timestamp.to_string(), body);
+    format!("v0={}", hex::encode(mac))
 }
 
 /// Computes one PagerDuty `X-PagerDuty-Signature` entry (`"v1=<hex>"`) for tests and fakes.
 pub fn sign_pagerduty(secret: &PagerDutySecret, body: &[u8]) -> String {
     format!("v1={}", hex::encode(hmac::sign(&secret.0.key, body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Vec<PagerDutySecret> {
+        vec![
+            PagerDutySecret::new("old"),
+            PagerDutySecret::new(""),
+            PagerDutySecret::new("new"),
+        ]
+    }
+
+    #[test]
+    fn a_refused_header_costs_no_mac_and_any_other_one_mac_per_secret() {
+        let body = vec![b'x'; 256 * 1024];
+        let bogus = format!("v1={}", "ab".repeat(MAC_LEN));
+        let flood = vec![bogus.as_str(); 5000].join(",");
+        assert_eq!(
+            verify_pagerduty_counted(&secrets(), Some(&flood), &body),
+            (Err(Error::TooManySignatures), 0)
+        );
+        // Within the byte cap but over the entry cap.
+        let short_flood = ["v0=1"; PAGERDUTY_MAX_SIGNATURES + 1].join(",");
+        assert!(short_flood.len() < PAGERDUTY_MAX_SIGNATURE_HEADER_LEN);
+        assert_eq!(
+            verify_pagerduty_counted(&secrets(), Some(&short_flood), &body),
+            (Err(Error::TooManySignatures), 0)
+        );
+        assert_eq!(
+            verify_pagerduty_counted(&secrets(), Some("v1=zz,v2=00"), &body),
+            (Err(Error::MalformedHeader(PAGERDUTY_SIGNATURE_HEADER)), 0)
+        );
+        // The most entries allowed, none matching: one MAC per non-empty secret, not 8 x 2.
+        let eight = [bogus.as_str(); PAGERDUTY_MAX_SIGNATURES].join(", ");
+        assert_eq!(
+            verify_pagerduty_counted(&secrets(), Some(&eight), &body),
+            (Err(Error::Mismatch), 2)
+        );
+        let good = sign_pagerduty(&PagerDutySecret::new("new"), &body);
+        let mut entries = vec![bogus.as_str(); PAGERDUTY_MAX_SIGNATURES - 1];
+        entries.push(&good);
+        assert_eq!(
+            verify_pagerduty_counted(&secrets(), Some(&entries.join(",")), &body),
+            (Ok(()), 2)
+        );
+    }
 }

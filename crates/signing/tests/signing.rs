@@ -490,3 +490,53 @@ proptest! {
         prop_assert_eq!(verify_pagerduty(&secrets, Some(&sig), &flipped), Err(Error::Mismatch));
     }
 }
+
+#[test]
+fn pagerduty_header_with_thousands_of_entries_is_refused_by_the_cap() {
+    let secrets = [PagerDutySecret::new("old"), PagerDutySecret::new("new")];
+    let body = vec![b'{'; 256 * 1024];
+    let good = sign_pagerduty(&secrets[1], &body);
+    let bogus = format!("v1={}", "0".repeat(64));
+    // 5,000 bogus entries, the valid one last: refused for the count, whatever they hold.
+    let mut flood = vec![bogus.as_str(); 4999];
+    flood.push(&good);
+    assert_eq!(
+        verify_pagerduty(&secrets, Some(&flood.join(",")), &body),
+        Err(Error::TooManySignatures)
+    );
+    assert_eq!(Error::TooManySignatures.kind(), "too_many_signatures");
+    // Eight entries (PagerDuty sends one per active secret) are read; nine are not.
+    let mut eight = vec![bogus.as_str(); signing::PAGERDUTY_MAX_SIGNATURES - 1];
+    eight.push(&good);
+    assert_eq!(
+        verify_pagerduty(&secrets, Some(&eight.join(", ")), &body),
+        Ok(())
+    );
+    let mut nine = eight.clone();
+    nine.insert(0, "v2=future");
+    assert_eq!(
+        verify_pagerduty(&secrets, Some(&nine.join(",")), &body),
+        Err(Error::TooManySignatures)
+    );
+    // A single huge entry is refused by the byte cap before it is split.
+    let huge = format!("v1={}", "a".repeat(100_000));
+    assert_eq!(
+        verify_pagerduty(&secrets, Some(&huge), &body),
+        Err(Error::TooManySignatures)
+    );
+}
+
+#[test]
+fn slack_oversized_headers_are_malformed() {
+    let secret = SlackSigningSecret::new(SLACK_SECRET);
+    let long = format!("v0={}{}", "a".repeat(64), " ".repeat(10_000));
+    assert_eq!(
+        verify_slack(&secret, Some("1531420618"), Some(&long), b"", SLACK_TS),
+        Err(Error::MalformedHeader(SLACK_SIGNATURE_HEADER))
+    );
+    let ts = format!("{}1531420618", " ".repeat(10_000));
+    assert_eq!(
+        verify_slack(&secret, Some(&ts), Some(SLACK_SIG), b"", SLACK_TS),
+        Err(Error::MalformedHeader(SLACK_TIMESTAMP_HEADER))
+    );
+}

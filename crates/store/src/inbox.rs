@@ -63,6 +63,34 @@ impl WebhookRow {
 const WEBHOOK_COLUMNS: &str =
     "seq, webhook_id, event_id, event_type, incident_id, payload, received_at, processed_at";
 
+/// A verified PagerDuty delivery whose body did not parse, to keep for operators.
+#[derive(Debug, Clone, Copy)]
+pub struct NewUnparsedWebhook<'a> {
+    /// The `X-Webhook-Id` header, when present (a redelivery is stored once).
+    pub webhook_id: Option<&'a WebhookId>,
+    /// The raw request body, exactly as verified (not necessarily UTF-8).
+    pub body: &'a [u8],
+    /// Why it did not parse.
+    pub error: &'a str,
+    /// When the request arrived.
+    pub received_at: UnixMillis,
+}
+
+/// A stored delivery that did not parse, without its body (see [`Tx::unparsed_webhook_body`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnparsedWebhook {
+    /// Arrival order (strictly increasing).
+    pub seq: i64,
+    /// The `X-Webhook-Id` header, when it was present.
+    pub webhook_id: Option<WebhookId>,
+    /// The body's length in bytes.
+    pub bytes: u64,
+    /// Why it did not parse.
+    pub error: String,
+    /// When the request arrived.
+    pub received_at: UnixMillis,
+}
+
 /// An accepted Slack action to store.
 #[derive(Debug, Clone, Copy)]
 pub struct NewAction<'a> {
@@ -198,6 +226,64 @@ impl Tx<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Stores a verified delivery that did not parse, unless one with the same `X-Webhook-Id`
+    /// is already stored there. Such rows are never processed; [`Tx::prune`] removes them after
+    /// the retention period.
+    pub fn insert_unparsed_webhook(
+        &mut self,
+        webhook: &NewUnparsedWebhook<'_>,
+    ) -> Result<InsertOutcome, Error> {
+        if let Some(id) = webhook.webhook_id {
+            let existing: Option<i64> = self
+                .row(
+                    "SELECT seq FROM pd_unparsed WHERE webhook_id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = existing {
+                return Ok(InsertOutcome::Duplicate(seq));
+            }
+        }
+        self.exec(
+            "INSERT INTO pd_unparsed (webhook_id, body, error, received_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                webhook.webhook_id.map(WebhookId::as_str),
+                webhook.body,
+                webhook.error,
+                webhook.received_at,
+            ],
+        )?;
+        Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
+    }
+
+    /// The newest stored deliveries that did not parse, newest first, at most `limit`.
+    pub fn unparsed_webhooks(&self, limit: usize) -> Result<Vec<UnparsedWebhook>, Error> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT seq, webhook_id, length(body), error, received_at FROM pd_unparsed
+             ORDER BY seq DESC LIMIT +?1",
+        )?;
+        let rows = stmt.query_map([limit_param(limit)], |r| {
+            Ok(UnparsedWebhook {
+                seq: r.get(0)?,
+                webhook_id: r.get::<_, Option<String>>(1)?.map(WebhookId::new),
+                bytes: r.get(2)?,
+                error: r.get(3)?,
+                received_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The raw body of a stored delivery that did not parse.
+    pub fn unparsed_webhook_body(&self, seq: i64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .row("SELECT body FROM pd_unparsed WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     /// Stores an accepted Slack action unless its dedupe key is already stored.

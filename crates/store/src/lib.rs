@@ -131,7 +131,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
 pub use identity::IdentityEntry;
-pub use inbox::{ActionRow, NewAction, NewWebhook, WebhookRow};
+pub use inbox::{
+    ActionRow, NewAction, NewUnparsedWebhook, NewWebhook, UnparsedWebhook, WebhookRow,
+};
 pub use outbox::{Buckets, NewEffect, OutboxBacklog, OutboxRow, OutboxStats};
 pub use state::IncidentRecord;
 pub use status::{PruneReport, RecentFailure, StatusSummary};

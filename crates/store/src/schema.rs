@@ -117,6 +117,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX outbox_heads_by_rate ON outbox (rate_key, due_at, seq) WHERE head = 1;
     "#,
+    // 4: verified PagerDuty deliveries that did not parse, kept byte for byte for operators.
+    r#"
+    CREATE TABLE pd_unparsed (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id  TEXT UNIQUE,
+        body        BLOB NOT NULL,
+        error       TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX pd_unparsed_received ON pd_unparsed (received_at);
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -4,7 +4,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::UnmappedUser;
-use crate::inbox::limit_param;
+use crate::inbox::{UnparsedWebhook, limit_param};
 use crate::outbox::OutboxStats;
 use crate::types::{EffectId, OrderKey, UnixMillis};
 use crate::{Error, Tx};
@@ -43,6 +43,10 @@ pub struct StatusSummary {
     pub unprocessed_webhooks: u64,
     /// Slack actions stored but not processed.
     pub unprocessed_actions: u64,
+    /// Verified PagerDuty deliveries that did not parse, stored (until pruned).
+    pub unparsed_webhooks: u64,
+    /// The newest of them, newest first.
+    pub recent_unparsed: Vec<UnparsedWebhook>,
     /// The newest effect failures, newest first.
     pub recent_failures: Vec<RecentFailure>,
     /// Unmapped Slack users, most recently seen first.
@@ -60,6 +64,8 @@ pub struct PruneReport {
     pub effects: u64,
     /// Identity entries expired at `now`.
     pub identities: u64,
+    /// Deliveries that did not parse, older than the retention.
+    pub unparsed: u64,
 }
 
 impl Tx<'_> {
@@ -91,6 +97,8 @@ impl Tx<'_> {
             last_webhook_at,
             unprocessed_webhooks,
             unprocessed_actions,
+            unparsed_webhooks: self.row("SELECT count(*) FROM pd_unparsed", [], |r| r.get(0))?,
+            recent_unparsed: self.unparsed_webhooks(limit)?,
             recent_failures: self.recent_failures(limit)?,
             unmapped_users: self.unmapped_users(limit)?,
         })
@@ -118,7 +126,8 @@ impl Tx<'_> {
 
     /// Deletes what the retention allows: processed inbox rows that arrived before
     /// `now - retention`, effects finished before `now - retention`, and identity entries
-    /// expired at `now`. Unprocessed inbox rows and unfinished effects are never deleted.
+    /// expired at `now`, and deliveries that did not parse that arrived before `now - retention`.
+    /// Unprocessed inbox rows and unfinished effects are never deleted.
     pub fn prune(&mut self, now: UnixMillis) -> Result<PruneReport, Error> {
         let cutoff = now.saturating_sub(self.settings.retention_ms);
         let webhooks = self.tx.execute(
@@ -137,11 +146,15 @@ impl Tx<'_> {
             "DELETE FROM identity_cache WHERE expires_at <= ?1",
             params![now],
         )?;
+        let unparsed = self
+            .tx
+            .execute("DELETE FROM pd_unparsed WHERE received_at < ?1", [cutoff])?;
         Ok(PruneReport {
             webhooks: webhooks as u64,
             actions: actions as u64,
             effects: effects as u64,
             identities: identities as u64,
+            unparsed: unparsed as u64,
         })
     }
 }

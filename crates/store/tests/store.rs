@@ -6,8 +6,8 @@ use ids::{ChannelId, EventId, IncidentId, MessageTs, PdUserId, SlackUserId, Webh
 use serde_json::json;
 use store::{
     ActionRow, AuditEntry, DedupeKey, Durability, EffectId, Error, IdentityEntry, IdentityKey,
-    IncidentRecord, InsertOutcome, Json, NewAction, NewEffect, NewWebhook, OrderKey, RateKey,
-    SEVEN_DAYS_MS, Store, StoreOptions, Tx, UnixMillis,
+    IncidentRecord, InsertOutcome, Json, NewAction, NewEffect, NewUnparsedWebhook, NewWebhook,
+    OrderKey, RateKey, SEVEN_DAYS_MS, Store, StoreOptions, Tx, UnixMillis,
 };
 
 const T0: UnixMillis = 1_764_000_000_000;
@@ -98,11 +98,11 @@ fn incident(id: &str, channel: Option<&str>, ts: Option<&str>, resolved: bool) -
 fn opening_twice_is_idempotent_and_uses_wal() {
     let (_dir, path) = temp_db();
     let first = Store::open(&path).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 3);
+    assert_eq!(first.schema_version().unwrap(), 4);
     insert_webhook(&first, Some("W1"), "E1", T0);
     drop(first);
     let second = Store::open(&path).unwrap();
-    assert_eq!(second.schema_version().unwrap(), 3);
+    assert_eq!(second.schema_version().unwrap(), 4);
     assert_eq!(
         second.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
         1
@@ -124,7 +124,7 @@ fn a_newer_schema_version_is_refused() {
     drop(conn);
     match Store::open(&path) {
         Err(Error::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 3));
+            assert_eq!((found, supported), (99, 4));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -926,6 +926,60 @@ fn prune_keeps_dedupe_keys_for_seven_days_and_never_drops_pending_rows() {
     assert_eq!(claim(&store, now + 1), ["pending-old"]);
 }
 
+#[test]
+fn unparsed_deliveries_are_kept_byte_for_byte_counted_in_status_and_pruned() {
+    let store = Store::open_in_memory().unwrap();
+    let id = WebhookId::new("W-garbage");
+    let body: &[u8] = b"\x00\xffnot json at all";
+    let insert = |webhook_id: Option<&WebhookId>, at: UnixMillis| {
+        store
+            .write(|tx| {
+                tx.insert_unparsed_webhook(&NewUnparsedWebhook {
+                    webhook_id,
+                    body,
+                    error: "expected value at line 1 column 1",
+                    received_at: at,
+                })
+            })
+            .unwrap()
+    };
+    let first = insert(Some(&id), T0);
+    assert!(first.is_inserted());
+    // A redelivery with the same X-Webhook-Id is stored once; without an id every one is.
+    assert_eq!(
+        insert(Some(&id), T0 + 1),
+        InsertOutcome::Duplicate(first.seq())
+    );
+    insert(None, T0 + 2);
+    let status = store.read(|tx| tx.status(T0 + 3, 10)).unwrap();
+    assert_eq!(status.unparsed_webhooks, 2);
+    assert_eq!(status.recent_unparsed.len(), 2);
+    let oldest = &status.recent_unparsed[1];
+    assert_eq!(oldest.webhook_id, Some(id.clone()));
+    assert_eq!(oldest.bytes, body.len() as u64);
+    assert_eq!(oldest.error, "expected value at line 1 column 1");
+    assert_eq!(
+        store
+            .read(|tx| tx.unparsed_webhook_body(first.seq()))
+            .unwrap()
+            .as_deref(),
+        Some(body)
+    );
+    // Neither inbox sees them: they are never processed.
+    assert_eq!(store.read(|tx| tx.webhook_count()).unwrap(), 0);
+    let report = store
+        .write(|tx| tx.prune(T0 + 1 + SEVEN_DAYS_MS + 1))
+        .unwrap();
+    assert_eq!(report.unparsed, 1);
+    assert_eq!(
+        store
+            .read(|tx| tx.status(T0, 10))
+            .unwrap()
+            .unparsed_webhooks,
+        1
+    );
+}
+
 // ---- restarts ----
 
 #[test]
@@ -1050,7 +1104,7 @@ fn read_only_open_reads_but_never_migrates_or_writes() {
         Store::open_read_only(&blank),
         Err(Error::SchemaTooOld {
             found: 0,
-            supported: 3
+            supported: 4
         })
     ));
 }

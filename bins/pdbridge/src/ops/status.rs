@@ -109,6 +109,29 @@ pub fn render(summary: &StatusSummary, database: &Path, now: UnixMillis) -> Stri
         "  not yet processed   {} webhooks, {} Slack actions",
         summary.unprocessed_webhooks, summary.unprocessed_actions
     );
+    if summary.unparsed_webhooks == 0 {
+        let _ = writeln!(out, "  unparsed webhooks   none");
+    } else {
+        let _ = writeln!(
+            out,
+            "  unparsed webhooks   {} (signed deliveries whose body did not parse, kept raw in pd_unparsed):",
+            summary.unparsed_webhooks
+        );
+        for u in &summary.recent_unparsed {
+            let _ = writeln!(
+                out,
+                "    {}  #{} {}, {} bytes: {}",
+                rfc3339(u.received_at),
+                u.seq,
+                u.webhook_id.as_ref().map_or_else(
+                    || "no X-Webhook-Id".to_owned(),
+                    |id| format!("X-Webhook-Id {id}")
+                ),
+                u.bytes,
+                u.error
+            );
+        }
+    }
     if summary.recent_failures.is_empty() {
         let _ = writeln!(out, "  recent failures     none");
     } else {
