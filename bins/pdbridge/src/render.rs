@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
-use slack_client::blocks::{Block, ButtonStyle, ConfirmDialog, Element, Text, View};
+use slack_client::blocks::{
+    Block, ButtonStyle, ConfirmDialog, Element, Text, View, char_len, escape_mrkdwn, limits,
+    split_mrkdwn, truncate_mrkdwn, truncate_plain,
+};
 use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
 /// `action_id` of the Acknowledge button.
@@ -90,20 +93,30 @@ fn urgency_label(urgency: Urgency) -> &'static str {
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    escape_mrkdwn(text)
 }
 
-/// Truncates to at most `max` characters, ending with `…` when cut.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
+/// Renders text the engine wrote (a pending action, a reply) as `mrkdwn`: everything is escaped
+/// like outside data, except the mentions `<@U…>` of the users in `mentions`, which the engine
+/// itself put there. Titles and PagerDuty error texts inside it can thus neither mention,
+/// ping nor link.
+pub fn engine_text(text: &str, mentions: &[SlackUserId]) -> String {
+    let mut out = escape(text);
+    for user in mentions {
+        let escaped = format!("&lt;@{}&gt;", escape(user.as_str()));
+        if user.as_str().chars().all(|c| c.is_ascii_alphanumeric()) {
+            out = out.replace(&escaped, &format!("<@{user}>"));
+        }
     }
+    out
+}
+
+/// `mrkdwn` built from a fixed `prefix`, escaped outside data and a fixed `suffix`, within `max`
+/// characters: only the outside data is cut, so the markup around it stays balanced.
+fn framed(prefix: &str, data: &str, suffix: &str, max: usize) -> String {
+    let room = max.saturating_sub(char_len(prefix) + char_len(suffix));
+    let text = format!("{prefix}{}{suffix}", truncate_mrkdwn(&escape(data), room));
+    truncate_mrkdwn(&text, max)
 }
 
 fn incident_label(card: &CardView) -> String {
@@ -111,6 +124,24 @@ fn incident_label(card: &CardView) -> String {
         Some(n) => format!("#{n}"),
         None => card.incident.to_string(),
     }
+}
+
+/// The title to show: PagerDuty's, or `Incident #1234` when it is empty or blank.
+fn display_title(card: &CardView) -> String {
+    if card.title.trim().is_empty() {
+        format!("Incident {}", incident_label(card))
+    } else {
+        card.title.clone()
+    }
+}
+
+/// The incident's page as a link target, when it is a web address: anything else (such as
+/// `!channel` or `@U123`) would turn the link into a mention.
+fn link_target(url: &str) -> Option<String> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let web = lower.starts_with("https://") || lower.starts_with("http://");
+    let target = escape(url).replace('|', "%7C");
+    (web && char_len(&target) <= 1000 && !target.chars().any(char::is_whitespace)).then_some(target)
 }
 
 /// The Slack user of each PagerDuty user that has one, for mentions on the card.
@@ -126,14 +157,30 @@ pub fn card(card: &CardView) -> Message {
 pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
     let status = card.status.label();
     let label = incident_label(card);
-    let text = truncate(&format!("[{status}] {label} {}", escape(&card.title)), 3000);
+    let title = display_title(card);
+    let text = framed(
+        &format!("[{status}] {} ", escape(&label)),
+        &title,
+        "",
+        limits::SECTION_TEXT,
+    );
 
     let mut blocks = Vec::new();
-    blocks.push(Block::header(truncate(&card.title, 150)));
+    blocks.push(Block::header(truncate_plain(&title, limits::HEADER_TEXT)));
 
-    let link = match &card.html_url {
-        Some(url) => format!("<{}|{}>", escape(url), escape(&label)),
-        None => escape(&label),
+    // The label is short (a number or an id); the link is kept only when it fits with it.
+    let label_text = truncate_mrkdwn(&escape(&label), 200);
+    let link = match card.html_url.as_deref().and_then(link_target) {
+        Some(url) => format!("<{url}|{label_text}>"),
+        None => label_text.clone(),
+    };
+    let field = |name: &str, value: &str| {
+        Text::mrkdwn(framed(
+            &format!("*{name}:*\n"),
+            value,
+            "",
+            limits::SECTION_FIELD,
+        ))
     };
     let mut fields = vec![Text::mrkdwn(format!(
         "*Status:*\n{} {status}",
@@ -146,10 +193,10 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         )));
     }
     if let Some(priority) = &card.priority {
-        fields.push(Text::mrkdwn(format!("*Priority:*\n{}", escape(priority))));
+        fields.push(field("Priority", priority));
     }
     if let Some(service) = &card.service {
-        fields.push(Text::mrkdwn(format!("*Service:*\n{}", escape(service))));
+        fields.push(field("Service", service));
     }
     let assignees = if card.assignees.is_empty() {
         "—".to_owned()
@@ -163,36 +210,49 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    fields.push(Text::mrkdwn(format!("*Assigned:*\n{assignees}")));
+    fields.push(Text::mrkdwn(truncate_mrkdwn(
+        &format!("*Assigned:*\n{assignees}"),
+        limits::SECTION_FIELD,
+    )));
     if let Some(ep) = &card.escalation_policy {
         let level = card
             .escalation_level
             .map(|l| format!(" (level {l})"))
             .unwrap_or_default();
-        fields.push(Text::mrkdwn(format!(
-            "*Escalation policy:*\n{}{level}",
-            escape(ep)
+        fields.push(Text::mrkdwn(framed(
+            "*Escalation policy:*\n",
+            ep,
+            &level,
+            limits::SECTION_FIELD,
         )));
     }
+    let summary = format!("{} *{status}* · {link} · ", status_emoji(card.status));
     blocks.push(Block::Section {
         block_id: Some("pdbridge_summary".to_owned()),
-        text: Some(Text::mrkdwn(format!(
-            "{} *{status}* · {link} · {}",
-            status_emoji(card.status),
-            escape(&card.title)
+        text: Some(Text::mrkdwn(framed(
+            &summary,
+            &title,
+            "",
+            limits::SECTION_TEXT,
         ))),
         fields,
         accessory: None,
     });
 
     if let Some(pending) = &card.pending {
-        blocks.push(Block::context(format!(
-            ":hourglass_flowing_sand: {}",
-            pending.text
+        let text = engine_text(&pending.text, std::slice::from_ref(&pending.requested_by));
+        blocks.push(Block::context(truncate_mrkdwn(
+            &format!(":hourglass_flowing_sand: {text}"),
+            limits::TEXT,
         )));
     }
     if let Some(error) = &card.last_error {
-        blocks.push(Block::context(format!(":warning: {}", escape(error))));
+        blocks.push(Block::context(framed(
+            ":warning: ",
+            error,
+            "",
+            limits::TEXT,
+        )));
     }
 
     if card.resolved || card.status == Status::Resolved {
@@ -201,7 +261,7 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
                 .to_owned(),
         ));
     } else {
-        let value = card.incident.to_string();
+        let value = truncate_plain(card.incident.as_str(), limits::BUTTON_VALUE);
         let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
         if card.status == Status::Triggered
             && let Element::Button { style, .. } = &mut ack
@@ -213,10 +273,11 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             *style = Some(ButtonStyle::Danger);
             *confirm = Some(ConfirmDialog {
                 title: Text::plain("Resolve incident?"),
-                text: Text::mrkdwn(format!(
-                    "Resolve {} *{}* in PagerDuty?",
-                    escape(&label),
-                    escape(&card.title)
+                text: Text::mrkdwn(framed(
+                    &format!("Resolve {label_text} *"),
+                    &title,
+                    "* in PagerDuty?",
+                    limits::CONFIRM_TEXT,
                 )),
                 confirm: Some(Text::plain("Resolve")),
                 deny: Some(Text::plain("Cancel")),
@@ -224,7 +285,10 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             });
         }
         blocks.push(Block::Actions {
-            block_id: Some(format!("pdbridge_actions:{}", card.incident)),
+            block_id: Some(truncate_plain(
+                &format!("pdbridge_actions:{}", card.incident),
+                limits::ID,
+            )),
             elements: vec![
                 ack,
                 Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
@@ -246,14 +310,34 @@ fn line_text(line: &TimelineLine) -> String {
     format!("{who}{}", escape(&line.text))
 }
 
-/// Renders thread lines as one message (one line each, oldest first).
-pub fn thread(lines: &[TimelineLine]) -> Message {
-    let body = lines.iter().map(line_text).collect::<Vec<_>>().join("\n");
-    let text = truncate(&body, 3000);
-    Message {
-        blocks: vec![Block::section(text.clone())],
-        text,
+/// Renders thread lines, one line each, oldest first, as one message, or as several when they
+/// do not fit in one section: no line is dropped, and a line too long for a message of its
+/// own is split between messages without splitting an entity, a mention or a character.
+pub fn thread(lines: &[TimelineLine]) -> Vec<Message> {
+    let max = limits::SECTION_TEXT;
+    let mut bodies: Vec<String> = Vec::new();
+    let mut body = String::new();
+    for line in lines {
+        for piece in split_mrkdwn(&line_text(line), max) {
+            if !body.is_empty() && char_len(&body) + 1 + char_len(&piece) > max {
+                bodies.push(std::mem::take(&mut body));
+            }
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(&piece);
+        }
     }
+    if !body.is_empty() {
+        bodies.push(body);
+    }
+    bodies
+        .into_iter()
+        .map(|text| Message {
+            blocks: vec![Block::section(text.clone())],
+            text,
+        })
+        .collect()
 }
 
 /// The Add note modal: one multiline text input.
@@ -264,7 +348,7 @@ pub fn note_modal(ctx: &ModalContext, title: &str) -> View {
     view.close = Some(Text::plain("Cancel"));
     view.private_metadata = Some(ctx.encode());
     view.blocks = vec![
-        Block::section(format!("Note on *{}*", escape(title))),
+        Block::section(framed("Note on *", title, "*", limits::SECTION_TEXT)),
         Block::Input {
             block_id: Some(NOTE_BLOCK.to_owned()),
             label: Text::plain("Note"),
@@ -291,7 +375,7 @@ pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
     view.close = Some(Text::plain("Cancel"));
     view.private_metadata = Some(ctx.encode());
     view.blocks = vec![
-        Block::section(format!("Reassign *{}*", escape(title))),
+        Block::section(framed("Reassign *", title, "*", limits::SECTION_TEXT)),
         Block::Input {
             block_id: Some(REASSIGN_BLOCK.to_owned()),
             label: Text::plain("Reassign to"),
@@ -440,7 +524,9 @@ mod tests {
                 text: "escalated to level 2".to_owned(),
             },
         ];
-        insta::assert_json_snapshot!("thread_lines", json(&thread(&lines)));
+        let messages = thread(&lines);
+        assert_eq!(messages.len(), 1);
+        insta::assert_json_snapshot!("thread_lines", json(&messages[0]));
     }
 
     #[test]

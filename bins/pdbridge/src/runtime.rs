@@ -806,10 +806,17 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             lines,
             ..
         } => {
-            let m = render::thread(lines);
-            let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
-            req.thread_ts = Some(thread_ts.clone());
-            slack_done(bridge.slack.post_message(&req).await.map(|_| ()))
+            // Lines past one section's limit go out as several messages, in order. A failed
+            // part is retried by the engine with every line, so the parts before it may repeat.
+            for m in render::thread(lines) {
+                let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
+                req.thread_ts = Some(thread_ts.clone());
+                if let Err(err) = bridge.slack.post_message(&req).await {
+                    return slack_outcome(bridge, &err);
+                }
+                bridge.metrics.api_call("slack", "ok");
+            }
+            Outcome::Done
         }
         Effect::Ephemeral {
             channel,
