@@ -111,6 +111,12 @@ pub fn engine_text(text: &str, mentions: &[SlackUserId]) -> String {
     out
 }
 
+/// An engine reply ([`sync_core::Effect::Ephemeral`]) as `mrkdwn` within Slack's limits:
+/// escaped but for the mentions the engine meant ([`engine_text`]).
+pub fn reply(text: &str, mentions: &[SlackUserId]) -> String {
+    truncate_mrkdwn(&engine_text(text, mentions), limits::SECTION_TEXT)
+}
+
 /// `mrkdwn` built from a fixed `prefix`, escaped outside data and a fixed `suffix`, within `max`
 /// characters: only the outside data is cut, so the markup around it stays balanced.
 fn framed(prefix: &str, data: &str, suffix: &str, max: usize) -> String {
@@ -479,6 +485,34 @@ mod tests {
         assert!(m.text.contains("Acknowledged"));
         assert_eq!(buttons(&m).len(), 5);
         insta::assert_json_snapshot!("card_acknowledged_pending", json(&m));
+    }
+
+    #[test]
+    fn pending_and_error_texts_are_escaped_but_the_requester_stays_mentioned() {
+        let mut v = base();
+        v.pending = Some(PendingView {
+            kind: ActionKind::Acknowledge,
+            requested_by: SlackUserId::new("U1ALICE"),
+            retry: 1,
+            text: "Acknowledging… requested by <@U1ALICE> (retrying: PagerDuty said \
+                   <!channel> <@U9EVE> & <https://evil.example|here>)"
+                .to_owned(),
+        });
+        v.last_error = Some("Resolve failed: <!here> & <@U9EVE>".to_owned());
+        let blocks = json(&card(&v))["blocks"].to_string();
+        assert!(blocks.contains("requested by <@U1ALICE> (retrying: PagerDuty said &lt;!channel&gt; &lt;@U9EVE&gt; &amp; &lt;https://evil.example|here&gt;)"), "{blocks}");
+        assert!(blocks.contains(":warning: Resolve failed: &lt;!here&gt; &amp; &lt;@U9EVE&gt;"));
+        for forbidden in ["<!channel>", "<!here>", "<@U9EVE>", "<https://evil"] {
+            assert!(!blocks.contains(forbidden), "{forbidden} in {blocks}");
+        }
+        // A reply mentions only the users the engine named.
+        let text =
+            "Acknowledging… requested by <@U1ALICE> is still waiting: DB <!channel> <@U1ALICE>";
+        assert_eq!(
+            reply(text, &[SlackUserId::new("U1ALICE")]),
+            "Acknowledging… requested by <@U1ALICE> is still waiting: DB &lt;!channel&gt; <@U1ALICE>"
+        );
+        assert!(!reply(text, &[]).contains('<'));
     }
 
     #[test]

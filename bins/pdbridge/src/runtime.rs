@@ -822,9 +822,14 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             channel,
             user,
             text,
+            mentions,
             ..
         } => match channel {
-            Some(channel) => slack_done(ephemeral(bridge, channel, user, text).await),
+            Some(channel) => {
+                // Titles and PagerDuty error texts inside are escaped like channel text.
+                let text = render::reply(text, mentions);
+                slack_done(ephemeral(bridge, channel, user, &text).await)
+            }
             None => {
                 tracing::warn!(%user, "no channel to tell the user: {text}");
                 Outcome::Done

@@ -1044,3 +1044,51 @@ async fn retries_inside_the_clients_are_counted_in_metrics() {
     }
     env.stop().await;
 }
+
+/// Outside text never mentions, pings or links from the bridge's messages: a title full of
+/// Slack markup shows escaped on the card and in the private replies that quote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn titles_with_slack_markup_are_escaped_in_cards_and_replies() {
+    let mut env = Env::new("").await;
+    let title = "Deploy <!channel> & <@U2BOB> <https://evil.example|login>";
+    let incident = env.pd.trigger_incident(title, &env.policy);
+    let card = env.card_posted("Deploy &lt;!channel&gt;").await;
+    let ts = card.ts.clone();
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("PagerDuty acknowledged", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    env.settled(&ts).await;
+    env.click(BOB, &ts, "pdbridge_ack").await;
+    env.wait("Bob is told it is already acknowledged", || {
+        env.told(BOB, "already acknowledged")
+    })
+    .await;
+    let reply = env
+        .slack
+        .ephemerals()
+        .into_iter()
+        .find(|e| e.text.contains("already acknowledged"))
+        .unwrap();
+    assert!(
+        reply.text.contains(
+            "Deploy &lt;!channel&gt; &amp; &lt;@U2BOB&gt; &lt;https://evil.example|login&gt;"
+        ),
+        "{}",
+        reply.text
+    );
+    let card = env.slack.message(&env.channel(), &ts).unwrap();
+    let mut parsed = vec![card.text.clone(), reply.text.clone()];
+    for b in card.blocks.as_array().unwrap() {
+        if b["type"] != "header" {
+            parsed.push(b.to_string());
+        }
+    }
+    for text in parsed {
+        for forbidden in ["<!channel>", "<@U2BOB>", "<https://evil"] {
+            assert!(!text.contains(forbidden), "{forbidden} in {text}");
+        }
+    }
+    env.stop().await;
+}

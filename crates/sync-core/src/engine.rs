@@ -302,6 +302,7 @@ impl Engine {
                     "The bridge has no record of incident {id}, so it did nothing. \
                      Open the incident in PagerDuty to act on it."
                 ),
+                mentions: Vec::new(),
             });
             out.push(dropped(&id, DropReason::UnknownIncident));
             return;
@@ -802,7 +803,15 @@ impl Cx<'_> {
                 pending.kind.progressive(),
                 pending.actor.slack
             );
-            self.reply(st, &action.key, action.channel.clone(), &slack, text);
+            let mentions = vec![pending.actor.slack.clone()];
+            self.reply_mentioning(
+                st,
+                &action.key,
+                action.channel.clone(),
+                &slack,
+                text,
+                mentions,
+            );
             return Some(DropReason::Busy);
         }
         let stage = initial_stage(&action.kind);
@@ -1324,6 +1333,20 @@ impl Cx<'_> {
         user: &SlackUserId,
         text: String,
     ) {
+        self.reply_mentioning(st, action, channel, user, text, Vec::new());
+    }
+
+    /// [`Cx::reply`] whose text mentions `mentions` on purpose (everything else in it is shown
+    /// as written, never as a mention).
+    fn reply_mentioning(
+        &mut self,
+        st: &mut IncidentState,
+        action: &ActionKey,
+        channel: Option<ChannelId>,
+        user: &SlackUserId,
+        text: String,
+        mentions: Vec<SlackUserId>,
+    ) {
         let seq = st.next_seq();
         let id = EffectId::new(&st.id, format!("{action}/reply{seq}"));
         self.emit(Effect::Ephemeral {
@@ -1333,6 +1356,7 @@ impl Cx<'_> {
             channel,
             user: user.clone(),
             text,
+            mentions,
         });
     }
 

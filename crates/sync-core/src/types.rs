@@ -437,7 +437,8 @@ pub struct PendingView {
     pub requested_by: SlackUserId,
     /// The retry number once a retry is scheduled (1 for the first retry).
     pub retry: u32,
-    /// The text to show, such as `Acknowledging… requested by <@U2CERLKJA>`.
+    /// The text to show, such as `Acknowledging… requested by <@U2CERLKJA>`: plain text, which
+    /// the renderer escapes except the mention of `requested_by`.
     pub text: String,
 }
 
@@ -658,8 +659,12 @@ pub enum Effect {
         channel: Option<ChannelId>,
         /// The user.
         user: SlackUserId,
-        /// The message.
+        /// The message: plain text, which the caller escapes for `mrkdwn` except the mentions
+        /// `<@U…>` of the users in `mentions`, which the engine wrote itself.
         text: String,
+        /// The users `text` mentions on purpose.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<SlackUserId>,
     },
     /// Change the incident in PagerDuty; answer with [`Outcome::PdIncident`] or [`Outcome::Done`].
     PdMutation {
