@@ -161,6 +161,9 @@ pub fn card(card: &CardView) -> Message {
 /// Renders the incident card, mentioning assignees found in `mentions` (`<@U…>`) and naming the
 /// others by their PagerDuty name.
 pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
+    if card.minimal {
+        return minimal_card(card);
+    }
     let status = card.status.label();
     let label = incident_label(card);
     let title = display_title(card);
@@ -261,49 +264,91 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         )));
     }
 
+    blocks.push(actions_or_resolved(card, &label_text, &title));
+    Message { text, blocks }
+}
+
+/// The five buttons of an open incident, or the note that a resolved one offers none.
+fn actions_or_resolved(card: &CardView, label_text: &str, title: &str) -> Block {
     if card.resolved || card.status == Status::Resolved {
-        blocks.push(Block::context(
+        return Block::context(
             "Resolved: no further actions from Slack. Open the incident in PagerDuty to reopen it."
                 .to_owned(),
-        ));
-    } else {
-        let value = truncate_plain(card.incident.as_str(), limits::BUTTON_VALUE);
-        let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
-        if card.status == Status::Triggered
-            && let Element::Button { style, .. } = &mut ack
-        {
-            *style = Some(ButtonStyle::Primary);
-        }
-        let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
-        if let Element::Button { style, confirm, .. } = &mut resolve {
-            *style = Some(ButtonStyle::Danger);
-            *confirm = Some(ConfirmDialog {
-                title: Text::plain("Resolve incident?"),
-                text: Text::mrkdwn(framed(
-                    &format!("Resolve {label_text} *"),
-                    &title,
-                    "* in PagerDuty?",
-                    limits::CONFIRM_TEXT,
-                )),
-                confirm: Some(Text::plain("Resolve")),
-                deny: Some(Text::plain("Cancel")),
-                style: Some(ButtonStyle::Danger),
-            });
-        }
-        blocks.push(Block::Actions {
-            block_id: Some(truncate_plain(
-                &format!("pdbridge_actions:{}", card.incident),
-                limits::ID,
+        );
+    }
+    let value = truncate_plain(card.incident.as_str(), limits::BUTTON_VALUE);
+    let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
+    if card.status == Status::Triggered
+        && let Element::Button { style, .. } = &mut ack
+    {
+        *style = Some(ButtonStyle::Primary);
+    }
+    let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
+    if let Element::Button { style, confirm, .. } = &mut resolve {
+        *style = Some(ButtonStyle::Danger);
+        *confirm = Some(ConfirmDialog {
+            title: Text::plain("Resolve incident?"),
+            text: Text::mrkdwn(framed(
+                &format!("Resolve {label_text} *"),
+                title,
+                "* in PagerDuty?",
+                limits::CONFIRM_TEXT,
             )),
-            elements: vec![
-                ack,
-                Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
-                Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
-                Element::button(ACTION_NOTE, "Add note", value),
-                resolve,
-            ],
+            confirm: Some(Text::plain("Resolve")),
+            deny: Some(Text::plain("Cancel")),
+            style: Some(ButtonStyle::Danger),
         });
     }
+    Block::Actions {
+        block_id: Some(truncate_plain(
+            &format!("pdbridge_actions:{}", card.incident),
+            limits::ID,
+        )),
+        elements: vec![
+            ack,
+            Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
+            Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
+            Element::button(ACTION_NOTE, "Add note", value),
+            resolve,
+        ],
+    }
+}
+
+/// How much of the title a minimal card keeps.
+const MINIMAL_TITLE: usize = 100;
+
+/// The card shown after Slack refused the full one ([`CardView::minimal`]): the status, the
+/// incident number and a hard-cut title, the buttons, and no fields, mentions or links.
+fn minimal_card(card: &CardView) -> Message {
+    let status = card.status.label();
+    let label_text = truncate_mrkdwn(&escape(&incident_label(card)), 40);
+    let title = truncate_plain(&display_title(card), MINIMAL_TITLE);
+    let text = framed(
+        &format!("[{status}] {label_text} "),
+        &title,
+        "",
+        limits::SECTION_TEXT,
+    );
+    let summary = format!("{} *{status}* · {label_text} · ", status_emoji(card.status));
+    let blocks = vec![
+        Block::Section {
+            block_id: Some("pdbridge_summary".to_owned()),
+            text: Some(Text::mrkdwn(framed(
+                &summary,
+                &title,
+                "",
+                limits::SECTION_TEXT,
+            ))),
+            fields: Vec::new(),
+            accessory: None,
+        },
+        Block::context(
+            ":warning: Slack refused this incident's full card, so pdbridge shows this short one. \
+             Open the incident in PagerDuty for its details."
+                .to_owned(),
+        ),
+        actions_or_resolved(card, &label_text, &title),
+    ];
     Message { text, blocks }
 }
 
@@ -422,6 +467,7 @@ mod tests {
             pending: None,
             last_error: None,
             resolved: false,
+            minimal: false,
         }
     }
 

@@ -576,6 +576,12 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         }
         return;
     }
+    if let (Effect::PostCard { card, .. }, Outcome::Permanent { .. }) = (&effect, &outcome) {
+        // The engine answers a refused card with a minimal one; `pdbridge status` counts these
+        // rows too (they are abandoned below).
+        let kind = if card.minimal { "minimal" } else { "full" };
+        bridge.metrics.card_post_failure(kind);
+    }
     let audit = mutation_audit(bridge, &effect, &outcome);
     // The engine schedules retries itself (as new effects); the row records this attempt's
     // failure so `pdbridge status` can show it.

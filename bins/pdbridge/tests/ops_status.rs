@@ -43,6 +43,26 @@ fn seed(path: &std::path::Path) {
                     created_at: NOW - age,
                 })?;
             }
+            // A card post Slack refused (given up on), and a thread post that failed for good:
+            // only the first counts as a failed card post.
+            for (id, kind) in [
+                ("PINC1/card1", "post_card"),
+                ("PINC1/thread2", "post_thread"),
+            ] {
+                tx.enqueue(&NewEffect {
+                    id: &EffectId::new(id),
+                    order_key: &OrderKey::new("PINC1"),
+                    rate_key: &RateKey::new("slack"),
+                    payload: &store::Json::encode(&json!({ kind: {"channel": "C1"} })).unwrap(),
+                    due_at: NOW - 30_000,
+                    created_at: NOW - 30_000,
+                })?;
+                tx.abandon(
+                    &EffectId::new(id),
+                    NOW - 20_000,
+                    "slack chat.postMessage: invalid_blocks",
+                )?;
+            }
             tx.fail(
                 &EffectId::new("PINC2/post-1"),
                 NOW - 5_000,
@@ -72,6 +92,8 @@ fn status_reports_every_figure_the_operator_needs() {
         "outbox depth        2 (0 in flight, 1 retrying), oldest 4m12s",
         "last webhook        2025-11-24T15:57:00Z (3m00s ago)",
         "not yet processed   1 webhooks, 0 Slack actions",
+        "failed card posts   1 (Slack refused a card; pdbridge then posts a minimal one: see below)",
+        "PINC1/card1  attempt 0 (gave up): slack chat.postMessage: invalid_blocks",
         "PINC2/post-1  attempt 1 (retrying): slack chat.postMessage: not_in_channel",
         "U0BOB  1 time(s), last 2025-11-24T15:59:58Z: no PagerDuty user has the email bob@example.com",
     ] {
@@ -90,6 +112,7 @@ fn an_empty_database_says_so_plainly() {
     assert!(text.contains("recent failures     none"), "{text}");
     assert!(text.contains("unmapped users      none"), "{text}");
     assert!(text.contains("outbox depth        0\n"), "{text}");
+    assert!(text.contains("failed card posts   0\n"), "{text}");
 }
 
 #[test]

@@ -84,11 +84,16 @@ fn card_case() -> impl Strategy<Value = Case> {
         pending,
         prop::option::of(text()),
         url,
-        (prop::option::of(1u64..100_000), 0usize..3, any::<bool>()),
+        (
+            prop::option::of(1u64..100_000),
+            0usize..3,
+            any::<bool>(),
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |((title, service, priority, policy), people, pending, error, html_url, misc)| {
-                let (number, status, urgent) = misc;
+                let (number, status, urgent, minimal) = misc;
                 let mut mentions = Mentions::new();
                 let assignees = people
                     .into_iter()
@@ -130,6 +135,7 @@ fn card_case() -> impl Strategy<Value = Case> {
                     pending,
                     last_error: error,
                     resolved: status == Status::Resolved,
+                    minimal,
                 };
                 Case { card, mentions }
             },
@@ -325,6 +331,7 @@ fn named_over_limit_inputs_render_within_limits() {
             pending: None,
             last_error: Some("<!channel> ".repeat(500)),
             resolved: false,
+            minimal: false,
         },
         mentions: Mentions::new(),
     };

@@ -459,6 +459,7 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
         pending,
         last_error: st.last_error.clone(),
         resolved: info.status == Status::Resolved,
+        minimal: st.card.minimal,
     })
 }
 
@@ -1145,8 +1146,18 @@ impl Cx<'_> {
                 st.card.retry_at = Some(self.now.saturating_add(retry_after));
             }
             Outcome::Permanent { error } => {
-                // Nothing is shown; the next change (or the reconciler) tries again.
                 st.card.shown = None;
+                if !st.card.minimal {
+                    // Slack refused the card: show the minimal one at once, so the incident
+                    // does not go silent (or stay stale) whatever in its content was refused.
+                    st.card.minimal = true;
+                    self.sync_card(st);
+                    return Some(DropReason::Failed);
+                }
+                // The minimal card failed too, so the content was not the cause (a channel
+                // the bot cannot post in): the next attempt shows the full card again.
+                st.card.minimal = false;
+                // Nothing is shown; the next change (or the reconciler) tries again.
                 if posting {
                     st.card.post_failed = Some(error);
                 }

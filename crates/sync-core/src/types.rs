@@ -473,6 +473,10 @@ pub struct CardView {
     pub last_error: Option<String>,
     /// True once resolved: the card then offers no status-changing buttons.
     pub resolved: bool,
+    /// True after Slack refused the full card permanently: render a minimal card (status,
+    /// a hard-cut title and the buttons; no fields), which Slack cannot refuse for its content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub minimal: bool,
 }
 
 /// The kind of a thread line.
