@@ -482,6 +482,7 @@ pub async fn run(env: &Env, report: &mut Report) -> anyhow::Result<()> {
         format!("Slack calls: {new_slack:?}; PagerDuty calls: {new_pd:?}"),
     );
     replays(env, &host, report, &mut table).await?;
+    hostile_title(env, &host, report, &mut table).await?;
     report.figure("bad_input/table", &table);
     Ok(())
 }
@@ -707,6 +708,83 @@ async fn replays(
         endpoint: si,
         case: "replayed click (same signature and timestamp)",
         expected: 200,
+        got,
+        written,
+    });
+    Ok(())
+}
+
+/// A valid delivery whose title breaks every Block Kit limit once escaped (Slack markup that
+/// would ping the channel, `&` that escapes to five characters, an emoji ZWJ sequence): it is
+/// accepted, and its card is posted in full (the fake Slack refuses anything over a limit, so a
+/// posted full card proves it fits) with the markup escaped; the minimal fallback card, which
+/// only a refusal brings, must not appear. It writes, as any valid delivery does.
+async fn hostile_title(
+    env: &Env,
+    host: &str,
+    report: &mut Report,
+    table: &mut Vec<Outcome>,
+) -> anyhow::Result<()> {
+    let title = format!(
+        "{}{}{}",
+        "<!channel> <@U0BOSS> ".repeat(200),
+        "&".repeat(3000),
+        "👩\u{200d}👩\u{200d}👧".repeat(100)
+    );
+    let body = payloads::webhook_body(
+        &IncidentEvent {
+            event_id: "EHOSTILE01",
+            event_type: "incident.triggered",
+            incident: "PHOSTILE01",
+            status: "triggered",
+            service: "PBADSVC",
+            agent: "PBENCH000",
+            occurred_at: "2026-01-01T00:00:00.000Z",
+            title: &title,
+        },
+        0,
+    );
+    let before = settled_counts(env).await?;
+    let request = pd_signed(host, &body, &body, JSON, "wh-hostile-1");
+    let got = send_one(env.addr, request).await.map_or(0, |(s, _)| s);
+    let channel = ids::ChannelId::new(DEFAULT_CHANNEL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let card = loop {
+        let card = env
+            .slack
+            .messages(&channel)
+            .into_iter()
+            .find(|m| m.text.contains("&lt;!channel&gt; &lt;@U0BOSS&gt;"));
+        if card.is_some() || std::time::Instant::now() > deadline {
+            break card;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let written = diff(&before, &settled_counts(env).await?);
+    let blocks = card
+        .as_ref()
+        .map(|c| c.blocks.to_string())
+        .unwrap_or_default();
+    let full = card.is_some() && !blocks.contains("Slack refused") && blocks.contains("fields");
+    let mrkdwn_clean = card.as_ref().is_some_and(|c| {
+        c.blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|b| b["type"] == "header" || !b.to_string().contains("<!channel>"))
+    });
+    report.check(
+        "bad input /pagerduty/webhook title over every Slack limit",
+        got == 202 && full && mrkdwn_clean,
+        format!(
+            "status {got} (expected 202); full card posted within limits: {full}; \
+             markup escaped outside plain text: {mrkdwn_clean}"
+        ),
+    );
+    table.push(Outcome {
+        endpoint: "/pagerduty/webhook",
+        case: "title over every Slack limit (valid delivery; its card must still post in full)",
+        expected: 202,
         got,
         written,
     });

@@ -896,7 +896,8 @@ impl Bridge {
                         channel,
                         user,
                         text: format!(
-                            "pdbridge could not open the form ({why}). Click the button again."
+                            "pdbridge could not open the form ({}). Click the button again.",
+                            render::escape(&why)
                         ),
                         blocks: Vec::new(),
                         thread_ts: None,

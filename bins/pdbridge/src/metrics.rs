@@ -28,6 +28,7 @@ pub struct Metrics {
     api_rate_limited: Family<Labels, Counter>,
     api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
+    card_post_failures: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,6 +107,12 @@ impl Metrics {
             "Slack clicks refused because the user maps to no PagerDuty user",
             unmapped_users.clone(),
         );
+        let card_post_failures = Family::<Labels, Counter>::default();
+        registry.register(
+            "card_post_failures",
+            "Card posts Slack refused permanently, by card (full, then minimal)",
+            card_post_failures.clone(),
+        );
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
             let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
@@ -117,6 +124,9 @@ impl Metrics {
         let _ = webhooks_duplicate.get_or_create(&vec![("source", "pagerduty".to_owned())]);
         for platform in ["pagerduty", "slack"] {
             let _ = api_rate_limited.get_or_create(&vec![("platform", platform.to_owned())]);
+        }
+        for card in ["full", "minimal"] {
+            let _ = card_post_failures.get_or_create(&vec![("card", card.to_owned())]);
         }
         Self {
             registry,
@@ -131,6 +141,7 @@ impl Metrics {
             api_rate_limited,
             api_retries,
             unmapped_users,
+            card_post_failures,
         }
     }
 
@@ -222,6 +233,14 @@ impl Metrics {
         self.unmapped_users.inc();
     }
 
+    /// Counts a card post that failed permanently (`card` is `full`, after which the engine
+    /// posts a minimal card, or `minimal`).
+    pub fn card_post_failure(&self, card: &'static str) {
+        self.card_post_failures
+            .get_or_create(&vec![("card", card.to_owned())])
+            .inc();
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -281,6 +300,7 @@ mod tests {
         ));
         assert!(text.contains("pdbridge_outbox_depth 3"));
         assert!(text.contains("pdbridge_unmapped_users_total 0"));
+        assert!(text.contains("pdbridge_card_post_failures_total{card=\"minimal\"} 0"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
-use slack_client::blocks::{Block, ButtonStyle, ConfirmDialog, Element, Text, View};
+use slack_client::blocks::{
+    Block, ButtonStyle, ConfirmDialog, Element, Text, View, char_len, escape_mrkdwn, limits,
+    split_mrkdwn, truncate_mrkdwn, truncate_plain,
+};
 use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
 /// `action_id` of the Acknowledge button.
@@ -90,20 +93,36 @@ fn urgency_label(urgency: Urgency) -> &'static str {
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    escape_mrkdwn(text)
 }
 
-/// Truncates to at most `max` characters, ending with `…` when cut.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
+/// Renders text the engine wrote (a pending action, a reply) as `mrkdwn`: everything is escaped
+/// like outside data, except the mentions `<@U…>` of the users in `mentions`, which the engine
+/// itself put there. Titles and PagerDuty error texts inside it can thus neither mention,
+/// ping nor link.
+pub fn engine_text(text: &str, mentions: &[SlackUserId]) -> String {
+    let mut out = escape(text);
+    for user in mentions {
+        let escaped = format!("&lt;@{}&gt;", escape(user.as_str()));
+        if user.as_str().chars().all(|c| c.is_ascii_alphanumeric()) {
+            out = out.replace(&escaped, &format!("<@{user}>"));
+        }
     }
+    out
+}
+
+/// An engine reply ([`sync_core::Effect::Ephemeral`]) as `mrkdwn` within Slack's limits:
+/// escaped but for the mentions the engine meant ([`engine_text`]).
+pub fn reply(text: &str, mentions: &[SlackUserId]) -> String {
+    truncate_mrkdwn(&engine_text(text, mentions), limits::SECTION_TEXT)
+}
+
+/// `mrkdwn` built from a fixed `prefix`, escaped outside data and a fixed `suffix`, within `max`
+/// characters: only the outside data is cut, so the markup around it stays balanced.
+fn framed(prefix: &str, data: &str, suffix: &str, max: usize) -> String {
+    let room = max.saturating_sub(char_len(prefix) + char_len(suffix));
+    let text = format!("{prefix}{}{suffix}", truncate_mrkdwn(&escape(data), room));
+    truncate_mrkdwn(&text, max)
 }
 
 fn incident_label(card: &CardView) -> String {
@@ -111,6 +130,24 @@ fn incident_label(card: &CardView) -> String {
         Some(n) => format!("#{n}"),
         None => card.incident.to_string(),
     }
+}
+
+/// The title to show: PagerDuty's, or `Incident #1234` when it is empty or blank.
+fn display_title(card: &CardView) -> String {
+    if card.title.trim().is_empty() {
+        format!("Incident {}", incident_label(card))
+    } else {
+        card.title.clone()
+    }
+}
+
+/// The incident's page as a link target, when it is a web address: anything else (such as
+/// `!channel` or `@U123`) would turn the link into a mention.
+fn link_target(url: &str) -> Option<String> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let web = lower.starts_with("https://") || lower.starts_with("http://");
+    let target = escape(url).replace('|', "%7C");
+    (web && char_len(&target) <= 1000 && !target.chars().any(char::is_whitespace)).then_some(target)
 }
 
 /// The Slack user of each PagerDuty user that has one, for mentions on the card.
@@ -124,16 +161,35 @@ pub fn card(card: &CardView) -> Message {
 /// Renders the incident card, mentioning assignees found in `mentions` (`<@U…>`) and naming the
 /// others by their PagerDuty name.
 pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
+    if card.minimal {
+        return minimal_card(card);
+    }
     let status = card.status.label();
     let label = incident_label(card);
-    let text = truncate(&format!("[{status}] {label} {}", escape(&card.title)), 3000);
+    let title = display_title(card);
+    let text = framed(
+        &format!("[{status}] {} ", escape(&label)),
+        &title,
+        "",
+        limits::SECTION_TEXT,
+    );
 
     let mut blocks = Vec::new();
-    blocks.push(Block::header(truncate(&card.title, 150)));
+    blocks.push(Block::header(truncate_plain(&title, limits::HEADER_TEXT)));
 
-    let link = match &card.html_url {
-        Some(url) => format!("<{}|{}>", escape(url), escape(&label)),
-        None => escape(&label),
+    // The label is short (a number or an id); the link is kept only when it fits with it.
+    let label_text = truncate_mrkdwn(&escape(&label), 200);
+    let link = match card.html_url.as_deref().and_then(link_target) {
+        Some(url) => format!("<{url}|{label_text}>"),
+        None => label_text.clone(),
+    };
+    let field = |name: &str, value: &str| {
+        Text::mrkdwn(framed(
+            &format!("*{name}:*\n"),
+            value,
+            "",
+            limits::SECTION_FIELD,
+        ))
     };
     let mut fields = vec![Text::mrkdwn(format!(
         "*Status:*\n{} {status}",
@@ -146,10 +202,10 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         )));
     }
     if let Some(priority) = &card.priority {
-        fields.push(Text::mrkdwn(format!("*Priority:*\n{}", escape(priority))));
+        fields.push(field("Priority", priority));
     }
     if let Some(service) = &card.service {
-        fields.push(Text::mrkdwn(format!("*Service:*\n{}", escape(service))));
+        fields.push(field("Service", service));
     }
     let assignees = if card.assignees.is_empty() {
         "—".to_owned()
@@ -163,77 +219,136 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    fields.push(Text::mrkdwn(format!("*Assigned:*\n{assignees}")));
+    fields.push(Text::mrkdwn(truncate_mrkdwn(
+        &format!("*Assigned:*\n{assignees}"),
+        limits::SECTION_FIELD,
+    )));
     if let Some(ep) = &card.escalation_policy {
         let level = card
             .escalation_level
             .map(|l| format!(" (level {l})"))
             .unwrap_or_default();
-        fields.push(Text::mrkdwn(format!(
-            "*Escalation policy:*\n{}{level}",
-            escape(ep)
+        fields.push(Text::mrkdwn(framed(
+            "*Escalation policy:*\n",
+            ep,
+            &level,
+            limits::SECTION_FIELD,
         )));
     }
+    let summary = format!("{} *{status}* · {link} · ", status_emoji(card.status));
     blocks.push(Block::Section {
         block_id: Some("pdbridge_summary".to_owned()),
-        text: Some(Text::mrkdwn(format!(
-            "{} *{status}* · {link} · {}",
-            status_emoji(card.status),
-            escape(&card.title)
+        text: Some(Text::mrkdwn(framed(
+            &summary,
+            &title,
+            "",
+            limits::SECTION_TEXT,
         ))),
         fields,
         accessory: None,
     });
 
     if let Some(pending) = &card.pending {
-        blocks.push(Block::context(format!(
-            ":hourglass_flowing_sand: {}",
-            pending.text
+        let text = engine_text(&pending.text, std::slice::from_ref(&pending.requested_by));
+        blocks.push(Block::context(truncate_mrkdwn(
+            &format!(":hourglass_flowing_sand: {text}"),
+            limits::TEXT,
         )));
     }
     if let Some(error) = &card.last_error {
-        blocks.push(Block::context(format!(":warning: {}", escape(error))));
+        blocks.push(Block::context(framed(
+            ":warning: ",
+            error,
+            "",
+            limits::TEXT,
+        )));
     }
 
+    blocks.push(actions_or_resolved(card, &label_text, &title));
+    Message { text, blocks }
+}
+
+/// The five buttons of an open incident, or the note that a resolved one offers none.
+fn actions_or_resolved(card: &CardView, label_text: &str, title: &str) -> Block {
     if card.resolved || card.status == Status::Resolved {
-        blocks.push(Block::context(
+        return Block::context(
             "Resolved: no further actions from Slack. Open the incident in PagerDuty to reopen it."
                 .to_owned(),
-        ));
-    } else {
-        let value = card.incident.to_string();
-        let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
-        if card.status == Status::Triggered
-            && let Element::Button { style, .. } = &mut ack
-        {
-            *style = Some(ButtonStyle::Primary);
-        }
-        let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
-        if let Element::Button { style, confirm, .. } = &mut resolve {
-            *style = Some(ButtonStyle::Danger);
-            *confirm = Some(ConfirmDialog {
-                title: Text::plain("Resolve incident?"),
-                text: Text::mrkdwn(format!(
-                    "Resolve {} *{}* in PagerDuty?",
-                    escape(&label),
-                    escape(&card.title)
-                )),
-                confirm: Some(Text::plain("Resolve")),
-                deny: Some(Text::plain("Cancel")),
-                style: Some(ButtonStyle::Danger),
-            });
-        }
-        blocks.push(Block::Actions {
-            block_id: Some(format!("pdbridge_actions:{}", card.incident)),
-            elements: vec![
-                ack,
-                Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
-                Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
-                Element::button(ACTION_NOTE, "Add note", value),
-                resolve,
-            ],
+        );
+    }
+    let value = truncate_plain(card.incident.as_str(), limits::BUTTON_VALUE);
+    let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
+    if card.status == Status::Triggered
+        && let Element::Button { style, .. } = &mut ack
+    {
+        *style = Some(ButtonStyle::Primary);
+    }
+    let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
+    if let Element::Button { style, confirm, .. } = &mut resolve {
+        *style = Some(ButtonStyle::Danger);
+        *confirm = Some(ConfirmDialog {
+            title: Text::plain("Resolve incident?"),
+            text: Text::mrkdwn(framed(
+                &format!("Resolve {label_text} *"),
+                title,
+                "* in PagerDuty?",
+                limits::CONFIRM_TEXT,
+            )),
+            confirm: Some(Text::plain("Resolve")),
+            deny: Some(Text::plain("Cancel")),
+            style: Some(ButtonStyle::Danger),
         });
     }
+    Block::Actions {
+        block_id: Some(truncate_plain(
+            &format!("pdbridge_actions:{}", card.incident),
+            limits::ID,
+        )),
+        elements: vec![
+            ack,
+            Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
+            Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
+            Element::button(ACTION_NOTE, "Add note", value),
+            resolve,
+        ],
+    }
+}
+
+/// How much of the title a minimal card keeps.
+const MINIMAL_TITLE: usize = 100;
+
+/// The card shown after Slack refused the full one ([`CardView::minimal`]): the status, the
+/// incident number and a hard-cut title, the buttons, and no fields, mentions or links.
+fn minimal_card(card: &CardView) -> Message {
+    let status = card.status.label();
+    let label_text = truncate_mrkdwn(&escape(&incident_label(card)), 40);
+    let title = truncate_plain(&display_title(card), MINIMAL_TITLE);
+    let text = framed(
+        &format!("[{status}] {label_text} "),
+        &title,
+        "",
+        limits::SECTION_TEXT,
+    );
+    let summary = format!("{} *{status}* · {label_text} · ", status_emoji(card.status));
+    let blocks = vec![
+        Block::Section {
+            block_id: Some("pdbridge_summary".to_owned()),
+            text: Some(Text::mrkdwn(framed(
+                &summary,
+                &title,
+                "",
+                limits::SECTION_TEXT,
+            ))),
+            fields: Vec::new(),
+            accessory: None,
+        },
+        Block::context(
+            ":warning: Slack refused this incident's full card, so pdbridge shows this short one. \
+             Open the incident in PagerDuty for its details."
+                .to_owned(),
+        ),
+        actions_or_resolved(card, &label_text, &title),
+    ];
     Message { text, blocks }
 }
 
@@ -246,14 +361,34 @@ fn line_text(line: &TimelineLine) -> String {
     format!("{who}{}", escape(&line.text))
 }
 
-/// Renders thread lines as one message (one line each, oldest first).
-pub fn thread(lines: &[TimelineLine]) -> Message {
-    let body = lines.iter().map(line_text).collect::<Vec<_>>().join("\n");
-    let text = truncate(&body, 3000);
-    Message {
-        blocks: vec![Block::section(text.clone())],
-        text,
+/// Renders thread lines, one line each, oldest first, as one message, or as several when they
+/// do not fit in one section: no line is dropped, and a line too long for a message of its
+/// own is split between messages without splitting an entity, a mention or a character.
+pub fn thread(lines: &[TimelineLine]) -> Vec<Message> {
+    let max = limits::SECTION_TEXT;
+    let mut bodies: Vec<String> = Vec::new();
+    let mut body = String::new();
+    for line in lines {
+        for piece in split_mrkdwn(&line_text(line), max) {
+            if !body.is_empty() && char_len(&body) + 1 + char_len(&piece) > max {
+                bodies.push(std::mem::take(&mut body));
+            }
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(&piece);
+        }
     }
+    if !body.is_empty() {
+        bodies.push(body);
+    }
+    bodies
+        .into_iter()
+        .map(|text| Message {
+            blocks: vec![Block::section(text.clone())],
+            text,
+        })
+        .collect()
 }
 
 /// The Add note modal: one multiline text input.
@@ -264,7 +399,7 @@ pub fn note_modal(ctx: &ModalContext, title: &str) -> View {
     view.close = Some(Text::plain("Cancel"));
     view.private_metadata = Some(ctx.encode());
     view.blocks = vec![
-        Block::section(format!("Note on *{}*", escape(title))),
+        Block::section(framed("Note on *", title, "*", limits::SECTION_TEXT)),
         Block::Input {
             block_id: Some(NOTE_BLOCK.to_owned()),
             label: Text::plain("Note"),
@@ -291,7 +426,7 @@ pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
     view.close = Some(Text::plain("Cancel"));
     view.private_metadata = Some(ctx.encode());
     view.blocks = vec![
-        Block::section(format!("Reassign *{}*", escape(title))),
+        Block::section(framed("Reassign *", title, "*", limits::SECTION_TEXT)),
         Block::Input {
             block_id: Some(REASSIGN_BLOCK.to_owned()),
             label: Text::plain("Reassign to"),
@@ -332,6 +467,7 @@ mod tests {
             pending: None,
             last_error: None,
             resolved: false,
+            minimal: false,
         }
     }
 
@@ -398,6 +534,34 @@ mod tests {
     }
 
     #[test]
+    fn pending_and_error_texts_are_escaped_but_the_requester_stays_mentioned() {
+        let mut v = base();
+        v.pending = Some(PendingView {
+            kind: ActionKind::Acknowledge,
+            requested_by: SlackUserId::new("U1ALICE"),
+            retry: 1,
+            text: "Acknowledging… requested by <@U1ALICE> (retrying: PagerDuty said \
+                   <!channel> <@U9EVE> & <https://evil.example|here>)"
+                .to_owned(),
+        });
+        v.last_error = Some("Resolve failed: <!here> & <@U9EVE>".to_owned());
+        let blocks = json(&card(&v))["blocks"].to_string();
+        assert!(blocks.contains("requested by <@U1ALICE> (retrying: PagerDuty said &lt;!channel&gt; &lt;@U9EVE&gt; &amp; &lt;https://evil.example|here&gt;)"), "{blocks}");
+        assert!(blocks.contains(":warning: Resolve failed: &lt;!here&gt; &amp; &lt;@U9EVE&gt;"));
+        for forbidden in ["<!channel>", "<!here>", "<@U9EVE>", "<https://evil"] {
+            assert!(!blocks.contains(forbidden), "{forbidden} in {blocks}");
+        }
+        // A reply mentions only the users the engine named.
+        let text =
+            "Acknowledging… requested by <@U1ALICE> is still waiting: DB <!channel> <@U1ALICE>";
+        assert_eq!(
+            reply(text, &[SlackUserId::new("U1ALICE")]),
+            "Acknowledging… requested by <@U1ALICE> is still waiting: DB &lt;!channel&gt; <@U1ALICE>"
+        );
+        assert!(!reply(text, &[]).contains('<'));
+    }
+
+    #[test]
     fn card_with_last_error() {
         let mut v = base();
         v.last_error = Some("Acknowledge failed: PagerDuty answered 503".to_owned());
@@ -440,7 +604,9 @@ mod tests {
                 text: "escalated to level 2".to_owned(),
             },
         ];
-        insta::assert_json_snapshot!("thread_lines", json(&thread(&lines)));
+        let messages = thread(&lines);
+        assert_eq!(messages.len(), 1);
+        insta::assert_json_snapshot!("thread_lines", json(&messages[0]));
     }
 
     #[test]

@@ -576,6 +576,12 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         }
         return;
     }
+    if let (Effect::PostCard { card, .. }, Outcome::Permanent { .. }) = (&effect, &outcome) {
+        // The engine answers a refused card with a minimal one; `pdbridge status` counts these
+        // rows too (they are abandoned below).
+        let kind = if card.minimal { "minimal" } else { "full" };
+        bridge.metrics.card_post_failure(kind);
+    }
     let audit = mutation_audit(bridge, &effect, &outcome);
     // The engine schedules retries itself (as new effects); the row records this attempt's
     // failure so `pdbridge status` can show it.
@@ -806,18 +812,30 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             lines,
             ..
         } => {
-            let m = render::thread(lines);
-            let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
-            req.thread_ts = Some(thread_ts.clone());
-            slack_done(bridge.slack.post_message(&req).await.map(|_| ()))
+            // Lines past one section's limit go out as several messages, in order. A failed
+            // part is retried by the engine with every line, so the parts before it may repeat.
+            for m in render::thread(lines) {
+                let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
+                req.thread_ts = Some(thread_ts.clone());
+                if let Err(err) = bridge.slack.post_message(&req).await {
+                    return slack_outcome(bridge, &err);
+                }
+                bridge.metrics.api_call("slack", "ok");
+            }
+            Outcome::Done
         }
         Effect::Ephemeral {
             channel,
             user,
             text,
+            mentions,
             ..
         } => match channel {
-            Some(channel) => slack_done(ephemeral(bridge, channel, user, text).await),
+            Some(channel) => {
+                // Titles and PagerDuty error texts inside are escaped like channel text.
+                let text = render::reply(text, mentions);
+                slack_done(ephemeral(bridge, channel, user, &text).await)
+            }
             None => {
                 tracing::warn!(%user, "no channel to tell the user: {text}");
                 Outcome::Done

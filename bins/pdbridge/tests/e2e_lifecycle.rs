@@ -1060,3 +1060,101 @@ async fn retries_inside_the_clients_are_counted_in_metrics() {
     }
     env.stop().await;
 }
+
+/// Outside text never mentions, pings or links from the bridge's messages: a title full of
+/// Slack markup shows escaped on the card and in the private replies that quote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn titles_with_slack_markup_are_escaped_in_cards_and_replies() {
+    let mut env = Env::new("").await;
+    let title = "Deploy <!channel> & <@U2BOB> <https://evil.example|login>";
+    let incident = env.pd.trigger_incident(title, &env.policy);
+    let card = env.card_posted("Deploy &lt;!channel&gt;").await;
+    let ts = card.ts.clone();
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("PagerDuty acknowledged", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    env.settled(&ts).await;
+    env.click(BOB, &ts, "pdbridge_ack").await;
+    env.wait("Bob is told it is already acknowledged", || {
+        env.told(BOB, "already acknowledged")
+    })
+    .await;
+    let reply = env
+        .slack
+        .ephemerals()
+        .into_iter()
+        .find(|e| e.text.contains("already acknowledged"))
+        .unwrap();
+    assert!(
+        reply.text.contains(
+            "Deploy &lt;!channel&gt; &amp; &lt;@U2BOB&gt; &lt;https://evil.example|login&gt;"
+        ),
+        "{}",
+        reply.text
+    );
+    let card = env.slack.message(&env.channel(), &ts).unwrap();
+    let mut parsed = vec![card.text.clone(), reply.text.clone()];
+    for b in card.blocks.as_array().unwrap() {
+        if b["type"] != "header" {
+            parsed.push(b.to_string());
+        }
+    }
+    for text in parsed {
+        for forbidden in ["<!channel>", "<@U2BOB>", "<https://evil"] {
+            assert!(!text.contains(forbidden), "{forbidden} in {text}");
+        }
+    }
+    env.stop().await;
+}
+
+/// Slack refusing a card (`invalid_blocks`) does not leave the incident silent: the bridge posts
+/// a minimal card with the buttons at once, counts the refusal in `/metrics`, and `pdbridge
+/// status` shows it; later changes update the minimal card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_slack_refuses_is_replaced_by_a_minimal_card_and_counted() {
+    let mut env = Env::new("").await;
+    env.slack.inject(
+        "chat.postMessage",
+        fakes::slack::Fault::error("invalid_blocks"),
+    );
+    let incident = env.pd.trigger_incident("Payments queue stuck", &env.policy);
+    let card = env.card_posted("Payments queue stuck").await;
+    let blocks = card.blocks.to_string();
+    assert!(
+        blocks.contains("Slack refused this incident's full card"),
+        "{blocks}"
+    );
+    assert!(!blocks.contains("fields"), "{blocks}");
+    assert_eq!(
+        buttons(&card),
+        ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+    );
+    assert_eq!(env.cards().len(), 1);
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.contains("pdbridge_card_post_failures_total{card=\"full\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pdbridge_card_post_failures_total{card=\"minimal\"} 0"));
+
+    // The buttons work, and the minimal card follows the incident.
+    env.click(ALICE, &card.ts, "pdbridge_ack").await;
+    env.wait("the minimal card shows Acknowledged", || {
+        env.slack
+            .message(&env.channel(), &card.ts)
+            .is_some_and(|m| m.text.contains("Acknowledged"))
+    })
+    .await;
+    assert_eq!(
+        env.pd.incident(&incident).unwrap().status,
+        PdStatus::Acknowledged
+    );
+    env.stop().await;
+    let db = env.dir.path().join("pdbridge.db");
+    let summary = pdbridge::ops::status::read_summary(&db, i64::MAX / 2, 10).unwrap();
+    let text = pdbridge::ops::status::render(&summary, &db, 0);
+    assert!(text.contains("failed card posts   1 ("), "{text}");
+    assert!(text.contains("invalid_blocks"), "{text}");
+}

@@ -93,14 +93,16 @@ async fn a_card_whose_post_failed_is_posted_resolved_by_the_next_reconciliation(
     let running = start(&pd, &slack, &dir).await;
     let bridge = &running.bridge;
 
-    // The card's first post fails permanently (`channel_not_found` is not a retryable code).
+    // The card's first post fails permanently (`channel_not_found` is not a retryable code), and
+    // so does the minimal card the engine then tries, as with a real missing channel.
+    slack.inject("chat.postMessage", Fault::error("channel_not_found"));
     slack.inject("chat.postMessage", Fault::error("channel_not_found"));
     let incident = pd.trigger_incident(TITLE, &policy);
     let engine_state = |check: &dyn Fn(&sync_core::IncidentState) -> bool| {
         bridge.with_engine(|e| e.incident(&incident).is_some_and(check))
     };
     wait("the failed post's outcome is handled", || {
-        slack.requests_to("chat.postMessage").len() == 1
+        slack.requests_to("chat.postMessage").len() == 2
             && engine_state(&|s| s.card_ts().is_none() && s.is_idle())
     })
     .await;
@@ -128,7 +130,7 @@ async fn a_card_whose_post_failed_is_posted_resolved_by_the_next_reconciliation(
     bridge.unload_idle_resolved();
     assert!(bridge.with_engine(|e| e.incident(&incident).is_some()));
     assert!(cards(&slack).is_empty());
-    assert_eq!(slack.requests_to("chat.postMessage").len(), 1);
+    assert_eq!(slack.requests_to("chat.postMessage").len(), 2);
 
     // One pass posts the card, showing the resolved state.
     pdbridge::runtime::reconcile_once(bridge).await;
@@ -147,15 +149,17 @@ async fn a_card_whose_post_failed_is_posted_resolved_by_the_next_reconciliation(
     let stored_open = bridge.store().read(|tx| tx.open_incident_ids()).unwrap();
     assert!(!stored_open.contains(&incident), "{stored_open:?}");
 
-    // Two card posts reached Slack (the failed one and this one); thread lines are replies.
-    assert_eq!(card_posts(&slack), 2);
+    // Three card posts reached Slack (the failed full and minimal ones, and this one, full
+    // again); thread lines are replies.
+    assert_eq!(card_posts(&slack), 3);
+    assert!(posted[0].blocks.to_string().contains("fields"));
 
     // A second pass posts nothing more.
     let posts = slack.requests_to("chat.postMessage").len();
     pdbridge::runtime::reconcile_once(bridge).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(slack.requests_to("chat.postMessage").len(), posts);
-    assert_eq!(card_posts(&slack), 2);
+    assert_eq!(card_posts(&slack), 3);
     assert_eq!(cards(&slack).len(), 1);
     running.shutdown().await.unwrap();
 }

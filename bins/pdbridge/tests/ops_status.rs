@@ -45,6 +45,26 @@ fn seed(path: &std::path::Path) {
                     created_at: NOW - age,
                 })?;
             }
+            // A card post Slack refused (given up on), and a thread post that failed for good:
+            // only the first counts as a failed card post.
+            for (id, kind) in [
+                ("PINC1/card1", "post_card"),
+                ("PINC1/thread2", "post_thread"),
+            ] {
+                tx.enqueue(&NewEffect {
+                    id: &EffectId::new(id),
+                    order_key: &OrderKey::new("PINC1"),
+                    rate_key: &RateKey::new("slack"),
+                    payload: &store::Json::encode(&json!({ kind: {"channel": "C1"} })).unwrap(),
+                    due_at: NOW - 30_000,
+                    created_at: NOW - 30_000,
+                })?;
+                tx.abandon(
+                    &EffectId::new(id),
+                    NOW - 20_000,
+                    "slack chat.postMessage: invalid_blocks",
+                )?;
+            }
             tx.fail(
                 &EffectId::new("PINC2/post-1"),
                 NOW - 5_000,
@@ -82,6 +102,8 @@ fn status_reports_every_figure_the_operator_needs() {
         "not yet processed   1 webhooks, 0 Slack actions",
         "unparsed webhooks   1 (signed deliveries whose body did not parse, kept raw in pd_unparsed):",
         "2025-11-24T15:59:30Z  #1 X-Webhook-Id W-GARBAGE, 10 bytes: expected value at line 1 column 1",
+        "failed card posts   1 (Slack refused a card; pdbridge then posts a minimal one: see below)",
+        "PINC1/card1  attempt 0 (gave up): slack chat.postMessage: invalid_blocks",
         "PINC2/post-1  attempt 1 (retrying): slack chat.postMessage: not_in_channel",
         "U0BOB  1 time(s), last 2025-11-24T15:59:58Z: no PagerDuty user has the email bob@example.com",
     ] {
@@ -101,6 +123,7 @@ fn an_empty_database_says_so_plainly() {
     assert!(text.contains("unparsed webhooks   none"), "{text}");
     assert!(text.contains("unmapped users      none"), "{text}");
     assert!(text.contains("outbox depth        0\n"), "{text}");
+    assert!(text.contains("failed card posts   0\n"), "{text}");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! it is dropped.
 #![forbid(unsafe_code)]
 
+pub mod block_kit;
 pub mod http;
 pub mod pd;
 pub mod slack;

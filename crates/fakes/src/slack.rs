@@ -14,7 +14,10 @@
 //! `Retry-After` beyond that; an injected fault applies to exactly one request of its method;
 //! `response_url`s are served at `{url}/response/<n>` and accept 5 posts each; `auth.test`
 //! reports the granted scopes in `x-oauth-scopes` ([`FakeSlack::set_scopes`]); a user moved to
-//! another workspace with [`FakeSlack::set_user_team`] is a Slack Connect user everywhere.
+//! another workspace with [`FakeSlack::set_user_team`] is a Slack Connect user everywhere;
+//! messages (`chat.postMessage`, `chat.update`, `chat.postEphemeral`, `response_url`) and views
+//! (`views.open`, `views.update`) that break a documented Block Kit limit ([`crate::block_kit`])
+//! are refused whole, with `invalid_blocks` and `invalid_arguments` respectively.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +32,7 @@ use ids::{ChannelId, Email, MessageTs, SlackTeamId, SlackUserId, TriggerId, View
 use serde_json::{Map, Value, json};
 use signing::SlackSigningSecret;
 
+use crate::block_kit;
 use crate::http::{RecordedRequest, Reply, Server};
 
 /// The bot token the fake accepts unless [`FakeSlack::start_with_token`] chose another.
@@ -971,6 +975,12 @@ fn response_url(state: &mut State, req: &RecordedRequest) -> Reply {
             &json!({"ok": false, "error": "invalid_payload"}),
         );
     };
+    if let Err(message) = block_kit::check_message(&body["blocks"]) {
+        return fail_with("invalid_blocks", &message);
+    }
+    if body["text"].as_str().is_some_and(block_kit::text_too_long) {
+        return fail("msg_too_long");
+    }
     state.responses.push(FakeResponse {
         path: req.path.clone(),
         body,
@@ -1060,14 +1070,34 @@ fn postable(state: &State, channel: Option<&ChannelId>) -> Result<ChannelId, &'s
     Ok(channel.clone())
 }
 
-fn text_and_blocks(args: &Map<String, Value>) -> Result<(String, Value), &'static str> {
+/// `ok: false` with `error` and Slack's `response_metadata.messages`.
+fn fail_with(error: &str, message: &str) -> Reply {
+    Reply::json(
+        StatusCode::OK,
+        &json!({"ok": false, "error": error, "response_metadata": {"messages": [message]}}),
+    )
+}
+
+/// A message's `text` and `blocks`, refused as Slack does when the blocks break a documented
+/// Block Kit limit ([`crate::block_kit`]) or, when `text_limit` (`chat.update`,
+/// `chat.postEphemeral`), the text is too long.
+fn text_and_blocks(
+    args: &Map<String, Value>,
+    text_limit: bool,
+) -> Result<(String, Value), Box<Reply>> {
     let text = str_arg(args, "text").unwrap_or_default().to_owned();
     let blocks = args.get("blocks").cloned().unwrap_or_else(|| json!([]));
     if !blocks.is_array() {
-        return Err("invalid_blocks_format");
+        return Err(Box::new(fail("invalid_blocks_format")));
     }
     if text.is_empty() && blocks.as_array().is_none_or(Vec::is_empty) {
-        return Err("no_text");
+        return Err(Box::new(fail("no_text")));
+    }
+    if let Err(message) = block_kit::check_message(&blocks) {
+        return Err(Box::new(fail_with("invalid_blocks", &message)));
+    }
+    if text_limit && block_kit::text_too_long(&text) {
+        return Err(Box::new(fail("msg_too_long")));
     }
     Ok((text, blocks))
 }
@@ -1077,9 +1107,9 @@ fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
         Ok(c) => c,
         Err(code) => return fail(code),
     };
-    let (text, blocks) = match text_and_blocks(args) {
+    let (text, blocks) = match text_and_blocks(args, false) {
         Ok(tb) => tb,
-        Err(code) => return fail(code),
+        Err(reply) => return *reply,
     };
     let thread_ts = str_arg(args, "thread_ts").map(MessageTs::new);
     let ts = state.next_ts();
@@ -1110,9 +1140,9 @@ fn update_message(state: &mut State, args: &Map<String, Value>) -> Reply {
     let Some(ts) = str_arg(args, "ts").map(MessageTs::new) else {
         return fail("message_not_found");
     };
-    let (text, blocks) = match text_and_blocks(args) {
+    let (text, blocks) = match text_and_blocks(args, true) {
         Ok(tb) => tb,
-        Err(code) => return fail(code),
+        Err(reply) => return *reply,
     };
     let Some(message) = state
         .messages
@@ -1142,9 +1172,9 @@ fn post_ephemeral(state: &mut State, args: &Map<String, Value>) -> Reply {
     {
         return fail("user_not_in_channel");
     }
-    let (text, blocks) = match text_and_blocks(args) {
+    let (text, blocks) = match text_and_blocks(args, true) {
         Ok(tb) => tb,
-        Err(code) => return fail(code),
+        Err(reply) => return *reply,
     };
     let ts = state.next_ts();
     state.ephemerals.push(FakeEphemeral {
@@ -1179,6 +1209,13 @@ fn valid_view(args: &Map<String, Value>) -> Option<Value> {
     ok.then(|| view.clone())
 }
 
+/// Refuses a view that breaks a documented Block Kit limit, as Slack does for views:
+/// `invalid_arguments` with the violation in `response_metadata.messages`.
+fn check_view(view: &Value) -> Result<(), Box<Reply>> {
+    block_kit::check_view(view)
+        .map_err(|message| Box::new(fail_with("invalid_arguments", &message)))
+}
+
 fn open_view(state: &mut State, args: &Map<String, Value>) -> Reply {
     let Some(trigger) = str_arg(args, "trigger_id").map(str::to_owned) else {
         return fail("invalid_trigger_id");
@@ -1200,6 +1237,9 @@ fn open_view(state: &mut State, args: &Map<String, Value>) -> Reply {
                     "response_metadata": {"messages": ["[ERROR] missing required field: view"]}}),
         );
     };
+    if let Err(reply) = check_view(&view) {
+        return *reply;
+    }
     state.triggers_used.insert(trigger.clone());
     let n = state.next_id();
     let fake = FakeView {
@@ -1218,6 +1258,9 @@ fn update_view(state: &mut State, args: &Map<String, Value>) -> Reply {
     let Some(view) = valid_view(args) else {
         return fail("invalid_arguments");
     };
+    if let Err(reply) = check_view(&view) {
+        return *reply;
+    }
     let view_id = str_arg(args, "view_id");
     let external_id = str_arg(args, "external_id");
     let hash = str_arg(args, "hash").map(str::to_owned);

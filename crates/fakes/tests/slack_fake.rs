@@ -630,3 +630,150 @@ async fn slash_command_is_signed_and_percent_encoded() {
     assert_eq!(fields["user_id"], "U1");
     assert_eq!(fields["channel_name"], "incidents");
 }
+
+/// Every documented Block Kit limit is enforced on every method that takes blocks: one
+/// character over is refused whole (`invalid_blocks`, `invalid_arguments` for views), exactly
+/// the limit is accepted, and characters count as Unicode scalar values after escaping.
+#[tokio::test]
+async fn block_kit_limits_are_enforced_like_slack() {
+    let slack = seeded().await;
+    slack.set_rate_limits(false);
+    let token = slack.token();
+    let plain = |text: String| json!({"type": "plain_text", "text": text});
+    let mrkdwn = |text: String| json!({"type": "mrkdwn", "text": text});
+    let section = |text: String| json!({"type": "section", "text": mrkdwn(text)});
+    let button = |label: String, value: String| {
+        json!({"type": "actions", "elements": [{"type": "button", "action_id": "a",
+               "text": plain(label), "value": value}]})
+    };
+    let confirm = |text: String| {
+        json!({"type": "actions", "elements": [{"type": "button", "action_id": "a",
+               "text": plain("Resolve".into()), "confirm": {"title": plain("Sure?".into()),
+               "text": mrkdwn(text), "confirm": plain("Yes".into()), "deny": plain("No".into())}}]})
+    };
+    let field = |text: String| json!({"type": "section", "fields": [mrkdwn(text)]});
+    let header = |text: String| json!({"type": "header", "text": plain(text)});
+    let option = |text: String| {
+        json!({"type": "actions", "elements": [{"type": "static_select", "action_id": "s",
+               "options": [{"text": plain(text), "value": "v"}]}]})
+    };
+    let x = |n: usize| "x".repeat(n);
+    // An emoji ZWJ sequence is 3 scalar values; `&amp;` is 5 characters as sent.
+    let family = "👩\u{200d}👧";
+    let cases: Vec<(&str, Value, Value)> = vec![
+        ("section text", section(x(3000)), section(x(3001))),
+        (
+            "section text (entities)",
+            section("&amp;".repeat(600)),
+            section(format!("{}x", "&amp;".repeat(600))),
+        ),
+        (
+            "section text (emoji)",
+            section(family.repeat(1000)),
+            section(format!("{}x", family.repeat(1000))),
+        ),
+        ("field", field(x(2000)), field(x(2001))),
+        ("header", header(x(150)), header(x(151))),
+        ("empty header", header(x(1)), header(String::new())),
+        ("button text", button(x(75), x(1)), button(x(76), x(1))),
+        ("button value", button(x(1), x(2000)), button(x(1), x(2001))),
+        ("confirm text", confirm(x(300)), confirm(x(301))),
+        ("option text", option(x(75)), option(x(76))),
+    ];
+    for (what, fits, over) in cases {
+        for (blocks, ok) in [(json!([fits]), true), (json!([over]), false)] {
+            for method in ["chat.postMessage", "chat.postEphemeral"] {
+                let answer = call(
+                    &slack,
+                    method,
+                    Some(&token),
+                    json!({"channel": "C1", "user": "U1", "text": "t", "blocks": blocks}),
+                )
+                .await;
+                assert_eq!(
+                    answer.body["ok"], ok,
+                    "{what} via {method}: {}",
+                    answer.body
+                );
+                if !ok {
+                    assert_eq!(answer.body["error"], "invalid_blocks", "{what}");
+                    assert!(
+                        answer.body["response_metadata"]["messages"][0]
+                            .as_str()
+                            .unwrap()
+                            .contains("json-pointer:/blocks/0"),
+                        "{what}: {}",
+                        answer.body
+                    );
+                }
+            }
+        }
+    }
+    // 50 blocks per message; chat.update and response_url are checked the same way.
+    let many = |n: usize| Value::Array((0..n).map(|_| section("x".into())).collect());
+    let posted = call(
+        &slack,
+        "chat.postMessage",
+        Some(&token),
+        json!({"channel": "C1", "text": "t", "blocks": many(50)}),
+    )
+    .await;
+    assert_eq!(posted.body["ok"], true, "{}", posted.body);
+    let ts = posted.body["ts"].as_str().unwrap().to_owned();
+    let update = call(
+        &slack,
+        "chat.update",
+        Some(&token),
+        json!({"channel": "C1", "ts": ts, "text": "t", "blocks": many(51)}),
+    )
+    .await;
+    assert_eq!(update.body["error"], "invalid_blocks");
+    let too_long = call(
+        &slack,
+        "chat.update",
+        Some(&token),
+        json!({"channel": "C1", "ts": ts, "text": x(4001)}),
+    )
+    .await;
+    assert_eq!(too_long.body["error"], "msg_too_long");
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(slack.new_response_url())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            json!({"text": "t", "blocks": [header(x(151))]}).to_string(),
+        )))
+        .unwrap();
+    assert_eq!(send(request).await.body["error"], "invalid_blocks");
+    assert!(slack.responses().is_empty());
+    // Views: a title of 24 characters fits, 25 does not; 100 blocks fit, 101 do not.
+    let view = |title: String, blocks: usize| json!({"type": "modal", "title": plain(title), "blocks": many(blocks)});
+    for (v, ok) in [
+        (view(x(24), 100), true),
+        (view(x(25), 1), false),
+        (view(x(3), 101), false),
+    ] {
+        let trigger = slack.new_trigger_id();
+        let opened = call(
+            &slack,
+            "views.open",
+            Some(&token),
+            json!({"trigger_id": trigger, "view": v}),
+        )
+        .await;
+        assert_eq!(opened.body["ok"], ok, "{}", opened.body);
+        if !ok {
+            assert_eq!(opened.body["error"], "invalid_arguments");
+        }
+    }
+    let id = slack.views()[0].id.clone();
+    let updated = call(
+        &slack,
+        "views.update",
+        Some(&token),
+        json!({"view_id": id, "view": view(x(25), 1)}),
+    )
+    .await;
+    assert_eq!(updated.body["error"], "invalid_arguments");
+    assert_eq!(slack.views()[0].updates, 0);
+}

@@ -6,6 +6,187 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Slack's documented Block Kit limits (docs.slack.dev/reference/block-kit; table in
+/// `protocol-notes.md` §3.6). Slack refuses a whole message or view that breaks one of them
+/// (`invalid_blocks`, or `invalid_arguments` for views). Lengths are characters of the text as
+/// sent, after `&amp;`/`&lt;`/`&gt;` escaping, counted as Unicode scalar values ([`char_len`]).
+pub mod limits {
+    /// Blocks in one message.
+    pub const MESSAGE_BLOCKS: usize = 50;
+    /// Blocks in one modal or Home view.
+    pub const VIEW_BLOCKS: usize = 100;
+    /// A message's top-level `text` (`chat.update` answers `msg_too_long` past 4,000).
+    pub const MESSAGE_TEXT: usize = 4000;
+    /// Any text object (a section's or a context element's text).
+    pub const TEXT: usize = 3000;
+    /// A section's `text`.
+    pub const SECTION_TEXT: usize = 3000;
+    /// Fields in one section.
+    pub const SECTION_FIELDS: usize = 10;
+    /// One section field.
+    pub const SECTION_FIELD: usize = 2000;
+    /// A header's `plain_text`.
+    pub const HEADER_TEXT: usize = 150;
+    /// Elements in one context block.
+    pub const CONTEXT_ELEMENTS: usize = 10;
+    /// Elements in one actions block.
+    pub const ACTIONS_ELEMENTS: usize = 25;
+    /// A button's label.
+    pub const BUTTON_TEXT: usize = 75;
+    /// A button's `value`.
+    pub const BUTTON_VALUE: usize = 2000;
+    /// A button's `url`.
+    pub const BUTTON_URL: usize = 3000;
+    /// A confirm dialog's `title`.
+    pub const CONFIRM_TITLE: usize = 100;
+    /// A confirm dialog's `text`.
+    pub const CONFIRM_TEXT: usize = 300;
+    /// A confirm dialog's `confirm` and `deny` labels.
+    pub const CONFIRM_BUTTON: usize = 30;
+    /// An option's `text` (selects, overflow menus).
+    pub const OPTION_TEXT: usize = 75;
+    /// An option's `value`.
+    pub const OPTION_VALUE: usize = 150;
+    /// A view's `title`, `submit` and `close`.
+    pub const VIEW_TITLE: usize = 24;
+    /// A view's `private_metadata`.
+    pub const PRIVATE_METADATA: usize = 3000;
+    /// An input block's `label` and `hint`.
+    pub const INPUT_LABEL: usize = 2000;
+    /// A `plain_text_input`'s `max_length`.
+    pub const INPUT_MAX_LENGTH: usize = 3000;
+    /// Any `action_id`, `block_id` or `callback_id`.
+    pub const ID: usize = 255;
+}
+
+/// The length of `text` as Slack's limits count it: Unicode scalar values.
+pub fn char_len(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Escapes the three characters `mrkdwn` treats as control characters (`&`, `<`, `>`), so that
+/// outside data can neither mention anyone nor form a link.
+pub fn escape_mrkdwn(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cuts already-escaped `mrkdwn` to at most `max` characters, ending with `…` when cut. An
+/// entity (`&amp;`), a mention or link (`<@U…>`, `<#C…>`, `<!…>`, `<url|text>`) and a grapheme
+/// cluster (a combining sequence, an emoji ZWJ sequence) are kept whole or dropped whole.
+pub fn truncate_mrkdwn(text: &str, max: usize) -> String {
+    truncate_units(text, max, mrkdwn_units(text))
+}
+
+/// Cuts `plain_text` to at most `max` characters, ending with `…` when cut, without splitting a
+/// grapheme cluster.
+pub fn truncate_plain(text: &str, max: usize) -> String {
+    truncate_units(text, max, text.graphemes(true).collect())
+}
+
+/// Splits already-escaped `mrkdwn` into pieces of at most `max` characters without splitting an
+/// entity, a mention, a link or a grapheme cluster (only a single one longer than `max`, which
+/// is cut by characters), preferring a break at whitespace near the end of a piece. Nothing is
+/// lost but the whitespace at a break; a blank text gives no piece.
+pub fn split_mrkdwn(text: &str, max: usize) -> Vec<String> {
+    /// How far back a break may move to land on whitespace.
+    const SLACK: usize = 200;
+    let max = max.max(1);
+    let mut pieces = Vec::new();
+    let mut piece = String::new();
+    let mut len = 0;
+    // The byte offset and character count in `piece` before its last whitespace unit.
+    let mut space: Option<(usize, usize)> = None;
+    for unit in mrkdwn_units(text) {
+        let n = char_len(unit);
+        while len > 0 && len + n > max {
+            match space.take() {
+                Some((byte, chars)) if len - chars <= SLACK => {
+                    let tail = piece.split_off(byte);
+                    pieces.push(std::mem::take(&mut piece));
+                    piece = tail.trim_start().to_owned();
+                }
+                _ => pieces.push(std::mem::take(&mut piece)),
+            }
+            len = char_len(&piece);
+        }
+        if n > max {
+            let chars: Vec<char> = unit.chars().collect();
+            for chunk in chars.chunks(max) {
+                pieces.push(chunk.iter().collect());
+            }
+            continue;
+        }
+        if unit.trim().is_empty() {
+            space = Some((piece.len(), len));
+        }
+        piece.push_str(unit);
+        len += n;
+    }
+    pieces.push(piece);
+    pieces.retain(|p| !p.trim().is_empty());
+    pieces
+}
+
+fn truncate_units(text: &str, max: usize, units: Vec<&str>) -> String {
+    if char_len(text) <= max {
+        return text.to_owned();
+    }
+    let budget = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for unit in units {
+        let n = char_len(unit);
+        if used + n > budget {
+            break;
+        }
+        out.push_str(unit);
+        used += n;
+    }
+    out.truncate(out.trim_end().len());
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// Splits escaped `mrkdwn` into the pieces a cut may not split: `<…>` spans, `&…;` entities and
+/// the grapheme clusters between them.
+fn mrkdwn_units(text: &str) -> Vec<&str> {
+    let mut units = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let markup = if rest.starts_with('<') {
+            rest.find('>').map(|end| end + 1)
+        } else if rest.starts_with('&') {
+            rest.char_indices()
+                .skip(1)
+                .take(10)
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '#'))
+                .filter(|&(_, c)| c == ';')
+                .map(|(i, _)| i + 1)
+        } else {
+            None
+        };
+        if let Some(end) = markup {
+            units.push(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        // Plain text up to the next markup character (never an empty run: `rest` starts with a
+        // character that opens no markup here).
+        let first = rest.chars().next().map_or(0, char::len_utf8);
+        let end = rest[first..]
+            .find(['<', '&'])
+            .map_or(rest.len(), |i| i + first);
+        units.extend(rest[..end].graphemes(true));
+        rest = &rest[end..];
+    }
+    units
+}
 
 /// A Block Kit text object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

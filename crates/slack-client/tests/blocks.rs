@@ -265,3 +265,36 @@ fn view_type_and_text_helpers() {
         json!({"type": "button", "action_id": "pd_ack", "text": {"type": "plain_text", "text": "Acknowledge"}, "value": "PQ1K5C8"})
     );
 }
+
+#[test]
+fn truncation_keeps_entities_mentions_and_graphemes_whole() {
+    use slack_client::blocks::{char_len, split_mrkdwn, truncate_mrkdwn, truncate_plain};
+    // Short texts are untouched.
+    assert_eq!(truncate_mrkdwn("a &amp; b", 9), "a &amp; b");
+    // Cutting inside `&amp;` drops the whole entity; the ellipsis counts.
+    assert_eq!(truncate_mrkdwn("abc &amp; def", 8), "abc…");
+    assert_eq!(truncate_mrkdwn("ab&lt;cd", 5), "ab…");
+    // A mention or a link is kept whole or dropped.
+    assert_eq!(truncate_mrkdwn("hi <@U123ABC> there", 10), "hi…");
+    assert_eq!(
+        truncate_mrkdwn("<https://x.example/a|link text> tail", 33),
+        "<https://x.example/a|link text>…"
+    );
+    // A combining sequence and an emoji ZWJ sequence are not split.
+    assert_eq!(truncate_mrkdwn("ae\u{301}e\u{301}", 3), "a…");
+    let family = "👩\u{200d}👩\u{200d}👧";
+    assert_eq!(truncate_plain(&format!("x{family}{family}"), 6), "x…");
+    assert_eq!(char_len(&truncate_plain(&"é".repeat(200), 150)), 150);
+    // Splitting loses nothing but whitespace at a break, and never splits a unit.
+    let text = format!("{} <@U1> {}", "&amp;".repeat(5), "word ".repeat(10));
+    let pieces = split_mrkdwn(&text, 12);
+    assert!(pieces.iter().all(|p| char_len(p) <= 12), "{pieces:?}");
+    assert!(
+        pieces
+            .iter()
+            .all(|p| p.matches('&').count() == p.matches(';').count())
+    );
+    let joined: String = pieces.concat().split_whitespace().collect();
+    assert_eq!(joined, text.split_whitespace().collect::<String>());
+    assert!(split_mrkdwn("  \n", 10).is_empty());
+}

@@ -47,6 +47,10 @@ pub struct StatusSummary {
     pub unparsed_webhooks: u64,
     /// The newest of them, newest first.
     pub recent_unparsed: Vec<UnparsedWebhook>,
+    /// Card posts (`post_card` effects) that failed permanently and are still kept (within the
+    /// retention): after a refused full card the engine posts a minimal one.
+    #[serde(default)]
+    pub card_posts_failed: u64,
     /// The newest effect failures, newest first.
     pub recent_failures: Vec<RecentFailure>,
     /// Unmapped Slack users, most recently seen first.
@@ -99,9 +103,23 @@ impl Tx<'_> {
             unprocessed_actions,
             unparsed_webhooks: self.row("SELECT count(*) FROM pd_unparsed", [], |r| r.get(0))?,
             recent_unparsed: self.unparsed_webhooks(limit)?,
+            card_posts_failed: self.abandoned_effects("post_card")?,
             recent_failures: self.recent_failures(limit)?,
             unmapped_users: self.unmapped_users(limit)?,
         })
+    }
+
+    /// How many effects were given up on whose payload is a JSON object with the top-level key
+    /// `kind` (an engine effect's kind, such as `post_card`), among the rows still kept.
+    pub fn abandoned_effects(&self, kind: &str) -> Result<u64, Error> {
+        let path = format!("$.{kind}");
+        Ok(self.tx.query_row(
+            "SELECT count(*) FROM outbox
+             WHERE last_error_at IS NOT NULL AND abandoned = 1
+               AND json_type(payload, ?1) IS NOT NULL",
+            [path],
+            |r| r.get(0),
+        )?)
     }
 
     /// The newest `limit` effect failures (retrying or abandoned), newest first.

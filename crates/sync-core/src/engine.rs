@@ -302,6 +302,7 @@ impl Engine {
                     "The bridge has no record of incident {id}, so it did nothing. \
                      Open the incident in PagerDuty to act on it."
                 ),
+                mentions: Vec::new(),
             });
             out.push(dropped(&id, DropReason::UnknownIncident));
             return;
@@ -458,6 +459,7 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
         pending,
         last_error: st.last_error.clone(),
         resolved: info.status == Status::Resolved,
+        minimal: st.card.minimal,
     })
 }
 
@@ -802,7 +804,15 @@ impl Cx<'_> {
                 pending.kind.progressive(),
                 pending.actor.slack
             );
-            self.reply(st, &action.key, action.channel.clone(), &slack, text);
+            let mentions = vec![pending.actor.slack.clone()];
+            self.reply_mentioning(
+                st,
+                &action.key,
+                action.channel.clone(),
+                &slack,
+                text,
+                mentions,
+            );
             return Some(DropReason::Busy);
         }
         let stage = initial_stage(&action.kind);
@@ -1136,8 +1146,18 @@ impl Cx<'_> {
                 st.card.retry_at = Some(self.now.saturating_add(retry_after));
             }
             Outcome::Permanent { error } => {
-                // Nothing is shown; the next change (or the reconciler) tries again.
                 st.card.shown = None;
+                if !st.card.minimal {
+                    // Slack refused the card: show the minimal one at once, so the incident
+                    // does not go silent (or stay stale) whatever in its content was refused.
+                    st.card.minimal = true;
+                    self.sync_card(st);
+                    return Some(DropReason::Failed);
+                }
+                // The minimal card failed too, so the content was not the cause (a channel
+                // the bot cannot post in): the next attempt shows the full card again.
+                st.card.minimal = false;
+                // Nothing is shown; the next change (or the reconciler) tries again.
                 if posting {
                     st.card.post_failed = Some(error);
                 }
@@ -1324,6 +1344,20 @@ impl Cx<'_> {
         user: &SlackUserId,
         text: String,
     ) {
+        self.reply_mentioning(st, action, channel, user, text, Vec::new());
+    }
+
+    /// [`Cx::reply`] whose text mentions `mentions` on purpose (everything else in it is shown
+    /// as written, never as a mention).
+    fn reply_mentioning(
+        &mut self,
+        st: &mut IncidentState,
+        action: &ActionKey,
+        channel: Option<ChannelId>,
+        user: &SlackUserId,
+        text: String,
+        mentions: Vec<SlackUserId>,
+    ) {
         let seq = st.next_seq();
         let id = EffectId::new(&st.id, format!("{action}/reply{seq}"));
         self.emit(Effect::Ephemeral {
@@ -1333,6 +1367,7 @@ impl Cx<'_> {
             channel,
             user: user.clone(),
             text,
+            mentions,
         });
     }
 

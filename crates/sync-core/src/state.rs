@@ -160,6 +160,10 @@ pub(crate) struct CardSlot {
     pub(crate) retry_at: Option<Timestamp>,
     /// A permanent post failure; the reconciler may post again.
     pub(crate) post_failed: Option<String>,
+    /// Slack refused the full card permanently: the card is shown minimal (no fields, title
+    /// cut hard) from then on, so the incident does not go silent.
+    #[serde(default)]
+    pub(crate) minimal: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

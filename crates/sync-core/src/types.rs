@@ -437,7 +437,8 @@ pub struct PendingView {
     pub requested_by: SlackUserId,
     /// The retry number once a retry is scheduled (1 for the first retry).
     pub retry: u32,
-    /// The text to show, such as `Acknowledging… requested by <@U2CERLKJA>`.
+    /// The text to show, such as `Acknowledging… requested by <@U2CERLKJA>`: plain text, which
+    /// the renderer escapes except the mention of `requested_by`.
     pub text: String,
 }
 
@@ -472,6 +473,10 @@ pub struct CardView {
     pub last_error: Option<String>,
     /// True once resolved: the card then offers no status-changing buttons.
     pub resolved: bool,
+    /// True after Slack refused the full card permanently: render a minimal card (status,
+    /// a hard-cut title and the buttons; no fields), which Slack cannot refuse for its content.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub minimal: bool,
 }
 
 /// The kind of a thread line.
@@ -658,8 +663,12 @@ pub enum Effect {
         channel: Option<ChannelId>,
         /// The user.
         user: SlackUserId,
-        /// The message.
+        /// The message: plain text, which the caller escapes for `mrkdwn` except the mentions
+        /// `<@U…>` of the users in `mentions`, which the engine wrote itself.
         text: String,
+        /// The users `text` mentions on purpose.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<SlackUserId>,
     },
     /// Change the incident in PagerDuty; answer with [`Outcome::PdIncident`] or [`Outcome::Done`].
     PdMutation {

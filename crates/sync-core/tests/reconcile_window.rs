@@ -38,6 +38,19 @@ fn reconcile(t: &mut Script, label: &str) {
     );
 }
 
+/// Fails the full card post `full` and the minimal one the engine posts next, as a channel the
+/// bot cannot post in does.
+fn fail_both(t: &mut Script, full: &str, minimal: &str) {
+    for id in [full, minimal] {
+        t.done(
+            id,
+            Outcome::Permanent {
+                error: "channel_not_found".into(),
+            },
+        );
+    }
+}
+
 /// Triggers PQ1K5C8, fails its card post permanently and resolves it 10 minutes later.
 fn failed_then_resolved() -> Script {
     let mut t = Script::new("2021-06-04T13:50:00.000Z");
@@ -50,12 +63,7 @@ fn failed_then_resolved() -> Script {
             "2021-06-04T13:50:00.000Z",
         ),
     );
-    t.done(
-        "card1",
-        Outcome::Permanent {
-            error: "channel_not_found".into(),
-        },
-    );
+    fail_both(&mut t, "card1", "card2");
     assert!(state(&t).needs_reconcile(t.now), "an open incident");
     t.advance(600_000).pd("incident.resolved", &resolved());
     assert!(state(&t).is_resolved());
@@ -70,12 +78,7 @@ fn a_resolved_incident_without_a_card_is_reconciled_within_the_window_only() {
     assert!(state(&t).needs_reconcile(t.now));
     t.advance(300_000);
     reconcile(&mut t, "reconciler reads PQ1K5C8, 5 min after it resolved");
-    t.done(
-        "card2",
-        Outcome::Permanent {
-            error: "channel_not_found".into(),
-        },
-    );
+    fail_both(&mut t, "card3", "card4");
     // Reads of the resolved incident move its data time but not the window.
     t.now = Timestamp::from_millis(resolved_at.as_millis() + DAY_MS - 1);
     assert!(state(&t).needs_reconcile(t.now));
@@ -83,12 +86,7 @@ fn a_resolved_incident_without_a_card_is_reconciled_within_the_window_only() {
         &mut t,
         "reconciler reads PQ1K5C8, 1 ms before the window ends",
     );
-    t.done(
-        "card3",
-        Outcome::Permanent {
-            error: "channel_not_found".into(),
-        },
-    );
+    fail_both(&mut t, "card5", "card6");
     t.now = Timestamp::from_millis(resolved_at.as_millis() + DAY_MS);
     assert!(!state(&t).needs_reconcile(t.now));
     reconcile(&mut t, "reconciler reads PQ1K5C8 as the window ends");
@@ -97,15 +95,24 @@ fn a_resolved_incident_without_a_card_is_reconciled_within_the_window_only() {
         > incident.triggered
           PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
         > done PQ1K5C8/card1: Permanent { error: "channel_not_found" }
+          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" (minimal)
+          Dropped PQ1K5C8 Failed
+        > done PQ1K5C8/card2: Permanent { error: "channel_not_found" }
           Dropped PQ1K5C8 Failed
         > incident.resolved
         > reconciler reads PQ1K5C8, 5 min after it resolved
-          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Resolved(no buttons) policy="Default"
-        > done PQ1K5C8/card2: Permanent { error: "channel_not_found" }
-          Dropped PQ1K5C8 Failed
-        > reconciler reads PQ1K5C8, 1 ms before the window ends
           PostCard PQ1K5C8/card3 in CBR2V3XEX: "Test Incident" Resolved(no buttons) policy="Default"
         > done PQ1K5C8/card3: Permanent { error: "channel_not_found" }
+          PostCard PQ1K5C8/card4 in CBR2V3XEX: "Test Incident" Resolved(no buttons) policy="Default" (minimal)
+          Dropped PQ1K5C8 Failed
+        > done PQ1K5C8/card4: Permanent { error: "channel_not_found" }
+          Dropped PQ1K5C8 Failed
+        > reconciler reads PQ1K5C8, 1 ms before the window ends
+          PostCard PQ1K5C8/card5 in CBR2V3XEX: "Test Incident" Resolved(no buttons) policy="Default"
+        > done PQ1K5C8/card5: Permanent { error: "channel_not_found" }
+          PostCard PQ1K5C8/card6 in CBR2V3XEX: "Test Incident" Resolved(no buttons) policy="Default" (minimal)
+          Dropped PQ1K5C8 Failed
+        > done PQ1K5C8/card6: Permanent { error: "channel_not_found" }
           Dropped PQ1K5C8 Failed
         > reconciler reads PQ1K5C8 as the window ends
     "#]]
@@ -118,7 +125,7 @@ fn a_reposted_card_ends_the_need() {
     t.advance(300_000);
     reconcile(&mut t, "reconciler reads PQ1K5C8");
     t.done(
-        "card2",
+        "card3",
         Outcome::Posted {
             ts: msg_ts("1548261231.000200"),
         },

@@ -759,12 +759,14 @@ fn b8_a_card_whose_post_failed_is_posted_again_by_the_reconciler() {
         "2021-06-04T13:50:00.000Z",
     );
     t.pd("incident.triggered", &trigger);
-    t.done(
-        "card1",
-        Outcome::Permanent {
-            error: "not_in_channel".into(),
-        },
-    );
+    for card in ["card1", "card2"] {
+        t.done(
+            card,
+            Outcome::Permanent {
+                error: "not_in_channel".into(),
+            },
+        );
+    }
     t.advance(300_000).input(
         "reconciler lists PQ1K5C8",
         Input::Reconcile {
@@ -774,7 +776,7 @@ fn b8_a_card_whose_post_failed_is_posted_again_by_the_reconciler() {
         },
     );
     t.done(
-        "card2",
+        "card3",
         Outcome::Posted {
             ts: msg_ts(CARD_TS),
         },
@@ -783,9 +785,61 @@ fn b8_a_card_whose_post_failed_is_posted_again_by_the_reconciler() {
         > incident.triggered
           PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
         > done PQ1K5C8/card1: Permanent { error: "not_in_channel" }
+          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" (minimal)
+          Dropped PQ1K5C8 Failed
+        > done PQ1K5C8/card2: Permanent { error: "not_in_channel" }
           Dropped PQ1K5C8 Failed
         > reconciler lists PQ1K5C8
-          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+          PostCard PQ1K5C8/card3 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Posted 1548261231.000200
+    "#]].assert_eq(&t.log);
+}
+
+/// Slack refuses the full card for its content: the engine posts the minimal card at once, so
+/// the incident is not silent in Slack, and keeps the card minimal for later updates.
+#[test]
+fn b9_a_card_slack_refuses_is_posted_minimal_and_stays_minimal() {
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    let trigger = pq1k5c8(
+        "incident.triggered",
+        "triggered",
+        "01BZYK8N47TRIGGERED0000000",
+        "2021-06-04T13:50:00.000Z",
+    );
+    t.pd("incident.triggered", &trigger);
+    t.done(
+        "card1",
+        Outcome::Permanent {
+            error: "slack chat.postMessage: invalid_blocks".into(),
+        },
+    );
+    t.done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.advance(60_000).pd(
+        "incident.acknowledged",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47ACKNOWLEDGED0000",
+            "2021-06-04T13:51:00.000Z",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    let st = t.engine.incident(&ids::IncidentId::new("PQ1K5C8")).unwrap();
+    assert!(st.view().unwrap().minimal);
+    expect![[r#"
+        > incident.triggered
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Permanent { error: "slack chat.postMessage: invalid_blocks" }
+          PostCard PQ1K5C8/card2 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" (minimal)
+          Dropped PQ1K5C8 Failed
         > done PQ1K5C8/card2: Posted 1548261231.000200
+        > incident.acknowledged
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" (minimal)
+        > done PQ1K5C8/card3: Done
     "#]].assert_eq(&t.log);
 }

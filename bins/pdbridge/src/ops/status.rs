@@ -132,6 +132,11 @@ pub fn render(summary: &StatusSummary, database: &Path, now: UnixMillis) -> Stri
             );
         }
     }
+    let mut refused = format!("{}", summary.card_posts_failed);
+    if summary.card_posts_failed > 0 {
+        refused.push_str(" (Slack refused a card; pdbridge then posts a minimal one: see below)");
+    }
+    let _ = writeln!(out, "  failed card posts   {refused}");
     if summary.recent_failures.is_empty() {
         let _ = writeln!(out, "  recent failures     none");
     } else {

@@ -248,6 +248,9 @@ pub fn card_line(card: &CardView) -> String {
     if let Some(e) = &card.last_error {
         write!(line, " error={e:?}").unwrap();
     }
+    if card.minimal {
+        line.push_str(" (minimal)");
+    }
     line
 }
 
