@@ -548,10 +548,10 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     };
-    // A mutation the engine no longer awaits (its action completed through the echo, failed or
-    // timed out) must not run late: it could undo a newer change made in PagerDuty.
-    if matches!(effect, Effect::PdMutation { .. }) && !bridge.with_engine(|e| e.awaits(&effect_id))
-    {
+    // A mutation the engine no longer awaits (its action completed through the echo, failed,
+    // timed out or was refused because the incident resolved meanwhile) must not run late: it
+    // could undo a newer change made in PagerDuty. Checked right before sending.
+    if !bridge.with_engine(|e| mutation_may_go(e, &effect)) {
         tracing::info!(id = %effect_id, "skipping a mutation the engine no longer awaits");
         let (id, now) = (row.id.clone(), bridge.now_ms());
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
@@ -613,6 +613,29 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     if let Err(err) = result {
         tracing::error!(%err, id = %row.id, "recording an effect's outcome failed; it will run again");
     }
+}
+
+/// False for a PagerDuty mutation that must not be sent now: the engine no longer awaits it,
+/// or it would change (and so reopen) an incident the engine knows is resolved. Notes and
+/// resolves may go to a resolved incident; every other effect may always go.
+fn mutation_may_go(engine: &sync_core::Engine, effect: &Effect) -> bool {
+    let Effect::PdMutation {
+        id,
+        incident,
+        mutation,
+        ..
+    } = effect
+    else {
+        return true;
+    };
+    let resolved = engine
+        .incident(incident)
+        .is_some_and(IncidentState::is_resolved);
+    let reopens = matches!(
+        mutation,
+        Mutation::Acknowledge | Mutation::Escalate { .. } | Mutation::Reassign { .. }
+    );
+    engine.awaits(id) && !(reopens && resolved)
 }
 
 /// What to do with an ephemeral reply's outbox row after an attempt.

@@ -655,6 +655,7 @@ impl Cx<'_> {
             }
             PdEventKind::Other { .. } => Some(DropReason::Ignored),
         };
+        self.stop_if_resolved(st);
         if st.info.is_none() && st.hydrate.is_none() {
             st.hydrate = Some(Job::idle());
             self.send_hydrate(st);
@@ -710,6 +711,7 @@ impl Cx<'_> {
             st.channel = target_channel;
         }
         let applied = st.apply_read(snapshot, as_of);
+        self.stop_if_resolved(st);
         // A resolved incident's failed card is posted again only within its retry window.
         let reposting = st.needs_reconcile(self.now) && st.card.post_failed.take().is_some();
         self.sync_card(st);
@@ -905,6 +907,41 @@ impl Cx<'_> {
         st.last_error = Some(format!("{} failed: {error}", capitalize(&what)));
         self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
         self.sync_card(st);
+    }
+
+    /// Refuses the pending acknowledge, escalate or reassign once the incident is known to be
+    /// resolved: sent now, it would reopen or change a resolved incident. Its effect is no
+    /// longer awaited, so a dispatcher that has not sent it yet skips it ([`Engine::awaits`]).
+    /// Notes are still added, and a pending resolve completes through its echo or response.
+    fn stop_if_resolved(&mut self, st: &mut IncidentState) {
+        if st.status() != Some(Status::Resolved) {
+            return;
+        }
+        let Some(p) = &st.action else {
+            return;
+        };
+        if !matches!(
+            p.kind,
+            ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_)
+        ) {
+            return;
+        }
+        let what = p.kind.name();
+        let in_flight = p.stage == Stage::Mutate && p.job.inflight.is_some();
+        let incident = st.describe();
+        let text = if in_flight {
+            format!(
+                "{incident} was resolved in PagerDuty while your {what} was being sent, so the \
+                 bridge stopped it; if it had already reached PagerDuty, check the incident there."
+            )
+        } else {
+            format!(
+                "{incident} was resolved in PagerDuty meanwhile, and {what} would reopen it, so \
+                 the bridge did not send it."
+            )
+        };
+        self.refuse(st, text);
+        self.emit(dropped(&st.id, DropReason::Resolved));
     }
 
     /// The pending action was refused after a fresh read.
@@ -1221,6 +1258,7 @@ impl Cx<'_> {
             Outcome::PdIncident(fresh) => {
                 st.hydrate = None;
                 st.apply_read(fresh, sent_at);
+                self.stop_if_resolved(st);
                 self.sync_card(st);
                 None
             }

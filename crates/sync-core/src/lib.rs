@@ -48,7 +48,9 @@
 //!   un-resolves a card while a genuine later `reopened` does.
 //! - **Attributed mutations only.** A [`Effect::PdMutation`] always carries a mapped, authorized
 //!   actor; status-changing actions are preceded by a fresh [`PdRead::Incident`] and never sent
-//!   for a resolved incident. PagerDuty events never cause a mutation (no note echo loops).
+//!   for a resolved incident: resolved data applied while an acknowledge, escalate or reassign
+//!   is pending (even after its fresh read) refuses it, so its effect is no longer awaited.
+//!   PagerDuty events never cause a mutation (no note echo loops).
 //! - **Bounded memory.** Webhook/event ids and action keys are forgotten after
 //!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`]. Incidents
 //!   stay until the caller unloads them ([`Engine::unload_incident`], for example once

@@ -611,7 +611,40 @@ impl Harness {
                 self.world.outstanding.push(effect.clone());
             }
         }
+        self.check_no_reopening_mutation_awaited()?;
         self.trace.push((now, input, effects));
+        Ok(())
+    }
+
+    /// No acknowledge, escalate or reassign is still awaited (so a dispatcher could send it)
+    /// once the engine knows the incident is resolved: resolved data arriving between the
+    /// fresh read and the `PUT` refuses the pending action.
+    fn check_no_reopening_mutation_awaited(&self) -> Result<(), TestCaseError> {
+        for effect in &self.world.outstanding {
+            let Effect::PdMutation {
+                id,
+                incident,
+                mutation,
+                ..
+            } = effect
+            else {
+                continue;
+            };
+            let reopens = matches!(
+                mutation,
+                Mutation::Acknowledge | Mutation::Escalate { .. } | Mutation::Reassign { .. }
+            );
+            let resolved = self
+                .engine
+                .incident(incident)
+                .is_some_and(|s| s.is_resolved());
+            prop_assert!(
+                !(reopens && resolved && self.engine.awaits(id)),
+                "{:?} still awaited for resolved {}",
+                mutation,
+                incident
+            );
+        }
         Ok(())
     }
 

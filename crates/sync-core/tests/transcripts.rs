@@ -789,3 +789,96 @@ fn b8_a_card_whose_post_failed_is_posted_again_by_the_reconciler() {
         > done PQ1K5C8/card2: Posted 1548261231.000200
     "#]].assert_eq(&t.log);
 }
+
+#[test]
+fn resolved_webhook_between_the_read_and_the_put_stops_the_pending_acknowledge() {
+    // Issue 17 item 5: the fresh read says triggered, the PUT is queued, then the resolved
+    // webhook arrives. The acknowledge is refused (no longer awaited, so the dispatcher skips
+    // it) and its clicker is told.
+    let mut t = triggered_and_posted();
+    t.click(
+        "Acknowledge by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    let put = t.find("acknowledge2");
+    t.advance(100).pd(
+        "incident.resolved by someone in PagerDuty",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T13:50:05.000Z",
+        ),
+    );
+    assert!(!t.engine.awaits(&put), "the PUT is still awaited");
+    t.input(
+        "the dispatcher reports the PUT anyway",
+        Input::EffectDone {
+            id: put,
+            outcome: Outcome::Done,
+        },
+    );
+    // While the read is in flight: refused before anything is sent.
+    t.advance(60_000).pd(
+        "incident.reopened",
+        &pq1k5c8(
+            "incident.reopened",
+            "triggered",
+            "01BZYK8N47REOPENED00000000",
+            "2021-06-04T13:51:10.000Z",
+        ),
+    );
+    t.click(
+        "Escalate by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Escalate,
+            "1548426500.000100",
+        ),
+    );
+    t.advance(100).pd(
+        "incident.resolved again while the read is in flight",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000001",
+            "2021-06-04T13:51:20.000Z",
+        ),
+    );
+    expect![[r##"
+        > Acknowledge by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > incident.resolved by someone in PagerDuty
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/reply3 to UA8RXUSPL: "#10 Test Incident was resolved in PagerDuty while your acknowledge was being sent, so the bridge stopped it; if it had already reached PagerDuty, check the incident there."
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          Dropped PQ1K5C8 Resolved
+        > the dispatcher reports the PUT anyway
+          Dropped UnknownEffect
+        > incident.reopened
+        > Escalate by UA8RXUSPL
+          PdRead PQ1K5C8/1548426500.000100:UA8RXUSPL:escalate/read1 Incident
+        > incident.resolved again while the read is in flight
+          Ephemeral PQ1K5C8/1548426500.000100:UA8RXUSPL:escalate/reply5 to UA8RXUSPL: "#10 Test Incident was resolved in PagerDuty meanwhile, and escalate would reopen it, so the bridge did not send it."
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}
