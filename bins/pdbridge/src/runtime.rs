@@ -1070,6 +1070,9 @@ async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, a
     let Some(snapshot) = translate::rest_snapshot(incident) else {
         return;
     };
+    // Ordered against webhooks on PagerDuty's clock (`updated_at`, the answer's `Date`); the
+    // bridge's send time stands in only when PagerDuty gave no time at all.
+    let as_of = snapshot.as_of.unwrap_or(as_of);
     // A card the reconciler must (re)post goes where the incident's trigger would have sent it.
     let target_channel = translate::route_channel(
         &bridge.config,

@@ -191,6 +191,9 @@ pub struct FakeIncident {
     pub created_at: OffsetDateTime,
     /// When it was last reopened.
     pub reopened_at: Option<OffsetDateTime>,
+    /// When it last changed (REST `updated_at`; `last_status_change_at` is the same here,
+    /// since every change the fake makes sets a status).
+    pub updated_at: OffsetDateTime,
     /// The de-duplication key.
     pub incident_key: String,
 }
@@ -651,6 +654,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// Whole seconds, as PagerDuty's REST API writes `updated_at` and `last_status_change_at`.
+fn rfc3339_seconds(t: OffsetDateTime) -> String {
+    rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
 fn create_incident(
     state: &mut State,
     title: &str,
@@ -670,6 +678,7 @@ fn create_incident(
         .get(policy)
         .map(|p| p.teams.clone())
         .unwrap_or_default();
+    let created_at = now();
     let incident = FakeIncident {
         id: id.clone(),
         number,
@@ -684,8 +693,9 @@ fn create_incident(
         acknowledgers: Vec::new(),
         notes: Vec::new(),
         resolution: None,
-        created_at: now(),
+        created_at,
         reopened_at: None,
+        updated_at: created_at,
         incident_key: format!("fake-key-{number}"),
     };
     state.incidents.insert(id, incident.clone());
@@ -800,6 +810,8 @@ fn rest_incident(state: &State, i: &FakeIncident) -> Value {
         "incident_number": i.number,
         "title": i.title,
         "created_at": at,
+        "updated_at": rfc3339_seconds(i.updated_at),
+        "last_status_change_at": rfc3339_seconds(i.updated_at),
         "status": i.status.as_str(),
         "incident_key": i.incident_key,
         "service": service_ref(state, &i.service),
@@ -1613,6 +1625,7 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
             Vec::new(),
         );
     }
+    incident.updated_at = now();
     state
         .incidents
         .insert(incident.id.clone(), incident.clone());

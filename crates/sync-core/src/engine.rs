@@ -399,13 +399,21 @@ impl IncidentState {
         true
     }
 
-    /// Applies data PagerDuty returned for a request sent at `sent_at`: it reflects every
-    /// change up to that time, so it also wins a tie with an event of the same millisecond.
+    /// Applies data PagerDuty returned for a request sent at `sent_at`. It reflects every change
+    /// up to its [`IncidentSnapshot::as_of`] (PagerDuty's clock, comparable with events'
+    /// `occurred_at`), so it also wins a tie with an event of the same millisecond. Only when
+    /// PagerDuty gave no time does the caller's send time stand in for it.
     fn apply_read(&mut self, data: IncidentSnapshot, sent_at: Timestamp) -> bool {
-        if self.data_at.is_some_and(|applied| sent_at < applied) {
+        let at = data.as_of.unwrap_or(sent_at);
+        self.apply_read_at(data, at)
+    }
+
+    /// Applies read data that reflects every change up to `at` (PagerDuty's clock).
+    fn apply_read_at(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| at < applied) {
             return false;
         }
-        self.set_data(data, sent_at);
+        self.set_data(data, at);
         true
     }
 
@@ -710,7 +718,7 @@ impl Cx<'_> {
         if st.channel.is_none() {
             st.channel = target_channel;
         }
-        let applied = st.apply_read(snapshot, as_of);
+        let applied = st.apply_read_at(snapshot, as_of);
         self.stop_if_resolved(st);
         // A resolved incident's failed card is posted again only within its retry window.
         let reposting = st.needs_reconcile(self.now) && st.card.post_failed.take().is_some();
@@ -1463,14 +1471,18 @@ fn target_status(kind: &ActionKind) -> Option<Status> {
     }
 }
 
-/// Applies a status PagerDuty confirmed without returning the incident.
-fn synthesize_status(st: &mut IncidentState, status: Status, at: Timestamp) {
+/// Applies a status PagerDuty confirmed without returning the incident (so without a time on
+/// PagerDuty's clock): as of the data already applied, so that the caller's clock, which may
+/// run ahead of PagerDuty's, never makes later events look stale.
+fn synthesize_status(st: &mut IncidentState, status: Status, sent_at: Timestamp) {
     if let Some(mut info) = st.info.clone() {
         info.status = status;
+        info.as_of = None;
         if status == Status::Resolved {
             info.assignees.clear();
         }
-        st.apply_read(info, at);
+        let at = st.data_at.unwrap_or(sent_at);
+        st.apply_read_at(info, at);
     }
 }
 

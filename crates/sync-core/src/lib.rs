@@ -30,11 +30,11 @@
 //! # Invariants
 //!
 //! - **Time is monotonic.** `now` is clamped: a `now` earlier than one already seen is treated
-//!   as the latest one seen. Events are ordered among themselves by PagerDuty's `occurred_at`.
-//!   A read (or a mutation's response) counts as of the engine's `now` when it was sent, and is
-//!   compared with `occurred_at`: if the caller's clock and PagerDuty's disagree, a read and an
-//!   event less than the skew apart may be ordered wrongly, which the next event or
-//!   reconciliation repairs.
+//!   as the latest one seen. `now` drives timers only: incident data is ordered on PagerDuty's
+//!   clock alone, events by their `occurred_at`, reads (and a mutation's response) by their
+//!   [`IncidentSnapshot::as_of`] and reconciliations by their `as_of`, so a skew between the
+//!   caller's clock and PagerDuty's never drops an event or ignores a read. The caller's send
+//!   time stands in only for a read that carries no PagerDuty time.
 //! - **Every decision is visible.** An input that changes nothing yields
 //!   [`Effect::Dropped`] with a [`DropReason`]; refusals also yield it beside their ephemeral.
 //! - **Deterministic.** The same state and the same inputs give the same effects, with the same

@@ -21,7 +21,8 @@ pub struct IncidentState {
     pub(crate) info: Option<IncidentSnapshot>,
     /// A title known from an incident reference before `info` arrives (cleared when it does).
     pub(crate) title_hint: Option<String>,
-    /// How fresh `info` is: the `occurred_at` of the event, or the send time of the read.
+    /// How fresh `info` is, on PagerDuty's clock: the `occurred_at` of the event, or the
+    /// read's [`IncidentSnapshot::as_of`] (the caller's send time only when PagerDuty gave none).
     pub(crate) data_at: Option<Timestamp>,
     /// The data time of the first data showing the incident resolved since it was last open.
     /// Unlike `data_at`, later reads of the resolved incident do not move it.

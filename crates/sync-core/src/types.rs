@@ -92,6 +92,13 @@ pub struct IncidentSnapshot {
     pub escalation_policy: Option<Named<EscalationPolicyId>>,
     /// The assignees (empty once resolved).
     pub assignees: Vec<PdUserRef>,
+    /// For data read from PagerDuty's REST API: PagerDuty's own time (its clock, not the
+    /// caller's) up to which the data reflects every change, such as the newest of the
+    /// incident's `updated_at`, `last_status_change_at` and the answer's `Date`. The engine
+    /// orders a read by it against events' `occurred_at`; without it, by the caller's clock
+    /// when the read was sent. `None` for webhook data, which is ordered by `occurred_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Timestamp>,
 }
 
 /// The kind of an incident event whose `data` is a full incident.
@@ -385,7 +392,9 @@ pub enum Input {
     Reconcile {
         /// The incident as PagerDuty reports it.
         snapshot: IncidentSnapshot,
-        /// When the listing request was sent (the snapshot is at least this fresh).
+        /// PagerDuty's time (its clock) up to which the snapshot reflects every change, as in
+        /// [`IncidentSnapshot::as_of`]; it is compared with events' `occurred_at`, so it must
+        /// not come from the caller's clock unless PagerDuty gave no time at all.
         as_of: Timestamp,
         /// The channel a card goes to if the incident has none yet.
         target_channel: Option<ChannelId>,

@@ -254,6 +254,8 @@ impl World {
             teams: Vec::new(),
             escalation_policy: Some(Named::new(EscalationPolicyId::new("PY82TC6"), "Default")),
             assignees: w.assignees.clone(),
+            // Like `last_status_change_at`/`updated_at`: PagerDuty's time of the last change.
+            as_of: w.history.last().map(|(at, _)| *at),
         })
     }
 
@@ -543,22 +545,33 @@ struct Harness {
     engine: Engine,
     twin: Engine,
     world: World,
+    /// How far the bridge's clock runs ahead of PagerDuty's (negative: behind). The world's
+    /// `now` is PagerDuty's clock; the engine is always fed `now + skew`.
+    skew: i64,
     /// Every input and its effects, for the determinism check.
     trace: Vec<(Timestamp, Input, Vec<Effect>)>,
 }
 
 impl Harness {
-    fn new() -> Self {
+    fn new(skew: i64) -> Self {
         Self {
             engine: Engine::new(config()).unwrap(),
             twin: Engine::new(config()).unwrap(),
             world: World::new(),
+            skew,
             trace: Vec::new(),
         }
     }
 
-    /// Feeds one input to both engines and checks the per-step properties.
+    /// PagerDuty's time of an engine timer (the engine runs on the bridge's clock).
+    fn world_time(&self, bridge: Timestamp) -> Timestamp {
+        Timestamp::from_millis(bridge.as_millis() - self.skew)
+    }
+
+    /// Feeds one input, at PagerDuty's time `now` (shifted to the bridge's clock), to both
+    /// engines and checks the per-step properties.
     fn feed(&mut self, now: Timestamp, input: Input) -> Result<(), TestCaseError> {
+        let now = Timestamp::from_millis(now.as_millis() + self.skew);
         let before = self.engine.snapshot();
         let effects = self.engine.handle(now, input.clone());
         let twin = self.twin.handle(now, input.clone());
@@ -873,7 +886,7 @@ impl Harness {
             }
             Op::Tick => {
                 if let Some((at, _)) = self.engine.poll_timeout() {
-                    self.world.now = self.world.now.max(at);
+                    self.world.now = self.world.now.max(self.world_time(at));
                 }
                 let now = self.world.now;
                 self.feed(now, Input::Tick)?;
@@ -887,8 +900,9 @@ impl Harness {
                 if let Some(snapshot) = self.world.snapshot(&id) {
                     let now = self.world.now;
                     let input = Input::Reconcile {
-                        snapshot,
+                        // The listing answer's `Date`: PagerDuty's clock.
                         as_of: now,
+                        snapshot,
                         target_channel: Some(ChannelId::new(CHANNEL)),
                     };
                     self.feed(now, input)?;
@@ -950,7 +964,7 @@ impl Harness {
                 } else if !self.world.outstanding.is_empty() {
                     self.execute(0, Result_::Success, steps % 2 == 0)?;
                 } else if let Some((at, _)) = self.engine.poll_timeout() {
-                    self.world.now = self.world.now.max(at);
+                    self.world.now = self.world.now.max(self.world_time(at));
                     let now = self.world.now;
                     self.feed(now, Input::Tick)?;
                 } else {
@@ -1022,8 +1036,8 @@ impl Harness {
     }
 }
 
-fn run(ops: &[(Op, i64)]) -> Result<Harness, TestCaseError> {
-    let mut h = Harness::new();
+fn run(ops: &[(Op, i64)], skew: i64) -> Result<Harness, TestCaseError> {
+    let mut h = Harness::new(skew);
     for (op, jitter) in ops {
         h.step(op, *jitter)?;
     }
@@ -1036,6 +1050,17 @@ fn jitter() -> impl Strategy<Value = i64> {
     prop_oneof![3 => Just(0i64), 1 => 0i64..3_000]
 }
 
+/// The bridge's clock against PagerDuty's: equal, two minutes ahead or behind, or anything
+/// between.
+fn skew() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        2 => Just(0i64),
+        1 => Just(120_000i64),
+        1 => Just(-120_000i64),
+        1 => -120_000i64..=120_000,
+    ]
+}
+
 proptest! {
     #![proptest_config(prop_config(6_000))]
 
@@ -1043,8 +1068,11 @@ proptest! {
     /// never overwrites newer, no mutation without a mapped authorized actor and never on a
     /// resolved incident, no panic, snapshot/restore equivalence (checked at every step).
     #[test]
-    fn engine_tracks_the_world(ops in proptest::collection::vec((op(), jitter()), 1..80)) {
-        run(&ops)?;
+    fn engine_tracks_the_world(
+        ops in proptest::collection::vec((op(), jitter()), 1..80),
+        skew in skew(),
+    ) {
+        run(&ops, skew)?;
     }
 }
 
@@ -1053,8 +1081,11 @@ proptest! {
 
     /// Determinism: the same inputs give the same effects, from a fresh engine.
     #[test]
-    fn same_inputs_same_effects(ops in proptest::collection::vec((op(), jitter()), 1..80)) {
-        let h = run(&ops)?;
+    fn same_inputs_same_effects(
+        ops in proptest::collection::vec((op(), jitter()), 1..80),
+        skew in skew(),
+    ) {
+        let h = run(&ops, skew)?;
         let mut again = Engine::new(config()).unwrap();
         for (now, input, effects) in &h.trace {
             prop_assert_eq!(&again.handle(*now, input.clone()), effects);

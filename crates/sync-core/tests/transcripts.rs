@@ -882,3 +882,143 @@ fn resolved_webhook_between_the_read_and_the_put_stops_the_pending_acknowledge()
           Dropped PQ1K5C8 Resolved
     "##]].assert_eq(&t.log);
 }
+
+/// PagerDuty's data `v` as a read answers it: reflecting every change up to `as_of`, on
+/// PagerDuty's clock (the incident's `updated_at` or the answer's `Date`).
+fn read_as_of(v: &serde_json::Value, as_of: &str) -> Outcome {
+    let mut data = data_of(v);
+    data.as_of = Some(ts(as_of));
+    Outcome::PdIncident(data)
+}
+
+#[test]
+fn a_webhook_is_not_dropped_when_the_bridges_clock_runs_two_minutes_ahead() {
+    // Issue 17 item 6: the bridge's clock reads 13:52 when PagerDuty's reads 13:50. The read
+    // after the click is ordered by PagerDuty's time, so the escalation that PagerDuty makes
+    // 30 s later (13:50:30 on its clock, 13:52:30 on the bridge's) is not taken for stale.
+    let mut t = Script::new("2021-06-04T13:52:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8 (occurred 13:50:00, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.advance(300).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.advance(5_000).click(
+        "Acknowledge by UA8RXUSPL (bridge 13:52:05)",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    let triggered = pq1k5c8("x", "triggered", "x", "2021-06-04T13:50:00.000Z");
+    t.advance(200)
+        .done("read1", read_as_of(&triggered, "2021-06-04T13:50:05.000Z"));
+    let acked = pq1k5c8("x", "acknowledged", "x", "2021-06-04T13:50:06.000Z");
+    t.advance(300).done(
+        "acknowledge2",
+        read_as_of(&acked, "2021-06-04T13:50:06.000Z"),
+    );
+    t.done("card3", Outcome::Done);
+    t.advance(24_000).pd(
+        "incident.escalated at 13:50:30 on PagerDuty's clock",
+        &pq1k5c8(
+            "incident.escalated",
+            "triggered",
+            "01BZYK8N47ESCALATED0000000",
+            "2021-06-04T13:50:30.000Z",
+        ),
+    );
+    t.tick();
+    expect![[r#"
+        > incident.triggered PQ1K5C8 (occurred 13:50:00, PagerDuty's clock)
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Posted 1548261231.000200
+        > Acknowledge by UA8RXUSPL (bridge 13:52:05)
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2: PdIncident(Acknowledged)
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > incident.escalated at 13:50:30 on PagerDuty's clock
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread5 under 1548261231.000200: ["<@UA8RXUSPL> acknowledged", "PIG 208 escalated to PIG 208"]
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn a_read_is_not_ignored_when_the_bridges_clock_runs_two_minutes_behind() {
+    // Issue 17 item 6: the bridge's clock reads 13:50 when PagerDuty's reads 13:52. The read
+    // showing the incident resolved (at 13:52:10 on PagerDuty's clock) is newer than the
+    // acknowledgement webhook of 13:52:00, though the bridge sent it at 13:50:15.
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8 (occurred 13:51:50, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:51:50.000Z",
+        ),
+    );
+    t.advance(300).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.advance(2_000).pd(
+        "incident.acknowledged (13:52:00, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47ACKNOWLEDGED0000",
+            "2021-06-04T13:52:00.000Z",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(12_700).click(
+        "Escalate by UA8RXUSPL (bridge 13:50:15)",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Escalate,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    let resolved = pq1k5c8("x", "resolved", "x", "2021-06-04T13:52:10.000Z");
+    t.advance(200)
+        .done("read1", read_as_of(&resolved, "2021-06-04T13:52:10.000Z"));
+    expect![[r##"
+        > incident.triggered PQ1K5C8 (occurred 13:51:50, PagerDuty's clock)
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Posted 1548261231.000200
+        > incident.acknowledged (13:52:00, PagerDuty's clock)
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Done
+        > Escalate by UA8RXUSPL (bridge 13:50:15)
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/read1 Incident
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" pending="Escalating… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card3: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/read1: PdIncident(Resolved)
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/reply4 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, and escalate would reopen it, so the bridge did not send it."
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}

@@ -143,6 +143,7 @@ pub fn snapshot(data: &Value) -> IncidentSnapshot {
             .flatten()
             .filter_map(named::<PdUserId>)
             .collect(),
+        as_of: None,
     }
 }
 
