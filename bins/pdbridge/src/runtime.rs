@@ -26,7 +26,9 @@ use std::time::Duration;
 use identity::IncidentFacts;
 use ids::{IncidentId, SlackUserId};
 use pd_client::webhook::WebhookEnvelope;
-use slack_client::api::{PostEphemeral, PostMessage, UpdateMessage};
+use slack_client::api::{
+    ConversationHistory, MessageMetadata, PostEphemeral, PostMessage, UpdateMessage,
+};
 use store::{ActionRow, AuditEntry, OutboxRow, WebhookRow};
 use sync_core::{
     ActionKind, Effect, EngineConfig, EscalationLevels, IncidentState, Input, Mutation, Outcome,
@@ -51,6 +53,17 @@ const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long a card waits for its assignees' Slack users before naming them instead.
 const MENTIONS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The `event_type` of the metadata every card is posted with (its payload names the
+/// incident), so a card whose post went unanswered can be found instead of posted again.
+pub const CARD_EVENT_TYPE: &str = "pdbridge_incident_card";
+/// How far before the first attempt a look for an earlier card or note starts: room for the
+/// skew between the bridge's clock and Slack's or PagerDuty's.
+const LOOK_BACK_MARGIN_MS: i64 = 10 * 60 * 1000;
+/// The most `conversations.history` pages (of [`LOOK_PAGE_SIZE`] messages) read when looking
+/// for an earlier card: past them, the card is taken as not posted.
+const LOOK_PAGES: usize = 5;
+/// The page size of that look.
+const LOOK_PAGE_SIZE: u32 = 200;
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow() {
@@ -557,6 +570,13 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     }
+    let mut effect = effect;
+    if row.attempts > 0 {
+        // The engine's effects are completed after every attempt, so an earlier attempt that
+        // never recorded its outcome was cut off (a restart, see `Tx::release_claims`, or a
+        // failed commit): it may have reached Slack or PagerDuty.
+        look_first_since(&mut effect, Timestamp::from_millis(row.created_at));
+    }
     let outcome = perform(bridge, &effect).await;
     if matches!(effect, Effect::Ephemeral { .. }) {
         // Replies are not the engine's: the outbox row itself waits and retries.
@@ -581,6 +601,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     // failure so `pdbridge status` can show it.
     let failure = match &outcome {
         Outcome::Retryable { error, .. } => Some((error.clone(), false)),
+        Outcome::MaybeSent { error } => Some((format!("maybe sent: {error}"), false)),
         Outcome::RateLimited { retry_after } => {
             Some((format!("rate limited; retry after {retry_after:?}"), false))
         }
@@ -654,6 +675,14 @@ fn reply_retry(config: &EngineConfig, attempts: u32, outcome: &Outcome) -> Reply
             after: *retry_after,
             error: format!("rate limited; retry after {retry_after:?}"),
         },
+        Outcome::MaybeSent { error } => reply_retry(
+            config,
+            attempts,
+            &Outcome::Retryable {
+                error: error.clone(),
+                retry_after: None,
+            },
+        ),
         Outcome::Retryable { error, retry_after } => {
             let failures = attempts.saturating_add(1);
             if failures >= config.max_attempts {
@@ -688,6 +717,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         Outcome::PdIncident(_) | Outcome::Done => ("ok".to_owned(), "succeeded"),
         Outcome::AlreadyInState => ("already in that state".to_owned(), "succeeded"),
         Outcome::Retryable { error, .. } => (format!("retryable error: {error}"), "failed"),
+        Outcome::MaybeSent { error } => (format!("maybe sent: {error}"), "failed"),
         Outcome::RateLimited { retry_after } => {
             (format!("rate limited for {retry_after:?}"), "failed")
         }
@@ -725,6 +755,11 @@ fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
         };
     }
     bridge.metrics.api_call("pagerduty", "error");
+    if err.was_sent().is_none() {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
     if err.is_retryable() {
         Outcome::Retryable {
             error: err.to_string(),
@@ -758,6 +793,11 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
         };
     }
     bridge.metrics.api_call("slack", "error");
+    if matches!(err, slack_client::Error::MaybeSent { .. }) {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
     if err.is_retryable() {
         Outcome::Retryable {
             error: err.to_string(),
@@ -797,13 +837,26 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         Err(err) => slack_outcome(bridge, &err),
     };
     match effect {
-        Effect::PostCard { channel, card, .. } => {
+        Effect::PostCard {
+            channel,
+            card,
+            look_since,
+            ..
+        } => {
+            if let Some(since) = look_since {
+                match find_card(bridge, channel, &card.incident, *since).await {
+                    Ok(Some(ts)) => {
+                        tracing::info!(incident = %card.incident, %ts, "found the card an unanswered post made; not posting again");
+                        return Outcome::Posted { ts };
+                    }
+                    Ok(None) => {}
+                    Err(outcome) => return outcome,
+                }
+            }
             let m = render::card_with_mentions(card, &mentions(bridge, card).await);
-            match bridge
-                .slack
-                .post_message(&PostMessage::new(channel.clone(), m.text, m.blocks))
-                .await
-            {
+            let mut post = PostMessage::new(channel.clone(), m.text, m.blocks);
+            post.metadata = Some(card_metadata(&card.incident));
+            match bridge.slack.post_message(&post).await {
                 Ok(r) => {
                     bridge.metrics.api_call("slack", "ok");
                     Outcome::Posted { ts: r.ts }
@@ -850,6 +903,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             incident,
             actor,
             mutation,
+            look_since,
             ..
         } => {
             let pd = &bridge.pd;
@@ -864,13 +918,25 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                     bridge,
                     pd.reassign(incident, from, std::slice::from_ref(to)).await,
                 ),
-                Mutation::AddNote { content } => match pd.add_note(incident, from, content).await {
-                    Ok(_) => {
-                        bridge.metrics.api_call("pagerduty", "ok");
-                        Outcome::Done
+                Mutation::AddNote { content } => {
+                    if let Some(since) = look_since {
+                        match find_note(bridge, incident, &actor.pd_user, content, *since).await {
+                            Ok(true) => {
+                                tracing::info!(%incident, "found the note an unanswered request added; not adding it again");
+                                return Outcome::Done;
+                            }
+                            Ok(false) => {}
+                            Err(outcome) => return outcome,
+                        }
                     }
-                    Err(err) => pd_outcome(bridge, &err),
-                },
+                    match pd.add_note(incident, from, content).await {
+                        Ok(_) => {
+                            bridge.metrics.api_call("pagerduty", "ok");
+                            Outcome::Done
+                        }
+                        Err(err) => pd_outcome(bridge, &err),
+                    }
+                }
             }
         }
         Effect::PdRead {
@@ -896,6 +962,117 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         } => escalation_levels(bridge, incident, policy).await,
         Effect::Dropped { .. } => Outcome::Done,
     }
+}
+
+/// Makes a card post or a note look for an earlier attempt made since `since` before it is
+/// sent (other effects are safe to repeat).
+fn look_first_since(effect: &mut Effect, since: Timestamp) {
+    match effect {
+        Effect::PostCard { look_since, .. }
+        | Effect::PdMutation {
+            mutation: Mutation::AddNote { .. },
+            look_since,
+            ..
+        } => {
+            let at = look_since.map_or(since, |at| at.min(since));
+            *look_since = Some(at);
+        }
+        _ => {}
+    }
+}
+
+/// The metadata every card is posted with: [`CARD_EVENT_TYPE`] and the incident id.
+fn card_metadata(incident: &IncidentId) -> MessageMetadata {
+    MessageMetadata {
+        event_type: CARD_EVENT_TYPE.to_owned(),
+        event_payload: serde_json::json!({ "incident_id": incident.as_str() }),
+    }
+}
+
+/// The start of a look for something first sent at `since` (the bridge's clock), as
+/// milliseconds: [`LOOK_BACK_MARGIN_MS`] earlier.
+fn look_start(since: Timestamp) -> i64 {
+    since.as_millis().saturating_sub(LOOK_BACK_MARGIN_MS).max(0)
+}
+
+/// Looks for this incident's card in `channel` among the messages posted since shortly before
+/// `since`, newest first, through at most [`LOOK_PAGES`] pages. An error is the outcome to
+/// report: the post waits and looks again rather than risk a second card.
+async fn find_card(
+    bridge: &Bridge,
+    channel: &ids::ChannelId,
+    incident: &IncidentId,
+    since: Timestamp,
+) -> Result<Option<ids::MessageTs>, Outcome> {
+    let start = look_start(since);
+    let oldest = ids::MessageTs::new(format!("{}.{:06}", start / 1000, (start % 1000) * 1000));
+    let mut cursor = None;
+    for _ in 0..LOOK_PAGES {
+        let req = ConversationHistory {
+            oldest: Some(oldest.clone()),
+            limit: Some(LOOK_PAGE_SIZE),
+            cursor: cursor.take(),
+            include_all_metadata: Some(true),
+            ..ConversationHistory::new(channel.clone())
+        };
+        let page = match bridge.slack.conversation_history(&req).await {
+            Ok(page) => page,
+            Err(err) => {
+                return Err(match slack_outcome(bridge, &err) {
+                    limited @ Outcome::RateLimited { .. } => limited,
+                    _ => Outcome::Retryable {
+                        error: format!(
+                            "could not look for a card an unanswered post may have made: {err}"
+                        ),
+                        retry_after: None,
+                    },
+                });
+            }
+        };
+        bridge.metrics.api_call("slack", "ok");
+        let found = page.messages.iter().find(|m| {
+            m.metadata.as_ref().is_some_and(|meta| {
+                meta.event_type == CARD_EVENT_TYPE
+                    && meta.event_payload["incident_id"].as_str() == Some(incident.as_str())
+            })
+        });
+        if let Some(message) = found {
+            return Ok(Some(message.ts.clone()));
+        }
+        match page.next_cursor() {
+            Some(next) if page.has_more => cursor = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `user` already added a note with `content` (trimmed) to the incident since shortly
+/// before `since`. An error is the outcome to report: the note waits rather than risk a second.
+async fn find_note(
+    bridge: &Bridge,
+    incident: &IncidentId,
+    user: &ids::PdUserId,
+    content: &str,
+    since: Timestamp,
+) -> Result<bool, Outcome> {
+    let notes = match bridge.pd.list_notes(incident).await {
+        Ok(notes) => notes,
+        Err(err) => return Err(pd_outcome(bridge, &err)),
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let start = look_start(since);
+    Ok(notes.iter().any(|note| {
+        note.content.trim() == content.trim()
+            && note
+                .user
+                .as_ref()
+                .and_then(pd_client::rest::AgentReference::user_id)
+                .is_some_and(|id| id == *user)
+            && note
+                .created_at
+                .is_none_or(|at| translate::timestamp(at).as_millis() >= start)
+    }))
 }
 
 /// The Slack users of the card's assignees (cached reverse mapping), or none when the lookup

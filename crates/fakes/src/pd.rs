@@ -73,6 +73,9 @@ pub enum Fault {
     ServerError(u16),
     /// Handle the request normally (state changes happen) but answer only after this delay.
     Slow(Duration),
+    /// Handle the request normally (state changes happen), then close the connection without
+    /// answering, as a failing proxy or network would.
+    HangUp,
 }
 
 /// The status of a fake incident.
@@ -1107,6 +1110,7 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
         return oauth_token(&mut state, &req);
     }
     let mut delay = None;
+    let mut hang_up = false;
     match state.faults.pop_front() {
         Some(Fault::RateLimited { reset: Some(reset) }) => {
             return error_reply(
@@ -1133,6 +1137,7 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
             return error_reply(status, 2000, "Internal Server Error", &[]);
         }
         Some(Fault::Slow(wait)) => delay = Some(wait),
+        Some(Fault::HangUp) => hang_up = true,
         None => {}
     }
     // Rolling one-minute budget.
@@ -1166,10 +1171,11 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
     let (reply, outgoing) = route(&mut state, &req, &segs, &caller);
     drop(state);
     shared.enqueue(outgoing);
-    match delay {
+    let reply = match delay {
         Some(wait) => reply.delayed(wait),
         None => reply,
-    }
+    };
+    if hang_up { reply.hang_up() } else { reply }
 }
 
 /// Decodes `%XX` escapes of one path segment (invalid escapes are kept as they are).

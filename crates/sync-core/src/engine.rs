@@ -891,6 +891,10 @@ impl Cx<'_> {
                     line_done: false,
                 };
                 let actor = p.actor.clone();
+                let look_since = p
+                    .job
+                    .maybe_sent_since
+                    .filter(|_| matches!(p.kind, ActionKind::AddNote(_)));
                 st.echoes.retain(|e| e.key != key);
                 st.echoes.push(echo);
                 Effect::PdMutation {
@@ -898,6 +902,7 @@ impl Cx<'_> {
                     incident,
                     actor,
                     mutation,
+                    look_since,
                 }
             }
         };
@@ -967,6 +972,12 @@ impl Cx<'_> {
             return Some(DropReason::UnknownEffect);
         };
         let sent_at = p.job.sent_at;
+        if matches!(outcome, Outcome::MaybeSent { .. }) && p.stage == Stage::Mutate {
+            // Retried below; a note is sent again only after looking for this attempt. Status
+            // changes are retried from a fresh read, which shows whether this one took effect.
+            p.job.maybe_sent_since.get_or_insert(sent_at);
+        }
+        let outcome = as_unsent(outcome);
         match outcome {
             Outcome::RateLimited { retry_after } => {
                 p.job.inflight = None;
@@ -1171,6 +1182,8 @@ impl Cx<'_> {
             Outcome::Posted { ts } if posting => {
                 st.card.ts = Some(ts);
                 st.card.failures = 0;
+                st.card.first_post_at = None;
+                st.card.maybe_posted = false;
                 self.sync_card(st);
                 // Lines that waited for the card go out now if their window has passed.
                 self.flush_thread(st);
@@ -1194,6 +1207,14 @@ impl Cx<'_> {
                 let delay = self.retry_delay(st.card.failures, retry_after);
                 st.card.retry_at = Some(self.now.saturating_add(delay));
             }
+            Outcome::MaybeSent { .. } => {
+                // The card may exist: the next post looks for it first. An update is idempotent.
+                st.card.maybe_posted |= posting;
+                st.card.failures += 1;
+                st.card.shown = None;
+                let delay = self.retry_delay(st.card.failures, None);
+                st.card.retry_at = Some(self.now.saturating_add(delay));
+            }
             _ if posting => {
                 // A post that reports success without a `ts` may have posted a card the engine
                 // cannot update; posting again could make a second one, so wait for the
@@ -1212,7 +1233,9 @@ impl Cx<'_> {
         let Some((_, lines)) = st.thread.inflight.take() else {
             return Some(DropReason::UnknownEffect);
         };
-        match outcome {
+        // A thread message that may have been posted is posted again: its lines may then show
+        // twice, which beats losing them.
+        match as_unsent(outcome) {
             Outcome::RateLimited { retry_after } => {
                 self.requeue_lines(st, lines, retry_after);
                 None
@@ -1262,7 +1285,8 @@ impl Cx<'_> {
         };
         job.inflight = None;
         let sent_at = job.sent_at;
-        match outcome {
+        // A read changes nothing in PagerDuty: repeating it is always safe.
+        match as_unsent(outcome) {
             Outcome::PdIncident(fresh) => {
                 st.hydrate = None;
                 st.apply_read(fresh, sent_at);
@@ -1309,7 +1333,15 @@ impl Cx<'_> {
                 let id = EffectId::new(&st.id, format!("card{seq}"));
                 st.card.inflight = Some(id.clone());
                 st.card.shown = Some(card.clone());
-                self.emit(Effect::PostCard { id, channel, card });
+                let first = *st.card.first_post_at.get_or_insert(self.now);
+                // A post that may have reached Slack is never repeated without looking for it.
+                let look_since = st.card.maybe_posted.then_some(first);
+                self.emit(Effect::PostCard {
+                    id,
+                    channel,
+                    card,
+                    look_since,
+                });
             }
             Some(ts) => {
                 if st.card.shown.as_ref() == Some(&card) {
@@ -1444,6 +1476,7 @@ impl Job {
             failures: 0,
             retry_at: None,
             last_error: None,
+            maybe_sent_since: None,
         }
     }
 
@@ -1486,6 +1519,18 @@ fn synthesize_status(st: &mut IncidentState, status: Status, sent_at: Timestamp)
     }
 }
 
+/// The outcome with "maybe sent" read as an ordinary retryable failure, for calls that are safe
+/// to repeat or whose caller has already noted that the attempt may have taken effect.
+fn as_unsent(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::MaybeSent { error } => Outcome::Retryable {
+            error,
+            retry_after: None,
+        },
+        other => other,
+    }
+}
+
 fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -1501,6 +1546,7 @@ fn outcome_name(outcome: &Outcome) -> &'static str {
         Outcome::PdIncident(_) => "incident",
         Outcome::Levels(_) => "levels",
         Outcome::Retryable { .. } => "retryable",
+        Outcome::MaybeSent { .. } => "maybe sent",
         Outcome::RateLimited { .. } => "rate limited",
         Outcome::Permanent { .. } => "permanent",
         Outcome::AlreadyInState => "already in state",

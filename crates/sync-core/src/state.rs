@@ -148,6 +148,10 @@ pub(crate) struct Job {
     pub(crate) retry_at: Option<Timestamp>,
     /// The last failure, shown while waiting to retry.
     pub(crate) last_error: Option<String>,
+    /// When the first attempt that may have reached PagerDuty without an answer was sent: a
+    /// note is sent again only after looking for it.
+    #[serde(default)]
+    pub(crate) maybe_sent_since: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +165,13 @@ pub(crate) struct CardSlot {
     pub(crate) retry_at: Option<Timestamp>,
     /// A permanent post failure; the reconciler may post again.
     pub(crate) post_failed: Option<String>,
+    /// When the first post of the card was sent (cleared once it is posted).
+    #[serde(default)]
+    pub(crate) first_post_at: Option<Timestamp>,
+    /// True once a post may have reached Slack without an answer: every later post looks for
+    /// it first.
+    #[serde(default)]
+    pub(crate) maybe_posted: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

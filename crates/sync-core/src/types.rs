@@ -352,7 +352,16 @@ pub enum Outcome {
     PdIncident(IncidentSnapshot),
     /// A [`PdRead::EscalationLevels`] result.
     Levels(EscalationLevels),
-    /// A failure worth retrying (timeout, 5xx, connection error).
+    /// The request may have reached the service, but no answer came back (a timeout, or the
+    /// connection dropped after the request was written). It is retried like
+    /// [`Outcome::Retryable`], except that a card post or a note is sent again only after
+    /// looking for the earlier attempt's result (see the `look_since` of [`Effect::PostCard`]
+    /// and [`Effect::PdMutation`]).
+    MaybeSent {
+        /// What went wrong, human-readable.
+        error: String,
+    },
+    /// A failure worth retrying that certainly did not take effect (not sent, 5xx, 429 aside).
     Retryable {
         /// What went wrong, human-readable.
         error: String,
@@ -622,7 +631,8 @@ pub enum DropReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
-    /// Post the incident card (`chat.postMessage`); answer with [`Outcome::Posted`].
+    /// Post the incident card (`chat.postMessage`, with the incident id in the message's
+    /// metadata); answer with [`Outcome::Posted`].
     PostCard {
         /// The effect id.
         id: EffectId,
@@ -630,6 +640,11 @@ pub enum Effect {
         channel: ChannelId,
         /// The content.
         card: CardView,
+        /// Set when an earlier post of this card may have reached Slack: the caller's time when
+        /// the first post was sent. Before posting, look for this incident's card posted since
+        /// then (allowing for clock skew) and answer [`Outcome::Posted`] with its `ts` if found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        look_since: Option<Timestamp>,
     },
     /// Replace the card's content (`chat.update`).
     UpdateCard {
@@ -680,6 +695,11 @@ pub enum Effect {
         actor: MutationActor,
         /// The change.
         mutation: Mutation,
+        /// Set when an earlier attempt of this note may have reached PagerDuty: the caller's
+        /// time when it was first sent. Before sending, look for the same note by the same user
+        /// written since then (allowing for clock skew) and answer [`Outcome::Done`] if found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        look_since: Option<Timestamp>,
     },
     /// Read from PagerDuty.
     PdRead {

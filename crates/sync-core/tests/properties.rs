@@ -161,8 +161,10 @@ enum Result_ {
     Success,
     /// Failed before reaching the service.
     Retryable,
-    /// Reached the service and took effect, but the answer was lost.
+    /// Reached the service and took effect, but the answer was lost ("maybe sent").
     Timeout,
+    /// Lost before the service processed it, but the caller cannot tell ("maybe sent").
+    LostRequest,
     RateLimited,
     Permanent,
 }
@@ -170,7 +172,8 @@ enum Result_ {
 fn result_of(byte: u8) -> Result_ {
     match byte % 16 {
         0..=9 => Result_::Success,
-        10 | 11 => Result_::Retryable,
+        10 => Result_::Retryable,
+        11 => Result_::LostRequest,
         12 => Result_::Timeout,
         13 | 14 => Result_::RateLimited,
         _ => Result_::Permanent,
@@ -210,6 +213,9 @@ struct World {
     newest_delivered: BTreeMap<IncidentId, Timestamp>,
     /// How often each note text was added in PagerDuty by the bridge.
     notes_applied: BTreeMap<String, usize>,
+    /// Card posts sent after an earlier one may have reached Slack, and notes sent after an
+    /// earlier attempt may have reached PagerDuty, each of which looked first.
+    looked: usize,
     /// The current level a levels read reported, by action.
     levels_answers: BTreeMap<String, Option<u32>>,
     /// Action keys already handed to the engine, per incident.
@@ -235,6 +241,7 @@ impl World {
             read_answers: BTreeMap::new(),
             newest_delivered: BTreeMap::new(),
             notes_applied: BTreeMap::new(),
+            looked: 0,
             levels_answers: BTreeMap::new(),
             keys_seen: BTreeMap::new(),
         }
@@ -427,24 +434,45 @@ impl World {
             Result_::Permanent => Some(Outcome::Permanent {
                 error: "HTTP 400".into(),
             }),
+            Result_::LostRequest => Some(Outcome::MaybeSent {
+                error: "connection reset".into(),
+            }),
             Result_::Success | Result_::Timeout => None,
         };
         if let Some(failure) = failure {
             return failure;
         }
-        let slack = !matches!(effect, Effect::PdRead { .. } | Effect::PdMutation { .. });
-        if result == Result_::Timeout && slack {
-            // Slack posts are not idempotent; a lost answer is modelled as a failed call.
-            return Outcome::Retryable {
-                error: "timed out".into(),
-                retry_after: None,
-            };
-        }
-        let lost = Outcome::Retryable {
+        let lost = Outcome::MaybeSent {
             error: "timed out".into(),
-            retry_after: None,
         };
+        if result == Result_::Timeout && matches!(effect, Effect::PostThread { .. }) {
+            // Thread messages are posted again after a lost answer (documented: a line may
+            // then repeat), so their lost answers are modelled as requests that never arrived.
+            return lost;
+        }
         let outcome = match effect {
+            Effect::PostCard {
+                card,
+                look_since: Some(_),
+                ..
+            } if self.cards.contains_key(&card.incident) => {
+                // The dispatcher looked for the earlier post and found it.
+                self.looked += 1;
+                let ts = self.cards[&card.incident][0].clone();
+                self.content.insert(ts.clone(), card.clone());
+                Outcome::Posted { ts }
+            }
+            Effect::PdMutation {
+                mutation: Mutation::AddNote { content },
+                look_since: Some(_),
+                ..
+            } if self
+                .notes_applied
+                .contains_key(&format!("added a note: {content}")) =>
+            {
+                self.looked += 1;
+                Outcome::Done
+            }
             Effect::PostCard { card, .. } => {
                 self.next_ts += 1;
                 let ts = MessageTs::new(format!("1548261231.{:06}", self.next_ts));
@@ -495,10 +523,10 @@ impl World {
                 }
             },
             Effect::PdMutation {
-                id: _,
                 incident,
                 actor,
                 mutation,
+                ..
             } => match self.mutate(incident, mutation, actor.pd_user.as_str()) {
                 Ok(changed) => {
                     if changed {
@@ -668,6 +696,7 @@ impl Harness {
                 incident,
                 actor,
                 mutation,
+                ..
             } => {
                 // No mutation without a mapped, authorized actor.
                 prop_assert_eq!(actor.slack.as_str(), BRIDGE_SLACK);
@@ -733,10 +762,17 @@ impl Harness {
                 });
                 prop_assert!(!busy, "two thread posts in flight for {}", incident);
             }
-            Effect::PostCard { card, .. } => {
-                // At most one card per incident.
+            Effect::PostCard {
+                card, look_since, ..
+            } => {
+                // At most one card per incident: a post after one that may have reached Slack
+                // first looks for it.
                 let posted = self.world.cards.get(&card.incident).map_or(0, Vec::len);
-                prop_assert!(posted == 0, "second card for {}", card.incident);
+                prop_assert!(
+                    posted == 0 || look_since.is_some(),
+                    "second card for {} without looking for the first",
+                    card.incident
+                );
                 let in_flight = self.world.outstanding.iter().any(
                     |e| matches!(e, Effect::PostCard { card: c, .. } if c.incident == card.incident),
                 );
@@ -1016,8 +1052,11 @@ impl Harness {
                 applied
             );
         }
+        // A note whose answer was lost is sent again only after looking for it: never twice.
+        for (text, applied) in &self.world.notes_applied {
+            prop_assert!(*applied <= 1, "{:?} added {} times", text, applied);
+        }
         for (text, count) in notes {
-            // A timeout that did reach PagerDuty followed by a retry makes two real notes.
             let applied = self
                 .world
                 .notes_applied

@@ -1022,3 +1022,65 @@ fn a_read_is_not_ignored_when_the_bridges_clock_runs_two_minutes_behind() {
           Dropped PQ1K5C8 Resolved
     "##]].assert_eq(&t.log);
 }
+
+#[test]
+fn a_post_or_note_that_may_have_been_sent_is_looked_for_before_it_is_sent_again() {
+    // Issue 17 item 4: "maybe sent" is not "not sent". The card post's answer is lost, so the
+    // next post first looks for it (since the first attempt); the same for a note.
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.advance(10_000).done(
+        "card1",
+        Outcome::MaybeSent {
+            error: "no answer within 10000 ms".into(),
+        },
+    );
+    t.tick();
+    t.advance(300).done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.click(
+        "Add note by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::AddNote("Rolling back.".into()),
+            "1548426417.840180",
+        ),
+    );
+    t.advance(10_000).done(
+        "add_note1",
+        Outcome::MaybeSent {
+            error: "connection reset after the request was written".into(),
+        },
+    );
+    t.tick();
+    t.advance(200).done("add_note2", Outcome::Done);
+    expect![[r#"
+        > incident.triggered PQ1K5C8
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: MaybeSent { error: "no answer within 10000 ms" }
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PostCard PQ1K5C8/card2 in CBR2V3XEX (first look for one posted since 1622814600000ms): "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Posted 1548261231.000200
+        > Add note by UA8RXUSPL
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note1 From=pig208@example.com AddNote { content: "Rolling back." }
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Adding note… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note1: MaybeSent { error: "connection reset after the request was written" }
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/reply4 to UA8RXUSPL: "PagerDuty did not accept add note for #10 Test Incident yet (connection reset after the request was written); the bridge is retrying and the card shows the result."
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2 From=pig208@example.com (first look for it since 1622814611300ms) AddNote { content: "Rolling back." }
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2: Done
+    "#]].assert_eq(&t.log);
+}
