@@ -20,6 +20,9 @@
 //!    Each awaited effect gets exactly one outcome; an outcome for an id the engine no longer
 //!    awaits is answered with [`DropReason::UnknownEffect`]. [`Effect::Ephemeral`] replies are
 //!    never awaited: retry them yourself ([`EngineConfig::retry_delay`]) and feed nothing back.
+//!    Report a call that may have reached the service without an answer as
+//!    [`Outcome::MaybeSent`], never as [`Outcome::Retryable`]; honour the `look_since` of the
+//!    [`Effect::PostCard`] and [`Effect::PdMutation`] that follow it.
 //! 4. After every call, ask [`Engine::poll_timeout`] and call `handle` with [`Input::Tick`] once
 //!    that time has come (earlier or spurious ticks are harmless). Only a tick fires timers:
 //!    retries with backoff, rate-limit waits, thread-line flushes and pending-action timeouts.
@@ -42,9 +45,11 @@
 //! - **Restorable.** [`Engine::snapshot`] followed by [`Engine::restore`] (or per incident,
 //!   [`Engine::incident`] followed by [`Engine::load_incident`]) gives the same future behaviour.
 //! - **One card per incident.** At most one post or update is in flight per card; changes made
-//!   meanwhile coalesce into one update to the latest state once it returns.
+//!   meanwhile coalesce into one update to the latest state once it returns. After a post that
+//!   may have reached Slack ([`Outcome::MaybeSent`]), every later post of that card asks the
+//!   caller to look for it first; the same holds for a note.
 //! - **Newer wins.** Incident data is applied only when newer than the data already applied
-//!   (event `occurred_at`, or the time a read was sent), so a stale `acknowledged` never
+//!   (event `occurred_at`, or a read's PagerDuty time), so a stale `acknowledged` never
 //!   un-resolves a card while a genuine later `reopened` does.
 //! - **Attributed mutations only.** A [`Effect::PdMutation`] always carries a mapped, authorized
 //!   actor; status-changing actions are preceded by a fresh [`PdRead::Incident`] and never sent
