@@ -22,6 +22,12 @@
 //!    rate limits and retries still converge.
 //! 9. Noise: one thread post in flight per incident, so bursts coalesce.
 //!
+//! And of issue 17: no acknowledge, escalate or reassign stays awaited once the engine knows
+//! the incident is resolved, even when the resolve arrives between the fresh read and the
+//! `PUT` (`check_no_reopening_mutation_awaited`); the bridge's clock runs up to 2 minutes
+//! ahead of or behind PagerDuty's (`skew`); and lost answers take effect and come back as
+//! `MaybeSent`, after which no card is posted and no note sent without looking first.
+//!
 //! Determinism and snapshot/restore equivalence are checked at every step (a twin engine is
 //! persisted and restored, whole or per incident, and must emit the same effects).
 
