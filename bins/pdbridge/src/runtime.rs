@@ -1285,6 +1285,100 @@ mod tests {
         }
     }
 
+    /// An incident snapshot with `status`.
+    fn incident(status: sync_core::Status) -> sync_core::IncidentSnapshot {
+        sync_core::IncidentSnapshot {
+            id: IncidentId::new("PQ1K5C8"),
+            number: Some(1),
+            title: "Disk full".into(),
+            html_url: None,
+            status,
+            urgency: None,
+            priority: None,
+            service: None,
+            teams: Vec::new(),
+            escalation_policy: None,
+            assignees: Vec::new(),
+            as_of: None,
+        }
+    }
+
+    fn event(id: &str, at: i64, status: sync_core::Status) -> Input {
+        let event_type = match status {
+            sync_core::Status::Resolved => sync_core::IncidentEventType::Resolved,
+            _ => sync_core::IncidentEventType::Triggered,
+        };
+        Input::PdEvent(sync_core::PdEvent {
+            event_id: ids::EventId::new(id),
+            webhook_id: None,
+            occurred_at: Timestamp::from_millis(at),
+            incident: IncidentId::new("PQ1K5C8"),
+            incident_title: None,
+            agent: None,
+            kind: sync_core::PdEventKind::Incident {
+                event_type,
+                data: incident(status),
+            },
+            target_channel: Some(ids::ChannelId::new("C1")),
+        })
+    }
+
+    #[test]
+    fn a_put_queued_before_a_resolve_is_not_sent_after_it() {
+        // Issue 17 item 5, at the dispatcher: the acknowledge passed its fresh read, then the
+        // resolved webhook was applied before the dispatcher got to the PUT.
+        let mut engine = sync_core::Engine::new(config()).unwrap();
+        let _ = engine.handle(
+            Timestamp::from_millis(1_000),
+            event("E1", 1_000, sync_core::Status::Triggered),
+        );
+        let effects = engine.handle(
+            Timestamp::from_millis(2_000),
+            Input::SlackAction(SlackAction {
+                key: sync_core::ActionKey::new("1.1", &SlackUserId::new("U1"), "acknowledge"),
+                actor: sync_core::Actor::Mapped {
+                    slack: SlackUserId::new("U1"),
+                    pd_user: ids::PdUserId::new("P1"),
+                    email: ids::Email::new("a@example.com"),
+                    authorized: Ok(()),
+                },
+                incident: IncidentId::new("PQ1K5C8"),
+                kind: ActionKind::Acknowledge,
+                channel: Some(ids::ChannelId::new("C1")),
+            }),
+        );
+        let read = effects
+            .iter()
+            .find(|e| matches!(e, Effect::PdRead { .. }))
+            .and_then(Effect::id)
+            .cloned()
+            .expect("a fresh read");
+        let effects = engine.handle(
+            Timestamp::from_millis(2_100),
+            Input::EffectDone {
+                id: read,
+                outcome: Outcome::PdIncident(incident(sync_core::Status::Triggered)),
+            },
+        );
+        let put = effects
+            .into_iter()
+            .find(|e| matches!(e, Effect::PdMutation { .. }))
+            .expect("the PUT");
+        assert!(mutation_may_go(&engine, &put));
+        let _ = engine.handle(
+            Timestamp::from_millis(2_200),
+            event("E2", 2_150, sync_core::Status::Resolved),
+        );
+        assert!(!mutation_may_go(&engine, &put), "the PUT would reopen it");
+        // Other effects are never held back.
+        let read = Effect::PdRead {
+            id: sync_core::EffectId::from_stored("PQ1K5C8/x"),
+            incident: IncidentId::new("PQ1K5C8"),
+            read: PdRead::Incident,
+        };
+        assert!(mutation_may_go(&engine, &read));
+    }
+
     #[test]
     fn a_reply_retries_with_backoff_then_gives_up_after_the_attempt_limit() {
         let cfg = config();
