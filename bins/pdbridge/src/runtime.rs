@@ -26,7 +26,9 @@ use std::time::Duration;
 use identity::IncidentFacts;
 use ids::{IncidentId, SlackUserId};
 use pd_client::webhook::WebhookEnvelope;
-use slack_client::api::{PostEphemeral, PostMessage, UpdateMessage};
+use slack_client::api::{
+    ConversationHistory, MessageMetadata, PostEphemeral, PostMessage, UpdateMessage,
+};
 use store::{ActionRow, AuditEntry, OutboxRow, WebhookRow};
 use sync_core::{
     ActionKind, Effect, EngineConfig, EscalationLevels, IncidentState, Input, Mutation, Outcome,
@@ -51,6 +53,17 @@ const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long a card waits for its assignees' Slack users before naming them instead.
 const MENTIONS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The `event_type` of the metadata every card is posted with (its payload names the
+/// incident), so a card whose post went unanswered can be found instead of posted again.
+pub const CARD_EVENT_TYPE: &str = "pdbridge_incident_card";
+/// How far before the first attempt a look for an earlier card or note starts: room for the
+/// skew between the bridge's clock and Slack's or PagerDuty's.
+const LOOK_BACK_MARGIN_MS: i64 = 10 * 60 * 1000;
+/// The most `conversations.history` pages (of [`LOOK_PAGE_SIZE`] messages) read when looking
+/// for an earlier card: past them, the card is taken as not posted.
+const LOOK_PAGES: usize = 5;
+/// The page size of that look.
+const LOOK_PAGE_SIZE: u32 = 200;
 
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     while !*shutdown.borrow() {
@@ -548,14 +561,21 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     };
-    // A mutation the engine no longer awaits (its action completed through the echo, failed or
-    // timed out) must not run late: it could undo a newer change made in PagerDuty.
-    if matches!(effect, Effect::PdMutation { .. }) && !bridge.with_engine(|e| e.awaits(&effect_id))
-    {
+    // A mutation the engine no longer awaits (its action completed through the echo, failed,
+    // timed out or was refused because the incident resolved meanwhile) must not run late: it
+    // could undo a newer change made in PagerDuty. Checked right before sending.
+    if !bridge.with_engine(|e| mutation_may_go(e, &effect)) {
         tracing::info!(id = %effect_id, "skipping a mutation the engine no longer awaits");
         let (id, now) = (row.id.clone(), bridge.now_ms());
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
+    }
+    let mut effect = effect;
+    if row.attempts > 0 {
+        // The engine's effects are completed after every attempt, so an earlier attempt that
+        // never recorded its outcome was cut off (a restart, see `Tx::release_claims`, or a
+        // failed commit): it may have reached Slack or PagerDuty.
+        look_first_since(&mut effect, Timestamp::from_millis(row.created_at));
     }
     let outcome = perform(bridge, &effect).await;
     if matches!(effect, Effect::Ephemeral { .. }) {
@@ -587,6 +607,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     // failure so `pdbridge status` can show it.
     let failure = match &outcome {
         Outcome::Retryable { error, .. } => Some((error.clone(), false)),
+        Outcome::MaybeSent { error } => Some((format!("maybe sent: {error}"), false)),
         Outcome::RateLimited { retry_after } => {
             Some((format!("rate limited; retry after {retry_after:?}"), false))
         }
@@ -621,6 +642,29 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     }
 }
 
+/// False for a PagerDuty mutation that must not be sent now: the engine no longer awaits it,
+/// or it would change (and so reopen) an incident the engine knows is resolved. Notes and
+/// resolves may go to a resolved incident; every other effect may always go.
+fn mutation_may_go(engine: &sync_core::Engine, effect: &Effect) -> bool {
+    let Effect::PdMutation {
+        id,
+        incident,
+        mutation,
+        ..
+    } = effect
+    else {
+        return true;
+    };
+    let resolved = engine
+        .incident(incident)
+        .is_some_and(IncidentState::is_resolved);
+    let reopens = matches!(
+        mutation,
+        Mutation::Acknowledge | Mutation::Escalate { .. } | Mutation::Reassign { .. }
+    );
+    engine.awaits(id) && !(reopens && resolved)
+}
+
 /// What to do with an ephemeral reply's outbox row after an attempt.
 #[derive(Debug, PartialEq, Eq)]
 enum ReplyNext {
@@ -637,6 +681,14 @@ fn reply_retry(config: &EngineConfig, attempts: u32, outcome: &Outcome) -> Reply
             after: *retry_after,
             error: format!("rate limited; retry after {retry_after:?}"),
         },
+        Outcome::MaybeSent { error } => reply_retry(
+            config,
+            attempts,
+            &Outcome::Retryable {
+                error: error.clone(),
+                retry_after: None,
+            },
+        ),
         Outcome::Retryable { error, retry_after } => {
             let failures = attempts.saturating_add(1);
             if failures >= config.max_attempts {
@@ -671,6 +723,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         Outcome::PdIncident(_) | Outcome::Done => ("ok".to_owned(), "succeeded"),
         Outcome::AlreadyInState => ("already in that state".to_owned(), "succeeded"),
         Outcome::Retryable { error, .. } => (format!("retryable error: {error}"), "failed"),
+        Outcome::MaybeSent { error } => (format!("maybe sent: {error}"), "failed"),
         Outcome::RateLimited { retry_after } => {
             (format!("rate limited for {retry_after:?}"), "failed")
         }
@@ -708,6 +761,11 @@ fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
         };
     }
     bridge.metrics.api_call("pagerduty", "error");
+    if err.was_sent().is_none() {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
     if err.is_retryable() {
         Outcome::Retryable {
             error: err.to_string(),
@@ -741,6 +799,11 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
         };
     }
     bridge.metrics.api_call("slack", "error");
+    if matches!(err, slack_client::Error::MaybeSent { .. }) {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
     if err.is_retryable() {
         Outcome::Retryable {
             error: err.to_string(),
@@ -780,13 +843,26 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         Err(err) => slack_outcome(bridge, &err),
     };
     match effect {
-        Effect::PostCard { channel, card, .. } => {
+        Effect::PostCard {
+            channel,
+            card,
+            look_since,
+            ..
+        } => {
+            if let Some(since) = look_since {
+                match find_card(bridge, channel, &card.incident, *since).await {
+                    Ok(Some(ts)) => {
+                        tracing::info!(incident = %card.incident, %ts, "found the card an unanswered post made; not posting again");
+                        return Outcome::Posted { ts };
+                    }
+                    Ok(None) => {}
+                    Err(outcome) => return outcome,
+                }
+            }
             let m = render::card_with_mentions(card, &mentions(bridge, card).await);
-            match bridge
-                .slack
-                .post_message(&PostMessage::new(channel.clone(), m.text, m.blocks))
-                .await
-            {
+            let mut post = PostMessage::new(channel.clone(), m.text, m.blocks);
+            post.metadata = Some(card_metadata(&card.incident));
+            match bridge.slack.post_message(&post).await {
                 Ok(r) => {
                     bridge.metrics.api_call("slack", "ok");
                     Outcome::Posted { ts: r.ts }
@@ -845,6 +921,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             incident,
             actor,
             mutation,
+            look_since,
             ..
         } => {
             let pd = &bridge.pd;
@@ -867,6 +944,16 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                     checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,
                 ),
                 Mutation::AddNote { content } => {
+                    if let Some(since) = look_since {
+                        match find_note(bridge, incident, &actor.pd_user, content, *since).await {
+                            Ok(true) => {
+                                tracing::info!(%incident, "found the note an unanswered request added; not adding it again");
+                                return Outcome::Done;
+                            }
+                            Ok(false) => {}
+                            Err(outcome) => return outcome,
+                        }
+                    }
                     match from_checked(bridge, actor, pd.add_note(incident, from, content).await)
                         .await
                     {
@@ -915,6 +1002,117 @@ async fn from_checked<T>(
         bridge.identity.forget_if_rejected(&actor.slack, err).await;
     }
     result
+}
+
+/// Makes a card post or a note look for an earlier attempt made since `since` before it is
+/// sent (other effects are safe to repeat).
+fn look_first_since(effect: &mut Effect, since: Timestamp) {
+    match effect {
+        Effect::PostCard { look_since, .. }
+        | Effect::PdMutation {
+            mutation: Mutation::AddNote { .. },
+            look_since,
+            ..
+        } => {
+            let at = look_since.map_or(since, |at| at.min(since));
+            *look_since = Some(at);
+        }
+        _ => {}
+    }
+}
+
+/// The metadata every card is posted with: [`CARD_EVENT_TYPE`] and the incident id.
+fn card_metadata(incident: &IncidentId) -> MessageMetadata {
+    MessageMetadata {
+        event_type: CARD_EVENT_TYPE.to_owned(),
+        event_payload: serde_json::json!({ "incident_id": incident.as_str() }),
+    }
+}
+
+/// The start of a look for something first sent at `since` (the bridge's clock), as
+/// milliseconds: [`LOOK_BACK_MARGIN_MS`] earlier.
+fn look_start(since: Timestamp) -> i64 {
+    since.as_millis().saturating_sub(LOOK_BACK_MARGIN_MS).max(0)
+}
+
+/// Looks for this incident's card in `channel` among the messages posted since shortly before
+/// `since`, newest first, through at most [`LOOK_PAGES`] pages. An error is the outcome to
+/// report: the post waits and looks again rather than risk a second card.
+async fn find_card(
+    bridge: &Bridge,
+    channel: &ids::ChannelId,
+    incident: &IncidentId,
+    since: Timestamp,
+) -> Result<Option<ids::MessageTs>, Outcome> {
+    let start = look_start(since);
+    let oldest = ids::MessageTs::new(format!("{}.{:06}", start / 1000, (start % 1000) * 1000));
+    let mut cursor = None;
+    for _ in 0..LOOK_PAGES {
+        let req = ConversationHistory {
+            oldest: Some(oldest.clone()),
+            limit: Some(LOOK_PAGE_SIZE),
+            cursor: cursor.take(),
+            include_all_metadata: Some(true),
+            ..ConversationHistory::new(channel.clone())
+        };
+        let page = match bridge.slack.conversation_history(&req).await {
+            Ok(page) => page,
+            Err(err) => {
+                return Err(match slack_outcome(bridge, &err) {
+                    limited @ Outcome::RateLimited { .. } => limited,
+                    _ => Outcome::Retryable {
+                        error: format!(
+                            "could not look for a card an unanswered post may have made: {err}"
+                        ),
+                        retry_after: None,
+                    },
+                });
+            }
+        };
+        bridge.metrics.api_call("slack", "ok");
+        let found = page.messages.iter().find(|m| {
+            m.metadata.as_ref().is_some_and(|meta| {
+                meta.event_type == CARD_EVENT_TYPE
+                    && meta.event_payload["incident_id"].as_str() == Some(incident.as_str())
+            })
+        });
+        if let Some(message) = found {
+            return Ok(Some(message.ts.clone()));
+        }
+        match page.next_cursor() {
+            Some(next) if page.has_more => cursor = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `user` already added a note with `content` (trimmed) to the incident since shortly
+/// before `since`. An error is the outcome to report: the note waits rather than risk a second.
+async fn find_note(
+    bridge: &Bridge,
+    incident: &IncidentId,
+    user: &ids::PdUserId,
+    content: &str,
+    since: Timestamp,
+) -> Result<bool, Outcome> {
+    let notes = match bridge.pd.list_notes(incident).await {
+        Ok(notes) => notes,
+        Err(err) => return Err(pd_outcome(bridge, &err)),
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let start = look_start(since);
+    Ok(notes.iter().any(|note| {
+        note.content.trim() == content.trim()
+            && note
+                .user
+                .as_ref()
+                .and_then(pd_client::rest::AgentReference::user_id)
+                .is_some_and(|id| id == *user)
+            && note
+                .created_at
+                .is_none_or(|at| translate::timestamp(at).as_millis() >= start)
+    }))
 }
 
 /// The Slack users of the card's assignees (cached reverse mapping), or none when the lookup
@@ -1089,6 +1287,9 @@ async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, a
     let Some(snapshot) = translate::rest_snapshot(incident) else {
         return;
     };
+    // Ordered against webhooks on PagerDuty's clock (`updated_at`, the answer's `Date`); the
+    // bridge's send time stands in only when PagerDuty gave no time at all.
+    let as_of = snapshot.as_of.unwrap_or(as_of);
     // A card the reconciler must (re)post goes where the incident's trigger would have sent it.
     let target_channel = translate::route_channel(
         &bridge.config,
@@ -1122,6 +1323,100 @@ mod tests {
             error: "HTTP 503".into(),
             retry_after,
         }
+    }
+
+    /// An incident snapshot with `status`.
+    fn incident(status: sync_core::Status) -> sync_core::IncidentSnapshot {
+        sync_core::IncidentSnapshot {
+            id: IncidentId::new("PQ1K5C8"),
+            number: Some(1),
+            title: "Disk full".into(),
+            html_url: None,
+            status,
+            urgency: None,
+            priority: None,
+            service: None,
+            teams: Vec::new(),
+            escalation_policy: None,
+            assignees: Vec::new(),
+            as_of: None,
+        }
+    }
+
+    fn event(id: &str, at: i64, status: sync_core::Status) -> Input {
+        let event_type = match status {
+            sync_core::Status::Resolved => sync_core::IncidentEventType::Resolved,
+            _ => sync_core::IncidentEventType::Triggered,
+        };
+        Input::PdEvent(sync_core::PdEvent {
+            event_id: ids::EventId::new(id),
+            webhook_id: None,
+            occurred_at: Timestamp::from_millis(at),
+            incident: IncidentId::new("PQ1K5C8"),
+            incident_title: None,
+            agent: None,
+            kind: sync_core::PdEventKind::Incident {
+                event_type,
+                data: incident(status),
+            },
+            target_channel: Some(ids::ChannelId::new("C1")),
+        })
+    }
+
+    #[test]
+    fn a_put_queued_before_a_resolve_is_not_sent_after_it() {
+        // Issue 17 item 5, at the dispatcher: the acknowledge passed its fresh read, then the
+        // resolved webhook was applied before the dispatcher got to the PUT.
+        let mut engine = sync_core::Engine::new(config()).unwrap();
+        let _ = engine.handle(
+            Timestamp::from_millis(1_000),
+            event("E1", 1_000, sync_core::Status::Triggered),
+        );
+        let effects = engine.handle(
+            Timestamp::from_millis(2_000),
+            Input::SlackAction(SlackAction {
+                key: sync_core::ActionKey::new("1.1", &SlackUserId::new("U1"), "acknowledge"),
+                actor: sync_core::Actor::Mapped {
+                    slack: SlackUserId::new("U1"),
+                    pd_user: ids::PdUserId::new("P1"),
+                    email: ids::Email::new("a@example.com"),
+                    authorized: Ok(()),
+                },
+                incident: IncidentId::new("PQ1K5C8"),
+                kind: ActionKind::Acknowledge,
+                channel: Some(ids::ChannelId::new("C1")),
+            }),
+        );
+        let read = effects
+            .iter()
+            .find(|e| matches!(e, Effect::PdRead { .. }))
+            .and_then(Effect::id)
+            .cloned()
+            .expect("a fresh read");
+        let effects = engine.handle(
+            Timestamp::from_millis(2_100),
+            Input::EffectDone {
+                id: read,
+                outcome: Outcome::PdIncident(incident(sync_core::Status::Triggered)),
+            },
+        );
+        let put = effects
+            .into_iter()
+            .find(|e| matches!(e, Effect::PdMutation { .. }))
+            .expect("the PUT");
+        assert!(mutation_may_go(&engine, &put));
+        let _ = engine.handle(
+            Timestamp::from_millis(2_200),
+            event("E2", 2_150, sync_core::Status::Resolved),
+        );
+        assert!(!mutation_may_go(&engine, &put), "the PUT would reopen it");
+        // Other effects are never held back.
+        let read = Effect::PdRead {
+            id: sync_core::EffectId::from_stored("PQ1K5C8/x"),
+            incident: IncidentId::new("PQ1K5C8"),
+            read: PdRead::Incident,
+        };
+        assert!(mutation_may_go(&engine, &read));
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn webhook_snapshot(i: &WebhookIncident) -> Option<IncidentSnapshot> {
         teams: i.teams.iter().map(named).collect(),
         escalation_policy: i.escalation_policy.as_ref().map(named),
         assignees: i.assignees.iter().map(named).collect(),
+        as_of: None,
     })
 }
 
@@ -74,7 +75,19 @@ pub fn rest_snapshot(i: &Incident) -> Option<IncidentSnapshot> {
         teams: i.teams.iter().map(named).collect(),
         escalation_policy: i.escalation_policy.as_ref().map(named),
         assignees: i.assignments.iter().map(|a| named(&a.assignee)).collect(),
+        as_of: rest_as_of(i),
     })
+}
+
+/// PagerDuty's time up to which a REST incident reflects every change: the newest of its
+/// `updated_at`, `last_status_change_at` and the answer's `Date` (all on PagerDuty's clock, so
+/// the bridge's own clock never orders a read against a webhook's `occurred_at`).
+pub fn rest_as_of(i: &Incident) -> Option<Timestamp> {
+    [i.updated_at, i.last_status_change_at, i.served_at]
+        .into_iter()
+        .flatten()
+        .map(timestamp)
+        .max()
 }
 
 /// The event type a reconciled incident is routed as: the reconciler (re)posts the card that its
@@ -222,4 +235,44 @@ pub fn pd_event(
         kind,
         target_channel,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_is_stamped_with_pagerdutys_newest_time_never_the_bridges() {
+        let mut incident: Incident = serde_json::from_value(serde_json::json!({
+            "id": "PT4KHLK",
+            "incident_number": 1234,
+            "title": "The server is on fire.",
+            "status": "acknowledged",
+            "updated_at": "2015-10-06T21:38:23Z",
+            "last_status_change_at": "2015-10-06T21:40:00Z",
+        }))
+        .expect("incident");
+        let at = |s: &str| {
+            timestamp(
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .expect("time"),
+            )
+        };
+        assert_eq!(rest_as_of(&incident), Some(at("2015-10-06T21:40:00Z")));
+        let snapshot = rest_snapshot(&incident).expect("snapshot");
+        assert_eq!(snapshot.as_of, Some(at("2015-10-06T21:40:00Z")));
+        // The answer's `Date` is later still: everything before it is reflected.
+        incident.served_at = Some(
+            time::OffsetDateTime::parse(
+                "2015-10-06T21:41:05Z",
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("time"),
+        );
+        assert_eq!(rest_as_of(&incident), Some(at("2015-10-06T21:41:05Z")));
+        incident.updated_at = None;
+        incident.last_status_change_at = None;
+        incident.served_at = None;
+        assert_eq!(rest_as_of(&incident), None);
+    }
 }

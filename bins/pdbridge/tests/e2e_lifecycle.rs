@@ -39,6 +39,8 @@ struct Env {
     /// The server's port, kept across restarts so the webhook subscription stays valid.
     port: u16,
     port_was_zero: bool,
+    /// The fake PagerDuty's webhook subscription pointing at the server.
+    subscription: Option<ids::SubscriptionId>,
 }
 
 fn fast_engine() -> EngineConfig {
@@ -88,6 +90,7 @@ impl Env {
             slack_api_override: None,
             port: 0,
             port_was_zero: true,
+            subscription: None,
         };
         env.start_server().await;
         env
@@ -123,10 +126,10 @@ impl Env {
         };
         let running = app::start(self.config(), listener, options).await.unwrap();
         if self.port_was_zero {
-            self.pd.set_webhook_target(
+            self.subscription = Some(self.pd.set_webhook_target(
                 &format!("http://{}/pagerduty/webhook", running.addr),
                 WEBHOOK_SECRET,
-            );
+            ));
         }
         self.running = Some(running);
     }
@@ -1157,4 +1160,158 @@ async fn a_card_slack_refuses_is_replaced_by_a_minimal_card_and_counted() {
     let text = pdbridge::ops::status::render(&summary, &db, 0);
     assert!(text.contains("failed card posts   1 ("), "{text}");
     assert!(text.contains("invalid_blocks"), "{text}");
+}
+
+/// Issue 17 item 4: how often the bridge asked Slack for a channel's history.
+fn history_reads(env: &Env) -> usize {
+    env.slack
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/conversations.history"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_post_whose_answer_is_lost_is_found_not_posted_twice() {
+    let mut env = Env::new("").await;
+    // Slack posts the card, then the connection drops before the answer ("maybe sent").
+    env.slack
+        .inject("chat.postMessage", fakes::slack::Fault::HangUp);
+    let incident = env.pd.trigger_incident("Search latency", &env.policy);
+    let card = env.card_posted("Search latency").await;
+    let bridge = Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let card_ts =
+        || bridge.with_engine(|e| e.incident(&incident).and_then(|s| s.card_ts().cloned()));
+    env.wait("the engine knows its card", || card_ts().is_some())
+        .await;
+    assert_eq!(env.cards().len(), 1, "a second card was posted");
+    assert_eq!(
+        card_ts(),
+        Some(card.ts.clone()),
+        "the card found is adopted"
+    );
+    assert!(history_reads(&env) >= 1, "the retry did not look first");
+    drop(bridge);
+    // The card it found is the one that is updated.
+    env.click(ALICE, &card.ts, "pdbridge_ack").await;
+    env.wait("the card shows Acknowledged", || {
+        env.slack
+            .message(&env.channel(), &card.ts)
+            .is_some_and(|m| m.text.contains("Acknowledged"))
+    })
+    .await;
+    assert_eq!(env.cards().len(), 1, "a second card was posted");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_note_whose_answer_is_lost_is_found_not_added_twice() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Queue backlog", &env.policy);
+    let ts = env.card_posted("Queue backlog").await.ts;
+    // An acknowledgement first, so the clicker's identity is known and nothing else is due.
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.thread_line(&ts, "acknowledged").await;
+    env.settled(&ts).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No echo webhook either, so only the bridge's own retry can complete the note.
+    env.pd
+        .disable_subscription(env.subscription.as_ref().unwrap());
+    env.click(ALICE, &ts, "pdbridge_note").await;
+    env.wait("the note modal opened", || !env.slack.views().is_empty())
+        .await;
+    let view = env.slack.views().last().unwrap().clone();
+    // PagerDuty adds the note, then the connection drops before the answer.
+    env.pd.push_fault(fakes::pd::Fault::HangUp);
+    let reply = env
+        .slack
+        .submit_view(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(ALICE),
+            &view.id,
+            &[(
+                "note",
+                "note_text",
+                InputValue::Text("Draining the queue".into()),
+            )],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    env.thread_line(&ts, "Draining the queue").await;
+    env.settled(&ts).await;
+    let notes = env.pd.incident(&incident).unwrap().notes;
+    assert_eq!(
+        notes
+            .iter()
+            .filter(|n| n.content == "Draining the queue")
+            .count(),
+        1,
+        "the note was added twice"
+    );
+    let note_posts = env
+        .pd
+        .requests()
+        .iter()
+        .filter(|r| r.method == http::Method::POST && r.path.ends_with("/notes"))
+        .count();
+    let note_reads = env
+        .pd
+        .requests()
+        .iter()
+        .filter(|r| r.method == http::Method::GET && r.path.ends_with("/notes"))
+        .count();
+    // The lost answer was followed by a look at the notes, not by a second POST.
+    assert_eq!(
+        (note_posts, note_reads >= 1),
+        (1, true),
+        "{note_reads} reads"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_between_the_card_post_and_its_commit_never_posts_a_second_card() {
+    let mut env = Env::new("").await;
+    // Slack posts the card but answers only after 30 s; the bridge dies meanwhile, before it
+    // could record the post.
+    env.slack.inject(
+        "chat.postMessage",
+        fakes::slack::Fault::Slow(Duration::from_secs(30)),
+    );
+    let incident = env.pd.trigger_incident("Login errors", &env.policy);
+    let card = env.card_posted("Login errors").await;
+    env.running.take().unwrap().abort().await;
+    assert_eq!(history_reads(&env), 0);
+    // A new process on the same database finds the post it owes in the outbox, claimed but
+    // never completed: it looks for the card before posting.
+    env.start_server().await;
+    let bridge = Arc::clone(&env.running.as_ref().unwrap().bridge);
+    let card_ts =
+        || bridge.with_engine(|e| e.incident(&incident).and_then(|s| s.card_ts().cloned()));
+    env.wait("the restarted engine knows its card", || {
+        card_ts().is_some()
+    })
+    .await;
+    assert_eq!(env.cards().len(), 1, "a second card was posted");
+    assert_eq!(
+        card_ts(),
+        Some(card.ts.clone()),
+        "the card found is adopted"
+    );
+    assert!(
+        history_reads(&env) >= 1,
+        "the restarted bridge did not look first"
+    );
+    drop(bridge);
+    env.click(ALICE, &card.ts, "pdbridge_ack").await;
+    env.wait("the card found is the one updated", || {
+        env.slack
+            .message(&env.channel(), &card.ts)
+            .is_some_and(|m| m.text.contains("Acknowledged"))
+    })
+    .await;
+    assert_eq!(env.cards().len(), 1, "a second card was posted");
+    env.stop().await;
 }

@@ -381,7 +381,7 @@ async fn missing_or_unreported_scopes_fail_and_extra_scopes_are_named() {
     );
 
     let mut extra = BOT_SCOPES.to_vec();
-    extra.push("channels:history");
+    extra.push("im:history");
     w.slack.set_scopes(Some(&extra));
     let report = w.run("", &options()).await;
     assert_eq!(mark(&report, "Slack scopes"), Mark::Pass);
@@ -390,7 +390,7 @@ async fn missing_or_unreported_scopes_fail_and_extra_scopes_are_named() {
             .line("Slack scopes")
             .unwrap()
             .detail
-            .contains("channels:history")
+            .contains("im:history")
     );
 }
 

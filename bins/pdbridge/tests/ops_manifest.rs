@@ -80,9 +80,11 @@ fn manifest_points_slack_at_the_server_endpoints_with_exactly_the_needed_scopes(
     assert_eq!(
         scopes,
         [
+            "channels:history",
             "channels:read",
             "chat:write",
             "commands",
+            "groups:history",
             "groups:read",
             "users:read",
             "users:read.email"

@@ -1,6 +1,5 @@
 //! Shared plumbing for the fakes: a loopback hyper server and the request log.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -80,7 +79,18 @@ impl Reply {
         self.delay = Some(delay);
         self
     }
+
+    /// Closes the connection instead of answering (after the delay, if any): the request was
+    /// handled, but the client never learns how.
+    pub fn hang_up(mut self) -> Self {
+        self.response.extensions_mut().insert(HangUp);
+        self
+    }
 }
+
+/// The mark of a reply that closes the connection instead of answering.
+#[derive(Debug, Clone, Copy)]
+struct HangUp;
 
 /// The request handler of a fake: a pure function of the recorded request (and the fake's own state).
 pub type Handler =
@@ -115,7 +125,14 @@ impl Server {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let handler = Arc::clone(&handler);
                         let log = Arc::clone(&log);
-                        async move { Ok::<_, Infallible>(serve_one(req, handler, log).await) }
+                        async move {
+                            let response = serve_one(req, handler, log).await;
+                            if response.extensions().get::<HangUp>().is_some() {
+                                // An error makes hyper close the connection without answering.
+                                return Err(std::io::Error::other("the fake hung up"));
+                            }
+                            Ok(response)
+                        }
                     });
                     let builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

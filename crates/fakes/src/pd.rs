@@ -74,6 +74,9 @@ pub enum Fault {
     ServerError(u16),
     /// Handle the request normally (state changes happen) but answer only after this delay.
     Slow(Duration),
+    /// Handle the request normally (state changes happen), then close the connection without
+    /// answering, as a failing proxy or network would.
+    HangUp,
 }
 
 /// The status of a fake incident.
@@ -198,6 +201,9 @@ pub struct FakeIncident {
     pub created_at: OffsetDateTime,
     /// When it was last reopened.
     pub reopened_at: Option<OffsetDateTime>,
+    /// When it last changed (REST `updated_at`; `last_status_change_at` is the same here,
+    /// since every change the fake makes sets a status).
+    pub updated_at: OffsetDateTime,
     /// The de-duplication key.
     pub incident_key: String,
 }
@@ -674,6 +680,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// Whole seconds, as PagerDuty's REST API writes `updated_at` and `last_status_change_at`.
+fn rfc3339_seconds(t: OffsetDateTime) -> String {
+    rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
 fn create_incident(
     state: &mut State,
     title: &str,
@@ -693,6 +704,7 @@ fn create_incident(
         .get(policy)
         .map(|p| p.teams.clone())
         .unwrap_or_default();
+    let created_at = now();
     let incident = FakeIncident {
         id: id.clone(),
         number,
@@ -707,8 +719,9 @@ fn create_incident(
         acknowledgers: Vec::new(),
         notes: Vec::new(),
         resolution: None,
-        created_at: now(),
+        created_at,
         reopened_at: None,
+        updated_at: created_at,
         incident_key: format!("fake-key-{number}"),
     };
     state.incidents.insert(id, incident.clone());
@@ -823,6 +836,8 @@ fn rest_incident(state: &State, i: &FakeIncident) -> Value {
         "incident_number": i.number,
         "title": i.title,
         "created_at": at,
+        "updated_at": rfc3339_seconds(i.updated_at),
+        "last_status_change_at": rfc3339_seconds(i.updated_at),
         "status": i.status.as_str(),
         "incident_key": i.incident_key,
         "service": service_ref(state, &i.service),
@@ -1118,6 +1133,7 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
         return oauth_token(&mut state, &req);
     }
     let mut delay = None;
+    let mut hang_up = false;
     match state.faults.pop_front() {
         Some(Fault::RateLimited { reset: Some(reset) }) => {
             return error_reply(
@@ -1144,6 +1160,7 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
             return error_reply(status, 2000, "Internal Server Error", &[]);
         }
         Some(Fault::Slow(wait)) => delay = Some(wait),
+        Some(Fault::HangUp) => hang_up = true,
         None => {}
     }
     // Rolling one-minute budget.
@@ -1177,10 +1194,11 @@ fn handle(shared: &Arc<Shared>, req: RecordedRequest) -> Reply {
     let (reply, outgoing) = route(&mut state, &req, &segs, &caller);
     drop(state);
     shared.enqueue(outgoing);
-    match delay {
+    let reply = match delay {
         Some(wait) => reply.delayed(wait),
         None => reply,
-    }
+    };
+    if hang_up { reply.hang_up() } else { reply }
 }
 
 /// Decodes `%XX` escapes of one path segment (invalid escapes are kept as they are).
@@ -1647,6 +1665,7 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
             Vec::new(),
         );
     }
+    incident.updated_at = now();
     state
         .incidents
         .insert(incident.id.clone(), incident.clone());

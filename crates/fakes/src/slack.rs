@@ -42,9 +42,11 @@ pub const DEFAULT_TOKEN: &str = "xoxb-fake-bot-token";
 /// them: exactly pdbridge's bot scopes (`pdbridge::ops::manifest::BOT_SCOPES`, whose tests check
 /// that the two lists are equal).
 pub const DEFAULT_SCOPES: &[&str] = &[
+    "channels:history",
     "channels:read",
     "chat:write",
     "commands",
+    "groups:history",
     "groups:read",
     "users:read",
     "users:read.email",
@@ -134,6 +136,8 @@ pub struct FakeMessage {
     pub blocks: Value,
     /// Previous `(text, blocks)` versions, oldest first; one per `chat.update`.
     pub edits: Vec<(String, Value)>,
+    /// The message metadata (`{"event_type", "event_payload"}`) given to `chat.postMessage`.
+    pub metadata: Option<Value>,
 }
 
 /// An ephemeral message.
@@ -189,6 +193,9 @@ pub enum Fault {
     ServerError(u16),
     /// Process the request normally but answer only after this delay.
     Slow(Duration),
+    /// Process the request normally, then close the connection without answering, as a
+    /// failing proxy or network would.
+    HangUp,
     /// HTTP 200 with `ok: false` and this error (and `needed` for `missing_scope`).
     Api {
         /// The error code.
@@ -934,6 +941,7 @@ fn handle(state: &Mutex<State>, req: RecordedRequest) -> Reply {
         );
     };
     let mut delay = None;
+    let mut hang_up = false;
     if let Some(fault) = state.faults.get_mut(&method).and_then(VecDeque::pop_front) {
         match fault {
             Fault::RateLimited { retry_after } => return ratelimited(retry_after),
@@ -947,6 +955,7 @@ fn handle(state: &Mutex<State>, req: RecordedRequest) -> Reply {
                 return Reply::json(StatusCode::OK, &body);
             }
             Fault::Slow(d) => delay = Some(d),
+            Fault::HangUp => hang_up = true,
         }
     }
     let reply = if is_api {
@@ -954,10 +963,11 @@ fn handle(state: &Mutex<State>, req: RecordedRequest) -> Reply {
     } else {
         response_url(&mut state, &req)
     };
-    match delay {
+    let reply = match delay {
         Some(d) => reply.delayed(d),
         None => reply,
-    }
+    };
+    if hang_up { reply.hang_up() } else { reply }
 }
 
 fn response_url(state: &mut State, req: &RecordedRequest) -> Reply {
@@ -1046,6 +1056,7 @@ fn api(state: &mut State, method: &str, req: &RecordedRequest) -> Reply {
                 None => fail("users_not_found"),
             }
         }
+        "conversations.history" => conversation_history(state, &args),
         "conversations.info" => match channel_arg.and_then(|c| state.channels.get(&c)) {
             Some(c) => ok(json!({"channel": {
                 "id": c.id, "name": c.name, "is_channel": true, "is_private": c.private,
@@ -1112,6 +1123,20 @@ fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
         Err(reply) => return *reply,
     };
     let thread_ts = str_arg(args, "thread_ts").map(MessageTs::new);
+    let metadata = match args.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(m) => {
+            let valid = m
+                .get("event_type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+                && m.get("event_payload").is_none_or(Value::is_object);
+            if !valid {
+                return fail("invalid_metadata_format");
+            }
+            Some(m.clone())
+        }
+    };
     let ts = state.next_ts();
     let mut message = json!({"type": "message", "ts": ts, "text": text, "bot_id": "B0FAKE001"});
     if let Some(t) = &thread_ts {
@@ -1128,8 +1153,139 @@ fn post_message(state: &mut State, args: &Map<String, Value>) -> Reply {
             text,
             blocks,
             edits: Vec::new(),
+            metadata,
         });
     ok(json!({"channel": channel, "ts": ts, "message": message}))
+}
+
+/// A message ts (`"1700000000.000100"`, or whole seconds) as microseconds.
+fn ts_micros(ts: &str) -> Option<u128> {
+    let (secs, frac) = ts.split_once('.').unwrap_or((ts, ""));
+    if frac.len() > 6 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let secs: u128 = secs.parse().ok()?;
+    let frac: u128 = format!("{frac:0<6}").parse().ok()?;
+    Some(secs * 1_000_000 + frac)
+}
+
+/// `conversations.history` as Slack documents it: channel messages (thread replies excluded),
+/// newest first, within `oldest`/`latest` (exclusive unless `inclusive`), `limit` per page
+/// (default 100, at most 999), cursor pagination, and metadata only with
+/// `include_all_metadata`. Needs `channels:history` (or `groups:history` for a private channel).
+fn conversation_history(state: &State, args: &Map<String, Value>) -> Reply {
+    let Some(channel) = str_arg(args, "channel").map(ChannelId::new) else {
+        return fail("channel_not_found");
+    };
+    let Some(c) = state.channels.get(&channel) else {
+        return fail("channel_not_found");
+    };
+    let scope = if c.private {
+        "groups:history"
+    } else {
+        "channels:history"
+    };
+    if let Some(scopes) = &state.scopes
+        && !scopes.iter().any(|s| s == scope)
+    {
+        return Reply::json(
+            StatusCode::OK,
+            &json!({"ok": false, "error": "missing_scope", "needed": scope, "provided": scopes.join(",")}),
+        );
+    }
+    if !c.bot_is_member {
+        return fail("not_in_channel");
+    }
+    let flag = |name: &str| {
+        args.get(name)
+            .is_some_and(|v| v == &json!(true) || v == "true" || v == "1")
+    };
+    // A bound that is present but not a ts: its error code.
+    let bound = |name: &'static str| -> Result<Option<u128>, &'static str> {
+        match args.get(name) {
+            None => Ok(None),
+            Some(v) => {
+                let text = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                let code = if name == "oldest" {
+                    "invalid_ts_oldest"
+                } else {
+                    "invalid_ts_latest"
+                };
+                ts_micros(&text).map(Some).ok_or(code)
+            }
+        }
+    };
+    let (oldest, latest) = match (bound("oldest"), bound("latest")) {
+        (Ok(o), Ok(l)) => (o, l),
+        (Err(code), _) | (_, Err(code)) => return fail(code),
+    };
+    let inclusive = flag("inclusive");
+    let limit = match args.get("limit") {
+        None => 100,
+        Some(v) => match v.as_str().map_or_else(|| v.as_u64(), |s| s.parse().ok()) {
+            Some(n) => n.clamp(1, 999) as usize,
+            None => return fail("invalid_limit"),
+        },
+    };
+    let before = match str_arg(args, "cursor") {
+        None => None,
+        Some(cursor) => match cursor.strip_prefix("next_ts:").and_then(ts_micros) {
+            Some(at) => Some(at),
+            None => return fail("invalid_cursor"),
+        },
+    };
+    let metadata = flag("include_all_metadata");
+    let mut found: Vec<(u128, &FakeMessage)> = state
+        .messages
+        .get(&channel)
+        .into_iter()
+        .flatten()
+        .filter(|m| m.thread_ts.as_ref().is_none_or(|t| *t == m.ts))
+        .filter_map(|m| Some((ts_micros(m.ts.as_str())?, m)))
+        .filter(|(at, _)| match oldest {
+            Some(o) if inclusive => *at >= o,
+            Some(o) => *at > o,
+            None => true,
+        })
+        .filter(|(at, _)| match latest {
+            Some(l) if inclusive => *at <= l,
+            Some(l) => *at < l,
+            None => true,
+        })
+        .filter(|(at, _)| before.is_none_or(|b| *at < b))
+        .collect();
+    found.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let has_more = found.len() > limit;
+    found.truncate(limit);
+    let messages: Vec<Value> = found
+        .iter()
+        .map(|(_, m)| {
+            let mut json =
+                json!({"type": "message", "ts": m.ts, "text": m.text, "bot_id": "B0FAKE001"});
+            if let Some(t) = &m.thread_ts {
+                json["thread_ts"] = json!(t);
+            }
+            if let (true, Some(meta)) = (metadata, &m.metadata) {
+                json["metadata"] = meta.clone();
+            }
+            json
+        })
+        .collect();
+    let next_cursor = match (has_more, found.last()) {
+        (true, Some((_, m))) => format!("next_ts:{}", m.ts),
+        _ => String::new(),
+    };
+    ok(json!({
+        "messages": messages,
+        "has_more": has_more,
+        "pin_count": 0,
+        "channel_actions_ts": null,
+        "channel_actions_count": 0,
+        "response_metadata": {"next_cursor": next_cursor},
+    }))
 }
 
 fn update_message(state: &mut State, args: &Map<String, Value>) -> Reply {

@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use ids::{Email, EscalationPolicyId, IncidentId, PdUserId, ServiceId, SubscriptionId, TeamId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 use tracing::Instrument;
 use url::Url;
 
@@ -88,6 +89,28 @@ pub struct Listing<T> {
     pub items: Vec<T>,
     /// True when more items exist past offset 10,000 and were not fetched.
     pub truncated: bool,
+    /// The first page's `Date` header: PagerDuty's clock when it answered, so every item
+    /// reflects at least every change made before that second.
+    pub served_at: Option<OffsetDateTime>,
+}
+
+/// A successful answer: its status, body and `Date` header.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+    date: Option<OffsetDateTime>,
+}
+
+/// The `Date` header (an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`), if valid.
+fn http_date(headers: &HeaderMap) -> Option<OffsetDateTime> {
+    let text = headers.get(header::DATE)?.to_str().ok()?;
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(text.trim(), &format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
 }
 
 /// Who PagerDuty says the token is (`GET /users/me`), which tells the token's kind.
@@ -254,8 +277,10 @@ impl PdClient {
             .iter()
             .map(|i| ("include[]", i.as_str().to_owned()))
             .collect();
-        let env: IncidentEnvelope = self.json_call(call).await?;
-        Ok(env.incident)
+        let (env, date): (IncidentEnvelope, _) = self.dated_json_call(call).await?;
+        let mut incident = env.incident;
+        incident.served_at = date;
+        Ok(incident)
     }
 
     /// Acknowledges as `from`. "Already acknowledged" (1002) is success with `already`.
@@ -327,9 +352,12 @@ impl PdClient {
         )
         .json(&IncidentUpdateRequest { incident: update })?
         .from(from);
-        match self.json_call::<IncidentEnvelope>(call).await {
-            Ok(env) => Ok(Updated {
-                incident: Some(env.incident),
+        match self.dated_json_call::<IncidentEnvelope>(call).await {
+            Ok((env, date)) => Ok(Updated {
+                incident: Some(Incident {
+                    served_at: date,
+                    ..env.incident
+                }),
                 already: false,
             }),
             Err(err) if is_already(&err, already_codes) => Ok(Updated {
@@ -474,6 +502,12 @@ impl PdClient {
             |_| false,
         )
         .await
+        .map(|mut listing| {
+            for incident in &mut listing.items {
+                incident.served_at = listing.served_at;
+            }
+            listing
+        })
     }
 
     /// `POST /webhook_subscriptions`. The answer holds the signing secret, once.
@@ -544,12 +578,16 @@ impl PdClient {
     ) -> Result<Listing<T>, Error> {
         let mut items = Vec::new();
         let mut offset = 0u32;
+        let mut served_at = None;
         loop {
             let mut call = Call::new(Method::GET, template, segments.clone());
             call.query = query.clone();
             call.query.push(("limit", limit.to_string()));
             call.query.push(("offset", offset.to_string()));
-            let (page, pagination) = split(self.json_call(call).await?);
+            let (body, date) = self.dated_json_call(call).await?;
+            // The first page's answer is the earliest: every page reflects at least that time.
+            served_at = served_at.or(date);
+            let (page, pagination) = split(body);
             let got = u32::try_from(page.len()).unwrap_or(u32::MAX);
             let found = page.iter().any(&stop_at);
             items.extend(page);
@@ -557,6 +595,7 @@ impl PdClient {
                 return Ok(Listing {
                     items,
                     truncated: false,
+                    served_at,
                 });
             }
             offset = offset.saturating_add(got);
@@ -569,21 +608,31 @@ impl PdClient {
                 return Ok(Listing {
                     items,
                     truncated: true,
+                    served_at,
                 });
             }
         }
     }
 
     async fn json_call<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, Error> {
-        let (status, body) = self.execute(&call).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::Decode {
-            status: status.as_u16(),
+        self.dated_json_call(call).await.map(|(value, _)| value)
+    }
+
+    /// [`PdClient::json_call`] plus the answer's `Date` header (PagerDuty's clock).
+    async fn dated_json_call<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<(T, Option<OffsetDateTime>), Error> {
+        let answer = self.execute(&call).await?;
+        let value = serde_json::from_slice(&answer.body).map_err(|e| Error::Decode {
+            status: answer.status.as_u16(),
             reason: e.to_string(),
-        })
+        })?;
+        Ok((value, answer.date))
     }
 
     /// Sends `call`, waiting for the rate limiter and retrying as [`retry::decide`] says.
-    async fn execute(&self, call: &Call<'_>) -> Result<(StatusCode, Bytes), Error> {
+    async fn execute(&self, call: &Call<'_>) -> Result<Answer, Error> {
         let config = &self.inner.config;
         let mut attempt = 0u32;
         let mut refreshed_token = false;
@@ -655,7 +704,7 @@ impl PdClient {
         }
     }
 
-    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<(StatusCode, Bytes), Error> {
+    async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Result<Answer, Error> {
         let span = tracing::info_span!(
             "pagerduty.call",
             method = %call.method,
@@ -670,8 +719,8 @@ impl PdClient {
             let span = tracing::Span::current();
             span.record("latency_ms", started.elapsed().as_millis() as u64);
             match &result {
-                Ok((status, _)) => {
-                    span.record("status", status.as_u16());
+                Ok(answer) => {
+                    span.record("status", answer.status.as_u16());
                 }
                 Err(err) => {
                     if let Some(status) = err.status() {
@@ -686,7 +735,7 @@ impl PdClient {
         .await
     }
 
-    async fn send_once(&self, call: &Call<'_>) -> Result<(StatusCode, Bytes), Error> {
+    async fn send_once(&self, call: &Call<'_>) -> Result<Answer, Error> {
         let config = &self.inner.config;
         let authorization = self.authorization().await?;
         let mut url = config.base_url.clone();
@@ -746,7 +795,11 @@ impl PdClient {
                 reason: format!("no answer within {} ms", config.timeout.as_millis()),
             })??;
         if status.is_success() {
-            return Ok((status, body));
+            return Ok(Answer {
+                status,
+                body,
+                date: http_date(&headers),
+            });
         }
         Err(api_error(status, &headers, &body))
     }
@@ -914,6 +967,20 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_header_is_read_as_pagerdutys_clock() {
+        let mut h = HeaderMap::new();
+        assert_eq!(http_date(&h), None);
+        h.insert(
+            header::DATE,
+            HeaderValue::from_static("Mon, 07 Dec 2026 19:40:05 GMT"),
+        );
+        let at = http_date(&h).expect("parsed");
+        assert_eq!(at.unix_timestamp(), 1_796_672_405);
+        h.insert(header::DATE, HeaderValue::from_static("yesterday"));
+        assert_eq!(http_date(&h), None);
+    }
 
     #[test]
     fn ratelimit_reset_parses_integers_and_decimals() {

@@ -174,6 +174,9 @@ pub struct Incident {
     /// When the incident last changed.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub updated_at: Option<OffsetDateTime>,
+    /// When the incident's status last changed (its `updated_at` while triggered).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_status_change_at: Option<OffsetDateTime>,
     /// When the incident was resolved, if it is.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub resolved_at: Option<OffsetDateTime>,
@@ -204,6 +207,10 @@ pub struct Incident {
     /// The incident type, if the payload has one.
     #[serde(default)]
     pub incident_type: Option<IncidentType>,
+    /// Not part of the payload: the `Date` header of the answer that carried this incident
+    /// (PagerDuty's clock), set by the client for `GET`, `PUT` and listings.
+    #[serde(skip)]
+    pub served_at: Option<OffsetDateTime>,
 }
 
 impl Incident {

@@ -732,3 +732,25 @@ async fn app_tokens_without_the_scope_get_403_when_scopes_are_enforced() {
     assert_eq!(err.status(), Some(403));
     assert!(err.to_string().contains("teams.read"), "{err}");
 }
+
+#[tokio::test]
+async fn reads_carry_pagerdutys_clock_from_the_date_header_and_updated_at() {
+    let w = world().await;
+    let id = w.fake.add_incident("X", &w.ep);
+    let pd = client(&w.fake);
+    let incident = pd.get_incident(&id, &[]).await.unwrap();
+    let served = incident.served_at.expect("the answer's Date header");
+    let updated = incident.updated_at.expect("updated_at");
+    assert!(updated <= served + Duration::from_secs(1));
+    assert!(incident.last_status_change_at.is_some());
+    let listing = pd.list_open_incidents(100).await.unwrap();
+    assert!(listing.served_at.is_some());
+    assert!(
+        listing
+            .items
+            .iter()
+            .all(|i| i.served_at == listing.served_at)
+    );
+    let changed = pd.acknowledge(&id, &w.alice).await.unwrap();
+    assert!(changed.incident.and_then(|i| i.served_at).is_some());
+}

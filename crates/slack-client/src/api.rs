@@ -110,6 +110,104 @@ pub struct PostMessage {
     /// Unfurl media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfurl_media: Option<bool>,
+    /// App-defined metadata attached to the message, readable with `conversations.history`
+    /// (`include_all_metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MessageMetadata>,
+}
+
+/// Message metadata: an app-defined event type and a JSON object payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageMetadata {
+    /// The event type, such as `pdbridge_incident_card`.
+    pub event_type: String,
+    /// The payload (a JSON object).
+    #[serde(default)]
+    pub event_payload: serde_json::Value,
+}
+
+/// `conversations.history` arguments. Messages come newest first; replies in threads are not
+/// included (only their parents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationHistory {
+    /// The channel.
+    pub channel: ChannelId,
+    /// Only messages after this ts (exclusive unless `inclusive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<MessageTs>,
+    /// Only messages before this ts (exclusive unless `inclusive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<MessageTs>,
+    /// Include messages at exactly `oldest` or `latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inclusive: Option<bool>,
+    /// The page size (Slack's default is 100, at most 999).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Return each message's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_all_metadata: Option<bool>,
+}
+
+impl ConversationHistory {
+    /// The newest page of `channel`'s history, with Slack's defaults.
+    pub fn new(channel: ChannelId) -> Self {
+        Self {
+            channel,
+            oldest: None,
+            latest: None,
+            inclusive: None,
+            limit: None,
+            cursor: None,
+            include_all_metadata: None,
+        }
+    }
+}
+
+/// One message of a `conversations.history` page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryMessage {
+    /// The message ts.
+    pub ts: MessageTs,
+    /// The text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The posting bot, for bot messages.
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    /// The thread, for thread parents.
+    #[serde(default)]
+    pub thread_ts: Option<MessageTs>,
+    /// The metadata, when asked for with `include_all_metadata`.
+    #[serde(default)]
+    pub metadata: Option<MessageMetadata>,
+}
+
+/// A `conversations.history` page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The messages, newest first.
+    #[serde(default)]
+    pub messages: Vec<HistoryMessage>,
+    /// Whether older messages in the range follow.
+    #[serde(default)]
+    pub has_more: bool,
+    /// `next_cursor` for the next page.
+    #[serde(default)]
+    pub response_metadata: Option<ResponseMetadata>,
+}
+
+impl HistoryPage {
+    /// The cursor of the next page, if there is one.
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.response_metadata
+            .as_ref()
+            .and_then(|m| m.next_cursor.as_deref())
+            .filter(|c| !c.is_empty())
+    }
 }
 
 impl PostMessage {
@@ -123,6 +221,7 @@ impl PostMessage {
             reply_broadcast: None,
             unfurl_links: None,
             unfurl_media: None,
+            metadata: None,
         }
     }
 }

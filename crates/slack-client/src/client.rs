@@ -19,9 +19,10 @@ use url::Url;
 
 use crate::Error;
 use crate::api::{
-    ApiEnvelope, AuthTestResponse, Conversation, ConversationResponse, OpenView, PermalinkResponse,
-    PostEphemeral, PostEphemeralResponse, PostMessage, PostMessageResponse, ResponseUrlMessage,
-    UpdateMessage, UpdateMessageResponse, UpdateView, User, UserResponse, ViewResponse,
+    ApiEnvelope, AuthTestResponse, Conversation, ConversationHistory, ConversationResponse,
+    HistoryPage, OpenView, PermalinkResponse, PostEphemeral, PostEphemeralResponse, PostMessage,
+    PostMessageResponse, ResponseUrlMessage, UpdateMessage, UpdateMessageResponse, UpdateView,
+    User, UserResponse, ViewResponse,
 };
 use crate::ratelimit::{LimitKey, LimiterConfig, RateLimiter};
 use crate::retry::{RetryDecision, RetryObserver, RetryPolicy, decide};
@@ -278,6 +279,21 @@ impl SlackClient {
             )
             .await?;
         Ok(r.user)
+    }
+
+    /// `conversations.history`: one page of a channel's messages, newest first. Needs
+    /// `channels:history` (public channels) or `groups:history` (private ones).
+    pub async fn conversation_history(
+        &self,
+        req: &ConversationHistory,
+    ) -> Result<HistoryPage, Error> {
+        let call = Call {
+            method: "conversations.history",
+            style: Style::Query,
+            idempotent: true,
+            channel: None,
+        };
+        self.call(call, req).await
     }
 
     /// `conversations.info`.

@@ -481,3 +481,65 @@ async fn a_refused_local_queue_wait_is_a_rate_limit_with_its_wait_not_a_failure(
         .await
         .expect("other keys keep flowing");
 }
+
+#[tokio::test]
+async fn history_finds_a_post_by_its_metadata_only_when_asked_and_pages_newest_first() {
+    use slack_client::api::{ConversationHistory, MessageMetadata};
+    let slack = fake().await;
+    let c = client(&slack);
+    let c1 = ChannelId::new("C1");
+    let before = c.post_message(&post("C1")).await.unwrap();
+    let card = PostMessage {
+        metadata: Some(MessageMetadata {
+            event_type: "pdbridge_incident_card".into(),
+            event_payload: serde_json::json!({"incident_id": "PQ1K5C8"}),
+        }),
+        ..post("C1")
+    };
+    let posted = c.post_message(&card).await.unwrap();
+    let mut reply = post("C1");
+    reply.thread_ts = Some(posted.ts.clone());
+    c.post_message(&reply).await.unwrap();
+    for _ in 0..3 {
+        c.post_message(&post("C1")).await.unwrap();
+    }
+    // Without include_all_metadata, no metadata; thread replies are never listed.
+    let page = c
+        .conversation_history(&ConversationHistory::new(c1.clone()))
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 5);
+    assert!(page.messages.iter().all(|m| m.metadata.is_none()));
+    assert!(page.messages.windows(2).all(|w| w[0].ts > w[1].ts));
+    // Bounded by `oldest` (exclusive), two per page, with metadata.
+    let mut req = ConversationHistory {
+        oldest: Some(before.ts.clone()),
+        limit: Some(2),
+        include_all_metadata: Some(true),
+        ..ConversationHistory::new(c1.clone())
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = c.conversation_history(&req).await.unwrap();
+        seen.extend(page.messages.clone());
+        match page.next_cursor() {
+            Some(next) if page.has_more => req.cursor = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "the message at `oldest` is excluded");
+    let found: Vec<_> = seen.iter().filter(|m| m.metadata.is_some()).collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].ts, posted.ts);
+    assert_eq!(
+        found[0].metadata.as_ref().unwrap().event_payload["incident_id"],
+        "PQ1K5C8"
+    );
+    // The scope is enforced as Slack does.
+    slack.set_scopes(Some(&["chat:write"]));
+    let err = c
+        .conversation_history(&ConversationHistory::new(c1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("missing_scope"));
+}

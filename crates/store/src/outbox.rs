@@ -99,6 +99,9 @@ const CLAIM_DUE_EXCEPT: &str = "SELECT seq, effect_id, order_key, rate_key, payl
     ORDER BY due_at, seq
     LIMIT +?2";
 
+/// The error recorded for an attempt whose claim ended without an outcome.
+pub const INTERRUPTED: &str = "interrupted: the attempt never reported back (restart or lost commit); it may have taken effect";
+
 /// Which rate-limit buckets a claim takes effects from ([`Tx::claim_due_in`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Buckets<'a> {
@@ -193,21 +196,36 @@ impl Tx<'_> {
             rows.collect::<Result<_, _>>()?
         };
         let lease_until = now.saturating_add(self.settings.claim_lease_ms);
-        let mut stmt = self
-            .tx
-            .prepare_cached("UPDATE outbox SET claimed_until = ?2 WHERE seq = ?1")?;
-        for row in &rows {
-            stmt.execute(params![row.seq, lease_until])?;
+        // A row still holding an (expired) lease was claimed before and its attempt never
+        // reported back (a crash, or an outcome that could not be committed): that attempt
+        // counts, so the caller can tell it may have taken effect.
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE outbox SET
+                 attempts = attempts + (claimed_until IS NOT NULL),
+                 last_error = CASE WHEN claimed_until IS NOT NULL THEN ?3 ELSE last_error END,
+                 claimed_until = ?2
+             WHERE seq = ?1
+             RETURNING attempts, last_error",
+        )?;
+        let mut rows = rows;
+        for row in &mut rows {
+            let (attempts, last_error) = stmt
+                .query_row(params![row.seq, lease_until, INTERRUPTED], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            row.attempts = attempts;
+            row.last_error = last_error;
         }
         Ok(rows)
     }
 
-    /// Drops every lease, making claimed rows claimable again. Call once at startup: leases
-    /// held by a crashed process would otherwise block their keys until they expire.
+    /// Expires every lease, making claimed rows claimable again. Call once at startup: leases
+    /// held by a crashed process would otherwise block their keys until they expire. The next
+    /// claim of such a row counts its interrupted attempt in [`OutboxRow::attempts`].
     pub fn release_claims(&mut self) -> Result<u64, Error> {
         let n = self.exec(
-            "UPDATE outbox SET claimed_until = NULL
-             WHERE finished_at IS NULL AND claimed_until IS NOT NULL",
+            "UPDATE outbox SET claimed_until = 0
+             WHERE finished_at IS NULL AND claimed_until IS NOT NULL AND claimed_until > 0",
             [],
         )?;
         Ok(n as u64)

@@ -557,6 +557,36 @@ fn a_lease_expires_so_a_crashed_claim_is_retried() {
 }
 
 #[test]
+fn a_claim_interrupted_by_a_restart_counts_as_an_attempt_that_may_have_taken_effect() {
+    // Issue 17 item 4: after a crash between the API call and the commit, the row is claimed
+    // again; the caller must be able to tell that the first attempt may have been sent.
+    let store = Store::open_in_memory().unwrap();
+    enqueue(&store, "post:P1", "P1", T0);
+    enqueue(&store, "post:P2", "P2", T0);
+    let first = store.write(|tx| tx.claim_due(T0, 100)).unwrap();
+    assert!(first.iter().all(|r| r.attempts == 0));
+    store
+        .write(|tx| tx.complete(&EffectId::new("post:P2"), T0 + 1))
+        .unwrap();
+    // The process dies holding P1's claim; the next one starts.
+    assert_eq!(store.write(|tx| tx.release_claims()).unwrap(), 1);
+    let again = store.write(|tx| tx.claim_due(T0 + 2, 100)).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id.as_str(), "post:P1");
+    assert_eq!(again[0].attempts, 1);
+    assert!(
+        again[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("interrupted"))
+    );
+    // A row that reports back normally is never counted as interrupted.
+    enqueue(&store, "post:P3", "P3", T0 + 3);
+    let fresh = store.write(|tx| tx.claim_due(T0 + 3, 100)).unwrap();
+    assert_eq!(fresh.iter().map(|r| r.attempts).collect::<Vec<_>>(), [0]);
+}
+
+#[test]
 fn fail_keeps_the_row_counts_attempts_and_blocks_only_its_key() {
     let store = Store::open_in_memory().unwrap();
     enqueue(&store, "post:P1", "P1", T0);

@@ -400,13 +400,21 @@ impl IncidentState {
         true
     }
 
-    /// Applies data PagerDuty returned for a request sent at `sent_at`: it reflects every
-    /// change up to that time, so it also wins a tie with an event of the same millisecond.
+    /// Applies data PagerDuty returned for a request sent at `sent_at`. It reflects every change
+    /// up to its [`IncidentSnapshot::as_of`] (PagerDuty's clock, comparable with events'
+    /// `occurred_at`), so it also wins a tie with an event of the same millisecond. Only when
+    /// PagerDuty gave no time does the caller's send time stand in for it.
     fn apply_read(&mut self, data: IncidentSnapshot, sent_at: Timestamp) -> bool {
-        if self.data_at.is_some_and(|applied| sent_at < applied) {
+        let at = data.as_of.unwrap_or(sent_at);
+        self.apply_read_at(data, at)
+    }
+
+    /// Applies read data that reflects every change up to `at` (PagerDuty's clock).
+    fn apply_read_at(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| at < applied) {
             return false;
         }
-        self.set_data(data, sent_at);
+        self.set_data(data, at);
         true
     }
 
@@ -657,6 +665,7 @@ impl Cx<'_> {
             }
             PdEventKind::Other { .. } => Some(DropReason::Ignored),
         };
+        self.stop_if_resolved(st);
         if st.info.is_none() && st.hydrate.is_none() {
             st.hydrate = Some(Job::idle());
             self.send_hydrate(st);
@@ -711,7 +720,8 @@ impl Cx<'_> {
         if st.channel.is_none() {
             st.channel = target_channel;
         }
-        let applied = st.apply_read(snapshot, as_of);
+        let applied = st.apply_read_at(snapshot, as_of);
+        self.stop_if_resolved(st);
         // A resolved incident's failed card is posted again only within its retry window.
         let reposting = st.needs_reconcile(self.now) && st.card.post_failed.take().is_some();
         self.sync_card(st);
@@ -891,6 +901,10 @@ impl Cx<'_> {
                     line_done: false,
                 };
                 let actor = p.actor.clone();
+                let look_since = p
+                    .job
+                    .maybe_sent_since
+                    .filter(|_| matches!(p.kind, ActionKind::AddNote(_)));
                 st.echoes.retain(|e| e.key != key);
                 st.echoes.push(echo);
                 Effect::PdMutation {
@@ -898,6 +912,7 @@ impl Cx<'_> {
                     incident,
                     actor,
                     mutation,
+                    look_since,
                 }
             }
         };
@@ -917,6 +932,41 @@ impl Cx<'_> {
         self.sync_card(st);
     }
 
+    /// Refuses the pending acknowledge, escalate or reassign once the incident is known to be
+    /// resolved: sent now, it would reopen or change a resolved incident. Its effect is no
+    /// longer awaited, so a dispatcher that has not sent it yet skips it ([`Engine::awaits`]).
+    /// Notes are still added, and a pending resolve completes through its echo or response.
+    fn stop_if_resolved(&mut self, st: &mut IncidentState) {
+        if st.status() != Some(Status::Resolved) {
+            return;
+        }
+        let Some(p) = &st.action else {
+            return;
+        };
+        if !matches!(
+            p.kind,
+            ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_)
+        ) {
+            return;
+        }
+        let what = p.kind.name();
+        let in_flight = p.stage == Stage::Mutate && p.job.inflight.is_some();
+        let incident = st.describe();
+        let text = if in_flight {
+            format!(
+                "{incident} was resolved in PagerDuty while your {what} was being sent, so the \
+                 bridge stopped it; if it had already reached PagerDuty, check the incident there."
+            )
+        } else {
+            format!(
+                "{incident} was resolved in PagerDuty meanwhile, and {what} would reopen it, so \
+                 the bridge did not send it."
+            )
+        };
+        self.refuse(st, text);
+        self.emit(dropped(&st.id, DropReason::Resolved));
+    }
+
     /// The pending action was refused after a fresh read.
     fn refuse(&mut self, st: &mut IncidentState, text: String) {
         let Some(p) = st.action.take() else {
@@ -932,6 +982,12 @@ impl Cx<'_> {
             return Some(DropReason::UnknownEffect);
         };
         let sent_at = p.job.sent_at;
+        if matches!(outcome, Outcome::MaybeSent { .. }) && p.stage == Stage::Mutate {
+            // Retried below; a note is sent again only after looking for this attempt. Status
+            // changes are retried from a fresh read, which shows whether this one took effect.
+            p.job.maybe_sent_since.get_or_insert(sent_at);
+        }
+        let outcome = as_unsent(outcome);
         match outcome {
             Outcome::RateLimited { retry_after } => {
                 p.job.inflight = None;
@@ -1136,6 +1192,8 @@ impl Cx<'_> {
             Outcome::Posted { ts } if posting => {
                 st.card.ts = Some(ts);
                 st.card.failures = 0;
+                st.card.first_post_at = None;
+                st.card.maybe_posted = false;
                 self.sync_card(st);
                 // Lines that waited for the card go out now if their window has passed.
                 self.flush_thread(st);
@@ -1169,6 +1227,14 @@ impl Cx<'_> {
                 let delay = self.retry_delay(st.card.failures, retry_after);
                 st.card.retry_at = Some(self.now.saturating_add(delay));
             }
+            Outcome::MaybeSent { .. } => {
+                // The card may exist: the next post looks for it first. An update is idempotent.
+                st.card.maybe_posted |= posting;
+                st.card.failures += 1;
+                st.card.shown = None;
+                let delay = self.retry_delay(st.card.failures, None);
+                st.card.retry_at = Some(self.now.saturating_add(delay));
+            }
             _ if posting => {
                 // A post that reports success without a `ts` may have posted a card the engine
                 // cannot update; posting again could make a second one, so wait for the
@@ -1187,7 +1253,9 @@ impl Cx<'_> {
         let Some((_, lines)) = st.thread.inflight.take() else {
             return Some(DropReason::UnknownEffect);
         };
-        match outcome {
+        // A thread message that may have been posted is posted again: its lines may then show
+        // twice, which beats losing them.
+        match as_unsent(outcome) {
             Outcome::RateLimited { retry_after } => {
                 self.requeue_lines(st, lines, retry_after);
                 None
@@ -1237,10 +1305,12 @@ impl Cx<'_> {
         };
         job.inflight = None;
         let sent_at = job.sent_at;
-        match outcome {
+        // A read changes nothing in PagerDuty: repeating it is always safe.
+        match as_unsent(outcome) {
             Outcome::PdIncident(fresh) => {
                 st.hydrate = None;
                 st.apply_read(fresh, sent_at);
+                self.stop_if_resolved(st);
                 self.sync_card(st);
                 None
             }
@@ -1283,7 +1353,15 @@ impl Cx<'_> {
                 let id = EffectId::new(&st.id, format!("card{seq}"));
                 st.card.inflight = Some(id.clone());
                 st.card.shown = Some(card.clone());
-                self.emit(Effect::PostCard { id, channel, card });
+                let first = *st.card.first_post_at.get_or_insert(self.now);
+                // A post that may have reached Slack is never repeated without looking for it.
+                let look_since = st.card.maybe_posted.then_some(first);
+                self.emit(Effect::PostCard {
+                    id,
+                    channel,
+                    card,
+                    look_since,
+                });
             }
             Some(ts) => {
                 if st.card.shown.as_ref() == Some(&card) {
@@ -1433,6 +1511,7 @@ impl Job {
             failures: 0,
             retry_at: None,
             last_error: None,
+            maybe_sent_since: None,
         }
     }
 
@@ -1460,14 +1539,30 @@ fn target_status(kind: &ActionKind) -> Option<Status> {
     }
 }
 
-/// Applies a status PagerDuty confirmed without returning the incident.
-fn synthesize_status(st: &mut IncidentState, status: Status, at: Timestamp) {
+/// Applies a status PagerDuty confirmed without returning the incident (so without a time on
+/// PagerDuty's clock): as of the data already applied, so that the caller's clock, which may
+/// run ahead of PagerDuty's, never makes later events look stale.
+fn synthesize_status(st: &mut IncidentState, status: Status, sent_at: Timestamp) {
     if let Some(mut info) = st.info.clone() {
         info.status = status;
+        info.as_of = None;
         if status == Status::Resolved {
             info.assignees.clear();
         }
-        st.apply_read(info, at);
+        let at = st.data_at.unwrap_or(sent_at);
+        st.apply_read_at(info, at);
+    }
+}
+
+/// The outcome with "maybe sent" read as an ordinary retryable failure, for calls that are safe
+/// to repeat or whose caller has already noted that the attempt may have taken effect.
+fn as_unsent(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::MaybeSent { error } => Outcome::Retryable {
+            error,
+            retry_after: None,
+        },
+        other => other,
     }
 }
 
@@ -1486,6 +1581,7 @@ fn outcome_name(outcome: &Outcome) -> &'static str {
         Outcome::PdIncident(_) => "incident",
         Outcome::Levels(_) => "levels",
         Outcome::Retryable { .. } => "retryable",
+        Outcome::MaybeSent { .. } => "maybe sent",
         Outcome::RateLimited { .. } => "rate limited",
         Outcome::Permanent { .. } => "permanent",
         Outcome::AlreadyInState => "already in state",

@@ -20,6 +20,9 @@
 //!    Each awaited effect gets exactly one outcome; an outcome for an id the engine no longer
 //!    awaits is answered with [`DropReason::UnknownEffect`]. [`Effect::Ephemeral`] replies are
 //!    never awaited: retry them yourself ([`EngineConfig::retry_delay`]) and feed nothing back.
+//!    Report a call that may have reached the service without an answer as
+//!    [`Outcome::MaybeSent`], never as [`Outcome::Retryable`]; honour the `look_since` of the
+//!    [`Effect::PostCard`] and [`Effect::PdMutation`] that follow it.
 //! 4. After every call, ask [`Engine::poll_timeout`] and call `handle` with [`Input::Tick`] once
 //!    that time has come (earlier or spurious ticks are harmless). Only a tick fires timers:
 //!    retries with backoff, rate-limit waits, thread-line flushes and pending-action timeouts.
@@ -30,11 +33,11 @@
 //! # Invariants
 //!
 //! - **Time is monotonic.** `now` is clamped: a `now` earlier than one already seen is treated
-//!   as the latest one seen. Events are ordered among themselves by PagerDuty's `occurred_at`.
-//!   A read (or a mutation's response) counts as of the engine's `now` when it was sent, and is
-//!   compared with `occurred_at`: if the caller's clock and PagerDuty's disagree, a read and an
-//!   event less than the skew apart may be ordered wrongly, which the next event or
-//!   reconciliation repairs.
+//!   as the latest one seen. `now` drives timers only: incident data is ordered on PagerDuty's
+//!   clock alone, events by their `occurred_at`, reads (and a mutation's response) by their
+//!   [`IncidentSnapshot::as_of`] and reconciliations by their `as_of`, so a skew between the
+//!   caller's clock and PagerDuty's never drops an event or ignores a read. The caller's send
+//!   time stands in only for a read that carries no PagerDuty time.
 //! - **Every decision is visible.** An input that changes nothing yields
 //!   [`Effect::Dropped`] with a [`DropReason`]; refusals also yield it beside their ephemeral.
 //! - **Deterministic.** The same state and the same inputs give the same effects, with the same
@@ -42,13 +45,17 @@
 //! - **Restorable.** [`Engine::snapshot`] followed by [`Engine::restore`] (or per incident,
 //!   [`Engine::incident`] followed by [`Engine::load_incident`]) gives the same future behaviour.
 //! - **One card per incident.** At most one post or update is in flight per card; changes made
-//!   meanwhile coalesce into one update to the latest state once it returns.
+//!   meanwhile coalesce into one update to the latest state once it returns. After a post that
+//!   may have reached Slack ([`Outcome::MaybeSent`]), every later post of that card asks the
+//!   caller to look for it first; the same holds for a note.
 //! - **Newer wins.** Incident data is applied only when newer than the data already applied
-//!   (event `occurred_at`, or the time a read was sent), so a stale `acknowledged` never
+//!   (event `occurred_at`, or a read's PagerDuty time), so a stale `acknowledged` never
 //!   un-resolves a card while a genuine later `reopened` does.
 //! - **Attributed mutations only.** A [`Effect::PdMutation`] always carries a mapped, authorized
 //!   actor; status-changing actions are preceded by a fresh [`PdRead::Incident`] and never sent
-//!   for a resolved incident. PagerDuty events never cause a mutation (no note echo loops).
+//!   for a resolved incident: resolved data applied while an acknowledge, escalate or reassign
+//!   is pending (even after its fresh read) refuses it, so its effect is no longer awaited.
+//!   PagerDuty events never cause a mutation (no note echo loops).
 //! - **Bounded memory.** Webhook/event ids and action keys are forgotten after
 //!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`]. Incidents
 //!   stay until the caller unloads them ([`Engine::unload_incident`], for example once

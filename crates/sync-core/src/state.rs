@@ -21,7 +21,8 @@ pub struct IncidentState {
     pub(crate) info: Option<IncidentSnapshot>,
     /// A title known from an incident reference before `info` arrives (cleared when it does).
     pub(crate) title_hint: Option<String>,
-    /// How fresh `info` is: the `occurred_at` of the event, or the send time of the read.
+    /// How fresh `info` is, on PagerDuty's clock: the `occurred_at` of the event, or the
+    /// read's [`IncidentSnapshot::as_of`] (the caller's send time only when PagerDuty gave none).
     pub(crate) data_at: Option<Timestamp>,
     /// The data time of the first data showing the incident resolved since it was last open.
     /// Unlike `data_at`, later reads of the resolved incident do not move it.
@@ -147,6 +148,10 @@ pub(crate) struct Job {
     pub(crate) retry_at: Option<Timestamp>,
     /// The last failure, shown while waiting to retry.
     pub(crate) last_error: Option<String>,
+    /// When the first attempt that may have reached PagerDuty without an answer was sent: a
+    /// note is sent again only after looking for it.
+    #[serde(default)]
+    pub(crate) maybe_sent_since: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +169,13 @@ pub(crate) struct CardSlot {
     /// cut hard) from then on, so the incident does not go silent.
     #[serde(default)]
     pub(crate) minimal: bool,
+    /// When the first post of the card was sent (cleared once it is posted).
+    #[serde(default)]
+    pub(crate) first_post_at: Option<Timestamp>,
+    /// True once a post may have reached Slack without an answer: every later post looks for
+    /// it first.
+    #[serde(default)]
+    pub(crate) maybe_posted: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

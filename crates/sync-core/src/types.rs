@@ -92,6 +92,13 @@ pub struct IncidentSnapshot {
     pub escalation_policy: Option<Named<EscalationPolicyId>>,
     /// The assignees (empty once resolved).
     pub assignees: Vec<PdUserRef>,
+    /// For data read from PagerDuty's REST API: PagerDuty's own time (its clock, not the
+    /// caller's) up to which the data reflects every change, such as the newest of the
+    /// incident's `updated_at`, `last_status_change_at` and the answer's `Date`. The engine
+    /// orders a read by it against events' `occurred_at`; without it, by the caller's clock
+    /// when the read was sent. `None` for webhook data, which is ordered by `occurred_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Timestamp>,
 }
 
 /// The kind of an incident event whose `data` is a full incident.
@@ -345,7 +352,16 @@ pub enum Outcome {
     PdIncident(IncidentSnapshot),
     /// A [`PdRead::EscalationLevels`] result.
     Levels(EscalationLevels),
-    /// A failure worth retrying (timeout, 5xx, connection error).
+    /// The request may have reached the service, but no answer came back (a timeout, or the
+    /// connection dropped after the request was written). It is retried like
+    /// [`Outcome::Retryable`], except that a card post or a note is sent again only after
+    /// looking for the earlier attempt's result (see the `look_since` of [`Effect::PostCard`]
+    /// and [`Effect::PdMutation`]).
+    MaybeSent {
+        /// What went wrong, human-readable.
+        error: String,
+    },
+    /// A failure worth retrying that certainly did not take effect (not sent, 5xx, 429 aside).
     Retryable {
         /// What went wrong, human-readable.
         error: String,
@@ -385,7 +401,9 @@ pub enum Input {
     Reconcile {
         /// The incident as PagerDuty reports it.
         snapshot: IncidentSnapshot,
-        /// When the listing request was sent (the snapshot is at least this fresh).
+        /// PagerDuty's time (its clock) up to which the snapshot reflects every change, as in
+        /// [`IncidentSnapshot::as_of`]; it is compared with events' `occurred_at`, so it must
+        /// not come from the caller's clock unless PagerDuty gave no time at all.
         as_of: Timestamp,
         /// The channel a card goes to if the incident has none yet.
         target_channel: Option<ChannelId>,
@@ -618,7 +636,8 @@ pub enum DropReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
-    /// Post the incident card (`chat.postMessage`); answer with [`Outcome::Posted`].
+    /// Post the incident card (`chat.postMessage`, with the incident id in the message's
+    /// metadata); answer with [`Outcome::Posted`].
     PostCard {
         /// The effect id.
         id: EffectId,
@@ -626,6 +645,11 @@ pub enum Effect {
         channel: ChannelId,
         /// The content.
         card: CardView,
+        /// Set when an earlier post of this card may have reached Slack: the caller's time when
+        /// the first post was sent. Before posting, look for this incident's card posted since
+        /// then (allowing for clock skew) and answer [`Outcome::Posted`] with its `ts` if found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        look_since: Option<Timestamp>,
     },
     /// Replace the card's content (`chat.update`).
     UpdateCard {
@@ -680,6 +704,11 @@ pub enum Effect {
         actor: MutationActor,
         /// The change.
         mutation: Mutation,
+        /// Set when an earlier attempt of this note may have reached PagerDuty: the caller's
+        /// time when it was first sent. Before sending, look for the same note by the same user
+        /// written since then (allowing for clock skew) and answer [`Outcome::Done`] if found.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        look_since: Option<Timestamp>,
     },
     /// Read from PagerDuty.
     PdRead {

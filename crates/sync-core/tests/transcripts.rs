@@ -843,3 +843,298 @@ fn b9_a_card_slack_refuses_is_posted_minimal_and_stays_minimal() {
         > done PQ1K5C8/card3: Done
     "#]].assert_eq(&t.log);
 }
+
+#[test]
+fn resolved_webhook_between_the_read_and_the_put_stops_the_pending_acknowledge() {
+    // Issue 17 item 5: the fresh read says triggered, the PUT is queued, then the resolved
+    // webhook arrives. The acknowledge is refused (no longer awaited, so the dispatcher skips
+    // it) and its clicker is told.
+    let mut t = triggered_and_posted();
+    t.click(
+        "Acknowledge by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    let put = t.find("acknowledge2");
+    t.advance(100).pd(
+        "incident.resolved by someone in PagerDuty",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T13:50:05.000Z",
+        ),
+    );
+    assert!(!t.engine.awaits(&put), "the PUT is still awaited");
+    t.input(
+        "the dispatcher reports the PUT anyway",
+        Input::EffectDone {
+            id: put,
+            outcome: Outcome::Done,
+        },
+    );
+    // While the read is in flight: refused before anything is sent.
+    t.advance(60_000).pd(
+        "incident.reopened",
+        &pq1k5c8(
+            "incident.reopened",
+            "triggered",
+            "01BZYK8N47REOPENED00000000",
+            "2021-06-04T13:51:10.000Z",
+        ),
+    );
+    t.click(
+        "Escalate by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Escalate,
+            "1548426500.000100",
+        ),
+    );
+    t.advance(100).pd(
+        "incident.resolved again while the read is in flight",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000001",
+            "2021-06-04T13:51:20.000Z",
+        ),
+    );
+    expect![[r##"
+        > Acknowledge by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > incident.resolved by someone in PagerDuty
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/reply3 to UA8RXUSPL: "#10 Test Incident was resolved in PagerDuty while your acknowledge was being sent, so the bridge stopped it; if it had already reached PagerDuty, check the incident there."
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          Dropped PQ1K5C8 Resolved
+        > the dispatcher reports the PUT anyway
+          Dropped UnknownEffect
+        > incident.reopened
+        > Escalate by UA8RXUSPL
+          PdRead PQ1K5C8/1548426500.000100:UA8RXUSPL:escalate/read1 Incident
+        > incident.resolved again while the read is in flight
+          Ephemeral PQ1K5C8/1548426500.000100:UA8RXUSPL:escalate/reply5 to UA8RXUSPL: "#10 Test Incident was resolved in PagerDuty meanwhile, and escalate would reopen it, so the bridge did not send it."
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}
+
+/// PagerDuty's data `v` as a read answers it: reflecting every change up to `as_of`, on
+/// PagerDuty's clock (the incident's `updated_at` or the answer's `Date`).
+fn read_as_of(v: &serde_json::Value, as_of: &str) -> Outcome {
+    let mut data = data_of(v);
+    data.as_of = Some(ts(as_of));
+    Outcome::PdIncident(data)
+}
+
+#[test]
+fn a_webhook_is_not_dropped_when_the_bridges_clock_runs_two_minutes_ahead() {
+    // Issue 17 item 6: the bridge's clock reads 13:52 when PagerDuty's reads 13:50. The read
+    // after the click is ordered by PagerDuty's time, so the escalation that PagerDuty makes
+    // 30 s later (13:50:30 on its clock, 13:52:30 on the bridge's) is not taken for stale.
+    let mut t = Script::new("2021-06-04T13:52:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8 (occurred 13:50:00, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.advance(300).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.advance(5_000).click(
+        "Acknowledge by UA8RXUSPL (bridge 13:52:05)",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Acknowledge,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    let triggered = pq1k5c8("x", "triggered", "x", "2021-06-04T13:50:00.000Z");
+    t.advance(200)
+        .done("read1", read_as_of(&triggered, "2021-06-04T13:50:05.000Z"));
+    let acked = pq1k5c8("x", "acknowledged", "x", "2021-06-04T13:50:06.000Z");
+    t.advance(300).done(
+        "acknowledge2",
+        read_as_of(&acked, "2021-06-04T13:50:06.000Z"),
+    );
+    t.done("card3", Outcome::Done);
+    t.advance(24_000).pd(
+        "incident.escalated at 13:50:30 on PagerDuty's clock",
+        &pq1k5c8(
+            "incident.escalated",
+            "triggered",
+            "01BZYK8N47ESCALATED0000000",
+            "2021-06-04T13:50:30.000Z",
+        ),
+    );
+    t.tick();
+    expect![[r#"
+        > incident.triggered PQ1K5C8 (occurred 13:50:00, PagerDuty's clock)
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Posted 1548261231.000200
+        > Acknowledge by UA8RXUSPL (bridge 13:52:05)
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Acknowledging… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2 From=pig208@example.com Acknowledge
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:acknowledge/acknowledge2: PdIncident(Acknowledged)
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > incident.escalated at 13:50:30 on PagerDuty's clock
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread5 under 1548261231.000200: ["<@UA8RXUSPL> acknowledged", "PIG 208 escalated to PIG 208"]
+    "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn a_read_is_not_ignored_when_the_bridges_clock_runs_two_minutes_behind() {
+    // Issue 17 item 6: the bridge's clock reads 13:50 when PagerDuty's reads 13:52. The read
+    // showing the incident resolved (at 13:52:10 on PagerDuty's clock) is newer than the
+    // acknowledgement webhook of 13:52:00, though the bridge sent it at 13:50:15.
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8 (occurred 13:51:50, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:51:50.000Z",
+        ),
+    );
+    t.advance(300).done(
+        "card1",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.advance(2_000).pd(
+        "incident.acknowledged (13:52:00, PagerDuty's clock)",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47ACKNOWLEDGED0000",
+            "2021-06-04T13:52:00.000Z",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.advance(12_700).click(
+        "Escalate by UA8RXUSPL (bridge 13:50:15)",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Escalate,
+            "1548426417.840180",
+        ),
+    );
+    t.done("card3", Outcome::Done);
+    let resolved = pq1k5c8("x", "resolved", "x", "2021-06-04T13:52:10.000Z");
+    t.advance(200)
+        .done("read1", read_as_of(&resolved, "2021-06-04T13:52:10.000Z"));
+    expect![[r##"
+        > incident.triggered PQ1K5C8 (occurred 13:51:50, PagerDuty's clock)
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: Posted 1548261231.000200
+        > incident.acknowledged (13:52:00, PagerDuty's clock)
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Done
+        > Escalate by UA8RXUSPL (bridge 13:50:15)
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/read1 Incident
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" pending="Escalating… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card3: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/read1: PdIncident(Resolved)
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:escalate/reply4 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, and escalate would reopen it, so the bridge did not send it."
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}
+
+#[test]
+fn a_post_or_note_that_may_have_been_sent_is_looked_for_before_it_is_sent_again() {
+    // Issue 17 item 4: "maybe sent" is not "not sent". The card post's answer is lost, so the
+    // next post first looks for it (since the first attempt); the same for a note.
+    let mut t = Script::new("2021-06-04T13:50:00.000Z");
+    t.pd(
+        "incident.triggered PQ1K5C8",
+        &pq1k5c8(
+            "incident.triggered",
+            "triggered",
+            "01BZYK8N47TRIGGERED0000000",
+            "2021-06-04T13:50:00.000Z",
+        ),
+    );
+    t.advance(10_000).done(
+        "card1",
+        Outcome::MaybeSent {
+            error: "no answer within 10000 ms".into(),
+        },
+    );
+    t.tick();
+    t.advance(300).done(
+        "card2",
+        Outcome::Posted {
+            ts: msg_ts(CARD_TS),
+        },
+    );
+    t.click(
+        "Add note by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::AddNote("Rolling back.".into()),
+            "1548426417.840180",
+        ),
+    );
+    t.advance(10_000).done(
+        "add_note1",
+        Outcome::MaybeSent {
+            error: "connection reset after the request was written".into(),
+        },
+    );
+    t.tick();
+    t.advance(200).done("add_note2", Outcome::Done);
+    expect![[r#"
+        > incident.triggered PQ1K5C8
+          PostCard PQ1K5C8/card1 in CBR2V3XEX: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card1: MaybeSent { error: "no answer within 10000 ms" }
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PostCard PQ1K5C8/card2 in CBR2V3XEX (first look for one posted since 1622814600000ms): "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card2: Posted 1548261231.000200
+        > Add note by UA8RXUSPL
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note1 From=pig208@example.com AddNote { content: "Rolling back." }
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Adding note… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note1: MaybeSent { error: "connection reset after the request was written" }
+          Ephemeral PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/reply4 to UA8RXUSPL: "PagerDuty did not accept add note for #10 Test Incident yet (connection reset after the request was written); the bridge is retrying and the card shows the result."
+        > tick Retry(IncidentId("PQ1K5C8"))
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2 From=pig208@example.com (first look for it since 1622814611300ms) AddNote { content: "Rolling back." }
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2: Done
+    "#]].assert_eq(&t.log);
+}

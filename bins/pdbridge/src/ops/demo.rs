@@ -1193,6 +1193,7 @@ mod tests {
                     {"type": "button", "text": {"type": "plain_text", "text": "Resolve"}}]}
             ]),
             edits: Vec::new(),
+            metadata: None,
         };
         let text = card_text(&message, &["@Alice acknowledged".to_owned()]);
         let body: Vec<&str> = text.lines().skip(1).collect();

@@ -18,10 +18,15 @@ use url::Url;
 ///   and what pdbridge sends in `From`.
 /// - `channels:read`, `groups:read`: `conversations.info` on each routed public or private
 ///   channel, so `pdbridge check` can say whether the bot is a member without posting there.
+/// - `channels:history`, `groups:history`: `conversations.history` in a card's channel, only
+///   after a card post may have reached Slack without an answer, to find that card (by its
+///   message metadata) instead of posting a second one.
 pub const BOT_SCOPES: &[&str] = &[
+    "channels:history",
     "channels:read",
     "chat:write",
     "commands",
+    "groups:history",
     "groups:read",
     "users:read",
     "users:read.email",

@@ -143,6 +143,7 @@ pub fn snapshot(data: &Value) -> IncidentSnapshot {
             .flatten()
             .filter_map(named::<PdUserId>)
             .collect(),
+        as_of: None,
     }
 }
 
@@ -266,8 +267,17 @@ pub fn timeline(line: &TimelineLine) -> String {
 /// A one-line rendering of an effect.
 pub fn effect_line(effect: &Effect) -> String {
     match effect {
-        Effect::PostCard { id, channel, card } => {
-            format!("PostCard {id} in {channel}: {}", card_line(card))
+        Effect::PostCard {
+            id,
+            channel,
+            card,
+            look_since,
+        } => {
+            let look = match look_since {
+                Some(at) => format!(" (first look for one posted since {at})"),
+                None => String::new(),
+            };
+            format!("PostCard {id} in {channel}{look}: {}", card_line(card))
         }
         Effect::UpdateCard {
             id,
@@ -291,8 +301,15 @@ pub fn effect_line(effect: &Effect) -> String {
             id,
             actor,
             mutation,
+            look_since,
             ..
-        } => format!("PdMutation {id} From={} {mutation:?}", actor.email),
+        } => {
+            let look = match look_since {
+                Some(at) => format!(" (first look for it since {at})"),
+                None => String::new(),
+            };
+            format!("PdMutation {id} From={}{look} {mutation:?}", actor.email)
+        }
         Effect::PdRead { id, read, .. } => format!("PdRead {id} {read:?}"),
         Effect::Dropped { incident, reason } => match incident {
             Some(i) => format!("Dropped {i} {reason:?}"),
