@@ -19,7 +19,7 @@ demo:
 
 # The sync-core properties with a million cases.
 proptest-long:
-    PROPTEST_CASES=1000000 cargo test --release -p sync-core --test properties
+    PROPTEST_CASES=1000000 cargo test --release -p sync-core --test it properties::
 
 # Benchmarks (ratios measured in one run); the JSON report lands in target/bench.json.
 bench:

@@ -2,9 +2,7 @@
 //! and `action_dedupe_capacity` (Slack action keys per incident): past them the oldest are
 //! forgotten first, while the newest are still recognized.
 
-mod common;
-
-use common::{click, config, fixture, pd_event, unmapped};
+use crate::common::{click, config, fixture, pd_event, unmapped};
 use sync_core::{ActionKind, DropReason, Effect, Engine, EngineConfig, Input, Timestamp};
 
 fn delivery(event_id: &str) -> Input {

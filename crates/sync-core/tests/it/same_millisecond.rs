@@ -2,9 +2,7 @@
 //! delivers an incident's events in the order they were generated): an acknowledge and a resolve
 //! that share a timestamp end resolved, not stuck on the acknowledge.
 
-mod common;
-
-use common::{config, fixture, pd_event};
+use crate::common::{config, fixture, pd_event};
 use sync_core::{Engine, Input, Status, Timestamp};
 
 #[test]

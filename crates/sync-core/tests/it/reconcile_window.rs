@@ -2,9 +2,7 @@
 //! meanwhile: [`IncidentState::needs_reconcile`] keeps such an incident in the reconciler's set
 //! for [`IncidentState::RESOLVED_CARD_RETRY`] after it resolved, and no longer.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use expect_test::expect;
 use ids::{ChannelId, IncidentId};
 use pretty_assertions::assert_eq;

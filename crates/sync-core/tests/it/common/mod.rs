@@ -1,5 +1,4 @@
 //! Shared test helpers: fixture translation and a transcript recorder.
-#![allow(dead_code)]
 
 use std::fmt::Write as _;
 use std::time::Duration;

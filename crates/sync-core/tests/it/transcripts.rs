@@ -1,11 +1,9 @@
 //! Transcript tests: a script of inputs and the exact effects, one per behaviour of issue 4,
 //! with the real fixtures' values.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use expect_test::expect;
 use sync_core::{ActionKind, EscalationLevels, Input, Outcome};
 
