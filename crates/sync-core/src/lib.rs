@@ -62,10 +62,18 @@
 //!   [`IncidentState::is_idle`] and resolved).
 #![forbid(unsafe_code)]
 
+mod action;
+mod card;
 mod config;
+mod cx;
 mod engine;
+mod hydrate;
+mod incident;
 mod state;
+mod text;
+mod thread;
 mod time;
+mod timers;
 mod types;
 
 pub use config::EngineConfig;

@@ -7,8 +7,8 @@ use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ActionKey, ActionKind, CardView, EffectId, IncidentSnapshot, MutationActor, TimelineLine,
-    Timestamp,
+    ActionKey, ActionKind, CardView, EffectId, IncidentSnapshot, MutationActor, PendingView,
+    Status, TimelineLine, TimerReason, Timestamp,
 };
 
 /// Everything the engine knows about one incident. The server persists one per incident.
@@ -72,12 +72,12 @@ impl IncidentState {
 
     /// The card as it should look now, once the incident's data is known.
     pub fn view(&self) -> Option<CardView> {
-        crate::engine::view(self)
+        view(self)
     }
 
     /// The ids of the effects whose outcome this incident awaits.
     pub fn awaited_effects(&self) -> Vec<EffectId> {
-        crate::engine::awaited(self)
+        awaited(self)
     }
 
     /// True when the incident awaits no outcome and has no timer: a server may then unload it
@@ -89,7 +89,7 @@ impl IncidentState {
     /// True when the incident has a timer (a retry, a pending action's deadline or a thread
     /// flush): a server that unloads incidents must keep this one in memory.
     pub fn has_timer(&self) -> bool {
-        crate::engine::has_timer(self)
+        has_timer(self)
     }
 
     /// True once PagerDuty reported the incident resolved.
@@ -230,4 +230,203 @@ pub struct EngineSnapshot {
     pub seen: BTreeMap<String, Timestamp>,
     /// Every incident.
     pub incidents: Vec<IncidentState>,
+}
+
+impl IncidentState {
+    pub(crate) fn new(id: IncidentId, channel: ChannelId) -> Self {
+        Self {
+            id,
+            info: None,
+            title_hint: None,
+            data_at: None,
+            resolved_since: None,
+            channel: Some(channel),
+            card: CardSlot::default(),
+            thread: ThreadSlot::default(),
+            action: None,
+            echoes: Vec::new(),
+            hydrate: None,
+            bridge_level: None,
+            last_error: None,
+            actions_seen: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub(crate) fn status(&self) -> Option<Status> {
+        self.info.as_ref().map(|info| info.status)
+    }
+
+    /// Applies webhook data unless it is older than what was applied; returns whether it was.
+    /// Two events of the same millisecond apply in arrival order: PagerDuty delivers each
+    /// incident's events in the order they were generated, and duplicates never get here.
+    pub(crate) fn apply_data(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| at < applied) {
+            return false;
+        }
+        self.set_data(data, at);
+        true
+    }
+
+    /// Applies data PagerDuty returned for a request sent at `sent_at`. It reflects every change
+    /// up to its [`IncidentSnapshot::as_of`] (PagerDuty's clock, comparable with events'
+    /// `occurred_at`), so it also wins a tie with an event of the same millisecond. Only when
+    /// PagerDuty gave no time does the caller's send time stand in for it.
+    pub(crate) fn apply_read(&mut self, data: IncidentSnapshot, sent_at: Timestamp) -> bool {
+        let at = data.as_of.unwrap_or(sent_at);
+        self.apply_read_at(data, at)
+    }
+
+    /// Applies read data that reflects every change up to `at` (PagerDuty's clock).
+    pub(crate) fn apply_read_at(&mut self, data: IncidentSnapshot, at: Timestamp) -> bool {
+        if self.data_at.is_some_and(|applied| at < applied) {
+            return false;
+        }
+        self.set_data(data, at);
+        true
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match &self.info {
+            Some(info) => match info.number {
+                Some(number) => format!("#{number} {}", info.title),
+                None => info.title.clone(),
+            },
+            None => match &self.title_hint {
+                Some(title) => title.clone(),
+                None => self.id.to_string(),
+            },
+        }
+    }
+}
+
+/// The card as it should look now.
+pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
+    let info = st.info.as_ref()?;
+    let pending = st.action.as_ref().map(|p| {
+        let mut text = format!(
+            "{}… requested by <@{}>",
+            p.kind.progressive(),
+            p.actor.slack
+        );
+        if p.job.failures > 0 || p.job.retry_at.is_some() {
+            let why = p.job.last_error.as_deref().unwrap_or("PagerDuty is busy");
+            text.push_str(&format!(" (retrying: {why})"));
+        }
+        PendingView {
+            kind: p.kind.clone(),
+            requested_by: p.actor.slack.clone(),
+            retry: p.job.failures,
+            text,
+        }
+    });
+    Some(CardView {
+        incident: info.id.clone(),
+        number: info.number,
+        title: info.title.clone(),
+        html_url: info.html_url.clone(),
+        status: info.status,
+        urgency: info.urgency,
+        priority: info.priority.as_ref().map(|p| p.name.clone()),
+        service: info.service.as_ref().map(|s| s.name.clone()),
+        assignees: info.assignees.clone(),
+        escalation_policy: info.escalation_policy.as_ref().map(|e| e.name.clone()),
+        escalation_level: st.bridge_level,
+        pending,
+        last_error: st.last_error.clone(),
+        resolved: info.status == Status::Resolved,
+        minimal: st.card.minimal,
+    })
+}
+
+/// The effects whose outcome `st` waits for.
+pub(crate) fn awaited(st: &IncidentState) -> Vec<EffectId> {
+    let mut ids = Vec::new();
+    ids.extend(st.card.inflight.clone());
+    ids.extend(st.thread.inflight.as_ref().map(|(id, _)| id.clone()));
+    ids.extend(st.action.as_ref().and_then(|p| p.job.inflight.clone()));
+    ids.extend(st.hydrate.as_ref().and_then(|j| j.inflight.clone()));
+    ids
+}
+
+/// What kind of timer [`next_timer_at`] found.
+#[derive(Clone, Copy)]
+pub(crate) enum TimerKind {
+    Retry,
+    ThreadFlush,
+    PendingTimeout,
+}
+
+/// The earliest timer of one incident that can fire.
+pub(crate) fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)> {
+    let (at, kind) = next_timer_at(st)?;
+    let id = st.id.clone();
+    let reason = match kind {
+        TimerKind::Retry => TimerReason::Retry(id),
+        TimerKind::ThreadFlush => TimerReason::ThreadFlush(id),
+        TimerKind::PendingTimeout => TimerReason::PendingTimeout(id),
+    };
+    Some((at, reason))
+}
+
+/// True if the incident has a timer that can fire.
+pub(crate) fn has_timer(st: &IncidentState) -> bool {
+    next_timer_at(st).is_some()
+}
+
+/// [`next_timer`] without allocating: of equal times, the first candidate below wins.
+pub(crate) fn next_timer_at(st: &IncidentState) -> Option<(Timestamp, TimerKind)> {
+    let action = st.action.as_ref();
+    let flush = st
+        .thread
+        .flush_at
+        .filter(|_| st.card.ts.is_some() && st.thread.inflight.is_none());
+    let candidates = [
+        (st.card.retry_at, TimerKind::Retry),
+        (
+            st.hydrate.as_ref().and_then(|j| j.retry_at),
+            TimerKind::Retry,
+        ),
+        (action.and_then(|p| p.job.retry_at), TimerKind::Retry),
+        (action.map(|p| p.deadline), TimerKind::PendingTimeout),
+        (flush, TimerKind::ThreadFlush),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(at, kind)| Some((at?, kind)))
+        .min_by_key(|(at, _)| *at)
+}
+
+impl Job {
+    pub(crate) fn idle() -> Self {
+        Self {
+            inflight: None,
+            sent_at: Timestamp::EPOCH,
+            sends: 0,
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+            maybe_sent_since: None,
+        }
+    }
+
+    pub(crate) fn start(&mut self, id: EffectId, now: Timestamp) {
+        self.inflight = Some(id);
+        self.sent_at = now;
+        self.retry_at = None;
+    }
+}
+
+pub(crate) fn initial_stage(kind: &ActionKind) -> Stage {
+    match kind {
+        ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_) => {
+            Stage::ReadIncident
+        }
+        ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
+    }
 }
