@@ -4,7 +4,7 @@ use ids::{ChannelId, SlackUserId};
 
 use crate::cx::{Cx, as_unsent, dropped};
 use crate::state::{ExpectedEcho, Job, PendingAction, Stage, initial_stage};
-use crate::text::{action_line, capitalize, outcome_name};
+use crate::text::{self, action_line};
 use crate::{
     ActionKey, ActionKind, Actor, DropReason, Effect, EffectId, IncidentEventType, IncidentState,
     Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp,
@@ -20,14 +20,11 @@ impl Cx<'_> {
             return Some(DropReason::Duplicate);
         }
         st.actions_seen.insert(action.key.clone(), self.now);
-        let what = action.kind.name().replace('_', " ");
+        let what = text::verb(&action.kind);
         let incident = st.describe();
         let actor = match &action.actor {
             Actor::Unmapped { slack, reason } => {
-                let text = format!(
-                    "You can't {what} {incident} from Slack: {} {}",
-                    reason.reason, reason.how_to_fix
-                );
+                let text = text::unmapped(&what, &incident, &reason.reason, &reason.how_to_fix);
                 self.reply(st, &action.key, action.channel.clone(), slack, text);
                 return Some(DropReason::Unmapped);
             }
@@ -36,10 +33,8 @@ impl Cx<'_> {
                 slack,
                 ..
             } => {
-                let text = format!(
-                    "You may not {what} {incident}: {} {}",
-                    refusal.reason, refusal.how_to_fix
-                );
+                let text =
+                    text::unauthorized(&what, &incident, &refusal.reason, &refusal.how_to_fix);
                 self.reply(st, &action.key, action.channel.clone(), slack, text);
                 return Some(DropReason::Unauthorized);
             }
@@ -57,21 +52,18 @@ impl Cx<'_> {
         let slack = actor.slack.clone();
         match (&action.kind, st.status()) {
             (ActionKind::Resolve, Some(Status::Resolved)) => {
-                let text = format!("{incident} is already resolved.");
+                let text = text::already_resolved(&incident);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::AlreadyInState);
             }
             (ActionKind::AddNote(_), _) => {}
             (_, Some(Status::Resolved)) => {
-                let text = format!(
-                    "{incident} is resolved, and {what} would reopen it in PagerDuty, so the \
-                     bridge did not send it. Reopen it in PagerDuty first if that is intended."
-                );
+                let text = text::would_reopen(&incident, &what);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::Resolved);
             }
             (ActionKind::Acknowledge, Some(Status::Acknowledged)) => {
-                let text = format!("{incident} is already acknowledged.");
+                let text = text::already_acknowledged(&incident);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::AlreadyInState);
             }
@@ -81,11 +73,7 @@ impl Cx<'_> {
             if pending.kind == action.kind && pending.actor.slack == slack {
                 return Some(DropReason::Duplicate);
             }
-            let text = format!(
-                "{}… requested by <@{}> is still waiting for PagerDuty. Try again once it is done.",
-                pending.kind.progressive(),
-                pending.actor.slack
-            );
+            let text = text::busy(&pending.kind, &pending.actor.slack);
             let mentions = vec![pending.actor.slack.clone()];
             self.reply_mentioning(
                 st,
@@ -139,7 +127,7 @@ impl Cx<'_> {
             }
             Stage::ReadLevels => {
                 let Some(policy) = policy else {
-                    self.fail(st, "the incident has no escalation policy".to_owned());
+                    self.fail(st, text::no_escalation_policy());
                     return;
                 };
                 let id = EffectId::new(&incident, format!("{key}/levels{sends}"));
@@ -197,9 +185,9 @@ impl Cx<'_> {
             return;
         };
         st.echoes.retain(|e| e.key != p.key);
-        let what = p.kind.name().replace('_', " ");
-        let text = format!("Could not {what} {}: {error}", st.describe());
-        st.last_error = Some(format!("{} failed: {error}", capitalize(&what)));
+        let what = text::verb(&p.kind);
+        let text = text::could_not(&what, &st.describe(), &error);
+        st.last_error = Some(text::failed(&what, &error));
         self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
         self.sync_card(st);
     }
@@ -225,15 +213,9 @@ impl Cx<'_> {
         let in_flight = p.stage == Stage::Mutate && p.job.inflight.is_some();
         let incident = st.describe();
         let text = if in_flight {
-            format!(
-                "{incident} was resolved in PagerDuty while your {what} was being sent, so the \
-                 bridge stopped it; if it had already reached PagerDuty, check the incident there."
-            )
+            text::resolved_while_sending(&incident, what)
         } else {
-            format!(
-                "{incident} was resolved in PagerDuty meanwhile, and {what} would reopen it, so \
-                 the bridge did not send it."
-            )
+            text::resolved_meanwhile(&incident, what)
         };
         self.refuse(st, text);
         self.emit(dropped(&st.id, DropReason::Resolved));
@@ -267,7 +249,7 @@ impl Cx<'_> {
         match outcome {
             Outcome::RateLimited { retry_after } => {
                 p.job.inflight = None;
-                p.job.last_error = Some("PagerDuty rate limit".to_owned());
+                p.job.last_error = Some(text::rate_limited());
                 p.job.retry_at = Some(self.now.saturating_add(retry_after));
                 self.sync_card(st);
                 return None;
@@ -276,7 +258,7 @@ impl Cx<'_> {
                 p.job.inflight = None;
                 p.job.failures += 1;
                 if p.job.failures >= self.cfg.max_attempts {
-                    let error = format!("{error} (gave up after {} attempts)", p.job.failures);
+                    let error = text::gave_up(&error, p.job.failures);
                     self.fail(st, error);
                     return None;
                 }
@@ -287,12 +269,8 @@ impl Cx<'_> {
                     // Tell the actor once; the card shows every further retry.
                     let (key, channel, slack) =
                         (p.key.clone(), p.channel.clone(), p.actor.slack.clone());
-                    let what = p.kind.name().replace('_', " ");
-                    let text = format!(
-                        "PagerDuty did not accept {what} for {} yet ({error}); the bridge is \
-                         retrying and the card shows the result.",
-                        st.describe()
-                    );
+                    let what = text::verb(&p.kind);
+                    let text = text::retrying(&what, &st.describe(), &error);
                     self.reply(st, &key, channel, &slack, text);
                 }
                 self.sync_card(st);
@@ -314,17 +292,11 @@ impl Cx<'_> {
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
-                    self.refuse(
-                        st,
-                        format!(
-                            "{incident} is resolved in PagerDuty, and {what} would reopen it, \
-                             so the bridge did not send it."
-                        ),
-                    );
+                    self.refuse(st, text::resolved_in_pagerduty(&incident, what));
                     return Some(DropReason::Resolved);
                 }
                 if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
-                    self.refuse(st, format!("{incident} is already acknowledged."));
+                    self.refuse(st, text::already_acknowledged(&incident));
                     return Some(DropReason::AlreadyInState);
                 }
                 if let Some(p) = st.action.as_mut() {
@@ -340,13 +312,7 @@ impl Cx<'_> {
             }
             (Stage::ReadLevels, Outcome::Levels(_)) if st.status() == Some(Status::Resolved) => {
                 let incident = st.describe();
-                self.refuse(
-                    st,
-                    format!(
-                        "{incident} was resolved meanwhile, and escalate would reopen it, so \
-                         the bridge did not send it."
-                    ),
-                );
+                self.refuse(st, text::resolved_before_escalate(&incident));
                 Some(DropReason::Resolved)
             }
             (Stage::ReadLevels, Outcome::Levels(levels)) => {
@@ -354,14 +320,7 @@ impl Cx<'_> {
                 let target = current + 1;
                 if target > levels.max {
                     let incident = st.describe();
-                    self.refuse(
-                        st,
-                        format!(
-                            "{incident} is already at the top escalation level ({current} of {}), \
-                             so there is no level to escalate to.",
-                            levels.max
-                        ),
-                    );
+                    self.refuse(st, text::top_level(&incident, current, levels.max));
                     return Some(DropReason::TopLevel);
                 }
                 if let Some(p) = st.action.as_mut() {
@@ -383,19 +342,13 @@ impl Cx<'_> {
                     synthesize_status(st, status, sent_at);
                 }
                 st.last_error = None;
-                let text = format!(
-                    "PagerDuty reports {} already in that state; nothing changed.",
-                    st.describe()
-                );
+                let text = text::already_in_state(&st.describe());
                 self.reply(st, &p.key, p.channel.clone(), &p.actor.slack, text);
                 self.sync_card(st);
                 Some(DropReason::AlreadyInState)
             }
             (_, other) => {
-                let error = format!(
-                    "unexpected answer from PagerDuty ({})",
-                    outcome_name(&other)
-                );
+                let error = text::unexpected_answer(&other);
                 self.fail(st, error);
                 None
             }
@@ -425,7 +378,7 @@ impl Cx<'_> {
         for echo in st.echoes.iter_mut().filter(|e| e.key == p.key) {
             echo.line_done = true;
         }
-        let line = action_line(&p.kind, &p.actor.slack, st, p.level);
+        let line = action_line(&p.kind, &p.actor.slack, st.info.as_ref(), p.level);
         self.add_line(st, line);
         self.sync_card(st);
     }
@@ -463,7 +416,7 @@ impl Cx<'_> {
         if pending.is_some() {
             st.last_error = None;
         }
-        let line = action_line(&echo.kind, &echo.slack, st, level);
+        let line = action_line(&echo.kind, &echo.slack, st.info.as_ref(), level);
         self.add_line(st, line);
         None
     }

@@ -2,6 +2,7 @@
 
 use crate::cx::Cx;
 use crate::state::view;
+use crate::text;
 use crate::{DropReason, Effect, EffectId, IncidentState, Outcome};
 
 impl Cx<'_> {
@@ -112,7 +113,7 @@ impl Cx<'_> {
                 // cannot update; posting again could make a second one, so wait for the
                 // reconciler instead.
                 st.card.shown = None;
-                st.card.post_failed = Some("the post returned no message ts".to_owned());
+                st.card.post_failed = Some(text::post_without_ts());
                 return Some(DropReason::Failed);
             }
             _ => st.card.failures = 0,

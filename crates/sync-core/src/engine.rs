@@ -6,6 +6,7 @@ use ids::{ChannelId, IncidentId};
 
 use crate::cx::{Cx, dropped};
 use crate::state::{awaited, next_timer, next_timer_at};
+use crate::text;
 use crate::{
     DropReason, Effect, EffectId, EngineConfig, EngineSnapshot, Error, IncidentState, Input,
     PdEvent, PdEventKind, SlackAction, TimerReason, Timestamp,
@@ -296,10 +297,7 @@ impl Engine {
                 action: action.key.clone(),
                 channel: action.channel.clone(),
                 user: action.actor.slack().clone(),
-                text: format!(
-                    "The bridge has no record of incident {id}, so it did nothing. \
-                     Open the incident in PagerDuty to act on it."
-                ),
+                text: text::unknown_incident(&id),
                 mentions: Vec::new(),
             });
             out.push(dropped(&id, DropReason::UnknownIncident));

@@ -5,7 +5,7 @@ use ids::ChannelId;
 use crate::action::EchoEvent;
 use crate::cx::Cx;
 use crate::state::Job;
-use crate::text::status_line;
+use crate::text::{self, status_line};
 use crate::{
     DropReason, EffectId, IncidentEventType, IncidentSnapshot, IncidentState, LineActor, LineKind,
     Outcome, PdEvent, PdEventKind, TimelineLine, Timestamp,
@@ -39,7 +39,7 @@ impl Cx<'_> {
                 match echo {
                     Some(echo) => self.echo_seen(st, echo),
                     None => {
-                        if let Some(line) = status_line(&event_type, st, agent) {
+                        if let Some(line) = status_line(&event_type, st.info.as_ref(), agent) {
                             self.add_line(st, line);
                         }
                         None
@@ -56,7 +56,7 @@ impl Cx<'_> {
                             TimelineLine {
                                 kind: LineKind::Note,
                                 actor: agent.map(LineActor::Pd),
-                                text: format!("added a note: {content}"),
+                                text: text::note_added(&content),
                             },
                         );
                         None
@@ -64,10 +64,7 @@ impl Cx<'_> {
                 }
             }
             PdEventKind::ResponderAdded { responder, message } => {
-                let mut text = format!("requested {} as a responder", responder.name);
-                if let Some(message) = message.filter(|m| !m.trim().is_empty()) {
-                    text.push_str(&format!(": {message}"));
-                }
+                let text = text::responder_requested(&responder.name, message);
                 self.add_line(
                     st,
                     TimelineLine {
@@ -84,7 +81,7 @@ impl Cx<'_> {
                     TimelineLine {
                         kind: LineKind::Responder,
                         actor: Some(LineActor::Pd(responder)),
-                        text: format!("{state} the responder request"),
+                        text: text::responder_replied(&state),
                     },
                 );
                 None
@@ -95,7 +92,7 @@ impl Cx<'_> {
                     TimelineLine {
                         kind: LineKind::StatusUpdate,
                         actor: agent.map(LineActor::Pd),
-                        text: format!("published a status update: {message}"),
+                        text: text::status_update_published(&message),
                     },
                 );
                 None

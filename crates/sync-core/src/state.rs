@@ -6,6 +6,7 @@ use std::time::Duration;
 use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
 
+use crate::text;
 use crate::{
     ActionKey, ActionKind, CardView, EffectId, IncidentSnapshot, MutationActor, PendingView,
     Status, TimelineLine, TimerReason, Timestamp,
@@ -291,17 +292,9 @@ impl IncidentState {
         true
     }
 
+    /// How replies name the incident.
     pub(crate) fn describe(&self) -> String {
-        match &self.info {
-            Some(info) => match info.number {
-                Some(number) => format!("#{number} {}", info.title),
-                None => info.title.clone(),
-            },
-            None => match &self.title_hint {
-                Some(title) => title.clone(),
-                None => self.id.to_string(),
-            },
-        }
+        text::describe(self.info.as_ref(), self.title_hint.as_deref(), &self.id)
     }
 }
 
@@ -309,15 +302,13 @@ impl IncidentState {
 pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
     let info = st.info.as_ref()?;
     let pending = st.action.as_ref().map(|p| {
-        let mut text = format!(
-            "{}… requested by <@{}>",
-            p.kind.progressive(),
-            p.actor.slack
+        let retrying = p.job.failures > 0 || p.job.retry_at.is_some();
+        let text = text::pending(
+            &p.kind,
+            &p.actor.slack,
+            retrying,
+            p.job.last_error.as_deref(),
         );
-        if p.job.failures > 0 || p.job.retry_at.is_some() {
-            let why = p.job.last_error.as_deref().unwrap_or("PagerDuty is busy");
-            text.push_str(&format!(" (retrying: {why})"));
-        }
         PendingView {
             kind: p.kind.clone(),
             requested_by: p.actor.slack.clone(),

@@ -3,7 +3,7 @@
 use crate::IncidentState;
 use crate::cx::Cx;
 use crate::state::initial_stage;
-use crate::text::secs;
+use crate::text;
 
 impl Cx<'_> {
     /// Fires every timer of `st` that is due. Only [`Input::Tick`] fires timers, so an input
@@ -23,8 +23,7 @@ impl Cx<'_> {
         }
         if let Some(p) = &st.action {
             if p.deadline <= now {
-                let waited = secs(self.cfg.pending_timeout);
-                self.fail(st, format!("PagerDuty did not confirm within {waited}"));
+                self.fail(st, text::not_confirmed(self.cfg.pending_timeout));
             } else if p.job.retry_at.is_some_and(|at| at <= now) {
                 let restart = initial_stage(&p.kind);
                 if let Some(p) = st.action.as_mut() {
