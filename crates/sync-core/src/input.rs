@@ -1,0 +1,295 @@
+//! What the caller feeds the engine: PagerDuty events, Slack actions and effect outcomes.
+
+use std::fmt;
+use std::time::Duration;
+
+use ids::{
+    ChannelId, Email, EventId, IncidentId, MessageTs, NoteId, PdUserId, SlackUserId, WebhookId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp};
+
+/// What a PagerDuty event says, already translated from wire JSON by the caller.
+// Inputs are built once and moved; boxing the incident would only add noise for callers.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PdEventKind {
+    /// An event whose `data` is the full incident.
+    Incident {
+        /// The event type.
+        event_type: IncidentEventType,
+        /// The incident as of `occurred_at`.
+        data: IncidentSnapshot,
+    },
+    /// `incident.annotated`: a note was added. The engine never writes this back to PagerDuty.
+    Annotated {
+        /// The note id.
+        note: Option<NoteId>,
+        /// The note text.
+        content: String,
+    },
+    /// `incident.responder.added`: someone was asked to help.
+    ResponderAdded {
+        /// The requested responder.
+        responder: PdUserRef,
+        /// The request message.
+        message: Option<String>,
+    },
+    /// `incident.responder.replied`: a responder accepted or declined.
+    ResponderReplied {
+        /// The responder.
+        responder: PdUserRef,
+        /// The new state, such as `accepted` or `declined`.
+        state: String,
+    },
+    /// `incident.status_update_published`.
+    StatusUpdatePublished {
+        /// The published message.
+        message: String,
+    },
+    /// Any other event type; it is dropped with [`DropReason::Ignored`].
+    Other {
+        /// The `event_type`.
+        event_type: String,
+    },
+}
+
+/// A normalized PagerDuty v3 webhook event about one incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdEvent {
+    /// `event.id`.
+    pub event_id: EventId,
+    /// The delivery's `X-Webhook-Id`, if any.
+    pub webhook_id: Option<WebhookId>,
+    /// `event.occurred_at`.
+    pub occurred_at: Timestamp,
+    /// The incident the event is about (`data.id` or `data.incident.id`).
+    pub incident: IncidentId,
+    /// The incident's title when only a reference is given (`data.incident.summary`).
+    pub incident_title: Option<String>,
+    /// `event.agent` when it is a user.
+    pub agent: Option<PdUserRef>,
+    /// What happened.
+    pub kind: PdEventKind,
+    /// The channel a new card for this incident goes to, as the caller's routes decide. `None`
+    /// means no route matched: an event for an incident without a card is then dropped.
+    pub target_channel: Option<ChannelId>,
+}
+
+/// Why an actor may not act, and how to fix it. Decided outside the engine (identity, policy).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Why, as a full sentence, such as "No PagerDuty user has the email alice@example.com.".
+    pub reason: String,
+    /// How to fix it, as a full sentence.
+    pub how_to_fix: String,
+}
+
+/// The Slack user who clicked, with the identity and authorization the caller resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Actor {
+    /// The Slack user maps to a PagerDuty user.
+    Mapped {
+        /// The Slack user.
+        slack: SlackUserId,
+        /// The PagerDuty user.
+        pd_user: PdUserId,
+        /// The PagerDuty user's email, sent in the `From` header.
+        email: Email,
+        /// Whether policy allows this actor this action on this incident.
+        authorized: Result<(), Refusal>,
+    },
+    /// The Slack user maps to no PagerDuty user.
+    Unmapped {
+        /// The Slack user.
+        slack: SlackUserId,
+        /// Why, and how to fix it.
+        reason: Refusal,
+    },
+}
+
+impl Actor {
+    /// The Slack user.
+    pub fn slack(&self) -> &SlackUserId {
+        match self {
+            Actor::Mapped { slack, .. } | Actor::Unmapped { slack, .. } => slack,
+        }
+    }
+}
+
+/// What a Slack user asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Acknowledge the incident.
+    Acknowledge,
+    /// Escalate one level above the current one.
+    Escalate,
+    /// Reassign to a PagerDuty user.
+    Reassign(PdUserId),
+    /// Add a note with this text.
+    AddNote(String),
+    /// Resolve the incident.
+    Resolve,
+}
+
+impl ActionKind {
+    /// A short stable name: `acknowledge`, `escalate`, `reassign`, `add_note`, `resolve`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActionKind::Acknowledge => "acknowledge",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Reassign(_) => "reassign",
+            ActionKind::AddNote(_) => "add_note",
+            ActionKind::Resolve => "resolve",
+        }
+    }
+
+    /// The progressive verb shown on the card while pending, such as `Acknowledging`.
+    pub fn progressive(&self) -> &'static str {
+        match self {
+            ActionKind::Acknowledge => "Acknowledging",
+            ActionKind::Escalate => "Escalating",
+            ActionKind::Reassign(_) => "Reassigning",
+            ActionKind::AddNote(_) => "Adding note",
+            ActionKind::Resolve => "Resolving",
+        }
+    }
+}
+
+/// The idempotency key of one Slack interaction. Two inputs with the same key are one action.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ActionKey(String);
+
+impl ActionKey {
+    /// The key of a block action or view submission: Slack's `action_ts` (or the view id for a
+    /// submission), the clicking user and the action name.
+    pub fn new(action_ts: &str, user: &SlackUserId, action: &str) -> Self {
+        Self(format!("{action_ts}:{user}:{action}"))
+    }
+
+    /// The key as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ActionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActionKey({:?})", self.0)
+    }
+}
+
+impl fmt::Display for ActionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Slack button click or modal submission, already verified and decoded by the caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlackAction {
+    /// The idempotency key (double clicks and resubmissions share it).
+    pub key: ActionKey,
+    /// Who clicked.
+    pub actor: Actor,
+    /// The incident the card is about.
+    pub incident: IncidentId,
+    /// What was asked for.
+    pub kind: ActionKind,
+    /// The channel the click came from, for ephemeral replies.
+    pub channel: Option<ChannelId>,
+}
+
+/// The current escalation level and the number of levels, as read from PagerDuty.
+///
+/// The engine escalates to one above `current`, else one above the level it last set itself,
+/// else to level 2; it refuses when that exceeds `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationLevels {
+    /// The current level (1-based) inferred from on-calls and assignees, if it could be.
+    pub current: Option<u32>,
+    /// The number of levels (escalation rules) of the policy.
+    pub max: u32,
+}
+
+/// The result of carrying out one effect, fed back with [`Input::EffectDone`].
+// Outcomes are built once and moved; boxing the incident would only add noise for callers.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A Slack message was posted with this `ts`.
+    Posted {
+        /// The message timestamp.
+        ts: MessageTs,
+    },
+    /// The effect succeeded and returned nothing the engine needs.
+    Done,
+    /// A PagerDuty call returned this incident (a `GET`, or a `PUT` response).
+    PdIncident(IncidentSnapshot),
+    /// A [`PdRead::EscalationLevels`] result.
+    Levels(EscalationLevels),
+    /// The request may have reached the service, but no answer came back (a timeout, or the
+    /// connection dropped after the request was written). It is retried like
+    /// [`Outcome::Retryable`], except that a card post or a note is sent again only after
+    /// looking for the earlier attempt's result (see the `look_since` of [`Effect::PostCard`]
+    /// and [`Effect::PdMutation`]).
+    MaybeSent {
+        /// What went wrong, human-readable.
+        error: String,
+    },
+    /// A failure worth retrying that certainly did not take effect (not sent, 5xx, 429 aside).
+    Retryable {
+        /// What went wrong, human-readable.
+        error: String,
+        /// The server's hint, if any.
+        retry_after: Option<Duration>,
+    },
+    /// A rate limit (HTTP 429): try again later, never drop.
+    RateLimited {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// A failure that retrying cannot fix (4xx other than 429).
+    Permanent {
+        /// What went wrong, human-readable.
+        error: String,
+    },
+    /// PagerDuty answered that the incident already is in the requested state.
+    AlreadyInState,
+}
+
+/// One input to the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// A PagerDuty webhook event.
+    PdEvent(PdEvent),
+    /// A Slack interaction.
+    SlackAction(SlackAction),
+    /// The outcome of an effect the engine emitted.
+    EffectDone {
+        /// The effect's id.
+        id: EffectId,
+        /// What happened.
+        outcome: Outcome,
+    },
+    /// A fresh incident from the reconciler's PagerDuty listing.
+    Reconcile {
+        /// The incident as PagerDuty reports it.
+        snapshot: IncidentSnapshot,
+        /// PagerDuty's time (its clock) up to which the snapshot reflects every change, as in
+        /// [`IncidentSnapshot::as_of`]; it is compared with events' `occurred_at`, so it must
+        /// not come from the caller's clock unless PagerDuty gave no time at all.
+        as_of: Timestamp,
+        /// The channel a card goes to if the incident has none yet.
+        target_channel: Option<ChannelId>,
+    },
+    /// The time returned by [`crate::Engine::poll_timeout`] has come.
+    Tick,
+}
