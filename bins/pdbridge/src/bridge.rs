@@ -587,7 +587,7 @@ impl Bridge {
         let mut failure = None;
         let mut reloaded = Vec::new();
         for job in &inputs {
-            let Some(id) = input_incident(&job.input) else {
+            let Some(id) = job.input.incident() else {
                 continue;
             };
             if self.with_engine(|e| e.incident(&id).is_some()) {
@@ -752,7 +752,7 @@ impl Bridge {
         let marked = new.len();
         for (seq, input) in new {
             if let Some(input) = input {
-                if let Some(id) = input_incident(input)
+                if let Some(id) = input.incident()
                     && !self.with_engine(|e| e.incident(&id).is_some())
                     && let Some(stored) = tx.incident(&id)?
                 {
@@ -1452,37 +1452,6 @@ fn record(state: &IncidentState, now: UnixMillis) -> anyhow::Result<IncidentReco
     })
 }
 
-/// The incident an effect id belongs to (ids are `"{incident}/{tag}"`).
-fn incident_of(id: &sync_core::EffectId) -> Option<IncidentId> {
-    id.as_str()
-        .split_once('/')
-        .map(|(incident, _)| IncidentId::new(incident))
-}
-
-fn effect_incident(effect: &Effect) -> Option<IncidentId> {
-    match effect {
-        Effect::PostCard { card, .. } | Effect::UpdateCard { card, .. } => {
-            Some(card.incident.clone())
-        }
-        Effect::Ephemeral { incident, .. }
-        | Effect::PdMutation { incident, .. }
-        | Effect::PdRead { incident, .. } => Some(incident.clone()),
-        Effect::PostThread { id, .. } => incident_of(id),
-        Effect::Dropped { incident, .. } => incident.clone(),
-    }
-}
-
-/// The incident an input is about, when it names one.
-fn input_incident(input: &Input) -> Option<IncidentId> {
-    match input {
-        Input::PdEvent(e) => Some(e.incident.clone()),
-        Input::SlackAction(a) => Some(a.incident.clone()),
-        Input::Reconcile { snapshot, .. } => Some(snapshot.id.clone()),
-        Input::EffectDone { id, .. } => incident_of(id),
-        Input::Tick => None,
-    }
-}
-
 /// The FIFO lane of an effect: one per incident and platform. Slack effects of an incident
 /// keep their order (post before update, updates in order) and PagerDuty calls keep theirs,
 /// but a Slack 429 on a card never holds up that incident's PagerDuty call, nor the reverse;
@@ -1490,7 +1459,8 @@ fn input_incident(input: &Input) -> Option<IncidentId> {
 /// and depend on nothing else, so each click's replies have a lane of their own: a burst of
 /// clicks on one card is answered in parallel, never queued behind that card's updates.
 fn order_key(effect: &Effect) -> OrderKey {
-    let incident = effect_incident(effect)
+    let incident = effect
+        .incident()
         .map(|i| i.as_str().to_owned())
         .unwrap_or_default();
     match effect {

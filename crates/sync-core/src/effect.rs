@@ -300,6 +300,20 @@ impl Effect {
             Effect::Dropped { .. } => None,
         }
     }
+
+    /// The incident the effect is about; `None` only for an [`Effect::Dropped`] that names none.
+    pub fn incident(&self) -> Option<IncidentId> {
+        match self {
+            Effect::PostCard { card, .. } | Effect::UpdateCard { card, .. } => {
+                Some(card.incident.clone())
+            }
+            Effect::Ephemeral { incident, .. }
+            | Effect::PdMutation { incident, .. }
+            | Effect::PdRead { incident, .. } => Some(incident.clone()),
+            Effect::PostThread { id, .. } => id.incident(),
+            Effect::Dropped { incident, .. } => incident.clone(),
+        }
+    }
 }
 
 /// What a timer returned by [`crate::Engine::poll_timeout`] is for.

@@ -293,3 +293,16 @@ pub enum Input {
     /// The time returned by [`crate::Engine::poll_timeout`] has come.
     Tick,
 }
+
+impl Input {
+    /// The incident the input is about; `None` for [`Input::Tick`].
+    pub fn incident(&self) -> Option<IncidentId> {
+        match self {
+            Input::PdEvent(event) => Some(event.incident.clone()),
+            Input::SlackAction(action) => Some(action.incident.clone()),
+            Input::Reconcile { snapshot, .. } => Some(snapshot.id.clone()),
+            Input::EffectDone { id, .. } => id.incident(),
+            Input::Tick => None,
+        }
+    }
+}

@@ -144,6 +144,14 @@ impl EffectId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The incident whose effect this is: the part before the first `/` (`None` for a stored
+    /// string the engine did not make).
+    pub fn incident(&self) -> Option<IncidentId> {
+        self.0
+            .split_once('/')
+            .map(|(incident, _)| IncidentId::new(incident))
+    }
 }
 
 impl fmt::Debug for EffectId {
