@@ -196,6 +196,8 @@ impl Cx<'_> {
     /// resolved: sent now, it would reopen or change a resolved incident. Its effect is no
     /// longer awaited, so a dispatcher that has not sent it yet skips it ([`Engine::awaits`]).
     /// Notes are still added, and a pending resolve completes through its echo or response.
+    ///
+    /// [`Engine::awaits`]: crate::Engine::awaits
     pub(crate) fn stop_if_resolved(&mut self, st: &mut IncidentState) {
         if st.status() != Some(Status::Resolved) {
             return;
@@ -424,6 +426,9 @@ impl Cx<'_> {
     /// Answers one click privately. The reply is fire-and-forget: the engine does not await
     /// its outcome, and the caller retries it on its own ([`EngineConfig::retry_delay`], up to
     /// [`EngineConfig::max_attempts`]), so replies never grow the incident's state.
+    ///
+    /// [`EngineConfig::retry_delay`]: crate::EngineConfig::retry_delay
+    /// [`EngineConfig::max_attempts`]: crate::EngineConfig::max_attempts
     pub(crate) fn reply(
         &mut self,
         st: &mut IncidentState,

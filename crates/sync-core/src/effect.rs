@@ -144,9 +144,13 @@ pub struct MutationActor {
 #[serde(rename_all = "snake_case")]
 pub enum PdRead {
     /// `GET /incidents/{id}`; answered with [`Outcome::PdIncident`].
+    ///
+    /// [`Outcome::PdIncident`]: crate::Outcome::PdIncident
     Incident,
     /// The policy's levels and the incident's current level (`GET /escalation_policies/{id}`
     /// and `GET /oncalls`); answered with [`Outcome::Levels`].
+    ///
+    /// [`Outcome::Levels`]: crate::Outcome::Levels
     EscalationLevels {
         /// The incident's escalation policy.
         policy: EscalationPolicyId,
@@ -197,6 +201,8 @@ pub enum DropReason {
 pub enum Effect {
     /// Post the incident card (`chat.postMessage`, with the incident id in the message's
     /// metadata); answer with [`Outcome::Posted`].
+    ///
+    /// [`Outcome::Posted`]: crate::Outcome::Posted
     PostCard {
         /// The effect id.
         id: EffectId,
@@ -207,6 +213,8 @@ pub enum Effect {
         /// Set when an earlier post of this card may have reached Slack: the caller's time when
         /// the first post was sent. Before posting, look for this incident's card posted since
         /// then (allowing for clock skew) and answer [`Outcome::Posted`] with its `ts` if found.
+        ///
+        /// [`Outcome::Posted`]: crate::Outcome::Posted
         #[serde(default, skip_serializing_if = "Option::is_none")]
         look_since: Option<Timestamp>,
     },
@@ -254,6 +262,9 @@ pub enum Effect {
         mentions: Vec<SlackUserId>,
     },
     /// Change the incident in PagerDuty; answer with [`Outcome::PdIncident`] or [`Outcome::Done`].
+    ///
+    /// [`Outcome::PdIncident`]: crate::Outcome::PdIncident
+    /// [`Outcome::Done`]: crate::Outcome::Done
     PdMutation {
         /// The effect id.
         id: EffectId,
@@ -266,6 +277,8 @@ pub enum Effect {
         /// Set when an earlier attempt of this note may have reached PagerDuty: the caller's
         /// time when it was first sent. Before sending, look for the same note by the same user
         /// written since then (allowing for clock skew) and answer [`Outcome::Done`] if found.
+        ///
+        /// [`Outcome::Done`]: crate::Outcome::Done
         #[serde(default, skip_serializing_if = "Option::is_none")]
         look_since: Option<Timestamp>,
     },

@@ -141,12 +141,14 @@ impl Engine {
     /// action already completed through the echo webhook, failed or timed out): carrying it out
     /// late could undo a newer change made in PagerDuty. Slack effects are safe either way;
     /// [`Effect::Ephemeral`] replies are never awaited.
+    #[must_use = "a PdMutation the engine no longer awaits must be skipped"]
     pub fn awaits(&self, id: &EffectId) -> bool {
         self.owners.contains_key(id)
     }
 
     /// The incidents whose state the last call to [`Engine::handle`] changed (created
     /// included), in id order: the rows a server that stores one row per incident must write.
+    #[must_use = "persist these incidents with the effects, or a restart loses the change"]
     pub fn changed_incidents(&self) -> impl Iterator<Item = &IncidentId> {
         self.changed.iter()
     }
@@ -154,6 +156,7 @@ impl Engine {
     /// The earliest time at which [`Input::Tick`] has work to do, and for what.
     ///
     /// Of several timers due at the same time, the one of the smallest incident id is returned.
+    #[must_use = "tick at this time, or retries, flushes and timeouts never fire"]
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimerReason)> {
         let next = self
             .timers
@@ -177,7 +180,7 @@ impl Engine {
     /// previous one. Every input that changes nothing yields an [`Effect::Dropped`] saying why;
     /// an input that only changes state (for example an event while the card's post is in
     /// flight) may yield no effect at all.
-    #[must_use]
+    #[must_use = "the effects must be persisted and carried out"]
     pub fn handle(&mut self, now: Timestamp, input: Input) -> Vec<Effect> {
         let now = self.now.max(now);
         self.now = now;

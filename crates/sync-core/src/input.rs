@@ -50,6 +50,8 @@ pub enum PdEventKind {
         message: String,
     },
     /// Any other event type; it is dropped with [`DropReason::Ignored`].
+    ///
+    /// [`DropReason::Ignored`]: crate::DropReason::Ignored
     Other {
         /// The `event_type`.
         event_type: String,
@@ -233,12 +235,17 @@ pub enum Outcome {
     /// A PagerDuty call returned this incident (a `GET`, or a `PUT` response).
     PdIncident(IncidentSnapshot),
     /// A [`PdRead::EscalationLevels`] result.
+    ///
+    /// [`PdRead::EscalationLevels`]: crate::PdRead::EscalationLevels
     Levels(EscalationLevels),
     /// The request may have reached the service, but no answer came back (a timeout, or the
     /// connection dropped after the request was written). It is retried like
     /// [`Outcome::Retryable`], except that a card post or a note is sent again only after
     /// looking for the earlier attempt's result (see the `look_since` of [`Effect::PostCard`]
     /// and [`Effect::PdMutation`]).
+    ///
+    /// [`Effect::PostCard`]: crate::Effect::PostCard
+    /// [`Effect::PdMutation`]: crate::Effect::PdMutation
     MaybeSent {
         /// What went wrong, human-readable.
         error: String,

@@ -30,6 +30,67 @@
 //!    last call changed. Before carrying out a [`Effect::PdMutation`] (for example after a
 //!    restart), skip it if [`Engine::awaits`] is false for its id.
 //!
+//! # Run loop
+//!
+//! The contract, in the manner of `str0m`'s `Rtc` loop: every [`Engine::handle`] is followed
+//! by persisting what it changed ([`Engine::changed_incidents`]) together with the effects it
+//! returned, in one transaction; each outcome goes back in as an input of its own; and the
+//! loop waits for the next input no longer than [`Engine::poll_timeout`], then ticks.
+//!
+//! ```no_run
+//! use std::collections::VecDeque;
+//!
+//! use sync_core::{Effect, Engine, EngineConfig, IncidentState, Input, Outcome, Timestamp};
+//!
+//! /// The caller's side: a clock, a transactional store and the two platforms.
+//! trait Io {
+//!     fn now(&mut self) -> Timestamp;
+//!     /// The next webhook or click, or `None` once `deadline` has passed.
+//!     fn wait_for_input(&mut self, deadline: Option<Timestamp>) -> Option<Input>;
+//!     /// Writes the changed incidents and the new effects in one transaction.
+//!     fn persist(&mut self, incidents: &[&IncidentState], effects: &[Effect]);
+//!     /// Carries out one effect: `MaybeSent` if the call may have arrived unanswered.
+//!     fn perform(&mut self, effect: &Effect) -> Outcome;
+//! }
+//!
+//! fn run(io: &mut impl Io) -> Result<(), sync_core::Error> {
+//!     let mut engine = Engine::new(EngineConfig::default())?;
+//!     let mut inputs = VecDeque::new();
+//!     loop {
+//!         let input = match inputs.pop_front() {
+//!             Some(input) => input,
+//!             None => {
+//!                 let deadline = engine.poll_timeout().map(|(at, _reason)| at);
+//!                 io.wait_for_input(deadline).unwrap_or(Input::Tick)
+//!             }
+//!         };
+//!         let effects = engine.handle(io.now(), input);
+//!         let changed: Vec<&IncidentState> = engine
+//!             .changed_incidents()
+//!             .filter_map(|id| engine.incident(id))
+//!             .collect();
+//!         io.persist(&changed, &effects);
+//!         for effect in effects {
+//!             match &effect {
+//!                 Effect::Dropped { .. } => {}
+//!                 // Replies are never awaited: retry them yourself, feed nothing back.
+//!                 Effect::Ephemeral { .. } => {
+//!                     let _ = io.perform(&effect);
+//!                 }
+//!                 // A mutation the engine stopped awaiting must not be sent late.
+//!                 Effect::PdMutation { id, .. } if !engine.awaits(id) => {}
+//!                 _ => {
+//!                     let outcome = io.perform(&effect);
+//!                     if let Some(id) = effect.id() {
+//!                         inputs.push_back(Input::EffectDone { id: id.clone(), outcome });
+//!                     }
+//!                 }
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+//!
 //! # Invariants
 //!
 //! - **Time is monotonic.** `now` is clamped: a `now` earlier than one already seen is treated
@@ -60,6 +121,21 @@
 //!   [`EngineConfig::dedupe_ttl`], expected echoes after [`EngineConfig::echo_ttl`]. Incidents
 //!   stay until the caller unloads them ([`Engine::unload_incident`], for example once
 //!   [`IncidentState::is_idle`] and resolved).
+//!
+//! # Module order
+//!
+//! Each module uses only the modules before it in this list, never one after it:
+//!
+//! 1. `time`, `types` (incident data, effect ids), `input`, `effect`, `config`: the vocabulary.
+//! 2. `text`: every user-visible string (replies, card text, thread lines), from data alone.
+//! 3. `state`: [`IncidentState`] and what is derived from it without changing it (the card
+//!    view, the awaited effects, the next timer).
+//! 4. `cx`: the context one input is handled in for one incident.
+//! 5. The per-incident sub-machines, each owning its transitions: `thread` (lines, coalesced),
+//!    `card` (post, then updates), `action` (a click through fresh read, mutation and echo),
+//!    `hydrate` (reading an incident the engine has no data for), `timers` (what a tick fires).
+//! 6. `incident`: routes an event, reconciliation or outcome to the sub-machine it concerns.
+//! 7. `engine`: [`Engine`] keeps dedupe, effect ownership, the timer index and `handle`.
 #![forbid(unsafe_code)]
 
 mod action;

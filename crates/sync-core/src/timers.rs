@@ -8,6 +8,8 @@ use crate::text;
 impl Cx<'_> {
     /// Fires every timer of `st` that is due. Only [`Input::Tick`] fires timers, so an input
     /// never causes effects on behalf of another one.
+    ///
+    /// [`Input::Tick`]: crate::Input::Tick
     pub(crate) fn run_due(&mut self, st: &mut IncidentState) {
         let now = self.now;
         if st.card.retry_at.is_some_and(|at| at <= now) {
