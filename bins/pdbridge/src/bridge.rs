@@ -384,6 +384,39 @@ impl Bridge {
         self.commit_groups.load(Ordering::Relaxed)
     }
 
+    /// Whether the bridge has nothing left to do within `horizon`: every inbox row processed,
+    /// the outbox empty (no effect waiting or in flight) and no engine timer due within
+    /// `horizon` (a later one, such as a pending action's deadline, is not waited for).
+    ///
+    /// The engine changes before the writer commits what it emitted (see the module docs): a
+    /// tick that turns a thread flush into a post leaves the timer gone from the engine while
+    /// the post is not in the outbox yet. So the engine and the store count as one moment only
+    /// if the writer held no job (queued or in hand) before and after both reads and committed
+    /// nothing between them. Reads the store on the caller's thread (for the demo and tests).
+    pub fn is_quiet(&self, horizon: Duration) -> bool {
+        let Some(before) = self.writer_idle() else {
+            return false;
+        };
+        let now = self.now_ms();
+        let horizon = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
+        let timer_soon = self
+            .next_timer()
+            .is_some_and(|t| t.as_millis() <= now.saturating_add(horizon));
+        let drained = self.store.read(|tx| tx.status(now, 0)).is_ok_and(|s| {
+            s.unprocessed_webhooks == 0 && s.unprocessed_actions == 0 && s.outbox.depth == 0
+        });
+        !timer_soon && drained && self.writer_idle() == Some(before)
+    }
+
+    /// How many groups the writer committed, if it holds no job (none queued, none in hand).
+    /// A job keeps its room in the writer's queue until it is answered, after its commit.
+    fn writer_idle(&self) -> Option<u64> {
+        let room = self.limits.write_queue.max(1);
+        let idle =
+            self.queue.available_permits() >= room && self.input_queue.available_permits() >= room;
+        idle.then(|| self.commit_groups())
+    }
+
     /// Runs one input through the engine and commits the caller's bookkeeping `extra`, the
     /// touched incidents' states and the new effects in one transaction (shared with the other
     /// inputs queued at the same time); answers once that transaction committed.

@@ -320,24 +320,12 @@ where
 }
 
 /// Waits until pdbridge has nothing left to do: both inboxes processed, the outbox empty and no
-/// engine timer due within the coalescing window; twice in a row, 100 ms apart.
+/// engine timer due within 5 s, read as one moment ([`crate::bridge::Bridge::is_quiet`]); twice
+/// in a row, 100 ms apart, for a webhook the fake PagerDuty may still be sending.
 async fn settle(world: &World) {
     let Some(server) = &world.server else { return };
     let bridge = &server.bridge;
-    let idle = || {
-        let now = bridge.now_ms();
-        let quiet = bridge
-            .store()
-            .read(|tx| tx.status(now, 0))
-            .map(|s| {
-                s.unprocessed_webhooks == 0 && s.unprocessed_actions == 0 && s.outbox.depth == 0
-            })
-            .unwrap_or(false);
-        let timer_soon = bridge
-            .next_timer()
-            .is_some_and(|t| t.as_millis() <= now + 5_000);
-        quiet && !timer_soon
-    };
+    let idle = || bridge.is_quiet(Duration::from_secs(5));
     let deadline = Instant::now() + STEP_TIMEOUT;
     let mut streak = 0;
     while Instant::now() < deadline {
