@@ -16,4 +16,5 @@ mod ops_status;
 mod ops_subscribe;
 mod policy_facts;
 mod render_limits;
+mod tidy;
 mod writer;
