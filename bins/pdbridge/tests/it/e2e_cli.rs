@@ -1,6 +1,6 @@
 //! The `pdbridge serve` binary: a bad config exits 64 with one line, and SIGTERM shuts down.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

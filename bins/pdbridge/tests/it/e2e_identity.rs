@@ -5,7 +5,7 @@
 //! Slack's `auth.test` reports it. Eve is a Slack Connect user of another organisation whose
 //! own admin set her email to Alice's.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

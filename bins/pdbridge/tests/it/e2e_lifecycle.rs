@@ -5,7 +5,7 @@
 //! (signed `block_actions` / `view_submission` built from the stored card), and webhooks the way
 //! PagerDuty sends them (signed, in order per incident, retried on 5xx).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! with the published signature vectors and webhook fixtures. The clients point at a closed
 //! port: nothing here needs Slack or PagerDuty to answer.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The load drivers and the bare baseline, end to end through the binary (tiny loads).
 
-mod common;
+use crate::common;
 
 #[test]
 fn baseline_runs_closed_and_open_loops_and_reports_json() {

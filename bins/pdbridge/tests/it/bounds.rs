@@ -5,7 +5,7 @@
 //! idle keep-alive) and capped in number, and PagerDuty's deliveries are answered meanwhile. No
 //! timing is asserted beyond generous bounds.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

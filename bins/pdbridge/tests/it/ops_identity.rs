@@ -2,7 +2,7 @@
 //! in-process fake Slack and fake PagerDuty (loopback only); plus the README's configuration
 //! example, parsed as the server parses it.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

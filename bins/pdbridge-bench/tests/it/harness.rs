@@ -3,7 +3,7 @@
 //! Each test runs the bench binary (which starts pdbridge as a child process against the
 //! in-process fakes) with tiny loads and fails when any of its correctness checks fails.
 
-mod common;
+use crate::common;
 
 #[test]
 fn ingest_commits_every_accepted_webhook() {

@@ -2,7 +2,7 @@
 //! server obtains a bearer token with the client-credentials grant (default scopes), sends
 //! `Authorization: Bearer …` on its REST calls and never a `Token token=` header.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

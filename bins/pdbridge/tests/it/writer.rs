@@ -2,7 +2,7 @@
 //! mutex is never held while SQLite works, each caller is answered after its own commit, and a
 //! failing input fails alone.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! `GET /services/{id}`, `GET /teams/{id}`, scoped OAuth tokens; Slack's `x-oauth-scopes` header on
 //! `auth.test`), so each ✗ is produced by changing the fakes' state, never by a stand-in server.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! calls `reconcile_once` itself (the server's own reconciler runs once at start and then waits
 //! an hour).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,20 @@
+//! The integration tests of `pdbridge`, one module per former test binary, linked once.
+
+mod bounds;
+mod common;
+mod e2e_cli;
+mod e2e_identity;
+mod e2e_lifecycle;
+mod e2e_oneshot;
+mod e2e_reconcile_resolved;
+mod ops_check;
+mod ops_demo;
+mod ops_identity;
+mod ops_manifest;
+mod ops_serve_oauth;
+mod ops_status;
+mod ops_subscribe;
+mod policy_facts;
+mod render_limits;
+mod tidy;
+mod writer;

@@ -1,0 +1,321 @@
+//! Tidy checks in the spirit of rust-analyzer's `xtask/src/tidy.rs`: they read the workspace's
+//! manifests and sources and fail as soon as one of `docs/ARCHITECTURE.md`'s absences stops being
+//! true, so the document and the code cannot drift apart silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The most lines a file under `bins/pdbridge/src` may have.
+const MAX_LINES: usize = 600;
+
+/// Files over `MAX_LINES` today, each with its line count as a ceiling it may not exceed. The list
+/// only shrinks: an entry must be removed once its file is split below the limit or deleted.
+const OVERSIZE_ALLOWED: &[(&str, usize)] = &[
+    ("bins/pdbridge/src/bridge.rs", 1523),
+    ("bins/pdbridge/src/config.rs", 1447),
+    ("bins/pdbridge/src/http.rs", 821),
+    ("bins/pdbridge/src/identity.rs", 631),
+    ("bins/pdbridge/src/ops/check.rs", 756),
+    ("bins/pdbridge/src/ops/demo.rs", 1213),
+    ("bins/pdbridge/src/ops/identity_cmd.rs", 1006),
+    ("bins/pdbridge/src/render.rs", 629),
+    ("bins/pdbridge/src/runtime.rs", 1463),
+];
+
+/// The files of the binary that may read the clock: the clock module, once it exists.
+const CLOCK_MODULES: &[&str] = &["bins/pdbridge/src/clock.rs"];
+
+/// Files of the binary that read the clock today, outside a clock module. The list only shrinks: an
+/// entry must be removed once its file stops reading the clock.
+const CLOCK_READERS_ALLOWED: &[&str] = &[
+    "bins/pdbridge/src/app.rs",
+    "bins/pdbridge/src/bridge.rs",
+    "bins/pdbridge/src/http.rs",
+    "bins/pdbridge/src/ops/demo.rs",
+    "bins/pdbridge/src/runtime.rs",
+];
+
+const CLOCK_READS: &[&str] = &["SystemTime::now", "Instant::now"];
+
+struct Package {
+    name: String,
+    /// The directory relative to the workspace root, e.g. `crates/store`.
+    dir: String,
+    manifest: toml::Table,
+}
+
+impl Package {
+    /// A library crate lives under `crates/`; everything under `bins/` is a binary.
+    fn is_library(&self) -> bool {
+        self.dir.starts_with("crates/")
+    }
+
+    /// The packages this one depends on outside tests: `[dependencies]` and
+    /// `[build-dependencies]`, including target-specific ones, by package name.
+    fn dependencies(&self) -> BTreeSet<String> {
+        let mut tables = vec![&self.manifest];
+        if let Some(targets) = self.manifest.get("target").and_then(toml::Value::as_table) {
+            tables.extend(targets.values().filter_map(toml::Value::as_table));
+        }
+        let mut names = BTreeSet::new();
+        for table in tables {
+            for kind in ["dependencies", "build-dependencies"] {
+                let Some(deps) = table.get(kind).and_then(toml::Value::as_table) else {
+                    continue;
+                };
+                for (key, value) in deps {
+                    let renamed = value.get("package").and_then(toml::Value::as_str);
+                    names.insert(renamed.unwrap_or(key).to_owned());
+                }
+            }
+        }
+        names
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The workspace members, from the root manifest's `members` globs (each `dir/*`).
+fn packages() -> Vec<Package> {
+    let root = root();
+    let manifest: toml::Table = toml::from_str(&read(&root.join("Cargo.toml"))).unwrap();
+    let members = manifest["workspace"]["members"].as_array().unwrap();
+    let mut packages = Vec::new();
+    for member in members {
+        let pattern = member.as_str().unwrap();
+        let parent = pattern
+            .strip_suffix("/*")
+            .unwrap_or_else(|| panic!("member pattern {pattern} is not `dir/*`"));
+        let mut dirs: Vec<_> = std::fs::read_dir(root.join(parent))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|dir| dir.join("Cargo.toml").is_file())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let manifest: toml::Table = toml::from_str(&read(&dir.join("Cargo.toml"))).unwrap();
+            let name = manifest["package"]["name"].as_str().unwrap().to_owned();
+            let dir = format!("{parent}/{}", dir.file_name().unwrap().to_str().unwrap());
+            packages.push(Package {
+                name,
+                dir,
+                manifest,
+            });
+        }
+    }
+    assert!(
+        packages.len() >= 10,
+        "found only {} packages",
+        packages.len()
+    );
+    packages
+}
+
+fn package<'a>(packages: &'a [Package], name: &str) -> &'a Package {
+    packages
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no package {name}"))
+}
+
+/// Every `.rs` file under `dir` (relative to the root), as root-relative paths with `/`.
+fn rust_files(dir: &str) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap().to_str().unwrap();
+                out.insert(relative.replace('\\', "/"), read(&path));
+            }
+        }
+    }
+    let root = root();
+    let mut files = BTreeMap::new();
+    walk(&root, &root.join(dir), &mut files);
+    files
+}
+
+#[test]
+fn sync_core_and_signing_depend_on_no_workspace_crate_but_ids() {
+    let packages = packages();
+    let workspace: BTreeSet<_> = packages.iter().map(|p| p.name.clone()).collect();
+    for name in ["sync-core", "signing"] {
+        let inside: Vec<_> = package(&packages, name)
+            .dependencies()
+            .into_iter()
+            .filter(|dep| workspace.contains(dep) && dep != "ids")
+            .collect();
+        assert!(inside.is_empty(), "{name} depends on {inside:?}");
+    }
+}
+
+#[test]
+fn sync_core_depends_on_no_runtime_database_or_randomness() {
+    let packages = packages();
+    let deps = package(&packages, "sync-core").dependencies();
+    for banned in [
+        "tokio",
+        "hyper",
+        "rusqlite",
+        "fastrand",
+        "rand",
+        "getrandom",
+    ] {
+        assert!(!deps.contains(banned), "sync-core depends on {banned}");
+    }
+}
+
+#[test]
+fn only_store_and_the_binaries_use_rusqlite() {
+    for p in packages() {
+        if p.is_library() && p.name != "store" {
+            assert!(
+                !p.dependencies().contains("rusqlite"),
+                "{} depends on rusqlite",
+                p.name
+            );
+        }
+    }
+}
+
+#[test]
+fn no_library_crate_uses_anyhow() {
+    for p in packages().iter().filter(|p| p.is_library()) {
+        assert!(
+            !p.dependencies().contains("anyhow"),
+            "{} depends on anyhow",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn no_library_crate_depends_on_tokio_and_rusqlite_together() {
+    for p in packages().iter().filter(|p| p.is_library()) {
+        let deps = p.dependencies();
+        assert!(
+            !(deps.contains("tokio") && deps.contains("rusqlite")),
+            "{} depends on tokio and rusqlite",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn no_unsafe_code_anywhere() {
+    let root: toml::Table = toml::from_str(&read(&root().join("Cargo.toml"))).unwrap();
+    let unsafe_code = root["workspace"]["lints"]["rust"]["unsafe_code"].as_str();
+    assert_eq!(unsafe_code, Some("forbid"), "workspace lint unsafe_code");
+    for p in packages() {
+        let inherits = p
+            .manifest
+            .get("lints")
+            .and_then(|lints| lints.get("workspace"))
+            .and_then(toml::Value::as_bool);
+        assert_eq!(
+            inherits,
+            Some(true),
+            "{} must set `[lints] workspace = true`",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn no_file_of_the_binary_exceeds_the_size_limit() {
+    let files = rust_files("bins/pdbridge/src");
+    let mut failures = Vec::new();
+    for (path, text) in &files {
+        let lines = text.lines().count();
+        let ceiling = OVERSIZE_ALLOWED
+            .iter()
+            .find(|(allowed, _)| allowed == path)
+            .map_or(MAX_LINES, |&(_, ceiling)| ceiling);
+        if lines > ceiling {
+            failures.push(format!("{path}: {lines} lines, at most {ceiling}"));
+        }
+    }
+    for (path, _) in OVERSIZE_ALLOWED {
+        match files.get(*path) {
+            None => failures.push(format!("{path} is gone: remove it from OVERSIZE_ALLOWED")),
+            Some(text) if text.lines().count() <= MAX_LINES => failures.push(format!(
+                "{path} is within {MAX_LINES} lines now: remove it from OVERSIZE_ALLOWED"
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+#[test]
+fn no_clock_read_outside_the_clock() {
+    let mut failures = Vec::new();
+    for dir in ["crates/sync-core/src", "crates/signing/src"] {
+        for (path, text) in rust_files(dir) {
+            if CLOCK_READS.iter().any(|read| text.contains(read)) {
+                failures.push(format!("{path} reads the clock: the caller passes `now`"));
+            }
+        }
+    }
+    let files = rust_files("bins/pdbridge/src");
+    for (path, text) in &files {
+        let reads = CLOCK_READS.iter().any(|read| text.contains(read));
+        let allowed = CLOCK_MODULES.contains(&path.as_str())
+            || CLOCK_READERS_ALLOWED.contains(&path.as_str());
+        if reads && !allowed {
+            failures.push(format!("{path} reads the clock: take `now` from the clock"));
+        }
+    }
+    for path in CLOCK_READERS_ALLOWED {
+        let reads = files
+            .get(*path)
+            .is_some_and(|text| CLOCK_READS.iter().any(|read| text.contains(read)));
+        if !reads {
+            failures.push(format!(
+                "{path} no longer reads the clock: remove it from CLOCK_READERS_ALLOWED"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+#[test]
+fn no_test_reads_the_shared_reference_material() {
+    // Split so this file does not match itself.
+    let needles = [concat!("../", "shared"), concat!("/work/", "shared")];
+    let mut failures = Vec::new();
+    for p in packages() {
+        for (path, text) in rust_files(&p.dir) {
+            if needles.iter().any(|needle| text.contains(needle)) {
+                failures.push(path);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "copy what tests need into fixtures/ instead: {failures:?}"
+    );
+}
+
+#[test]
+fn the_code_map_lists_every_workspace_crate() {
+    let architecture = read(&root().join("docs/ARCHITECTURE.md"));
+    for p in packages() {
+        let row = format!("| `{}` |", p.dir);
+        assert!(
+            architecture.contains(&row),
+            "docs/ARCHITECTURE.md's code map has no row {row}"
+        );
+    }
+}

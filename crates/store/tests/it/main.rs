@@ -1,0 +1,5 @@
+//! The integration tests of `store`, one module per former test binary, linked once.
+
+mod outbox_model;
+mod store;
+mod wal;
