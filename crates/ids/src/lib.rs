@@ -18,6 +18,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod time;
+
+pub use time::Timestamp;
+
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*

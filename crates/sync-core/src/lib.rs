@@ -65,13 +65,12 @@
 mod config;
 mod engine;
 mod state;
-mod time;
 mod types;
 
 pub use config::EngineConfig;
 pub use engine::Engine;
 pub use state::{EngineSnapshot, IncidentState};
-pub use time::Timestamp;
+pub use ids::Timestamp;
 pub use types::*;
 
 /// The errors of this crate.
