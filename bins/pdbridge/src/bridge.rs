@@ -213,15 +213,20 @@ pub enum StoredKind {
 }
 
 impl StoredKind {
+    /// The verb without its payload.
+    pub fn verb(&self) -> ids::Verb {
+        match self {
+            StoredKind::Acknowledge => ids::Verb::Acknowledge,
+            StoredKind::Escalate => ids::Verb::Escalate,
+            StoredKind::Resolve => ids::Verb::Resolve,
+            StoredKind::Note { .. } => ids::Verb::AddNote,
+            StoredKind::Reassign { .. } => ids::Verb::Reassign,
+        }
+    }
+
     /// The short name used in the inbox, the audit log and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            StoredKind::Acknowledge => "acknowledge",
-            StoredKind::Escalate => "escalate",
-            StoredKind::Resolve => "resolve",
-            StoredKind::Note { .. } => "add_note",
-            StoredKind::Reassign { .. } => "reassign",
-        }
+        self.verb().as_str()
     }
 }
 

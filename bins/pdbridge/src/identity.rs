@@ -135,13 +135,7 @@ pub struct Identity {
 
 /// The identity action for an engine action.
 pub fn policy_action(kind: &ActionKind) -> Action {
-    match kind {
-        ActionKind::Acknowledge => Action::Ack,
-        ActionKind::Escalate => Action::Escalate,
-        ActionKind::Reassign(_) => Action::Reassign,
-        ActionKind::AddNote(_) => Action::Note,
-        ActionKind::Resolve => Action::Resolve,
-    }
+    Action::from(kind.verb())
 }
 
 /// What the caller knows about the incident from the engine.

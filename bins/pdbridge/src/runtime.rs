@@ -730,7 +730,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         Outcome::Permanent { error } => (format!("error: {error}"), "failed"),
         Outcome::Posted { .. } | Outcome::Levels(_) => ("ok".to_owned(), "succeeded"),
     };
-    let name = mutation_name(mutation);
+    let name = mutation.verb().as_str();
     bridge.metrics.action(name, label);
     Some(AuditEntry {
         at: bridge.now_ms(),
@@ -741,16 +741,6 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         decision: "executed".to_owned(),
         pd_result: Some(result),
     })
-}
-
-fn mutation_name(m: &Mutation) -> &'static str {
-    match m {
-        Mutation::Acknowledge => "acknowledge",
-        Mutation::Resolve => "resolve",
-        Mutation::Escalate { .. } => "escalate",
-        Mutation::Reassign { .. } => "reassign",
-        Mutation::AddNote { .. } => "add_note",
-    }
 }
 
 fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {

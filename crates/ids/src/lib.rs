@@ -19,8 +19,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 mod time;
+mod verb;
 
 pub use time::Timestamp;
+pub use verb::Verb;
 
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {

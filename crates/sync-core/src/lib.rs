@@ -69,8 +69,8 @@ mod types;
 
 pub use config::EngineConfig;
 pub use engine::Engine;
-pub use state::{EngineSnapshot, IncidentState};
 pub use ids::Timestamp;
+pub use state::{EngineSnapshot, IncidentState};
 pub use types::*;
 
 /// The errors of this crate.
