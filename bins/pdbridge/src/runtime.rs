@@ -37,7 +37,7 @@ use sync_core::{
 use tokio::sync::watch;
 
 use crate::bridge::{Bridge, StoredAction, StoredKind};
-use crate::identity::{ActorRequest, KnownIncident, TargetError};
+use crate::identity::{ActorRequest, KnownIncident, TargetError, Verdict};
 use crate::{render, translate};
 
 /// How many rows one pass takes from the inbox or the outbox.
@@ -334,7 +334,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
     if resolved.unmapped.is_some() {
         bridge.metrics.unmapped_user();
         bridge.metrics.action(name, "unmapped");
-    } else if resolved.decision.starts_with("refused") {
+    } else if resolved.verdict == Verdict::Refused {
         bridge.metrics.action(name, "denied");
     }
     let audit = AuditEntry {
@@ -396,7 +396,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
         pd_user: None,
         action: action.kind.name().to_owned(),
         incident_id: Some(action.incident.clone()),
-        decision: format!("refused: {reason}"),
+        decision: Verdict::Refused.audit(reason),
         pd_result: None,
     };
     let now = bridge.now_ms();
