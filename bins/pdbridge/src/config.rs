@@ -41,33 +41,7 @@ pub const PAGERDUTY_OAUTH_SCOPES: &[&str] = &[
     "services.read",
 ];
 
-/// A secret string (token, signing secret). It never appears in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value; call only where it is sent to the platform or used as a key.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use ids::Secret;
 
 /// How log lines are formatted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +132,7 @@ impl PagerDutyConfig {
     pub fn auth(&self) -> pd_client::Auth {
         match &self.credentials {
             PdCredentials::Token(token) => {
-                pd_client::Auth::Token(pd_client::Secret::new(token.expose()))
+                pd_client::Auth::Token(token.clone())
             }
             PdCredentials::OAuth {
                 client_id,
@@ -167,7 +141,7 @@ impl PagerDutyConfig {
                 token_url,
             } => pd_client::Auth::OAuth {
                 client_id: client_id.clone(),
-                client_secret: pd_client::Secret::new(client_secret.expose()),
+                client_secret: client_secret.clone(),
                 scope: scope.clone(),
                 token_url: token_url.clone(),
             },
@@ -1096,7 +1070,7 @@ default_channel = "C0DEFAULT"
         for secret in ["pd-token", "xoxb-1", "sign\"", "s1", "s2"] {
             assert!(!dbg.contains(secret), "{secret} leaked into {dbg}");
         }
-        assert!(dbg.contains("Secret(***)"));
+        assert!(dbg.contains("<redacted>"));
     }
 
     #[test]

@@ -18,9 +18,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod secret;
 mod time;
 mod verb;
 
+pub use secret::Secret;
 pub use time::Timestamp;
 pub use verb::Verb;
 

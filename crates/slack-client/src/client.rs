@@ -28,26 +28,20 @@ use crate::ratelimit::{LimitKey, LimiterConfig, RateLimiter};
 use crate::retry::{RetryDecision, RetryObserver, RetryPolicy, decide};
 
 /// A Slack bot token (`xoxb-…`). Its `Debug` is redacted and it is never logged.
-#[derive(Clone)]
-pub struct BotToken(String);
+#[derive(Clone, Debug)]
+pub struct BotToken(ids::Secret);
 
 impl BotToken {
     /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
+        Self(ids::Secret::new(token))
     }
 
     fn bearer(&self) -> Result<HeaderValue, Error> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0.expose()))
             .map_err(|_| Error::Config("the bot token is not a valid header value".into()))?;
         value.set_sensitive(true);
         Ok(value)
-    }
-}
-
-impl fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BotToken(<redacted>)")
     }
 }
 
