@@ -22,6 +22,8 @@ use std::time::Duration;
 use ids::{Email, ServiceId, TeamId};
 use url::Url;
 
+use crate::config::EnvSecretError;
+
 pub mod check;
 pub mod demo;
 pub mod identity_cmd;
@@ -135,15 +137,20 @@ pub fn pd_subscribe(args: &PdSubscribeArgs) -> ExitCode {
     }
 }
 
-/// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both).
+/// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both), with the
+/// commands' error wording.
 pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
-    let file_var = format!("{var}_FILE");
-    let text = match (env.get(var), env.get(&file_var)) {
-        (Some(_), Some(_)) => return Err(format!("{var} and {file_var} are both set; set one")),
-        (Some(v), None) => v.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("{file_var}: cannot read `{path}`: {e}"))?,
-        (None, None) => return Err(format!("set {var} or {file_var}")),
+    let text = match crate::config::env_secret(env, var) {
+        Err(EnvSecretError::Both { file_var }) => {
+            return Err(format!("{var} and {file_var} are both set; set one"));
+        }
+        Err(EnvSecretError::Unreadable {
+            file_var,
+            path,
+            err,
+        }) => return Err(format!("{file_var}: cannot read `{path}`: {err}")),
+        Ok(Some(secret)) => secret.text,
+        Ok(None) => return Err(format!("set {var} or {var}_FILE")),
     };
     let text = text.trim();
     if text.is_empty() {
