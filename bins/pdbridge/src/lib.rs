@@ -15,6 +15,7 @@
 pub mod app;
 pub mod bridge;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod http;
 pub mod identity;

@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use ids::{Email, ServiceId, TeamId};
 use url::Url;
@@ -31,7 +30,8 @@ pub mod manifest;
 pub mod status;
 pub mod subscribe;
 
-/// `EX_USAGE`-style status for bad command-line input.
+/// `EX_USAGE`-style status for bad command-line input or a configuration `serve` refuses to
+/// start with: the one usage exit status of every command.
 pub const EXIT_USAGE: u8 = 64;
 
 /// Arguments of `pdbridge slack-manifest`.
@@ -169,14 +169,7 @@ pub fn pd_client_from_env(
     pd_client(base, &token)
 }
 
-/// A PagerDuty client for `base` authenticating with an API token, with the client's default
-/// retries and rate limit and a 10 s timeout per attempt.
-pub fn pd_client(base: Url, token: &str) -> Result<pd_client::PdClient, String> {
-    let mut config = pd_client::Config::new(pd_client::Auth::Token(pd_client::Secret::new(token)));
-    config.base_url = base;
-    config.timeout = Duration::from_secs(10);
-    pd_client::PdClient::new(config).map_err(|e| e.to_string())
-}
+pub use crate::clients::pd_client;
 
 /// Arguments of `pdbridge status`.
 #[derive(Debug, clap::Args)]
