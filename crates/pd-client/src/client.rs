@@ -27,7 +27,7 @@ use crate::rest::{
     OnCallList, Pagination, Service, ServiceEnvelope, Team, TeamEnvelope, User, UserEnvelope,
     UserList, WebhookSubscription, WebhookSubscriptionEnvelope, WebhookSubscriptionList,
 };
-use crate::retry::{self, Decision, RetryPolicy};
+use crate::retry::{self, RetryDecision, RetryPolicy};
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
@@ -671,7 +671,7 @@ impl PdClient {
                 call.idempotent,
                 &config.retry,
             ) {
-                Decision::RetryAfter(wait) | Decision::Backoff(wait) => {
+                RetryDecision::RetryAfter(wait) | RetryDecision::Backoff(wait) => {
                     if let Some(observer) = &config.on_retry {
                         observer.retrying(&err);
                     }
@@ -684,7 +684,7 @@ impl PdClient {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(err),
+                RetryDecision::GiveUp => return Err(err),
             }
         }
     }
