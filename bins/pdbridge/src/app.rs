@@ -23,10 +23,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bridge::{Bridge, BridgeParts, Limits, MillisClock, system_millis};
+use crate::bridge::{Bridge, BridgeParts, Limits};
 use crate::clients::{self, HomeError};
+use crate::clock::{self, Clock};
 use crate::config::{Config, ConfigError};
-use crate::http::{App, AppState, Listener, app, system_clock};
+use crate::http::{App, AppState, Listener, app};
 use crate::metrics::Metrics;
 use crate::{runtime, server};
 
@@ -44,8 +45,8 @@ pub const MAX_BLOCKING_THREADS: usize = 8;
 pub struct Options {
     /// The engine's timing settings.
     pub engine: EngineConfig,
-    /// The millisecond clock of the bridge.
-    pub clock: MillisClock,
+    /// The clock of the bridge and the HTTP layer.
+    pub clock: Clock,
     /// How long the outbox may take to drain at shutdown.
     pub outbox_grace: Duration,
     /// The bounds of the bridge's queues and in-memory state.
@@ -66,7 +67,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             engine: EngineConfig::default(),
-            clock: system_millis(),
+            clock: clock::system(),
             outbox_grace: OUTBOX_GRACE,
             limits: Limits::default(),
         }
@@ -99,7 +100,7 @@ impl Running {
         if let Some(metrics) = self.metrics_http {
             metrics.await.context("joining the metrics listener")??;
         }
-        let deadline = tokio::time::Instant::now() + self.outbox_grace;
+        let deadline = clock::tokio_instant() + self.outbox_grace;
         loop {
             let now = self.bridge.now_ms();
             let store = Arc::clone(&self.bridge.store);
@@ -109,7 +110,7 @@ impl Running {
                     .ok()
                     .and_then(Result::ok)
                     .map_or(0, |s| s.depth);
-            if depth == 0 || tokio::time::Instant::now() >= deadline {
+            if depth == 0 || clock::tokio_instant() >= deadline {
                 if depth > 0 {
                     tracing::warn!(
                         depth,
@@ -217,7 +218,7 @@ pub async fn build(
             .map(|s| PagerDutySecret::new(s.expose()))
             .collect(),
         metrics,
-        clock: system_clock(),
+        clock: options.clock.clone(),
         body_read_timeout: config.server.body_read_timeout,
     });
     Ok((service, bridge))

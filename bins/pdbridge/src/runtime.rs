@@ -121,7 +121,7 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                 .unwrap_or_else(PoisonError::into_inner)
                 .not_before
                 .get(&row.seq)
-                .is_some_and(|at| *at > tokio::time::Instant::now());
+                .is_some_and(|at| *at > crate::clock::tokio_instant());
             if waiting {
                 continue;
             }
@@ -150,9 +150,10 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                             }
                             Progress::RetryLater => {
                                 retry.told.insert(seq);
-                                retry
-                                    .not_before
-                                    .insert(seq, tokio::time::Instant::now() + LOOKUP_RETRY_PAUSE);
+                                retry.not_before.insert(
+                                    seq,
+                                    crate::clock::tokio_instant() + LOOKUP_RETRY_PAUSE,
+                                );
                             }
                         }
                     }
@@ -451,7 +452,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
         let slack_room = slack_slots.available_permits().min(BATCH);
         let mut wait = IDLE;
         if pd_room + slack_room > 0 {
-            let started = tokio::time::Instant::now();
+            let started = crate::clock::tokio_instant();
             let claimed = write(&bridge, move |tx| {
                 let pd = store::RateKey::new(crate::bridge::PAGERDUTY_RATE_KEY);
                 let mut rows = Vec::new();
@@ -529,7 +530,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
             }
         }
         if last_stats.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
-            last_stats = Some(tokio::time::Instant::now());
+            last_stats = Some(crate::clock::tokio_instant());
             let stats = read(&bridge, move |tx| tx.outbox_backlog(now))
                 .await
                 .unwrap_or_default();
