@@ -4,6 +4,8 @@
 //! unless an older one waits. Slow and stalled connections are cut (header and body deadlines,
 //! idle keep-alive) and capped in number, and PagerDuty's deliveries are answered meanwhile. No
 //! timing is asserted beyond generous bounds.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! The `pdbridge serve` binary: a bad config exits 64 with one line, and SIGTERM shuts down.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

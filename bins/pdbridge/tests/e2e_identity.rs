@@ -4,6 +4,8 @@
 //! No `slack.team_id` is configured, so the home workspace is the bot's own as the fake
 //! Slack's `auth.test` reports it. Eve is a Slack Connect user of another organisation whose
 //! own admin set her email to Alice's.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

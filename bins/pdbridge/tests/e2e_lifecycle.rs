@@ -4,6 +4,8 @@
 //! in the fake PagerDuty pointing at the server. Clicks are sent the way Slack sends them
 //! (signed `block_actions` / `view_submission` built from the stored card), and webhooks the way
 //! PagerDuty sends them (signed, in order per incident, retried on 5xx).
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //! The real server runs on loopback against the fake Slack and the fake PagerDuty; the test
 //! calls `reconcile_once` itself (the server's own reconciler runs once at start and then waits
 //! an hour).
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

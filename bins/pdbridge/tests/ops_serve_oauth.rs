@@ -1,6 +1,8 @@
 //! `serve` with a PagerDuty scoped OAuth app instead of an API token, against the fakes: the
 //! server obtains a bearer token with the client-credentials grant (default scopes), sends
 //! `Authorization: Bearer …` on its REST calls and never a `Token token=` header.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! `pd-subscribe` against the in-process fake PagerDuty (loopback only).
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The writer thread: engine inputs are committed in groups off the async workers, the engine
 //! mutex is never held while SQLite works, each caller is answered after its own commit, and a
 //! failing input fails alone.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

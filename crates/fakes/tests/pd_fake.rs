@@ -1,4 +1,6 @@
 //! The fake PagerDuty behaves like PagerDuty where pdbridge depends on it.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,4 +1,6 @@
 //! The fake Slack behaves like the Web API for pdbridge's purposes and can click buttons.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -63,6 +63,8 @@ impl CachedToken {
 }
 
 #[cfg(test)]
+// The tests need a real `Instant` as the base of their simulated time.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -1,4 +1,6 @@
 //! `SlackClient` end to end against `fakes::slack::FakeSlack` on loopback.
+// Tests wait for servers with wall-clock deadlines and timestamp signed requests.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::{Duration, Instant};
 
