@@ -37,6 +37,7 @@ use sync_core::{
 use tokio::sync::watch;
 
 use crate::bridge::{Bridge, StoredAction, StoredKind};
+use crate::http::Unavailable;
 use crate::identity::{ActorRequest, KnownIncident, TargetError, Verdict};
 use crate::{render, translate};
 
@@ -88,16 +89,13 @@ where
     }
 }
 
-/// A store write on the blocking pool; the error as text when it fails.
-async fn write<T, F>(bridge: &Bridge, f: F) -> Result<T, String>
+/// A store write on the blocking pool.
+async fn write<T, F>(bridge: &Bridge, f: F) -> Result<T, Unavailable>
 where
     T: Send + 'static,
     F: FnOnce(&mut store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
 {
-    bridge
-        .blocking(move |store| store.write(f))
-        .await
-        .map_err(|e| e.0)
+    bridge.blocking(move |store| store.write(f)).await
 }
 
 /// Processes the inbox until `shutdown` turns true.
@@ -215,7 +213,7 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
             match write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
                 Ok(()) => processed += 1,
                 Err(err) => {
-                    tracing::error!(%err, seq, "marking a webhook processed failed; it stays in the inbox");
+                    tracing::error!(err = %err.0, seq, "marking a webhook processed failed; it stays in the inbox");
                 }
             }
             continue;
@@ -407,7 +405,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
     })
     .await;
     if let Err(err) = result {
-        tracing::error!(err, seq, "recording a refused action failed");
+        tracing::error!(err = %err.0, seq, "recording a refused action failed");
         return;
     }
     bridge.metrics.action(action.kind.name(), "denied");
@@ -521,7 +519,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                             .min(IDLE);
                     }
                 }
-                Err(err) => tracing::error!(err, "claiming outbox effects failed"),
+                Err(err) => tracing::error!(err = %err.0, "claiming outbox effects failed"),
             }
             // Never claim again sooner than the last claim took.
             let pause = took.min(Duration::from_millis(100));
@@ -593,7 +591,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         })
         .await;
         if let Err(err) = result {
-            tracing::error!(%err, id = %row.id, "recording a reply's outcome failed; it will run again");
+            tracing::error!(err = %err.0, id = %row.id, "recording a reply's outcome failed; it will run again");
         }
         return;
     }
@@ -1217,7 +1215,7 @@ pub async fn reconcile_loop(
         let now = bridge.now_ms();
         match write(&bridge, move |tx| tx.prune(now)).await {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
-            Err(err) => tracing::warn!(err, "pruning the store failed"),
+            Err(err) => tracing::warn!(err = %err.0, "pruning the store failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
