@@ -783,7 +783,7 @@ pub async fn resolve_user(
         ttls: config.identity_cache,
     };
     let database = &config.server.database;
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now_utc();
     if database.exists() {
         let store = Store::open(database)
             .map_err(|e| format!("cannot open the database {}: {e}", database.display()))?;
