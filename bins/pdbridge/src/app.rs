@@ -16,17 +16,19 @@ use anyhow::Context as _;
 use ids::SlackTeamId;
 use pd_client::PdClient;
 use signing::{PagerDutySecret, SlackSigningSecret};
-use slack_client::{BotToken, SlackClient, SlackConfig};
+use slack_client::SlackClient;
 use store::{Store, StoreOptions};
 use sync_core::EngineConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bridge::{Bridge, BridgeParts, Limits, MillisClock, system_millis};
+use crate::bridge::{Bridge, BridgeParts, Limits};
+use crate::clients::{self, HomeError};
+use crate::clock::{self, Clock};
 use crate::config::{Config, ConfigError};
-use crate::http::{App, AppState, Listener, app, system_clock};
-use crate::metrics::{Metrics, pd_retry_reason, slack_retry_reason};
+use crate::http::{App, AppState, Listener, app};
+use crate::metrics::Metrics;
 use crate::{runtime, server};
 
 /// How long in-flight HTTP requests get to finish at shutdown.
@@ -43,8 +45,8 @@ pub const MAX_BLOCKING_THREADS: usize = 8;
 pub struct Options {
     /// The engine's timing settings.
     pub engine: EngineConfig,
-    /// The millisecond clock of the bridge.
-    pub clock: MillisClock,
+    /// The clock of the bridge and the HTTP layer.
+    pub clock: Clock,
     /// How long the outbox may take to drain at shutdown.
     pub outbox_grace: Duration,
     /// The bounds of the bridge's queues and in-memory state.
@@ -65,7 +67,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             engine: EngineConfig::default(),
-            clock: system_millis(),
+            clock: clock::system(),
             outbox_grace: OUTBOX_GRACE,
             limits: Limits::default(),
         }
@@ -98,7 +100,7 @@ impl Running {
         if let Some(metrics) = self.metrics_http {
             metrics.await.context("joining the metrics listener")??;
         }
-        let deadline = tokio::time::Instant::now() + self.outbox_grace;
+        let deadline = clock::tokio_instant() + self.outbox_grace;
         loop {
             let now = self.bridge.now_ms();
             let store = Arc::clone(&self.bridge.store);
@@ -108,7 +110,7 @@ impl Running {
                     .ok()
                     .and_then(Result::ok)
                     .map_or(0, |s| s.depth);
-            if depth == 0 || tokio::time::Instant::now() >= deadline {
+            if depth == 0 || clock::tokio_instant() >= deadline {
                 if depth > 0 {
                     tracing::warn!(
                         depth,
@@ -162,49 +164,34 @@ pub async fn build(
         })?,
     );
     let metrics = Arc::new(Metrics::new());
-    let mut pd_config = pd_client::Config::new(config.pagerduty.auth());
-    pd_config.base_url = config.pagerduty.api_url.clone();
-    pd_config.on_retry = Some(pd_client::retry::RetryObserver::new({
-        let metrics = Arc::clone(&metrics);
-        move |err| metrics.api_retry("pagerduty", pd_retry_reason(err))
-    }));
-    let pd = PdClient::new(pd_config).context("building the PagerDuty client")?;
+    let pd = PdClient::new(clients::pd_config_with_metrics(&config, &metrics))
+        .context("building the PagerDuty client")?;
 
-    let token = BotToken::new(config.slack.bot_token.expose());
     // The home workspace: `slack.team_id`, else the bot's own from `auth.test`. When Slack does
     // not answer, the server still starts (PagerDuty's deliveries must keep being answered) and
     // identity asks again at the next click, refusing clicks until it knows.
-    let home = match &config.slack.team_id {
-        Some(team) => Some(team.clone()),
-        None => {
-            let probe = SlackClient::new(
-                SlackConfig::new(token.clone(), SlackTeamId::new("unknown"))
-                    .with_api_url(config.slack.api_url.clone()),
-            )
-            .context("building the Slack client")?;
-            match tokio::time::timeout(Duration::from_secs(5), probe.auth_test()).await {
-                Ok(Ok(auth)) => Some(auth.team_id),
-                Ok(Err(err)) => {
-                    tracing::error!(%err, "auth.test failed: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it");
-                    None
-                }
-                Err(_) => {
-                    tracing::error!(
-                        "auth.test timed out: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it"
-                    );
-                    None
-                }
-            }
+    let home = match clients::home_workspace(&config, Duration::from_secs(5)).await {
+        Ok(team) => Some(team),
+        Err(HomeError::Client(err)) => {
+            return Err(anyhow::Error::new(err).context("building the Slack client"));
+        }
+        Err(HomeError::AuthTest(err)) => {
+            tracing::error!(%err, "auth.test failed: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it");
+            None
+        }
+        Err(HomeError::TimedOut) => {
+            tracing::error!(
+                "auth.test timed out: clicks are refused until Slack names the bot's workspace; set SLACK_TEAM_ID to skip it"
+            );
+            None
         }
     };
     let workspace = home.clone().unwrap_or_else(|| SlackTeamId::new("unknown"));
-    let slack = SlackClient::new(SlackConfig {
-        on_retry: Some(slack_client::retry::RetryObserver::new({
-            let metrics = Arc::clone(&metrics);
-            move |err| metrics.api_retry("slack", slack_retry_reason(err))
-        })),
-        ..SlackConfig::new(token, workspace.clone()).with_api_url(config.slack.api_url.clone())
-    })
+    let slack = SlackClient::new(clients::slack_config_with_metrics(
+        &config,
+        workspace.clone(),
+        &metrics,
+    ))
     .context("building the Slack client")?;
 
     let bridge = Bridge::new(
@@ -231,7 +218,7 @@ pub async fn build(
             .map(|s| PagerDutySecret::new(s.expose()))
             .collect(),
         metrics,
-        clock: system_clock(),
+        clock: options.clock.clone(),
         body_read_timeout: config.server.body_read_timeout,
     });
     Ok((service, bridge))

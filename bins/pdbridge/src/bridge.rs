@@ -74,23 +74,12 @@ use sync_core::{
 };
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::clock::{self, Clock};
 use crate::config::Config;
 use crate::http::{self, SlackReply, Unavailable, WebhookAck};
 use crate::metrics::Metrics;
 use crate::render::{self, ModalContext};
 use crate::translate;
-
-/// A source of the current Unix time in milliseconds.
-pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock in milliseconds.
-pub fn system_millis() -> MillisClock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
 
 /// How long `/pd whoami` waits for its lookup before answering through `response_url`.
 const WHOAMI_INLINE: Duration = Duration::from_millis(1500);
@@ -213,15 +202,20 @@ pub enum StoredKind {
 }
 
 impl StoredKind {
+    /// The verb without its payload.
+    pub fn verb(&self) -> ids::Verb {
+        match self {
+            StoredKind::Acknowledge => ids::Verb::Acknowledge,
+            StoredKind::Escalate => ids::Verb::Escalate,
+            StoredKind::Resolve => ids::Verb::Resolve,
+            StoredKind::Note { .. } => ids::Verb::AddNote,
+            StoredKind::Reassign { .. } => ids::Verb::Reassign,
+        }
+    }
+
     /// The short name used in the inbox, the audit log and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            StoredKind::Acknowledge => "acknowledge",
-            StoredKind::Escalate => "escalate",
-            StoredKind::Resolve => "resolve",
-            StoredKind::Note { .. } => "add_note",
-            StoredKind::Reassign { .. } => "reassign",
-        }
+        self.verb().as_str()
     }
 }
 
@@ -255,7 +249,7 @@ pub struct Bridge {
     pub(crate) slack: SlackClient,
     pub(crate) identity: Arc<crate::identity::Identity>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) clock: MillisClock,
+    pub(crate) clock: Clock,
     pub(crate) inbox_wake: Notify,
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
@@ -304,8 +298,8 @@ pub struct BridgeParts {
 
 impl Bridge {
     /// Builds the bridge, restoring the engine from the store and releasing stale claims.
-    pub fn new(parts: BridgeParts, clock: MillisClock) -> anyhow::Result<Arc<Self>> {
-        let now = clock();
+    pub fn new(parts: BridgeParts, clock: Clock) -> anyhow::Result<Arc<Self>> {
+        let now = clock().as_millis();
         parts
             .store
             .write(|tx| tx.release_claims().map(|_| ()))
@@ -337,7 +331,7 @@ impl Bridge {
             input_queue: Arc::new(Semaphore::new(parts.limits.write_queue.max(1))),
             limits: parts.limits,
             commit_groups: AtomicU64::new(0),
-            last_trim: Mutex::new(std::time::Instant::now()),
+            last_trim: Mutex::new(clock::instant()),
         });
         let checkpoints = spawn_checkpointer(&bridge.store)?;
         let weak = Arc::downgrade(&bridge);
@@ -357,7 +351,7 @@ impl Bridge {
 
     /// The current time in Unix milliseconds.
     pub fn now_ms(&self) -> UnixMillis {
-        (self.clock)()
+        (self.clock)().as_millis()
     }
 
     fn engine(&self) -> MutexGuard<'_, Engine> {
@@ -579,7 +573,7 @@ impl Bridge {
                 .unwrap_or_else(PoisonError::into_inner);
             let due = last.elapsed() >= TRIM_EVERY;
             if due {
-                *last = std::time::Instant::now();
+                *last = clock::instant();
             }
             due
         };
@@ -591,7 +585,7 @@ impl Bridge {
         }
         let since = last_checkpoint.elapsed();
         if (idle && since >= CHECKPOINT_EVERY) || since >= CHECKPOINT_BUSY_EVERY {
-            *last_checkpoint = std::time::Instant::now();
+            *last_checkpoint = clock::instant();
             match self.store.checkpoint() {
                 Ok(report) => tracing::debug!(?report, "WAL checkpoint"),
                 Err(err) => tracing::warn!(%err, "WAL checkpoint failed"),
@@ -1341,7 +1335,7 @@ fn writer_loop(
     jobs: &mpsc::Receiver<Job>,
     checkpoints: Option<&mpsc::SyncSender<()>>,
 ) {
-    let mut last_checkpoint = std::time::Instant::now();
+    let mut last_checkpoint = clock::instant();
     let mut records: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     let mut inputs: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
     // The engine time one input took lately (microseconds, moving average).
@@ -1372,7 +1366,7 @@ fn writer_loop(
             let mut group: Vec<Job> = records.drain(..n_records).collect();
             let n_inputs = inputs.len().min(take_inputs);
             group.extend(inputs.drain(..n_inputs));
-            let started = std::time::Instant::now();
+            let started = clock::instant();
             bridge.commit_group(group, n_records <= INLINE_RECORDS_MAX);
             // Everyone in the group has been answered. Under a light load the checkpoint runs
             // beside later commits; in a burst the writer runs it between groups, so requests

@@ -41,33 +41,7 @@ pub const PAGERDUTY_OAUTH_SCOPES: &[&str] = &[
     "services.read",
 ];
 
-/// A secret string (token, signing secret). It never appears in `Debug` or `Display` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret value; call only where it is sent to the platform or used as a key.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use ids::Secret;
 
 /// How log lines are formatted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,9 +131,7 @@ impl PagerDutyConfig {
     /// The credentials as the PagerDuty client takes them.
     pub fn auth(&self) -> pd_client::Auth {
         match &self.credentials {
-            PdCredentials::Token(token) => {
-                pd_client::Auth::Token(pd_client::Secret::new(token.expose()))
-            }
+            PdCredentials::Token(token) => pd_client::Auth::Token(token.clone()),
             PdCredentials::OAuth {
                 client_id,
                 client_secret,
@@ -167,7 +139,7 @@ impl PagerDutyConfig {
                 token_url,
             } => pd_client::Auth::OAuth {
                 client_id: client_id.clone(),
-                client_secret: pd_client::Secret::new(client_secret.expose()),
+                client_secret: client_secret.clone(),
                 scope: scope.clone(),
                 token_url: token_url.clone(),
             },
@@ -738,6 +710,63 @@ impl Origin {
     }
 }
 
+/// A secret's raw text as read from the environment, and the variable it came from.
+#[derive(Debug)]
+pub struct EnvSecret {
+    /// The text, untrimmed.
+    pub text: String,
+    /// `VAR`, or `VAR_FILE` when the text was read from that file.
+    pub from: String,
+}
+
+/// Why `VAR` / `VAR_FILE` gave no secret.
+#[derive(Debug)]
+pub enum EnvSecretError {
+    /// Both forms are set.
+    Both {
+        /// The name of the `VAR_FILE` variable.
+        file_var: String,
+    },
+    /// The file `VAR_FILE` names cannot be read.
+    Unreadable {
+        /// The name of the `VAR_FILE` variable.
+        file_var: String,
+        /// The path it names.
+        path: String,
+        /// The read error.
+        err: std::io::Error,
+    },
+}
+
+/// Reads a secret's raw text from `VAR` or the file named by `VAR_FILE` (never both); `None` when
+/// neither is set. The one place both forms are read, for the server's configuration and the
+/// commands that take a token from the environment.
+pub fn env_secret(
+    env: &BTreeMap<String, String>,
+    var: &str,
+) -> Result<Option<EnvSecret>, EnvSecretError> {
+    let file_var = format!("{var}_FILE");
+    match (env.get(var), env.get(&file_var)) {
+        (Some(_), Some(_)) => Err(EnvSecretError::Both { file_var }),
+        (Some(v), None) => Ok(Some(EnvSecret {
+            text: v.clone(),
+            from: var.to_owned(),
+        })),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(EnvSecret {
+                text,
+                from: file_var,
+            })),
+            Err(err) => Err(EnvSecretError::Unreadable {
+                file_var,
+                path: path.clone(),
+                err,
+            }),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
 struct Env<'a>(&'a BTreeMap<String, String>);
 
 impl Env<'_> {
@@ -765,20 +794,21 @@ impl Env<'_> {
         key: &'static str,
         file: Option<String>,
     ) -> Result<Option<(String, Origin)>, ConfigError> {
-        let file_var = format!("{var}_FILE");
-        match (self.get(var), self.get(&file_var)) {
-            (Some(_), Some(_)) => Err(ConfigError::key(
+        match env_secret(self.0, var) {
+            Err(EnvSecretError::Both { file_var }) => Err(ConfigError::key(
                 var.to_owned(),
                 format!("and {file_var} are both set; set only one"),
             )),
-            (Some(v), None) => Ok(Some((v.clone(), Origin::Env(var.to_owned())))),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::key(file_var.clone(), format!("cannot read `{path}`: {e}"))
-                })?;
-                Ok(Some((text, Origin::Env(file_var))))
-            }
-            (None, None) => Ok(file.map(|v| (v, Origin::File(key)))),
+            Err(EnvSecretError::Unreadable {
+                file_var,
+                path,
+                err,
+            }) => Err(ConfigError::key(
+                file_var,
+                format!("cannot read `{path}`: {err}"),
+            )),
+            Ok(Some(secret)) => Ok(Some((secret.text, Origin::Env(secret.from)))),
+            Ok(None) => Ok(file.map(|v| (v, Origin::File(key)))),
         }
     }
 
@@ -1096,7 +1126,7 @@ default_channel = "C0DEFAULT"
         for secret in ["pd-token", "xoxb-1", "sign\"", "s1", "s2"] {
             assert!(!dbg.contains(secret), "{secret} leaked into {dbg}");
         }
-        assert!(dbg.contains("Secret(***)"));
+        assert!(dbg.contains("<redacted>"));
     }
 
     #[test]

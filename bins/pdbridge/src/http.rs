@@ -23,6 +23,7 @@ use hyper::body::Body;
 use ids::WebhookId;
 use signing::{PagerDutySecret, SlackSigningSecret};
 
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 
 /// The largest request body accepted, in bytes (PagerDuty drops webhooks above 256 KB anyway).
@@ -91,18 +92,6 @@ pub trait Bridge: Send + Sync + 'static {
 
     /// Whether the bridge can serve (database reachable); backs `GET /healthz`.
     fn health(&self) -> impl Future<Output = Result<(), Unavailable>> + Send;
-}
-
-/// A source of the current Unix time in seconds (injectable so tests can pin it).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-    })
 }
 
 /// Everything the HTTP layer needs.
@@ -203,7 +192,7 @@ where
         let state = Arc::clone(&self.state);
         let listener = self.listener;
         Box::pin(async move {
-            let started = std::time::Instant::now();
+            let started = crate::clock::instant();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let resp = handle(&state, listener, req).await;
@@ -421,7 +410,7 @@ fn verify<B>(
             header(signing::SLACK_TIMESTAMP_HEADER),
             header(signing::SLACK_SIGNATURE_HEADER),
             body,
-            (state.clock)(),
+            (state.clock)().as_millis().div_euclid(1000),
         ),
     }
 }
@@ -537,7 +526,7 @@ mod tests {
             slack_secret: SlackSigningSecret::new(SLACK_SECRET),
             pagerduty_secrets: vec![PagerDutySecret::new("old"), PagerDutySecret::new("new")],
             metrics: Arc::clone(&metrics),
-            clock: Arc::new(|| NOW),
+            clock: Arc::new(|| ids::Timestamp::from_millis(NOW * 1000)),
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         });
         (app, bridge, metrics)
@@ -667,7 +656,7 @@ mod tests {
             slack_secret: SlackSigningSecret::new(SLACK_SECRET),
             pagerduty_secrets: vec![PagerDutySecret::new("new")],
             metrics: Arc::clone(&metrics),
-            clock: Arc::new(|| NOW),
+            clock: Arc::new(|| ids::Timestamp::from_millis(NOW * 1000)),
             body_read_timeout: Duration::from_millis(50),
         });
         let sig = signing::sign_pagerduty(&PagerDutySecret::new("new"), PD_BODY);

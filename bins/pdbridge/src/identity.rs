@@ -135,13 +135,7 @@ pub struct Identity {
 
 /// The identity action for an engine action.
 pub fn policy_action(kind: &ActionKind) -> Action {
-    match kind {
-        ActionKind::Acknowledge => Action::Ack,
-        ActionKind::Escalate => Action::Escalate,
-        ActionKind::Reassign(_) => Action::Reassign,
-        ActionKind::AddNote(_) => Action::Note,
-        ActionKind::Resolve => Action::Resolve,
-    }
+    Action::from(kind.verb())
 }
 
 /// What the caller knows about the incident from the engine.
@@ -172,6 +166,26 @@ pub struct ActorRequest<'a> {
     pub now_ms: i64,
 }
 
+/// Whether an action's actor may perform it, as recorded in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The policy allows it.
+    Allowed,
+    /// The clicker is unmapped, could not be looked up, or the policy refuses.
+    Refused,
+}
+
+impl Verdict {
+    /// The audit decision text for this verdict and its reason, such as `refused: …`.
+    pub fn audit(self, reason: &str) -> String {
+        let name = match self {
+            Verdict::Allowed => "allowed",
+            Verdict::Refused => "refused",
+        };
+        format!("{name}: {reason}")
+    }
+}
+
 /// The result of resolving one action's actor.
 #[derive(Debug, Clone)]
 pub struct ResolvedActor {
@@ -179,6 +193,8 @@ pub struct ResolvedActor {
     pub actor: Actor,
     /// The PagerDuty user, when mapped.
     pub pd_user: Option<PdUserId>,
+    /// Whether the action may go ahead; the audit text starts with its name.
+    pub verdict: Verdict,
     /// The audit decision text.
     pub decision: String,
     /// The unmapped reason, for the unmapped-user tally.
@@ -388,7 +404,8 @@ impl Identity {
                 },
             },
             pd_user: None,
-            decision: format!("refused: {reason}"),
+            verdict: Verdict::Refused,
+            decision: Verdict::Refused.audit(&reason),
             unmapped: Some(reason),
             lookup_failed: None,
         };
@@ -441,7 +458,8 @@ impl Identity {
                             }),
                         },
                         pd_user: Some(user.pd_user),
-                        decision: format!("refused: {reason}"),
+                        verdict: Verdict::Refused,
+                        decision: Verdict::Refused.audit(&reason),
                         unmapped: None,
                         lookup_failed: Some(err),
                     };
@@ -485,6 +503,11 @@ impl Identity {
                 how_to_fix: how_to_fix.to_owned(),
             })
         };
+        let verdict = if decision.allowed {
+            Verdict::Allowed
+        } else {
+            Verdict::Refused
+        };
         ResolvedActor {
             actor: Actor::Mapped {
                 slack: slack_user.clone(),
@@ -493,15 +516,8 @@ impl Identity {
                 authorized,
             },
             pd_user: Some(user.pd_user),
-            decision: format!(
-                "{}: {}",
-                if decision.allowed {
-                    "allowed"
-                } else {
-                    "refused"
-                },
-                decision.reason
-            ),
+            verdict,
+            decision: verdict.audit(&decision.reason),
             unmapped: None,
             lookup_failed: None,
         }

@@ -15,6 +15,8 @@
 pub mod app;
 pub mod bridge;
 pub mod cli;
+pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;

@@ -1,8 +1,7 @@
 //! Log setup: `tracing` with `RUST_LOG` filtering (default `info`), pretty or JSON lines.
 //!
-//! Secrets never reach a log line: they are held in redacting wrappers ([`crate::config::Secret`],
-//! whose `Debug` and `Display` print `***`, and the clients' and `signing`'s own types), whose
-//! output never shows the value.
+//! Secrets never reach a log line: they are held in [`ids::Secret`] (whose `Debug` prints
+//! `<redacted>` and which has no `Display`) or in `signing`'s key types, which print the same.
 
 use tracing_subscriber::EnvFilter;
 

@@ -8,9 +8,6 @@ use clap::Parser;
 use pdbridge::cli::{Cli, Command};
 use pdbridge::config::Config;
 
-/// `EX_CONFIG`-style status for a configuration the server refuses to start with.
-const EXIT_BAD_CONFIG: u8 = 64;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -26,7 +23,7 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(err) => {
                     eprintln!("pdbridge: {err}");
-                    return ExitCode::from(EXIT_BAD_CONFIG);
+                    return ExitCode::from(pdbridge::ops::EXIT_USAGE);
                 }
             };
             pdbridge::logging::init(config.server.log_format);

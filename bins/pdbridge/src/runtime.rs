@@ -37,7 +37,8 @@ use sync_core::{
 use tokio::sync::watch;
 
 use crate::bridge::{Bridge, StoredAction, StoredKind};
-use crate::identity::{ActorRequest, KnownIncident, TargetError};
+use crate::http::Unavailable;
+use crate::identity::{ActorRequest, KnownIncident, TargetError, Verdict};
 use crate::{render, translate};
 
 /// How many rows one pass takes from the inbox or the outbox.
@@ -88,16 +89,13 @@ where
     }
 }
 
-/// A store write on the blocking pool; the error as text when it fails.
-async fn write<T, F>(bridge: &Bridge, f: F) -> Result<T, String>
+/// A store write on the blocking pool.
+async fn write<T, F>(bridge: &Bridge, f: F) -> Result<T, Unavailable>
 where
     T: Send + 'static,
     F: FnOnce(&mut store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
 {
-    bridge
-        .blocking(move |store| store.write(f))
-        .await
-        .map_err(|e| e.0)
+    bridge.blocking(move |store| store.write(f)).await
 }
 
 /// Processes the inbox until `shutdown` turns true.
@@ -121,7 +119,7 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                 .unwrap_or_else(PoisonError::into_inner)
                 .not_before
                 .get(&row.seq)
-                .is_some_and(|at| *at > tokio::time::Instant::now());
+                .is_some_and(|at| *at > crate::clock::tokio_instant());
             if waiting {
                 continue;
             }
@@ -150,9 +148,10 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                             }
                             Progress::RetryLater => {
                                 retry.told.insert(seq);
-                                retry
-                                    .not_before
-                                    .insert(seq, tokio::time::Instant::now() + LOOKUP_RETRY_PAUSE);
+                                retry.not_before.insert(
+                                    seq,
+                                    crate::clock::tokio_instant() + LOOKUP_RETRY_PAUSE,
+                                );
                             }
                         }
                     }
@@ -214,7 +213,7 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
             match write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
                 Ok(()) => processed += 1,
                 Err(err) => {
-                    tracing::error!(%err, seq, "marking a webhook processed failed; it stays in the inbox");
+                    tracing::error!(err = %err.0, seq, "marking a webhook processed failed; it stays in the inbox");
                 }
             }
             continue;
@@ -334,7 +333,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
     if resolved.unmapped.is_some() {
         bridge.metrics.unmapped_user();
         bridge.metrics.action(name, "unmapped");
-    } else if resolved.decision.starts_with("refused") {
+    } else if resolved.verdict == Verdict::Refused {
         bridge.metrics.action(name, "denied");
     }
     let audit = AuditEntry {
@@ -396,7 +395,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
         pd_user: None,
         action: action.kind.name().to_owned(),
         incident_id: Some(action.incident.clone()),
-        decision: format!("refused: {reason}"),
+        decision: Verdict::Refused.audit(reason),
         pd_result: None,
     };
     let now = bridge.now_ms();
@@ -406,7 +405,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
     })
     .await;
     if let Err(err) = result {
-        tracing::error!(err, seq, "recording a refused action failed");
+        tracing::error!(err = %err.0, seq, "recording a refused action failed");
         return;
     }
     bridge.metrics.action(action.kind.name(), "denied");
@@ -451,7 +450,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
         let slack_room = slack_slots.available_permits().min(BATCH);
         let mut wait = IDLE;
         if pd_room + slack_room > 0 {
-            let started = tokio::time::Instant::now();
+            let started = crate::clock::tokio_instant();
             let claimed = write(&bridge, move |tx| {
                 let pd = store::RateKey::new(crate::bridge::PAGERDUTY_RATE_KEY);
                 let mut rows = Vec::new();
@@ -520,7 +519,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                             .min(IDLE);
                     }
                 }
-                Err(err) => tracing::error!(err, "claiming outbox effects failed"),
+                Err(err) => tracing::error!(err = %err.0, "claiming outbox effects failed"),
             }
             // Never claim again sooner than the last claim took.
             let pause = took.min(Duration::from_millis(100));
@@ -529,7 +528,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
             }
         }
         if last_stats.is_none_or(|t| t.elapsed() >= STATS_EVERY) {
-            last_stats = Some(tokio::time::Instant::now());
+            last_stats = Some(crate::clock::tokio_instant());
             let stats = read(&bridge, move |tx| tx.outbox_backlog(now))
                 .await
                 .unwrap_or_default();
@@ -592,7 +591,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         })
         .await;
         if let Err(err) = result {
-            tracing::error!(%err, id = %row.id, "recording a reply's outcome failed; it will run again");
+            tracing::error!(err = %err.0, id = %row.id, "recording a reply's outcome failed; it will run again");
         }
         return;
     }
@@ -730,7 +729,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         Outcome::Permanent { error } => (format!("error: {error}"), "failed"),
         Outcome::Posted { .. } | Outcome::Levels(_) => ("ok".to_owned(), "succeeded"),
     };
-    let name = mutation_name(mutation);
+    let name = mutation.verb().as_str();
     bridge.metrics.action(name, label);
     Some(AuditEntry {
         at: bridge.now_ms(),
@@ -741,16 +740,6 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         decision: "executed".to_owned(),
         pd_result: Some(result),
     })
-}
-
-fn mutation_name(m: &Mutation) -> &'static str {
-    match m {
-        Mutation::Acknowledge => "acknowledge",
-        Mutation::Resolve => "resolve",
-        Mutation::Escalate { .. } => "escalate",
-        Mutation::Reassign { .. } => "reassign",
-        Mutation::AddNote { .. } => "add_note",
-    }
 }
 
 fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
@@ -1226,7 +1215,7 @@ pub async fn reconcile_loop(
         let now = bridge.now_ms();
         match write(&bridge, move |tx| tx.prune(now)).await {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
-            Err(err) => tracing::warn!(err, "pruning the store failed"),
+            Err(err) => tracing::warn!(err = %err.0, "pruning the store failed"),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}

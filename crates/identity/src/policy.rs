@@ -58,6 +58,18 @@ impl Action {
     }
 }
 
+impl From<ids::Verb> for Action {
+    fn from(verb: ids::Verb) -> Self {
+        match verb {
+            ids::Verb::Acknowledge => Action::Ack,
+            ids::Verb::AddNote => Action::Note,
+            ids::Verb::Reassign => Action::Reassign,
+            ids::Verb::Escalate => Action::Escalate,
+            ids::Verb::Resolve => Action::Resolve,
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

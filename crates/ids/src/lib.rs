@@ -18,6 +18,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod secret;
+mod time;
+mod verb;
+
+pub use secret::Secret;
+pub use time::Timestamp;
+pub use verb::Verb;
+
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*

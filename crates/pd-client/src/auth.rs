@@ -1,32 +1,11 @@
 //! Credentials: API tokens and scoped OAuth client credentials.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use url::Url;
 
-/// A secret string. Its `Debug` is redacted and it has no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+pub use ids::Secret;
 
 /// How the client authenticates to the REST API.
 #[derive(Debug, Clone)]
@@ -84,6 +63,8 @@ impl CachedToken {
 }
 
 #[cfg(test)]
+// The tests need a real `Instant` as the base of their simulated time.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -27,7 +27,7 @@ use crate::rest::{
     OnCallList, Pagination, Service, ServiceEnvelope, Team, TeamEnvelope, User, UserEnvelope,
     UserList, WebhookSubscription, WebhookSubscriptionEnvelope, WebhookSubscriptionList,
 };
-use crate::retry::{self, Decision, RetryPolicy};
+use crate::retry::{self, RetryDecision, RetryPolicy};
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
@@ -236,7 +236,7 @@ impl PdClient {
             .enable_all_versions()
             .build();
         let http = Client::builder(TokioExecutor::new()).build(https);
-        let bucket = TokenBucket::new(config.rate_per_minute, config.burst, Instant::now());
+        let bucket = TokenBucket::new(config.rate_per_minute, config.burst, monotonic_now());
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -662,7 +662,7 @@ impl PdClient {
                     .bucket
                     .lock()
                     .expect("rate limiter lock")
-                    .block_for(Instant::now(), *wait);
+                    .block_for(monotonic_now(), *wait);
             }
             match retry::decide(
                 &err,
@@ -671,7 +671,7 @@ impl PdClient {
                 call.idempotent,
                 &config.retry,
             ) {
-                Decision::RetryAfter(wait) | Decision::Backoff(wait) => {
+                RetryDecision::RetryAfter(wait) | RetryDecision::Backoff(wait) => {
                     if let Some(observer) = &config.on_retry {
                         observer.retrying(&err);
                     }
@@ -684,7 +684,7 @@ impl PdClient {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(err),
+                RetryDecision::GiveUp => return Err(err),
             }
         }
     }
@@ -696,7 +696,7 @@ impl PdClient {
                 .bucket
                 .lock()
                 .expect("rate limiter lock")
-                .try_acquire(Instant::now());
+                .try_acquire(monotonic_now());
             match wait {
                 Ok(()) => return,
                 Err(wait) => tokio::time::sleep(wait).await,
@@ -714,7 +714,7 @@ impl PdClient {
             latency_ms = tracing::field::Empty,
         );
         async {
-            let started = Instant::now();
+            let started = monotonic_now();
             let result = self.send_once(call).await;
             let span = tracing::Span::current();
             span.record("latency_ms", started.elapsed().as_millis() as u64);
@@ -815,7 +815,7 @@ impl PdClient {
                 token_url,
             } => {
                 let mut cached = self.inner.token.lock().await;
-                let now = Instant::now();
+                let now = monotonic_now();
                 match cached.as_ref() {
                     Some(token) if token.fresh(now) => {
                         format!("Bearer {}", token.token.expose())
@@ -903,7 +903,7 @@ impl PdClient {
             Ok(CachedToken::new(
                 token.access_token,
                 token.expires_in,
-                Instant::now(),
+                monotonic_now(),
             ))
         }
         .instrument(span)
@@ -962,6 +962,13 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// The monotonic time for the rate limiter, token refresh and attempt timings: this crate's one
+/// clock read (the limiter and the retry decision take the time as an argument).
+#[allow(clippy::disallowed_methods)]
+fn monotonic_now() -> Instant {
+    Instant::now()
 }
 
 #[cfg(test)]

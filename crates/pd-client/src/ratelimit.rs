@@ -79,6 +79,8 @@ impl TokenBucket {
 }
 
 #[cfg(test)]
+// The tests need a real `Instant` as the base of their simulated time.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

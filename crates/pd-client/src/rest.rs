@@ -5,11 +5,9 @@
 //! incident uses `incident_number` and `assignments[].assignee`; the webhook incident (see
 //! [`crate::webhook`]) uses `number` and `assignees`.
 
-use std::fmt;
-
 use ids::{
-    Email, EscalationPolicyId, IncidentId, NoteId, PdUserId, PriorityId, ServiceId, SubscriptionId,
-    TeamId,
+    Email, EscalationPolicyId, IncidentId, NoteId, PdUserId, PriorityId, Secret, ServiceId,
+    SubscriptionId, TeamId,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -616,36 +614,13 @@ pub struct TeamEnvelope {
     pub team: Team,
 }
 
-/// A secret string whose `Debug` is redacted (webhook signing secrets, custom header values).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Redacted(String);
-
-impl Redacted {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; do not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Redacted(..)")
-    }
-}
-
 /// A custom header PagerDuty adds to every delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomHeader {
     /// The header name.
     pub name: String,
     /// The header value (may be a credential).
-    pub value: Redacted,
+    pub value: Secret,
 }
 
 /// How a subscription delivers webhooks.
@@ -661,7 +636,7 @@ pub struct DeliveryMethod {
     pub id: Option<String>,
     /// The signing secret: present only in the create response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<Redacted>,
+    pub secret: Option<Secret>,
     /// True while PagerDuty has paused delivery after repeated failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temporarily_disabled: Option<bool>,

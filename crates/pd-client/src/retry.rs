@@ -1,4 +1,5 @@
-//! The retry decision: a pure function of the failure, the attempt number and a random sample.
+//! The retry decision: a pure function of the error, the attempt number and a jitter sample.
+//! Its names (`RetryPolicy`, `RetryDecision`, `decide`, `RetryObserver`) are the Slack client's.
 //!
 //! [`decide`] reads no clock and draws no randomness; the caller passes a uniform sample in
 //! `[0, 1)` (the client draws it with `fastrand`). This keeps every branch unit-testable.
@@ -10,7 +11,7 @@ use crate::Error;
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub enum RetryDecision {
     /// Retry after exactly this long, because PagerDuty said so (`ratelimit-reset`).
     RetryAfter(Duration),
     /// Retry after this exponential backoff with jitter.
@@ -45,35 +46,35 @@ impl Default for RetryPolicy {
 
 /// Decides whether to retry after `attempt` (1-based) failed with `error`.
 ///
-/// - Rate limited (429) with a `ratelimit-reset`: [`Decision::RetryAfter`] that wait (give up if
+/// - Rate limited (429) with a `ratelimit-reset`: [`RetryDecision::RetryAfter`] that wait (give up if
 ///   it exceeds `max_retry_after`); without one: backoff.
 /// - 408 and 5xx, and [`Error::NotSent`]: backoff.
 /// - [`Error::MaybeSent`]: backoff only when the request is `idempotent`, since a retry may
 ///   apply a non-idempotent change (such as a note) twice.
 /// - Any other status, decode errors and invalid requests: give up.
 ///
-/// Backoff is `min(max_delay, base_delay * 2^(attempt-1))` scaled by `0.5 + sample / 2`
+/// Backoff is `min(max_delay, base_delay * 2^(attempt-1))` scaled by `0.5 + jitter / 2`
 /// ("equal jitter"), so it never drops below half the exponential value.
 pub fn decide(
     error: &Error,
     attempt: u32,
-    sample: f64,
+    jitter: f64,
     idempotent: bool,
     policy: &RetryPolicy,
-) -> Decision {
+) -> RetryDecision {
     if attempt >= policy.max_attempts {
-        return Decision::GiveUp;
+        return RetryDecision::GiveUp;
     }
     let backoff = || {
         let exp = attempt.saturating_sub(1).min(30);
         let raw = policy.base_delay.saturating_mul(1u32 << exp);
         let capped = raw.min(policy.max_delay);
-        let sample = if sample.is_finite() {
-            sample.clamp(0.0, 1.0)
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
         } else {
             0.0
         };
-        Decision::Backoff(capped.mul_f64(0.5 + sample / 2.0))
+        RetryDecision::Backoff(capped.mul_f64(0.5 + jitter / 2.0))
     };
     match error {
         Error::Api {
@@ -82,9 +83,9 @@ pub fn decide(
             ..
         } => {
             if *wait > policy.max_retry_after {
-                Decision::GiveUp
+                RetryDecision::GiveUp
             } else {
-                Decision::RetryAfter(*wait)
+                RetryDecision::RetryAfter(*wait)
             }
         }
         Error::Api { status, .. } if *status == 429 || *status == 408 || *status >= 500 => {
@@ -92,7 +93,7 @@ pub fn decide(
         }
         Error::NotSent { .. } => backoff(),
         Error::MaybeSent { .. } if idempotent => backoff(),
-        _ => Decision::GiveUp,
+        _ => RetryDecision::GiveUp,
     }
 }
 
@@ -143,10 +144,10 @@ mod tests {
         let e = api(429, Some(Duration::from_secs(7)));
         assert_eq!(
             decide(&e, 1, 0.9, false, &P),
-            Decision::RetryAfter(Duration::from_secs(7))
+            RetryDecision::RetryAfter(Duration::from_secs(7))
         );
         let too_long = api(429, Some(Duration::from_secs(31)));
-        assert_eq!(decide(&too_long, 1, 0.0, true, &P), Decision::GiveUp);
+        assert_eq!(decide(&too_long, 1, 0.0, true, &P), RetryDecision::GiveUp);
     }
 
     #[test]
@@ -154,19 +155,19 @@ mod tests {
         let e = api(429, None);
         assert_eq!(
             decide(&e, 1, 0.0, false, &P),
-            Decision::Backoff(Duration::from_millis(50))
+            RetryDecision::Backoff(Duration::from_millis(50))
         );
         assert_eq!(
             decide(&e, 1, 1.0, false, &P),
-            Decision::Backoff(Duration::from_millis(100))
+            RetryDecision::Backoff(Duration::from_millis(100))
         );
         assert_eq!(
             decide(&e, 3, 0.5, false, &P),
-            Decision::Backoff(Duration::from_millis(300))
+            RetryDecision::Backoff(Duration::from_millis(300))
         );
         assert_eq!(
             decide(&e, 4, 1.0, false, &P),
-            Decision::Backoff(Duration::from_millis(800))
+            RetryDecision::Backoff(Duration::from_millis(800))
         );
         // Capped at max_delay before jitter.
         let capped = RetryPolicy {
@@ -175,11 +176,11 @@ mod tests {
         };
         assert_eq!(
             decide(&e, 4, 1.0, false, &capped),
-            Decision::Backoff(Duration::from_millis(500))
+            RetryDecision::Backoff(Duration::from_millis(500))
         );
         assert_eq!(
             decide(&e, 4, 0.0, false, &capped),
-            Decision::Backoff(Duration::from_millis(250))
+            RetryDecision::Backoff(Duration::from_millis(250))
         );
     }
 
@@ -188,13 +189,13 @@ mod tests {
         for status in [500, 502, 503, 504, 408] {
             assert!(matches!(
                 decide(&api(status, None), 1, 0.3, false, &P),
-                Decision::Backoff(_)
+                RetryDecision::Backoff(_)
             ));
         }
         for status in [400, 401, 402, 403, 404, 409, 422] {
             assert_eq!(
                 decide(&api(status, None), 1, 0.3, true, &P),
-                Decision::GiveUp
+                RetryDecision::GiveUp
             );
         }
         let not_sent = Error::NotSent {
@@ -202,13 +203,13 @@ mod tests {
         };
         assert!(matches!(
             decide(&not_sent, 1, 0.3, false, &P),
-            Decision::Backoff(_)
+            RetryDecision::Backoff(_)
         ));
         let decode = Error::Decode {
             status: 200,
             reason: "x".into(),
         };
-        assert_eq!(decide(&decode, 1, 0.3, true, &P), Decision::GiveUp);
+        assert_eq!(decide(&decode, 1, 0.3, true, &P), RetryDecision::GiveUp);
     }
 
     #[test]
@@ -216,17 +217,23 @@ mod tests {
         let e = Error::MaybeSent {
             reason: "timeout".into(),
         };
-        assert!(matches!(decide(&e, 1, 0.3, true, &P), Decision::Backoff(_)));
-        assert_eq!(decide(&e, 1, 0.3, false, &P), Decision::GiveUp);
+        assert!(matches!(
+            decide(&e, 1, 0.3, true, &P),
+            RetryDecision::Backoff(_)
+        ));
+        assert_eq!(decide(&e, 1, 0.3, false, &P), RetryDecision::GiveUp);
     }
 
     #[test]
     fn gives_up_after_max_attempts() {
         let e = api(503, None);
-        assert!(matches!(decide(&e, 4, 0.3, true, &P), Decision::Backoff(_)));
-        assert_eq!(decide(&e, 5, 0.3, true, &P), Decision::GiveUp);
+        assert!(matches!(
+            decide(&e, 4, 0.3, true, &P),
+            RetryDecision::Backoff(_)
+        ));
+        assert_eq!(decide(&e, 5, 0.3, true, &P), RetryDecision::GiveUp);
         let rl = api(429, Some(Duration::from_secs(1)));
-        assert_eq!(decide(&rl, 5, 0.3, true, &P), Decision::GiveUp);
+        assert_eq!(decide(&rl, 5, 0.3, true, &P), RetryDecision::GiveUp);
     }
 
     #[test]
@@ -234,11 +241,11 @@ mod tests {
         let e = api(500, None);
         assert_eq!(
             decide(&e, 1, f64::NAN, true, &P),
-            Decision::Backoff(Duration::from_millis(50))
+            RetryDecision::Backoff(Duration::from_millis(50))
         );
         assert_eq!(
             decide(&e, 1, 7.0, true, &P),
-            Decision::Backoff(Duration::from_millis(100))
+            RetryDecision::Backoff(Duration::from_millis(100))
         );
     }
 }

@@ -28,26 +28,20 @@ use crate::ratelimit::{LimitKey, LimiterConfig, RateLimiter};
 use crate::retry::{RetryDecision, RetryObserver, RetryPolicy, decide};
 
 /// A Slack bot token (`xoxb-…`). Its `Debug` is redacted and it is never logged.
-#[derive(Clone)]
-pub struct BotToken(String);
+#[derive(Clone, Debug)]
+pub struct BotToken(ids::Secret);
 
 impl BotToken {
     /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
+        Self(ids::Secret::new(token))
     }
 
     fn bearer(&self) -> Result<HeaderValue, Error> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0))
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.0.expose()))
             .map_err(|_| Error::Config("the bot token is not a valid header value".into()))?;
         value.set_sensitive(true);
         Ok(value)
-    }
-}
-
-impl fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BotToken(<redacted>)")
     }
 }
 
@@ -427,7 +421,7 @@ impl SlackClient {
             {
                 self.limiter.lock().expect("rate limiter lock").penalize(
                     &key,
-                    Instant::now(),
+                    monotonic_now(),
                     *wait,
                 );
             }
@@ -481,13 +475,13 @@ impl SlackClient {
     }
 
     async fn acquire(&self, key: &LimitKey, method: &'static str) -> Result<(), Error> {
-        let started = Instant::now();
+        let started = monotonic_now();
         loop {
             let verdict = self
                 .limiter
                 .lock()
                 .expect("rate limiter lock")
-                .try_acquire(key, Instant::now());
+                .try_acquire(key, monotonic_now());
             match verdict {
                 Ok(()) => return Ok(()),
                 Err(wait) => {
@@ -566,7 +560,7 @@ impl SlackClient {
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty
         );
-        let started = Instant::now();
+        let started = monotonic_now();
         let exchange = async {
             let response = self.http.request(request).await.map_err(|e| {
                 if e.is_connect() {
@@ -655,4 +649,11 @@ fn api_error(
         retry_after,
         needed,
     }
+}
+
+/// The monotonic time for the rate limiter, queue waits and attempt timings: this crate's one
+/// clock read (the limiter and the retry decision take the time as an argument).
+#[allow(clippy::disallowed_methods)]
+fn monotonic_now() -> Instant {
+    Instant::now()
 }

@@ -175,6 +175,8 @@ impl RateLimiter {
 }
 
 #[cfg(test)]
+// The tests need a real `Instant` as the base of their simulated time.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

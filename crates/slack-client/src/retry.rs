@@ -1,4 +1,5 @@
 //! The retry decision: a pure function of the error, the attempt number and a jitter sample.
+//! Its names (`RetryPolicy`, `RetryDecision`, `decide`, `RetryObserver`) are the PagerDuty client's.
 
 use std::sync::Arc;
 use std::time::Duration;

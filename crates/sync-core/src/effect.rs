@@ -128,6 +128,19 @@ pub enum Mutation {
     },
 }
 
+impl Mutation {
+    /// The verb this call performs.
+    pub fn verb(&self) -> ids::Verb {
+        match self {
+            Mutation::Acknowledge => ids::Verb::Acknowledge,
+            Mutation::Resolve => ids::Verb::Resolve,
+            Mutation::Escalate { .. } => ids::Verb::Escalate,
+            Mutation::Reassign { .. } => ids::Verb::Reassign,
+            Mutation::AddNote { .. } => ids::Verb::AddNote,
+        }
+    }
+}
+
 /// The human a PagerDuty mutation is made for: their email goes in the `From` header.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MutationActor {

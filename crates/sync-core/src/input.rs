@@ -139,15 +139,20 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The verb without its payload.
+    pub fn verb(&self) -> ids::Verb {
+        match self {
+            ActionKind::Acknowledge => ids::Verb::Acknowledge,
+            ActionKind::Escalate => ids::Verb::Escalate,
+            ActionKind::Reassign(_) => ids::Verb::Reassign,
+            ActionKind::AddNote(_) => ids::Verb::AddNote,
+            ActionKind::Resolve => ids::Verb::Resolve,
+        }
+    }
+
     /// A short stable name: `acknowledge`, `escalate`, `reassign`, `add_note`, `resolve`.
     pub fn name(&self) -> &'static str {
-        match self {
-            ActionKind::Acknowledge => "acknowledge",
-            ActionKind::Escalate => "escalate",
-            ActionKind::Reassign(_) => "reassign",
-            ActionKind::AddNote(_) => "add_note",
-            ActionKind::Resolve => "resolve",
-        }
+        self.verb().as_str()
     }
 
     /// The progressive verb shown on the card while pending, such as `Acknowledging`.

@@ -150,16 +150,15 @@ mod input;
 mod state;
 mod text;
 mod thread;
-mod time;
 mod timers;
 mod types;
 
 pub use config::EngineConfig;
 pub use effect::*;
 pub use engine::Engine;
+pub use ids::Timestamp;
 pub use input::*;
 pub use state::{EngineSnapshot, IncidentState};
-pub use time::Timestamp;
 pub use types::*;
 
 /// The errors of this crate.

@@ -16,7 +16,7 @@ use identity::{AdminRef, OverrideTarget};
 use ids::{ChannelId, Email, PdUserId, ServiceId, TeamId};
 use pd_client::webhook::EventType;
 use pd_client::{CurrentUser, PdClient};
-use slack_client::{BotToken, SlackClient, SlackConfig};
+use slack_client::{SlackClient, SlackConfig};
 
 use super::manifest::{BOT_SCOPES, PublicUrl};
 use super::subscribe::CONSUMED_EVENTS;
@@ -202,8 +202,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PagerDuty client for `check`: the configured credentials, one attempt per request.
 fn check_pd_client(config: &Config) -> Result<PdClient, String> {
-    let mut pd = pd_client::Config::new(config.pagerduty.auth());
-    pd.base_url = config.pagerduty.api_url.clone();
+    let mut pd = crate::clients::pd_config(config);
     pd.timeout = CHECK_TIMEOUT;
     pd.retry.max_attempts = 1;
     PdClient::new(pd).map_err(|e| e.to_string())
@@ -564,8 +563,7 @@ async fn slack(config: &Config) -> Vec<Line> {
             max_attempts: 1,
             ..slack_client::retry::RetryPolicy::default()
         },
-        ..SlackConfig::new(BotToken::new(config.slack.bot_token.expose()), workspace)
-            .with_api_url(config.slack.api_url.clone())
+        ..crate::clients::slack_config(config, workspace)
     };
     let client = match SlackClient::new(slack_config) {
         Ok(c) => c,

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use fakes::pd::{DeliveryAttempt, FakePagerDuty, Status as PdStatus};
@@ -307,12 +307,12 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP_TIMEOUT;
+    let deadline = crate::clock::instant() + STEP_TIMEOUT;
     loop {
         if let Some(v) = probe().await {
             return Some(v);
         }
-        if Instant::now() >= deadline {
+        if crate::clock::instant() >= deadline {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -326,9 +326,9 @@ async fn settle(world: &World) {
     let Some(server) = &world.server else { return };
     let bridge = &server.bridge;
     let idle = || bridge.is_quiet(Duration::from_secs(5));
-    let deadline = Instant::now() + STEP_TIMEOUT;
+    let deadline = crate::clock::instant() + STEP_TIMEOUT;
     let mut streak = 0;
-    while Instant::now() < deadline {
+    while crate::clock::instant() < deadline {
         if idle() {
             streak += 1;
             if streak >= 2 {

@@ -36,7 +36,7 @@ use identity::{
 use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use slack_client::{BotToken, SlackClient, SlackConfig};
+use slack_client::SlackClient;
 use store::{IdentityKey, Store, UnixMillis};
 use time::OffsetDateTime;
 
@@ -768,30 +768,14 @@ pub async fn resolve_user(
     slack_user: &SlackUserId,
     refresh: bool,
 ) -> Result<Resolved, String> {
-    let mut pd_config = pd_client::Config::new(config.pagerduty.auth());
-    pd_config.base_url = config.pagerduty.api_url.clone();
+    let mut pd_config = crate::clients::pd_config(config);
     pd_config.timeout = Duration::from_secs(10);
     let pd = pd_client::PdClient::new(pd_config).map_err(|e| e.to_string())?;
-    let token = BotToken::new(config.slack.bot_token.expose());
-    let workspace = match &config.slack.team_id {
-        Some(team) => team.clone(),
-        None => {
-            let probe = SlackClient::new(
-                SlackConfig::new(token.clone(), SlackTeamId::new("unknown"))
-                    .with_api_url(config.slack.api_url.clone()),
-            )
-            .map_err(|e| e.to_string())?;
-            match tokio::time::timeout(Duration::from_secs(10), probe.auth_test()).await {
-                Ok(Ok(auth)) => auth.team_id,
-                Ok(Err(err)) => return Err(format!("Slack auth.test failed: {err}")),
-                Err(_) => return Err("Slack auth.test timed out".to_owned()),
-            }
-        }
-    };
-    let slack = SlackClient::new(
-        SlackConfig::new(token, workspace.clone()).with_api_url(config.slack.api_url.clone()),
-    )
-    .map_err(|e| e.to_string())?;
+    let workspace = crate::clients::home_workspace(config, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let slack = SlackClient::new(crate::clients::slack_config(config, workspace.clone()))
+        .map_err(|e| e.to_string())?;
     let directory = ClientDirectory::new(pd, slack, workspace.clone());
     let resolver_config = ResolverConfig {
         overrides: config.identity.clone(),
@@ -799,7 +783,7 @@ pub async fn resolve_user(
         ttls: config.identity_cache,
     };
     let database = &config.server.database;
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now_utc();
     if database.exists() {
         let store = Store::open(database)
             .map_err(|e| format!("cannot open the database {}: {e}", database.display()))?;

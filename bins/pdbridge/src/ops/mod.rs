@@ -17,10 +17,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use ids::{Email, ServiceId, TeamId};
 use url::Url;
+
+use crate::config::EnvSecretError;
 
 pub mod check;
 pub mod demo;
@@ -29,7 +30,8 @@ pub mod manifest;
 pub mod status;
 pub mod subscribe;
 
-/// `EX_USAGE`-style status for bad command-line input.
+/// `EX_USAGE`-style status for bad command-line input or a configuration `serve` refuses to
+/// start with: the one usage exit status of every command.
 pub const EXIT_USAGE: u8 = 64;
 
 /// Arguments of `pdbridge slack-manifest`.
@@ -135,15 +137,20 @@ pub fn pd_subscribe(args: &PdSubscribeArgs) -> ExitCode {
     }
 }
 
-/// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both).
+/// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both), with the
+/// commands' error wording.
 pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
-    let file_var = format!("{var}_FILE");
-    let text = match (env.get(var), env.get(&file_var)) {
-        (Some(_), Some(_)) => return Err(format!("{var} and {file_var} are both set; set one")),
-        (Some(v), None) => v.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("{file_var}: cannot read `{path}`: {e}"))?,
-        (None, None) => return Err(format!("set {var} or {file_var}")),
+    let text = match crate::config::env_secret(env, var) {
+        Err(EnvSecretError::Both { file_var }) => {
+            return Err(format!("{var} and {file_var} are both set; set one"));
+        }
+        Err(EnvSecretError::Unreadable {
+            file_var,
+            path,
+            err,
+        }) => return Err(format!("{file_var}: cannot read `{path}`: {err}")),
+        Ok(Some(secret)) => secret.text,
+        Ok(None) => return Err(format!("set {var} or {var}_FILE")),
     };
     let text = text.trim();
     if text.is_empty() {
@@ -162,14 +169,7 @@ pub fn pd_client_from_env(
     pd_client(base, &token)
 }
 
-/// A PagerDuty client for `base` authenticating with an API token, with the client's default
-/// retries and rate limit and a 10 s timeout per attempt.
-pub fn pd_client(base: Url, token: &str) -> Result<pd_client::PdClient, String> {
-    let mut config = pd_client::Config::new(pd_client::Auth::Token(pd_client::Secret::new(token)));
-    config.base_url = base;
-    config.timeout = Duration::from_secs(10);
-    pd_client::PdClient::new(config).map_err(|e| e.to_string())
-}
+pub use crate::clients::pd_client;
 
 /// Arguments of `pdbridge status`.
 #[derive(Debug, clap::Args)]

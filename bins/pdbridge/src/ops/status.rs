@@ -60,8 +60,7 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 
 /// Now, in Unix milliseconds.
 pub fn now_millis() -> UnixMillis {
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    UnixMillis::try_from(nanos).unwrap_or(UnixMillis::MAX)
+    crate::clock::now().as_millis()
 }
 
 fn ago(now: UnixMillis, at: UnixMillis) -> String {

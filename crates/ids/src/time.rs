@@ -1,4 +1,4 @@
-//! The engine's notion of time.
+//! The one point-in-time type every crate shares.
 
 use std::fmt;
 use std::time::Duration;
@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// A point in time as milliseconds since the Unix epoch (UTC).
 ///
-/// The engine never reads a clock: every call to [`crate::Engine::handle`] passes the caller's
-/// current time, and PagerDuty's `occurred_at` arrives already converted to a `Timestamp`.
+/// Nothing outside the binary's clock module reads a clock: `sync-core`'s `Engine::handle`, the
+/// store and the identity cache take the caller's current time as a `Timestamp`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(i64);
