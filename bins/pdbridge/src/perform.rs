@@ -1,0 +1,453 @@
+//! Carrying out one effect: the client call it names and the [`Outcome`] the engine is fed.
+
+use std::time::Duration;
+
+use ids::{IncidentId, SlackUserId};
+use slack_client::api::{
+    ConversationHistory, MessageMetadata, PostEphemeral, PostMessage, UpdateMessage,
+};
+use sync_core::{Effect, EscalationLevels, IncidentState, Mutation, Outcome, PdRead, Timestamp};
+
+use crate::bridge::Bridge;
+use crate::{render, translate};
+
+/// The rate-limit pause when a 429 carries no hint (no `Retry-After` / `ratelimit-reset`).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a card waits for its assignees' Slack users before naming them instead.
+const MENTIONS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The `event_type` of the metadata every card is posted with (its payload names the
+/// incident), so a card whose post went unanswered can be found instead of posted again.
+pub const CARD_EVENT_TYPE: &str = "pdbridge_incident_card";
+/// How far before the first attempt a look for an earlier card or note starts: room for the
+/// skew between the bridge's clock and Slack's or PagerDuty's.
+const LOOK_BACK_MARGIN_MS: i64 = 10 * 60 * 1000;
+/// The most `conversations.history` pages (of [`LOOK_PAGE_SIZE`] messages) read when looking
+/// for an earlier card: past them, the card is taken as not posted.
+const LOOK_PAGES: usize = 5;
+/// The page size of that look.
+const LOOK_PAGE_SIZE: u32 = 200;
+
+pub(crate) fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
+    if err.status() == Some(429) {
+        bridge.metrics.api_call("pagerduty", "rate_limited");
+        return Outcome::RateLimited {
+            retry_after: err.retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
+        };
+    }
+    bridge.metrics.api_call("pagerduty", "error");
+    if err.was_sent().is_none() {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
+    if err.is_retryable() {
+        Outcome::Retryable {
+            error: err.to_string(),
+            retry_after: err.retry_after(),
+        }
+    } else {
+        Outcome::Permanent {
+            error: err.to_string(),
+        }
+    }
+}
+
+fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
+    // Our own limiter refusing to queue longer is a delay, exactly like a 429: the engine waits
+    // `wait` for this key instead of counting a failure and backing off for minutes.
+    if let slack_client::Error::RateLimitedLocally { wait, .. } = err {
+        bridge.metrics.api_call("slack", "rate_limited_locally");
+        return Outcome::RateLimited { retry_after: *wait };
+    }
+    if let slack_client::Error::Api {
+        status,
+        code,
+        retry_after,
+        ..
+    } = err
+        && (*status == 429 || code.as_deref() == Some("ratelimited"))
+    {
+        bridge.metrics.api_call("slack", "rate_limited");
+        return Outcome::RateLimited {
+            retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+        };
+    }
+    bridge.metrics.api_call("slack", "error");
+    if matches!(err, slack_client::Error::MaybeSent { .. }) {
+        return Outcome::MaybeSent {
+            error: err.to_string(),
+        };
+    }
+    if err.is_retryable() {
+        Outcome::Retryable {
+            error: err.to_string(),
+            retry_after: None,
+        }
+    } else {
+        Outcome::Permanent {
+            error: err.to_string(),
+        }
+    }
+}
+
+fn updated(bridge: &Bridge, result: Result<pd_client::Updated, pd_client::Error>) -> Outcome {
+    match result {
+        Ok(u) if u.already => {
+            bridge.metrics.api_call("pagerduty", "ok");
+            Outcome::AlreadyInState
+        }
+        Ok(u) => {
+            bridge.metrics.api_call("pagerduty", "ok");
+            match u.incident.as_ref().and_then(translate::rest_snapshot) {
+                Some(snapshot) => Outcome::PdIncident(snapshot),
+                None => Outcome::Done,
+            }
+        }
+        Err(err) => pd_outcome(bridge, &err),
+    }
+}
+
+/// Carries out one effect through the clients and says what happened.
+pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
+    let slack_done = |r: Result<(), slack_client::Error>| match r {
+        Ok(()) => {
+            bridge.metrics.api_call("slack", "ok");
+            Outcome::Done
+        }
+        Err(err) => slack_outcome(bridge, &err),
+    };
+    match effect {
+        Effect::PostCard {
+            channel,
+            card,
+            look_since,
+            ..
+        } => {
+            if let Some(since) = look_since {
+                match find_card(bridge, channel, &card.incident, *since).await {
+                    Ok(Some(ts)) => {
+                        tracing::info!(incident = %card.incident, %ts, "found the card an unanswered post made; not posting again");
+                        return Outcome::Posted { ts };
+                    }
+                    Ok(None) => {}
+                    Err(outcome) => return outcome,
+                }
+            }
+            let m = render::card_with_mentions(card, &mentions(bridge, card).await);
+            let mut post = PostMessage::new(channel.clone(), m.text, m.blocks);
+            post.metadata = Some(card_metadata(&card.incident));
+            match bridge.slack.post_message(&post).await {
+                Ok(r) => {
+                    bridge.metrics.api_call("slack", "ok");
+                    Outcome::Posted { ts: r.ts }
+                }
+                Err(err) => slack_outcome(bridge, &err),
+            }
+        }
+        Effect::UpdateCard {
+            channel, ts, card, ..
+        } => {
+            let m = render::card_with_mentions(card, &mentions(bridge, card).await);
+            let req = UpdateMessage {
+                channel: channel.clone(),
+                ts: ts.clone(),
+                text: m.text,
+                blocks: m.blocks,
+            };
+            slack_done(bridge.slack.update_message(&req).await.map(|_| ()))
+        }
+        Effect::PostThread {
+            channel,
+            thread_ts,
+            lines,
+            ..
+        } => {
+            // Lines past one section's limit go out as several messages, in order. A failed
+            // part is retried by the engine with every line, so the parts before it may repeat.
+            for m in render::thread(lines) {
+                let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
+                req.thread_ts = Some(thread_ts.clone());
+                if let Err(err) = bridge.slack.post_message(&req).await {
+                    return slack_outcome(bridge, &err);
+                }
+                bridge.metrics.api_call("slack", "ok");
+            }
+            Outcome::Done
+        }
+        Effect::Ephemeral {
+            channel,
+            user,
+            text,
+            mentions,
+            ..
+        } => match channel {
+            Some(channel) => {
+                // Titles and PagerDuty error texts inside are escaped like channel text.
+                let text = render::reply(text, mentions);
+                slack_done(ephemeral(bridge, channel, user, &text).await)
+            }
+            None => {
+                tracing::warn!(%user, "no channel to tell the user: {text}");
+                Outcome::Done
+            }
+        },
+        Effect::PdMutation {
+            incident,
+            actor,
+            mutation,
+            look_since,
+            ..
+        } => {
+            let pd = &bridge.pd;
+            let from = &actor.email;
+            let checked = |r| from_checked(bridge, actor, r);
+            match mutation {
+                Mutation::Acknowledge => {
+                    updated(bridge, checked(pd.acknowledge(incident, from).await).await)
+                }
+                Mutation::Resolve => updated(
+                    bridge,
+                    checked(pd.resolve(incident, from, None).await).await,
+                ),
+                Mutation::Escalate { level } => updated(
+                    bridge,
+                    checked(pd.escalate(incident, from, *level).await).await,
+                ),
+                Mutation::Reassign { to } => updated(
+                    bridge,
+                    checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,
+                ),
+                Mutation::AddNote { content } => {
+                    if let Some(since) = look_since {
+                        match find_note(bridge, incident, &actor.pd_user, content, *since).await {
+                            Ok(true) => {
+                                tracing::info!(%incident, "found the note an unanswered request added; not adding it again");
+                                return Outcome::Done;
+                            }
+                            Ok(false) => {}
+                            Err(outcome) => return outcome,
+                        }
+                    }
+                    match from_checked(bridge, actor, pd.add_note(incident, from, content).await)
+                        .await
+                    {
+                        Ok(_) => {
+                            bridge.metrics.api_call("pagerduty", "ok");
+                            Outcome::Done
+                        }
+                        Err(err) => pd_outcome(bridge, &err),
+                    }
+                }
+            }
+        }
+        Effect::PdRead {
+            incident,
+            read: PdRead::Incident,
+            ..
+        } => match bridge.pd.get_incident(incident, &[]).await {
+            Ok(i) => {
+                bridge.metrics.api_call("pagerduty", "ok");
+                match translate::rest_snapshot(&i) {
+                    Some(s) => Outcome::PdIncident(s),
+                    None => Outcome::Permanent {
+                        error: "PagerDuty reported an unknown incident status".to_owned(),
+                    },
+                }
+            }
+            Err(err) => pd_outcome(bridge, &err),
+        },
+        Effect::PdRead {
+            incident,
+            read: PdRead::EscalationLevels { policy },
+            ..
+        } => escalation_levels(bridge, incident, policy).await,
+        Effect::Dropped { .. } => Outcome::Done,
+    }
+}
+
+/// Passes a mutation's result through, first dropping the actor's cached mapping when
+/// PagerDuty rejected the `From` user ([`crate::identity::Identity::forget_if_rejected`]).
+async fn from_checked<T>(
+    bridge: &Bridge,
+    actor: &sync_core::MutationActor,
+    result: Result<T, pd_client::Error>,
+) -> Result<T, pd_client::Error> {
+    if let Err(err) = &result {
+        bridge.identity.forget_if_rejected(&actor.slack, err).await;
+    }
+    result
+}
+
+/// Makes a card post or a note look for an earlier attempt made since `since` before it is
+/// sent (other effects are safe to repeat).
+pub(crate) fn look_first_since(effect: &mut Effect, since: Timestamp) {
+    match effect {
+        Effect::PostCard { look_since, .. }
+        | Effect::PdMutation {
+            mutation: Mutation::AddNote { .. },
+            look_since,
+            ..
+        } => {
+            let at = look_since.map_or(since, |at| at.min(since));
+            *look_since = Some(at);
+        }
+        _ => {}
+    }
+}
+
+/// The metadata every card is posted with: [`CARD_EVENT_TYPE`] and the incident id.
+fn card_metadata(incident: &IncidentId) -> MessageMetadata {
+    MessageMetadata {
+        event_type: CARD_EVENT_TYPE.to_owned(),
+        event_payload: serde_json::json!({ "incident_id": incident.as_str() }),
+    }
+}
+
+/// The start of a look for something first sent at `since` (the bridge's clock), as
+/// milliseconds: [`LOOK_BACK_MARGIN_MS`] earlier.
+fn look_start(since: Timestamp) -> i64 {
+    since.as_millis().saturating_sub(LOOK_BACK_MARGIN_MS).max(0)
+}
+
+/// Looks for this incident's card in `channel` among the messages posted since shortly before
+/// `since`, newest first, through at most [`LOOK_PAGES`] pages. An error is the outcome to
+/// report: the post waits and looks again rather than risk a second card.
+async fn find_card(
+    bridge: &Bridge,
+    channel: &ids::ChannelId,
+    incident: &IncidentId,
+    since: Timestamp,
+) -> Result<Option<ids::MessageTs>, Outcome> {
+    let start = look_start(since);
+    let oldest = ids::MessageTs::new(format!("{}.{:06}", start / 1000, (start % 1000) * 1000));
+    let mut cursor = None;
+    for _ in 0..LOOK_PAGES {
+        let req = ConversationHistory {
+            oldest: Some(oldest.clone()),
+            limit: Some(LOOK_PAGE_SIZE),
+            cursor: cursor.take(),
+            include_all_metadata: Some(true),
+            ..ConversationHistory::new(channel.clone())
+        };
+        let page = match bridge.slack.conversation_history(&req).await {
+            Ok(page) => page,
+            Err(err) => {
+                return Err(match slack_outcome(bridge, &err) {
+                    limited @ Outcome::RateLimited { .. } => limited,
+                    _ => Outcome::Retryable {
+                        error: format!(
+                            "could not look for a card an unanswered post may have made: {err}"
+                        ),
+                        retry_after: None,
+                    },
+                });
+            }
+        };
+        bridge.metrics.api_call("slack", "ok");
+        let found = page.messages.iter().find(|m| {
+            m.metadata.as_ref().is_some_and(|meta| {
+                meta.event_type == CARD_EVENT_TYPE
+                    && meta.event_payload["incident_id"].as_str() == Some(incident.as_str())
+            })
+        });
+        if let Some(message) = found {
+            return Ok(Some(message.ts.clone()));
+        }
+        match page.next_cursor() {
+            Some(next) if page.has_more => cursor = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `user` already added a note with `content` (trimmed) to the incident since shortly
+/// before `since`. An error is the outcome to report: the note waits rather than risk a second.
+async fn find_note(
+    bridge: &Bridge,
+    incident: &IncidentId,
+    user: &ids::PdUserId,
+    content: &str,
+    since: Timestamp,
+) -> Result<bool, Outcome> {
+    let notes = match bridge.pd.list_notes(incident).await {
+        Ok(notes) => notes,
+        Err(err) => return Err(pd_outcome(bridge, &err)),
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let start = look_start(since);
+    Ok(notes.iter().any(|note| {
+        note.content.trim() == content.trim()
+            && note
+                .user
+                .as_ref()
+                .and_then(pd_client::rest::AgentReference::user_id)
+                .is_some_and(|id| id == *user)
+            && note
+                .created_at
+                .is_none_or(|at| translate::timestamp(at).as_millis() >= start)
+    }))
+}
+
+/// The Slack users of the card's assignees (cached reverse mapping), or none when the lookup
+/// takes longer than [`MENTIONS_TIMEOUT`]: the card then names them.
+async fn mentions(bridge: &Bridge, card: &sync_core::CardView) -> render::Mentions {
+    let users: Vec<ids::PdUserId> = card.assignees.iter().map(|a| a.id.clone()).collect();
+    if users.is_empty() {
+        return render::Mentions::new();
+    }
+    let lookup = bridge.identity.mentions(&users, bridge.now_ms());
+    tokio::time::timeout(MENTIONS_TIMEOUT, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::debug!("assignee mentions timed out; naming them instead");
+            render::Mentions::new()
+        })
+}
+
+pub(crate) async fn ephemeral(
+    bridge: &Bridge,
+    channel: &ids::ChannelId,
+    user: &SlackUserId,
+    text: &str,
+) -> Result<(), slack_client::Error> {
+    let req = PostEphemeral {
+        channel: channel.clone(),
+        user: user.clone(),
+        text: text.to_owned(),
+        blocks: Vec::new(),
+        thread_ts: None,
+    };
+    bridge.slack.post_ephemeral(&req).await.map(|_| ())
+}
+
+async fn escalation_levels(
+    bridge: &Bridge,
+    incident: &IncidentId,
+    policy: &ids::EscalationPolicyId,
+) -> Outcome {
+    let ep = match bridge.pd.get_escalation_policy(policy).await {
+        Ok(ep) => ep,
+        Err(err) => return pd_outcome(bridge, &err),
+    };
+    let oncalls = match bridge.pd.list_oncalls(policy).await {
+        Ok(o) => o,
+        Err(err) => return pd_outcome(bridge, &err),
+    };
+    bridge.metrics.api_call("pagerduty", "ok");
+    let assignees: Vec<ids::PdUserId> = bridge.with_engine(|e| {
+        e.incident(incident)
+            .and_then(IncidentState::snapshot)
+            .map(|s| s.assignees.iter().map(|a| a.id.clone()).collect())
+            .unwrap_or_default()
+    });
+    let current = oncalls
+        .iter()
+        .filter(|o| assignees.contains(&o.user.id))
+        .map(|o| o.escalation_level)
+        .min();
+    Outcome::Levels(EscalationLevels {
+        current,
+        max: u32::try_from(ep.escalation_rules.len()).unwrap_or(u32::MAX),
+    })
+}
