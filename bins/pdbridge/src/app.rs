@@ -103,7 +103,7 @@ impl Running {
         let deadline = clock::tokio_instant() + self.outbox_grace;
         loop {
             let now = self.bridge.now_ms();
-            let store = Arc::clone(&self.bridge.store);
+            let store = Arc::clone(&self.bridge.ctx.store);
             let depth =
                 tokio::task::spawn_blocking(move || store.read(|tx| tx.outbox_backlog(now)))
                     .await
@@ -375,7 +375,7 @@ pub async fn reload_identity(
 ) -> Result<usize, ConfigError> {
     let config = Config::load(config_file, env)?;
     let entries = config.identity.len();
-    bridge.identity.set_overrides(config.identity).await;
+    bridge.ctx.identity.set_overrides(config.identity).await;
     Ok(entries)
 }
 

@@ -15,6 +15,9 @@ use sync_core::{Effect, EngineConfig, IncidentState, Input, Mutation, Outcome, T
 use tokio::sync::watch;
 
 use crate::bridge::Bridge;
+use ids::ChannelId;
+use store::{OrderKey, RateKey};
+
 use crate::perform::{look_first_since, perform};
 use crate::runtime::{BATCH, IDLE, read, stopped, write};
 
@@ -47,7 +50,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
         if pd_room + slack_room > 0 {
             let started = crate::clock::tokio_instant();
             let claimed = write(&bridge, move |tx| {
-                let pd = store::RateKey::new(crate::bridge::PAGERDUTY_RATE_KEY);
+                let pd = store::RateKey::new(PAGERDUTY_RATE_KEY);
                 let mut rows = Vec::new();
                 let mut full = false;
                 for (room, buckets) in [
@@ -77,7 +80,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                         if !fresh {
                             continue;
                         }
-                        let slots = if row.rate_key.as_str() == crate::bridge::PAGERDUTY_RATE_KEY {
+                        let slots = if row.rate_key.as_str() == PAGERDUTY_RATE_KEY {
                             &pd_slots
                         } else {
                             &slack_slots
@@ -99,7 +102,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .remove(&id);
                             drop(slot);
-                            bridge.dispatch_wake.notify_one();
+                            bridge.ctx.dispatch_wake.notify_one();
                         });
                     }
                     if full {
@@ -127,13 +130,13 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
             let stats = read(&bridge, move |tx| tx.outbox_backlog(now))
                 .await
                 .unwrap_or_default();
-            bridge.metrics.set_outbox(
+            bridge.ctx.metrics.set_outbox(
                 stats.depth,
                 stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
             );
         }
         tokio::select! {
-            () = bridge.dispatch_wake.notified() => {}
+            () = bridge.ctx.dispatch_wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
             () = stopped(&mut shutdown) => return,
         }
@@ -194,7 +197,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         // The engine answers a refused card with a minimal one; `pdbridge status` counts these
         // rows too (they are abandoned below).
         let kind = if card.minimal { "minimal" } else { "full" };
-        bridge.metrics.card_post_failure(kind);
+        bridge.ctx.metrics.card_post_failure(kind);
     }
     let audit = mutation_audit(bridge, &effect, &outcome);
     // The engine schedules retries itself (as new effects); the row records this attempt's
@@ -325,7 +328,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         Outcome::Posted { .. } | Outcome::Levels(_) => ("ok".to_owned(), "succeeded"),
     };
     let name = mutation.verb().as_str();
-    bridge.metrics.action(name, label);
+    bridge.ctx.metrics.action(name, label);
     Some(AuditEntry {
         at: bridge.now_ms(),
         slack_user: actor.slack.clone(),
@@ -335,6 +338,46 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
         decision: "executed".to_owned(),
         pd_result: Some(result),
     })
+}
+
+/// The FIFO lane of an effect: one per incident and platform. Slack effects of an incident
+/// keep their order (post before update, updates in order) and PagerDuty calls keep theirs,
+/// but a Slack 429 on a card never holds up that incident's PagerDuty call, nor the reverse;
+/// the engine itself sequences what depends on an outcome. Ephemeral replies answer one click
+/// and depend on nothing else, so each click's replies have a lane of their own: a burst of
+/// clicks on one card is answered in parallel, never queued behind that card's updates.
+pub(crate) fn order_key(effect: &Effect) -> OrderKey {
+    let incident = effect
+        .incident()
+        .map(|i| i.as_str().to_owned())
+        .unwrap_or_default();
+    match effect {
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => {
+            OrderKey::new(format!("{incident}/pagerduty"))
+        }
+        Effect::Ephemeral { action, .. } => {
+            OrderKey::new(format!("{incident}/ephemeral/{}", action.as_str()))
+        }
+        _ => OrderKey::new(format!("{incident}/slack")),
+    }
+}
+
+/// The rate-limit bucket of an effect: Slack per channel, PagerDuty per token.
+/// The one rate-limit bucket of every PagerDuty call (the client keeps the account's budget).
+pub(crate) const PAGERDUTY_RATE_KEY: &str = "pagerduty";
+
+pub(crate) fn rate_key(effect: &Effect) -> RateKey {
+    match effect {
+        Effect::PostCard { channel, .. }
+        | Effect::UpdateCard { channel, .. }
+        | Effect::PostThread { channel, .. } => RateKey::new(format!("slack:{channel}")),
+        Effect::Ephemeral { channel, .. } => RateKey::new(format!(
+            "slack:{}",
+            channel.as_ref().map_or("ephemeral", ChannelId::as_str)
+        )),
+        Effect::PdMutation { .. } | Effect::PdRead { .. } => RateKey::new(PAGERDUTY_RATE_KEY),
+        Effect::Dropped { .. } => RateKey::new("none"),
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use store::{ActionRow, AuditEntry, WebhookRow};
 use sync_core::{ActionKind, IncidentState, Input, SlackAction};
 use tokio::sync::watch;
 
-use crate::bridge::{Bridge, StoredAction, StoredKind};
+use crate::bridge::Bridge;
 use crate::identity::{ActorRequest, KnownIncident, TargetError, Verdict};
+use crate::intake::{StoredAction, StoredKind};
 use crate::perform::ephemeral;
 use crate::runtime::{BATCH, IDLE, read, stopped, write};
 use crate::translate;
@@ -88,7 +89,7 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&seq);
-                    bridge.inbox_wake.notify_one();
+                    bridge.ctx.inbox_wake.notify_one();
                 });
             }
         }
@@ -99,7 +100,7 @@ pub async fn inbox_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
             continue;
         }
         tokio::select! {
-            () = bridge.inbox_wake.notified() => {}
+            () = bridge.ctx.inbox_wake.notified() => {}
             () = tokio::time::sleep(IDLE) => {}
             () = stopped(&mut shutdown) => return,
         }
@@ -135,7 +136,7 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
         let seq = row.seq;
         let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
             .ok()
-            .and_then(|env| translate::pd_event(&bridge.config, &env.event, row.webhook_id));
+            .and_then(|env| translate::pd_event(&bridge.ctx.config, &env.event, row.webhook_id));
         let Some(event) = event else {
             // Not an event the engine takes: it is only marked processed.
             let now = bridge.now_ms();
@@ -207,6 +208,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         (_, Some(kind)) => kind,
         (StoredKind::Reassign { to }, None) => {
             match bridge
+                .ctx
                 .identity
                 .pd_user_for(to, action.team.as_ref(), now)
                 .await
@@ -239,6 +241,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
             .map(known_incident);
     }
     let resolved = bridge
+        .ctx
         .identity
         .actor(ActorRequest {
             slack_user: &action.user,
@@ -260,10 +263,10 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         return Progress::RetryLater;
     }
     if resolved.unmapped.is_some() {
-        bridge.metrics.unmapped_user();
-        bridge.metrics.action(name, "unmapped");
+        bridge.ctx.metrics.unmapped_user();
+        bridge.ctx.metrics.action(name, "unmapped");
     } else if resolved.verdict == Verdict::Refused {
-        bridge.metrics.action(name, "denied");
+        bridge.ctx.metrics.action(name, "denied");
     }
     let audit = AuditEntry {
         at: now,
@@ -337,7 +340,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
         tracing::error!(err = %err.0, seq, "recording a refused action failed");
         return;
     }
-    bridge.metrics.action(action.kind.name(), "denied");
+    bridge.ctx.metrics.action(action.kind.name(), "denied");
     if let Some(channel) = &action.channel {
         let msg = PostEphemeral {
             channel: channel.clone(),
@@ -346,7 +349,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
             blocks: Vec::new(),
             thread_ts: None,
         };
-        if let Err(err) = bridge.slack.post_ephemeral(&msg).await {
+        if let Err(err) = bridge.ctx.slack.post_ephemeral(&msg).await {
             tracing::warn!(%err, "telling the user about a refused reassignment failed");
         }
     }

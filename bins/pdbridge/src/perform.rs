@@ -29,12 +29,12 @@ const LOOK_PAGE_SIZE: u32 = 200;
 
 pub(crate) fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
     if err.status() == Some(429) {
-        bridge.metrics.api_call("pagerduty", "rate_limited");
+        bridge.ctx.metrics.api_call("pagerduty", "rate_limited");
         return Outcome::RateLimited {
             retry_after: err.retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
         };
     }
-    bridge.metrics.api_call("pagerduty", "error");
+    bridge.ctx.metrics.api_call("pagerduty", "error");
     if err.was_sent().is_none() {
         return Outcome::MaybeSent {
             error: err.to_string(),
@@ -56,7 +56,7 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
     // Our own limiter refusing to queue longer is a delay, exactly like a 429: the engine waits
     // `wait` for this key instead of counting a failure and backing off for minutes.
     if let slack_client::Error::RateLimitedLocally { wait, .. } = err {
-        bridge.metrics.api_call("slack", "rate_limited_locally");
+        bridge.ctx.metrics.api_call("slack", "rate_limited_locally");
         return Outcome::RateLimited { retry_after: *wait };
     }
     if let slack_client::Error::Api {
@@ -67,12 +67,12 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
     } = err
         && (*status == 429 || code.as_deref() == Some("ratelimited"))
     {
-        bridge.metrics.api_call("slack", "rate_limited");
+        bridge.ctx.metrics.api_call("slack", "rate_limited");
         return Outcome::RateLimited {
             retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
         };
     }
-    bridge.metrics.api_call("slack", "error");
+    bridge.ctx.metrics.api_call("slack", "error");
     if matches!(err, slack_client::Error::MaybeSent { .. }) {
         return Outcome::MaybeSent {
             error: err.to_string(),
@@ -93,11 +93,11 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
 fn updated(bridge: &Bridge, result: Result<pd_client::Updated, pd_client::Error>) -> Outcome {
     match result {
         Ok(u) if u.already => {
-            bridge.metrics.api_call("pagerduty", "ok");
+            bridge.ctx.metrics.api_call("pagerduty", "ok");
             Outcome::AlreadyInState
         }
         Ok(u) => {
-            bridge.metrics.api_call("pagerduty", "ok");
+            bridge.ctx.metrics.api_call("pagerduty", "ok");
             match u.incident.as_ref().and_then(translate::rest_snapshot) {
                 Some(snapshot) => Outcome::PdIncident(snapshot),
                 None => Outcome::Done,
@@ -111,7 +111,7 @@ fn updated(bridge: &Bridge, result: Result<pd_client::Updated, pd_client::Error>
 pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
     let slack_done = |r: Result<(), slack_client::Error>| match r {
         Ok(()) => {
-            bridge.metrics.api_call("slack", "ok");
+            bridge.ctx.metrics.api_call("slack", "ok");
             Outcome::Done
         }
         Err(err) => slack_outcome(bridge, &err),
@@ -136,9 +136,9 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             let m = render::card_with_mentions(card, &mentions(bridge, card).await);
             let mut post = PostMessage::new(channel.clone(), m.text, m.blocks);
             post.metadata = Some(card_metadata(&card.incident));
-            match bridge.slack.post_message(&post).await {
+            match bridge.ctx.slack.post_message(&post).await {
                 Ok(r) => {
-                    bridge.metrics.api_call("slack", "ok");
+                    bridge.ctx.metrics.api_call("slack", "ok");
                     Outcome::Posted { ts: r.ts }
                 }
                 Err(err) => slack_outcome(bridge, &err),
@@ -154,7 +154,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                 text: m.text,
                 blocks: m.blocks,
             };
-            slack_done(bridge.slack.update_message(&req).await.map(|_| ()))
+            slack_done(bridge.ctx.slack.update_message(&req).await.map(|_| ()))
         }
         Effect::PostThread {
             channel,
@@ -167,10 +167,10 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             for m in render::thread(lines) {
                 let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
                 req.thread_ts = Some(thread_ts.clone());
-                if let Err(err) = bridge.slack.post_message(&req).await {
+                if let Err(err) = bridge.ctx.slack.post_message(&req).await {
                     return slack_outcome(bridge, &err);
                 }
-                bridge.metrics.api_call("slack", "ok");
+                bridge.ctx.metrics.api_call("slack", "ok");
             }
             Outcome::Done
         }
@@ -198,7 +198,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             look_since,
             ..
         } => {
-            let pd = &bridge.pd;
+            let pd = &bridge.ctx.pd;
             let from = &actor.email;
             let checked = |r| from_checked(bridge, actor, r);
             match mutation {
@@ -232,7 +232,7 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                         .await
                     {
                         Ok(_) => {
-                            bridge.metrics.api_call("pagerduty", "ok");
+                            bridge.ctx.metrics.api_call("pagerduty", "ok");
                             Outcome::Done
                         }
                         Err(err) => pd_outcome(bridge, &err),
@@ -244,9 +244,9 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             incident,
             read: PdRead::Incident,
             ..
-        } => match bridge.pd.get_incident(incident, &[]).await {
+        } => match bridge.ctx.pd.get_incident(incident, &[]).await {
             Ok(i) => {
-                bridge.metrics.api_call("pagerduty", "ok");
+                bridge.ctx.metrics.api_call("pagerduty", "ok");
                 match translate::rest_snapshot(&i) {
                     Some(s) => Outcome::PdIncident(s),
                     None => Outcome::Permanent {
@@ -273,7 +273,11 @@ async fn from_checked<T>(
     result: Result<T, pd_client::Error>,
 ) -> Result<T, pd_client::Error> {
     if let Err(err) = &result {
-        bridge.identity.forget_if_rejected(&actor.slack, err).await;
+        bridge
+            .ctx
+            .identity
+            .forget_if_rejected(&actor.slack, err)
+            .await;
     }
     result
 }
@@ -329,7 +333,7 @@ async fn find_card(
             include_all_metadata: Some(true),
             ..ConversationHistory::new(channel.clone())
         };
-        let page = match bridge.slack.conversation_history(&req).await {
+        let page = match bridge.ctx.slack.conversation_history(&req).await {
             Ok(page) => page,
             Err(err) => {
                 return Err(match slack_outcome(bridge, &err) {
@@ -343,7 +347,7 @@ async fn find_card(
                 });
             }
         };
-        bridge.metrics.api_call("slack", "ok");
+        bridge.ctx.metrics.api_call("slack", "ok");
         let found = page.messages.iter().find(|m| {
             m.metadata.as_ref().is_some_and(|meta| {
                 meta.event_type == CARD_EVENT_TYPE
@@ -370,11 +374,11 @@ async fn find_note(
     content: &str,
     since: Timestamp,
 ) -> Result<bool, Outcome> {
-    let notes = match bridge.pd.list_notes(incident).await {
+    let notes = match bridge.ctx.pd.list_notes(incident).await {
         Ok(notes) => notes,
         Err(err) => return Err(pd_outcome(bridge, &err)),
     };
-    bridge.metrics.api_call("pagerduty", "ok");
+    bridge.ctx.metrics.api_call("pagerduty", "ok");
     let start = look_start(since);
     Ok(notes.iter().any(|note| {
         note.content.trim() == content.trim()
@@ -396,7 +400,7 @@ async fn mentions(bridge: &Bridge, card: &sync_core::CardView) -> render::Mentio
     if users.is_empty() {
         return render::Mentions::new();
     }
-    let lookup = bridge.identity.mentions(&users, bridge.now_ms());
+    let lookup = bridge.ctx.identity.mentions(&users, bridge.now_ms());
     tokio::time::timeout(MENTIONS_TIMEOUT, lookup)
         .await
         .unwrap_or_else(|_| {
@@ -418,7 +422,7 @@ pub(crate) async fn ephemeral(
         blocks: Vec::new(),
         thread_ts: None,
     };
-    bridge.slack.post_ephemeral(&req).await.map(|_| ())
+    bridge.ctx.slack.post_ephemeral(&req).await.map(|_| ())
 }
 
 async fn escalation_levels(
@@ -426,15 +430,15 @@ async fn escalation_levels(
     incident: &IncidentId,
     policy: &ids::EscalationPolicyId,
 ) -> Outcome {
-    let ep = match bridge.pd.get_escalation_policy(policy).await {
+    let ep = match bridge.ctx.pd.get_escalation_policy(policy).await {
         Ok(ep) => ep,
         Err(err) => return pd_outcome(bridge, &err),
     };
-    let oncalls = match bridge.pd.list_oncalls(policy).await {
+    let oncalls = match bridge.ctx.pd.list_oncalls(policy).await {
         Ok(o) => o,
         Err(err) => return pd_outcome(bridge, &err),
     };
-    bridge.metrics.api_call("pagerduty", "ok");
+    bridge.ctx.metrics.api_call("pagerduty", "ok");
     let assignees: Vec<ids::PdUserId> = bridge.with_engine(|e| {
         e.incident(incident)
             .and_then(IncidentState::snapshot)

@@ -39,7 +39,7 @@ pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(60));
         tokio::select! {
-            () = bridge.timer_wake.notified() => {}
+            () = bridge.ctx.timer_wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
             () = stopped(&mut shutdown) => return,
         }
@@ -77,7 +77,7 @@ pub async fn reconcile_loop(
 /// [`Input::Reconcile`].
 pub async fn reconcile_once(bridge: &Bridge) {
     let as_of = Timestamp::from_millis(bridge.now_ms());
-    let listing = match bridge.pd.list_open_incidents(100).await {
+    let listing = match bridge.ctx.pd.list_open_incidents(100).await {
         Ok(l) => l,
         Err(err) => {
             pd_outcome(bridge, &err);
@@ -85,7 +85,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
             return;
         }
     };
-    bridge.metrics.api_call("pagerduty", "ok");
+    bridge.ctx.metrics.api_call("pagerduty", "ok");
     let mut seen = BTreeSet::new();
     for incident in &listing.items {
         seen.insert(incident.id.clone());
@@ -106,9 +106,9 @@ pub async fn reconcile_once(bridge: &Bridge) {
     stale.extend(stored_open.into_iter().filter(|id| !seen.contains(id)));
     for id in stale {
         let as_of = Timestamp::from_millis(bridge.now_ms());
-        match bridge.pd.get_incident(&id, &[]).await {
+        match bridge.ctx.pd.get_incident(&id, &[]).await {
             Ok(incident) => {
-                bridge.metrics.api_call("pagerduty", "ok");
+                bridge.ctx.metrics.api_call("pagerduty", "ok");
                 feed_reconcile(bridge, &incident, as_of).await;
             }
             Err(err) => {
@@ -128,7 +128,7 @@ async fn feed_reconcile(bridge: &Bridge, incident: &pd_client::rest::Incident, a
     let as_of = snapshot.as_of.unwrap_or(as_of);
     // A card the reconciler must (re)post goes where the incident's trigger would have sent it.
     let target_channel = translate::route_channel(
-        &bridge.config,
+        &bridge.ctx.config,
         Some(&snapshot),
         Some(translate::RECONCILED_EVENT_TYPE),
     );

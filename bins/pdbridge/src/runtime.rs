@@ -42,7 +42,7 @@ where
     T: Send + 'static,
     F: FnOnce(&store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
 {
-    match bridge.blocking(move |store| store.read(f)).await {
+    match bridge.ctx.blocking(move |store| store.read(f)).await {
         Ok(v) => Some(v),
         Err(err) => {
             tracing::error!(err = %err.0, "store read failed");
@@ -57,5 +57,5 @@ where
     T: Send + 'static,
     F: FnOnce(&mut store::Tx<'_>) -> Result<T, store::Error> + Send + 'static,
 {
-    bridge.blocking(move |store| store.write(f)).await
+    bridge.ctx.blocking(move |store| store.write(f)).await
 }

@@ -1,0 +1,238 @@
+//! Slack block actions (button clicks) and view submissions (modals): each accepted one is
+//! stored in the inbox through the writer and answered; Add note and Reassign first open
+//! their modal.
+
+use std::time::Duration;
+
+use ids::IncidentId;
+use slack_client::api::{OpenView, PostEphemeral};
+use slack_client::blocks::ResponseAction;
+use slack_client::interaction::{BlockActions, ViewSubmission};
+use store::{DedupeKey, NewAction};
+use sync_core::ActionKey;
+
+use super::{StoredAction, StoredKind};
+use crate::bridge::Bridge;
+use crate::http::{SlackReply, Unavailable};
+use crate::render::{self, ModalContext};
+use crate::writer::Then;
+
+/// How long opening a modal may take before the click is answered anyway.
+const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
+
+impl Bridge {
+    /// Persists an accepted Slack action in the inbox and wakes the processor.
+    pub(super) async fn persist_action(&self, action: StoredAction) -> Result<(), Unavailable> {
+        let payload = serde_json::to_string(&action)
+            .map_err(|e| Unavailable(format!("encoding action: {e}")))?;
+        let now = self.now_ms();
+        let name = action.kind.name();
+        let outcome = self
+            .writer()
+            .record(
+                Box::new(move |tx| {
+                    tx.insert_action(&NewAction {
+                        dedupe_key: &DedupeKey::new(action.key.as_str()),
+                        slack_user: &action.user,
+                        incident_id: Some(&action.incident),
+                        kind: action.kind.name(),
+                        payload: &payload,
+                        received_at: now,
+                    })
+                }),
+                Then::Nothing,
+            )
+            .await?;
+        if outcome.is_inserted() {
+            self.ctx.metrics.action(name, "accepted");
+        } else {
+            self.ctx.metrics.action(name, "duplicate");
+        }
+        Ok(())
+    }
+
+    fn incident_title(&self, incident: &IncidentId) -> String {
+        self.with_engine(|e| {
+            e.incident(incident)
+                .and_then(|s| s.snapshot().map(|snap| snap.title.clone()))
+        })
+        .unwrap_or_else(|| incident.to_string())
+    }
+
+    pub(super) async fn block_actions(&self, p: BlockActions) -> Result<SlackReply, Unavailable> {
+        let Some(action) = p.actions.first() else {
+            return Ok(SlackReply::Empty);
+        };
+        // The incident travels in the button's `value`, and in its block id as a fallback.
+        let from_block = action
+            .block_id
+            .strip_prefix("pdbridge_actions:")
+            .filter(|id| !id.is_empty());
+        let Some(incident) = action
+            .value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .or(from_block)
+            .map(IncidentId::new)
+        else {
+            return Ok(SlackReply::Empty);
+        };
+        let (channel, ts) = match p.message_ref() {
+            Some((c, t)) => (Some(c.clone()), Some(t.clone())),
+            None => (p.channel.as_ref().map(|c| c.id.clone()), None),
+        };
+        let team = p
+            .team
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| p.user.team_id.clone());
+        let id = action.action_id.as_str();
+        if id == render::ACTION_NOTE || id == render::ACTION_REASSIGN {
+            let title = self.incident_title(&incident);
+            let ctx = ModalContext {
+                incident,
+                channel,
+                ts,
+            };
+            let view = if id == render::ACTION_NOTE {
+                render::note_modal(&ctx, &title)
+            } else {
+                render::reassign_modal(&ctx, &title)
+            };
+            let Some(trigger_id) = p.trigger_id.clone() else {
+                return Ok(SlackReply::Empty);
+            };
+            let req = OpenView { trigger_id, view };
+            let failed =
+                match tokio::time::timeout(OPEN_VIEW_TIMEOUT, self.ctx.slack.open_view(&req)).await
+                {
+                    Ok(Ok(_)) => {
+                        self.ctx.metrics.api_call("slack", "ok");
+                        None
+                    }
+                    Ok(Err(err)) => {
+                        self.ctx.metrics.api_call("slack", "error");
+                        tracing::warn!(%err, "views.open failed");
+                        Some(err.to_string())
+                    }
+                    Err(_) => {
+                        tracing::warn!("views.open timed out");
+                        Some("Slack did not answer in time".to_owned())
+                    }
+                };
+            // Tell the clicker after answering, so the 3 s budget is not spent on it.
+            if let (Some(why), Some(channel)) = (failed, ctx.channel.clone()) {
+                let slack = self.ctx.slack.clone();
+                let user = p.user.id.clone();
+                tokio::spawn(async move {
+                    let req = PostEphemeral {
+                        channel,
+                        user,
+                        text: format!(
+                            "pdbridge could not open the form ({}). Click the button again.",
+                            render::escape(&why)
+                        ),
+                        blocks: Vec::new(),
+                        thread_ts: None,
+                    };
+                    if let Err(err) = slack.post_ephemeral(&req).await {
+                        tracing::warn!(%err, "telling the user about views.open failed");
+                    }
+                });
+            }
+            return Ok(SlackReply::Empty);
+        }
+        let kind = match id {
+            render::ACTION_ACK => StoredKind::Acknowledge,
+            render::ACTION_ESCALATE => StoredKind::Escalate,
+            render::ACTION_RESOLVE => StoredKind::Resolve,
+            _ => return Ok(SlackReply::Empty),
+        };
+        let stamp = action
+            .action_ts
+            .as_ref()
+            .map(|t| t.as_str().to_owned())
+            .or_else(|| p.trigger_id.as_ref().map(|t| t.as_str().to_owned()))
+            .unwrap_or_default();
+        let key = ActionKey::new(&stamp, &p.user.id, kind.name());
+        self.persist_action(StoredAction {
+            key,
+            kind,
+            incident,
+            user: p.user.id.clone(),
+            team,
+            channel,
+            message_ts: ts,
+        })
+        .await?;
+        Ok(SlackReply::Empty)
+    }
+
+    pub(super) async fn view_submission(
+        &self,
+        p: ViewSubmission,
+    ) -> Result<SlackReply, Unavailable> {
+        let Some(ctx) = ModalContext::decode(&p.view.private_metadata) else {
+            return Ok(SlackReply::Empty);
+        };
+        let errors = |block: &str, message: &str| {
+            let mut errors = std::collections::BTreeMap::new();
+            errors.insert(block.to_owned(), message.to_owned());
+            SlackReply::Json(
+                serde_json::to_value(ResponseAction::Errors { errors }).unwrap_or_default(),
+            )
+        };
+        let kind = match p.view.callback_id.as_str() {
+            render::CALLBACK_NOTE => {
+                let text = p
+                    .view
+                    .state
+                    .text(render::NOTE_BLOCK, render::NOTE_INPUT)
+                    .map(str::trim)
+                    .unwrap_or("");
+                if text.is_empty() {
+                    return Ok(errors(
+                        render::NOTE_BLOCK,
+                        "Write a note before submitting.",
+                    ));
+                }
+                StoredKind::Note {
+                    content: text.to_owned(),
+                }
+            }
+            render::CALLBACK_REASSIGN => {
+                match p
+                    .view
+                    .state
+                    .selected_user(render::REASSIGN_BLOCK, render::REASSIGN_INPUT)
+                {
+                    Some(user) => StoredKind::Reassign { to: user.clone() },
+                    None => {
+                        return Ok(errors(
+                            render::REASSIGN_BLOCK,
+                            "Choose who to reassign the incident to.",
+                        ));
+                    }
+                }
+            }
+            _ => return Ok(SlackReply::Empty),
+        };
+        let team = p
+            .team
+            .as_ref()
+            .map(|t| t.id.clone())
+            .or_else(|| p.user.team_id.clone());
+        let key = ActionKey::new(p.view.id.as_str(), &p.user.id, kind.name());
+        self.persist_action(StoredAction {
+            key,
+            kind,
+            incident: ctx.incident,
+            user: p.user.id.clone(),
+            team,
+            channel: ctx.channel,
+            message_ts: ctx.ts,
+        })
+        .await?;
+        Ok(SlackReply::Empty)
+    }
+}
