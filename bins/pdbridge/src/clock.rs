@@ -24,11 +24,6 @@ pub fn now() -> Timestamp {
     Timestamp::from_millis(millis)
 }
 
-/// The system's current wall-clock time as the identity resolver takes it.
-pub fn now_utc() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
-
 /// The monotonic clock, for measuring how long something took.
 pub fn instant() -> std::time::Instant {
     std::time::Instant::now()

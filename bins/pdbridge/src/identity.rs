@@ -28,22 +28,20 @@ use identity::{
     Action, ActionContext, CacheEntry, CacheKey, CacheStore, Check, Decision, IncidentFacts,
     MappingOutcome, Overrides, Policy, PolicyConfig, Resolution, Resolver, ResolverConfig, Rule,
 };
-use ids::{EscalationPolicyId, IncidentId, PdUserId, ServiceId, SlackTeamId, SlackUserId, TeamId};
+use ids::{
+    EscalationPolicyId, IncidentId, PdUserId, ServiceId, SlackTeamId, SlackUserId, TeamId,
+    Timestamp,
+};
 use pd_client::PdClient;
 use slack_client::SlackClient;
 use store::{IdentityEntry, IdentityKey, Store};
 use sync_core::{ActionKind, Actor, Refusal};
-use time::OffsetDateTime;
 
 use crate::config::Config;
 
 /// The identity cache kept in the store's `identity_cache` table.
 #[derive(Debug, Clone)]
 pub struct StoreCache(pub Arc<Store>);
-
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
 
 fn cache_err(e: impl std::fmt::Display) -> identity::Error {
     identity::Error::Cache(e.to_string())
@@ -70,8 +68,8 @@ impl CacheStore for StoreCache {
         let row = IdentityEntry {
             key: IdentityKey::new(entry.key.storage_key()),
             entry: serde_json::to_value(&entry).map_err(cache_err)?,
-            expires_at: millis(entry.expires_at),
-            updated_at: millis(entry.stored_at),
+            expires_at: entry.expires_at.as_millis(),
+            updated_at: entry.stored_at.as_millis(),
         };
         tokio::task::spawn_blocking(move || store.write(|tx| tx.put_identity(&row)))
             .await
@@ -347,7 +345,7 @@ impl Identity {
         let resolution = self
             .resolver()
             .await
-            .resolve(slack_user, team, at(now_ms))
+            .resolve(slack_user, team, Timestamp::from_millis(now_ms))
             .await
             .map_err(|err| err.to_string())?;
         Ok((resolution, home))
@@ -586,7 +584,12 @@ impl Identity {
     pub async fn mentions(&self, users: &[PdUserId], now_ms: i64) -> crate::render::Mentions {
         let mut mentions = crate::render::Mentions::new();
         for user in users {
-            match self.resolver().await.slack_user_for(user, at(now_ms)).await {
+            match self
+                .resolver()
+                .await
+                .slack_user_for(user, Timestamp::from_millis(now_ms))
+                .await
+            {
                 Ok(Some(slack)) => {
                     mentions.insert(user.clone(), slack);
                 }
@@ -639,9 +642,4 @@ impl Identity {
             Err(err) => format!("pdbridge could not look you up right now: {err}"),
         }
     }
-}
-
-fn at(now_ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

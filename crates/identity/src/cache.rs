@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
+use ids::{Email, PdUserId, SlackTeamId, SlackUserId, Timestamp};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::Error;
 use crate::mapping::MappingOutcome;
@@ -82,27 +82,27 @@ pub struct CacheEntry {
     /// The answer.
     pub value: CacheValue,
     /// When the answer was fetched.
-    #[serde(with = "time::serde::rfc3339")]
-    pub stored_at: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub stored_at: Timestamp,
     /// When the answer stops being used.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub expires_at: Timestamp,
     /// For a mapping: when the PagerDuty user's facts that authorize (email, role, teams) must
     /// be read again, while the Slack↔PagerDuty link itself lasts until `expires_at`. `None`
     /// (also for entries written before this field existed) means they are stale.
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    pub facts_expire_at: Option<OffsetDateTime>,
+    #[serde(default, with = "rfc3339::option")]
+    pub facts_expire_at: Option<Timestamp>,
 }
 
 impl CacheEntry {
     /// Whether the entry may still be used at `now`.
-    pub fn is_fresh(&self, now: OffsetDateTime) -> bool {
+    pub fn is_fresh(&self, now: Timestamp) -> bool {
         now < self.expires_at
     }
 
     /// The cached forward outcome, if the entry is fresh, is a forward mapping and was computed
     /// from the same `basis`.
-    pub fn forward(&self, basis: &MappingBasis, now: OffsetDateTime) -> Option<&MappingOutcome> {
+    pub fn forward(&self, basis: &MappingBasis, now: Timestamp) -> Option<&MappingOutcome> {
         match &self.value {
             CacheValue::Forward {
                 basis: cached,
@@ -113,12 +113,12 @@ impl CacheEntry {
     }
 
     /// Whether the authorizing facts of a mapped user may still be used at `now`.
-    pub fn facts_fresh(&self, now: OffsetDateTime) -> bool {
+    pub fn facts_fresh(&self, now: Timestamp) -> bool {
         self.facts_expire_at.is_some_and(|at| now < at) && self.is_fresh(now)
     }
 
     /// The cached reverse answer `(pd_email, slack_user)`, if the entry is fresh and a reverse one.
-    pub fn reverse(&self, now: OffsetDateTime) -> Option<(Option<&Email>, Option<&SlackUserId>)> {
+    pub fn reverse(&self, now: Timestamp) -> Option<(Option<&Email>, Option<&SlackUserId>)> {
         match &self.value {
             CacheValue::Reverse {
                 pd_email,
@@ -152,13 +152,9 @@ impl Default for CacheTtls {
     }
 }
 
-fn seconds(secs: u64) -> time::Duration {
-    time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
-}
-
 impl CacheTtls {
     /// An entry for `value` fetched at `now`, expiring after the positive or negative TTL.
-    pub fn entry(&self, key: CacheKey, value: CacheValue, now: OffsetDateTime) -> CacheEntry {
+    pub fn entry(&self, key: CacheKey, value: CacheValue, now: Timestamp) -> CacheEntry {
         let secs = if value.is_positive() {
             self.positive_ttl_secs
         } else {
@@ -166,7 +162,7 @@ impl CacheTtls {
         };
         let facts_expire_at = match &value {
             CacheValue::Forward { outcome, .. } if outcome.mapped().is_some() => {
-                Some(now.saturating_add(seconds(self.facts_ttl_secs)))
+                Some(now.saturating_add(Duration::from_secs(self.facts_ttl_secs)))
             }
             _ => None,
         };
@@ -174,8 +170,62 @@ impl CacheTtls {
             key,
             value,
             stored_at: now,
-            expires_at: now.saturating_add(seconds(secs)),
+            expires_at: now.saturating_add(Duration::from_secs(secs)),
             facts_expire_at,
+        }
+    }
+}
+
+/// The entries' times as RFC 3339 strings, the form stored rows have always had.
+///
+/// Times outside the years 0000 to 9999 (which RFC 3339 cannot write) are written as the nearest
+/// one inside.
+mod rfc3339 {
+    use ids::Timestamp;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+
+    const MIN: OffsetDateTime = datetime!(0000-01-01 00:00 UTC);
+    const MAX: OffsetDateTime = datetime!(9999-12-31 23:59:59.999 UTC);
+
+    fn to_datetime(at: Timestamp) -> OffsetDateTime {
+        let nanos = i128::from(at.as_millis()) * 1_000_000;
+        let nanos = nanos.clamp(MIN.unix_timestamp_nanos(), MAX.unix_timestamp_nanos());
+        OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn to_timestamp(at: OffsetDateTime) -> Timestamp {
+        let millis = at.unix_timestamp_nanos().div_euclid(1_000_000);
+        Timestamp::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+    }
+
+    pub fn serialize<S: Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::serialize(&to_datetime(*at), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Timestamp, D::Error> {
+        time::serde::rfc3339::deserialize(deserializer).map(to_timestamp)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            at: &Option<Timestamp>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            #[derive(Serialize)]
+            struct Wrap(#[serde(with = "super")] Timestamp);
+            at.map(Wrap).serialize(serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Timestamp>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrap(#[serde(with = "super")] Timestamp);
+            Ok(Option::<Wrap>::deserialize(deserializer)?.map(|Wrap(at)| at))
         }
     }
 }

@@ -4,8 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
-use time::OffsetDateTime;
+use ids::{Email, PdUserId, SlackTeamId, SlackUserId, Timestamp};
 
 use crate::Error;
 use crate::cache::{CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis};
@@ -147,7 +146,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         &self,
         slack_user: &SlackUserId,
         acting_team: Option<&SlackTeamId>,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Resolution, Error> {
         let basis = self.basis(slack_user, acting_team);
         let key = CacheKey::Slack(slack_user.clone());
@@ -179,7 +178,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         entry: &CacheEntry,
         basis: &MappingBasis,
         user: &MappedUser,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Option<Resolution>, Error> {
         let Some(facts) = self.directory.pd_user(&user.pd_user).await? else {
             return Ok(None);
@@ -217,7 +216,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         &self,
         slack_user: &SlackUserId,
         acting_team: Option<&SlackTeamId>,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Resolution, Error> {
         let basis = self.basis(slack_user, acting_team);
         self.fetch_and_store(slack_user, basis, now).await
@@ -228,7 +227,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     pub async fn slack_user_for(
         &self,
         pd_user: &PdUserId,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Option<SlackUserId>, Error> {
         self.reverse(pd_user, now, false).await
     }
@@ -237,7 +236,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     pub async fn refresh_slack_user_for(
         &self,
         pd_user: &PdUserId,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Option<SlackUserId>, Error> {
         self.reverse(pd_user, now, true).await
     }
@@ -263,7 +262,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
         &self,
         slack_user: &SlackUserId,
         basis: MappingBasis,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Result<Resolution, Error> {
         let overrides = &self.config.overrides;
         let facts = self.directory.slack_user(slack_user).await?;
@@ -300,7 +299,7 @@ impl<D: Directory, C: CacheStore> Resolver<D, C> {
     async fn reverse(
         &self,
         pd_user: &PdUserId,
-        now: OffsetDateTime,
+        now: Timestamp,
         refresh: bool,
     ) -> Result<Option<SlackUserId>, Error> {
         let overrides = &self.config.overrides;

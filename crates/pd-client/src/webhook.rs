@@ -428,7 +428,58 @@ impl EventData {
 impl<'de> Deserialize<'de> for EventData {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let value = serde_json::Value::deserialize(d)?;
+        // The data is kept as raw JSON text and parsed once into the struct its `type` names,
+        // without first building a `serde_json::Value` tree of every field. Anything that
+        // parses differently that way (data that is not an object, a duplicate key) takes the
+        // `Value` path, so the result is the same either way.
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        let text = raw.get();
+        let typed = match serde_json::from_str::<DataType<'_>>(text) {
+            Ok(DataType { kind: Some(kind) }) => match kind.as_ref() {
+                "incident" => serde_json::from_str(text)
+                    .map(|i| Some(Self::Incident(Box::new(i))))
+                    .ok(),
+                "incident_note" => serde_json::from_str(text)
+                    .map(|d| Some(Self::IncidentNote(d)))
+                    .ok(),
+                "incident_responder" => serde_json::from_str(text)
+                    .map(|d| Some(Self::IncidentResponder(d)))
+                    .ok(),
+                "incident_status_update" => serde_json::from_str(text)
+                    .map(|d| Some(Self::IncidentStatusUpdate(d)))
+                    .ok(),
+                "incident_conference_bridge" => serde_json::from_str(text)
+                    .map(|d| Some(Self::IncidentConferenceBridge(d)))
+                    .ok(),
+                "incident_workflow_instance" => serde_json::from_str(text)
+                    .map(|d| Some(Self::IncidentWorkflowInstance(d)))
+                    .ok(),
+                "service" => serde_json::from_str(text)
+                    .map(|d| Some(Self::Service(d)))
+                    .ok(),
+                "ping" => serde_json::from_str(text).map(|d| Some(Self::Ping(d))).ok(),
+                _ => None,
+            },
+            Ok(DataType { kind: None }) | Err(_) => None,
+        };
+        if let Some(Some(data)) = typed {
+            return Ok(data);
+        }
+        let value: serde_json::Value = serde_json::from_str(text).map_err(D::Error::custom)?;
+        Self::from_value(value).map_err(D::Error::custom)
+    }
+}
+
+/// The `type` of event data, read without the rest.
+#[derive(Deserialize)]
+struct DataType<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl EventData {
+    /// Event data from its JSON value, chosen by its `type` (any other type is [`Self::Other`]).
+    fn from_value(value: serde_json::Value) -> Result<Self, String> {
         let kind = value
             .get("type")
             .and_then(|t| t.as_str())
@@ -451,7 +502,7 @@ impl<'de> Deserialize<'de> for EventData {
             "ping" => serde_json::from_value(value).map(Self::Ping),
             _ => return Ok(Self::Other(value)),
         };
-        parsed.map_err(|e| D::Error::custom(format!("event data of type {kind:?}: {e}")))
+        parsed.map_err(|e| format!("event data of type {kind:?}: {e}"))
     }
 }
 

@@ -126,7 +126,8 @@
 //!
 //! Each module uses only the modules before it in this list, never one after it:
 //!
-//! 1. `time`, `types` (incident data, effect ids), `input`, `effect`, `config`: the vocabulary.
+//! 1. `types` (incident data, effect ids), `input`, `effect`, `config`: the vocabulary
+//!    (`Timestamp` comes from `ids`).
 //! 2. `text`: every user-visible string (replies, card text, thread lines), from data alone.
 //! 3. `state`: [`IncidentState`] and what is derived from it without changing it (the card
 //!    view, the awaited effects, the next timer).

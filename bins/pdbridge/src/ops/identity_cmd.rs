@@ -33,12 +33,11 @@ use identity::{
     CacheEntry, CacheKey, CacheStore, CacheValue, MappingOutcome, MappingSource, MemoryCache,
     OverrideEntry, OverrideTarget, Overrides, Resolution, Resolver, ResolverConfig,
 };
-use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
+use ids::{Email, PdUserId, SlackTeamId, SlackUserId, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use slack_client::SlackClient;
 use store::{IdentityKey, Store, UnixMillis};
-use time::OffsetDateTime;
 
 use super::EXIT_USAGE;
 use crate::config::Config;
@@ -783,7 +782,7 @@ pub async fn resolve_user(
         ttls: config.identity_cache,
     };
     let database = &config.server.database;
-    let now = crate::clock::now_utc();
+    let now = crate::clock::now();
     if database.exists() {
         let store = Store::open(database)
             .map_err(|e| format!("cannot open the database {}: {e}", database.display()))?;
@@ -808,7 +807,7 @@ async fn run_resolver<C: CacheStore>(
     slack_user: &SlackUserId,
     workspace: &SlackTeamId,
     refresh: bool,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<Resolution, String> {
     let answer = if refresh {
         resolver.refresh(slack_user, Some(workspace), now).await

@@ -397,7 +397,7 @@ async fn cache_stale_alice(w: &World, database: &Path) {
     let entry = CacheTtls::default().entry(
         CacheKey::Slack(SlackUserId::new("U0ALICE")),
         value,
-        OffsetDateTime::now_utc(),
+        pdbridge::clock::now(),
     );
     StoreCache(store).put(entry).await.unwrap();
 }

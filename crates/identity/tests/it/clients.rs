@@ -7,11 +7,9 @@ use identity::{Error, MappingSource, MemoryCache, Overrides, Resolver, ResolverC
 use ids::{PdUserId, SlackUserId};
 use pd_client::{Auth, PdClient, Secret};
 use slack_client::{BotToken, SlackClient, SlackConfig};
-use time::OffsetDateTime;
-use time::macros::datetime;
 use url::Url;
 
-const T0: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+use crate::{T0, minutes};
 
 struct World {
     pd: FakePagerDuty,
@@ -161,7 +159,7 @@ async fn cached_answers_make_no_api_calls() {
         .unwrap();
     let before = w.requests();
     assert!(before >= 4);
-    let later = T0 + time::Duration::minutes(1);
+    let later = T0.saturating_add(minutes(1));
     assert!(w.resolver.resolve(&user, None, later).await.unwrap().cached);
     assert!(
         w.resolver

@@ -11,10 +11,8 @@ use identity::{
 };
 use ids::{Email, PdUserId, SlackTeamId, SlackUserId};
 use pretty_assertions::assert_eq;
-use time::OffsetDateTime;
-use time::macros::datetime;
 
-const T0: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+use crate::{T0, hours, minutes, seconds};
 
 fn email(s: &str) -> Email {
     Email::parse(s).unwrap()
@@ -150,7 +148,7 @@ async fn maps_by_email_case_insensitively_and_caches() {
     assert_eq!(calls, 2, "users.info + users?query");
 
     let again = r
-        .resolve(&u("UALICE"), None, T0 + time::Duration::minutes(4))
+        .resolve(&u("UALICE"), None, T0.saturating_add(minutes(4)))
         .await
         .unwrap();
     assert!(again.cached);
@@ -159,7 +157,7 @@ async fn maps_by_email_case_insensitively_and_caches() {
 
     // The link lasts 24 h; only the PagerDuty user's facts are read again, by id.
     let later = r
-        .resolve(&u("UALICE"), None, T0 + time::Duration::hours(23))
+        .resolve(&u("UALICE"), None, T0.saturating_add(hours(23)))
         .await
         .unwrap();
     assert!(!later.cached);
@@ -167,7 +165,7 @@ async fn maps_by_email_case_insensitively_and_caches() {
     assert_eq!(r.directory().calls(), calls + 1, "GET /users/{{id}} only");
 
     let expired = r
-        .resolve(&u("UALICE"), None, T0 + time::Duration::hours(24))
+        .resolve(&u("UALICE"), None, T0.saturating_add(hours(24)))
         .await
         .unwrap();
     assert!(!expired.cached);
@@ -179,8 +177,8 @@ async fn maps_by_email_case_insensitively_and_caches() {
 #[tokio::test]
 async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
     let r = resolver(FakeDirectory::standard());
-    let ttl = time::Duration::seconds(i64::try_from(CacheTtls::default().facts_ttl_secs).unwrap());
-    assert_eq!(ttl, time::Duration::minutes(5));
+    let ttl = seconds(CacheTtls::default().facts_ttl_secs);
+    assert_eq!(ttl, minutes(5));
     let first = r.resolve(&u("UALICE"), None, T0).await.unwrap();
     assert_eq!(first.outcome.mapped().unwrap().role, None);
     let calls = r.directory().calls();
@@ -192,13 +190,16 @@ async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
     }
 
     let just_before = r
-        .resolve(&u("UALICE"), None, T0 + ttl - time::Duration::seconds(1))
+        .resolve(&u("UALICE"), None, T0.saturating_add(ttl - seconds(1)))
         .await
         .unwrap();
     assert!(just_before.cached);
     assert_eq!(just_before.outcome.mapped().unwrap().role, None);
 
-    let at_expiry = r.resolve(&u("UALICE"), None, T0 + ttl).await.unwrap();
+    let at_expiry = r
+        .resolve(&u("UALICE"), None, T0.saturating_add(ttl))
+        .await
+        .unwrap();
     assert!(!at_expiry.cached);
     let user = at_expiry.outcome.mapped().unwrap();
     assert_eq!(user.role.as_deref(), Some("observer"));
@@ -217,12 +218,12 @@ async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
         .unwrap();
     assert_eq!(
         entry.expires_at,
-        T0 + time::Duration::hours(24),
+        T0.saturating_add(hours(24)),
         "the link keeps its expiry"
     );
-    assert_eq!(entry.facts_expire_at, Some(T0 + ttl + ttl));
+    assert_eq!(entry.facts_expire_at, Some(T0.saturating_add(ttl * 2)));
     assert!(
-        r.resolve(&u("UALICE"), None, T0 + ttl)
+        r.resolve(&u("UALICE"), None, T0.saturating_add(ttl))
             .await
             .unwrap()
             .cached
@@ -230,7 +231,10 @@ async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
 
     // An email change in PagerDuty breaks the link: the user is mapped again from scratch.
     r.directory().pd.lock().unwrap()[0].email = email("alice.new@example.com");
-    let remapped = r.resolve(&u("UALICE"), None, T0 + ttl * 2).await.unwrap();
+    let remapped = r
+        .resolve(&u("UALICE"), None, T0.saturating_add(ttl * 2))
+        .await
+        .unwrap();
     assert_eq!(
         remapped.outcome.refusal().unwrap().code(),
         "no_pd_user_with_email"
@@ -249,7 +253,10 @@ async fn authorizing_facts_expire_after_the_facts_ttl_while_the_link_stays() {
         .lock()
         .unwrap()
         .retain(|p| p.id.as_str() != "PBOB");
-    let gone = r.resolve(&u("UBOB"), None, T0 + ttl).await.unwrap();
+    let gone = r
+        .resolve(&u("UBOB"), None, T0.saturating_add(ttl))
+        .await
+        .unwrap();
     assert_eq!(
         gone.outcome.refusal().unwrap().code(),
         "no_pd_user_with_email"
@@ -267,14 +274,14 @@ async fn misses_use_the_short_ttl_and_refresh_takes_effect_at_once() {
 
     r.directory().add_pd("PCAROL", "carol@example.com");
     let still = r
-        .resolve(&u("UCAROL"), None, T0 + time::Duration::minutes(4))
+        .resolve(&u("UCAROL"), None, T0.saturating_add(minutes(4)))
         .await
         .unwrap();
     assert!(still.cached);
     assert!(still.outcome.refusal().is_some());
 
     let after = r
-        .resolve(&u("UCAROL"), None, T0 + time::Duration::minutes(5))
+        .resolve(&u("UCAROL"), None, T0.saturating_add(minutes(5)))
         .await
         .unwrap();
     assert_eq!(after.outcome.mapped().unwrap().pd_user.as_str(), "PCAROL");
@@ -282,12 +289,12 @@ async fn misses_use_the_short_ttl_and_refresh_takes_effect_at_once() {
     // An email change in Slack shows after an explicit refresh without waiting for the TTL.
     r.directory().add_slack("UCAROL", Some("bob@example.com"));
     let cached = r
-        .resolve(&u("UCAROL"), None, T0 + time::Duration::minutes(6))
+        .resolve(&u("UCAROL"), None, T0.saturating_add(minutes(6)))
         .await
         .unwrap();
     assert_eq!(cached.outcome.mapped().unwrap().pd_user.as_str(), "PCAROL");
     let refreshed = r
-        .refresh(&u("UCAROL"), None, T0 + time::Duration::minutes(6))
+        .refresh(&u("UCAROL"), None, T0.saturating_add(minutes(6)))
         .await
         .unwrap();
     assert!(!refreshed.cached);
@@ -330,7 +337,7 @@ async fn cached_mapping_survives_a_restart_without_directory_calls() {
         MemoryCache::from_entries(entries),
         config(Overrides::new()),
     );
-    let later = T0 + time::Duration::minutes(1);
+    let later = T0.saturating_add(minutes(1));
     let alice = restarted.resolve(&u("UALICE"), None, later).await.unwrap();
     assert!(alice.cached);
     assert_eq!(alice.outcome.mapped().unwrap().pd_user.as_str(), "PALICE");
@@ -491,7 +498,7 @@ async fn reverse_mapping_prefers_overrides_then_exact_email() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(entry.expires_at, T0 + time::Duration::minutes(5));
+    assert_eq!(entry.expires_at, T0.saturating_add(minutes(5)));
     assert_eq!(
         entry.value,
         CacheValue::Reverse {
@@ -523,8 +530,8 @@ async fn configurable_ttls() {
     r.resolve(&u("UALICE"), None, T0).await.unwrap();
     r.resolve(&u("UCAROL"), None, T0).await.unwrap();
     let entries = r.cache().entries();
-    assert_eq!(entries[0].expires_at, T0 + time::Duration::seconds(60));
-    assert_eq!(entries[1].expires_at, T0 + time::Duration::seconds(1));
+    assert_eq!(entries[0].expires_at, T0.saturating_add(seconds(60)));
+    assert_eq!(entries[1].expires_at, T0.saturating_add(seconds(1)));
     assert!(toml::from_str::<CacheTtls>("positive_ttl = 1\n").is_err());
 }
 
@@ -630,4 +637,48 @@ fn cache_entry_json_is_stable() {
     let old: CacheEntry = serde_json::from_value(old).unwrap();
     assert_eq!(old.facts_expire_at, None);
     assert!(old.is_fresh(T0) && !old.facts_fresh(T0));
+}
+
+/// Rows written before `Timestamp` (RFC 3339 with any offset and sub-millisecond digits) still
+/// load, and an entry is written back in exactly the old form.
+#[test]
+fn cache_entry_times_keep_their_rfc3339_form() {
+    let old = r#"{"key":{"pd":"PALICE"},"value":{"kind":"reverse","pd_email":null,"slack_user":null},"stored_at":"2026-11-24T13:00:00.123456789+01:00","expires_at":"2026-11-24T12:05:00.5Z"}"#;
+    let entry: CacheEntry = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        entry.stored_at,
+        ids::Timestamp::from_millis(T0.as_millis() + 123)
+    );
+    assert_eq!(
+        entry.expires_at,
+        T0.saturating_add(minutes(5) + seconds(1) / 2)
+    );
+    assert_eq!(entry.facts_expire_at, None);
+    assert!(entry.is_fresh(T0.saturating_add(minutes(5))));
+    assert!(!entry.is_fresh(entry.expires_at));
+
+    let written = serde_json::to_string(&entry).unwrap();
+    assert_eq!(
+        written,
+        r#"{"key":{"pd":"PALICE"},"value":{"kind":"reverse","pd_email":null,"slack_user":null},"stored_at":"2026-11-24T12:00:00.123Z","expires_at":"2026-11-24T12:05:00.5Z","facts_expire_at":null}"#
+    );
+    assert_eq!(serde_json::from_str::<CacheEntry>(&written).unwrap(), entry);
+
+    // A lifetime past what RFC 3339 can write is written as its last millisecond.
+    let ttls = CacheTtls {
+        negative_ttl_secs: u64::MAX,
+        ..CacheTtls::default()
+    };
+    let forever = ttls.entry(
+        CacheKey::Pd(PdUserId::new("PALICE")),
+        CacheValue::Reverse {
+            pd_email: None,
+            slack_user: None,
+        },
+        T0,
+    );
+    let json = serde_json::to_value(&forever).unwrap();
+    assert_eq!(json["expires_at"], "9999-12-31T23:59:59.999Z");
+    let read: CacheEntry = serde_json::from_value(json).unwrap();
+    assert!(read.is_fresh(T0.saturating_add(hours(24 * 365 * 1000))));
 }

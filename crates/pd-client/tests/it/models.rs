@@ -633,3 +633,54 @@ fn service_team_and_current_user_fixtures_parse() {
     );
     assert_eq!(me.user.teams[0].id, TeamId::new("PQ9K7I8"));
 }
+
+/// Event data parsed straight from the body (raw text into the struct its `type` names) is the
+/// same as data parsed through a `serde_json::Value`, for every webhook fixture and for the
+/// shapes the direct parse hands to the `Value` path (duplicate keys, a `null` or missing type,
+/// data that is not an object).
+#[test]
+fn event_data_parses_the_same_directly_and_through_a_value() {
+    let dir = format!(
+        "{}/../../fixtures/pagerduty-webhooks",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut bodies: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|entry| std::fs::read(entry.expect("entry").path()).expect("read"))
+        .collect();
+    assert!(bodies.len() > 5, "fixtures found in {dir}");
+    let event = |data: &str| {
+        format!(
+            r#"{{"event":{{"id":"E1","event_type":"incident.acknowledged","occurred_at":"2026-01-01T00:00:00Z","data":{data}}}}}"#
+        )
+        .into_bytes()
+    };
+    bodies.push(event(
+        r#"{"type":"incident","type":"incident","id":"P1","number":1,"status":"acknowledged"}"#,
+    ));
+    bodies.push(event(
+        r#"{"type":"incident","id":"P1","id":"P2","number":1,"status":"acknowledged"}"#,
+    ));
+    bodies.push(event(r#"{"type":null,"id":"P1"}"#));
+    bodies.push(event(r#"{"id":"P1"}"#));
+    bodies.push(event(r#"[1,2]"#));
+    bodies.push(event(r#""text""#));
+    bodies.push(event(
+        r#"{"type":"incident","id":"P1","status":"acknowledged"}"#,
+    ));
+    bodies.push(event(r#"{"type":"custom_thing","x":{"y":[1,2.5,"z"]}}"#));
+    for body in &bodies {
+        let direct = WebhookEnvelope::from_slice(body);
+        let via_value = serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::from_value::<WebhookEnvelope>(v).map_err(|e| e.to_string()));
+        match (direct, via_value) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", String::from_utf8_lossy(body)),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!(
+                "{}: direct {a:?}, through a value {b:?}",
+                String::from_utf8_lossy(body)
+            ),
+        }
+    }
+}
