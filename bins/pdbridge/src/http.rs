@@ -5,7 +5,7 @@
 //! path (404 / 405), refuse bodies over [`BODY_LIMIT`] (413, by `Content-Length` first and again
 //! while reading) and bodies not complete within [`AppState::body_read_timeout`] (408, and the
 //! connection is closed), verify the signature over the raw bytes (401; the body never reaches a parser
-//! before this), then hand the verified bytes to the [`Bridge`]. A bridge failure is ours and
+//! before this), then hand the verified bytes to the [`Handler`]. A handler failure is ours and
 //! answers 503, never 4xx, so PagerDuty retries instead of counting a drop.
 
 use std::convert::Infallible;
@@ -69,8 +69,9 @@ pub enum SlackReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unavailable(pub String);
 
-/// What the HTTP layer hands verified requests to.
-pub trait Bridge: Send + Sync + 'static {
+/// What the HTTP layer hands verified requests to: [`crate::bridge::Bridge`] in the server
+/// (see [`crate::intake`]), a scripted one in tests.
+pub trait Handler: Send + Sync + 'static {
     /// Records a verified PagerDuty delivery (raw body) and says whether it was new.
     fn pagerduty_webhook(
         &self,
@@ -96,7 +97,7 @@ pub trait Bridge: Send + Sync + 'static {
 
 /// Everything the HTTP layer needs.
 pub struct AppState<B> {
-    /// Where verified requests go.
+    /// Where verified requests go (the bridge, in the server).
     pub bridge: Arc<B>,
     /// The Slack signing secret.
     pub slack_secret: SlackSigningSecret,
@@ -165,7 +166,7 @@ impl<B> App<B> {
 }
 
 /// Builds the service (serving every route).
-pub fn app<B: Bridge>(state: AppState<B>) -> App<B> {
+pub fn app<B: Handler>(state: AppState<B>) -> App<B> {
     App {
         state: Arc::new(state),
         listener: Listener::All,
@@ -176,7 +177,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<B, ReqBody> tower::Service<Request<ReqBody>> for App<B>
 where
-    B: Bridge,
+    B: Handler,
     ReqBody: Body<Data = Bytes> + Send + 'static,
     ReqBody::Error: Into<BoxError>,
 {
@@ -234,7 +235,7 @@ async fn handle<B, ReqBody>(
     req: Request<ReqBody>,
 ) -> Response<ResponseBody>
 where
-    B: Bridge,
+    B: Handler,
     ReqBody: Body<Data = Bytes> + Send + 'static,
     ReqBody::Error: Into<BoxError>,
 {
@@ -320,7 +321,7 @@ where
     }
 }
 
-async fn dispatch<B: Bridge>(
+async fn dispatch<B: Handler>(
     state: &AppState<B>,
     route: Route,
     headers: &HeaderMap,

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::Service;
 
-use crate::http::{App, Bridge};
+use crate::http::{App, Handler};
 
 /// The default [`ConnLimits::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,7 +51,7 @@ impl Default for ConnLimits {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains connections for at most
 /// `grace`.
-pub async fn serve<B: Bridge>(
+pub async fn serve<B: Handler>(
     listener: TcpListener,
     app: App<B>,
     shutdown: impl Future<Output = ()> + Send,

@@ -13,7 +13,7 @@ struct Scripted {
     seen: Mutex<Vec<(Option<WebhookId>, Bytes)>>,
 }
 
-impl Bridge for Scripted {
+impl Handler for Scripted {
     async fn pagerduty_webhook(
         &self,
         webhook_id: Option<WebhookId>,

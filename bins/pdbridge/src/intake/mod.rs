@@ -1,4 +1,4 @@
-//! Intake: the HTTP handlers' side of the bridge ([`http::Bridge`] for [`Bridge`]). A verified
+//! Intake: the HTTP handlers' side of the bridge ([`http::Handler`] for [`Bridge`]). A verified
 //! PagerDuty delivery is queued for the writer here; Slack block actions and view submissions
 //! are in `slack.rs`, slash commands in `command.rs`.
 //!
@@ -118,7 +118,7 @@ impl Bridge {
     }
 }
 
-impl http::Bridge for Bridge {
+impl http::Handler for Bridge {
     async fn pagerduty_webhook(
         &self,
         webhook_id: Option<WebhookId>,
