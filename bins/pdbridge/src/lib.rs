@@ -7,6 +7,12 @@
 //! until SIGTERM/SIGINT. The logic of the bridge lives in the workspace crates (`sync-core`
 //! decides, `store` remembers, the clients talk); this crate only composes them.
 //!
+//! A request meets the modules in this order: [`server`] (connections), [`http`] (limits and
+//! signatures), [`intake`] (the bridge's handlers), [`translate`] (wire to engine input),
+//! [`writer`] (the engine and the group commit), [`inbox`] (stored inputs to the engine),
+//! [`dispatch`] (claiming effects), [`perform`] (one effect, one client call, one outcome) and
+//! [`reconcile`] (timers and the reconciler). [`context`] is what they all read.
+//!
 //! Invariants: signatures are verified over raw bytes before any parsing; an input, the state it
 //! changes and the effects it emits commit in one transaction; our own failures answer 503,
 //! never 4xx; secrets never reach `Debug`, logs or errors.

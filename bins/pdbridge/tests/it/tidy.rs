@@ -294,3 +294,25 @@ fn the_code_map_lists_every_workspace_crate() {
         );
     }
 }
+
+#[test]
+fn the_code_map_lists_every_file_of_the_binary() {
+    let architecture = read(&root().join("docs/ARCHITECTURE.md"));
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root().join("bins/pdbridge/src")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let named = if entry.file_type().unwrap().is_dir() {
+            format!("`{name}/")
+        } else {
+            format!("`{name}`")
+        };
+        if !architecture.contains(&named) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md's code map of the binary does not name {missing:?}"
+    );
+}
