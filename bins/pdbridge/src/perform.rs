@@ -1,4 +1,8 @@
 //! Carrying out one effect: the client call it names and the [`Outcome`] the engine is fed.
+//!
+//! Every client call's result goes through `pd_call`/`slack_call` (or `count_pd`/`count_slack`),
+//! which count it in `api_calls` once and turn an error into its outcome (`pd_error`,
+//! `slack_error`, pure); the branches of [`perform`] never touch the metrics themselves.
 
 use std::time::Duration;
 
@@ -27,14 +31,57 @@ const LOOK_PAGES: usize = 5;
 /// The page size of that look.
 const LOOK_PAGE_SIZE: u32 = 200;
 
-pub(crate) fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
+/// The `outcome` label a PagerDuty call is counted under in `api_calls`.
+fn pd_label<T>(result: &Result<T, pd_client::Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(err) if err.status() == Some(429) => "rate_limited",
+        Err(_) => "error",
+    }
+}
+
+/// The `outcome` label a Slack call is counted under in `api_calls`.
+fn slack_label<T>(result: &Result<T, slack_client::Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(slack_client::Error::RateLimitedLocally { .. }) => "rate_limited_locally",
+        Err(err) if slack_rate_limited(err).is_some() => "rate_limited",
+        Err(_) => "error",
+    }
+}
+
+/// Counts one PagerDuty call's result: the one place PagerDuty calls reach the metrics.
+pub(crate) fn count_pd<T>(bridge: &Bridge, result: &Result<T, pd_client::Error>) {
+    bridge.ctx.metrics.api_call("pagerduty", pd_label(result));
+}
+
+/// Counts one Slack call's result: the one place Slack calls reach the metrics.
+fn count_slack<T>(bridge: &Bridge, result: &Result<T, slack_client::Error>) {
+    bridge.ctx.metrics.api_call("slack", slack_label(result));
+}
+
+/// Counts one PagerDuty call and turns its error into the outcome the engine is fed. (The large
+/// `Err` is that outcome, returned once to the engine, like `find_card`'s.)
+#[allow(clippy::result_large_err)]
+fn pd_call<T>(bridge: &Bridge, result: Result<T, pd_client::Error>) -> Result<T, Outcome> {
+    count_pd(bridge, &result);
+    result.map_err(|err| pd_error(&err))
+}
+
+/// Counts one Slack call and turns its error into the outcome the engine is fed.
+#[allow(clippy::result_large_err)]
+fn slack_call<T>(bridge: &Bridge, result: Result<T, slack_client::Error>) -> Result<T, Outcome> {
+    count_slack(bridge, &result);
+    result.map_err(|err| slack_error(&err))
+}
+
+/// What a PagerDuty error means to the engine.
+fn pd_error(err: &pd_client::Error) -> Outcome {
     if err.status() == Some(429) {
-        bridge.ctx.metrics.api_call("pagerduty", "rate_limited");
         return Outcome::RateLimited {
             retry_after: err.retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
         };
     }
-    bridge.ctx.metrics.api_call("pagerduty", "error");
     if err.was_sent().is_none() {
         return Outcome::MaybeSent {
             error: err.to_string(),
@@ -52,27 +99,31 @@ pub(crate) fn pd_outcome(bridge: &Bridge, err: &pd_client::Error) -> Outcome {
     }
 }
 
-fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
+/// Slack's own rate limit (a 429 or `ratelimited`), with its `Retry-After` if any.
+fn slack_rate_limited(err: &slack_client::Error) -> Option<Option<Duration>> {
+    match err {
+        slack_client::Error::Api {
+            status,
+            code,
+            retry_after,
+            ..
+        } if *status == 429 || code.as_deref() == Some("ratelimited") => Some(*retry_after),
+        _ => None,
+    }
+}
+
+/// What a Slack error means to the engine.
+fn slack_error(err: &slack_client::Error) -> Outcome {
     // Our own limiter refusing to queue longer is a delay, exactly like a 429: the engine waits
     // `wait` for this key instead of counting a failure and backing off for minutes.
     if let slack_client::Error::RateLimitedLocally { wait, .. } = err {
-        bridge.ctx.metrics.api_call("slack", "rate_limited_locally");
         return Outcome::RateLimited { retry_after: *wait };
     }
-    if let slack_client::Error::Api {
-        status,
-        code,
-        retry_after,
-        ..
-    } = err
-        && (*status == 429 || code.as_deref() == Some("ratelimited"))
-    {
-        bridge.ctx.metrics.api_call("slack", "rate_limited");
+    if let Some(retry_after) = slack_rate_limited(err) {
         return Outcome::RateLimited {
             retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
         };
     }
-    bridge.ctx.metrics.api_call("slack", "error");
     if matches!(err, slack_client::Error::MaybeSent { .. }) {
         return Outcome::MaybeSent {
             error: err.to_string(),
@@ -90,31 +141,23 @@ fn slack_outcome(bridge: &Bridge, err: &slack_client::Error) -> Outcome {
     }
 }
 
+/// The outcome of a PagerDuty mutation.
 fn updated(bridge: &Bridge, result: Result<pd_client::Updated, pd_client::Error>) -> Outcome {
-    match result {
-        Ok(u) if u.already => {
-            bridge.ctx.metrics.api_call("pagerduty", "ok");
-            Outcome::AlreadyInState
-        }
-        Ok(u) => {
-            bridge.ctx.metrics.api_call("pagerduty", "ok");
-            match u.incident.as_ref().and_then(translate::rest_snapshot) {
-                Some(snapshot) => Outcome::PdIncident(snapshot),
-                None => Outcome::Done,
-            }
-        }
-        Err(err) => pd_outcome(bridge, &err),
+    match pd_call(bridge, result) {
+        Ok(u) if u.already => Outcome::AlreadyInState,
+        Ok(u) => match u.incident.as_ref().and_then(translate::rest_snapshot) {
+            Some(snapshot) => Outcome::PdIncident(snapshot),
+            None => Outcome::Done,
+        },
+        Err(outcome) => outcome,
     }
 }
 
 /// Carries out one effect through the clients and says what happened.
 pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
-    let slack_done = |r: Result<(), slack_client::Error>| match r {
-        Ok(()) => {
-            bridge.ctx.metrics.api_call("slack", "ok");
-            Outcome::Done
-        }
-        Err(err) => slack_outcome(bridge, &err),
+    let slack_done = |r: Result<(), slack_client::Error>| match slack_call(bridge, r) {
+        Ok(()) => Outcome::Done,
+        Err(outcome) => outcome,
     };
     match effect {
         Effect::PostCard {
@@ -136,12 +179,9 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             let m = render::card_with_mentions(card, &mentions(bridge, card).await);
             let mut post = PostMessage::new(channel.clone(), m.text, m.blocks);
             post.metadata = Some(card_metadata(&card.incident));
-            match bridge.ctx.slack.post_message(&post).await {
-                Ok(r) => {
-                    bridge.ctx.metrics.api_call("slack", "ok");
-                    Outcome::Posted { ts: r.ts }
-                }
-                Err(err) => slack_outcome(bridge, &err),
+            match slack_call(bridge, bridge.ctx.slack.post_message(&post).await) {
+                Ok(r) => Outcome::Posted { ts: r.ts },
+                Err(outcome) => outcome,
             }
         }
         Effect::UpdateCard {
@@ -167,10 +207,10 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             for m in render::thread(lines) {
                 let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
                 req.thread_ts = Some(thread_ts.clone());
-                if let Err(err) = bridge.ctx.slack.post_message(&req).await {
-                    return slack_outcome(bridge, &err);
+                if let Err(outcome) = slack_call(bridge, bridge.ctx.slack.post_message(&req).await)
+                {
+                    return outcome;
                 }
-                bridge.ctx.metrics.api_call("slack", "ok");
             }
             Outcome::Done
         }
@@ -228,14 +268,12 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                             Err(outcome) => return outcome,
                         }
                     }
-                    match from_checked(bridge, actor, pd.add_note(incident, from, content).await)
-                        .await
-                    {
-                        Ok(_) => {
-                            bridge.ctx.metrics.api_call("pagerduty", "ok");
-                            Outcome::Done
-                        }
-                        Err(err) => pd_outcome(bridge, &err),
+                    let added =
+                        from_checked(bridge, actor, pd.add_note(incident, from, content).await)
+                            .await;
+                    match pd_call(bridge, added) {
+                        Ok(_) => Outcome::Done,
+                        Err(outcome) => outcome,
                     }
                 }
             }
@@ -244,17 +282,14 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             incident,
             read: PdRead::Incident,
             ..
-        } => match bridge.ctx.pd.get_incident(incident, &[]).await {
-            Ok(i) => {
-                bridge.ctx.metrics.api_call("pagerduty", "ok");
-                match translate::rest_snapshot(&i) {
-                    Some(s) => Outcome::PdIncident(s),
-                    None => Outcome::Permanent {
-                        error: "PagerDuty reported an unknown incident status".to_owned(),
-                    },
-                }
-            }
-            Err(err) => pd_outcome(bridge, &err),
+        } => match pd_call(bridge, bridge.ctx.pd.get_incident(incident, &[]).await) {
+            Ok(i) => match translate::rest_snapshot(&i) {
+                Some(s) => Outcome::PdIncident(s),
+                None => Outcome::Permanent {
+                    error: "PagerDuty reported an unknown incident status".to_owned(),
+                },
+            },
+            Err(outcome) => outcome,
         },
         Effect::PdRead {
             incident,
@@ -333,10 +368,12 @@ async fn find_card(
             include_all_metadata: Some(true),
             ..ConversationHistory::new(channel.clone())
         };
-        let page = match bridge.ctx.slack.conversation_history(&req).await {
+        let page = bridge.ctx.slack.conversation_history(&req).await;
+        count_slack(bridge, &page);
+        let page = match page {
             Ok(page) => page,
             Err(err) => {
-                return Err(match slack_outcome(bridge, &err) {
+                return Err(match slack_error(&err) {
                     limited @ Outcome::RateLimited { .. } => limited,
                     _ => Outcome::Retryable {
                         error: format!(
@@ -347,7 +384,6 @@ async fn find_card(
                 });
             }
         };
-        bridge.ctx.metrics.api_call("slack", "ok");
         let found = page.messages.iter().find(|m| {
             m.metadata.as_ref().is_some_and(|meta| {
                 meta.event_type == CARD_EVENT_TYPE
@@ -374,11 +410,7 @@ async fn find_note(
     content: &str,
     since: Timestamp,
 ) -> Result<bool, Outcome> {
-    let notes = match bridge.ctx.pd.list_notes(incident).await {
-        Ok(notes) => notes,
-        Err(err) => return Err(pd_outcome(bridge, &err)),
-    };
-    bridge.ctx.metrics.api_call("pagerduty", "ok");
+    let notes = pd_call(bridge, bridge.ctx.pd.list_notes(incident).await)?;
     let start = look_start(since);
     Ok(notes.iter().any(|note| {
         note.content.trim() == content.trim()
@@ -430,15 +462,17 @@ async fn escalation_levels(
     incident: &IncidentId,
     policy: &ids::EscalationPolicyId,
 ) -> Outcome {
-    let ep = match bridge.ctx.pd.get_escalation_policy(policy).await {
-        Ok(ep) => ep,
-        Err(err) => return pd_outcome(bridge, &err),
+    // The two reads count as one call: the first one's success is not counted on its own.
+    let pd = &bridge.ctx.pd;
+    let both = async {
+        let ep = pd.get_escalation_policy(policy).await?;
+        let oncalls = pd.list_oncalls(policy).await?;
+        Ok::<_, pd_client::Error>((ep, oncalls))
     };
-    let oncalls = match bridge.ctx.pd.list_oncalls(policy).await {
-        Ok(o) => o,
-        Err(err) => return pd_outcome(bridge, &err),
+    let (ep, oncalls) = match pd_call(bridge, both.await) {
+        Ok(both) => both,
+        Err(outcome) => return outcome,
     };
-    bridge.ctx.metrics.api_call("pagerduty", "ok");
     let assignees: Vec<ids::PdUserId> = bridge.with_engine(|e| {
         e.incident(incident)
             .and_then(IncidentState::snapshot)

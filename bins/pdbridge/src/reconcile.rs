@@ -10,7 +10,7 @@ use sync_core::{Input, Timestamp};
 use tokio::sync::watch;
 
 use crate::bridge::Bridge;
-use crate::perform::pd_outcome;
+use crate::perform::count_pd;
 use crate::runtime::{read, stopped, write};
 use crate::translate;
 
@@ -77,15 +77,15 @@ pub async fn reconcile_loop(
 /// [`Input::Reconcile`].
 pub async fn reconcile_once(bridge: &Bridge) {
     let as_of = Timestamp::from_millis(bridge.now_ms());
-    let listing = match bridge.ctx.pd.list_open_incidents(100).await {
+    let listing = bridge.ctx.pd.list_open_incidents(100).await;
+    count_pd(bridge, &listing);
+    let listing = match listing {
         Ok(l) => l,
         Err(err) => {
-            pd_outcome(bridge, &err);
             tracing::warn!(%err, "reconciler could not list open incidents");
             return;
         }
     };
-    bridge.ctx.metrics.api_call("pagerduty", "ok");
     let mut seen = BTreeSet::new();
     for incident in &listing.items {
         seen.insert(incident.id.clone());
@@ -106,13 +106,11 @@ pub async fn reconcile_once(bridge: &Bridge) {
     stale.extend(stored_open.into_iter().filter(|id| !seen.contains(id)));
     for id in stale {
         let as_of = Timestamp::from_millis(bridge.now_ms());
-        match bridge.ctx.pd.get_incident(&id, &[]).await {
-            Ok(incident) => {
-                bridge.ctx.metrics.api_call("pagerduty", "ok");
-                feed_reconcile(bridge, &incident, as_of).await;
-            }
+        let incident = bridge.ctx.pd.get_incident(&id, &[]).await;
+        count_pd(bridge, &incident);
+        match incident {
+            Ok(incident) => feed_reconcile(bridge, &incident, as_of).await,
             Err(err) => {
-                pd_outcome(bridge, &err);
                 tracing::warn!(%err, incident = %id, "reconciler could not read an incident");
             }
         }
