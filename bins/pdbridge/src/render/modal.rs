@@ -1,0 +1,83 @@
+//! The Add note and Reassign modals, and the context they carry back.
+
+use ids::{ChannelId, IncidentId, MessageTs};
+use serde::{Deserialize, Serialize};
+use slack_client::blocks::{Block, Element, Text, View, limits};
+
+use super::*;
+
+/// What a modal carries back in `private_metadata`: which card it was opened from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModalContext {
+    /// The incident.
+    pub incident: IncidentId,
+    /// The card's channel.
+    pub channel: Option<ChannelId>,
+    /// The card's message.
+    pub ts: Option<MessageTs>,
+}
+
+impl ModalContext {
+    /// Encodes the context as `private_metadata`.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decodes `private_metadata`; `None` when it is not ours.
+    pub fn decode(metadata: &str) -> Option<Self> {
+        serde_json::from_str(metadata).ok()
+    }
+}
+
+/// The Add note modal: one multiline text input.
+pub fn note_modal(ctx: &ModalContext, title: &str) -> View {
+    let mut view = View::modal("Add note");
+    view.callback_id = Some(CALLBACK_NOTE.to_owned());
+    view.submit = Some(Text::plain("Add note"));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![
+        Block::section(framed("Note on *", title, "*", limits::SECTION_TEXT)),
+        Block::Input {
+            block_id: Some(NOTE_BLOCK.to_owned()),
+            label: Text::plain("Note"),
+            element: Element::PlainTextInput {
+                action_id: NOTE_INPUT.to_owned(),
+                multiline: Some(true),
+                max_length: Some(NOTE_MAX_CHARS),
+                min_length: None,
+                placeholder: Some(Text::plain("What should responders know?")),
+                initial_value: None,
+            },
+            optional: Some(false),
+            hint: Some(Text::plain("Posted to the PagerDuty incident as you.")),
+        },
+    ];
+    view
+}
+
+/// The Reassign modal: one user picker.
+pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
+    let mut view = View::modal("Reassign");
+    view.callback_id = Some(CALLBACK_REASSIGN.to_owned());
+    view.submit = Some(Text::plain("Reassign"));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![
+        Block::section(framed("Reassign *", title, "*", limits::SECTION_TEXT)),
+        Block::Input {
+            block_id: Some(REASSIGN_BLOCK.to_owned()),
+            label: Text::plain("Reassign to"),
+            element: Element::UsersSelect {
+                action_id: REASSIGN_INPUT.to_owned(),
+                placeholder: Some(Text::plain("Reassign")),
+                initial_user: None,
+            },
+            optional: Some(false),
+            hint: Some(Text::plain(
+                "The person must have a PagerDuty account with the same email.",
+            )),
+        },
+    ];
+    view
+}
