@@ -11,7 +11,6 @@ const MAX_LINES: usize = 600;
 /// Files over `MAX_LINES` today, each with its line count as a ceiling it may not exceed. The list
 /// only shrinks: an entry must be removed once its file is split below the limit or deleted.
 const OVERSIZE_ALLOWED: &[(&str, usize)] = &[
-    ("bins/pdbridge/src/ops/check.rs", 754),
     ("bins/pdbridge/src/ops/demo.rs", 1151),
     ("bins/pdbridge/src/ops/identity_cmd.rs", 866),
 ];
