@@ -21,8 +21,6 @@
 //! configuration or arguments. Secrets are never printed.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,18 +28,23 @@ use std::time::Duration;
 
 use identity::clients::ClientDirectory;
 use identity::{
-    CacheEntry, CacheKey, CacheStore, CacheValue, MappingOutcome, MappingSource, MemoryCache,
-    OverrideEntry, OverrideTarget, Overrides, Resolution, Resolver, ResolverConfig,
+    CacheKey, CacheStore, MappingOutcome, MappingSource, MemoryCache, OverrideEntry,
+    OverrideTarget, Resolution, Resolver, ResolverConfig,
 };
 use ids::{Email, PdUserId, SlackTeamId, SlackUserId, Timestamp};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use slack_client::SlackClient;
-use store::{IdentityKey, Store, UnixMillis};
+use store::{IdentityKey, Store};
 
 use super::EXIT_USAGE;
 use crate::config::Config;
 use crate::identity::StoreCache;
+
+mod file;
+mod list;
+
+pub use self::file::{Edit, add_to_toml, parse_overrides, remove_from_toml, write_atomically};
+use self::list::list;
+pub use self::list::{CachedMapping, cached_mappings};
 
 /// Exit status of a command that ran but failed (or was refused, or found nothing to remove).
 pub const EXIT_FAILED: u8 = 1;
@@ -221,194 +224,6 @@ fn read_file(path: &Path) -> Result<String, Report> {
     })
 }
 
-/// Reads and validates the `[[identity]]` table of a TOML document with the identity crate's
-/// rules. The error is one line naming the source, the line and the entry (`identity[1].pd_email
-/// (slack_user = "U1"): "x" is not an email address`).
-pub fn parse_overrides(text: &str, source: &str) -> Result<Overrides, String> {
-    #[derive(Deserialize)]
-    struct Document {
-        #[serde(default)]
-        identity: Overrides,
-    }
-    toml::from_str::<Document>(text)
-        .map(|doc| doc.identity)
-        .map_err(|err| {
-            let message = one_line(err.message());
-            match err.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("invalid config: `identity` ({source} line {line}): {message}")
-                }
-                None => format!("invalid config: `identity` ({source}): {message}"),
-            }
-        })
-}
-
-/// The result of editing a configuration document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Edit {
-    /// The whole document after the edit.
-    pub text: String,
-    /// The target the Slack user had before, if any.
-    pub previous: Option<OverrideTarget>,
-}
-
-fn parse_document(text: &str, source: &str) -> Result<toml_edit::DocumentMut, String> {
-    text.parse::<toml_edit::DocumentMut>()
-        .map_err(|e| format!("invalid config: {source}: {}", one_line(&e.to_string())))
-}
-
-/// The `[[identity]]` array of a document, created empty (at the end) when `create` is set.
-fn identity_tables<'d>(
-    doc: &'d mut toml_edit::DocumentMut,
-    source: &str,
-    create: bool,
-) -> Result<Option<&'d mut toml_edit::ArrayOfTables>, String> {
-    if doc.get("identity").is_none() {
-        if !create {
-            return Ok(None);
-        }
-        doc.insert(
-            "identity",
-            toml_edit::Item::ArrayOfTables(toml_edit::ArrayOfTables::new()),
-        );
-    }
-    match doc.get_mut("identity") {
-        Some(toml_edit::Item::ArrayOfTables(tables)) => Ok(Some(tables)),
-        _ => Err(format!(
-            "invalid config: `identity` in {source} is not written as [[identity]] tables; \
-             rewrite it that way to edit it with `pdbridge identity`"
-        )),
-    }
-}
-
-fn slack_user_of(table: &toml_edit::Table) -> Option<&str> {
-    table.get("slack_user").and_then(toml_edit::Item::as_str)
-}
-
-fn target_of(table: &toml_edit::Table) -> Option<OverrideTarget> {
-    if let Some(id) = table.get("pd_user").and_then(toml_edit::Item::as_str) {
-        return Some(OverrideTarget::PdUser(PdUserId::new(id)));
-    }
-    table
-        .get("pd_email")
-        .and_then(toml_edit::Item::as_str)
-        .map(|email| OverrideTarget::PdEmail(Email::new(email)))
-}
-
-/// Adds `entry` to the document, or replaces the target of the Slack user's existing entry in
-/// place. Only that entry changes; the result is validated before it is returned.
-pub fn add_to_toml(text: &str, entry: &OverrideEntry, source: &str) -> Result<Edit, String> {
-    parse_overrides(text, source)?;
-    let mut doc = parse_document(text, source)?;
-    let tables = identity_tables(&mut doc, source, true)?
-        .ok_or_else(|| "the [[identity]] array could not be created".to_owned())?;
-    let slack_user = entry.slack_user.as_str();
-    let existing = tables
-        .iter()
-        .position(|t| slack_user_of(t) == Some(slack_user));
-    let previous = match existing {
-        Some(index) => {
-            let table = tables
-                .get_mut(index)
-                .ok_or_else(|| "the [[identity]] entry vanished".to_owned())?;
-            let previous = target_of(table);
-            set_target(table, entry);
-            previous
-        }
-        None => {
-            let mut table = toml_edit::Table::new();
-            table.decor_mut().set_prefix("\n");
-            table.insert("slack_user", toml_edit::value(slack_user));
-            set_target(&mut table, entry);
-            tables.push(table);
-            None
-        }
-    };
-    let text = doc.to_string();
-    parse_overrides(&text, source).map_err(|e| {
-        format!(
-            "refused, {source} is unchanged: {}",
-            e.trim_start_matches("invalid config: ")
-        )
-    })?;
-    Ok(Edit { text, previous })
-}
-
-fn set_target(table: &mut toml_edit::Table, entry: &OverrideEntry) {
-    let targets = [
-        ("pd_user", entry.pd_user.as_ref().map(PdUserId::as_str)),
-        ("pd_email", entry.pd_email.as_ref().map(Email::as_str)),
-    ];
-    for (key, value) in targets {
-        match (
-            value,
-            table.get_mut(key).and_then(toml_edit::Item::as_value_mut),
-        ) {
-            (None, _) => {
-                table.remove(key);
-            }
-            (Some(value), Some(existing)) => {
-                // Keep the comment after the value (`pd_user = "P1"   # Alice`).
-                let decor = existing.decor().clone();
-                *existing = toml_edit::Value::from(value);
-                *existing.decor_mut() = decor;
-            }
-            (Some(value), None) => {
-                table.insert(key, toml_edit::value(value));
-            }
-        }
-    }
-}
-
-/// Removes the Slack user's entry (and the comment lines directly above it) from the document.
-/// `Ok(None)` when the file has no entry for that user.
-pub fn remove_from_toml(
-    text: &str,
-    slack_user: &SlackUserId,
-    source: &str,
-) -> Result<Option<Edit>, String> {
-    parse_overrides(text, source)?;
-    let mut doc = parse_document(text, source)?;
-    let Some(tables) = identity_tables(&mut doc, source, false)? else {
-        return Ok(None);
-    };
-    let Some(index) = tables
-        .iter()
-        .position(|t| slack_user_of(t) == Some(slack_user.as_str()))
-    else {
-        return Ok(None);
-    };
-    let removed = tables.remove(index);
-    if tables.is_empty() {
-        doc.remove("identity");
-    }
-    let text = doc.to_string();
-    parse_overrides(&text, source)?;
-    Ok(Some(Edit {
-        text,
-        previous: target_of(&removed),
-    }))
-}
-
-/// Replaces `path`'s contents atomically: a temporary file in the same directory (with the
-/// original's permissions) is written, synced and renamed over the target. A symlink is
-/// followed, so the file it points at is the one replaced.
-pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let target = std::fs::canonicalize(path)?;
-    let dir = target.parent().unwrap_or_else(|| Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pdbridge-identity-")
-        .suffix(".toml")
-        .tempfile_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    let permissions = std::fs::metadata(&target)?.permissions();
-    std::fs::set_permissions(tmp.path(), permissions)?;
-    tmp.persist(&target).map_err(|e| e.error)?;
-    Ok(())
-}
-
 /// The database path for `files`, as `status` finds it.
 fn database_path(files: &FileArgs) -> Result<PathBuf, Report> {
     super::status::database_path(files.database.as_deref(), files.config.as_deref())
@@ -547,206 +362,6 @@ fn describe_target(target: &OverrideTarget) -> String {
         OverrideTarget::PdUser(id) => format!("pd_user {id}"),
         OverrideTarget::PdEmail(email) => format!("pd_email {email}"),
     }
-}
-
-/// One cached identity answer as `list --cached` shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CachedMapping {
-    /// The storage key (`slack:U…` or `pd:P…`).
-    pub key: String,
-    /// The decoded entry, or `None` when it does not decode (the server treats it as a miss).
-    pub entry: Option<CacheEntry>,
-    /// The raw stored entry.
-    pub raw: Value,
-    /// When the entry stops being used.
-    pub expires_at: UnixMillis,
-}
-
-/// Every cached identity answer in the database, ordered by key. The database is opened
-/// read-only; a missing file has no entries.
-pub fn cached_mappings(database: &Path) -> Result<Vec<CachedMapping>, String> {
-    if !database.exists() {
-        return Ok(Vec::new());
-    }
-    let store = Store::open_read_only(database).map_err(|e| e.to_string())?;
-    let rows = store
-        .read(|tx| tx.identities())
-        .map_err(|e| e.to_string())?;
-    Ok(rows
-        .into_iter()
-        .map(|row| CachedMapping {
-            key: row.key.as_str().to_owned(),
-            entry: serde_json::from_value(row.entry.clone()).ok(),
-            raw: row.entry,
-            expires_at: row.expires_at,
-        })
-        .collect())
-}
-
-fn source_name(source: MappingSource) -> &'static str {
-    match source {
-        MappingSource::Override => "override",
-        MappingSource::VerifiedEmail => "verified email",
-    }
-}
-
-fn describe_cached(entry: Option<&CacheEntry>) -> String {
-    match entry.map(|e| &e.value) {
-        None => "(undecodable; treated as a miss)".to_owned(),
-        Some(CacheValue::Forward { outcome, .. }) => describe_outcome(outcome),
-        Some(CacheValue::Reverse { slack_user, .. }) => match slack_user {
-            Some(user) => format!("mentions as {user}"),
-            None => "no Slack user to mention".to_owned(),
-        },
-    }
-}
-
-fn describe_outcome(outcome: &MappingOutcome) -> String {
-    match outcome {
-        MappingOutcome::Mapped(user) => format!(
-            "{} {} <{}> ({})",
-            user.pd_user,
-            user.name,
-            user.email,
-            source_name(user.source)
-        ),
-        MappingOutcome::Refused(refusal) => format!("refused: {}", refusal.code()),
-    }
-}
-
-fn target_json(target: &OverrideTarget) -> Value {
-    match target {
-        OverrideTarget::PdUser(id) => json!({ "pd_user": id.as_str() }),
-        OverrideTarget::PdEmail(email) => json!({ "pd_email": email.as_str() }),
-    }
-}
-
-/// A table with left-aligned columns separated by two spaces.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                let pad = widths[c] - cell.chars().count();
-                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn list(args: &ListArgs) -> Report {
-    let path = match config_file(&args.files) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let text = match read_file(path) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let source = path.display().to_string();
-    let overrides = match parse_overrides(&text, &source) {
-        Ok(o) => o,
-        Err(err) => return Report::usage(err),
-    };
-    let cached = if args.cached {
-        let database = match database_path(&args.files) {
-            Ok(d) => d,
-            Err(r) => return r,
-        };
-        match cached_mappings(&database) {
-            Ok(rows) => Some((database, rows)),
-            Err(err) => {
-                return Report::failed(format!("cannot read {}: {err}", database.display()));
-            }
-        }
-    } else {
-        None
-    };
-    let now = super::status::now_millis();
-    if args.json {
-        let mut doc = json!({
-            "config": source,
-            "overrides": overrides
-                .iter()
-                .map(|(user, target)| {
-                    let mut v = json!({ "slack_user": user.as_str() });
-                    if let (Some(obj), Value::Object(t)) = (v.as_object_mut(), target_json(target)) {
-                        obj.extend(t);
-                    }
-                    v
-                })
-                .collect::<Vec<_>>(),
-        });
-        if let Some((database, rows)) = &cached {
-            doc["database"] = json!(database.display().to_string());
-            doc["cached"] = rows
-                .iter()
-                .map(|row| {
-                    json!({
-                        "key": row.key,
-                        "expires_at": super::status::rfc3339(row.expires_at),
-                        "fresh": now < row.expires_at,
-                        "entry": row.raw,
-                    })
-                })
-                .collect();
-        }
-        return Report::ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ));
-    }
-    let mut out = String::new();
-    if overrides.is_empty() {
-        let _ = writeln!(out, "No [[identity]] overrides in {source}.");
-    } else {
-        let _ = writeln!(out, "[[identity]] overrides in {source}:");
-        let mut rows = vec![vec!["slack_user".to_owned(), "target".to_owned()]];
-        rows.extend(
-            overrides
-                .iter()
-                .map(|(user, target)| vec![user.to_string(), describe_target(target)]),
-        );
-        out.push_str(&table(&rows));
-    }
-    if let Some((database, rows)) = cached {
-        if rows.is_empty() {
-            let _ = writeln!(out, "No cached mappings in {}.", database.display());
-        } else {
-            let _ = writeln!(out, "Cached mappings in {}:", database.display());
-            let mut lines = vec![vec![
-                "key".to_owned(),
-                "expires".to_owned(),
-                "answer".to_owned(),
-            ]];
-            lines.extend(rows.iter().map(|row| {
-                let expiry = if now < row.expires_at {
-                    super::status::rfc3339(row.expires_at)
-                } else {
-                    format!("{} (expired)", super::status::rfc3339(row.expires_at))
-                };
-                vec![row.key.clone(), expiry, describe_cached(row.entry.as_ref())]
-            }));
-            out.push_str(&table(&lines));
-        }
-    }
-    Report::ok(out)
 }
 
 /// The mapping `resolve` found, with where the cache lives.
