@@ -1,7 +1,7 @@
 //! The writer: verified requests in, engine inputs committed with their effects.
 //!
 //! [`Writer`] owns the engine (behind a mutex that is never held across an `.await` nor across
-//! SQLite work), the store and the clients. All writes but the loops' outbox bookkeeping go
+//! SQLite work); the store and the clients are in the shared [`Context`]. All writes but the loops' outbox bookkeeping go
 //! through the single writer thread, which commits many jobs in ONE store transaction (group
 //! commit):
 //! - inbox records: a verified PagerDuty delivery or an accepted Slack action is queued by the
@@ -56,11 +56,10 @@ use store::{IncidentRecord, InsertOutcome, UnixMillis};
 use sync_core::{Effect, Engine, EngineConfig, IncidentState, Input, Timestamp};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::clock::{self};
-use crate::http::Unavailable;
-
 use self::commit::{load_engine, spawn_checkpointer, writer_loop};
+use crate::clock;
 use crate::context::Context;
+use crate::http::Unavailable;
 
 /// The most jobs (engine inputs and inbox records) one group commit takes.
 pub const GROUP_COMMIT_MAX: usize = 256;

@@ -10,9 +10,8 @@ use ids::IncidentId;
 use store::{IncidentRecord, InsertOutcome, NewEffect, Store, UnixMillis};
 use sync_core::{Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Timestamp};
 
-use crate::clock::{self};
-
 use super::*;
+use crate::clock;
 use crate::dispatch::{order_key, rate_key};
 
 impl Writer {
