@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use super::*;
 use tower::ServiceExt;
 
-/// A bridge whose answers are scripted and which records what it was given.
+/// A handler standing in for the bridge: its answers are scripted and it records what it was given.
 #[derive(Debug, Default)]
 struct Scripted {
     fail: bool,
