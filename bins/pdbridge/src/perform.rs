@@ -489,3 +489,77 @@ async fn escalation_levels(
         max: u32::try_from(ep.escalation_rules.len()).unwrap_or(u32::MAX),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slack_api(
+        status: u16,
+        code: Option<&str>,
+        retry_after: Option<Duration>,
+    ) -> slack_client::Error {
+        slack_client::Error::Api {
+            method: "chat.postMessage",
+            status,
+            code: code.map(str::to_owned),
+            message: None,
+            retry_after,
+            needed: None,
+        }
+    }
+
+    #[test]
+    fn each_client_result_has_one_label_and_its_error_one_outcome() {
+        let limited = pd_client::Error::Api {
+            status: 429,
+            code: None,
+            message: "slow down".to_owned(),
+            retry_after: None,
+        };
+        assert_eq!(pd_label(&Ok::<(), _>(())), "ok");
+        assert_eq!(pd_label(&Err::<(), _>(limited.clone())), "rate_limited");
+        assert_eq!(
+            pd_error(&limited),
+            Outcome::RateLimited {
+                retry_after: DEFAULT_RETRY_AFTER
+            }
+        );
+        let maybe = pd_client::Error::MaybeSent {
+            reason: "reset".to_owned(),
+        };
+        assert_eq!(pd_label(&Err::<(), _>(maybe.clone())), "error");
+        assert!(matches!(pd_error(&maybe), Outcome::MaybeSent { .. }));
+
+        let wait = Duration::from_millis(1500);
+        let local = slack_client::Error::RateLimitedLocally {
+            method: "chat.update",
+            wait,
+        };
+        assert_eq!(slack_label(&Ok::<(), _>(())), "ok");
+        assert_eq!(
+            slack_error(&local),
+            Outcome::RateLimited { retry_after: wait }
+        );
+        assert_eq!(slack_label(&Err::<(), _>(local)), "rate_limited_locally");
+        let hinted = slack_api(429, None, Some(Duration::from_secs(7)));
+        assert_eq!(
+            slack_error(&hinted),
+            Outcome::RateLimited {
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(slack_label(&Err::<(), _>(hinted)), "rate_limited");
+        let coded = slack_api(200, Some("ratelimited"), None);
+        assert_eq!(
+            slack_error(&coded),
+            Outcome::RateLimited {
+                retry_after: DEFAULT_RETRY_AFTER
+            }
+        );
+        assert_eq!(slack_label(&Err::<(), _>(coded)), "rate_limited");
+        let failed = slack_api(200, Some("channel_not_found"), None);
+        assert!(matches!(slack_error(&failed), Outcome::Permanent { .. }));
+        assert_eq!(slack_label(&Err::<(), _>(failed)), "error");
+    }
+}
