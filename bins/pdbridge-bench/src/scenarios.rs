@@ -274,9 +274,7 @@ async fn new_incidents(
         ..EnvOptions::default()
     })
     .await?;
-    let before = env.pd.requests().len();
-    env.start()?;
-    wait_reconciled(&env, before).await;
+    start_reconciled(&mut env).await?;
     let incidents: Vec<IncidentId> = (0..n)
         .map(|k| {
             env.pd.add_incident_on(
@@ -381,9 +379,12 @@ async fn new_incidents(
     Ok(())
 }
 
-/// Waits until the server's start-up reconciliation listed PagerDuty's open incidents (at most
-/// 5 s), so incidents created afterwards reach it only through webhooks and clicks.
-async fn wait_reconciled(env: &Env, requests_before: usize) {
+/// Starts the server and waits until its start-up reconciliation listed PagerDuty's open
+/// incidents (at most 5 s), so incidents created afterwards reach it only through webhooks and
+/// clicks.
+async fn start_reconciled(env: &mut Env) -> anyhow::Result<()> {
+    let requests_before = env.pd.requests().len();
+    env.start()?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         let listed = env
@@ -398,6 +399,7 @@ async fn wait_reconciled(env: &Env, requests_before: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(())
 }
 
 /// Percentiles of latencies in microseconds.
@@ -493,9 +495,7 @@ pub async fn e2e(args: &E2eArgs, pinning: Pinning, report: &mut Report) -> anyho
         ..EnvOptions::default()
     })
     .await?;
-    let before = env.pd.requests().len();
-    env.start()?;
-    wait_reconciled(&env, before).await;
+    start_reconciled(&mut env).await?;
     let incidents: Vec<IncidentId> = (0..n)
         .map(|_| env.pd.add_incident("end to end", &env.policy))
         .collect();
@@ -896,9 +896,7 @@ pub async fn memory(
         ..EnvOptions::default()
     })
     .await?;
-    let before = env.pd.requests().len();
-    env.start()?;
-    wait_reconciled(&env, before).await;
+    start_reconciled(&mut env).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server = env.server.as_ref().context("server")?;
     let pid = server.pid();
@@ -1027,9 +1025,7 @@ pub async fn outage(
         ..EnvOptions::default()
     })
     .await?;
-    let before = env.pd.requests().len();
-    env.start()?;
-    wait_reconciled(&env, before).await;
+    start_reconciled(&mut env).await?;
 
     // Slack down: every post and update fails for a while.
     for _ in 0..args.slack_failures {
