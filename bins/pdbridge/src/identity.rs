@@ -16,12 +16,13 @@
 //!
 //! The `team_member` rule needs the teams of the incident's escalation policy (and of its
 //! service), which PagerDuty's incident does not carry: they are read from the API once per
-//! incident and reused for [`TEAM_FACTS_TTL_MS`], so an action's lookup retries and a burst of
+//! incident and reused for [`TEAM_FACTS_TTL`], so an action's lookup retries and a burst of
 //! clicks on one card fetch them once. When they cannot be read the action is refused as a
 //! lookup failure (retried, never allowed on missing facts).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use identity::clients::ClientDirectory;
 use identity::{
@@ -43,8 +44,8 @@ mod cache;
 
 pub use self::cache::StoreCache;
 
-/// How long the teams of an incident's escalation policy and service are reused, in ms.
-pub const TEAM_FACTS_TTL_MS: i64 = 60_000;
+/// How long the teams of an incident's escalation policy and service are reused.
+pub const TEAM_FACTS_TTL: Duration = Duration::from_secs(60);
 
 /// The teams of an incident's escalation policy and service, as read from PagerDuty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +54,11 @@ struct TeamFacts {
     service: Option<ServiceId>,
     escalation_policy_teams: Vec<TeamId>,
     service_teams: Vec<TeamId>,
-    fetched_at: i64,
+    fetched_at: Timestamp,
 }
 
 /// How long a click waits for `auth.test` when the home workspace is not known yet.
-const AUTH_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const AUTH_TEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whose users may be mapped by their email.
 #[derive(Debug)]
@@ -114,8 +115,8 @@ pub struct ActorRequest<'a> {
     pub incident: &'a IncidentId,
     /// What the engine knows about the incident.
     pub known: Option<KnownIncident>,
-    /// The current time in Unix milliseconds.
-    pub now_ms: i64,
+    /// The current time.
+    pub now: Timestamp,
 }
 
 /// Whether an action's actor may perform it, as recorded in the audit log.
@@ -293,13 +294,13 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<(Resolution, Option<SlackTeamId>), String> {
         let home = self.home_team().await?;
         let resolution = self
             .resolver()
             .await
-            .resolve(slack_user, team, Timestamp::from_millis(now_ms))
+            .resolve(slack_user, team, now)
             .await
             .map_err(|err| err.to_string())?;
         Ok((resolution, home))
@@ -323,9 +324,9 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<PdUserId, TargetError> {
-        match self.resolve(slack_user, team, now_ms).await {
+        match self.resolve(slack_user, team, now).await {
             Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => Ok(user.pd_user),
                 MappingOutcome::Refused(refusal) => Err(TargetError::Refused(refusal.to_string())),
@@ -345,7 +346,7 @@ impl Identity {
             kind,
             incident,
             known,
-            now_ms,
+            now,
         } = req;
         let unmapped = |reason: String, how: &str| ResolvedActor {
             actor: Actor::Unmapped {
@@ -361,7 +362,7 @@ impl Identity {
             unmapped: Some(reason),
             lookup_failed: None,
         };
-        let (resolution, home) = match self.resolve(slack_user, team, now_ms).await {
+        let (resolution, home) = match self.resolve(slack_user, team, now).await {
             Ok(r) => r,
             Err(err) => {
                 let mut r = unmapped(
@@ -390,7 +391,7 @@ impl Identity {
         let rule = self.policy.rule(action);
         // A member of one of the incident's own teams passes without further reads.
         if rule == Rule::TeamMember && !facts.teams.iter().any(|t| user.teams.contains(t)) {
-            match self.teams_of(&facts, service.as_ref(), now_ms).await {
+            match self.teams_of(&facts, service.as_ref(), now).await {
                 Ok(teams) => {
                     facts.escalation_policy_teams = teams.escalation_policy_teams;
                     facts.service_teams = teams.service_teams;
@@ -481,10 +482,10 @@ impl Identity {
         &self,
         facts: &IncidentFacts,
         service: Option<&ServiceId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<TeamFacts, String> {
         let fresh = |t: &TeamFacts| {
-            now_ms - t.fetched_at < TEAM_FACTS_TTL_MS
+            now.duration_since(t.fetched_at) < TEAM_FACTS_TTL
                 && t.escalation_policy == facts.escalation_policy
                 && t.service.as_ref() == service
         };
@@ -517,10 +518,10 @@ impl Identity {
             service: service.cloned(),
             escalation_policy_teams,
             service_teams,
-            fetched_at: now_ms,
+            fetched_at: now,
         };
         let mut cache = self.team_cache();
-        cache.retain(|_, t| now_ms - t.fetched_at < TEAM_FACTS_TTL_MS);
+        cache.retain(|_, t| now.duration_since(t.fetched_at) < TEAM_FACTS_TTL);
         cache.insert(facts.id.clone(), teams.clone());
         Ok(teams)
     }
@@ -535,15 +536,10 @@ impl Identity {
     /// `users.lookupByEmail`, or a pinned `[[identity]]` entry), for mentions on the card. The
     /// resolver caches answers (hits and misses) in the store; a user whose lookup fails is left
     /// out and named instead.
-    pub async fn mentions(&self, users: &[PdUserId], now_ms: i64) -> crate::render::Mentions {
+    pub async fn mentions(&self, users: &[PdUserId], now: Timestamp) -> crate::render::Mentions {
         let mut mentions = crate::render::Mentions::new();
         for user in users {
-            match self
-                .resolver()
-                .await
-                .slack_user_for(user, Timestamp::from_millis(now_ms))
-                .await
-            {
+            match self.resolver().await.slack_user_for(user, now).await {
                 Ok(Some(slack)) => {
                     mentions.insert(user.clone(), slack);
                 }
@@ -560,9 +556,9 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: &SlackTeamId,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<(), String> {
-        match self.resolve(slack_user, Some(team), now_ms).await {
+        match self.resolve(slack_user, Some(team), now).await {
             Ok((r, home)) => {
                 Policy::new(self.policy.clone(), home).authorize_view(team, &r.outcome)
             }
@@ -575,9 +571,9 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> String {
-        match self.resolve(slack_user, team, now_ms).await {
+        match self.resolve(slack_user, team, now).await {
             Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => format!(
                     "<@{slack_user}> acts in PagerDuty as *{}* ({}, `{}`), mapped by {}.",

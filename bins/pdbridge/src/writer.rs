@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ids::IncidentId;
-use store::{IncidentRecord, InsertOutcome, UnixMillis};
+use store::{IncidentRecord, InsertOutcome};
 use sync_core::{Effect, Engine, EngineConfig, IncidentState, Input, Timestamp};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -107,7 +107,7 @@ const TRIM_EVERY: Duration = Duration::from_millis(500);
 
 /// The bookkeeping committed with an input, in the same transaction (run again if the group it
 /// was in failed and the input is retried alone).
-pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send>;
+pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, Timestamp) -> Result<(), store::Error> + Send>;
 
 /// An inbox insert run by the writer in a group transaction (run again if the group it was in
 /// failed and it is retried alone).
@@ -186,7 +186,7 @@ impl Writer {
         engine_config: EngineConfig,
         limits: Limits,
     ) -> anyhow::Result<Arc<Self>> {
-        let now = ctx.now_ms();
+        let now = ctx.now();
         let engine = load_engine(&ctx.store, &engine_config, now)?;
         let (sender, jobs) = mpsc::channel();
         let writer = Arc::new(Self {
@@ -246,11 +246,10 @@ impl Writer {
         let Some(before) = self.writer_idle() else {
             return false;
         };
-        let now = self.ctx.now_ms();
-        let horizon = i64::try_from(horizon.as_millis()).unwrap_or(i64::MAX);
+        let now = self.ctx.now();
         let timer_soon = self
             .next_timer()
-            .is_some_and(|t| t.as_millis() <= now.saturating_add(horizon));
+            .is_some_and(|t| t <= now.saturating_add(horizon));
         let drained = self.ctx.store.read(|tx| tx.status(now, 0)).is_ok_and(|s| {
             s.unprocessed_webhooks == 0 && s.unprocessed_actions == 0 && s.outbox.depth == 0
         });
@@ -271,7 +270,7 @@ impl Writer {
     /// inputs queued at the same time); answers once that transaction committed.
     pub async fn apply<F>(&self, input: Input, extra: F) -> anyhow::Result<Vec<Effect>>
     where
-        F: Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send + 'static,
+        F: Fn(&mut store::Tx<'_>, Timestamp) -> Result<(), store::Error> + Send + 'static,
     {
         let room = Arc::clone(&self.input_queue)
             .acquire_owned()
@@ -468,7 +467,7 @@ impl Writer {
     /// post failed is not done) from memory; their state stays in the store and is loaded
     /// again by [`Writer::apply`] when an input names them. Returns how many were unloaded.
     pub fn unload_idle_resolved(&self) -> usize {
-        let now = Timestamp::from_millis(self.ctx.now_ms());
+        let now = self.ctx.now();
         let mut engine = self.engine();
         let idle: Vec<IncidentId> = engine
             .incidents()

@@ -64,7 +64,7 @@ impl Bridge {
     /// request to ask again.
     async fn may_view(&self, cmd: &SlashCommand) -> Result<(), String> {
         let identity = Arc::clone(&self.ctx.identity);
-        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now());
         let lookup = tokio::spawn(async move { identity.may_view(&user, &team, now).await });
         match tokio::time::timeout(WHOAMI_INLINE, lookup).await {
             Ok(Ok(answer)) => answer,
@@ -81,7 +81,7 @@ impl Bridge {
     async fn whoami(&self, cmd: &SlashCommand) -> String {
         let identity = Arc::clone(&self.ctx.identity);
         let slack = self.ctx.slack.clone();
-        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now());
         let response_url = cmd.response_url.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {

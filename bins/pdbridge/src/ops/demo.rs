@@ -196,7 +196,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
     }
     settle(&world).await;
     if let Some(server) = &world.server {
-        let now = server.bridge.now_ms();
+        let now = server.bridge.now();
         if let Ok(summary) = server.bridge.store().read(|tx| tx.status(now, 5)) {
             out.line("");
             out.line("What `pdbridge status` says about the demo database:");

@@ -197,7 +197,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let now = status::now_millis();
+    let now = crate::clock::now();
     match status::read_summary(&path, now, args.limit) {
         Ok(summary) if args.json => {
             println!(

@@ -1156,8 +1156,10 @@ async fn a_card_slack_refuses_is_replaced_by_a_minimal_card_and_counted() {
     );
     env.stop().await;
     let db = env.dir.path().join("pdbridge.db");
-    let summary = pdbridge::ops::status::read_summary(&db, i64::MAX / 2, 10).unwrap();
-    let text = pdbridge::ops::status::render(&summary, &db, 0);
+    let summary =
+        pdbridge::ops::status::read_summary(&db, ids::Timestamp::from_millis(i64::MAX / 2), 10)
+            .unwrap();
+    let text = pdbridge::ops::status::render(&summary, &db, ids::Timestamp::EPOCH);
     assert!(text.contains("failed card posts   1 ("), "{text}");
     assert!(text.contains("invalid_blocks"), "{text}");
 }

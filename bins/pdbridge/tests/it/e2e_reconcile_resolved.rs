@@ -14,7 +14,7 @@ use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, Fault};
 use ids::{ChannelId, Email};
 use pdbridge::app::{self, Options, Running};
-use sync_core::{EngineConfig, Timestamp};
+use sync_core::EngineConfig;
 use tokio::net::TcpListener;
 
 const SIGNING_SECRET: &str = "e2e-slack-signing-secret";
@@ -122,7 +122,7 @@ async fn a_card_whose_post_failed_is_posted_resolved_by_the_next_reconciliation(
         engine_state(&|s| s.is_resolved())
     })
     .await;
-    let now = Timestamp::from_millis(bridge.now_ms());
+    let now = bridge.now();
     assert!(engine_state(&|s| s.needs_reconcile(now)));
     // The store keeps it among the incidents to reconcile, and it is not unloaded as done.
     let stored_open = bridge.store().read(|tx| tx.open_incident_ids()).unwrap();

@@ -162,7 +162,7 @@ pd_user = "PALICE"
                     facts,
                     service: service.map(ServiceId::new),
                 }),
-                now_ms,
+                now: ids::Timestamp::from_millis(now_ms),
             })
             .await
     }
@@ -192,7 +192,8 @@ async fn team_member_counts_the_escalation_policy_team_and_caches_it_per_inciden
     assert!(allowed(&r), "{}", r.decision);
     assert_eq!(env.reads_of("/escalation_policies/PEPA"), 1);
     // After the TTL they are read again.
-    let later = NOW + pdbridge::identity::TEAM_FACTS_TTL_MS + 1;
+    let ttl = i64::try_from(pdbridge::identity::TEAM_FACTS_TTL.as_millis()).unwrap();
+    let later = NOW + ttl + 1;
     env.resolve("Q1", &[], Some("PEPA"), None, later).await;
     assert_eq!(env.reads_of("/escalation_policies/PEPA"), 2);
 }
