@@ -55,7 +55,9 @@ pub struct OutboxRow {
 pub struct OutboxBacklog {
     /// Unfinished effects (claimed or not).
     pub depth: u64,
-    /// `now - created_at` of the oldest unfinished effect, if any.
+    /// `now - created_at` of the oldest unfinished effect, if any (serialized as whole
+    /// milliseconds, `oldest_age_ms`, the form `pdbridge status --json` prints).
+    #[serde(rename = "oldest_age_ms", with = "crate::types::opt_millis", default)]
     pub oldest_age: Option<Duration>,
 }
 
@@ -68,7 +70,9 @@ pub struct OutboxStats {
     pub in_flight: u64,
     /// Unfinished effects whose last attempt failed.
     pub retrying: u64,
-    /// `now - created_at` of the oldest unfinished effect, if any.
+    /// `now - created_at` of the oldest unfinished effect, if any (serialized as whole
+    /// milliseconds, `oldest_age_ms`, the form `pdbridge status --json` prints).
+    #[serde(rename = "oldest_age_ms", with = "crate::types::opt_millis", default)]
     pub oldest_age: Option<Duration>,
 }
 

@@ -23,6 +23,28 @@ impl FromSql for Millis {
     }
 }
 
+/// Serde for an optional `Duration` as whole milliseconds (or `null`).
+pub(crate) mod opt_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_millis))
+    }
+}
+
 /// Reads column `index` of a row as a timestamp.
 pub(crate) fn ts(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
     Ok(row.get::<_, Millis>(index)?.0)

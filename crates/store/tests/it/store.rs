@@ -722,6 +722,23 @@ fn outbox_stats_report_depth_in_flight_retrying_and_oldest_age() {
     assert_eq!(stats.oldest_age, Some(ms(1500)));
 }
 
+/// `pdbridge status --json` prints the summary as serialized: times and ages stay whole
+/// milliseconds under their old names, whatever their Rust types.
+#[test]
+fn the_status_summary_serializes_times_and_ages_as_milliseconds() {
+    let store = Store::open_in_memory().unwrap();
+    insert_webhook(&store, Some("W1"), "E1", t(20));
+    enqueue(&store, "a", "K1", T0);
+    let summary = store.read(|tx| tx.status(t(1500), 10)).unwrap();
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["outbox"]["oldest_age_ms"], json!(1500));
+    assert_eq!(json["last_webhook_at"], json!(1_764_000_000_020_i64));
+    let back: store::StatusSummary = serde_json::from_value(json).unwrap();
+    assert_eq!(back, summary);
+    let empty = serde_json::to_value(store::OutboxStats::default()).unwrap();
+    assert_eq!(empty["oldest_age_ms"], serde_json::Value::Null);
+}
+
 // ---- identity cache ----
 
 #[test]
