@@ -41,8 +41,10 @@ use sync_core::{ActionKind, Actor, Refusal};
 use crate::config::Config;
 
 mod cache;
+mod denied;
 
 pub use self::cache::StoreCache;
+pub use self::denied::{LookupError, ViewDenied};
 
 /// How long the teams of an incident's escalation policy and service are reused.
 pub const TEAM_FACTS_TTL: Duration = Duration::from_secs(60);
@@ -236,7 +238,7 @@ impl Identity {
 
     /// The home workspace: `Ok(None)` when any workspace is trusted. When `auth.test` has not
     /// answered yet, asks it now; `Err` (nobody may be mapped) while Slack does not answer.
-    pub async fn home_team(&self) -> Result<Option<SlackTeamId>, String> {
+    pub async fn home_team(&self) -> Result<Option<SlackTeamId>, LookupError> {
         let Boundary::Home(known) = &self.boundary else {
             return Ok(None);
         };
@@ -245,17 +247,8 @@ impl Identity {
         }
         let team = match tokio::time::timeout(AUTH_TEST_TIMEOUT, self.slack.auth_test()).await {
             Ok(Ok(auth)) => auth.team_id,
-            Ok(Err(err)) => {
-                return Err(format!(
-                    "pdbridge does not know its own Slack workspace yet (auth.test failed: {err}; an admin can set slack.team_id)"
-                ));
-            }
-            Err(_) => {
-                return Err(
-                    "pdbridge does not know its own Slack workspace yet (auth.test timed out; an admin can set slack.team_id)"
-                        .to_owned(),
-                );
-            }
+            Ok(Err(err)) => return Err(LookupError::HomeUnknown(err)),
+            Err(_) => return Err(LookupError::HomeTimedOut),
         };
         tracing::info!(team = %team, "auth.test named the home workspace");
         let mut resolver = self.resolver.write().await;
@@ -295,14 +288,14 @@ impl Identity {
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
         now: Timestamp,
-    ) -> Result<(Resolution, Option<SlackTeamId>), String> {
+    ) -> Result<(Resolution, Option<SlackTeamId>), LookupError> {
         let home = self.home_team().await?;
         let resolution = self
             .resolver()
             .await
             .resolve(slack_user, team, now)
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(LookupError::Resolver)?;
         Ok((resolution, home))
     }
 
@@ -370,7 +363,7 @@ impl Identity {
                     "Try again in a minute; if it keeps failing, ask an admin to run `pdbridge check`.",
                 );
                 r.unmapped = None;
-                r.lookup_failed = Some(err);
+                r.lookup_failed = Some(err.to_string());
                 return r;
             }
         };
@@ -414,7 +407,7 @@ impl Identity {
                         verdict: Verdict::Refused,
                         decision: Verdict::Refused.audit(&reason),
                         unmapped: None,
-                        lookup_failed: Some(err),
+                        lookup_failed: Some(err.to_string()),
                     };
                 }
             }
@@ -483,7 +476,7 @@ impl Identity {
         facts: &IncidentFacts,
         service: Option<&ServiceId>,
         now: Timestamp,
-    ) -> Result<TeamFacts, String> {
+    ) -> Result<TeamFacts, LookupError> {
         let fresh = |t: &TeamFacts| {
             now.duration_since(t.fetched_at) < TEAM_FACTS_TTL
                 && t.escalation_policy == facts.escalation_policy
@@ -497,7 +490,7 @@ impl Identity {
                 .pd
                 .get_escalation_policy(ep)
                 .await
-                .map_err(|e| format!("escalation policy {ep}: {e}"))?
+                .map_err(|e| LookupError::EscalationPolicy(ep.clone(), e))?
                 .teams
                 .into_iter()
                 .map(|t| t.id)
@@ -509,7 +502,7 @@ impl Identity {
                 .pd
                 .get_service(id)
                 .await
-                .map_err(|e| format!("service {id}: {e}"))?
+                .map_err(|e| LookupError::Service(id.clone(), e))?
                 .team_ids(),
             None => Vec::new(),
         };
@@ -551,19 +544,20 @@ impl Identity {
     }
 
     /// Whether `slack_user`, writing from `team`, may read incident details (`/pd status`):
-    /// `Err` carries the refusal to show instead, which names no incident detail.
+    /// `Err` says why not, in a text that names no incident detail.
     pub async fn may_view(
         &self,
         slack_user: &SlackUserId,
         team: &SlackTeamId,
         now: Timestamp,
-    ) -> Result<(), String> {
-        match self.resolve(slack_user, Some(team), now).await {
-            Ok((r, home)) => {
-                Policy::new(self.policy.clone(), home).authorize_view(team, &r.outcome)
-            }
-            Err(err) => Err(format!("pdbridge could not look you up right now: {err}")),
-        }
+    ) -> Result<(), ViewDenied> {
+        let (r, home) = self
+            .resolve(slack_user, Some(team), now)
+            .await
+            .map_err(ViewDenied::Lookup)?;
+        Policy::new(self.policy.clone(), home)
+            .authorize_view(team, &r.outcome)
+            .map_err(ViewDenied::Refused)
     }
 
     /// The `/pd whoami` answer.

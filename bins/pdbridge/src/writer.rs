@@ -114,11 +114,32 @@ pub type Extra = Box<dyn Fn(&mut store::Tx<'_>, Timestamp) -> Result<(), store::
 pub(crate) type Record =
     Box<dyn Fn(&mut store::Tx<'_>) -> Result<InsertOutcome, store::Error> + Send>;
 
+/// Why the writer answered a job without its result.
+#[derive(Debug)]
+pub(crate) enum WriteFailed {
+    /// The engine step or the transaction failed; nothing of the job was committed.
+    Commit(anyhow::Error),
+    /// The transaction committed but a record's outcome went missing (a bug).
+    LostOutcome,
+}
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteFailed::Commit(err) => write!(f, "{err:#}"),
+            WriteFailed::LostOutcome => f.write_str("a record lost its outcome"),
+        }
+    }
+}
+
+// The `Display` above already shows the whole chain, so no `source` is named.
+impl std::error::Error for WriteFailed {}
+
 /// One engine input waiting for the writer.
 struct InputJob {
     input: Input,
     extra: Extra,
-    done: tokio::sync::oneshot::Sender<Result<Vec<Effect>, String>>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<Effect>, WriteFailed>>,
     /// Its room in the writer's queue, given back once it is answered.
     _room: OwnedSemaphorePermit,
 }
@@ -137,7 +158,7 @@ pub(crate) enum Then {
 struct RecordJob {
     record: Record,
     then: Then,
-    done: tokio::sync::oneshot::Sender<Result<InsertOutcome, String>>,
+    done: tokio::sync::oneshot::Sender<Result<InsertOutcome, WriteFailed>>,
     _room: OwnedSemaphorePermit,
 }
 
@@ -286,7 +307,7 @@ impl Writer {
         answer
             .await
             .map_err(|_| anyhow::anyhow!("the writer thread dropped the input"))?
-            .map_err(anyhow::Error::msg)
+            .map_err(anyhow::Error::new)
     }
 
     /// Like [`Writer::apply`] for several inputs at once: they are queued together, in order
@@ -330,7 +351,7 @@ impl Writer {
                 Ok(answer) => answer
                     .await
                     .map_err(|_| anyhow::anyhow!("the writer thread dropped the input"))
-                    .and_then(|r| r.map_err(anyhow::Error::msg)),
+                    .and_then(|r| r.map_err(anyhow::Error::new)),
                 Err(err) => Err(err),
             });
         }

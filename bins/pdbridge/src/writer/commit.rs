@@ -108,9 +108,7 @@ impl Writer {
                 for job in jobs {
                     match job {
                         Job::Record(r) => {
-                            let answer = outcomes
-                                .next()
-                                .ok_or_else(|| "a record lost its outcome".to_owned());
+                            let answer = outcomes.next().ok_or(WriteFailed::LostOutcome);
                             inserted += usize::from(answer.as_ref().is_ok_and(|o| o.is_inserted()));
                             let _ = r.done.send(answer);
                         }
@@ -143,15 +141,15 @@ impl Writer {
                     }
                 }
                 if jobs.len() == 1 {
-                    for job in jobs {
-                        match job {
-                            Job::Input(i) => {
-                                let _ = i.done.send(Err(format!("{err:#}")));
-                            }
-                            Job::Record(r) => {
-                                let _ = r.done.send(Err(format!("{err:#}")));
-                            }
+                    let err = WriteFailed::Commit(err);
+                    match jobs.into_iter().next() {
+                        Some(Job::Input(i)) => {
+                            let _ = i.done.send(Err(err));
                         }
+                        Some(Job::Record(r)) => {
+                            let _ = r.done.send(Err(err));
+                        }
+                        None => {}
                     }
                 } else {
                     for job in jobs {
