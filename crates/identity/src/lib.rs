@@ -44,6 +44,7 @@ mod mapping;
 mod overrides;
 mod policy;
 mod resolver;
+mod trigger;
 
 pub use cache::{
     CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis, MemoryCache,
@@ -57,3 +58,4 @@ pub use mapping::{
 pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
 pub use policy::{Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule};
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};
+pub use trigger::{OTHER_SERVICES, ServiceFacts, TriggerRule};

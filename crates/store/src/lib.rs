@@ -115,6 +115,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod declare;
 mod identity;
 mod inbox;
 mod outbox;
@@ -130,6 +131,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
+pub use declare::{DeclarationRow, DeclarationStatus, NewDeclaration};
 pub use identity::IdentityEntry;
 pub use inbox::{
     ActionRow, NewAction, NewUnparsedWebhook, NewWebhook, UnparsedWebhook, WebhookRow,

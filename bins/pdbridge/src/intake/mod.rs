@@ -9,6 +9,7 @@
 //! (for a delivery, at most in the group that inserted it; see [`crate::writer`]).
 
 mod command;
+pub mod declare;
 mod slack;
 
 use bytes::Bytes;
