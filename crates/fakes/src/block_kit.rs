@@ -120,7 +120,7 @@ fn element(value: &Value, at: &str) -> Check {
             placeholder(value)?;
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }
-        "static_select" => {
+        "static_select" | "multi_static_select" => {
             placeholder(value)?;
             let options = items(&value["options"], &format!("{at}/options"), 1, 100)?;
             for (i, o) in options.iter().enumerate() {

@@ -122,7 +122,7 @@ impl Tx<'_> {
 
     /// The pending declarations due at `now`, oldest first, at most `limit`.
     pub fn due_declarations(
-        &mut self,
+        &self,
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<DeclarationRow>, Error> {
@@ -135,7 +135,7 @@ impl Tx<'_> {
     }
 
     /// When the next pending declaration is due, if any.
-    pub fn next_declaration_due(&mut self) -> Result<Option<Timestamp>, Error> {
+    pub fn next_declaration_due(&self) -> Result<Option<Timestamp>, Error> {
         let due: Option<i64> = self.tx.query_row(
             "SELECT min(due_at) FROM declarations WHERE status = 'pending'",
             [],
@@ -145,7 +145,7 @@ impl Tx<'_> {
     }
 
     /// The declaration with this `incident_key`.
-    pub fn declaration(&mut self, incident_key: &str) -> Result<Option<DeclarationRow>, Error> {
+    pub fn declaration(&self, incident_key: &str) -> Result<Option<DeclarationRow>, Error> {
         Ok(self
             .tx
             .query_row(

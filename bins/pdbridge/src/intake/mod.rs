@@ -181,7 +181,15 @@ impl http::Handler for Bridge {
         };
         match payload {
             InteractionPayload::BlockActions(p) => self.block_actions(*p).await,
+            InteractionPayload::ViewSubmission(p)
+                if p.view.callback_id == crate::declare::form::CALLBACK_DECLARE =>
+            {
+                self.declare_submission(*p).await
+            }
             InteractionPayload::ViewSubmission(p) => self.view_submission(*p).await,
+            InteractionPayload::Other { kind, raw } if kind == "message_action" => {
+                self.message_shortcut(raw).await
+            }
             InteractionPayload::Other { .. } => Ok(SlackReply::Empty),
         }
     }

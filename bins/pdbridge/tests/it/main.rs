@@ -6,6 +6,7 @@
 mod bounds;
 mod common;
 mod e2e_cli;
+mod e2e_declare;
 mod e2e_identity;
 mod e2e_lifecycle;
 mod e2e_oneshot;

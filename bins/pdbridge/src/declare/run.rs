@@ -1,0 +1,424 @@
+//! The declare loop: takes due declarations, creates their PagerDuty incidents, and tells the
+//! requester the outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use identity::{MappingOutcome, Policy, Rule, ServiceFacts};
+use ids::{Email, PdUserId, Timestamp};
+use pd_client::rest::{NewIncident, Urgency};
+use slack_client::api::ResponseUrlMessage;
+use store::{AuditEntry, DeclarationRow, DeclarationStatus};
+use tokio::sync::watch;
+
+use super::Declaration;
+use crate::bridge::Bridge;
+use crate::config::DeclareConfig;
+use crate::runtime::{BATCH, IDLE, read, stopped, write};
+
+/// The first retry after PagerDuty failed; doubled per attempt up to [`RETRY_MAX`].
+const RETRY_BASE: Duration = Duration::from_secs(1);
+/// The longest wait between two attempts.
+const RETRY_MAX: Duration = Duration::from_secs(300);
+/// How long a declaration is retried before the requester is told it failed.
+const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Runs due declarations until shutdown; woken when one is stored.
+pub async fn declare_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        run_due(&bridge).await;
+        tokio::select! {
+            () = stopped(&mut shutdown) => return,
+            () = bridge.ctx.declare_wake.notified() => {}
+            () = tokio::time::sleep(IDLE) => {}
+        }
+    }
+}
+
+/// Runs every declaration due now, oldest first; returns how many were attempted.
+pub async fn run_due(bridge: &Bridge) -> usize {
+    let now = (bridge.ctx.clock)();
+    let due = read(bridge, move |tx| tx.due_declarations(now, BATCH))
+        .await
+        .unwrap_or_default();
+    let n = due.len();
+    for row in due {
+        run_one(bridge, row).await;
+    }
+    n
+}
+
+/// What became of one attempt.
+enum Outcome {
+    /// Created (or found already created): the incident's id and the requester's message.
+    Created { incident: String, message: String },
+    /// Refused for good: the requester's message.
+    Refused(String),
+    /// Try again later: why, and whether to tell the requester that it is pending.
+    Later(String),
+}
+
+async fn run_one(bridge: &Bridge, row: DeclarationRow) {
+    let key = row.incident_key.clone();
+    let d: Declaration = match row.payload.decode() {
+        Ok(d) => d,
+        Err(err) => {
+            tracing::error!(%err, key, "undecodable declaration; refusing it");
+            finish(bridge, &key, DeclarationStatus::Refused, "undecodable").await;
+            return;
+        }
+    };
+    let Some(config) = bridge.ctx.config.declare.clone() else {
+        finish(bridge, &key, DeclarationStatus::Refused, "declaring is off").await;
+        tell(
+            bridge,
+            &d,
+            "Declaring incidents is turned off in pdbridge's configuration.",
+        )
+        .await;
+        return;
+    };
+    let (outcome, audit) = attempt(bridge, &config, &d).await;
+    let now = (bridge.ctx.clock)();
+    if let Some(entry) = audit {
+        let _ = write(bridge, move |tx| tx.append_audit(&entry).map(|_| ())).await;
+    }
+    match outcome {
+        Outcome::Created { incident, message } => {
+            finish(bridge, &key, DeclarationStatus::Created, &incident).await;
+            tell(bridge, &d, &message).await;
+        }
+        Outcome::Refused(message) => {
+            finish(bridge, &key, DeclarationStatus::Refused, &message).await;
+            tell(bridge, &d, &message).await;
+        }
+        Outcome::Later(why) if now.duration_since(row.received_at) > GIVE_UP_AFTER => {
+            let message = format!(
+                "pdbridge gave up declaring *{}* on {} after a day of failures ({why}). Declare it in PagerDuty directly.",
+                crate::render::escape(&d.title),
+                d.service_name
+            );
+            finish(bridge, &key, DeclarationStatus::Refused, &message).await;
+            tell(bridge, &d, &message).await;
+        }
+        Outcome::Later(why) => {
+            let wait = RETRY_BASE
+                .saturating_mul(1u32 << row.attempts.min(16))
+                .min(RETRY_MAX);
+            let due = now.saturating_add(wait);
+            let k = key.clone();
+            let _ = write(bridge, move |tx| tx.retry_declaration(&k, due)).await;
+            tracing::warn!(key, %why, attempts = row.attempts + 1, "declaration pending");
+            if row.attempts == 0 {
+                tell(
+                    bridge,
+                    &d,
+                    &format!(
+                        "Declaring *{}* on {} is pending: {why}. pdbridge keeps the request and retries; you will be told here.",
+                        crate::render::escape(&d.title),
+                        d.service_name
+                    ),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Who the incident is created `From`, and how the card and body name the requester.
+struct Sender {
+    from: Email,
+    pd_user: Option<PdUserId>,
+    /// Set when the requester has no PagerDuty user and the opt-in account sends instead.
+    via: Option<String>,
+}
+
+async fn attempt(
+    bridge: &Bridge,
+    config: &DeclareConfig,
+    d: &Declaration,
+) -> (Outcome, Option<AuditEntry>) {
+    let now = (bridge.ctx.clock)();
+    let audit = |pd_user: Option<PdUserId>, decision: String, result: Option<String>| AuditEntry {
+        at: now.as_millis(),
+        slack_user: d.requester.clone(),
+        pd_user,
+        action: "trigger".to_owned(),
+        incident_id: None,
+        decision,
+        pd_result: result,
+    };
+    let identity = &bridge.ctx.identity;
+    let mapping = match identity
+        .resolve(&d.requester, d.team.as_ref(), now.as_millis())
+        .await
+    {
+        Ok((resolution, _)) => resolution.outcome,
+        Err(err) => {
+            return (
+                Outcome::Later(format!("looking you up failed ({err})")),
+                None,
+            );
+        }
+    };
+    let policy = Policy::new(bridge.ctx.config.policy.clone(), None);
+    let rule = policy.config().trigger.rule_for(&d.service_name);
+    let sender = match &mapping {
+        MappingOutcome::Mapped(user) => {
+            let facts = match service_facts(bridge, d, rule).await {
+                Ok(f) => f,
+                Err(why) => return (Outcome::Later(why), None),
+            };
+            let team = d
+                .team
+                .clone()
+                .unwrap_or_else(|| ids::SlackTeamId::new("unknown"));
+            let decision = policy.authorize_trigger(&team, &mapping, &facts);
+            if !decision.allowed {
+                let text = format!(
+                    "pdbridge did not declare *{}* on {}: {}",
+                    crate::render::escape(&d.title),
+                    d.service_name,
+                    decision.reason
+                );
+                let entry = audit(
+                    Some(user.pd_user.clone()),
+                    format!("refused: {}", decision.reason),
+                    None,
+                );
+                return (Outcome::Refused(text), Some(entry));
+            }
+            Sender {
+                from: user.email.clone(),
+                pd_user: Some(user.pd_user.clone()),
+                via: None,
+            }
+        }
+        MappingOutcome::Refused(refusal) => match (&config.unmapped_from, rule) {
+            (Some(account), Rule::AnyMapped) => Sender {
+                from: account.clone(),
+                pd_user: None,
+                via: Some(account.to_string()),
+            },
+            _ => {
+                let fix = if config.unmapped_from.is_some() {
+                    "Only mapped PagerDuty users may declare on this service; ask a pdbridge admin to map your Slack account."
+                } else {
+                    "Ask a pdbridge admin to map your Slack account to your PagerDuty user."
+                };
+                let text = format!(
+                    "pdbridge did not declare *{}*: {refusal} {fix}",
+                    crate::render::escape(&d.title)
+                );
+                let entry = audit(None, format!("refused: unmapped: {refusal}"), None);
+                return (Outcome::Refused(text), Some(entry));
+            }
+        },
+    };
+    let mut new = NewIncident::new(d.title.clone(), d.service.clone(), d.incident_key.clone())
+        .details(super::body(d, sender.via.as_deref()));
+    if let Some(severity) = config.severity(&d.severity) {
+        new = new.urgency(match severity.urgency {
+            crate::config::Urgency::High => Urgency::High,
+            crate::config::Urgency::Low => Urgency::Low,
+        });
+        if let Some(name) = &severity.priority {
+            match bridge.ctx.pd.priority_id(name).await {
+                Ok(Some(id)) => new = new.priority(id),
+                Ok(None) => tracing::warn!(
+                    priority = %name,
+                    "PagerDuty has no such priority; declaring without one (run pdbridge check)"
+                ),
+                Err(err) => {
+                    return (
+                        Outcome::Later(format!("reading priorities failed ({err})")),
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(target) = &d.assign_to {
+        match identity
+            .pd_user_for(target, d.team.as_ref(), now.as_millis())
+            .await
+        {
+            Ok(user) => new = new.assign_to(&[user]),
+            Err(crate::identity::TargetError::Refused(why)) => {
+                let text = format!(
+                    "pdbridge did not declare *{}*: it cannot be assigned to <@{target}>: {why}",
+                    crate::render::escape(&d.title)
+                );
+                return (Outcome::Refused(text), None);
+            }
+            Err(crate::identity::TargetError::Lookup(why)) => return (Outcome::Later(why), None),
+        }
+    }
+    let decided = match &sender.via {
+        Some(account) => format!("allowed: unmapped via {account}"),
+        None => format!("allowed: {}", rule.as_str()),
+    };
+    // A create that may have reached PagerDuty (timeout, dropped connection, 5xx) is resent
+    // with the same incident_key; that is safe ONLY because PagerDuty refuses a second open
+    // incident with that key on the service, and the client then returns the first one.
+    match bridge.ctx.pd.create_incident(&sender.from, new).await {
+        Ok(created) => {
+            let incident = created.incident;
+            if let Some(account) = &sender.via {
+                first_note(bridge, &incident.id, &sender.from, d, account).await;
+            }
+            let link = match &incident.html_url {
+                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                    format!("<{url}|#{}>", incident.incident_number)
+                }
+                _ => format!("#{}", incident.incident_number),
+            };
+            let message = format!(
+                "Declared {link} *{}* on {} ({}).",
+                crate::render::escape(&incident.title),
+                d.service_name,
+                d.severity
+            );
+            let result = if created.existing { "existing" } else { "201" };
+            let mut entry = audit(sender.pd_user, decided, Some(result.to_owned()));
+            entry.incident_id = Some(incident.id.clone());
+            (
+                Outcome::Created {
+                    incident: incident.id.to_string(),
+                    message,
+                },
+                Some(entry),
+            )
+        }
+        Err(err) if refused_for_good(&err) => {
+            if err.code() == Some(1020) || err.to_string().contains("Priorit") {
+                bridge.ctx.pd.forget_priorities().await;
+            }
+            let text = format!(
+                "PagerDuty refused to declare *{}* on {}: {}. {}",
+                crate::render::escape(&d.title),
+                d.service_name,
+                crate::render::escape(&err.to_string()),
+                fix_for(&err, d, sender.via.is_some())
+            );
+            let entry = audit(sender.pd_user, decided, Some(format!("error: {err}")));
+            (Outcome::Refused(text), Some(entry))
+        }
+        Err(err) => (
+            Outcome::Later(format!("PagerDuty did not answer ({err})")),
+            None,
+        ),
+    }
+}
+
+/// Whether PagerDuty's answer is final: a 4xx other than 408 and 429.
+fn refused_for_good(err: &pd_client::Error) -> bool {
+    err.status()
+        .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
+        || matches!(
+            err,
+            pd_client::Error::InvalidRequest(_) | pd_client::Error::Config(_)
+        )
+}
+
+/// What the requester can do about a refusal.
+fn fix_for(err: &pd_client::Error, d: &Declaration, via: bool) -> String {
+    let text = err.to_string();
+    if text.contains("Service is disabled") || text.contains("Service not found") {
+        format!(
+            "Choose another service, or ask a PagerDuty admin to enable {} (pdbridge check lists the declare services).",
+            d.service
+        )
+    } else if err.code() == Some(1020) || text.contains("Priorit") {
+        "Ask a pdbridge admin to fix the priority of this severity in [declare] severities (pdbridge check shows the valid names).".to_owned()
+    } else if err.code() == Some(1008) || err.status() == Some(403) || text.contains("From") {
+        if via {
+            "Ask a pdbridge admin to check declare.unmapped_from: it must be a PagerDuty user who may create incidents.".to_owned()
+        } else {
+            "Your PagerDuty user may not create incidents on this service; ask a PagerDuty admin for a responder role or above.".to_owned()
+        }
+    } else {
+        "Fix what PagerDuty names and declare again.".to_owned()
+    }
+}
+
+/// The PagerDuty services' teams and on-call users, read only when the rule needs them.
+async fn service_facts(
+    bridge: &Bridge,
+    d: &Declaration,
+    rule: Rule,
+) -> Result<ServiceFacts, String> {
+    let mut facts = ServiceFacts {
+        name: d.service_name.clone(),
+        id: d.service.clone(),
+        teams: Vec::new(),
+        on_call: Vec::new(),
+    };
+    if matches!(rule, Rule::AnyMapped | Rule::Admin) {
+        return Ok(facts);
+    }
+    let service = bridge
+        .ctx
+        .pd
+        .get_service(&d.service)
+        .await
+        .map_err(|e| format!("reading service {} failed ({e})", d.service))?;
+    facts.teams = service.team_ids();
+    if rule == Rule::Responder
+        && let Some(policy) = &service.escalation_policy
+    {
+        let oncalls = bridge
+            .ctx
+            .pd
+            .list_oncalls(&policy.id)
+            .await
+            .map_err(|e| format!("reading who is on call failed ({e})"))?;
+        facts.on_call = oncalls.into_iter().map(|o| o.user.id).collect();
+    }
+    Ok(facts)
+}
+
+/// Records the real requester as the incident's first note when the opt-in account sent it.
+async fn first_note(
+    bridge: &Bridge,
+    incident: &ids::IncidentId,
+    from: &Email,
+    d: &Declaration,
+    account: &str,
+) {
+    let text = format!(
+        "Declared from Slack by {} (Slack user {}), who has no PagerDuty seat, via {account}.",
+        d.requester_name.as_deref().unwrap_or("a Slack user"),
+        d.requester
+    );
+    if let Err(err) = bridge.ctx.pd.add_note(incident, from, &text).await {
+        tracing::warn!(%err, %incident, "adding the requester note failed; the body names them");
+    }
+}
+
+async fn finish(bridge: &Bridge, key: &str, status: DeclarationStatus, result: &str) {
+    let now: Timestamp = (bridge.ctx.clock)();
+    let (k, r) = (key.to_owned(), result.to_owned());
+    if let Err(err) = write(bridge, move |tx| tx.finish_declaration(&k, status, &r, now)).await {
+        tracing::error!(err = %err.0, key, "recording a finished declaration failed");
+    }
+}
+
+/// Answers the requester ephemerally through the request's `response_url`.
+async fn tell(bridge: &Bridge, d: &Declaration, text: &str) {
+    let Some(url) = d
+        .response_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+    else {
+        tracing::info!(
+            key = d.incident_key,
+            "no response_url to answer the requester"
+        );
+        return;
+    };
+    let msg = ResponseUrlMessage::ephemeral(text);
+    if let Err(err) = bridge.ctx.slack.respond(&url, &msg).await {
+        tracing::warn!(%err, key = d.incident_key, "answering the requester failed");
+    }
+}

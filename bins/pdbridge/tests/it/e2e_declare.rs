@@ -1,0 +1,506 @@
+//! End to end, declaring incidents from Slack: `/pd trigger` (text and modal), the message
+//! shortcut, several services, double submits, unmapped requesters, PagerDuty down then up,
+//! PagerDuty 4xx, with the real server on loopback against the fake Slack and PagerDuty.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::FakesConfig;
+use fakes::pd::FakePagerDuty;
+use fakes::slack::{FakeChannel, FakeSlack, FakeUser, InputValue, send_interaction};
+use ids::{ChannelId, ServiceId, SlackUserId, ViewId};
+use pdbridge::app::{self, Options, Running};
+use serde_json::{Value, json};
+use signing::SlackSigningSecret;
+use sync_core::EngineConfig;
+use tokio::net::TcpListener;
+
+const SIGNING_SECRET: &str = "declare-slack-signing-secret";
+const WEBHOOK_SECRET: &str = "declare-pd-webhook-secret";
+const CHANNEL: &str = "C0INCIDENTS";
+const ALICE: &str = "U1ALICE";
+const BOB: &str = "U2BOB";
+
+const DECLARE: &str = r#"
+[declare]
+default_service = "api"
+services = { api = "PAPI001", db = "PDAT001" }
+severities = [
+  { name = "SEV-1", urgency = "high", priority = "P1" },
+  { name = "SEV-2", urgency = "high", priority = "P2" },
+  { name = "SEV-3", urgency = "low" },
+]
+"#;
+
+struct Env {
+    pd: FakePagerDuty,
+    slack: FakeSlack,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new(extra_toml: &str) -> Self {
+        let pd = FakePagerDuty::start().await;
+        let slack = FakeSlack::start().await;
+        slack.add_user(FakeUser::new(ALICE, "alice", "alice@example.com"));
+        slack.add_user(FakeUser::new(BOB, "bob", "bob@example.com"));
+        slack.add_channel(FakeChannel::new(CHANNEL, "incidents", &[ALICE, BOB]));
+        let alice = pd.add_user("PALICE", "Alice Example", "alice@example.com");
+        pd.add_user("POPS001", "Ops Account", "ops@example.com");
+        let policy = pd.add_escalation_policy("PEP1", "Ops", vec![vec![alice]]);
+        for (id, name) in [("PAPI001", "API"), ("PDAT001", "Database")] {
+            let service = pd.add_service(id, name, &[]);
+            pd.set_service_policy(&service, &policy);
+        }
+        pd.set_priorities(&["P1", "P2", "P3"]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("pdbridge.db");
+        let extra = format!("{DECLARE}{extra_toml}");
+        let config = FakesConfig {
+            database: Some(&db),
+            server: "reconcile_interval_secs = 3600",
+            webhook_secret: WEBHOOK_SECRET,
+            signing_secret: SIGNING_SECRET,
+            default_channel: CHANNEL,
+            extra: &extra,
+            ..FakesConfig::new(&pd, &slack)
+        }
+        .config();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let options = Options {
+            engine: EngineConfig {
+                retry_backoff: vec![Duration::from_millis(100)],
+                coalesce_window: Duration::from_millis(50),
+                ..EngineConfig::default()
+            },
+            outbox_grace: Duration::from_secs(2),
+            ..Options::default()
+        };
+        let running = app::start(config, listener, options).await.unwrap();
+        pd.set_webhook_target(
+            &format!("http://{}/pagerduty/webhook", running.addr),
+            WEBHOOK_SECRET,
+        );
+        Self {
+            pd,
+            slack,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.running.as_ref().unwrap().addr.to_string()
+    }
+
+    async fn command(&self, user: &str, text: &str) -> Value {
+        let reply = self
+            .slack
+            .slash_command(
+                &format!("http://{}/slack/commands", self.addr()),
+                &SlackSigningSecret::new(SIGNING_SECRET),
+                &SlackUserId::new(user),
+                &ChannelId::new(CHANNEL),
+                "/pd",
+                text,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
+    }
+
+    async fn submit(
+        &self,
+        user: &str,
+        view: &ViewId,
+        inputs: &[(&str, &str, InputValue)],
+    ) -> Value {
+        let reply = self
+            .slack
+            .submit_view(
+                &format!("http://{}/slack/interactions", self.addr()),
+                &SlackSigningSecret::new(SIGNING_SECRET),
+                &SlackUserId::new(user),
+                view,
+                inputs,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
+    }
+
+    /// The texts posted to response URLs, in order.
+    fn answers(&self) -> Vec<String> {
+        self.slack
+            .responses()
+            .into_iter()
+            .map(|r| r.body["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn creates(&self) -> Vec<fakes::http::RecordedRequest> {
+        self.pd
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == http::Method::POST && r.path == "/incidents")
+            .collect()
+    }
+
+    fn cards(&self, title: &str) -> usize {
+        self.slack
+            .messages(&ChannelId::new(CHANNEL))
+            .iter()
+            .filter(|m| m.thread_ts.is_none() && m.text.contains(title))
+            .count()
+    }
+
+    async fn wait(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for a in self.answers() {
+            eprintln!("ANSWER {a}");
+        }
+        for r in self.pd.requests() {
+            eprintln!("PD  {} {} from={:?}", r.method, r.path, r.header("from"));
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.unwrap();
+        }
+    }
+}
+
+fn block<'a>(view: &'a Value, id: &str) -> &'a Value {
+    view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["block_id"] == id)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_form_declares_at_once_and_the_card_appears_once() {
+    let mut env = Env::new("").await;
+    let reply = env
+        .command(ALICE, "trigger db SEV-2 Database performance issue")
+        .await;
+    assert_eq!(reply["response_type"], "ephemeral");
+    assert!(
+        reply["text"].as_str().unwrap().contains("Declaring"),
+        "{reply}"
+    );
+    assert!(
+        env.slack.views().is_empty(),
+        "no modal for a complete request"
+    );
+    env.wait("the requester gets the link", || {
+        env.answers().iter().any(|a| a.starts_with("Declared <"))
+    })
+    .await;
+    let creates = env.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].header("from"), Some("alice@example.com"));
+    let body = creates[0].json();
+    assert_eq!(body["incident"]["urgency"], "high");
+    assert_eq!(body["incident"]["service"]["id"], "PDAT001");
+    assert!(body["incident"]["priority"]["id"].is_string(), "{body}");
+    let key = body["incident"]["incident_key"].as_str().unwrap();
+    assert!(key.starts_with("pdbridge-declare-"), "{key}");
+    let details = body["incident"]["body"]["details"].as_str().unwrap();
+    assert!(
+        details.contains("Declared from Slack by alice"),
+        "{details}"
+    );
+    let incident = &env.pd.incidents()[0];
+    assert_eq!(incident.service, ServiceId::new("PDAT001"));
+    let priority = env.pd.creation(&incident.id).unwrap().priority;
+    assert!(priority.is_some());
+    env.wait("the card is posted", || {
+        env.cards("Database performance issue") == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.cards("Database performance issue"), 1, "one card");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_unknown_fields_open_the_modal_which_validates_and_declares_once_per_service() {
+    let mut env = Env::new("").await;
+    // Nothing typed: the modal opens at once, with the default service chosen.
+    assert_eq!(env.command(ALICE, "trigger").await, Value::Null);
+    // Unknown service: the modal opens prefilled, the reason under the field.
+    env.command(ALICE, "trigger nosuch SEV-9 Disk is full")
+        .await;
+    let views = env.slack.views();
+    assert_eq!(views.len(), 2);
+    assert_eq!(views[0].view["callback_id"], "pdbridge_declare");
+    let api = &block(&views[0].view, "declare_service")["element"]["initial_options"][0];
+    assert_eq!(api["value"], "api");
+    let second = &views[1].view;
+    let hint = block(second, "declare_service")["hint"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(hint.contains("No service is called `nosuch`"), "{hint}");
+    let hint = block(second, "declare_severity")["hint"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(hint.contains("SEV-9"), "{hint}");
+    assert_eq!(
+        block(second, "declare_title")["element"]["initial_value"],
+        "Disk is full"
+    );
+
+    // Empty and oversize fields are refused on the field, and nothing is created.
+    let view = views[1].id.clone();
+    let services = || InputValue::Options(vec!["api".to_owned(), "db".to_owned()]);
+    let severity = || InputValue::Option("SEV-1".to_owned());
+    let errors = env
+        .submit(
+            ALICE,
+            &view,
+            &[
+                ("declare_service", "declare_service_select", services()),
+                ("declare_severity", "declare_severity_select", severity()),
+                (
+                    "declare_title",
+                    "declare_title_text",
+                    InputValue::Text("x".repeat(256)),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(errors["response_action"], "errors");
+    assert!(
+        errors["errors"]["declare_title"]
+            .as_str()
+            .unwrap()
+            .contains("255")
+    );
+    let errors = env
+        .submit(
+            ALICE,
+            &view,
+            &[(
+                "declare_title",
+                "declare_title_text",
+                InputValue::Text("  ".into()),
+            )],
+        )
+        .await;
+    assert!(errors["errors"]["declare_service"].is_string());
+    assert!(errors["errors"]["declare_severity"].is_string());
+    assert!(errors["errors"]["declare_title"].is_string());
+
+    // Two services: one incident each, naming the other; a double submit adds nothing.
+    let inputs = [
+        ("declare_service", "declare_service_select", services()),
+        ("declare_severity", "declare_severity_select", severity()),
+        (
+            "declare_title",
+            "declare_title_text",
+            InputValue::Text("Checkout down".into()),
+        ),
+        (
+            "declare_details",
+            "declare_details_text",
+            InputValue::Text("Since 10:02".into()),
+        ),
+    ];
+    assert_eq!(env.submit(ALICE, &view, &inputs).await, Value::Null);
+    assert_eq!(env.submit(ALICE, &view, &inputs).await, Value::Null);
+    env.wait("both incidents are declared", || {
+        env.answers()
+            .iter()
+            .filter(|a| a.starts_with("Declared <"))
+            .count()
+            == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let incidents = env.pd.incidents();
+    assert_eq!(incidents.len(), 2, "one incident per service, once");
+    for i in &incidents {
+        let details = env.pd.creation(&i.id).unwrap().details.unwrap();
+        assert!(
+            details.contains("Declared together with the services"),
+            "{details}"
+        );
+        assert!(details.contains("Since 10:02"), "{details}");
+    }
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_shortcut_prefills_the_modal_from_the_message() {
+    let mut env = Env::new("").await;
+    let payload = json!({
+        "type": "message_action",
+        "callback_id": "pdbridge_declare",
+        "trigger_id": env.slack.new_trigger_id(),
+        "response_url": env.slack.new_response_url(),
+        "action_ts": "1764000000.000100",
+        "team": {"id": env.slack.team_id(), "domain": "acme"},
+        "user": {"id": ALICE, "username": "alice", "name": "alice", "team_id": env.slack.team_id()},
+        "channel": {"id": CHANNEL, "name": "incidents"},
+        "message_ts": "1764000000.000200",
+        "message": {"type": "message", "user": BOB, "ts": "1764000000.000200",
+                    "text": "Payments are failing\nSince the deploy at 10:02"},
+    });
+    let reply = send_interaction(
+        &format!("http://{}/slack/interactions", env.addr()),
+        &SlackSigningSecret::new(SIGNING_SECRET),
+        &payload,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    let views = env.slack.views();
+    assert_eq!(views.len(), 1);
+    let view = &views[0].view;
+    assert_eq!(
+        block(view, "declare_title")["element"]["initial_value"],
+        "Payments are failing"
+    );
+    let details = block(view, "declare_details")["element"]["initial_value"]
+        .as_str()
+        .unwrap();
+    assert!(details.contains("Since the deploy at 10:02"), "{details}");
+    assert!(
+        details.contains("https://acme.slack.com/archives/C0INCIDENTS/p1764000000000200"),
+        "{details}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmapped_requester_is_refused_with_the_fix() {
+    let mut env = Env::new("").await;
+    env.command(BOB, "trigger api SEV-3 Search is slow").await;
+    env.wait("Bob is told why", || !env.answers().is_empty())
+        .await;
+    let told = env.answers().join("\n");
+    assert!(told.contains("did not declare"), "{told}");
+    assert!(told.contains("map your Slack account"), "{told}");
+    assert!(env.creates().is_empty());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmapped_requester_declares_through_the_opt_in_account_and_is_recorded() {
+    let mut env = Env::new("unmapped_from = \"ops@example.com\"\n").await;
+    env.command(BOB, "trigger api SEV-3 Search is slow").await;
+    env.wait("Bob gets the link", || {
+        env.answers().iter().any(|a| a.starts_with("Declared <"))
+    })
+    .await;
+    let creates = env.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].header("from"), Some("ops@example.com"));
+    let incident = &env.pd.incidents()[0];
+    let details = env.pd.creation(&incident.id).unwrap().details.unwrap();
+    assert!(details.contains("bob"), "{details}");
+    assert!(details.contains("no PagerDuty seat"), "{details}");
+    assert!(details.contains("via ops@example.com"), "{details}");
+    env.wait("the first note names Bob", || {
+        env.pd
+            .incident(&incident.id)
+            .is_some_and(|i| !i.notes.is_empty())
+    })
+    .await;
+    let note = &env.pd.incident(&incident.id).unwrap().notes[0];
+    assert!(note.content.contains("U2BOB"), "{}", note.content);
+    let audit = env
+        .running
+        .as_ref()
+        .unwrap()
+        .bridge
+        .store()
+        .read(|tx| tx.recent_audit(10))
+        .unwrap();
+    assert!(
+        audit.iter().any(|r| r.entry.action == "trigger"
+            && r.entry.slack_user == SlackUserId::new(BOB)
+            && r.entry.decision.contains("via ops@example.com")),
+        "{audit:?}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagerduty_down_keeps_the_request_and_retries_it_with_the_same_key() {
+    let mut env = Env::new("").await;
+    // A first declaration reads the priorities and maps Alice, so the next one only creates.
+    env.command(ALICE, "trigger api SEV-1 Warm up").await;
+    env.wait("the first incident is declared", || {
+        env.pd.incidents().len() == 1
+    })
+    .await;
+    env.pd.set_down(true);
+    env.command(ALICE, "trigger db SEV-1 Replica lag").await;
+    env.wait("the requester is told it is pending", || {
+        env.answers().iter().any(|a| a.contains("is pending"))
+    })
+    .await;
+    assert_eq!(env.pd.incidents().len(), 1);
+    env.pd.set_down(false);
+    env.wait("the incident is declared", || {
+        env.answers()
+            .iter()
+            .filter(|a| a.starts_with("Declared <"))
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(env.pd.incidents().len(), 2);
+    let lag: Vec<_> = env
+        .creates()
+        .into_iter()
+        .filter(|r| r.json()["incident"]["title"] == "Replica lag")
+        .collect();
+    let keys: std::collections::BTreeSet<String> = lag
+        .iter()
+        .map(|r| {
+            r.json()["incident"]["incident_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(keys.len(), 1, "every attempt carried the same incident_key");
+    assert!(lag.len() >= 2, "retried after PagerDuty came back");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pagerduty_refusal_is_told_with_the_fix_and_never_retried() {
+    let mut env = Env::new("").await;
+    env.pd.disable_service(&ServiceId::new("PDAT001"));
+    env.command(ALICE, "trigger db SEV-2 Database performance issue")
+        .await;
+    env.wait("the requester is told", || {
+        env.answers()
+            .iter()
+            .any(|a| a.contains("PagerDuty refused"))
+    })
+    .await;
+    let told = env.answers().join("\n");
+    assert!(told.contains("Service is disabled"), "{told}");
+    assert!(told.contains("Choose another service"), "{told}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(env.creates().len(), 1, "a 4xx is never retried");
+    env.stop().await;
+}
