@@ -26,6 +26,9 @@ pub use self::run::{declare_loop, run_due};
 pub struct Declaration {
     /// The `incident_key` sent to PagerDuty (and the store's key).
     pub incident_key: String,
+    /// The request's id (see [`Origin::request_id`]): with a sibling's service name it makes
+    /// that sibling's `incident_key`.
+    pub request_id: String,
     /// Who asked.
     pub requester: SlackUserId,
     /// The requester's Slack name, when Slack sent it.
@@ -87,6 +90,7 @@ pub fn declarations(
         .filter_map(|name| config.service(name))
         .map(|(name, id)| Declaration {
             incident_key: incident_key(&origin.request_id, name),
+            request_id: origin.request_id.clone(),
             requester: origin.requester.clone(),
             requester_name: origin.requester_name.clone(),
             team: origin.team.clone(),

@@ -229,6 +229,13 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         accessory: None,
     });
 
+    if let Some(declared) = &card.declared {
+        let text = engine_text(&declared.text, std::slice::from_ref(&declared.by));
+        blocks.push(Block::context(truncate_mrkdwn(
+            &format!(":loudspeaker: {text}"),
+            limits::TEXT,
+        )));
+    }
     if let Some(pending) = &card.pending {
         let text = engine_text(&pending.text, std::slice::from_ref(&pending.requested_by));
         blocks.push(Block::context(truncate_mrkdwn(
@@ -394,6 +401,7 @@ mod tests {
             escalation_level: None,
             pending: None,
             last_error: None,
+            declared: None,
             resolved: false,
             minimal: false,
         }

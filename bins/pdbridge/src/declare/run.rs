@@ -5,16 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use identity::{MappingOutcome, Policy, Rule, ServiceFacts};
-use ids::{Email, PdUserId, Timestamp};
-use pd_client::rest::{NewIncident, Urgency};
+use ids::{Email, IncidentId, PdUserId, Timestamp};
+use pd_client::rest::{Incident, NewIncident, Urgency};
 use slack_client::api::ResponseUrlMessage;
 use store::{AuditEntry, DeclarationRow, DeclarationStatus};
+use sync_core::{Declaration as EngineDeclaration, Declared, Input, Sibling};
 use tokio::sync::watch;
 
 use super::Declaration;
 use crate::bridge::Bridge;
 use crate::config::DeclareConfig;
 use crate::runtime::{BATCH, IDLE, read, stopped, write};
+use crate::translate;
 
 /// The first retry after PagerDuty failed; doubled per attempt up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -50,8 +52,13 @@ pub async fn run_due(bridge: &Bridge) -> usize {
 
 /// What became of one attempt.
 enum Outcome {
-    /// Created (or found already created): the incident's id and the requester's message.
-    Created { incident: String, message: String },
+    /// Created (or found already created): the incident, the account it was sent from when the
+    /// requester has no PagerDuty user, and the requester's message.
+    Created {
+        incident: Box<Incident>,
+        via: Option<Email>,
+        message: String,
+    },
     /// Refused for good: the requester's message.
     Refused(String),
     /// Try again later: why, and whether to tell the requester that it is pending.
@@ -80,14 +87,21 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
     };
     let (outcome, audit) = attempt(bridge, &config, &d).await;
     let now = (bridge.ctx.clock)();
+    if let Outcome::Created {
+        incident,
+        via,
+        message,
+    } = outcome
+    {
+        created(bridge, &d, *incident, via, audit).await;
+        tell(bridge, &d, &message).await;
+        return;
+    }
     if let Some(entry) = audit {
         let _ = write(bridge, move |tx| tx.append_audit(&entry).map(|_| ())).await;
     }
     match outcome {
-        Outcome::Created { incident, message } => {
-            finish(bridge, &key, DeclarationStatus::Created, &incident).await;
-            tell(bridge, &d, &message).await;
-        }
+        Outcome::Created { .. } => {}
         Outcome::Refused(message) => {
             finish(bridge, &key, DeclarationStatus::Refused, &message).await;
             tell(bridge, &d, &message).await;
@@ -284,7 +298,8 @@ async fn attempt(
             entry.incident_id = Some(incident.id.clone());
             (
                 Outcome::Created {
-                    incident: incident.id.to_string(),
+                    incident: Box::new(incident),
+                    via: sender.via.as_ref().map(|_| sender.from.clone()),
                     message,
                 },
                 Some(entry),
@@ -309,6 +324,116 @@ async fn attempt(
             None,
         ),
     }
+}
+
+/// What a created declaration stores as its result: the incident and its number.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CreatedResult {
+    id: IncidentId,
+    number: u64,
+}
+
+/// Records a created declaration and hands the incident to the engine in one transaction, so
+/// its trigger webhook lands on the card that names the requester; then tells the incidents
+/// declared with it, already created, about this one.
+async fn created(
+    bridge: &Bridge,
+    d: &Declaration,
+    incident: Incident,
+    via: Option<Email>,
+    audit: Option<AuditEntry>,
+) {
+    let now = (bridge.ctx.clock)();
+    let siblings = sibling_results(bridge, d).await;
+    let snapshot = translate::rest_snapshot(&incident);
+    let target_channel = translate::route_channel(
+        &bridge.ctx.config,
+        snapshot.as_ref(),
+        Some("incident.triggered"),
+    );
+    let this = Sibling {
+        incident: incident.id.clone(),
+        number: Some(incident.incident_number),
+    };
+    let input = Input::Declared(Declared {
+        incident: incident.id.clone(),
+        declaration: EngineDeclaration {
+            by: d.requester.clone(),
+            via: via.clone(),
+            together: siblings.clone(),
+        },
+        snapshot,
+        as_of: translate::rest_as_of(&incident).unwrap_or(now),
+        target_channel,
+    });
+    let key = d.incident_key.clone();
+    let result = serde_json::to_string(&CreatedResult {
+        id: incident.id.clone(),
+        number: incident.incident_number,
+    })
+    .unwrap_or_default();
+    let applied = bridge
+        .apply(input, move |tx, now_ms| {
+            let at = Timestamp::from_millis(now_ms);
+            tx.finish_declaration(&key, DeclarationStatus::Created, &result, at)?;
+            if let Some(entry) = &audit {
+                tx.append_audit(entry)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(err) = applied {
+        // The row stays pending: the next attempt finds the incident by its key.
+        tracing::error!(%err, key = d.incident_key, "recording a declared incident failed");
+        return;
+    }
+    for sibling in &siblings {
+        let together = siblings
+            .iter()
+            .filter(|s| s.incident != sibling.incident)
+            .cloned()
+            .chain([this.clone()])
+            .collect();
+        let input = Input::Declared(Declared {
+            incident: sibling.incident.clone(),
+            declaration: EngineDeclaration {
+                by: d.requester.clone(),
+                via: via.clone(),
+                together,
+            },
+            snapshot: None,
+            as_of: now,
+            target_channel: None,
+        });
+        if let Err(err) = bridge.apply(input, |_, _| Ok(())).await {
+            tracing::warn!(%err, "linking a declared incident to its sibling failed");
+        }
+    }
+}
+
+/// The incidents already created for the other services of the same request.
+async fn sibling_results(bridge: &Bridge, d: &Declaration) -> Vec<Sibling> {
+    let keys: Vec<String> = d
+        .together
+        .iter()
+        .map(|service| super::incident_key(&d.request_id, service))
+        .collect();
+    let rows = read(bridge, move |tx| {
+        keys.iter()
+            .map(|k| tx.declaration(k))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .unwrap_or_default();
+    rows.into_iter()
+        .flatten()
+        .filter(|r| r.status == DeclarationStatus::Created)
+        .filter_map(|r| serde_json::from_str::<CreatedResult>(r.result.as_deref()?).ok())
+        .map(|c| Sibling {
+            incident: c.id,
+            number: Some(c.number),
+        })
+        .collect()
 }
 
 /// Whether PagerDuty's answer is final: a 4xx other than 408 and 429.

@@ -150,6 +150,16 @@ impl Env {
             .collect()
     }
 
+    /// The current blocks of the card whose text mentions `title`, as JSON text.
+    fn card_blocks(&self, title: &str) -> String {
+        self.slack
+            .messages(&ChannelId::new(CHANNEL))
+            .into_iter()
+            .find(|m| m.thread_ts.is_none() && m.text.contains(title))
+            .map(|m| m.blocks.to_string())
+            .unwrap_or_default()
+    }
+
     fn cards(&self, title: &str) -> usize {
         self.slack
             .messages(&ChannelId::new(CHANNEL))
@@ -232,8 +242,23 @@ async fn the_text_form_declares_at_once_and_the_card_appears_once() {
         env.cards("Database performance issue") == 1
     })
     .await;
+    env.wait("the card names the requester", || {
+        env.card_blocks("Database performance issue")
+            .contains("Declared by <@U1ALICE> from Slack")
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(env.cards("Database performance issue"), 1, "one card");
+    let thread_lines = env
+        .slack
+        .messages(&ChannelId::new(CHANNEL))
+        .into_iter()
+        .filter(|m| m.thread_ts.is_some())
+        .count();
+    assert_eq!(
+        thread_lines, 0,
+        "the trigger of our own creation adds no line"
+    );
     env.stop().await;
 }
 
@@ -341,6 +366,23 @@ async fn missing_or_unknown_fields_open_the_modal_which_validates_and_declares_o
         );
         assert!(details.contains("Since 10:02"), "{details}");
     }
+    let numbers: Vec<u64> = incidents.iter().map(|i| i.number).collect();
+    env.wait("each card links the other", || {
+        let blocks: Vec<String> = env
+            .slack
+            .messages(&ChannelId::new(CHANNEL))
+            .into_iter()
+            .filter(|m| m.thread_ts.is_none() && m.text.contains("Checkout down"))
+            .map(|m| m.blocks.to_string())
+            .collect();
+        blocks.len() == 2
+            && blocks.iter().all(|b| {
+                numbers
+                    .iter()
+                    .any(|n| b.contains(&format!("declared together with #{n}")))
+            })
+    })
+    .await;
     env.stop().await;
 }
 
@@ -423,6 +465,11 @@ async fn an_unmapped_requester_declares_through_the_opt_in_account_and_is_record
     .await;
     let note = &env.pd.incident(&incident.id).unwrap().notes[0];
     assert!(note.content.contains("U2BOB"), "{}", note.content);
+    env.wait("the card names Bob and the account", || {
+        env.card_blocks("Search is slow")
+            .contains("Declared by <@U2BOB> (no PagerDuty seat) via ops@example.com")
+    })
+    .await;
     let audit = env
         .running
         .as_ref()
