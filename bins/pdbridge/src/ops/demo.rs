@@ -26,11 +26,13 @@ use tokio::net::TcpListener;
 use crate::app::{Options, Running};
 use crate::config::Config;
 
+mod declare;
 mod edges;
 mod modals;
 mod steps;
 mod text;
 
+use self::declare::*;
 use self::edges::*;
 use self::modals::*;
 use self::steps::*;
@@ -183,6 +185,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         unmapped(&world, &story, &mut out, &mut steps).await;
         resolve(&world, &story, &mut out, &mut steps).await;
     }
+    declare(&world, &mut out, &mut steps).await;
 
     out.line("");
     let passed = steps.iter().filter(|s| s.ok).count();
@@ -271,7 +274,7 @@ bot_token = {bot:?}
 signing_secret = {signing:?}
 default_channel = {CHANNEL:?}
 team_id = {team:?}
-"#,
+{DECLARE_TOML}"#,
         database = database.display().to_string(),
         pd = pd.url(),
         pd_secret = PD_WEBHOOK_SECRET,
