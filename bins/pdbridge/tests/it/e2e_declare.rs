@@ -37,7 +37,20 @@ struct Env {
     pd: FakePagerDuty,
     slack: FakeSlack,
     running: Option<Running>,
+    config: pdbridge::config::Config,
     _dir: tempfile::TempDir,
+}
+
+fn options() -> Options {
+    Options {
+        engine: EngineConfig {
+            retry_backoff: vec![Duration::from_millis(100)],
+            coalesce_window: Duration::from_millis(50),
+            ..EngineConfig::default()
+        },
+        outbox_grace: Duration::from_secs(2),
+        ..Options::default()
+    }
 }
 
 impl Env {
@@ -69,16 +82,9 @@ impl Env {
         }
         .config();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let options = Options {
-            engine: EngineConfig {
-                retry_backoff: vec![Duration::from_millis(100)],
-                coalesce_window: Duration::from_millis(50),
-                ..EngineConfig::default()
-            },
-            outbox_grace: Duration::from_secs(2),
-            ..Options::default()
-        };
-        let running = app::start(config, listener, options).await.unwrap();
+        let running = app::start(config.clone(), listener, options())
+            .await
+            .unwrap();
         pd.set_webhook_target(
             &format!("http://{}/pagerduty/webhook", running.addr),
             WEBHOOK_SECRET,
@@ -87,8 +93,23 @@ impl Env {
             pd,
             slack,
             running: Some(running),
+            config,
             _dir: dir,
         }
+    }
+
+    /// Stops the server and starts a new one on the same database.
+    async fn restart(&mut self) {
+        self.stop().await;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let running = app::start(self.config.clone(), listener, options())
+            .await
+            .unwrap();
+        self.pd.set_webhook_target(
+            &format!("http://{}/pagerduty/webhook", running.addr),
+            WEBHOOK_SECRET,
+        );
+        self.running = Some(running);
     }
 
     fn addr(&self) -> String {
@@ -550,4 +571,73 @@ async fn a_pagerduty_refusal_is_told_with_the_fix_and_never_retried() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(env.creates().len(), 1, "a 4xx is never retried");
     env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_declaration_survives_a_restart_and_creates_one_incident() {
+    let mut env = Env::new("").await;
+    env.pd.set_down(true);
+    env.command(ALICE, "trigger db SEV-3 Disk filling up").await;
+    env.wait("the requester is told it is pending", || {
+        env.answers().iter().any(|a| a.contains("is pending"))
+    })
+    .await;
+    env.restart().await;
+    env.pd.set_down(false);
+    env.wait("the incident is declared after the restart", || {
+        env.answers().iter().any(|a| a.starts_with("Declared <"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(env.pd.incidents().len(), 1);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_modal_assigns_to_the_chosen_users_pagerduty_user_and_without_declare_says_so() {
+    let mut env = Env::new("").await;
+    env.pd.add_user("PBOB001", "Bob Example", "bob@example.com");
+    env.command(ALICE, "trigger").await;
+    let view = env.slack.views()[0].id.clone();
+    let inputs = [
+        (
+            "declare_service",
+            "declare_service_select",
+            InputValue::Options(vec!["db".to_owned()]),
+        ),
+        (
+            "declare_severity",
+            "declare_severity_select",
+            InputValue::Option("SEV-3".to_owned()),
+        ),
+        (
+            "declare_title",
+            "declare_title_text",
+            InputValue::Text("Backups late".into()),
+        ),
+        (
+            "declare_assign",
+            "declare_assign_user",
+            InputValue::User(SlackUserId::new(BOB)),
+        ),
+    ];
+    assert_eq!(env.submit(ALICE, &view, &inputs).await, Value::Null);
+    env.wait("the incident is declared", || env.pd.incidents().len() == 1)
+        .await;
+    let create = &env.creates()[0].json()["incident"];
+    assert_eq!(create["assignments"][0]["assignee"]["id"], "PBOB001");
+    assert!(create.get("escalation_policy").is_none());
+    assert_eq!(create["urgency"], "low");
+    assert!(create.get("priority").is_none(), "SEV-3 names no priority");
+    env.stop().await;
+
+    let mut off = Env::new("").await;
+    off.config.declare = None;
+    off.restart().await;
+    let reply = off.command(ALICE, "trigger db SEV-2 Anything").await;
+    assert!(
+        reply["text"].as_str().unwrap().contains("not set up"),
+        "{reply}"
+    );
+    off.stop().await;
 }
