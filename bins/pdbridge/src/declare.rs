@@ -12,7 +12,6 @@ use ids::{ChannelId, ServiceId, SlackTeamId, SlackUserId};
 use serde::{Deserialize, Serialize};
 use store::{InsertOutcome, Json, NewDeclaration};
 
-use crate::config::DeclareConfig;
 use crate::http::Unavailable;
 use crate::writer::Then;
 
@@ -79,15 +78,10 @@ pub fn incident_key(request_id: &str, service: &str) -> String {
 }
 
 /// The declarations of one request: one per service, each naming the others.
-pub fn declarations(
-    config: &DeclareConfig,
-    request: &form::Request,
-    origin: &Origin,
-) -> Vec<Declaration> {
+pub fn declarations(request: &form::Request, origin: &Origin) -> Vec<Declaration> {
     request
         .services
         .iter()
-        .filter_map(|name| config.service(name))
         .map(|(name, id)| Declaration {
             incident_key: incident_key(&origin.request_id, name),
             request_id: origin.request_id.clone(),
@@ -103,8 +97,8 @@ pub fn declarations(
             together: request
                 .services
                 .iter()
-                .filter(|s| *s != name)
-                .cloned()
+                .filter(|(other, _)| other != name)
+                .map(|(other, _)| other.clone())
                 .collect(),
             channel: origin.channel.clone(),
             response_url: origin.response_url.clone(),

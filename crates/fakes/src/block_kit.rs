@@ -128,6 +128,16 @@ fn element(value: &Value, at: &str) -> Check {
             }
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }
+        "multi_external_select" => {
+            placeholder(value)?;
+            if let Some(options) = value.get("initial_options") {
+                let options = items(options, &format!("{at}/initial_options"), 1, 100)?;
+                for (i, o) in options.iter().enumerate() {
+                    option(o, &format!("{at}/initial_options/{i}"))?;
+                }
+            }
+            confirm(&value["confirm"], &format!("{at}/confirm"))
+        }
         "overflow" => {
             let options = items(&value["options"], &format!("{at}/options"), 2, 5)?;
             for (i, o) in options.iter().enumerate() {

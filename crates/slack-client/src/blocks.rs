@@ -455,6 +455,21 @@ pub enum Element {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         initial_options: Option<Vec<SelectOption>>,
     },
+    /// Several choices among options the app serves as the user types (a `block_suggestion`
+    /// to the options load URL); the choices arrive as `selected_options`.
+    MultiExternalSelect {
+        /// The action id.
+        action_id: String,
+        /// The placeholder (`plain_text`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Text>,
+        /// How many characters the user types before Slack asks for options.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_query_length: Option<u32>,
+        /// The options selected initially.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_options: Option<Vec<SelectOption>>,
+    },
 }
 
 /// An option of a select menu: a `plain_text` label (at most [`limits::OPTION_TEXT`]) and the
@@ -501,7 +516,8 @@ impl Element {
             | Self::UsersSelect { action_id, .. }
             | Self::PlainTextInput { action_id, .. }
             | Self::StaticSelect { action_id, .. }
-            | Self::MultiStaticSelect { action_id, .. } => action_id,
+            | Self::MultiStaticSelect { action_id, .. }
+            | Self::MultiExternalSelect { action_id, .. } => action_id,
         }
     }
 }

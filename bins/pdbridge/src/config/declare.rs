@@ -54,6 +54,25 @@ impl DeclareConfig {
             .map(|(n, id)| (n.as_str(), id))
     }
 
+    /// The service a user chose by `word`: a configured name (case-insensitively) or the id of
+    /// a configured service, as `(name, id)`; with `search_services`, also any PagerDuty service
+    /// id (`P` and upper-case letters or digits), named by its id.
+    pub fn resolve_service(&self, word: &str) -> Option<(String, ServiceId)> {
+        if let Some((name, id)) = self.service(word) {
+            return Some((name.to_owned(), id.clone()));
+        }
+        if let Some((name, id)) = self.services.iter().find(|(_, id)| id.as_str() == word) {
+            return Some((name.clone(), id.clone()));
+        }
+        let looks_like_id = word.len() >= 2
+            && word.len() <= 20
+            && word.starts_with('P')
+            && word
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        (self.search_services && looks_like_id).then(|| (word.to_owned(), ServiceId::new(word)))
+    }
+
     /// The severity named `name` (case-insensitively).
     pub fn severity(&self, name: &str) -> Option<&Severity> {
         self.severities

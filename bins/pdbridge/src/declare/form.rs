@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ids::{ChannelId, SlackUserId};
+use ids::{ChannelId, ServiceId, SlackUserId};
 use serde::{Deserialize, Serialize};
 use slack_client::blocks::{
     Block, Element, SelectOption, Text, View, char_len, limits, truncate_plain,
@@ -80,8 +80,9 @@ pub struct Prefill {
 /// A complete declaration request from the text form or the modal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// The `[declare]` service names, at least one.
-    pub services: Vec<String>,
+    /// The chosen services as `(name, id)`, at least one: a `[declare]` name, or the id itself
+    /// for a service found with `search_services`.
+    pub services: Vec<(String, ServiceId)>,
     /// The severity name.
     pub severity: String,
     /// The title, trimmed, 1 to [`TITLE_MAX_CHARS`] characters.
@@ -113,19 +114,25 @@ pub fn parse_text(config: &DeclareConfig, text: &str) -> Result<Request, Prefill
     let mut prefill = Prefill::default();
     let text = text.trim();
     if text.is_empty() {
-        prefill.services.extend(config.default_service.clone());
+        prefill.services = default_services(config);
         return Err(prefill);
     }
     let (service, rest) = split_word(text);
     let (severity, title) = split_word(rest);
-    match config.service(service) {
-        Some((name, _)) => prefill.services.push(name.to_owned()),
+    let chosen = config.resolve_service(service);
+    match &chosen {
+        Some((name, id)) => prefill.services.push(option_value(config, name, id)),
         None => {
             let names: Vec<&str> = config.services.keys().map(String::as_str).collect();
+            let or_search = if config.search_services {
+                " or search for it"
+            } else {
+                ""
+            };
             prefill.reasons.insert(
                 SERVICE_BLOCK,
                 format!(
-                    "No service is called `{service}`; choose one of {}.",
+                    "No service is called `{service}`; choose one of {}{or_search}.",
                     names.join(", ")
                 ),
             );
@@ -161,10 +168,11 @@ pub fn parse_text(config: &DeclareConfig, text: &str) -> Result<Request, Prefill
     match (
         &prefill.severity,
         &prefill.title,
+        chosen,
         prefill.reasons.is_empty(),
     ) {
-        (Some(severity), Some(title), true) => Ok(Request {
-            services: prefill.services,
+        (Some(severity), Some(title), Some(chosen), true) => Ok(Request {
+            services: vec![chosen],
             severity: severity.clone(),
             title: title.clone(),
             details: None,
@@ -189,12 +197,10 @@ pub fn parse_submission(
     state: &State,
 ) -> Result<Request, BTreeMap<String, String>> {
     let mut errors = BTreeMap::new();
-    let mut services = Vec::new();
+    let mut services: Vec<(String, ServiceId)> = Vec::new();
     for value in state.selected_values(SERVICE_BLOCK, SERVICE_INPUT) {
-        match config.service(value) {
-            Some((name, _)) if !services.iter().any(|s| s == name) => {
-                services.push(name.to_owned());
-            }
+        match config.resolve_service(value) {
+            Some(chosen) if !services.iter().any(|s| s.1 == chosen.1) => services.push(chosen),
             Some(_) => {}
             None => {
                 errors.insert(
@@ -260,7 +266,7 @@ pub fn from_message(config: &DeclareConfig, text: &str, permalink: Option<&str>)
         details = format!("{details}\n\nFrom Slack: {link}");
     }
     let mut prefill = Prefill {
-        services: config.default_service.iter().cloned().collect(),
+        services: default_services(config),
         title: Some(first.to_owned()).filter(|t| !t.is_empty()),
         details: Some(details).filter(|d| !d.is_empty()),
         ..Prefill::default()
@@ -269,6 +275,35 @@ pub fn from_message(config: &DeclareConfig, text: &str, permalink: Option<&str>)
         prefill.reasons.insert(TITLE_BLOCK, why);
     }
     prefill
+}
+
+/// The value a service's option carries: its name in the static select, its id when
+/// services are searched (the external select's options come from PagerDuty).
+fn option_value(config: &DeclareConfig, name: &str, id: &ServiceId) -> String {
+    if config.search_services {
+        id.to_string()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The label of a service's option: `name (id)`, or the id alone for a searched service.
+pub fn option_label(name: &str, id: &ServiceId) -> String {
+    if name == id.as_str() {
+        name.to_owned()
+    } else {
+        format!("{name} ({id})")
+    }
+}
+
+/// The preselected service: `declare.default_service`, as its option's value.
+fn default_services(config: &DeclareConfig) -> Vec<String> {
+    config
+        .default_service
+        .iter()
+        .filter_map(|name| config.resolve_service(name))
+        .map(|(name, id)| option_value(config, &name, &id))
+        .collect()
 }
 
 /// The declare modal.
@@ -286,13 +321,34 @@ pub fn modal(config: &DeclareConfig, prefill: &Prefill, ctx: &DeclareContext) ->
         .services
         .iter()
         .take(100)
-        .map(|(name, id)| SelectOption::new(&format!("{name} ({id})"), name.clone()))
+        .map(|(name, id)| {
+            SelectOption::new(&option_label(name, id), option_value(config, name, id))
+        })
         .collect();
-    let initial_services: Vec<SelectOption> = service_options
+    let initial_services: Vec<SelectOption> = prefill
+        .services
         .iter()
-        .filter(|o| prefill.services.contains(&o.value))
-        .cloned()
+        .filter_map(|value| config.resolve_service(value))
+        .map(|(name, id)| {
+            SelectOption::new(&option_label(&name, &id), option_value(config, &name, &id))
+        })
         .collect();
+    let initial_services = Some(initial_services).filter(|o| !o.is_empty());
+    let service_element = if config.search_services {
+        Element::MultiExternalSelect {
+            action_id: SERVICE_INPUT.to_owned(),
+            placeholder: Some(Text::plain("Search PagerDuty services")),
+            min_query_length: Some(1),
+            initial_options: initial_services,
+        }
+    } else {
+        Element::MultiStaticSelect {
+            action_id: SERVICE_INPUT.to_owned(),
+            placeholder: Some(Text::plain("Choose services")),
+            options: service_options,
+            initial_options: initial_services,
+        }
+    };
     let severity_options: Vec<SelectOption> = config
         .severities
         .iter()
@@ -321,12 +377,7 @@ pub fn modal(config: &DeclareConfig, prefill: &Prefill, ctx: &DeclareContext) ->
         Block::Input {
             block_id: Some(SERVICE_BLOCK.to_owned()),
             label: Text::plain("Service"),
-            element: Element::MultiStaticSelect {
-                action_id: SERVICE_INPUT.to_owned(),
-                placeholder: Some(Text::plain("Choose services")),
-                options: service_options,
-                initial_options: Some(initial_services).filter(|o| !o.is_empty()),
-            },
+            element: service_element,
             optional: Some(false),
             hint: hint(
                 SERVICE_BLOCK,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use slack_client::api::OpenView;
-use slack_client::blocks::ResponseAction;
+use slack_client::blocks::{ResponseAction, SelectOption};
 use slack_client::interaction::{SlashCommand, ViewSubmission};
 
 use crate::bridge::Bridge;
@@ -23,6 +23,11 @@ pub const SHORTCUT_NAME: &str = "Declare incident";
 
 /// How long opening the modal may take before the request is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
+/// How long a service search may ask PagerDuty before the configured services are offered
+/// alone (Slack waits 3 s for options).
+const SEARCH_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The most options one search answers with (Slack shows at most 100).
+const SEARCH_LIMIT: u32 = 50;
 
 /// The manifest entry of the message shortcut.
 pub fn shortcut_manifest() -> Value {
@@ -64,7 +69,59 @@ struct ShortcutMessage {
     ts: Option<String>,
 }
 
+/// A `block_suggestion` payload: what the user typed into an external select.
+#[derive(Debug, Deserialize)]
+struct Suggestion {
+    action_id: String,
+    #[serde(default)]
+    value: String,
+}
+
 impl Bridge {
+    /// Options for the declare modal's searchable service select (`declare.search_services`):
+    /// the configured services whose name or id contains the query, then PagerDuty's services
+    /// whose name does (`GET /services?query=`), disabled ones left out. When PagerDuty does not
+    /// answer in time, the configured services alone.
+    pub(super) async fn block_suggestion(&self, raw: Value) -> Result<SlackReply, Unavailable> {
+        let empty = || SlackReply::Json(json!({"options": []}));
+        let Ok(suggestion) = serde_json::from_value::<Suggestion>(raw) else {
+            return Ok(empty());
+        };
+        let Some(config) = self.ctx.config.declare.clone() else {
+            return Ok(empty());
+        };
+        if suggestion.action_id != form::SERVICE_INPUT || !config.search_services {
+            return Ok(empty());
+        }
+        let query = suggestion.value.trim().to_lowercase();
+        let mut options: Vec<SelectOption> = config
+            .services
+            .iter()
+            .filter(|(name, id)| {
+                name.to_lowercase().contains(&query) || id.as_str().to_lowercase().contains(&query)
+            })
+            .map(|(name, id)| SelectOption::new(&form::option_label(name, id), id.to_string()))
+            .collect();
+        let pd = self.ctx.pd.with_timeout(SEARCH_TIMEOUT);
+        let search = pd.search_services(suggestion.value.trim(), SEARCH_LIMIT);
+        match tokio::time::timeout(SEARCH_TIMEOUT, search).await {
+            Ok(Ok(found)) => {
+                for service in found {
+                    let known = options.iter().any(|o| o.value == service.id.as_str());
+                    if known || service.status.as_deref() == Some("disabled") {
+                        continue;
+                    }
+                    let label = form::option_label(&service.name, &service.id);
+                    options.push(SelectOption::new(&label, service.id.to_string()));
+                }
+            }
+            Ok(Err(err)) => tracing::warn!(%err, "searching PagerDuty services failed"),
+            Err(_) => tracing::warn!("searching PagerDuty services timed out"),
+        }
+        options.truncate(100);
+        Ok(SlackReply::Json(json!({ "options": options })))
+    }
+
     /// `/pd trigger [<service> <severity> <title…>]`.
     pub(super) async fn trigger_command(&self, cmd: &SlashCommand) -> SlackReply {
         let Some(config) = self.ctx.config.declare.clone() else {
@@ -90,12 +147,17 @@ impl Bridge {
                     channel: ctx.channel.clone(),
                     response_url: ctx.response_url.clone(),
                 };
-                let list = declarations(&config, &request, &origin);
+                let list = declarations(&request, &origin);
                 match self.store_declarations(list).await {
                     Ok(_) => ephemeral(format!(
                         "Declaring *{}* on {} ({}); the link follows here.",
                         render::escape(&request.title),
-                        request.services.join(", "),
+                        request
+                            .services
+                            .iter()
+                            .map(|(name, _)| name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         request.severity
                     )),
                     Err(Unavailable(why)) => ephemeral(format!(
@@ -240,7 +302,7 @@ impl Bridge {
             channel: ctx.channel.clone(),
             response_url: ctx.response_url.clone(),
         };
-        self.store_declarations(declarations(&config, &request, &origin))
+        self.store_declarations(declarations(&request, &origin))
             .await?;
         Ok(SlackReply::Empty)
     }

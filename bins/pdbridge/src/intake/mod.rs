@@ -190,6 +190,9 @@ impl http::Handler for Bridge {
             InteractionPayload::Other { kind, raw } if kind == "message_action" => {
                 self.message_shortcut(raw).await
             }
+            InteractionPayload::Other { kind, raw } if kind == "block_suggestion" => {
+                self.block_suggestion(raw).await
+            }
             InteractionPayload::Other { .. } => Ok(SlackReply::Empty),
         }
     }

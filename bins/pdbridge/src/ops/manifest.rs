@@ -151,7 +151,11 @@ pub fn manifest(url: &PublicUrl) -> Value {
             "scopes": { "bot": BOT_SCOPES }
         },
         "settings": {
-            "interactivity": { "is_enabled": true, "request_url": url.interactions() },
+            "interactivity": {
+                "is_enabled": true,
+                "request_url": url.interactions(),
+                "message_menu_options_url": url.interactions()
+            },
             "org_deploy_enabled": false,
             "socket_mode_enabled": false,
             "token_rotation_enabled": false

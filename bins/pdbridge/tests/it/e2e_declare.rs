@@ -641,3 +641,92 @@ async fn the_modal_assigns_to_the_chosen_users_pagerduty_user_and_without_declar
     );
     off.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_services_offers_pagerduty_services_as_the_user_types() {
+    let mut env = Env::new("search_services = true\n").await;
+    let policy = ids::EscalationPolicyId::new("PEP1");
+    let pay = env.pd.add_service("PPAY001", "Payments API", &[]);
+    env.pd.set_service_policy(&pay, &policy);
+    let old = env.pd.add_service("PPAY002", "Payments (old)", &[]);
+    env.pd.disable_service(&old);
+
+    env.command(ALICE, "trigger").await;
+    let views = env.slack.views();
+    let element = &block(&views[0].view, "declare_service")["element"];
+    assert_eq!(element["type"], "multi_external_select");
+    assert_eq!(element["initial_options"][0]["value"], "PAPI001");
+
+    let suggestion = json!({
+        "type": "block_suggestion",
+        "user": {"id": ALICE, "username": "alice", "team_id": env.slack.team_id()},
+        "team": {"id": env.slack.team_id(), "domain": "fake"},
+        "api_app_id": "A0FAKE001",
+        "action_id": "declare_service_select",
+        "block_id": "declare_service",
+        "value": "pay",
+        "view": {"id": views[0].id, "type": "modal"},
+    });
+    let reply = send_interaction(
+        &format!("http://{}/slack/interactions", env.addr()),
+        &SlackSigningSecret::new(SIGNING_SECRET),
+        &suggestion,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status, 200);
+    let options: Value = serde_json::from_slice(&reply.body).unwrap();
+    let values: Vec<&str> = options["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["PPAY001"], "{options}");
+    assert_eq!(
+        options["options"][0]["text"]["text"],
+        "Payments API (PPAY001)"
+    );
+
+    let inputs = [
+        (
+            "declare_service",
+            "declare_service_select",
+            InputValue::Options(vec!["PPAY001".to_owned(), "PDAT001".to_owned()]),
+        ),
+        (
+            "declare_severity",
+            "declare_severity_select",
+            InputValue::Option("SEV-3".to_owned()),
+        ),
+        (
+            "declare_title",
+            "declare_title_text",
+            InputValue::Text("Card payments failing".into()),
+        ),
+    ];
+    assert_eq!(env.submit(ALICE, &views[0].id, &inputs).await, Value::Null);
+    env.wait("both incidents are declared", || {
+        env.pd.incidents().len() == 2
+    })
+    .await;
+    let services: std::collections::BTreeSet<String> = env
+        .pd
+        .incidents()
+        .iter()
+        .map(|i| i.service.to_string())
+        .collect();
+    assert_eq!(
+        services,
+        ["PDAT001".to_owned(), "PPAY001".to_owned()].into()
+    );
+
+    // The text form takes a service id too.
+    env.command(ALICE, "trigger PPAY001 SEV-3 Refunds stuck")
+        .await;
+    env.wait("the text form declares on the id", || {
+        env.pd.incidents().len() == 3
+    })
+    .await;
+    env.stop().await;
+}
