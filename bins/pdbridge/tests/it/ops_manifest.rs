@@ -139,4 +139,9 @@ fn manifest_has_the_declare_shortcut_and_the_trigger_usage_hint() {
         hint.contains("trigger [<service> <severity> <title>]"),
         "{hint}"
     );
+    // The searchable service select (`declare.search_services`) loads its options there.
+    assert_eq!(
+        m["settings"]["interactivity"]["message_menu_options_url"],
+        "https://pd.example.com/slack/interactions"
+    );
 }
