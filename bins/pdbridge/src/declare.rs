@@ -142,6 +142,12 @@ impl crate::bridge::Bridge {
             )
             .await?;
         self.ctx.declare_wake.notify_one();
+        let result = if outcome.is_inserted() {
+            "accepted"
+        } else {
+            "duplicate"
+        };
+        self.ctx.metrics.action("trigger", result);
         Ok(outcome.is_inserted())
     }
 }

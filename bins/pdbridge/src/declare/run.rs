@@ -94,6 +94,7 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
     } = outcome
     {
         created(bridge, &d, *incident, via, audit).await;
+        bridge.ctx.metrics.action("trigger", "succeeded");
         tell(bridge, &d, &message).await;
         return;
     }
@@ -103,6 +104,7 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
     match outcome {
         Outcome::Created { .. } => {}
         Outcome::Refused(message) => {
+            bridge.ctx.metrics.action("trigger", "failed");
             finish(bridge, &key, DeclarationStatus::Refused, &message).await;
             tell(bridge, &d, &message).await;
         }

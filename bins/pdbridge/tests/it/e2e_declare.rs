@@ -570,6 +570,11 @@ async fn a_pagerduty_refusal_is_told_with_the_fix_and_never_retried() {
     assert!(told.contains("Choose another service"), "{told}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(env.creates().len(), 1, "a 4xx is never retried");
+    let metrics = get(&format!("http://{}/metrics", env.addr())).await;
+    assert!(
+        metrics.contains(r#"pdbridge_actions_total{kind="trigger",result="failed"} 1"#),
+        "{metrics}"
+    );
     env.stop().await;
 }
 
@@ -729,4 +734,14 @@ async fn search_services_offers_pagerduty_services_as_the_user_types() {
     })
     .await;
     env.stop().await;
+}
+
+async fn get(url: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = client.get(url.parse().unwrap()).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
 }
