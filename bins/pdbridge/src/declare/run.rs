@@ -7,7 +7,7 @@ use std::time::Duration;
 use identity::{MappingOutcome, Policy, Rule, ServiceFacts};
 use ids::{Email, IncidentId, PdUserId, Timestamp};
 use pd_client::rest::{Incident, NewIncident, Urgency};
-use slack_client::api::ResponseUrlMessage;
+use slack_client::api::{PostEphemeral, ResponseUrlMessage};
 use store::{AuditEntry, DeclarationRow, DeclarationStatus};
 use sync_core::{Declaration as EngineDeclaration, Declared, Input, Sibling};
 use tokio::sync::watch;
@@ -531,21 +531,32 @@ async fn finish(bridge: &Bridge, key: &str, status: DeclarationStatus, result: &
     }
 }
 
-/// Answers the requester ephemerally through the request's `response_url`.
+/// Answers the requester ephemerally: through the request's `response_url` (valid 30 minutes),
+/// else, or when that fails, with `chat.postEphemeral` in the request's channel.
 async fn tell(bridge: &Bridge, d: &Declaration, text: &str) {
-    let Some(url) = d
+    if let Some(url) = d
         .response_url
         .as_deref()
         .and_then(|u| url::Url::parse(u).ok())
-    else {
-        tracing::info!(
-            key = d.incident_key,
-            "no response_url to answer the requester"
-        );
+    {
+        let msg = ResponseUrlMessage::ephemeral(text);
+        match bridge.ctx.slack.respond(&url, &msg).await {
+            Ok(()) => return,
+            Err(err) => tracing::info!(%err, key = d.incident_key, "response_url failed; posting"),
+        }
+    }
+    let Some(channel) = d.channel.clone() else {
+        tracing::warn!(key = d.incident_key, "no way to answer the requester");
         return;
     };
-    let msg = ResponseUrlMessage::ephemeral(text);
-    if let Err(err) = bridge.ctx.slack.respond(&url, &msg).await {
+    let req = PostEphemeral {
+        channel,
+        user: d.requester.clone(),
+        text: text.to_owned(),
+        blocks: Vec::new(),
+        thread_ts: None,
+    };
+    if let Err(err) = bridge.ctx.slack.post_ephemeral(&req).await {
         tracing::warn!(%err, key = d.incident_key, "answering the requester failed");
     }
 }

@@ -745,3 +745,19 @@ async fn get(url: &str) -> String {
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8_lossy(&body).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_response_url_falls_back_to_an_ephemeral_in_the_channel() {
+    let mut env = Env::new("").await;
+    env.slack
+        .inject("response_url", fakes::slack::Fault::error("expired_url"));
+    env.command(BOB, "trigger api SEV-3 Search is slow").await;
+    env.wait("Bob is told in the channel", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(BOB) && e.text.contains("did not declare"))
+    })
+    .await;
+    env.stop().await;
+}
