@@ -56,6 +56,8 @@ pub use mapping::{
     finish_mapping, plan_mapping,
 };
 pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
-pub use policy::{Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule};
+pub use policy::{
+    Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule, ViewRefusal,
+};
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};
 pub use trigger::{OTHER_SERVICES, ServiceFacts, TriggerRule};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::facts::IncidentFacts;
-use crate::mapping::{MappedUser, MappingOutcome, MappingSource};
+use crate::mapping::{MappedUser, MappingOutcome, MappingSource, Refusal};
 use crate::trigger::TriggerRule;
 
 /// A Slack-originated action on an incident.
@@ -348,6 +348,46 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Why [`Policy::authorize_view`] refuses to show a user incident details. Its `Display` is the
+/// answer to show them, which names no incident detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRefusal {
+    /// The command came from a workspace other than the home one.
+    OtherWorkspace {
+        /// The workspace the command came from.
+        team: SlackTeamId,
+        /// The home workspace.
+        home: SlackTeamId,
+    },
+    /// The Slack user is not mapped to a PagerDuty user.
+    Unmapped(Refusal),
+}
+
+impl ViewRefusal {
+    /// The check that refused.
+    pub fn check(&self) -> Check {
+        match self {
+            ViewRefusal::OtherWorkspace { .. } => Check::Workspace,
+            ViewRefusal::Unmapped(_) => Check::Mapping,
+        }
+    }
+}
+
+impl fmt::Display for ViewRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViewRefusal::OtherWorkspace { team, home } => write!(
+                f,
+                "This command came from Slack workspace {team}, but pdbridge only answers {home}."
+            ),
+            ViewRefusal::Unmapped(refusal) => write!(
+                f,
+                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
+            ),
+        }
+    }
+}
+
 /// The authorization policy: a [`PolicyConfig`] plus the configured workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -380,20 +420,19 @@ impl Policy {
         &self,
         slack_team: &SlackTeamId,
         mapping: &MappingOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), ViewRefusal> {
         if let Some(home) = &self.workspace
             && slack_team != home
             && !vouched_by_override(mapping)
         {
-            return Err(format!(
-                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
-            ));
+            return Err(ViewRefusal::OtherWorkspace {
+                team: slack_team.clone(),
+                home: home.clone(),
+            });
         }
         match mapping {
             MappingOutcome::Mapped(_) => Ok(()),
-            MappingOutcome::Refused(refusal) => Err(format!(
-                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
-            )),
+            MappingOutcome::Refused(refusal) => Err(ViewRefusal::Unmapped(refusal.clone())),
         }
     }
 

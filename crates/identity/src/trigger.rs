@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::mapping::{MappedUser, MappingOutcome};
-use crate::policy::{Action, Check, Decision, Policy, Rule};
+use crate::policy::{Action, Check, Decision, Policy, Rule, ViewRefusal};
 
 /// The key of [`TriggerRule::PerService`] that applies to services not listed.
 pub const OTHER_SERVICES: &str = "*";
@@ -107,13 +107,14 @@ impl Policy {
             check,
             reason,
         };
-        if let Err(reason) = self.authorize_view(slack_team, mapping) {
-            let check = if mapping.mapped().is_some() {
-                Check::Workspace
-            } else {
-                Check::Mapping
+        if let Err(refusal) = self.authorize_view(slack_team, mapping) {
+            let reason = match &refusal {
+                ViewRefusal::OtherWorkspace { team, home } => format!(
+                    "This request came from Slack workspace {team}, but pdbridge only accepts {home}."
+                ),
+                ViewRefusal::Unmapped(why) => why.to_string(),
             };
-            return decide(false, check, reason);
+            return decide(false, refusal.check(), reason);
         }
         let Some(user) = mapping.mapped() else {
             return decide(false, Check::Mapping, "not mapped".to_owned());

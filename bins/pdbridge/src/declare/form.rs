@@ -93,16 +93,35 @@ pub struct Request {
     pub assign_to: Option<SlackUserId>,
 }
 
+/// Why a title is refused; its `Display` is the message shown under the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TitleError {
+    /// Empty after trimming.
+    Empty,
+    /// Longer than [`TITLE_MAX_CHARS`]: this many characters.
+    TooLong(usize),
+}
+
+impl std::fmt::Display for TitleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("Write a title."),
+            Self::TooLong(n) => write!(
+                f,
+                "Titles are at most {TITLE_MAX_CHARS} characters; this one has {n}."
+            ),
+        }
+    }
+}
+
 /// Checks a title: trimmed, not empty, at most [`TITLE_MAX_CHARS`] characters.
-pub fn check_title(title: &str) -> Result<String, String> {
+pub fn check_title(title: &str) -> Result<String, TitleError> {
     let title = title.trim();
     let n = char_len(title);
     if n == 0 {
-        Err("Write a title.".to_owned())
+        Err(TitleError::Empty)
     } else if n > TITLE_MAX_CHARS {
-        Err(format!(
-            "Titles are at most {TITLE_MAX_CHARS} characters; this one has {n}."
-        ))
+        Err(TitleError::TooLong(n))
     } else {
         Ok(title.to_owned())
     }
@@ -162,7 +181,7 @@ pub fn parse_text(config: &DeclareConfig, text: &str) -> Result<Request, Prefill
             if !title.trim().is_empty() {
                 prefill.title = Some(title.trim().to_owned());
             }
-            prefill.reasons.insert(TITLE_BLOCK, why);
+            prefill.reasons.insert(TITLE_BLOCK, why.to_string());
         }
     }
     match (
@@ -224,7 +243,7 @@ pub fn parse_submission(
         errors.insert(SEVERITY_BLOCK.to_owned(), "Choose a severity.".to_owned());
     }
     let title = check_title(state.text(TITLE_BLOCK, TITLE_INPUT).unwrap_or(""))
-        .map_err(|why| errors.insert(TITLE_BLOCK.to_owned(), why))
+        .map_err(|why| errors.insert(TITLE_BLOCK.to_owned(), why.to_string()))
         .ok();
     let details = state
         .text(DETAILS_BLOCK, DETAILS_INPUT)
@@ -272,7 +291,7 @@ pub fn from_message(config: &DeclareConfig, text: &str, permalink: Option<&str>)
         ..Prefill::default()
     };
     if let Some(Err(why)) = prefill.title.as_deref().map(check_title) {
-        prefill.reasons.insert(TITLE_BLOCK, why);
+        prefill.reasons.insert(TITLE_BLOCK, why.to_string());
     }
     prefill
 }

@@ -156,7 +156,7 @@ async fn attempt(
 ) -> (Outcome, Option<AuditEntry>) {
     let now = (bridge.ctx.clock)();
     let audit = |pd_user: Option<PdUserId>, decision: String, result: Option<String>| AuditEntry {
-        at: now.as_millis(),
+        at: now,
         slack_user: d.requester.clone(),
         pd_user,
         action: "trigger".to_owned(),
@@ -165,10 +165,7 @@ async fn attempt(
         pd_result: result,
     };
     let identity = &bridge.ctx.identity;
-    let mapping = match identity
-        .resolve(&d.requester, d.team.as_ref(), now.as_millis())
-        .await
-    {
+    let mapping = match identity.resolve(&d.requester, d.team.as_ref(), now).await {
         Ok((resolution, _)) => resolution.outcome,
         Err(err) => {
             return (
@@ -183,7 +180,13 @@ async fn attempt(
         MappingOutcome::Mapped(user) => {
             let facts = match service_facts(bridge, d, rule).await {
                 Ok(f) => f,
-                Err(why) => return (Outcome::Later(why), None),
+                Err(err) => {
+                    let why = format!(
+                        "reading service {}'s teams or on-call failed ({err})",
+                        d.service
+                    );
+                    return (Outcome::Later(why), None);
+                }
             };
             let team = d
                 .team
@@ -255,10 +258,7 @@ async fn attempt(
         }
     }
     if let Some(target) = &d.assign_to {
-        match identity
-            .pd_user_for(target, d.team.as_ref(), now.as_millis())
-            .await
-        {
+        match identity.pd_user_for(target, d.team.as_ref(), now).await {
             Ok(user) => new = new.assign_to(&[user]),
             Err(crate::identity::TargetError::Refused(why)) => {
                 let text = format!(
@@ -375,8 +375,7 @@ async fn created(
     })
     .unwrap_or_default();
     let applied = bridge
-        .apply(input, move |tx, now_ms| {
-            let at = Timestamp::from_millis(now_ms);
+        .apply(input, move |tx, at| {
             tx.finish_declaration(&key, DeclarationStatus::Created, &result, at)?;
             if let Some(entry) = &audit {
                 tx.append_audit(entry)?;
@@ -474,7 +473,7 @@ async fn service_facts(
     bridge: &Bridge,
     d: &Declaration,
     rule: Rule,
-) -> Result<ServiceFacts, String> {
+) -> Result<ServiceFacts, pd_client::Error> {
     let mut facts = ServiceFacts {
         name: d.service_name.clone(),
         id: d.service.clone(),
@@ -484,22 +483,12 @@ async fn service_facts(
     if matches!(rule, Rule::AnyMapped | Rule::Admin) {
         return Ok(facts);
     }
-    let service = bridge
-        .ctx
-        .pd
-        .get_service(&d.service)
-        .await
-        .map_err(|e| format!("reading service {} failed ({e})", d.service))?;
+    let service = bridge.ctx.pd.get_service(&d.service).await?;
     facts.teams = service.team_ids();
     if rule == Rule::Responder
         && let Some(policy) = &service.escalation_policy
     {
-        let oncalls = bridge
-            .ctx
-            .pd
-            .list_oncalls(&policy.id)
-            .await
-            .map_err(|e| format!("reading who is on call failed ({e})"))?;
+        let oncalls = bridge.ctx.pd.list_oncalls(&policy.id).await?;
         facts.on_call = oncalls.into_iter().map(|o| o.user.id).collect();
     }
     Ok(facts)

@@ -69,6 +69,24 @@ struct ShortcutMessage {
     ts: Option<String>,
 }
 
+/// Why the declare modal did not open.
+#[derive(Debug)]
+enum OpenFailed {
+    /// Slack refused `views.open` (an expired `trigger_id`, say).
+    Slack(slack_client::Error),
+    /// Slack did not answer within [`OPEN_VIEW_TIMEOUT`].
+    Timeout,
+}
+
+impl std::fmt::Display for OpenFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Slack(err) => write!(f, "{err}"),
+            Self::Timeout => f.write_str("Slack did not answer in time"),
+        }
+    }
+}
+
 /// A `block_suggestion` payload: what the user typed into an external select.
 #[derive(Debug, Deserialize)]
 struct Suggestion {
@@ -162,7 +180,7 @@ impl Bridge {
                     )),
                     Err(Unavailable(why)) => ephemeral(format!(
                         "pdbridge could not take the request ({}); try again.",
-                        render::escape(&why)
+                        render::escape(&why.to_string())
                     )),
                 }
             }
@@ -174,7 +192,7 @@ impl Bridge {
                     Ok(()) => SlackReply::Empty,
                     Err(why) => ephemeral(format!(
                         "pdbridge could not open the declare form ({}). Try again, or type `/pd trigger <service> <severity> <title>`.",
-                        render::escape(&why)
+                        render::escape(&why.to_string())
                     )),
                 }
             }
@@ -187,7 +205,7 @@ impl Bridge {
         prefill: &Prefill,
         ctx: &DeclareContext,
         trigger_id: ids::TriggerId,
-    ) -> Result<(), String> {
+    ) -> Result<(), OpenFailed> {
         let req = OpenView {
             trigger_id,
             view: form::modal(config, prefill, ctx),
@@ -200,9 +218,9 @@ impl Bridge {
             Ok(Err(err)) => {
                 self.ctx.metrics.api_call("slack", "error");
                 tracing::warn!(%err, "views.open for the declare modal failed");
-                Err(err.to_string())
+                Err(OpenFailed::Slack(err))
             }
-            Err(_) => Err("Slack did not answer in time".to_owned()),
+            Err(_) => Err(OpenFailed::Timeout),
         }
     }
 
@@ -262,7 +280,7 @@ impl Bridge {
         {
             tell(format!(
                 "pdbridge could not open the declare form ({}). Try the shortcut again.",
-                render::escape(&why)
+                render::escape(&why.to_string())
             ));
         }
         Ok(SlackReply::Empty)

@@ -2,15 +2,13 @@
 //! shortcut, several services, double submits, unmapped requesters, PagerDuty down then up,
 //! PagerDuty 4xx, with the real server on loopback against the fake Slack and PagerDuty.
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack, FakeUser, InputValue, send_interaction};
 use ids::{ChannelId, ServiceId, SlackUserId, ViewId};
 use pdbridge::app::{self, Options, Running};
+use pdbridge::world::WorldConfig;
 use serde_json::{Value, json};
 use signing::SlackSigningSecret;
 use sync_core::EngineConfig;
@@ -71,16 +69,17 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("pdbridge.db");
         let extra = format!("{DECLARE}{extra_toml}");
-        let config = FakesConfig {
+        let config = WorldConfig {
             database: Some(&db),
             server: "reconcile_interval_secs = 3600",
-            webhook_secret: WEBHOOK_SECRET,
+            webhook_secrets: &[WEBHOOK_SECRET],
             signing_secret: SIGNING_SECRET,
             default_channel: CHANNEL,
             extra: &extra,
-            ..FakesConfig::new(&pd, &slack)
+            ..WorldConfig::for_fakes(&pd, &slack)
         }
-        .config();
+        .config()
+        .unwrap();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let running = app::start(config.clone(), listener, options())
             .await
