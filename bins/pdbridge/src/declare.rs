@@ -15,6 +15,7 @@ use store::{InsertOutcome, Json, NewDeclaration};
 use crate::http::Unavailable;
 use crate::writer::Then;
 
+mod created;
 pub mod form;
 mod run;
 

@@ -5,18 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use identity::{MappingOutcome, Policy, Rule, ServiceFacts};
-use ids::{Email, IncidentId, PdUserId, Timestamp};
+use ids::{Email, PdUserId, Timestamp};
 use pd_client::rest::{Incident, NewIncident, Urgency};
 use slack_client::api::{PostEphemeral, ResponseUrlMessage};
 use store::{AuditEntry, DeclarationRow, DeclarationStatus};
-use sync_core::{Declaration as EngineDeclaration, Declared, Input, Sibling};
 use tokio::sync::watch;
 
 use super::Declaration;
+use super::created::created;
 use crate::bridge::Bridge;
 use crate::config::DeclareConfig;
 use crate::runtime::{BATCH, IDLE, read, stopped, write};
-use crate::translate;
 
 /// The first retry after PagerDuty failed; doubled per attempt up to [`RETRY_MAX`].
 const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -85,7 +84,7 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
         .await;
         return;
     };
-    let (outcome, audit) = attempt(bridge, &config, &d).await;
+    let (outcome, audit) = attempt(bridge, &config, &d, row.attempts > 0).await;
     let now = (bridge.ctx.clock)();
     if let Outcome::Created {
         incident,
@@ -153,6 +152,7 @@ async fn attempt(
     bridge: &Bridge,
     config: &DeclareConfig,
     d: &Declaration,
+    resend: bool,
 ) -> (Outcome, Option<AuditEntry>) {
     let now = (bridge.ctx.clock)();
     let audit = |pd_user: Option<PdUserId>, decision: String, result: Option<String>| AuditEntry {
@@ -276,12 +276,44 @@ async fn attempt(
     };
     // A create that may have reached PagerDuty (timeout, dropped connection, 5xx) is resent
     // with the same incident_key; that is safe ONLY because PagerDuty refuses a second open
-    // incident with that key on the service, and the client then returns the first one.
-    match bridge.ctx.pd.create_incident(&sender.from, new).await {
+    // incident with that key on the service, and the client then returns the first one. The
+    // key protects nothing once that incident is resolved, so a resend looks for it first.
+    let earlier = if resend {
+        match bridge
+            .ctx
+            .pd
+            .find_incident_by_key(&d.incident_key, &d.service)
+            .await
+        {
+            Ok(found) => found,
+            Err(err) => {
+                let why = format!("looking for the earlier attempt failed ({err})");
+                return (Outcome::Later(why), None);
+            }
+        }
+    } else {
+        None
+    };
+    let result = match earlier {
+        Some(incident) => Ok(pd_client::Created {
+            incident,
+            existing: true,
+        }),
+        None => bridge.ctx.pd.create_incident(&sender.from, new).await,
+    };
+    match result {
         Ok(created) => {
             let incident = created.incident;
             if let Some(account) = &sender.via {
-                first_note(bridge, &incident.id, &sender.from, d, account).await;
+                first_note(
+                    bridge,
+                    &incident.id,
+                    &sender.from,
+                    d,
+                    account,
+                    created.existing,
+                )
+                .await;
             }
             let link = match &incident.html_url {
                 Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
@@ -326,115 +358,6 @@ async fn attempt(
             None,
         ),
     }
-}
-
-/// What a created declaration stores as its result: the incident and its number.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CreatedResult {
-    id: IncidentId,
-    number: u64,
-}
-
-/// Records a created declaration and hands the incident to the engine in one transaction, so
-/// its trigger webhook lands on the card that names the requester; then tells the incidents
-/// declared with it, already created, about this one.
-async fn created(
-    bridge: &Bridge,
-    d: &Declaration,
-    incident: Incident,
-    via: Option<Email>,
-    audit: Option<AuditEntry>,
-) {
-    let now = (bridge.ctx.clock)();
-    let siblings = sibling_results(bridge, d).await;
-    let snapshot = translate::rest_snapshot(&incident);
-    let target_channel = translate::route_channel(
-        &bridge.ctx.config,
-        snapshot.as_ref(),
-        Some("incident.triggered"),
-    );
-    let this = Sibling {
-        incident: incident.id.clone(),
-        number: Some(incident.incident_number),
-    };
-    let input = Input::Declared(Declared {
-        incident: incident.id.clone(),
-        declaration: EngineDeclaration {
-            by: d.requester.clone(),
-            via: via.clone(),
-            together: siblings.clone(),
-        },
-        snapshot,
-        as_of: translate::rest_as_of(&incident).unwrap_or(now),
-        target_channel,
-    });
-    let key = d.incident_key.clone();
-    let result = serde_json::to_string(&CreatedResult {
-        id: incident.id.clone(),
-        number: incident.incident_number,
-    })
-    .unwrap_or_default();
-    let applied = bridge
-        .apply(input, move |tx, at| {
-            tx.finish_declaration(&key, DeclarationStatus::Created, &result, at)?;
-            if let Some(entry) = &audit {
-                tx.append_audit(entry)?;
-            }
-            Ok(())
-        })
-        .await;
-    if let Err(err) = applied {
-        // The row stays pending: the next attempt finds the incident by its key.
-        tracing::error!(%err, key = d.incident_key, "recording a declared incident failed");
-        return;
-    }
-    for sibling in &siblings {
-        let together = siblings
-            .iter()
-            .filter(|s| s.incident != sibling.incident)
-            .cloned()
-            .chain([this.clone()])
-            .collect();
-        let input = Input::Declared(Declared {
-            incident: sibling.incident.clone(),
-            declaration: EngineDeclaration {
-                by: d.requester.clone(),
-                via: via.clone(),
-                together,
-            },
-            snapshot: None,
-            as_of: now,
-            target_channel: None,
-        });
-        if let Err(err) = bridge.apply(input, |_, _| Ok(())).await {
-            tracing::warn!(%err, "linking a declared incident to its sibling failed");
-        }
-    }
-}
-
-/// The incidents already created for the other services of the same request.
-async fn sibling_results(bridge: &Bridge, d: &Declaration) -> Vec<Sibling> {
-    let keys: Vec<String> = d
-        .together
-        .iter()
-        .map(|service| super::incident_key(&d.request_id, service))
-        .collect();
-    let rows = read(bridge, move |tx| {
-        keys.iter()
-            .map(|k| tx.declaration(k))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .unwrap_or_default();
-    rows.into_iter()
-        .flatten()
-        .filter(|r| r.status == DeclarationStatus::Created)
-        .filter_map(|r| serde_json::from_str::<CreatedResult>(r.result.as_deref()?).ok())
-        .map(|c| Sibling {
-            incident: c.id,
-            number: Some(c.number),
-        })
-        .collect()
 }
 
 /// Whether PagerDuty's answer is final: a 4xx other than 408 and 429.
@@ -494,19 +417,31 @@ async fn service_facts(
     Ok(facts)
 }
 
-/// Records the real requester as the incident's first note when the opt-in account sent it.
+/// Records the real requester as the incident's first note when the opt-in account sent it;
+/// for an incident an earlier attempt created, only when that note is not there yet.
 async fn first_note(
     bridge: &Bridge,
     incident: &ids::IncidentId,
     from: &Email,
     d: &Declaration,
     account: &str,
+    existing: bool,
 ) {
     let text = format!(
         "Declared from Slack by {} (Slack user {}), who has no PagerDuty seat, via {account}.",
         d.requester_name.as_deref().unwrap_or("a Slack user"),
         d.requester
     );
+    if existing {
+        match bridge.ctx.pd.list_notes(incident).await {
+            Ok(notes) if notes.iter().any(|n| n.content == text) => return,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(%err, %incident, "reading notes failed; the body names the requester");
+                return;
+            }
+        }
+    }
     if let Err(err) = bridge.ctx.pd.add_note(incident, from, &text).await {
         tracing::warn!(%err, %incident, "adding the requester note failed; the body names them");
     }

@@ -760,3 +760,54 @@ async fn an_expired_response_url_falls_back_to_an_ephemeral_in_the_channel() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_is_looked_for_before_the_resend_even_once_resolved() {
+    let mut env = Env::new("").await;
+    env.command(ALICE, "trigger api SEV-3 Warm up").await;
+    env.wait("the first incident is declared", || {
+        env.answers().iter().any(|a| a.starts_with("Declared <"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // PagerDuty creates the next incident but the answer is lost.
+    env.pd.push_fault(fakes::pd::Fault::HangUp);
+    env.command(ALICE, "trigger db SEV-3 Lost answer").await;
+    env.wait("the requester is told it is pending", || {
+        env.answers().iter().any(|a| a.contains("is pending"))
+    })
+    .await;
+    // Someone resolves it before the retry: its incident_key no longer refuses a create.
+    let lost = env
+        .pd
+        .incidents()
+        .into_iter()
+        .find(|i| i.title == "Lost answer")
+        .expect("PagerDuty created it");
+    let pd = pd_client::PdClient::new({
+        let mut c = pd_client::Config::new(pd_client::Auth::Token(pd_client::Secret::new("t")));
+        c.base_url = env.pd.url().parse().unwrap();
+        c
+    })
+    .unwrap();
+    pd.resolve(&lost.id, &ids::Email::new("alice@example.com"), None)
+        .await
+        .unwrap();
+    env.wait("the requester gets the earlier incident", || {
+        env.answers()
+            .iter()
+            .any(|a| a.starts_with("Declared <") && a.contains("Lost answer"))
+    })
+    .await;
+    let posts = env
+        .creates()
+        .iter()
+        .filter(|r| r.json()["incident"]["title"] == "Lost answer")
+        .count();
+    assert_eq!(
+        posts, 1,
+        "the resend found the incident instead of creating another"
+    );
+    assert_eq!(env.pd.incidents().len(), 2);
+    env.stop().await;
+}

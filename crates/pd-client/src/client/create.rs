@@ -31,10 +31,12 @@ impl PdClient {
     /// `POST /incidents` as `from`.
     ///
     /// The request must carry an `incident_key`: PagerDuty refuses a second create with the same
-    /// key on the same service while the first incident is open, so resending after a timeout or
-    /// a 5xx cannot open a second incident. That refusal is answered here by reading the open
-    /// incident with that key (`existing` is then set), so a retry of the same request returns
-    /// the same incident. Because of that, the client retries this call like an idempotent one.
+    /// key on the same service while the first incident is open. That refusal is answered here
+    /// by reading the open incident with that key (`existing` is then set), so a resend of the
+    /// same request returns the same incident. A 5xx or a request that never left is retried
+    /// here; a timeout or a dropped connection is [`Error::MaybeSent`] and not retried, because
+    /// the key stops protecting once the first incident is resolved: the caller first looks
+    /// for it with [`PdClient::find_incident_by_key`], then resends.
     pub async fn create_incident(
         &self,
         from: &Email,
@@ -54,11 +56,9 @@ impl PdClient {
             ));
         }
         let service = incident.service.id.clone();
-        let mut call = Call::new(Method::POST, "/incidents", vec!["incidents"])
+        let call = Call::new(Method::POST, "/incidents", vec!["incidents"])
             .json(&CreateIncidentRequest { incident })?
             .from(from);
-        // Safe to resend: the incident_key makes PagerDuty refuse a duplicate (see above).
-        call.idempotent = true;
         match self.dated_json_call::<IncidentEnvelope>(call).await {
             Ok((env, date)) => Ok(Created {
                 incident: Incident {
@@ -87,13 +87,35 @@ impl PdClient {
         key: &str,
         service: &ids::ServiceId,
     ) -> Result<Option<Incident>, Error> {
+        self.incident_by_key(key, service, &["triggered", "acknowledged"])
+            .await
+    }
+
+    /// The incident on `service` whose `incident_key` is `key`, open or resolved, if any. Ask
+    /// before resending a create that may have reached PagerDuty: the `incident_key` only
+    /// refuses a duplicate while the first incident is open.
+    pub async fn find_incident_by_key(
+        &self,
+        key: &str,
+        service: &ids::ServiceId,
+    ) -> Result<Option<Incident>, Error> {
+        self.incident_by_key(key, service, &["triggered", "acknowledged", "resolved"])
+            .await
+    }
+
+    async fn incident_by_key(
+        &self,
+        key: &str,
+        service: &ids::ServiceId,
+        statuses: &[&str],
+    ) -> Result<Option<Incident>, Error> {
         let mut call = Call::new(Method::GET, "/incidents", vec!["incidents"]);
         call.query = vec![
             ("incident_key", key.to_owned()),
             ("service_ids[]", service.as_str().to_owned()),
-            ("statuses[]", "triggered".to_owned()),
-            ("statuses[]", "acknowledged".to_owned()),
         ];
+        call.query
+            .extend(statuses.iter().map(|s| ("statuses[]", (*s).to_owned())));
         let (list, date): (IncidentList, _) = self.dated_json_call(call).await?;
         Ok(list
             .incidents

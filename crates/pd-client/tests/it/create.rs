@@ -142,18 +142,53 @@ async fn a_resend_of_the_same_key_returns_the_same_incident() {
 }
 
 #[tokio::test]
-async fn a_lost_answer_is_resent_with_the_same_key_and_yields_one_incident() {
+async fn a_lost_answer_is_maybe_sent_and_a_resend_with_the_same_key_yields_one_incident() {
     let w = world().await;
     let pd = client(&w.fake);
     // PagerDuty creates the incident, then the connection drops before the answer.
     w.fake.push_fault(Fault::HangUp);
+    let err = pd
+        .create_incident(&w.alice, NewIncident::new("T", w.db.clone(), "lost"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MaybeSent { .. }), "{err:?}");
+    assert_eq!(err.was_sent(), None);
+    assert_eq!(posts(&w.fake), 1, "not retried by the client");
+    let found = pd.find_incident_by_key("lost", &w.db).await.unwrap();
+    assert!(found.is_some(), "the caller looks first");
     let created = pd
         .create_incident(&w.alice, NewIncident::new("T", w.db.clone(), "lost"))
         .await
         .unwrap();
     assert!(created.existing);
+    assert_eq!(Some(created.incident.id), found.map(|i| i.id));
     assert_eq!(w.fake.incidents().len(), 1);
-    assert_eq!(posts(&w.fake), 2);
+}
+
+#[tokio::test]
+async fn a_resolved_incident_is_found_by_its_key_but_no_longer_refuses_a_create() {
+    let w = world().await;
+    let pd = client(&w.fake);
+    let first = pd
+        .create_incident(&w.alice, NewIncident::new("T", w.db.clone(), "k"))
+        .await
+        .unwrap()
+        .incident;
+    pd.resolve(&first.id, &w.alice, None).await.unwrap();
+    assert_eq!(
+        pd.find_open_incident_by_key("k", &w.db).await.unwrap(),
+        None
+    );
+    let found = pd.find_incident_by_key("k", &w.db).await.unwrap().unwrap();
+    assert_eq!(found.id, first.id);
+    let second = pd
+        .create_incident(&w.alice, NewIncident::new("T", w.db.clone(), "k"))
+        .await
+        .unwrap();
+    assert!(
+        !second.existing,
+        "PagerDuty's key only guards open incidents"
+    );
 }
 
 #[tokio::test]
