@@ -5,6 +5,7 @@
 
 mod bounds;
 mod common;
+mod declare_form;
 mod e2e_cli;
 mod e2e_declare;
 mod e2e_identity;
