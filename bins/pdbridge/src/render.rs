@@ -124,7 +124,7 @@ fn display_title(card: &CardView) -> String {
 
 /// The incident's page as a link target, when it is a web address: anything else (such as
 /// `!channel` or `@U123`) would turn the link into a mention.
-fn link_target(url: &str) -> Option<String> {
+pub(crate) fn link_target(url: &str) -> Option<String> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let web = lower.starts_with("https://") || lower.starts_with("http://");
     let target = escape(url).replace('|', "%7C");

@@ -15,6 +15,7 @@ use super::Declaration;
 use super::created::created;
 use crate::bridge::Bridge;
 use crate::config::DeclareConfig;
+use crate::render::{escape, link_target};
 use crate::runtime::{BATCH, IDLE, read, stopped, write};
 
 /// The first retry after PagerDuty failed; doubled per attempt up to [`RETRY_MAX`].
@@ -109,10 +110,12 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
         }
         Outcome::Later(why) if now.duration_since(row.received_at) > GIVE_UP_AFTER => {
             let message = format!(
-                "pdbridge gave up declaring *{}* on {} after a day of failures ({why}). Declare it in PagerDuty directly.",
-                crate::render::escape(&d.title),
-                d.service_name
+                "pdbridge gave up declaring *{}* on {} after a day of failures ({}). Declare it in PagerDuty directly.",
+                escape(&d.title),
+                d.service_name,
+                escape(&why)
             );
+            bridge.ctx.metrics.action("trigger", "failed");
             finish(bridge, &key, DeclarationStatus::Refused, &message).await;
             tell(bridge, &d, &message).await;
         }
@@ -129,9 +132,10 @@ async fn run_one(bridge: &Bridge, row: DeclarationRow) {
                     bridge,
                     &d,
                     &format!(
-                        "Declaring *{}* on {} is pending: {why}. pdbridge keeps the request and retries; you will be told here.",
-                        crate::render::escape(&d.title),
-                        d.service_name
+                        "Declaring *{}* on {} is pending: {}. pdbridge keeps the request and retries; you will be told here.",
+                        escape(&d.title),
+                        d.service_name,
+                        escape(&why)
                     ),
                 )
                 .await;
@@ -196,9 +200,9 @@ async fn attempt(
             if !decision.allowed {
                 let text = format!(
                     "pdbridge did not declare *{}* on {}: {}",
-                    crate::render::escape(&d.title),
+                    escape(&d.title),
                     d.service_name,
-                    decision.reason
+                    escape(&decision.reason)
                 );
                 let entry = audit(
                     Some(user.pd_user.clone()),
@@ -226,8 +230,9 @@ async fn attempt(
                     "Ask a pdbridge admin to map your Slack account to your PagerDuty user."
                 };
                 let text = format!(
-                    "pdbridge did not declare *{}*: {refusal} {fix}",
-                    crate::render::escape(&d.title)
+                    "pdbridge did not declare *{}*: {} {fix}",
+                    escape(&d.title),
+                    escape(&refusal.to_string())
                 );
                 let entry = audit(None, format!("refused: unmapped: {refusal}"), None);
                 return (Outcome::Refused(text), Some(entry));
@@ -262,8 +267,10 @@ async fn attempt(
             Ok(user) => new = new.assign_to(&[user]),
             Err(crate::identity::TargetError::Refused(why)) => {
                 let text = format!(
-                    "pdbridge did not declare *{}*: it cannot be assigned to <@{target}>: {why}",
-                    crate::render::escape(&d.title)
+                    "pdbridge did not declare *{}*: it cannot be assigned to <@{}>: {}",
+                    escape(&d.title),
+                    escape(target.as_str()),
+                    escape(&why)
                 );
                 return (Outcome::Refused(text), None);
             }
@@ -315,15 +322,13 @@ async fn attempt(
                 )
                 .await;
             }
-            let link = match &incident.html_url {
-                Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                    format!("<{url}|#{}>", incident.incident_number)
-                }
-                _ => format!("#{}", incident.incident_number),
+            let link = match incident.html_url.as_deref().and_then(link_target) {
+                Some(url) => format!("<{url}|#{}>", incident.incident_number),
+                None => format!("#{}", incident.incident_number),
             };
             let message = format!(
                 "Declared {link} *{}* on {} ({}).",
-                crate::render::escape(&incident.title),
+                escape(&incident.title),
                 d.service_name,
                 d.severity
             );
@@ -345,9 +350,9 @@ async fn attempt(
             }
             let text = format!(
                 "PagerDuty refused to declare *{}* on {}: {}. {}",
-                crate::render::escape(&d.title),
+                escape(&d.title),
                 d.service_name,
-                crate::render::escape(&err.to_string()),
+                escape(&err.to_string()),
                 fix_for(&err, d, sender.via.is_some())
             );
             let entry = audit(sender.pd_user, decided, Some(format!("error: {err}")));

@@ -451,10 +451,16 @@ async fn the_message_shortcut_prefills_the_modal_from_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmapped_requester_is_refused_with_the_fix() {
     let mut env = Env::new("").await;
-    env.command(BOB, "trigger api SEV-3 Search is slow").await;
+    env.command(BOB, "trigger api SEV-3 Search <!channel> is slow")
+        .await;
     env.wait("Bob is told why", || !env.answers().is_empty())
         .await;
     let told = env.answers().join("\n");
+    assert!(told.contains("Search &lt;!channel&gt; is slow"), "{told}");
+    assert!(
+        !told.contains("<!channel>"),
+        "outside text never pings: {told}"
+    );
     assert!(told.contains("did not declare"), "{told}");
     assert!(told.contains("map your Slack account"), "{told}");
     assert!(env.creates().is_empty());
