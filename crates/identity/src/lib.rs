@@ -17,6 +17,8 @@
 //!    returned [`Decision`] and proceed only when `allowed`, sending [`MappedUser::email`] as
 //!    PagerDuty's `From`.
 //! 4. For mentions on the card, [`Resolver::slack_user_for`] maps a PagerDuty user back.
+//! 5. Per incident declared from Slack, [`Policy::authorize_trigger`] decides under
+//!    `[policy] trigger` ([`TriggerRule`]) with the service's [`ServiceFacts`].
 //!
 //! # Invariants
 //!
