@@ -817,3 +817,24 @@ async fn a_lost_answer_is_looked_for_before_the_resend_even_once_resolved() {
     assert_eq!(env.pd.incidents().len(), 2);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trigger_policy_applies_per_service() {
+    let mut env =
+        Env::new("\n[policy]\ntrigger = { db = \"admin\" }\nadmins = [\"PBOSS01\"]\n").await;
+    env.command(ALICE, "trigger db SEV-3 Replica lag").await;
+    env.wait("Alice is refused on db", || {
+        env.answers()
+            .iter()
+            .any(|a| a.contains("Only pdbridge admins may declare incidents on db"))
+    })
+    .await;
+    env.command(ALICE, "trigger api SEV-3 Search is slow").await;
+    env.wait("Alice declares on api", || {
+        env.answers().iter().any(|a| a.starts_with("Declared <"))
+    })
+    .await;
+    assert_eq!(env.pd.incidents().len(), 1);
+    assert_eq!(env.pd.incidents()[0].service, ServiceId::new("PAPI001"));
+    env.stop().await;
+}
