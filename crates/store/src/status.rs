@@ -71,6 +71,8 @@ pub struct PruneReport {
     pub identities: u64,
     /// Deliveries that did not parse, older than the retention.
     pub unparsed: u64,
+    /// Declarations finished longer ago than the retention (pending ones are kept).
+    pub declarations: u64,
 }
 
 impl Tx<'_> {
@@ -168,12 +170,17 @@ impl Tx<'_> {
         let unparsed = self
             .tx
             .execute("DELETE FROM pd_unparsed WHERE received_at < ?1", [cutoff])?;
+        let declarations = self.tx.execute(
+            "DELETE FROM declarations WHERE finished_at IS NOT NULL AND finished_at < ?1",
+            [cutoff],
+        )?;
         Ok(PruneReport {
             webhooks: webhooks as u64,
             actions: actions as u64,
             effects: effects as u64,
             identities: identities as u64,
             unparsed: unparsed as u64,
+            declarations: declarations as u64,
         })
     }
 }

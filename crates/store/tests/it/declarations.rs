@@ -75,3 +75,23 @@ fn a_key_is_stored_once_and_due_until_finished() {
         Some(later)
     );
 }
+
+#[test]
+fn finished_declarations_are_pruned_after_the_retention_and_pending_ones_never() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(declare(&store, "done", T0));
+    assert!(declare(&store, "pending", T0));
+    store
+        .write(|tx| tx.finish_declaration("done", DeclarationStatus::Created, "Q1", T0))
+        .unwrap();
+    let later = T0.saturating_add(std::time::Duration::from_secs(8 * 24 * 3600));
+    let report = store.write(|tx| tx.prune(later)).unwrap();
+    assert_eq!(report.declarations, 1);
+    assert!(store.read(|tx| tx.declaration("done")).unwrap().is_none());
+    assert!(
+        store
+            .read(|tx| tx.declaration("pending"))
+            .unwrap()
+            .is_some()
+    );
+}
