@@ -44,6 +44,9 @@ pub struct StatusSummary {
     pub unprocessed_webhooks: u64,
     /// Slack actions stored but not processed.
     pub unprocessed_actions: u64,
+    /// Incidents declared from Slack that PagerDuty has not answered for good yet.
+    #[serde(default)]
+    pub pending_declarations: u64,
     /// Verified PagerDuty deliveries that did not parse, stored (until pruned).
     pub unparsed_webhooks: u64,
     /// The newest of them, newest first.
@@ -104,6 +107,11 @@ impl Tx<'_> {
             last_webhook_at,
             unprocessed_webhooks,
             unprocessed_actions,
+            pending_declarations: self.row(
+                "SELECT count(*) FROM declarations WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?,
             unparsed_webhooks: self.row("SELECT count(*) FROM pd_unparsed", [], |r| r.get(0))?,
             recent_unparsed: self.unparsed_webhooks(limit)?,
             card_posts_failed: self.abandoned_effects("post_card")?,

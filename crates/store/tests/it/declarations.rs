@@ -85,6 +85,13 @@ fn finished_declarations_are_pruned_after_the_retention_and_pending_ones_never()
         .write(|tx| tx.finish_declaration("done", DeclarationStatus::Created, "Q1", T0))
         .unwrap();
     let later = T0.saturating_add(std::time::Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(
+        store
+            .read(|tx| tx.status(later, 5))
+            .unwrap()
+            .pending_declarations,
+        1
+    );
     let report = store.write(|tx| tx.prune(later)).unwrap();
     assert_eq!(report.declarations, 1);
     assert!(store.read(|tx| tx.declaration("done")).unwrap().is_none());
