@@ -1,6 +1,7 @@
 //! Intake: the HTTP handlers' side of the bridge ([`http::Handler`] for [`Bridge`]). A verified
 //! PagerDuty delivery is queued for the writer here; Slack block actions and view submissions
-//! are in `slack.rs`, slash commands in `command.rs`.
+//! are in `slack.rs`, slash commands in `command.rs`, and declaring incidents (`/pd trigger`,
+//! the message shortcut, the declare modal and its service search) in `declare.rs`.
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an

@@ -182,7 +182,7 @@ impl PdClient {
         Ok(list.services)
     }
 
-    /// Like [`PdClient::search_services`] with every page (for `pdbridge check`).
+    /// `GET /services`, every page.
     pub async fn list_services(&self) -> Result<Listing<Service>, Error> {
         self.paginate(
             "/services",
