@@ -29,6 +29,8 @@ use crate::rest::{
 };
 use crate::retry::{self, RetryDecision, RetryPolicy};
 
+mod oncall;
+
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
 /// The `Accept` header that pins REST API version 2.

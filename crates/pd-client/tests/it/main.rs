@@ -5,4 +5,5 @@
 
 mod client_fake;
 mod models;
+mod oncall;
 mod tracing_redaction;
