@@ -85,6 +85,7 @@ impl Bridge {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
+            oncall: crate::oncall::OnCall::default(),
         });
         let writer = Writer::start(Arc::clone(&ctx), parts.engine, parts.limits)?;
         let bridge = Arc::new(Self { ctx, writer });
@@ -101,6 +102,11 @@ impl Bridge {
     /// The store (for read-only views such as `pdbridge status`, the demo and tests).
     pub fn store(&self) -> &Arc<Store> {
         &self.ctx.store
+    }
+
+    /// The on-call cache and its loop's state.
+    pub fn oncall(&self) -> &crate::oncall::OnCall {
+        &self.ctx.oncall
     }
 
     /// The current time in Unix milliseconds.

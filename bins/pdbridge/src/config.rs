@@ -18,9 +18,11 @@ use url::Url;
 
 use identity::{CacheTtls, Overrides, PolicyConfig};
 
+mod oncall;
 mod raw;
 mod values;
 
+pub use self::oncall::{Handoff, OnCallGroup};
 use self::raw::*;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
@@ -77,6 +79,10 @@ pub struct Config {
     /// The `[identity_cache]` table; `facts_ttl_secs` also from
     /// `PDBRIDGE_IDENTITY_FACTS_TTL_SECS`.
     pub identity_cache: CacheTtls,
+    /// The `[[oncall_group]]` tables.
+    pub oncall_groups: Vec<OnCallGroup>,
+    /// The `[[handoff]]` tables.
+    pub handoffs: Vec<Handoff>,
 }
 
 /// The `[server]` table.
@@ -466,6 +472,7 @@ impl Config {
                 ));
             }
         }
+        oncall::validate(&raw.oncall_groups, &raw.handoffs)?;
         if default_channel.is_none() && !raw.routes.iter().any(Route::is_catch_all) {
             return Err(ConfigError::key(
                 "SLACK_DEFAULT_CHANNEL / slack.default_channel".to_owned(),
@@ -501,6 +508,8 @@ impl Config {
             identity: raw.identity,
             policy: raw.policy,
             identity_cache,
+            oncall_groups: raw.oncall_groups,
+            handoffs: raw.handoffs,
         })
     }
 }

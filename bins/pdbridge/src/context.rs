@@ -26,6 +26,7 @@ pub struct Context {
     pub(crate) inbox_wake: Notify,
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
+    pub(crate) oncall: crate::oncall::OnCall,
 }
 
 impl std::fmt::Debug for Context {

@@ -74,7 +74,7 @@ pub struct Identity {
     /// Read for every lookup; written when `serve` reloads `[[identity]]` on SIGHUP and once
     /// when a late `auth.test` names the home workspace.
     resolver: tokio::sync::RwLock<Resolver<ClientDirectory, StoreCache>>,
-    policy: PolicyConfig,
+    pub(crate) policy: PolicyConfig,
     ttls: identity::CacheTtls,
     pd: PdClient,
     slack: SlackClient,
@@ -289,7 +289,7 @@ impl Identity {
     }
 
     /// Maps `slack_user` once the home workspace is known.
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,

@@ -55,5 +55,7 @@ pub use mapping::{
     finish_mapping, plan_mapping,
 };
 pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
-pub use policy::{Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule};
+pub use policy::{
+    Action, ActionContext, AdminRef, AskRule, Check, Decision, Policy, PolicyConfig, Rule,
+};
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};

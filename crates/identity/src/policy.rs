@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::facts::IncidentFacts;
-use crate::mapping::{MappedUser, MappingOutcome, MappingSource};
+use crate::mapping::{MappedUser, MappingOutcome, MappingSource, Refusal};
 
 /// A Slack-originated action on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -175,6 +175,34 @@ impl From<AdminRef> for String {
     }
 }
 
+/// Who may ask who is on call (`/pd oncall`): no incident detail is shown, so people without a
+/// PagerDuty seat may ask by default.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AskRule {
+    /// Anyone in the home workspace who is not a guest, bot or deactivated user, mapped to
+    /// PagerDuty or not.
+    #[default]
+    WorkspaceMember,
+    /// Only users mapped to an active PagerDuty user.
+    AnyMapped,
+    /// Only users listed in `admins`.
+    Admin,
+}
+
+impl AskRule {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AskRule::WorkspaceMember => "workspace_member",
+            AskRule::AnyMapped => "any_mapped",
+            AskRule::Admin => "admin",
+        }
+    }
+}
+
 fn any_mapped() -> Rule {
     Rule::AnyMapped
 }
@@ -204,6 +232,8 @@ pub struct PolicyConfig {
     pub resolve: Rule,
     /// Users who pass every rule.
     pub admins: Vec<AdminRef>,
+    /// Who may ask who is on call (`oncall`, default `workspace_member`).
+    pub oncall: AskRule,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +251,8 @@ struct RawPolicyConfig {
     resolve: Rule,
     #[serde(default)]
     admins: Vec<AdminRef>,
+    #[serde(default)]
+    oncall: AskRule,
 }
 
 impl TryFrom<RawPolicyConfig> for PolicyConfig {
@@ -234,6 +266,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             escalate: raw.escalate,
             resolve: raw.resolve,
             admins: raw.admins,
+            oncall: raw.oncall,
         };
         config.validate()?;
         Ok(config)
@@ -249,6 +282,7 @@ impl Default for PolicyConfig {
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
             admins: Vec::new(),
+            oncall: AskRule::WorkspaceMember,
         }
     }
 }
@@ -276,6 +310,12 @@ impl PolicyConfig {
                     field: action.as_str(),
                     message: "rule is \"admin\" but the admins list is empty, so nobody could do this; add admins = [\"U…\"] or choose another rule".to_owned(),
                 });
+        }
+        if self.admins.is_empty() && self.oncall == AskRule::Admin {
+            return Err(Error::InvalidPolicy {
+                field: "oncall",
+                message: "rule is \"admin\" but the admins list is empty, so nobody could ask; add admins = [\"U…\"] or choose another rule".to_owned(),
+            });
         }
         Ok(())
     }
@@ -381,6 +421,52 @@ impl Policy {
             MappingOutcome::Refused(refusal) => Err(format!(
                 "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
             )),
+        }
+    }
+
+    /// Decides whether the user behind `mapping`, writing from `slack_team`, may ask who is on
+    /// call (`/pd oncall`), by the `oncall` rule. Under `workspace_member` a home-workspace
+    /// member without a usable PagerDuty user may ask; guests, bots, deactivated users and other
+    /// workspaces' users may not.
+    pub fn authorize_oncall(
+        &self,
+        slack_team: &SlackTeamId,
+        mapping: &MappingOutcome,
+    ) -> Result<(), String> {
+        if let Some(home) = &self.workspace
+            && slack_team != home
+            && !vouched_by_override(mapping)
+        {
+            return Err(format!(
+                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
+            ));
+        }
+        let admin = mapping
+            .mapped()
+            .is_some_and(|user| self.config.admins.iter().any(|a| a.matches(user)));
+        match (self.config.oncall, mapping) {
+            (AskRule::Admin, _) if admin => Ok(()),
+            (AskRule::Admin, _) => {
+                Err("Only pdbridge admins may ask who is on call here.".to_owned())
+            }
+            (_, MappingOutcome::Mapped(_)) => Ok(()),
+            (AskRule::AnyMapped, MappingOutcome::Refused(refusal)) => Err(format!(
+                "pdbridge answers who is on call only to users mapped to PagerDuty: {refusal}"
+            )),
+            (AskRule::WorkspaceMember, MappingOutcome::Refused(refusal)) => match refusal {
+                Refusal::NoEmail { .. }
+                | Refusal::NoPdUserWithEmail { .. }
+                | Refusal::AmbiguousPdEmail { .. }
+                | Refusal::OverrideTargetNotFound { .. }
+                | Refusal::PdUserDeactivated { .. } => Ok(()),
+                Refusal::SlackUserNotFound { .. }
+                | Refusal::Bot { .. }
+                | Refusal::SlackUserDeleted { .. }
+                | Refusal::Guest { .. }
+                | Refusal::ForeignTeam { .. } => Err(format!(
+                    "pdbridge answers who is on call only to members of this workspace: {refusal}"
+                )),
+            },
         }
     }
 

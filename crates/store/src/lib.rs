@@ -117,6 +117,7 @@
 mod audit;
 mod identity;
 mod inbox;
+mod oncall;
 mod outbox;
 mod schema;
 mod state;

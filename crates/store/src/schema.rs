@@ -128,6 +128,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pd_unparsed_received ON pd_unparsed (received_at);
     "#,
+    // 5: what the on-call features keep across restarts (handoff markers, unmapped users).
+    r#"
+    CREATE TABLE oncall_state (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -1,4 +1,5 @@
-//! Slash commands: `/pd whoami`, `/pd status <incident id>` and `/pd help`.
+//! Slash commands: `/pd whoami`, `/pd status <incident id>`, `/pd oncall` (in `crate::oncall`)
+//! and `/pd help`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,10 @@ impl Bridge {
                     .metrics
                     .webhook_rejected("slack_command", "workspace");
                 refusal
+            }
+            (None, "oncall") => {
+                let rest: Vec<&str> = words.collect();
+                return SlackReply::Json(self.oncall_command(&cmd, &rest).await);
             }
             (None, word) => match word {
                 "whoami" => self.whoami(&cmd).await,
@@ -140,6 +145,7 @@ fn help_text() -> String {
         "*pdbridge* drives PagerDuty incidents from their Slack cards.",
         "• `/pd whoami`: which PagerDuty user your clicks are made as, or why none.",
         "• `/pd status <incident id>`: what pdbridge knows about an incident.",
+        "• `/pd oncall [<service|team|schedule> | @user] [public]`: who is on call.",
         "• `/pd help`: this message.",
         "Use the card buttons Acknowledge, Escalate, Reassign, Add note and Resolve to act.",
     ]

@@ -208,6 +208,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
         }
         Ok(summary) => {
             print!("{}", status::render(&summary, &path, now));
+            print!("{}", crate::oncall::status_report(&path));
             ExitCode::SUCCESS
         }
         Err(err) => {

@@ -10,6 +10,7 @@ mod e2e_identity;
 mod e2e_lifecycle;
 mod e2e_oneshot;
 mod e2e_reconcile_resolved;
+mod oncall_cache;
 mod ops_check;
 mod ops_demo;
 mod ops_identity;
