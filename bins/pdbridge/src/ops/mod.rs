@@ -40,13 +40,38 @@ pub struct SlackManifestArgs {
     /// The public https base URL Slack reaches pdbridge at (for example `https://pd.example.com`).
     #[arg(long, value_name = "URL")]
     pub url: String,
+    /// The configuration file: when it has `[[oncall_group]]` tables, the manifest also asks
+    /// for `usergroups:write`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+/// Whether the TOML file at `path` configures `[[oncall_group]]`.
+fn configures_groups(path: &std::path::Path) -> Result<bool, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    Ok(table
+        .get("oncall_group")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|groups| !groups.is_empty()))
 }
 
 /// Runs `pdbridge slack-manifest`: prints the manifest JSON on stdout.
 pub fn slack_manifest(args: &SlackManifestArgs) -> ExitCode {
+    let with_groups = match args.config.as_deref().map(configures_groups) {
+        None => false,
+        Some(Ok(groups)) => groups,
+        Some(Err(err)) => {
+            eprintln!("pdbridge slack-manifest: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     match manifest::PublicUrl::parse(&args.url) {
         Ok(url) => {
-            print!("{}", manifest::manifest_text(&url));
+            print!("{}", manifest::manifest_text_for(&url, with_groups));
             ExitCode::SUCCESS
         }
         Err(err) => {
