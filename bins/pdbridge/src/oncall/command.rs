@@ -22,6 +22,8 @@ const CHECK_INLINE: Duration = Duration::from_millis(1200);
 const TZ_INLINE: Duration = Duration::from_millis(600);
 /// How long the very first ask waits for the first read of the on-call windows.
 const FIRST_READ: Duration = Duration::from_millis(1000);
+/// The whole answer's budget, inside Slack's 3 s: every wait is cut to what is left of it.
+const BUDGET: Duration = Duration::from_millis(2500);
 /// How long an asker's time zone is kept.
 const TZ_TTL: Duration = Duration::from_secs(3600);
 /// The most escalation policies one answer shows.
@@ -60,14 +62,15 @@ fn parse(words: &[&str]) -> (Subject, bool) {
 impl Bridge {
     /// The `/pd oncall` answer as Slack's command response JSON.
     pub(crate) async fn oncall_command(&self, cmd: &SlashCommand, words: &[&str]) -> Value {
+        let deadline = crate::clock::tokio_instant() + BUDGET;
         let (subject, public) = parse(words);
         self.ctx.oncall.wanted();
         let ephemeral = |text: String| json!({"response_type": "ephemeral", "text": text});
-        if let Err(refusal) = self.may_ask_oncall(cmd).await {
+        let (allowed, tz) = tokio::join!(self.may_ask_oncall(cmd), self.asker_tz(&cmd.user_id));
+        if let Err(refusal) = allowed {
             return ephemeral(refusal);
         }
-        let tz = self.asker_tz(&cmd.user_id).await;
-        self.first_read().await;
+        self.first_read(deadline).await;
         let now = self.ctx.oncall.now(&self.ctx.clock);
         let (cache, mentions) = {
             let shared = self.ctx.oncall.lock();
@@ -88,7 +91,9 @@ impl Bridge {
             lines.push(render::stale(now.duration_since(fetched)));
         }
         match subject {
-            Subject::User(user) => lines.push(self.user_answer(&cache, &user, now, &tz).await),
+            Subject::User(user) => {
+                lines.push(self.user_answer(&cache, &user, now, &tz, deadline).await);
+            }
             Subject::Default => {
                 let policies = self.default_policies(&cache, cmd);
                 lines.extend(policy_blocks(&cache, &policies, now, &tz, &mentions));
@@ -158,9 +163,9 @@ impl Bridge {
         }
     }
 
-    /// Before the first read has answered, waits up to [`FIRST_READ`] for it.
-    async fn first_read(&self) {
-        let deadline = crate::clock::tokio_instant() + FIRST_READ;
+    /// Before the first read has answered, waits up to [`FIRST_READ`] (and `budget`) for it.
+    async fn first_read(&self, budget: tokio::time::Instant) {
+        let deadline = (crate::clock::tokio_instant() + FIRST_READ).min(budget);
         loop {
             {
                 let shared = self.ctx.oncall.lock();
@@ -223,12 +228,13 @@ impl Bridge {
         user: &SlackUserId,
         now: Timestamp,
         tz: &Tz,
+        deadline: tokio::time::Instant,
     ) -> String {
         let identity = Arc::clone(&self.ctx.identity);
         let who = user.clone();
         let ms = now.as_millis();
         let lookup = tokio::spawn(async move { identity.resolve(&who, None, ms).await });
-        let pd_user = match tokio::time::timeout(CHECK_INLINE, lookup).await {
+        let pd_user = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(Ok((r, _)))) => match r.outcome {
                 MappingOutcome::Mapped(m) => m.pd_user,
                 MappingOutcome::Refused(refusal) => {

@@ -65,6 +65,9 @@ pub(super) async fn announce(bridge: &Bridge, now: Timestamp) {
     for config in &bridge.ctx.config.handoffs {
         for handoff in cache.handoffs_due(now, &config.schedules) {
             let key = handoff.key(&config.channel);
+            if bridge.ctx.oncall.lock().announced.contains(&key) {
+                continue;
+            }
             if let Err(err) = one(bridge, &config.channel, &handoff, &key, &mentions, now).await {
                 tracing::warn!(err = %err.0, %key, "handoff message");
             }
@@ -87,7 +90,10 @@ async fn one(
         .await?;
     let marker: Option<Marker> = stored.and_then(|v| serde_json::from_value(v).ok());
     match &marker {
-        Some(m) if m.state == State::Posted => return Ok(()),
+        Some(m) if m.state == State::Posted => {
+            bridge.ctx.oncall.lock().announced.insert(key.to_owned());
+            return Ok(());
+        }
         Some(m) if now < m.next_try => return Ok(()),
         Some(m) if m.state == State::Posting => {
             match find(bridge, channel, key, m.claimed_at).await {
@@ -154,6 +160,19 @@ async fn one(
             };
             save(bridge, key, failed, now).await
         }
+    }
+}
+
+/// How long handoff markers are kept (far longer than [`LOOKBACK`], within which they matter).
+const MARKER_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Drops handoff markers older than [`MARKER_TTL`].
+pub(super) async fn prune(bridge: &Bridge, now: Timestamp) {
+    let before = now.saturating_sub(MARKER_TTL);
+    if let Err(err) =
+        crate::runtime::write(bridge, move |tx| tx.prune_oncall_values("handoff/", before)).await
+    {
+        tracing::warn!(err = %err.0, "pruning handoff markers");
     }
 }
 

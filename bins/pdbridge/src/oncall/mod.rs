@@ -64,6 +64,8 @@ pub(crate) struct Shared {
     /// Each asker's time zone (name, offset in seconds), and when it was read.
     pub(crate) tz: BTreeMap<SlackUserId, (String, i32, Timestamp)>,
     pub(crate) groups: BTreeMap<UserGroupId, groups::GroupState>,
+    /// The handoff messages known to be posted (their store markers say so too).
+    pub(crate) announced: std::collections::BTreeSet<String>,
 }
 
 impl OnCall {
@@ -227,6 +229,7 @@ async fn details(bridge: &Bridge, now: Timestamp) {
         }
     }
     bridge.ctx.oncall.lock().cache.record_details(now, found);
+    handoff::prune(bridge, now).await;
 }
 
 /// Looks up the Slack user of each person on call now or next whose mapping is unknown or older
