@@ -258,6 +258,7 @@ fn message(
         "*Handoff* of *{}*: {outgoing} → {incoming}",
         escape(&handoff.schedule_name)
     );
+    let headline = slack_client::blocks::truncate_mrkdwn(&headline, 3000);
     let mut blocks = vec![Block::section(headline.clone())];
     let outgoing_ids: Vec<_> = handoff.outgoing.iter().map(|p| p.id.clone()).collect();
     let mut incidents = open_incidents(bridge, &outgoing_ids);

@@ -128,3 +128,50 @@ pub fn policy(view: &PolicyView, now: Timestamp, tz: &Tz, mentions: &Mentions) -
 pub fn stale(age: Duration) -> String {
     format!("_as of {}; PagerDuty is not answering_", ago(age))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-12-07 09:00 UTC, a Monday.
+    const T0: i64 = 1_796_634_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(T0 + ms)
+    }
+
+    #[test]
+    fn times_show_in_the_askers_zone_as_short_as_the_day_allows() {
+        let paris = Tz {
+            name: "Europe/Paris".to_owned(),
+            offset: 3600,
+        };
+        assert_eq!(
+            when(at(8 * HOUR), at(0), &paris),
+            "<!date^1796662800^{date_short_pretty} {time}|18:00>"
+        );
+        assert!(when(at(20 * HOUR), at(0), &paris).ends_with("|Tue 06:00>"));
+        assert!(when(at(8 * HOUR), at(0), &Tz::utc()).ends_with("|17:00 UTC>"));
+        assert!(when(at(10 * 24 * HOUR), at(0), &Tz::utc()).ends_with("|Thu 17 Dec 09:00 UTC>"));
+        assert_eq!(ago(std::time::Duration::from_secs(250)), "4 min ago");
+        assert_eq!(ago(std::time::Duration::from_secs(20)), "just now");
+        assert_eq!(ago(std::time::Duration::from_secs(3 * 3600)), "3 h ago");
+    }
+
+    #[test]
+    fn outside_names_are_escaped_and_mapped_people_are_mentioned() {
+        let mut mentions = Mentions::new();
+        mentions.insert(ids::PdUserId::new("PANN"), ids::SlackUserId::new("U1"));
+        let ann = Person {
+            id: ids::PdUserId::new("PANN"),
+            name: "Ann".to_owned(),
+        };
+        let eve = Person {
+            id: ids::PdUserId::new("PEVE"),
+            name: "<!channel> Eve".to_owned(),
+        };
+        assert_eq!(person(&ann, &mentions), "<@U1>");
+        assert!(!person(&eve, &mentions).contains("<!channel>"));
+    }
+}
