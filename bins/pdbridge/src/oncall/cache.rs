@@ -7,7 +7,8 @@
 //! answer stays in use meanwhile, with its age. Handoffs come from the windows themselves: at a
 //! boundary of a schedule, who was on call just before differs from who is on call from then on.
 //! Escalation policy, service and team details (names, escalation delays, teams) are read every
-//! [`DETAILS_EVERY`].
+//! [`DETAILS_EVERY`], at most [`DETAILS_BATCH`] policies a minute, so a large account stays
+//! within the request budget.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub const LOOKBACK: Duration = Duration::from_secs(10 * 60);
 pub const HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
 /// How often policy, service and team details are read again.
 pub const DETAILS_EVERY: Duration = Duration::from_secs(15 * 60);
+/// The most escalation policies one details pass reads (passes are at least a minute apart).
+pub const DETAILS_BATCH: usize = 10;
 
 /// A PagerDuty user as the on-call list names them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,6 +174,8 @@ pub struct Cache {
     failure: Option<String>,
     details: Details,
     details_attempt: Option<Timestamp>,
+    policy_read: BTreeMap<EscalationPolicyId, Timestamp>,
+    services_read: Option<Timestamp>,
 }
 
 impl Cache {
@@ -228,25 +233,68 @@ impl Cache {
         }
     }
 
-    /// Whether details are due: every [`DETAILS_EVERY`], and [`RETRY_EVERY`] after the last try
-    /// when the windows name a policy the details lack.
+    /// Whether a details pass is due: at most once a minute, when a policy the windows name
+    /// has no details or details older than [`DETAILS_EVERY`], or the services' and teams'
+    /// details are that old.
     pub fn details_due(&self, now: Timestamp) -> bool {
         match self.details_attempt {
             None => true,
-            Some(at) => {
-                let missing = self
-                    .policies_seen()
-                    .iter()
-                    .any(|p| !self.details.policies.contains_key(p));
-                now >= at.saturating_add(DETAILS_EVERY)
-                    || (missing && now >= at.saturating_add(RETRY_EVERY))
+            Some(at) if now < at.saturating_add(REFRESH_EVERY) => false,
+            Some(_) => {
+                self.services_due(now) || !self.policies_to_read(now, &BTreeSet::new()).is_empty()
             }
         }
     }
 
-    /// Records a details read made at `now` (what could be read; the rest stays as it was).
-    pub fn record_details(&mut self, now: Timestamp, details: Details) {
+    /// Whether the services' and teams' details are due (every [`DETAILS_EVERY`]).
+    pub fn services_due(&self, now: Timestamp) -> bool {
+        self.services_read
+            .is_none_or(|at| now >= at.saturating_add(DETAILS_EVERY))
+    }
+
+    /// The policies whose details to read in this pass, at most [`DETAILS_BATCH`]: those never
+    /// read first (`first` among them before the rest), then the stalest.
+    pub fn policies_to_read(
+        &self,
+        now: Timestamp,
+        first: &BTreeSet<EscalationPolicyId>,
+    ) -> Vec<EscalationPolicyId> {
+        let mut wanted: Vec<(u8, Timestamp, EscalationPolicyId)> = self
+            .policies_seen()
+            .into_iter()
+            .chain(first.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|p| match self.policy_read.get(&p) {
+                None => Some((u8::from(!first.contains(&p)), Timestamp::EPOCH, p)),
+                Some(at) if now >= at.saturating_add(DETAILS_EVERY) => Some((2, *at, p)),
+                Some(_) => None,
+            })
+            .collect();
+        wanted.sort();
+        wanted
+            .into_iter()
+            .take(DETAILS_BATCH)
+            .map(|(.., p)| p)
+            .collect()
+    }
+
+    /// Records a details pass made at `now`: the policies asked for (read or not), and the
+    /// services and teams when `with_services`.
+    pub fn record_details(
+        &mut self,
+        now: Timestamp,
+        asked: &[EscalationPolicyId],
+        with_services: bool,
+        details: Details,
+    ) {
         self.details_attempt = Some(now);
+        for p in asked {
+            self.policy_read.insert(p.clone(), now);
+        }
+        if with_services {
+            self.services_read = Some(now);
+        }
         self.details.policies.extend(details.policies);
         self.details.services.extend(details.services);
         self.details.teams.extend(details.teams);

@@ -172,20 +172,29 @@ async fn refresh(bridge: &Bridge, now: Timestamp) {
 }
 
 async fn details(bridge: &Bridge, now: Timestamp) {
-    let (due, policies) = {
+    let config = &bridge.ctx.config;
+    let first: std::collections::BTreeSet<_> = config
+        .oncall_groups
+        .iter()
+        .filter_map(|g| g.escalation_policy.clone())
+        .collect();
+    let (policies, with_services) = {
         let shared = bridge.ctx.oncall.lock();
-        (shared.cache.details_due(now), shared.cache.policies_seen())
+        if !shared.cache.details_due(now) {
+            return;
+        }
+        (
+            shared.cache.policies_to_read(now, &first),
+            shared.cache.services_due(now),
+        )
     };
-    if !due {
-        return;
-    }
     let pd = &bridge.ctx.pd;
     let mut found = cache::Details::default();
-    for id in policies {
-        match pd.get_escalation_policy(&id).await {
+    for id in &policies {
+        match pd.get_escalation_policy(id).await {
             Ok(p) => {
                 found.policies.insert(
-                    id,
+                    id.clone(),
                     cache::PolicyInfo {
                         name: p.name,
                         delays: p
@@ -200,36 +209,42 @@ async fn details(bridge: &Bridge, now: Timestamp) {
             Err(err) => tracing::debug!(%err, policy = %id, "escalation policy details"),
         }
     }
-    let config = &bridge.ctx.config;
-    let services: std::collections::BTreeSet<_> = config
-        .routes
-        .iter()
-        .flat_map(|r| r.services.iter().cloned())
-        .collect();
-    let teams: std::collections::BTreeSet<_> = config
-        .routes
-        .iter()
-        .flat_map(|r| r.teams.iter().cloned())
-        .collect();
-    for id in services {
-        if let Ok(s) = pd.get_service(&id).await {
-            found.services.insert(
-                id,
-                cache::ServiceInfo {
-                    name: s.name.clone(),
-                    policy: s.escalation_policy.as_ref().map(|p| p.id.clone()),
-                    teams: s.team_ids(),
-                },
-            );
+    if with_services {
+        let services: std::collections::BTreeSet<_> = config
+            .routes
+            .iter()
+            .flat_map(|r| r.services.iter().cloned())
+            .collect();
+        let teams: std::collections::BTreeSet<_> = config
+            .routes
+            .iter()
+            .flat_map(|r| r.teams.iter().cloned())
+            .collect();
+        for id in services {
+            if let Ok(s) = pd.get_service(&id).await {
+                found.services.insert(
+                    id,
+                    cache::ServiceInfo {
+                        name: s.name.clone(),
+                        policy: s.escalation_policy.as_ref().map(|p| p.id.clone()),
+                        teams: s.team_ids(),
+                    },
+                );
+            }
         }
-    }
-    for id in teams {
-        if let Ok(t) = pd.get_team(&id).await {
-            found.teams.insert(id, t.name);
+        for id in teams {
+            if let Ok(t) = pd.get_team(&id).await {
+                found.teams.insert(id, t.name);
+            }
         }
+        handoff::prune(bridge, now).await;
     }
-    bridge.ctx.oncall.lock().cache.record_details(now, found);
-    handoff::prune(bridge, now).await;
+    bridge
+        .ctx
+        .oncall
+        .lock()
+        .cache
+        .record_details(now, &policies, with_services, found);
 }
 
 /// Looks up the Slack user of each person on call now or next whose mapping is unknown or older

@@ -1,13 +1,13 @@
 //! The pure on-call cache: refresh times, handoffs from the windows, views, and the PagerDuty
 //! request budget, all on simulated time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use ids::{EscalationPolicyId, PdUserId, ScheduleId, Timestamp};
 use pd_client::rest::{OnCall, Reference};
 use pdbridge::oncall::cache::{
-    Cache, DETAILS_EVERY, Details, PolicyInfo, REFRESH_EVERY, RETRY_EVERY, date_time,
+    Cache, DETAILS_BATCH, DETAILS_EVERY, Details, PolicyInfo, REFRESH_EVERY, RETRY_EVERY, date_time,
 };
 
 const MIN: i64 = 60_000;
@@ -180,7 +180,8 @@ fn the_policy_view_shows_now_next_and_the_escalation_delay() {
             teams: Vec::new(),
         },
     );
-    cache.record_details(at(2 * HOUR), details);
+    let asked = [EscalationPolicyId::new("PEP1")];
+    cache.record_details(at(2 * HOUR), &asked, true, details);
     let view = cache.policy_view(&EscalationPolicyId::new("PEP1"), at(2 * HOUR));
     assert_eq!(view.name, "Payments");
     assert_eq!(view.levels.len(), 2);
@@ -240,12 +241,14 @@ fn twenty_schedules_stay_under_five_percent_of_the_request_budget() {
             cache.record(now, Ok(list));
         }
         if cache.details_due(now) {
-            requests += cache.policies_seen().len();
+            let asked = cache.policies_to_read(now, &BTreeSet::new());
+            assert!(asked.len() <= DETAILS_BATCH);
+            requests += asked.len();
             let mut details = Details::default();
-            for p in cache.policies_seen() {
-                details.policies.insert(p, PolicyInfo::default());
+            for p in &asked {
+                details.policies.insert(p.clone(), PolicyInfo::default());
             }
-            cache.record_details(now, details);
+            cache.record_details(now, &asked, cache.services_due(now), details);
         }
         for _ in 0..requests {
             sent.push_back(now);
@@ -266,5 +269,39 @@ fn twenty_schedules_stay_under_five_percent_of_the_request_budget() {
         "{per_minute:.1} requests per minute on average"
     );
     assert_eq!(DETAILS_EVERY, Duration::from_secs(900));
+    assert!(
+        worst <= 1 + DETAILS_BATCH + 1,
+        "a minute holds at most a read, a batch and a boundary read"
+    );
     println!("on-call cache: {total} requests in 2 h, at most {worst} in one minute");
+}
+
+#[test]
+fn details_are_read_ten_policies_a_minute_those_that_matter_first_then_every_quarter_hour() {
+    let mut cache = Cache::default();
+    let many: Vec<OnCall> = (0..25)
+        .map(|i| oncall(&format!("PEP{i:02}"), 1, "PANN", None, None))
+        .collect();
+    cache.record(at(0), Ok(many));
+    let first: BTreeSet<EscalationPolicyId> = [EscalationPolicyId::new("PEP24")].into();
+    assert!(cache.details_due(at(0)));
+    let batch = cache.policies_to_read(at(0), &first);
+    assert_eq!(batch.len(), DETAILS_BATCH);
+    assert_eq!(
+        batch[0],
+        EscalationPolicyId::new("PEP24"),
+        "a configured policy first"
+    );
+    cache.record_details(at(0), &batch, true, Details::default());
+    assert!(!cache.details_due(at(30_000)), "at most one pass a minute");
+    assert!(cache.details_due(at(MIN)), "15 policies still unread");
+    for minute in 1..=2 {
+        let batch = cache.policies_to_read(at(minute * MIN), &first);
+        cache.record_details(at(minute * MIN), &batch, false, Details::default());
+    }
+    assert!(!cache.details_due(at(3 * MIN)), "all read, none stale");
+    assert!(
+        cache.details_due(at(16 * MIN)),
+        "stale after a quarter hour"
+    );
 }
