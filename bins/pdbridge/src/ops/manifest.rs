@@ -163,8 +163,8 @@ pub fn manifest_for(url: &PublicUrl, with_groups: bool) -> Value {
             "slash_commands": [{
                 "command": SLASH_COMMAND,
                 "url": url.commands(),
-                "description": "PagerDuty bridge: help, whoami, status <incident>",
-                "usage_hint": "help | whoami | status <incident>",
+                "description": "PagerDuty bridge: help, whoami, status <incident>, oncall",
+                "usage_hint": "help | whoami | status <incident> | oncall [name | @user] [public]",
                 "should_escape": false
             }]
         },
