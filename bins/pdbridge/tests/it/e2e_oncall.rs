@@ -451,3 +451,28 @@ async fn an_override_moves_the_group_and_unmapped_or_refused_states_are_reported
     assert!(status.contains("paid plan"), "{status}");
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_post_whose_answer_is_lost_is_looked_for_not_posted_twice() {
+    let mut env = Env::new().await;
+    env.wait("Ann's group", || env.members() == [SlackUserId::new(ANN)])
+        .await;
+    env.slack
+        .inject("chat.postMessage", fakes::slack::Fault::HangUp);
+    env.set_time(8 * HOUR + 1_000);
+    env.wait("the message Slack stored", || {
+        env.handoff_messages().len() == 1
+    })
+    .await;
+    env.passes(2).await;
+    assert!(env.slack.requests_to("conversations.history").is_empty());
+    env.set_time(8 * HOUR + 20_000);
+    env.wait("the look in the channel's history", || {
+        !env.slack.requests_to("conversations.history").is_empty()
+    })
+    .await;
+    env.set_time(8 * HOUR + 60_000);
+    env.passes(3).await;
+    assert_eq!(env.handoff_messages().len(), 1, "found, not posted again");
+    env.stop().await;
+}
