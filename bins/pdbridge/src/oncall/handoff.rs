@@ -138,7 +138,9 @@ async fn one(
         ts: None,
     };
     save(bridge, key, posting, now).await?;
-    let message = message(bridge, channel, handoff, key, mentions, now);
+    let outgoing: Vec<_> = handoff.outgoing.iter().map(|p| p.id.clone()).collect();
+    let incidents = open_incidents(bridge, &outgoing).await;
+    let message = message(channel, handoff, key, mentions, incidents);
     match bridge.ctx.slack.post_message(&message).await {
         Ok(answer) => {
             bridge.ctx.metrics.api_call("slack", "ok");
@@ -224,28 +226,43 @@ async fn find(
         .map(|m| m.ts.clone()))
 }
 
-/// The open incidents the engine knows assigned to any of `who`: id, number, title, link.
-fn open_incidents(
-    bridge: &Bridge,
-    who: &[ids::PdUserId],
-) -> Vec<(IncidentId, Option<u64>, String, Option<String>)> {
-    bridge.with_engine(|e| {
-        e.incidents()
-            .filter_map(|state| state.snapshot())
-            .filter(|s| s.status != Status::Resolved)
-            .filter(|s| s.assignees.iter().any(|a| who.contains(&a.id)))
-            .map(|s| (s.id.clone(), s.number, s.title.clone(), s.html_url.clone()))
-            .collect()
-    })
+/// An open incident: id, number, title, link.
+type Open = (IncidentId, Option<u64>, String, Option<String>);
+
+/// The open incidents assigned to any of `who`, from the store (the engine's committed state,
+/// incidents unloaded from memory included), else from the engine's memory.
+async fn open_incidents(bridge: &Bridge, who: &[ids::PdUserId]) -> Vec<Open> {
+    let pick = |s: &sync_core::IncidentSnapshot| -> Option<Open> {
+        (s.status != Status::Resolved && s.assignees.iter().any(|a| who.contains(&a.id)))
+            .then(|| (s.id.clone(), s.number, s.title.clone(), s.html_url.clone()))
+    };
+    let stored = bridge
+        .ctx
+        .blocking(|store| store.read(|tx| tx.open_incidents()))
+        .await;
+    match stored {
+        Ok(records) => records
+            .iter()
+            .filter_map(|r| r.state.decode::<sync_core::IncidentState>().ok())
+            .filter_map(|state| state.snapshot().and_then(pick))
+            .collect(),
+        Err(err) => {
+            tracing::warn!(err = %err.0, "reading open incidents for a handoff; using memory");
+            bridge.with_engine(|e| {
+                e.incidents()
+                    .filter_map(|state| state.snapshot().and_then(pick))
+                    .collect()
+            })
+        }
+    }
 }
 
 fn message(
-    bridge: &Bridge,
     channel: &ChannelId,
     handoff: &Handoff,
     key: &str,
     mentions: &Mentions,
-    now: Timestamp,
+    mut incidents: Vec<Open>,
 ) -> PostMessage {
     let names = |list: &[super::cache::Person]| {
         list.iter()
@@ -260,8 +277,6 @@ fn message(
     );
     let headline = slack_client::blocks::truncate_mrkdwn(&headline, 3000);
     let mut blocks = vec![Block::section(headline.clone())];
-    let outgoing_ids: Vec<_> = handoff.outgoing.iter().map(|p| p.id.clone()).collect();
-    let mut incidents = open_incidents(bridge, &outgoing_ids);
     incidents.sort();
     let target = handoff
         .incoming
@@ -310,7 +325,6 @@ fn message(
             incidents.len() - MAX_INCIDENTS
         )));
     }
-    let _ = now;
     let mut post = PostMessage::new(channel.clone(), headline, blocks);
     post.metadata = Some(MessageMetadata {
         event_type: HANDOFF_EVENT_TYPE.to_owned(),
