@@ -105,11 +105,15 @@ pub(crate) fn wanted(
     let mut members = BTreeSet::new();
     let mut unmapped = Vec::new();
     for person in people {
-        match shared.slack_of.get(&person.id) {
-            Some((Some(slack), _)) => {
+        match shared
+            .slack_of
+            .get(&person.id)
+            .and_then(|m| m.slack.as_ref())
+        {
+            Some(slack) => {
                 members.insert(slack.clone());
             }
-            _ => unmapped.push((person.id, person.name)),
+            None => unmapped.push((person.id, person.name)),
         }
     }
     Some((members.into_iter().collect(), unmapped))

@@ -36,6 +36,9 @@ pub use self::metrics::OnCallMetrics;
 
 /// How long a PagerDuty ↔ Slack mapping of an on-call user is used before it is looked up again.
 const MAPPING_TTL: Duration = Duration::from_secs(15 * 60);
+/// How soon a person without a Slack user is looked up again (the identity resolver's own
+/// cache answers most of these without calling Slack).
+const UNMAPPED_TTL: Duration = Duration::from_secs(60);
 
 /// What the loop and `/pd oncall` share.
 #[derive(Default)]
@@ -55,12 +58,23 @@ impl std::fmt::Debug for OnCall {
     }
 }
 
+/// One on-call person's Slack user, as far as known.
+#[derive(Debug, Clone)]
+pub(crate) struct Mapping {
+    /// The Slack user (`None`: none maps, or the lookup failed).
+    pub(crate) slack: Option<SlackUserId>,
+    /// When `slack` was last confirmed by a lookup.
+    pub(crate) confirmed: Timestamp,
+    /// When to look up again.
+    pub(crate) next: Timestamp,
+}
+
 /// The loop's memory.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) cache: Cache,
-    /// The Slack user of each on-call PagerDuty user (`None`: none maps), and when it was looked up.
-    pub(crate) slack_of: BTreeMap<PdUserId, (Option<SlackUserId>, Timestamp)>,
+    /// The Slack user of each on-call PagerDuty user, as last looked up.
+    pub(crate) slack_of: BTreeMap<PdUserId, Mapping>,
     /// Each asker's time zone (name, offset in seconds), and when it was read.
     pub(crate) tz: BTreeMap<SlackUserId, (String, i32, Timestamp)>,
     pub(crate) groups: BTreeMap<UserGroupId, groups::GroupState>,
@@ -260,12 +274,7 @@ async fn map_people(bridge: &Bridge, now: Timestamp) {
             .collect();
         ids.sort();
         ids.dedup();
-        ids.retain(|id| {
-            shared
-                .slack_of
-                .get(id)
-                .is_none_or(|(_, at)| now.duration_since(*at) >= MAPPING_TTL)
-        });
+        ids.retain(|id| shared.slack_of.get(id).is_none_or(|m| now >= m.next));
         ids
     };
     if wanted.is_empty() {
@@ -274,8 +283,30 @@ async fn map_people(bridge: &Bridge, now: Timestamp) {
     let found = bridge.ctx.identity.mentions(&wanted, now.as_millis()).await;
     let mut shared = bridge.ctx.oncall.lock();
     for id in wanted {
-        let slack = found.get(&id).cloned();
-        shared.slack_of.insert(id, (slack, now));
+        // A lookup that found nothing may have failed: a mapping confirmed within two TTLs is
+        // kept (and looked up again a minute later), so a Slack hiccup does not empty a group.
+        let again = now.saturating_add(UNMAPPED_TTL);
+        let entry = match (found.get(&id), shared.slack_of.get(&id)) {
+            (Some(slack), _) => Mapping {
+                slack: Some(slack.clone()),
+                confirmed: now,
+                next: now.saturating_add(MAPPING_TTL),
+            },
+            (None, Some(old))
+                if old.slack.is_some() && now.duration_since(old.confirmed) < 2 * MAPPING_TTL =>
+            {
+                Mapping {
+                    next: again,
+                    ..old.clone()
+                }
+            }
+            (None, _) => Mapping {
+                slack: None,
+                confirmed: now,
+                next: again,
+            },
+        };
+        shared.slack_of.insert(id, entry);
     }
 }
 
@@ -284,6 +315,6 @@ pub(crate) fn mentions(shared: &Shared) -> crate::render::Mentions {
     shared
         .slack_of
         .iter()
-        .filter_map(|(pd, (slack, _))| slack.clone().map(|s| (pd.clone(), s)))
+        .filter_map(|(pd, m)| m.slack.clone().map(|s| (pd.clone(), s)))
         .collect()
 }
