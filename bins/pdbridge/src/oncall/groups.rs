@@ -51,6 +51,12 @@ pub(crate) struct GroupState {
 }
 
 impl GroupState {
+    /// Forgets when to try again and when a refusal was reported (the clock changed).
+    pub(crate) fn forget_times(&mut self) {
+        self.retry_at = None;
+        self.reported_at = None;
+    }
+
     fn new(usergroup: UserGroupId, at: Timestamp) -> Self {
         Self {
             report: GroupReport {

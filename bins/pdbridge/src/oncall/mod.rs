@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) groups: BTreeMap<UserGroupId, groups::GroupState>,
     /// The handoff messages known to be posted (their store markers say so too).
     pub(crate) announced: std::collections::BTreeSet<String>,
+    /// Bumped when the clock is replaced: a pass begun before then records nothing.
+    epoch: u64,
 }
 
 impl OnCall {
@@ -100,10 +102,20 @@ impl OnCall {
     }
 
     /// Gives the on-call features a clock of their own (tests and the demo simulate time with
-    /// it); forgets the cache so the next pass reads at the new time.
+    /// it); forgets the cache and every time kept, so the next pass reads at the new time.
     pub fn set_clock(&self, clock: Clock) {
         *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = Some(clock);
-        self.lock().cache = Cache::default();
+        {
+            // Every time kept so far is on the old clock.
+            let mut shared = self.lock();
+            shared.epoch += 1;
+            shared.cache = Cache::default();
+            shared.slack_of.clear();
+            shared.tz.clear();
+            for group in shared.groups.values_mut() {
+                group.forget_times();
+            }
+        }
         self.wake.notify_one();
     }
 
@@ -143,8 +155,10 @@ pub async fn oncall_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool
     }
     loop {
         if active(&bridge) {
+            // The epoch first: a clock replaced after it makes this pass record nothing.
+            let epoch = bridge.ctx.oncall.lock().epoch;
             let now = bridge.ctx.oncall.now(&bridge.ctx.clock);
-            step(&bridge, now).await;
+            step(&bridge, now, epoch).await;
             bridge.ctx.oncall.steps.fetch_add(1, Ordering::Relaxed);
         }
         tokio::select! {
@@ -155,11 +169,15 @@ pub async fn oncall_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool
     }
 }
 
-/// One pass at `now`: refresh, details, mappings, groups, handoffs.
-pub async fn step(bridge: &Bridge, now: Timestamp) {
-    refresh(bridge, now).await;
-    details(bridge, now).await;
-    map_people(bridge, now).await;
+/// One pass at `now`: refresh, details, mappings, groups, handoffs. `epoch` is the one read
+/// before `now`; when the clock has been replaced since, the cache records nothing of this pass.
+async fn step(bridge: &Bridge, now: Timestamp, epoch: u64) {
+    refresh(bridge, now, epoch).await;
+    details(bridge, now, epoch).await;
+    map_people(bridge, now, epoch).await;
+    if bridge.ctx.oncall.lock().epoch != epoch {
+        return;
+    }
     groups::sync(bridge, now).await;
     handoff::announce(bridge, now).await;
     let shared = bridge.ctx.oncall.lock();
@@ -170,7 +188,7 @@ pub async fn step(bridge: &Bridge, now: Timestamp) {
     bridge.ctx.metrics.oncall.set_age(age);
 }
 
-async fn refresh(bridge: &Bridge, now: Timestamp) {
+async fn refresh(bridge: &Bridge, now: Timestamp, epoch: u64) {
     if !bridge.ctx.oncall.lock().cache.refresh_due(now) {
         return;
     }
@@ -182,10 +200,13 @@ async fn refresh(bridge: &Bridge, now: Timestamp) {
         tracing::warn!(%err, "reading PagerDuty's on-calls failed; answering from the last read");
         err.to_string()
     });
-    bridge.ctx.oncall.lock().cache.record(now, answer);
+    let mut shared = bridge.ctx.oncall.lock();
+    if shared.epoch == epoch {
+        shared.cache.record(now, answer);
+    }
 }
 
-async fn details(bridge: &Bridge, now: Timestamp) {
+async fn details(bridge: &Bridge, now: Timestamp, epoch: u64) {
     let config = &bridge.ctx.config;
     let first: std::collections::BTreeSet<_> = config
         .oncall_groups
@@ -253,17 +274,17 @@ async fn details(bridge: &Bridge, now: Timestamp) {
         }
         handoff::prune(bridge, now).await;
     }
-    bridge
-        .ctx
-        .oncall
-        .lock()
-        .cache
-        .record_details(now, &policies, with_services, found);
+    let mut shared = bridge.ctx.oncall.lock();
+    if shared.epoch == epoch {
+        shared
+            .cache
+            .record_details(now, &policies, with_services, found);
+    }
 }
 
 /// Looks up the Slack user of each person on call now or next whose mapping is unknown or older
 /// than [`MAPPING_TTL`].
-async fn map_people(bridge: &Bridge, now: Timestamp) {
+async fn map_people(bridge: &Bridge, now: Timestamp, epoch: u64) {
     let wanted: Vec<PdUserId> = {
         let shared = bridge.ctx.oncall.lock();
         let mut ids: Vec<PdUserId> = shared
@@ -282,6 +303,9 @@ async fn map_people(bridge: &Bridge, now: Timestamp) {
     }
     let found = bridge.ctx.identity.mentions(&wanted, now.as_millis()).await;
     let mut shared = bridge.ctx.oncall.lock();
+    if shared.epoch != epoch {
+        return;
+    }
     for id in wanted {
         // A lookup that found nothing may have failed: a mapping confirmed within two TTLs is
         // kept (and looked up again a minute later), so a Slack hiccup does not empty a group.
