@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack, FakeUser};
 use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, PdUserId, SlackUserId};
+use pdbridge::world::WorldConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::child::{self, Pinning, ServerProcess};
@@ -123,28 +124,29 @@ impl Env {
         let db = dir.path().join("pdbridge.db");
         let addr = child::free_loopback_addr()?;
         let config = dir.path().join("pdbridge.toml");
-        let mut text = String::new();
-        let _ = write!(
-            text,
-            "[server]\nlisten = \"{addr}\"\ndatabase = \"{db}\"\nreconcile_interval_secs = 3600\n\n\
-             [pagerduty]\napi_url = \"{pd_url}\"\ntoken = \"{PD_TOKEN}\"\nwebhook_secrets = [\"{PD_SECRET}\"]\n\n\
-             [slack]\napi_url = \"{slack_url}\"\nbot_token = \"{token}\"\nsigning_secret = \"{SLACK_SECRET}\"\n\
-             default_channel = \"{DEFAULT_CHANNEL}\"\nteam_id = \"{team}\"\n\n\
-             [policy]\nack = \"any_mapped\"\nnote = \"any_mapped\"\nreassign = \"any_mapped\"\n\
+        let server = format!("listen = \"{addr}\"\nreconcile_interval_secs = 3600");
+        let mut extra = String::from(
+            "[policy]\nack = \"any_mapped\"\nnote = \"any_mapped\"\nreassign = \"any_mapped\"\n\
              escalate = \"any_mapped\"\nresolve = \"any_mapped\"\n",
-            db = db.display(),
-            pd_url = pd.url(),
-            slack_url = slack.api_url(),
-            token = slack.token(),
-            team = slack.team_id(),
         );
         for (k, channel) in channels.iter().enumerate() {
             let _ = write!(
-                text,
+                extra,
                 "\n[[route]]\nchannel = \"{channel}\"\nservices = [\"{}\"]\n",
                 service_for_channel(k)
             );
         }
+        let text = WorldConfig {
+            database: Some(&db),
+            server: &server,
+            pd_credentials: format!("token = {PD_TOKEN:?}"),
+            webhook_secrets: &[PD_SECRET],
+            signing_secret: SLACK_SECRET,
+            default_channel: DEFAULT_CHANNEL,
+            extra: &extra,
+            ..WorldConfig::for_fakes(&pd, &slack)
+        }
+        .toml();
         std::fs::write(&config, text).context("writing the server config")?;
         pd.set_webhook_target(&format!("http://{addr}/pagerduty/webhook"), PD_SECRET);
         Ok(Self {
@@ -495,6 +497,43 @@ pub fn settle_disk() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server's config file (built by `pdbridge::world`) says what the bench relies on: its
+    /// fixed address and database, no periodic reconciliation, every action open to any mapped
+    /// user, and one route per extra channel.
+    #[tokio::test]
+    async fn the_config_file_describes_the_bench_world() {
+        let options = EnvOptions {
+            channels: 2,
+            ..EnvOptions::default()
+        };
+        let env = Env::new(options).await.unwrap();
+        let config = pdbridge::config::Config::load(Some(&env.config), &BTreeMap::new()).unwrap();
+        assert_eq!(config.server.listen, env.addr);
+        assert_eq!(config.server.database, env.db);
+        assert_eq!(config.server.reconcile_interval, Duration::from_secs(3600));
+        let default_channel = config.slack.default_channel.as_ref().map(ChannelId::as_str);
+        assert_eq!(default_channel, Some(DEFAULT_CHANNEL));
+        let text = std::fs::read_to_string(&env.config).unwrap();
+        for verb in ["ack", "note", "reassign", "escalate", "resolve"] {
+            assert!(text.contains(&format!("{verb} = \"any_mapped\"")), "{text}");
+        }
+        let routes: Vec<(String, Vec<String>)> = config
+            .routes
+            .iter()
+            .map(|r| {
+                let services = r.services.iter().map(|s| s.as_str().to_owned()).collect();
+                (r.channel.as_str().to_owned(), services)
+            })
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("CBENCH0001".to_owned(), vec!["PSVC0000".to_owned()]),
+                ("CBENCH0002".to_owned(), vec!["PSVC0001".to_owned()]),
+            ]
+        );
+    }
 
     #[test]
     fn metric_sum_adds_matching_samples() {

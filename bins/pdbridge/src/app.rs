@@ -102,7 +102,7 @@ impl Running {
         }
         let deadline = clock::tokio_instant() + self.outbox_grace;
         loop {
-            let now = self.bridge.now_ms();
+            let now = self.bridge.now();
             let store = Arc::clone(&self.bridge.ctx.store);
             let depth =
                 tokio::task::spawn_blocking(move || store.read(|tx| tx.outbox_backlog(now)))

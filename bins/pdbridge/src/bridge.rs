@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use ids::SlackTeamId;
 use pd_client::PdClient;
 use slack_client::SlackClient;
-use store::{Store, UnixMillis};
+use store::Store;
 use sync_core::{Effect, Engine, EngineConfig, Input, Timestamp};
 use tokio::sync::Notify;
 
@@ -109,9 +109,9 @@ impl Bridge {
         &self.ctx.oncall
     }
 
-    /// The current time in Unix milliseconds.
-    pub fn now_ms(&self) -> UnixMillis {
-        self.ctx.now_ms()
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.ctx.now()
     }
 
     /// See [`Writer::with_engine`].
@@ -142,7 +142,7 @@ impl Bridge {
     /// See [`Writer::apply`].
     pub async fn apply<F>(&self, input: Input, extra: F) -> anyhow::Result<Vec<Effect>>
     where
-        F: Fn(&mut store::Tx<'_>, UnixMillis) -> Result<(), store::Error> + Send + 'static,
+        F: Fn(&mut store::Tx<'_>, Timestamp) -> Result<(), store::Error> + Send + 'static,
     {
         self.writer.apply(input, extra).await
     }

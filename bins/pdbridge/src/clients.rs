@@ -33,11 +33,11 @@ pub fn pd_config_with_metrics(config: &Config, metrics: &Arc<Metrics>) -> pd_cli
 
 /// A PagerDuty client for `base` authenticating with an API token, with the client's default
 /// retries and rate limit and a 10 s timeout per attempt.
-pub fn pd_client(base: Url, token: &str) -> Result<PdClient, String> {
+pub fn pd_client(base: Url, token: &str) -> Result<PdClient, pd_client::Error> {
     let mut config = pd_client::Config::new(pd_client::Auth::Token(pd_client::Secret::new(token)));
     config.base_url = base;
     config.timeout = Duration::from_secs(10);
-    PdClient::new(config).map_err(|e| e.to_string())
+    PdClient::new(config)
 }
 
 /// The Slack client settings of `config` for `workspace`: its bot token and API URL, the

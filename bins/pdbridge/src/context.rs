@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use ids::Timestamp;
 use pd_client::PdClient;
 use slack_client::SlackClient;
-use store::{Store, UnixMillis};
+use store::Store;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -39,9 +40,9 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// The current time in Unix milliseconds.
-    pub fn now_ms(&self) -> UnixMillis {
-        (self.clock)().as_millis()
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
     }
 
     /// Runs store work on the blocking pool, never on an async worker.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use store::{AuditEntry, OutboxRow};
-use sync_core::{Effect, EngineConfig, IncidentState, Input, Mutation, Outcome, Timestamp};
+use sync_core::{Effect, EngineConfig, IncidentState, Input, Mutation, Outcome};
 use tokio::sync::watch;
 
 use crate::bridge::Bridge;
@@ -43,7 +43,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
     let running: Arc<Mutex<BTreeSet<store::EffectId>>> = Arc::default();
     let mut last_stats: Option<tokio::time::Instant> = None;
     loop {
-        let now = bridge.now_ms();
+        let now = bridge.now();
         let pd_room = pd_slots.available_permits().min(BATCH);
         let slack_room = slack_slots.available_permits().min(BATCH);
         let mut wait = IDLE;
@@ -110,9 +110,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                         wait = Duration::ZERO;
                     } else {
                         wait = next_due
-                            .map(|due| {
-                                Duration::from_millis(u64::try_from(due - now).unwrap_or(0).max(5))
-                            })
+                            .map(|due| due.duration_since(now).max(Duration::from_millis(5)))
                             .unwrap_or(IDLE)
                             .min(IDLE);
                     }
@@ -132,7 +130,7 @@ pub async fn dispatch_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bo
                 .unwrap_or_default();
             bridge.ctx.metrics.set_outbox(
                 stats.depth,
-                stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0,
+                stats.oldest_age.unwrap_or_default().as_secs_f64(),
             );
         }
         tokio::select! {
@@ -148,13 +146,13 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         Ok(e) => e,
         Err(err) => {
             tracing::error!(%err, id = %row.id, "undecodable effect; abandoning it");
-            let (id, now) = (row.id.clone(), bridge.now_ms());
+            let (id, now) = (row.id.clone(), bridge.now());
             let _ = write(bridge, move |tx| tx.abandon(&id, now, "undecodable effect")).await;
             return;
         }
     };
     let Some(effect_id) = effect.id().cloned() else {
-        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let (id, now) = (row.id.clone(), bridge.now());
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     };
@@ -163,7 +161,7 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
     // could undo a newer change made in PagerDuty. Checked right before sending.
     if !bridge.with_engine(|e| mutation_may_go(e, &effect)) {
         tracing::info!(id = %effect_id, "skipping a mutation the engine no longer awaits");
-        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let (id, now) = (row.id.clone(), bridge.now());
         let _ = write(bridge, move |tx| tx.complete(&id, now)).await;
         return;
     }
@@ -172,17 +170,17 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         // The engine's effects are completed after every attempt, so an earlier attempt that
         // never recorded its outcome was cut off (a restart, see `Tx::release_claims`, or a
         // failed commit): it may have reached Slack or PagerDuty.
-        look_first_since(&mut effect, Timestamp::from_millis(row.created_at));
+        look_first_since(&mut effect, row.created_at);
     }
     let outcome = perform(bridge, &effect).await;
     if matches!(effect, Effect::Ephemeral { .. }) {
         // Replies are not the engine's: the outbox row itself waits and retries.
-        let (id, now) = (row.id.clone(), bridge.now_ms());
+        let (id, now) = (row.id.clone(), bridge.now());
         let next = reply_retry(bridge.engine_config(), row.attempts, &outcome);
         let result = write(bridge, move |tx| match next {
             ReplyNext::Done => tx.complete(&id, now),
             ReplyNext::Retry { after, error } => {
-                let due = now.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
+                let due = now.saturating_add(after);
                 tx.fail(&id, now, due, &error).map(|_| ())
             }
             ReplyNext::GiveUp { error } => tx.abandon(&id, now, &error),
@@ -330,7 +328,7 @@ fn mutation_audit(bridge: &Bridge, effect: &Effect, outcome: &Outcome) -> Option
     let name = mutation.verb().as_str();
     bridge.ctx.metrics.action(name, label);
     Some(AuditEntry {
-        at: bridge.now_ms(),
+        at: bridge.now(),
         slack_user: actor.slack.clone(),
         pd_user: Some(actor.pd_user.clone()),
         action: name.to_owned(),
@@ -383,7 +381,7 @@ pub(crate) fn rate_key(effect: &Effect) -> RateKey {
 #[cfg(test)]
 mod tests {
     use ids::{IncidentId, SlackUserId};
-    use sync_core::{ActionKind, PdRead, SlackAction};
+    use sync_core::{ActionKind, PdRead, SlackAction, Timestamp};
 
     use super::*;
 

@@ -16,12 +16,13 @@
 //!
 //! The `team_member` rule needs the teams of the incident's escalation policy (and of its
 //! service), which PagerDuty's incident does not carry: they are read from the API once per
-//! incident and reused for [`TEAM_FACTS_TTL_MS`], so an action's lookup retries and a burst of
+//! incident and reused for [`TEAM_FACTS_TTL`], so an action's lookup retries and a burst of
 //! clicks on one card fetch them once. When they cannot be read the action is refused as a
 //! lookup failure (retried, never allowed on missing facts).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use identity::clients::ClientDirectory;
 use identity::{
@@ -40,11 +41,13 @@ use sync_core::{ActionKind, Actor, Refusal};
 use crate::config::Config;
 
 mod cache;
+mod denied;
 
 pub use self::cache::StoreCache;
+pub use self::denied::{LookupError, ViewDenied};
 
-/// How long the teams of an incident's escalation policy and service are reused, in ms.
-pub const TEAM_FACTS_TTL_MS: i64 = 60_000;
+/// How long the teams of an incident's escalation policy and service are reused.
+pub const TEAM_FACTS_TTL: Duration = Duration::from_secs(60);
 
 /// The teams of an incident's escalation policy and service, as read from PagerDuty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +56,11 @@ struct TeamFacts {
     service: Option<ServiceId>,
     escalation_policy_teams: Vec<TeamId>,
     service_teams: Vec<TeamId>,
-    fetched_at: i64,
+    fetched_at: Timestamp,
 }
 
 /// How long a click waits for `auth.test` when the home workspace is not known yet.
-const AUTH_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const AUTH_TEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whose users may be mapped by their email.
 #[derive(Debug)]
@@ -114,8 +117,8 @@ pub struct ActorRequest<'a> {
     pub incident: &'a IncidentId,
     /// What the engine knows about the incident.
     pub known: Option<KnownIncident>,
-    /// The current time in Unix milliseconds.
-    pub now_ms: i64,
+    /// The current time.
+    pub now: Timestamp,
 }
 
 /// Whether an action's actor may perform it, as recorded in the audit log.
@@ -235,7 +238,7 @@ impl Identity {
 
     /// The home workspace: `Ok(None)` when any workspace is trusted. When `auth.test` has not
     /// answered yet, asks it now; `Err` (nobody may be mapped) while Slack does not answer.
-    pub async fn home_team(&self) -> Result<Option<SlackTeamId>, String> {
+    pub async fn home_team(&self) -> Result<Option<SlackTeamId>, LookupError> {
         let Boundary::Home(known) = &self.boundary else {
             return Ok(None);
         };
@@ -244,17 +247,8 @@ impl Identity {
         }
         let team = match tokio::time::timeout(AUTH_TEST_TIMEOUT, self.slack.auth_test()).await {
             Ok(Ok(auth)) => auth.team_id,
-            Ok(Err(err)) => {
-                return Err(format!(
-                    "pdbridge does not know its own Slack workspace yet (auth.test failed: {err}; an admin can set slack.team_id)"
-                ));
-            }
-            Err(_) => {
-                return Err(
-                    "pdbridge does not know its own Slack workspace yet (auth.test timed out; an admin can set slack.team_id)"
-                        .to_owned(),
-                );
-            }
+            Ok(Err(err)) => return Err(LookupError::HomeUnknown(err)),
+            Err(_) => return Err(LookupError::HomeTimedOut),
         };
         tracing::info!(team = %team, "auth.test named the home workspace");
         let mut resolver = self.resolver.write().await;
@@ -293,15 +287,15 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
-    ) -> Result<(Resolution, Option<SlackTeamId>), String> {
+        now: Timestamp,
+    ) -> Result<(Resolution, Option<SlackTeamId>), LookupError> {
         let home = self.home_team().await?;
         let resolution = self
             .resolver()
             .await
-            .resolve(slack_user, team, Timestamp::from_millis(now_ms))
+            .resolve(slack_user, team, now)
             .await
-            .map_err(|err| err.to_string())?;
+            .map_err(LookupError::Resolver)?;
         Ok((resolution, home))
     }
 
@@ -323,9 +317,9 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<PdUserId, TargetError> {
-        match self.resolve(slack_user, team, now_ms).await {
+        match self.resolve(slack_user, team, now).await {
             Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => Ok(user.pd_user),
                 MappingOutcome::Refused(refusal) => Err(TargetError::Refused(refusal.to_string())),
@@ -345,7 +339,7 @@ impl Identity {
             kind,
             incident,
             known,
-            now_ms,
+            now,
         } = req;
         let unmapped = |reason: String, how: &str| ResolvedActor {
             actor: Actor::Unmapped {
@@ -361,7 +355,7 @@ impl Identity {
             unmapped: Some(reason),
             lookup_failed: None,
         };
-        let (resolution, home) = match self.resolve(slack_user, team, now_ms).await {
+        let (resolution, home) = match self.resolve(slack_user, team, now).await {
             Ok(r) => r,
             Err(err) => {
                 let mut r = unmapped(
@@ -369,7 +363,7 @@ impl Identity {
                     "Try again in a minute; if it keeps failing, ask an admin to run `pdbridge check`.",
                 );
                 r.unmapped = None;
-                r.lookup_failed = Some(err);
+                r.lookup_failed = Some(err.to_string());
                 return r;
             }
         };
@@ -390,7 +384,7 @@ impl Identity {
         let rule = self.policy.rule(action);
         // A member of one of the incident's own teams passes without further reads.
         if rule == Rule::TeamMember && !facts.teams.iter().any(|t| user.teams.contains(t)) {
-            match self.teams_of(&facts, service.as_ref(), now_ms).await {
+            match self.teams_of(&facts, service.as_ref(), now).await {
                 Ok(teams) => {
                     facts.escalation_policy_teams = teams.escalation_policy_teams;
                     facts.service_teams = teams.service_teams;
@@ -413,7 +407,7 @@ impl Identity {
                         verdict: Verdict::Refused,
                         decision: Verdict::Refused.audit(&reason),
                         unmapped: None,
-                        lookup_failed: Some(err),
+                        lookup_failed: Some(err.to_string()),
                     };
                 }
             }
@@ -481,10 +475,10 @@ impl Identity {
         &self,
         facts: &IncidentFacts,
         service: Option<&ServiceId>,
-        now_ms: i64,
-    ) -> Result<TeamFacts, String> {
+        now: Timestamp,
+    ) -> Result<TeamFacts, LookupError> {
         let fresh = |t: &TeamFacts| {
-            now_ms - t.fetched_at < TEAM_FACTS_TTL_MS
+            now.duration_since(t.fetched_at) < TEAM_FACTS_TTL
                 && t.escalation_policy == facts.escalation_policy
                 && t.service.as_ref() == service
         };
@@ -496,7 +490,7 @@ impl Identity {
                 .pd
                 .get_escalation_policy(ep)
                 .await
-                .map_err(|e| format!("escalation policy {ep}: {e}"))?
+                .map_err(|e| LookupError::EscalationPolicy(ep.clone(), e))?
                 .teams
                 .into_iter()
                 .map(|t| t.id)
@@ -508,7 +502,7 @@ impl Identity {
                 .pd
                 .get_service(id)
                 .await
-                .map_err(|e| format!("service {id}: {e}"))?
+                .map_err(|e| LookupError::Service(id.clone(), e))?
                 .team_ids(),
             None => Vec::new(),
         };
@@ -517,10 +511,10 @@ impl Identity {
             service: service.cloned(),
             escalation_policy_teams,
             service_teams,
-            fetched_at: now_ms,
+            fetched_at: now,
         };
         let mut cache = self.team_cache();
-        cache.retain(|_, t| now_ms - t.fetched_at < TEAM_FACTS_TTL_MS);
+        cache.retain(|_, t| now.duration_since(t.fetched_at) < TEAM_FACTS_TTL);
         cache.insert(facts.id.clone(), teams.clone());
         Ok(teams)
     }
@@ -535,15 +529,10 @@ impl Identity {
     /// `users.lookupByEmail`, or a pinned `[[identity]]` entry), for mentions on the card. The
     /// resolver caches answers (hits and misses) in the store; a user whose lookup fails is left
     /// out and named instead.
-    pub async fn mentions(&self, users: &[PdUserId], now_ms: i64) -> crate::render::Mentions {
+    pub async fn mentions(&self, users: &[PdUserId], now: Timestamp) -> crate::render::Mentions {
         let mut mentions = crate::render::Mentions::new();
         for user in users {
-            match self
-                .resolver()
-                .await
-                .slack_user_for(user, Timestamp::from_millis(now_ms))
-                .await
-            {
+            match self.resolver().await.slack_user_for(user, now).await {
                 Ok(Some(slack)) => {
                     mentions.insert(user.clone(), slack);
                 }
@@ -555,19 +544,20 @@ impl Identity {
     }
 
     /// Whether `slack_user`, writing from `team`, may read incident details (`/pd status`):
-    /// `Err` carries the refusal to show instead, which names no incident detail.
+    /// `Err` says why not, in a text that names no incident detail.
     pub async fn may_view(
         &self,
         slack_user: &SlackUserId,
         team: &SlackTeamId,
-        now_ms: i64,
-    ) -> Result<(), String> {
-        match self.resolve(slack_user, Some(team), now_ms).await {
-            Ok((r, home)) => {
-                Policy::new(self.policy.clone(), home).authorize_view(team, &r.outcome)
-            }
-            Err(err) => Err(format!("pdbridge could not look you up right now: {err}")),
-        }
+        now: Timestamp,
+    ) -> Result<(), ViewDenied> {
+        let (r, home) = self
+            .resolve(slack_user, Some(team), now)
+            .await
+            .map_err(ViewDenied::Lookup)?;
+        Policy::new(self.policy.clone(), home)
+            .authorize_view(team, &r.outcome)
+            .map_err(ViewDenied::Refused)
     }
 
     /// The `/pd whoami` answer.
@@ -575,9 +565,9 @@ impl Identity {
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,
-        now_ms: i64,
+        now: Timestamp,
     ) -> String {
-        match self.resolve(slack_user, team, now_ms).await {
+        match self.resolve(slack_user, team, now).await {
             Ok((r, _)) => match r.outcome {
                 MappingOutcome::Mapped(user) => format!(
                     "<@{slack_user}> acts in PagerDuty as *{}* ({}, `{}`), mapped by {}.",

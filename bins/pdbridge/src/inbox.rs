@@ -24,7 +24,7 @@ use crate::translate;
 
 /// How long a Slack action whose clicker could not be looked up (Slack or PagerDuty down) is
 /// retried before it is refused.
-const LOOKUP_RETRY_WINDOW_MS: i64 = 5 * 60 * 1000;
+const LOOKUP_RETRY_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// The pause between two lookup retries of one action.
 const LOOKUP_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
@@ -139,7 +139,7 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
             .and_then(|env| translate::pd_event(&bridge.ctx.config, &env.event, row.webhook_id));
         let Some(event) = event else {
             // Not an event the engine takes: it is only marked processed.
-            let now = bridge.now_ms();
+            let now = bridge.now();
             match write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
                 Ok(()) => processed += 1,
                 Err(err) => {
@@ -196,13 +196,13 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
         Ok(a) => a,
         Err(err) => {
             tracing::error!(%err, seq, "undecodable stored action; dropping it");
-            let now = bridge.now_ms();
+            let now = bridge.now();
             let _ = write(bridge, move |tx| tx.mark_action_processed(seq, now)).await;
             return Progress::Done;
         }
     };
-    let now = bridge.now_ms();
-    let may_retry = now - received_at < LOOKUP_RETRY_WINDOW_MS;
+    let now = bridge.now();
+    let may_retry = now.duration_since(received_at) < LOOKUP_RETRY_WINDOW;
     let name = action.kind.name();
     let kind = match (&action.kind, engine_kind(&action.kind)) {
         (_, Some(kind)) => kind,
@@ -250,7 +250,7 @@ async fn process_action(bridge: &Bridge, row: ActionRow, tell: bool) -> Progress
             kind: &kind,
             incident: &action.incident,
             known,
-            now_ms: now,
+            now,
         })
         .await;
     if let Some(why) = &resolved.lookup_failed
@@ -311,7 +311,7 @@ async fn tell_retrying(bridge: &Bridge, action: &StoredAction) {
     let text = format!(
         "pdbridge could not reach Slack or PagerDuty to check who you are; your {} will be retried for up to {} minutes.",
         action.kind.name().replace('_', " "),
-        LOOKUP_RETRY_WINDOW_MS / 60_000
+        LOOKUP_RETRY_WINDOW.as_secs() / 60
     );
     if let Err(err) = ephemeral(bridge, channel, &action.user, &text).await {
         tracing::warn!(%err, "telling the user about a retry failed");
@@ -322,7 +322,7 @@ async fn tell_retrying(bridge: &Bridge, action: &StoredAction) {
 /// user): audits it, marks it processed and tells the clicker.
 async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reason: &str) {
     let audit = AuditEntry {
-        at: bridge.now_ms(),
+        at: bridge.now(),
         slack_user: action.user.clone(),
         pd_user: None,
         action: action.kind.name().to_owned(),
@@ -330,7 +330,7 @@ async fn refuse_directly(bridge: &Bridge, action: &StoredAction, seq: i64, reaso
         decision: Verdict::Refused.audit(reason),
         pd_result: None,
     };
-    let now = bridge.now_ms();
+    let now = bridge.now();
     let result = write(bridge, move |tx| {
         tx.mark_action_processed(seq, now)?;
         tx.append_audit(&audit)

@@ -40,4 +40,5 @@ pub mod render;
 pub mod runtime;
 pub mod server;
 pub mod translate;
+pub mod world;
 pub mod writer;

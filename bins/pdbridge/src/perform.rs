@@ -432,7 +432,7 @@ async fn mentions(bridge: &Bridge, card: &sync_core::CardView) -> render::Mentio
     if users.is_empty() {
         return render::Mentions::new();
     }
-    let lookup = bridge.ctx.identity.mentions(&users, bridge.now_ms());
+    let lookup = bridge.ctx.identity.mentions(&users, bridge.now());
     tokio::time::timeout(MENTIONS_TIMEOUT, lookup)
         .await
         .unwrap_or_else(|_| {

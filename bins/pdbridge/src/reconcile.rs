@@ -17,10 +17,10 @@ use crate::translate;
 /// Sends [`Input::Tick`] whenever an engine timer comes due, until `shutdown` turns true.
 pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
     loop {
-        let now = bridge.now_ms();
+        let now = bridge.now();
         let next = bridge.next_timer();
         if let Some(at) = next
-            && at.as_millis() <= now
+            && at <= now
         {
             if let Err(err) = bridge.apply(Input::Tick, |_, _| Ok(())).await {
                 tracing::error!(%err, "engine tick failed");
@@ -28,14 +28,14 @@ pub async fn timer_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>
             // Never spin: a timer that stays due is retried after a short pause.
             if bridge
                 .next_timer()
-                .is_some_and(|t: Timestamp| t.as_millis() <= bridge.now_ms())
+                .is_some_and(|t: Timestamp| t <= bridge.now())
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             continue;
         }
         let wait = next
-            .map(|at| Duration::from_millis(u64::try_from(at.as_millis() - now).unwrap_or(0)))
+            .map(|at| at.duration_since(now))
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(60));
         tokio::select! {
@@ -59,7 +59,7 @@ pub async fn reconcile_loop(
         // inbox rows and pending effects never do.
         let unloaded = bridge.unload_idle_resolved() + bridge.unload_idle_over_limit();
         tracing::debug!(unloaded, "unloaded idle incidents from memory");
-        let now = bridge.now_ms();
+        let now = bridge.now();
         match write(&bridge, move |tx| tx.prune(now)).await {
             Ok(report) => tracing::debug!(?report, "pruned the store"),
             Err(err) => tracing::warn!(err = %err.0, "pruning the store failed"),
@@ -76,7 +76,7 @@ pub async fn reconcile_loop(
 /// permanently, see [`sync_core::IncidentState::needs_reconcile`]), is read and fed to the engine as
 /// [`Input::Reconcile`].
 pub async fn reconcile_once(bridge: &Bridge) {
-    let as_of = Timestamp::from_millis(bridge.now_ms());
+    let as_of = bridge.now();
     let listing = bridge.ctx.pd.list_open_incidents(100).await;
     count_pd(bridge, &listing);
     let listing = match listing {
@@ -105,7 +105,7 @@ pub async fn reconcile_once(bridge: &Bridge) {
         .unwrap_or_default();
     stale.extend(stored_open.into_iter().filter(|id| !seen.contains(id)));
     for id in stale {
-        let as_of = Timestamp::from_millis(bridge.now_ms());
+        let as_of = bridge.now();
         let incident = bridge.ctx.pd.get_incident(&id, &[]).await;
         count_pd(bridge, &incident);
         match incident {

@@ -56,6 +56,7 @@ pub use mapping::{
 };
 pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
 pub use policy::{
-    Action, ActionContext, AdminRef, AskRule, Check, Decision, Policy, PolicyConfig, Rule,
+    Action, ActionContext, AdminRef, AskRefusal, AskRule, Check, Decision, Policy, PolicyConfig,
+    Rule, ViewRefusal,
 };
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};

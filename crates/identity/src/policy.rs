@@ -375,6 +375,87 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Why [`Policy::authorize_view`] refuses to show a user incident details. Its `Display` is the
+/// answer to show them, which names no incident detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewRefusal {
+    /// The command came from a workspace other than the home one.
+    OtherWorkspace {
+        /// The workspace the command came from.
+        team: SlackTeamId,
+        /// The home workspace.
+        home: SlackTeamId,
+    },
+    /// The Slack user is not mapped to a PagerDuty user.
+    Unmapped(Refusal),
+}
+
+impl ViewRefusal {
+    /// The check that refused.
+    pub fn check(&self) -> Check {
+        match self {
+            ViewRefusal::OtherWorkspace { .. } => Check::Workspace,
+            ViewRefusal::Unmapped(_) => Check::Mapping,
+        }
+    }
+}
+
+impl fmt::Display for ViewRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViewRefusal::OtherWorkspace { team, home } => write!(
+                f,
+                "This command came from Slack workspace {team}, but pdbridge only answers {home}."
+            ),
+            ViewRefusal::Unmapped(refusal) => write!(
+                f,
+                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
+            ),
+        }
+    }
+}
+
+/// Why [`Policy::authorize_oncall`] refuses to say who is on call. Its `Display` is the answer
+/// to show the asker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskRefusal {
+    /// The command came from a workspace other than the home one.
+    OtherWorkspace {
+        /// The workspace the command came from.
+        team: SlackTeamId,
+        /// The home workspace.
+        home: SlackTeamId,
+    },
+    /// Not a member of the home workspace (guest, bot, deactivated, another workspace's user).
+    NotMember(Refusal),
+    /// The rule is `any_mapped` and the user is not mapped to a PagerDuty user.
+    Unmapped(Refusal),
+    /// The rule is `admin` and the user is not an admin.
+    NotAdmin,
+}
+
+impl fmt::Display for AskRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskRefusal::OtherWorkspace { team, home } => write!(
+                f,
+                "This command came from Slack workspace {team}, but pdbridge only answers {home}."
+            ),
+            AskRefusal::NotMember(refusal) => write!(
+                f,
+                "pdbridge answers who is on call only to members of this workspace: {refusal}"
+            ),
+            AskRefusal::Unmapped(refusal) => write!(
+                f,
+                "pdbridge answers who is on call only to users mapped to PagerDuty: {refusal}"
+            ),
+            AskRefusal::NotAdmin => {
+                f.write_str("Only pdbridge admins may ask who is on call here.")
+            }
+        }
+    }
+}
+
 /// The authorization policy: a [`PolicyConfig`] plus the configured workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -407,20 +488,19 @@ impl Policy {
         &self,
         slack_team: &SlackTeamId,
         mapping: &MappingOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), ViewRefusal> {
         if let Some(home) = &self.workspace
             && slack_team != home
             && !vouched_by_override(mapping)
         {
-            return Err(format!(
-                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
-            ));
+            return Err(ViewRefusal::OtherWorkspace {
+                team: slack_team.clone(),
+                home: home.clone(),
+            });
         }
         match mapping {
             MappingOutcome::Mapped(_) => Ok(()),
-            MappingOutcome::Refused(refusal) => Err(format!(
-                "pdbridge shows incident details only to users mapped to PagerDuty: {refusal}"
-            )),
+            MappingOutcome::Refused(refusal) => Err(ViewRefusal::Unmapped(refusal.clone())),
         }
     }
 
@@ -432,27 +512,26 @@ impl Policy {
         &self,
         slack_team: &SlackTeamId,
         mapping: &MappingOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), AskRefusal> {
         if let Some(home) = &self.workspace
             && slack_team != home
             && !vouched_by_override(mapping)
         {
-            return Err(format!(
-                "This command came from Slack workspace {slack_team}, but pdbridge only answers {home}."
-            ));
+            return Err(AskRefusal::OtherWorkspace {
+                team: slack_team.clone(),
+                home: home.clone(),
+            });
         }
         let admin = mapping
             .mapped()
             .is_some_and(|user| self.config.admins.iter().any(|a| a.matches(user)));
         match (self.config.oncall, mapping) {
             (AskRule::Admin, _) if admin => Ok(()),
-            (AskRule::Admin, _) => {
-                Err("Only pdbridge admins may ask who is on call here.".to_owned())
-            }
+            (AskRule::Admin, _) => Err(AskRefusal::NotAdmin),
             (_, MappingOutcome::Mapped(_)) => Ok(()),
-            (AskRule::AnyMapped, MappingOutcome::Refused(refusal)) => Err(format!(
-                "pdbridge answers who is on call only to users mapped to PagerDuty: {refusal}"
-            )),
+            (AskRule::AnyMapped, MappingOutcome::Refused(refusal)) => {
+                Err(AskRefusal::Unmapped(refusal.clone()))
+            }
             (AskRule::WorkspaceMember, MappingOutcome::Refused(refusal)) => match refusal {
                 Refusal::NoEmail { .. }
                 | Refusal::NoPdUserWithEmail { .. }
@@ -463,9 +542,7 @@ impl Policy {
                 | Refusal::Bot { .. }
                 | Refusal::SlackUserDeleted { .. }
                 | Refusal::Guest { .. }
-                | Refusal::ForeignTeam { .. } => Err(format!(
-                    "pdbridge answers who is on call only to members of this workspace: {refusal}"
-                )),
+                | Refusal::ForeignTeam { .. } => Err(AskRefusal::NotMember(refusal.clone())),
             },
         }
     }

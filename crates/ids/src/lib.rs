@@ -18,6 +18,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod retry;
 mod secret;
 mod time;
 mod verb;

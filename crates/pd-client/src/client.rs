@@ -669,9 +669,9 @@ impl PdClient {
             match retry::decide(
                 &err,
                 attempt,
-                fastrand::f64(),
                 call.idempotent,
                 &config.retry,
+                fastrand::f64(),
             ) {
                 RetryDecision::RetryAfter(wait) | RetryDecision::Backoff(wait) => {
                     if let Some(observer) = &config.on_retry {

@@ -1,47 +1,34 @@
 //! The retry decision: a pure function of the error, the attempt number and a jitter sample.
-//! Its names (`RetryPolicy`, `RetryDecision`, `decide`, `RetryObserver`) are the PagerDuty client's.
+//! The vocabulary (`RetryPolicy`, `Failure`, `RetryDecision`, `RetryObserver`) is
+//! [`ids::retry`]'s, shared with the PagerDuty client; this module only says which [`Failure`]
+//! each Slack error is.
 
-use std::sync::Arc;
-use std::time::Duration;
+pub use ids::retry::{Failure, RetryDecision, RetryPolicy};
 
 use crate::Error;
 
-/// How persistently the client retries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Total attempts, including the first (1 disables retries).
-    pub max_attempts: u32,
-    /// The backoff before the second attempt; it doubles per attempt.
-    pub base_backoff: Duration,
-    /// The largest backoff.
-    pub max_backoff: Duration,
-    /// The longest `Retry-After` worth waiting for; a longer one gives up at once.
-    pub max_retry_after: Duration,
-}
+/// Told about every failed attempt the client is about to retry (see [`ids::retry::RetryObserver`]).
+pub type RetryObserver = ids::retry::RetryObserver<Error>;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            base_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(8),
-            max_retry_after: Duration::from_secs(60),
-        }
+/// What a failed attempt was, as far as retrying goes: an error that is not
+/// [retryable](Error::is_retryable) is [`Failure::Permanent`]; a `MaybeSent` is
+/// [`Failure::MaybeSent`]; one that says when (`Retry-After`, or the client's own limiter) is
+/// [`Failure::RetryAfter`]; any other is [`Failure::Transient`].
+pub fn failure(error: &Error) -> Failure {
+    if !error.is_retryable() {
+        return Failure::Permanent;
+    }
+    if matches!(error, Error::MaybeSent { .. }) {
+        return Failure::MaybeSent;
+    }
+    match error.retry_after() {
+        Some(wait) => Failure::RetryAfter(wait),
+        None => Failure::Transient,
     }
 }
 
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryDecision {
-    /// Slack said when: wait exactly this long (only the rate-limited key waits).
-    RetryAfter(Duration),
-    /// Wait this exponential, jittered delay, then retry.
-    Backoff(Duration),
-    /// Return the error to the caller.
-    GiveUp,
-}
-
-/// Decides whether and when to retry.
+/// Decides whether and when to retry: the policy's [`RetryPolicy::decide`] for the error's
+/// [`failure`].
 ///
 /// `attempt` counts the attempts made so far (1 after the first failure). `idempotent` says
 /// whether repeating the call is harmless even if the first one took effect; a `MaybeSent`
@@ -55,56 +42,13 @@ pub fn decide(
     policy: &RetryPolicy,
     jitter: f64,
 ) -> RetryDecision {
-    if attempt >= policy.max_attempts || !error.is_retryable() {
-        return RetryDecision::GiveUp;
-    }
-    if matches!(error, Error::MaybeSent { .. }) && !idempotent {
-        return RetryDecision::GiveUp;
-    }
-    if let Some(wait) = error.retry_after() {
-        return if wait <= policy.max_retry_after {
-            RetryDecision::RetryAfter(wait)
-        } else {
-            RetryDecision::GiveUp
-        };
-    }
-    let exponent = attempt.saturating_sub(1).min(20);
-    let full = policy
-        .base_backoff
-        .saturating_mul(1 << exponent)
-        .min(policy.max_backoff);
-    let jitter = if jitter.is_finite() {
-        jitter.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    RetryDecision::Backoff(full.mul_f64(0.5 + jitter / 2.0))
-}
-
-/// Told about every failed attempt the client is about to retry, with its error, so retries
-/// and rate limits that the caller never sees (a later attempt succeeded) can be counted.
-#[derive(Clone)]
-pub struct RetryObserver(Arc<dyn Fn(&Error) + Send + Sync>);
-
-impl RetryObserver {
-    /// Wraps `f`, which must be quick: it runs inside the client's retry loop.
-    pub fn new(f: impl Fn(&Error) + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
-    }
-
-    pub(crate) fn retrying(&self, error: &Error) {
-        (self.0)(error);
-    }
-}
-
-impl std::fmt::Debug for RetryObserver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RetryObserver(..)")
-    }
+    policy.decide(failure(error), attempt, idempotent, jitter)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn api(status: u16, code: Option<&str>, retry_after: Option<u64>) -> Error {
@@ -121,8 +65,8 @@ mod tests {
     fn policy() -> RetryPolicy {
         RetryPolicy {
             max_attempts: 4,
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1000),
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
             max_retry_after: Duration::from_secs(30),
         }
     }

@@ -1,18 +1,18 @@
 //! The append-only audit log of Slack-originated actions, and the unmapped-user tally.
 
-use ids::{IncidentId, PdUserId, SlackUserId};
+use ids::{IncidentId, PdUserId, SlackUserId, Timestamp};
 use rusqlite::{Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::limit_param;
-use crate::types::UnixMillis;
+use crate::types::{Millis, ts};
 use crate::{Error, Tx};
 
 /// One audit line to append.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When the decision was made.
-    pub at: UnixMillis,
+    pub at: Timestamp,
     /// Who acted in Slack.
     pub slack_user: SlackUserId,
     /// The PagerDuty user the action was attributed to, when mapped.
@@ -44,9 +44,9 @@ pub struct UnmappedUser {
     /// The most recent refusal reason.
     pub reason: String,
     /// First time seen.
-    pub first_seen: UnixMillis,
+    pub first_seen: Timestamp,
     /// Last time seen.
-    pub last_seen: UnixMillis,
+    pub last_seen: Timestamp,
     /// How many times seen.
     pub times: u64,
 }
@@ -55,7 +55,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get(0)?,
         entry: AuditEntry {
-            at: r.get(1)?,
+            at: ts(r, 1)?,
             slack_user: SlackUserId::new(r.get::<_, String>(2)?),
             pd_user: r.get::<_, Option<String>>(3)?.map(PdUserId::new),
             action: r.get(4)?,
@@ -76,7 +76,7 @@ impl Tx<'_> {
             "INSERT INTO audit_log (at, slack_user, pd_user, action, incident_id, decision, pd_result)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
-                entry.at,
+                Millis(entry.at),
                 entry.slack_user.as_str(),
                 entry.pd_user.as_ref().map(PdUserId::as_str),
                 entry.action,
@@ -109,14 +109,14 @@ impl Tx<'_> {
         &mut self,
         slack_user: &SlackUserId,
         reason: &str,
-        now: UnixMillis,
+        now: Timestamp,
     ) -> Result<(), Error> {
         self.tx.execute(
             "INSERT INTO unmapped_users (slack_user, reason, first_seen, last_seen, times)
              VALUES (?1, ?2, ?3, ?3, 1)
              ON CONFLICT (slack_user) DO UPDATE SET reason = excluded.reason,
                  last_seen = max(last_seen, excluded.last_seen), times = times + 1",
-            params![slack_user.as_str(), reason, now],
+            params![slack_user.as_str(), reason, Millis(now)],
         )?;
         Ok(())
     }
@@ -140,8 +140,8 @@ impl Tx<'_> {
             Ok(UnmappedUser {
                 slack_user: SlackUserId::new(r.get::<_, String>(0)?),
                 reason: r.get(1)?,
-                first_seen: r.get(2)?,
-                last_seen: r.get(3)?,
+                first_seen: ts(r, 2)?,
+                last_seen: ts(r, 3)?,
                 times: r.get(4)?,
             })
         })?;

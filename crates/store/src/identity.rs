@@ -1,9 +1,10 @@
 //! The persistent identity cache: an opaque mapping entry per key, with an expiry.
 
+use ids::Timestamp;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{IdentityKey, UnixMillis, from_json, to_json};
+use crate::types::{IdentityKey, Millis, from_json, to_json, ts};
 use crate::{Error, Tx};
 
 /// A cached identity decision (positive or negative; the store does not care which).
@@ -14,9 +15,9 @@ pub struct IdentityEntry {
     /// The opaque entry written by the identity layer.
     pub entry: serde_json::Value,
     /// The entry is valid while `now < expires_at`.
-    pub expires_at: UnixMillis,
+    pub expires_at: Timestamp,
     /// When it was written.
-    pub updated_at: UnixMillis,
+    pub updated_at: Timestamp,
 }
 
 impl Tx<'_> {
@@ -24,7 +25,7 @@ impl Tx<'_> {
     pub fn identity(
         &self,
         key: &IdentityKey,
-        now: UnixMillis,
+        now: Timestamp,
     ) -> Result<Option<IdentityEntry>, Error> {
         Ok(self
             .identity_including_expired(key)?
@@ -37,12 +38,12 @@ impl Tx<'_> {
         &self,
         key: &IdentityKey,
     ) -> Result<Option<IdentityEntry>, Error> {
-        let row: Option<(String, UnixMillis, UnixMillis)> = self
+        let row: Option<(String, Timestamp, Timestamp)> = self
             .tx
             .query_row(
                 "SELECT entry, expires_at, updated_at FROM identity_cache WHERE key = ?1",
                 [key.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, ts(r, 1)?, ts(r, 2)?)),
             )
             .optional()?;
         row.map(|(text, expires_at, updated_at)| {
@@ -66,8 +67,8 @@ impl Tx<'_> {
             params![
                 entry.key.as_str(),
                 to_json("identity_cache", &entry.entry)?,
-                entry.expires_at,
-                entry.updated_at,
+                Millis(entry.expires_at),
+                Millis(entry.updated_at),
             ],
         )?;
         Ok(())
@@ -95,8 +96,8 @@ impl Tx<'_> {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get(2)?,
-                r.get(3)?,
+                ts(r, 2)?,
+                ts(r, 3)?,
             ))
         })?;
         rows.map(|row| {

@@ -1,10 +1,10 @@
 //! The two inboxes: signed PagerDuty webhooks and accepted Slack actions.
 
-use ids::{EventId, IncidentId, SlackUserId, WebhookId};
+use ids::{EventId, IncidentId, SlackUserId, Timestamp, WebhookId};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{DedupeKey, InsertOutcome, UnixMillis};
+use crate::types::{DedupeKey, InsertOutcome, Millis, opt_ts, ts};
 use crate::{Error, Tx};
 
 /// A verified PagerDuty webhook to store.
@@ -21,7 +21,7 @@ pub struct NewWebhook<'a> {
     /// The raw request body, exactly as verified.
     pub payload: &'a str,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
 }
 
 /// A stored PagerDuty webhook.
@@ -40,9 +40,9 @@ pub struct WebhookRow {
     /// The raw body as received.
     pub payload: String,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
     /// When it was processed, if it was.
-    pub processed_at: Option<UnixMillis>,
+    pub processed_at: Option<Timestamp>,
 }
 
 impl WebhookRow {
@@ -54,8 +54,8 @@ impl WebhookRow {
             event_type: r.get(3)?,
             incident_id: r.get::<_, Option<String>>(4)?.map(IncidentId::new),
             payload: r.get(5)?,
-            received_at: r.get(6)?,
-            processed_at: r.get(7)?,
+            received_at: ts(r, 6)?,
+            processed_at: opt_ts(r, 7)?,
         })
     }
 }
@@ -73,7 +73,7 @@ pub struct NewUnparsedWebhook<'a> {
     /// Why it did not parse.
     pub error: &'a str,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
 }
 
 /// A stored delivery that did not parse, without its body (see [`Tx::unparsed_webhook_body`]).
@@ -88,7 +88,7 @@ pub struct UnparsedWebhook {
     /// Why it did not parse.
     pub error: String,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
 }
 
 /// An accepted Slack action to store.
@@ -105,7 +105,7 @@ pub struct NewAction<'a> {
     /// The decoded interaction payload (JSON text).
     pub payload: &'a str,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
 }
 
 /// A stored Slack action.
@@ -124,9 +124,9 @@ pub struct ActionRow {
     /// The payload as stored.
     pub payload: String,
     /// When the request arrived.
-    pub received_at: UnixMillis,
+    pub received_at: Timestamp,
     /// When it was processed, if it was.
-    pub processed_at: Option<UnixMillis>,
+    pub processed_at: Option<Timestamp>,
 }
 
 impl ActionRow {
@@ -138,8 +138,8 @@ impl ActionRow {
             incident_id: r.get::<_, Option<String>>(3)?.map(IncidentId::new),
             kind: r.get(4)?,
             payload: r.get(5)?,
-            received_at: r.get(6)?,
-            processed_at: r.get(7)?,
+            received_at: ts(r, 6)?,
+            processed_at: opt_ts(r, 7)?,
         })
     }
 }
@@ -174,7 +174,7 @@ impl Tx<'_> {
                 webhook.event_type,
                 webhook.incident_id.map(IncidentId::as_str),
                 webhook.payload,
-                webhook.received_at,
+                Millis(webhook.received_at),
             ],
         )?;
         Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
@@ -214,10 +214,10 @@ impl Tx<'_> {
     }
 
     /// Marks a webhook processed (idempotent: the first time wins).
-    pub fn mark_webhook_processed(&mut self, seq: i64, now: UnixMillis) -> Result<(), Error> {
+    pub fn mark_webhook_processed(&mut self, seq: i64, now: Timestamp) -> Result<(), Error> {
         let n = self.exec(
             "UPDATE pd_inbox SET processed_at = coalesce(processed_at, ?2) WHERE seq = ?1",
-            params![seq, now],
+            params![seq, Millis(now)],
         )?;
         if n == 0 {
             return Err(Error::UnknownInboxRow {
@@ -253,7 +253,7 @@ impl Tx<'_> {
                 webhook.webhook_id.map(WebhookId::as_str),
                 webhook.body,
                 webhook.error,
-                webhook.received_at,
+                Millis(webhook.received_at),
             ],
         )?;
         Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
@@ -271,7 +271,7 @@ impl Tx<'_> {
                 webhook_id: r.get::<_, Option<String>>(1)?.map(WebhookId::new),
                 bytes: r.get(2)?,
                 error: r.get(3)?,
-                received_at: r.get(4)?,
+                received_at: ts(r, 4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -307,7 +307,7 @@ impl Tx<'_> {
                 action.incident_id.map(IncidentId::as_str),
                 action.kind,
                 action.payload,
-                action.received_at,
+                Millis(action.received_at),
             ],
         )?;
         Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
@@ -330,10 +330,10 @@ impl Tx<'_> {
     }
 
     /// Marks a Slack action processed (idempotent: the first time wins).
-    pub fn mark_action_processed(&mut self, seq: i64, now: UnixMillis) -> Result<(), Error> {
+    pub fn mark_action_processed(&mut self, seq: i64, now: Timestamp) -> Result<(), Error> {
         let n = self.exec(
             "UPDATE slack_inbox SET processed_at = coalesce(processed_at, ?2) WHERE seq = ?1",
-            params![seq, now],
+            params![seq, Millis(now)],
         )?;
         if n == 0 {
             return Err(Error::UnknownInboxRow {

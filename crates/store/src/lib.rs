@@ -20,12 +20,12 @@
 //! 5. Periodically call [`Tx::prune`]; read-only views (status, metrics) use [`Store::read`].
 //!
 //! ```
-//! use ids::{EventId, IncidentId, WebhookId};
+//! use ids::{EventId, IncidentId, Timestamp, WebhookId};
 //! use serde_json::json;
 //! use store::{EffectId, Json, NewEffect, NewWebhook, OrderKey, RateKey, Store};
 //!
 //! let store = Store::open_in_memory()?;
-//! let now = 1_764_000_000_000;
+//! let now = Timestamp::from_millis(1_764_000_000_000);
 //! let incident = IncidentId::new("PGR0VU2");
 //! let (webhook_id, event_id) = (WebhookId::new("W1"), EventId::new("E1"));
 //!
@@ -59,15 +59,17 @@
 //! })?;
 //!
 //! // The dispatcher: claim, execute, report.
+//! let later = Timestamp::from_millis(now.as_millis() + 5);
 //! for effect in store.write(|tx| tx.claim_due(now, 16))? {
-//!     store.write(|tx| tx.complete(&effect.id, now + 5))?;
+//!     store.write(|tx| tx.complete(&effect.id, later))?;
 //! }
-//! assert_eq!(store.read(|tx| tx.outbox_stats(now + 5))?.depth, 0);
+//! assert_eq!(store.read(|tx| tx.outbox_stats(later))?.depth, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Invariants
-//! - Time is always passed in as Unix milliseconds ([`UnixMillis`]); nothing here reads a clock.
+//! - Time is always passed in as an [`ids::Timestamp`] (stored as `INTEGER` Unix milliseconds);
+//!   nothing here reads a clock.
 //! - A claimed outbox row is leased, never deleted: a crash at any point loses no effect. Rows
 //!   leave the pending set only through `complete` or `abandon`, and finished rows are kept (for
 //!   effect-id dedupe) until [`Tx::prune`] removes them after the retention period.
@@ -138,12 +140,10 @@ pub use inbox::{
 pub use outbox::{Buckets, NewEffect, OutboxBacklog, OutboxRow, OutboxStats};
 pub use state::IncidentRecord;
 pub use status::{PruneReport, RecentFailure, StatusSummary};
-pub use types::{
-    DedupeKey, EffectId, IdentityKey, InsertOutcome, Json, OrderKey, RateKey, UnixMillis,
-};
+pub use types::{DedupeKey, EffectId, IdentityKey, InsertOutcome, Json, OrderKey, RateKey};
 
-/// Milliseconds in seven days, the default dedupe retention.
-pub const SEVEN_DAYS_MS: UnixMillis = 7 * 24 * 60 * 60 * 1000;
+/// Seven days, the default dedupe retention.
+pub const SEVEN_DAYS: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +225,7 @@ impl Default for StoreOptions {
             durability: Durability::Normal,
             busy_timeout: Duration::from_secs(5),
             claim_lease: Duration::from_secs(60),
-            retention: Duration::from_millis(SEVEN_DAYS_MS.unsigned_abs()),
+            retention: SEVEN_DAYS,
             deferred_checkpoints: false,
         }
     }
@@ -234,23 +234,19 @@ impl Default for StoreOptions {
 /// Settings the transaction methods need.
 #[derive(Debug, Clone, Copy)]
 struct TxSettings {
-    claim_lease_ms: UnixMillis,
-    retention_ms: UnixMillis,
-    busy_timeout_ms: UnixMillis,
+    claim_lease: Duration,
+    retention: Duration,
+    busy_timeout: Duration,
 }
 
 impl From<&StoreOptions> for TxSettings {
     fn from(options: &StoreOptions) -> Self {
         Self {
-            claim_lease_ms: duration_ms(options.claim_lease),
-            retention_ms: duration_ms(options.retention),
-            busy_timeout_ms: duration_ms(options.busy_timeout),
+            claim_lease: options.claim_lease,
+            retention: options.retention,
+            busy_timeout: options.busy_timeout,
         }
     }
-}
-
-fn duration_ms(d: Duration) -> UnixMillis {
-    UnixMillis::try_from(d.as_millis()).unwrap_or(UnixMillis::MAX)
 }
 
 /// Pages of WAL after which SQLite checkpoints on its own after a commit (256 KiB).
@@ -523,8 +519,7 @@ impl Store {
         let conn = self.lock();
         conn.busy_timeout(CHECKPOINT_BUSY)?;
         let result = run_checkpoint(&conn, "TRUNCATE");
-        let busy_timeout = Duration::from_millis(self.settings.busy_timeout_ms.unsigned_abs());
-        conn.busy_timeout(busy_timeout)?;
+        conn.busy_timeout(self.settings.busy_timeout)?;
         result
     }
 
@@ -633,11 +628,15 @@ impl Tx<'_> {
     }
 
     /// Replaces the global JSON slot.
-    pub fn put_global(&mut self, value: &serde_json::Value, now: UnixMillis) -> Result<(), Error> {
+    pub fn put_global(
+        &mut self,
+        value: &serde_json::Value,
+        now: ids::Timestamp,
+    ) -> Result<(), Error> {
         self.tx.execute(
             "INSERT INTO global_state (slot, value, updated_at) VALUES (0, ?1, ?2)
              ON CONFLICT (slot) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            rusqlite::params![types::to_json("global_state", value)?, now],
+            rusqlite::params![types::to_json("global_state", value)?, types::Millis(now)],
         )?;
         Ok(())
     }

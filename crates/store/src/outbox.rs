@@ -1,10 +1,13 @@
 //! The outbox of effects: per-key FIFO, leased claims, retries that keep the row.
 
+use std::time::Duration;
+
+use ids::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::inbox::limit_param;
-use crate::types::{EffectId, InsertOutcome, Json, OrderKey, RateKey, UnixMillis};
+use crate::types::{EffectId, InsertOutcome, Json, Millis, OrderKey, RateKey, opt_ts, ts};
 use crate::{Error, Tx};
 
 /// An effect to enqueue.
@@ -19,9 +22,9 @@ pub struct NewEffect<'a> {
     /// The opaque effect description.
     pub payload: &'a Json,
     /// The earliest time the effect may run.
-    pub due_at: UnixMillis,
+    pub due_at: Timestamp,
     /// When it was enqueued.
-    pub created_at: UnixMillis,
+    pub created_at: Timestamp,
 }
 
 /// A stored effect.
@@ -38,9 +41,9 @@ pub struct OutboxRow {
     /// The opaque effect description.
     pub payload: Json,
     /// When it was enqueued.
-    pub created_at: UnixMillis,
+    pub created_at: Timestamp,
     /// The earliest time of the next attempt.
-    pub due_at: UnixMillis,
+    pub due_at: Timestamp,
     /// How many attempts have failed so far.
     pub attempts: u32,
     /// The error text of the last failed attempt.
@@ -52,8 +55,10 @@ pub struct OutboxRow {
 pub struct OutboxBacklog {
     /// Unfinished effects (claimed or not).
     pub depth: u64,
-    /// `now - created_at` of the oldest unfinished effect, if any.
-    pub oldest_age_ms: Option<UnixMillis>,
+    /// `now - created_at` of the oldest unfinished effect, if any (serialized as whole
+    /// milliseconds, `oldest_age_ms`, the form `pdbridge status --json` prints).
+    #[serde(rename = "oldest_age_ms", with = "crate::types::opt_millis", default)]
+    pub oldest_age: Option<Duration>,
 }
 
 /// Outbox figures for metrics and `pdbridge status`.
@@ -65,8 +70,10 @@ pub struct OutboxStats {
     pub in_flight: u64,
     /// Unfinished effects whose last attempt failed.
     pub retrying: u64,
-    /// `now - created_at` of the oldest unfinished effect, if any.
-    pub oldest_age_ms: Option<UnixMillis>,
+    /// `now - created_at` of the oldest unfinished effect, if any (serialized as whole
+    /// milliseconds, `oldest_age_ms`, the form `pdbridge status --json` prints).
+    #[serde(rename = "oldest_age_ms", with = "crate::types::opt_millis", default)]
+    pub oldest_age: Option<Duration>,
 }
 
 const COLUMNS: &str =
@@ -125,8 +132,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         order_key: OrderKey::new(r.get::<_, String>(2)?),
         rate_key: RateKey::new(r.get::<_, String>(3)?),
         payload: Json::column(r, 4, "outbox")?,
-        created_at: r.get(5)?,
-        due_at: r.get(6)?,
+        created_at: ts(r, 5)?,
+        due_at: ts(r, 6)?,
         attempts: r.get(7)?,
         last_error: r.get(8)?,
     })
@@ -155,8 +162,8 @@ impl Tx<'_> {
                 effect.order_key.as_str(),
                 effect.rate_key.as_str(),
                 effect.payload.as_str(),
-                effect.created_at,
-                effect.due_at,
+                Millis(effect.created_at),
+                Millis(effect.due_at),
             ],
         )?;
         Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
@@ -167,7 +174,7 @@ impl Tx<'_> {
     /// `claim_lease`; it stays in the outbox until `complete` or `abandon`. Ordered by due time,
     /// then enqueue order. It reads the heads index from the earliest due time on, so its cost
     /// follows the rows it returns (plus leased heads), not the depth of the outbox.
-    pub fn claim_due(&mut self, now: UnixMillis, limit: usize) -> Result<Vec<OutboxRow>, Error> {
+    pub fn claim_due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<OutboxRow>, Error> {
         self.claim_due_in(now, limit, Buckets::All)
     }
 
@@ -177,7 +184,7 @@ impl Tx<'_> {
     /// bucket's heads as it reads.
     pub fn claim_due_in(
         &mut self,
-        now: UnixMillis,
+        now: Timestamp,
         limit: usize,
         buckets: Buckets<'_>,
     ) -> Result<Vec<OutboxRow>, Error> {
@@ -190,12 +197,12 @@ impl Tx<'_> {
         let rows: Vec<OutboxRow> = {
             let mut stmt = self.tx.prepare_cached(sql)?;
             let rows = match key {
-                None => stmt.query_map(params![now, limit], from_row)?,
-                Some(key) => stmt.query_map(params![now, limit, key], from_row)?,
+                None => stmt.query_map(params![Millis(now), limit], from_row)?,
+                Some(key) => stmt.query_map(params![Millis(now), limit, key], from_row)?,
             };
             rows.collect::<Result<_, _>>()?
         };
-        let lease_until = now.saturating_add(self.settings.claim_lease_ms);
+        let lease_until = Millis(now.saturating_add(self.settings.claim_lease));
         // A row still holding an (expired) lease was claimed before and its attempt never
         // reported back (a crash, or an outcome that could not be committed): that attempt
         // counts, so the caller can tell it may have taken effect.
@@ -233,7 +240,7 @@ impl Tx<'_> {
 
     /// Records success: the row leaves the pending set (and unblocks its key) but is kept for
     /// effect-id dedupe until pruned. Idempotent for a finished row.
-    pub fn complete(&mut self, id: &EffectId, now: UnixMillis) -> Result<(), Error> {
+    pub fn complete(&mut self, id: &EffectId, now: Timestamp) -> Result<(), Error> {
         self.finish(id, now, None)
     }
 
@@ -243,8 +250,8 @@ impl Tx<'_> {
     pub fn fail(
         &mut self,
         id: &EffectId,
-        now: UnixMillis,
-        next_due_at: UnixMillis,
+        now: Timestamp,
+        next_due_at: Timestamp,
         error: &str,
     ) -> Result<u32, Error> {
         let attempts: Option<u32> = self
@@ -253,7 +260,7 @@ impl Tx<'_> {
                      due_at = ?4, claimed_until = NULL
                  WHERE effect_id = ?1 AND finished_at IS NULL
                  RETURNING attempts",
-                params![id.as_str(), error, now, next_due_at],
+                params![id.as_str(), error, Millis(now), Millis(next_due_at)],
                 |r| r.get(0),
             )
             .optional()?;
@@ -262,11 +269,11 @@ impl Tx<'_> {
 
     /// Gives up on an effect: the row leaves the pending set like `complete`, but is recorded as
     /// a failure (with `error`) for `pdbridge status`.
-    pub fn abandon(&mut self, id: &EffectId, now: UnixMillis, error: &str) -> Result<(), Error> {
+    pub fn abandon(&mut self, id: &EffectId, now: Timestamp, error: &str) -> Result<(), Error> {
         self.finish(id, now, Some(error))
     }
 
-    fn finish(&mut self, id: &EffectId, now: UnixMillis, error: Option<&str>) -> Result<(), Error> {
+    fn finish(&mut self, id: &EffectId, now: Timestamp, error: Option<&str>) -> Result<(), Error> {
         let order_key: Option<String> = self
             .row(
                 "UPDATE outbox SET finished_at = ?2, claimed_until = NULL, head = 0,
@@ -275,7 +282,7 @@ impl Tx<'_> {
                      last_error_at = CASE WHEN ?3 IS NULL THEN last_error_at ELSE ?2 END
                  WHERE effect_id = ?1 AND finished_at IS NULL
                  RETURNING order_key",
-                params![id.as_str(), now, error],
+                params![id.as_str(), Millis(now), error],
                 |r| r.get(0),
             )
             .optional()?;
@@ -300,12 +307,12 @@ impl Tx<'_> {
     pub fn postpone_rate_key(
         &mut self,
         rate_key: &RateKey,
-        until: UnixMillis,
+        until: Timestamp,
     ) -> Result<u64, Error> {
         let n = self.exec(
             "UPDATE outbox SET due_at = ?2
              WHERE rate_key = ?1 AND finished_at IS NULL AND due_at < ?2",
-            params![rate_key.as_str(), until],
+            params![rate_key.as_str(), Millis(until)],
         )?;
         Ok(n as u64)
     }
@@ -340,49 +347,49 @@ impl Tx<'_> {
 
     /// The earliest `due_at` among heads of keys that are not leased, so the dispatcher can sleep
     /// exactly until the next effect is runnable. `None` when nothing is waiting.
-    pub fn next_due_at(&self, now: UnixMillis) -> Result<Option<UnixMillis>, Error> {
-        Ok(self.row(NEXT_DUE, [now], |r| r.get(0)).optional()?)
+    pub fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>, Error> {
+        Ok(self.row(NEXT_DUE, [Millis(now)], |r| ts(r, 0)).optional()?)
     }
 
     /// Depth and oldest age of the unfinished effects, from the pending index only: cheap
     /// enough to refresh a gauge every second with a deep outbox (see [`Tx::outbox_stats`]
     /// for the in-flight and retrying counts, which read every pending row).
-    pub fn outbox_backlog(&self, now: UnixMillis) -> Result<OutboxBacklog, Error> {
+    pub fn outbox_backlog(&self, now: Timestamp) -> Result<OutboxBacklog, Error> {
         let (depth, oldest_seq): (u64, Option<i64>) = self.row(
             "SELECT count(*), min(seq) FROM outbox WHERE finished_at IS NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let oldest: Option<UnixMillis> = match oldest_seq {
+        let oldest: Option<Timestamp> = match oldest_seq {
             Some(seq) => self
                 .row("SELECT created_at FROM outbox WHERE seq = ?1", [seq], |r| {
-                    r.get(0)
+                    ts(r, 0)
                 })
                 .optional()?,
             None => None,
         };
         Ok(OutboxBacklog {
             depth,
-            oldest_age_ms: oldest.map(|t| now.saturating_sub(t).max(0)),
+            oldest_age: oldest.map(|t| now.duration_since(t)),
         })
     }
 
     /// Depth, in-flight count, retrying count and oldest age of the unfinished effects.
-    pub fn outbox_stats(&self, now: UnixMillis) -> Result<OutboxStats, Error> {
+    pub fn outbox_stats(&self, now: Timestamp) -> Result<OutboxStats, Error> {
         Ok(self.row(
             "SELECT count(*),
                     coalesce(sum(claimed_until IS NOT NULL AND claimed_until > ?1), 0),
                     coalesce(sum(attempts > 0), 0),
                     min(created_at)
              FROM outbox WHERE finished_at IS NULL",
-            [now],
+            [Millis(now)],
             |r| {
-                let oldest: Option<UnixMillis> = r.get(3)?;
+                let oldest = opt_ts(r, 3)?;
                 Ok(OutboxStats {
                     depth: r.get(0)?,
                     in_flight: r.get(1)?,
                     retrying: r.get(2)?,
-                    oldest_age_ms: oldest.map(|t| now.saturating_sub(t).max(0)),
+                    oldest_age: oldest.map(|t| now.duration_since(t)),
                 })
             },
         )?)

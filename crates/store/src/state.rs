@@ -1,10 +1,10 @@
 //! Per-incident engine state, with the card's location in separate columns.
 
-use ids::{ChannelId, IncidentId, MessageTs};
+use ids::{ChannelId, IncidentId, MessageTs, Timestamp};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Json, UnixMillis};
+use crate::types::{Json, Millis, ts};
 use crate::{Error, Tx};
 
 /// The stored state of one incident.
@@ -21,7 +21,7 @@ pub struct IncidentRecord {
     /// The engine's opaque per-incident snapshot.
     pub state: Json,
     /// When the record was last written.
-    pub updated_at: UnixMillis,
+    pub updated_at: Timestamp,
 }
 
 const COLUMNS: &str = "incident_id, channel_id, card_ts, resolved, state, updated_at";
@@ -33,7 +33,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         card_ts: r.get::<_, Option<String>>(2)?.map(MessageTs::new),
         resolved: r.get(3)?,
         state: Json::column(r, 4, "incidents")?,
-        updated_at: r.get(5)?,
+        updated_at: ts(r, 5)?,
     })
 }
 
@@ -53,7 +53,7 @@ impl Tx<'_> {
                 record.card_ts.as_ref().map(MessageTs::as_str),
                 record.resolved,
                 record.state.as_str(),
-                record.updated_at,
+                Millis(record.updated_at),
             ],
         )?;
         Ok(())

@@ -1,12 +1,13 @@
 //! Summary queries for `pdbridge status`, and retention pruning.
 
+use ids::Timestamp;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::UnmappedUser;
 use crate::inbox::{UnparsedWebhook, limit_param};
 use crate::outbox::OutboxStats;
-use crate::types::{EffectId, OrderKey, UnixMillis};
+use crate::types::{EffectId, Millis, OrderKey, opt_ts, ts};
 use crate::{Error, Tx};
 
 /// A failed effect attempt, for `pdbridge status`.
@@ -21,7 +22,7 @@ pub struct RecentFailure {
     /// The last error text.
     pub error: String,
     /// When the last error was recorded.
-    pub at: UnixMillis,
+    pub at: Timestamp,
     /// Whether the effect was given up on (otherwise it is still being retried).
     pub abandoned: bool,
 }
@@ -38,7 +39,7 @@ pub struct StatusSummary {
     /// Outbox figures.
     pub outbox: OutboxStats,
     /// Arrival time of the newest stored webhook.
-    pub last_webhook_at: Option<UnixMillis>,
+    pub last_webhook_at: Option<Timestamp>,
     /// Webhooks stored but not processed.
     pub unprocessed_webhooks: u64,
     /// Slack actions stored but not processed.
@@ -74,7 +75,7 @@ pub struct PruneReport {
 
 impl Tx<'_> {
     /// The status summary at `now`, with at most `limit` failures and unmapped users.
-    pub fn status(&self, now: UnixMillis, limit: usize) -> Result<StatusSummary, Error> {
+    pub fn status(&self, now: Timestamp, limit: usize) -> Result<StatusSummary, Error> {
         let (incidents_tracked, open_cards, cards_not_posted) = self.tx.query_row(
             "SELECT count(*),
                     coalesce(sum(resolved = 0 AND card_ts IS NOT NULL), 0),
@@ -86,7 +87,7 @@ impl Tx<'_> {
         let (last_webhook_at, unprocessed_webhooks) = self.tx.query_row(
             "SELECT max(received_at), coalesce(sum(processed_at IS NULL), 0) FROM pd_inbox",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((opt_ts(r, 0)?, r.get(1)?)),
         )?;
         let unprocessed_actions = self.tx.query_row(
             "SELECT count(*) FROM slack_inbox WHERE processed_at IS NULL",
@@ -135,7 +136,7 @@ impl Tx<'_> {
                 order_key: OrderKey::new(r.get::<_, String>(1)?),
                 attempts: r.get(2)?,
                 error: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                at: r.get(4)?,
+                at: ts(r, 4)?,
                 abandoned: r.get(5)?,
             })
         })?;
@@ -146,8 +147,8 @@ impl Tx<'_> {
     /// `now - retention`, effects finished before `now - retention`, and identity entries
     /// expired at `now`, and deliveries that did not parse that arrived before `now - retention`.
     /// Unprocessed inbox rows and unfinished effects are never deleted.
-    pub fn prune(&mut self, now: UnixMillis) -> Result<PruneReport, Error> {
-        let cutoff = now.saturating_sub(self.settings.retention_ms);
+    pub fn prune(&mut self, now: Timestamp) -> Result<PruneReport, Error> {
+        let cutoff = Millis(now.saturating_sub(self.settings.retention));
         let webhooks = self.tx.execute(
             "DELETE FROM pd_inbox WHERE processed_at IS NOT NULL AND received_at < ?1",
             [cutoff],
@@ -162,7 +163,7 @@ impl Tx<'_> {
         )?;
         let identities = self.tx.execute(
             "DELETE FROM identity_cache WHERE expires_at <= ?1",
-            params![now],
+            params![Millis(now)],
         )?;
         let unparsed = self
             .tx

@@ -2,10 +2,58 @@
 
 use std::fmt;
 
+use ids::Timestamp;
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-/// A point in time as milliseconds since the Unix epoch (UTC). Always passed in by the caller.
-pub type UnixMillis = i64;
+/// How a [`Timestamp`] is bound to and read from SQL: the time columns are `INTEGER` Unix
+/// milliseconds, and this is the one place that converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Millis(pub(crate) Timestamp);
+
+impl ToSql for Millis {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.as_millis()))
+    }
+}
+
+impl FromSql for Millis {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(|millis| Millis(Timestamp::from_millis(millis)))
+    }
+}
+
+/// Serde for an optional `Duration` as whole milliseconds (or `null`).
+pub(crate) mod opt_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .serialize(serializer)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_millis))
+    }
+}
+
+/// Reads column `index` of a row as a timestamp.
+pub(crate) fn ts(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
+    Ok(row.get::<_, Millis>(index)?.0)
+}
+
+/// Reads column `index` of a row as an optional timestamp (SQL `NULL` is `None`).
+pub(crate) fn opt_ts(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<Timestamp>> {
+    Ok(row.get::<_, Option<Millis>>(index)?.map(|m| m.0))
+}
 
 macro_rules! key_type {
     ($(#[$meta:meta])* $name:ident) => {

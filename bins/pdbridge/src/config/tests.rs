@@ -185,6 +185,8 @@ fn bad_values_are_errors_naming_the_key() {
     assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
     let err = Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "8080")])).unwrap_err();
     assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");
+    let why = "`8080` is not a socket address: invalid socket address syntax";
+    assert!(err.to_string().contains(why), "{err}");
     let c = Config::from_toml_str(MINIMAL, &env(&[("PDBRIDGE_LISTEN", "localhost:9090")])).unwrap();
     assert_eq!(c.server.listen.port(), 9090);
     assert!(err.to_string().contains("PDBRIDGE_LISTEN"), "{err}");

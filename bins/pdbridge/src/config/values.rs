@@ -144,7 +144,8 @@ pub(super) fn non_empty_id(v: String, origin: Origin) -> Result<String, ConfigEr
 }
 
 /// Parses `ip:port`, or `host:port` resolved to its first address (`localhost:8080`).
-pub(super) fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_listen(value: &str) -> Result<SocketAddr, std::io::Error> {
+    use std::io::{Error, ErrorKind};
     let value = value.trim();
     match value.parse::<SocketAddr>() {
         Ok(addr) => Ok(addr),
@@ -154,13 +155,12 @@ pub(super) fn parse_listen(value: &str) -> Result<SocketAddr, String> {
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
             if !has_port {
-                return Err(err.to_string());
+                return Err(Error::new(ErrorKind::InvalidInput, err));
             }
             value
-                .to_socket_addrs()
-                .map_err(|e| e.to_string())?
+                .to_socket_addrs()?
                 .next()
-                .ok_or_else(|| "the host name has no address".to_owned())
+                .ok_or_else(|| Error::new(ErrorKind::NotFound, "the host name has no address"))
         }
     }
 }

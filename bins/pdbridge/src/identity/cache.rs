@@ -34,8 +34,8 @@ impl CacheStore for StoreCache {
         let row = IdentityEntry {
             key: IdentityKey::new(entry.key.storage_key()),
             entry: serde_json::to_value(&entry).map_err(cache_err)?,
-            expires_at: entry.expires_at.as_millis(),
-            updated_at: entry.stored_at.as_millis(),
+            expires_at: entry.expires_at,
+            updated_at: entry.stored_at,
         };
         tokio::task::spawn_blocking(move || store.write(|tx| tx.put_identity(&row)))
             .await

@@ -10,6 +10,7 @@ use sync_core::IncidentState;
 
 use crate::bridge::Bridge;
 use crate::http::SlackReply;
+use crate::identity::{LookupError, ViewDenied};
 use crate::render::{self};
 
 /// How long `/pd whoami` waits for its lookup before answering through `response_url`.
@@ -24,7 +25,7 @@ impl Bridge {
         // Like actions, commands are only taken from the home workspace (unless
         // `slack.allow_any_workspace`); while it is unknown, from none.
         let home = tokio::time::timeout(HOME_TEAM_INLINE, self.ctx.identity.home_team()).await;
-        let foreign = match home.unwrap_or_else(|_| Err("Slack did not answer auth.test".into())) {
+        let foreign = match home.unwrap_or(Err(LookupError::HomeNotYet)) {
             Ok(home) => home.filter(|home| *home != cmd.team_id).map(|home| {
                 format!(
                     "This command came from Slack workspace {}, but pdbridge only accepts commands from {home}.",
@@ -50,7 +51,7 @@ impl Bridge {
                 "status" => match words.next() {
                     Some(id) => match self.may_view(&cmd).await {
                         Ok(()) => self.status_text(&IncidentId::new(id)).await,
-                        Err(refusal) => refusal,
+                        Err(denied) => denied.to_string(),
                     },
                     None => "Usage: `/pd status <incident id>`".to_owned(),
                 },
@@ -67,17 +68,14 @@ impl Bridge {
     /// guest, bot or unmapped user). The lookup runs in a task of its own, so one slower than
     /// [`WHOAMI_INLINE`] still completes (and is cached) while the command is answered with a
     /// request to ask again.
-    async fn may_view(&self, cmd: &SlashCommand) -> Result<(), String> {
+    async fn may_view(&self, cmd: &SlashCommand) -> Result<(), ViewDenied> {
         let identity = Arc::clone(&self.ctx.identity);
-        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now());
         let lookup = tokio::spawn(async move { identity.may_view(&user, &team, now).await });
         match tokio::time::timeout(WHOAMI_INLINE, lookup).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err("pdbridge could not look you up right now.".to_owned()),
-            Err(_) => Err(
-                "Looking you up in Slack and PagerDuty; run the command again in a few seconds."
-                    .to_owned(),
-            ),
+            Ok(Err(_)) => Err(ViewDenied::LookupLost),
+            Err(_) => Err(ViewDenied::Pending),
         }
     }
 
@@ -86,7 +84,7 @@ impl Bridge {
     async fn whoami(&self, cmd: &SlashCommand) -> String {
         let identity = Arc::clone(&self.ctx.identity);
         let slack = self.ctx.slack.clone();
-        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now());
         let response_url = cmd.response_url.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {

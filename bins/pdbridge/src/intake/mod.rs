@@ -95,7 +95,7 @@ impl Bridge {
         error: &str,
     ) -> Result<WebhookAck, Unavailable> {
         tracing::warn!(%error, bytes = body.len(), "signed PagerDuty body did not parse; stored as unparsed");
-        let now = self.now_ms();
+        let now = self.now();
         let error = error.to_owned();
         let outcome = self
             .writer()
@@ -143,7 +143,7 @@ impl http::Handler for Bridge {
         let Ok(payload) = String::from_utf8(body.into()) else {
             return Ok(WebhookAck::Ignored);
         };
-        let now = self.now_ms();
+        let now = self.now();
         let input = translate::pd_event(&self.ctx.config, &event, webhook_id.clone())
             .map(|e| Box::new(Input::PdEvent(e)));
         let event_type = event.event_type.as_str().to_owned();

@@ -25,7 +25,7 @@ impl Bridge {
     pub(crate) async fn persist_action(&self, action: StoredAction) -> Result<(), Unavailable> {
         let payload = serde_json::to_string(&action)
             .map_err(|e| Unavailable(format!("encoding action: {e}")))?;
-        let now = self.now_ms();
+        let now = self.now();
         let name = action.kind.name();
         let outcome = self
             .writer()

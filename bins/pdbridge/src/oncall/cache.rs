@@ -32,6 +32,18 @@ pub const DETAILS_EVERY: Duration = Duration::from_secs(15 * 60);
 /// The most escalation policies one details pass reads (passes are at least a minute apart).
 pub const DETAILS_BATCH: usize = 10;
 
+/// Why a read of the on-call windows failed (the client's error, as text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFailed(pub String);
+
+impl std::fmt::Display for ReadFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReadFailed {}
+
 /// A PagerDuty user as the on-call list names them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Person {
@@ -221,7 +233,7 @@ impl Cache {
     }
 
     /// Records a read made at `now`: the new windows, or why it failed (the old windows stay).
-    pub fn record(&mut self, now: Timestamp, answer: Result<Vec<OnCall>, String>) {
+    pub fn record(&mut self, now: Timestamp, answer: Result<Vec<OnCall>, ReadFailed>) {
         self.last_attempt = Some(now);
         match answer {
             Ok(list) => {
@@ -229,7 +241,7 @@ impl Cache {
                 self.fetched_at = Some(now);
                 self.failure = None;
             }
-            Err(why) => self.failure = Some(why),
+            Err(why) => self.failure = Some(why.0),
         }
     }
 

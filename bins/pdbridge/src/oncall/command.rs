@@ -29,6 +29,32 @@ const TZ_TTL: Duration = Duration::from_secs(3600);
 /// The most escalation policies one answer shows.
 const MAX_POLICIES: usize = 10;
 
+/// Why `/pd oncall` is not answered for the asker. Its `Display` is the answer to show.
+#[derive(Debug)]
+enum AskDenied {
+    /// The `oncall` policy refuses them.
+    Refused(identity::AskRefusal),
+    /// They could not be looked up.
+    Lookup(crate::identity::LookupError),
+    /// The lookup ended without an answer.
+    LookupLost,
+    /// The lookup takes longer than the command may wait; it goes on, and its answer is cached.
+    Pending,
+}
+
+impl std::fmt::Display for AskDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskDenied::Refused(refusal) => refusal.fmt(f),
+            AskDenied::Lookup(err) => write!(f, "pdbridge could not look you up right now: {err}"),
+            AskDenied::LookupLost => f.write_str("pdbridge could not look you up right now."),
+            AskDenied::Pending => {
+                f.write_str("Looking you up in Slack; run the command again in a few seconds.")
+            }
+        }
+    }
+}
+
 /// What the asker named.
 enum Subject {
     /// Nothing: the channel's routes, else everything configured.
@@ -68,7 +94,7 @@ impl Bridge {
         let ephemeral = |text: String| json!({"response_type": "ephemeral", "text": text});
         let (allowed, tz) = tokio::join!(self.may_ask_oncall(cmd), self.asker_tz(&cmd.user_id));
         if let Err(refusal) = allowed {
-            return ephemeral(refusal);
+            return ephemeral(refusal.to_string());
         }
         self.first_read(deadline).await;
         let now = self.ctx.oncall.now(&self.ctx.clock);
@@ -119,19 +145,22 @@ impl Bridge {
 
     /// The `oncall` policy check, bounded by [`CHECK_INLINE`] (the lookup finishes and is
     /// cached in the background when slower).
-    async fn may_ask_oncall(&self, cmd: &SlashCommand) -> Result<(), String> {
+    async fn may_ask_oncall(&self, cmd: &SlashCommand) -> Result<(), AskDenied> {
         let identity = Arc::clone(&self.ctx.identity);
-        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now_ms());
+        let (user, team, now) = (cmd.user_id.clone(), cmd.team_id.clone(), self.now());
         let lookup = tokio::spawn(async move {
-            let (resolution, home) = identity.resolve(&user, Some(&team), now).await?;
-            Policy::new(identity.policy.clone(), home).authorize_oncall(&team, &resolution.outcome)
+            let (resolution, home) = identity
+                .resolve(&user, Some(&team), now)
+                .await
+                .map_err(AskDenied::Lookup)?;
+            Policy::new(identity.policy.clone(), home)
+                .authorize_oncall(&team, &resolution.outcome)
+                .map_err(AskDenied::Refused)
         });
         match tokio::time::timeout(CHECK_INLINE, lookup).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err("pdbridge could not look you up right now.".to_owned()),
-            Err(_) => {
-                Err("Looking you up in Slack; run the command again in a few seconds.".to_owned())
-            }
+            Ok(Err(_)) => Err(AskDenied::LookupLost),
+            Err(_) => Err(AskDenied::Pending),
         }
     }
 
@@ -232,8 +261,7 @@ impl Bridge {
     ) -> String {
         let identity = Arc::clone(&self.ctx.identity);
         let who = user.clone();
-        let ms = now.as_millis();
-        let lookup = tokio::spawn(async move { identity.resolve(&who, None, ms).await });
+        let lookup = tokio::spawn(async move { identity.resolve(&who, None, now).await });
         let pd_user = match tokio::time::timeout_at(deadline, lookup).await {
             Ok(Ok(Ok((r, _)))) => match r.outcome {
                 MappingOutcome::Mapped(m) => m.pd_user,

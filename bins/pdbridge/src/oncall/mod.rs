@@ -198,7 +198,7 @@ async fn refresh(bridge: &Bridge, now: Timestamp, epoch: u64) {
     bridge.ctx.metrics.oncall.read(outcome);
     let answer = answer.map(|l| l.items).map_err(|err| {
         tracing::warn!(%err, "reading PagerDuty's on-calls failed; answering from the last read");
-        err.to_string()
+        cache::ReadFailed(err.to_string())
     });
     let mut shared = bridge.ctx.oncall.lock();
     if shared.epoch == epoch {
@@ -301,7 +301,7 @@ async fn map_people(bridge: &Bridge, now: Timestamp, epoch: u64) {
     if wanted.is_empty() {
         return;
     }
-    let found = bridge.ctx.identity.mentions(&wanted, now.as_millis()).await;
+    let found = bridge.ctx.identity.mentions(&wanted, now).await;
     let mut shared = bridge.ctx.oncall.lock();
     if shared.epoch != epoch {
         return;

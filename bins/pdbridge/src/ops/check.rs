@@ -209,11 +209,11 @@ pub async fn check(config: &Config, config_line: Line, options: &CheckOptions) -
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A PagerDuty client for `check`: the configured credentials, one attempt per request.
-fn check_pd_client(config: &Config) -> Result<PdClient, String> {
+fn check_pd_client(config: &Config) -> Result<PdClient, pd_client::Error> {
     let mut pd = crate::clients::pd_config(config);
     pd.timeout = CHECK_TIMEOUT;
     pd.retry.max_attempts = 1;
-    PdClient::new(pd).map_err(|e| e.to_string())
+    PdClient::new(pd)
 }
 
 /// Where the fix for a missing PagerDuty permission goes, by credential kind.
@@ -237,7 +237,7 @@ async fn pagerduty(config: &Config, options: &CheckOptions) -> Vec<Line> {
         Err(err) => {
             lines.push(Line::fail(
                 "PagerDuty client",
-                err,
+                err.to_string(),
                 "check PAGERDUTY_API_URL",
             ));
             return lines;

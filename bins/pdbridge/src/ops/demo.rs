@@ -11,7 +11,6 @@
 //! within [`STEP_TIMEOUT`] is reported as failed with what was seen instead, and the demo exits
 //! non-zero; later steps that depend on it are still attempted and judged on their own.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use signing::{PagerDutySecret, SlackSigningSecret};
 use tokio::net::TcpListener;
 
 use crate::app::{Options, Running};
-use crate::config::Config;
 
 mod edges;
 mod modals;
@@ -198,7 +196,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
     }
     settle(&world).await;
     if let Some(server) = &world.server {
-        let now = server.bridge.now_ms();
+        let now = server.bridge.now();
         if let Ok(summary) = server.bridge.store().read(|tx| tx.status(now, 5)) {
             out.line("");
             out.line("What `pdbridge status` says about the demo database:");
@@ -257,44 +255,24 @@ async fn build_world() -> anyhow::Result<World> {
 
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let database = dir.path().join("pdbridge.db");
-    let toml = format!(
-        r#"
-[server]
-database = {database:?}
-
-[pagerduty]
-api_url = {pd:?}
-token = "demo-pagerduty-token"
-webhook_secrets = [{pd_secret:?}]
-
-[slack]
-api_url = {slack:?}
-bot_token = {bot:?}
-signing_secret = {signing:?}
-default_channel = {CHANNEL:?}
-team_id = {team:?}
-"#,
-        database = database.display().to_string(),
-        pd = pd.url(),
-        pd_secret = PD_WEBHOOK_SECRET,
-        slack = slack.api_url(),
-        bot = slack.token(),
-        signing = SLACK_SIGNING_SECRET,
-        team = slack.team_id().to_string(),
-    );
-    let config = Config::from_toml_str(&toml, &BTreeMap::new())
-        .map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
+    let config = crate::world::WorldConfig {
+        database: Some(&database),
+        pd_credentials: r#"token = "demo-pagerduty-token""#.to_owned(),
+        webhook_secrets: &[PD_WEBHOOK_SECRET],
+        signing_secret: SLACK_SIGNING_SECRET,
+        default_channel: CHANNEL,
+        ..crate::world::WorldConfig::for_fakes(&pd, &slack)
+    }
+    .config()
+    .map_err(|e| anyhow::anyhow!("demo configuration: {e}"))?;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding a loopback port")?;
     let mut opts = Options::default();
     opts.engine.coalesce_window = DEMO_COALESCE;
     opts.outbox_grace = Duration::from_secs(2);
-    let server = crate::app::start(config, listener, opts)
-        .await
-        .context("starting the server")?;
+    let server = crate::world::start(config, listener, opts, &pd, PD_WEBHOOK_SECRET).await?;
     let base = format!("http://{}", server.addr);
-    pd.set_webhook_target(&format!("{base}/pagerduty/webhook"), PD_WEBHOOK_SECRET);
     Ok(World {
         pd,
         slack,

@@ -164,22 +164,22 @@ pub fn pd_subscribe(args: &PdSubscribeArgs) -> ExitCode {
 
 /// Reads a secret from `VAR` or the file named by `VAR_FILE` (trimmed; never both), with the
 /// commands' error wording.
-pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> Result<String, String> {
+pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> anyhow::Result<String> {
     let text = match crate::config::env_secret(env, var) {
         Err(EnvSecretError::Both { file_var }) => {
-            return Err(format!("{var} and {file_var} are both set; set one"));
+            anyhow::bail!("{var} and {file_var} are both set; set one");
         }
         Err(EnvSecretError::Unreadable {
             file_var,
             path,
             err,
-        }) => return Err(format!("{file_var}: cannot read `{path}`: {err}")),
+        }) => anyhow::bail!("{file_var}: cannot read `{path}`: {err}"),
         Ok(Some(secret)) => secret.text,
-        Ok(None) => return Err(format!("set {var} or {var}_FILE")),
+        Ok(None) => anyhow::bail!("set {var} or {var}_FILE"),
     };
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("{var} is empty"));
+        anyhow::bail!("{var} is empty");
     }
     Ok(text.to_owned())
 }
@@ -188,10 +188,11 @@ pub fn secret_from_env(var: &str, env: &BTreeMap<String, String>) -> Result<Stri
 pub fn pd_client_from_env(
     api_url: &str,
     env: &BTreeMap<String, String>,
-) -> Result<pd_client::PdClient, String> {
+) -> anyhow::Result<pd_client::PdClient> {
     let token = secret_from_env("PAGERDUTY_TOKEN", env)?;
-    let base = Url::parse(api_url).map_err(|e| format!("PAGERDUTY_API_URL `{api_url}`: {e}"))?;
-    pd_client(base, &token)
+    let base =
+        Url::parse(api_url).map_err(|e| anyhow::anyhow!("PAGERDUTY_API_URL `{api_url}`: {e}"))?;
+    Ok(pd_client(base, &token)?)
 }
 
 pub use crate::clients::pd_client;
@@ -222,7 +223,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let now = status::now_millis();
+    let now = crate::clock::now();
     match status::read_summary(&path, now, args.limit) {
         Ok(summary) if args.json => {
             println!(

@@ -6,8 +6,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use store::{StatusSummary, UnixMillis};
+use ids::Timestamp;
+use store::StatusSummary;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -34,9 +36,9 @@ pub fn database_path(database: Option<&Path>, config: Option<&Path>) -> Result<P
     Ok(PathBuf::from(crate::config::DEFAULT_DATABASE))
 }
 
-/// A duration in milliseconds as `3d4h`, `4m12s`, `850ms`.
-pub fn human_duration(ms: UnixMillis) -> String {
-    let ms = ms.max(0);
+/// A duration as `3d4h`, `4m12s`, `850ms`.
+pub fn human_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
     if ms < 1000 {
         return format!("{ms}ms");
     }
@@ -50,25 +52,24 @@ pub fn human_duration(ms: UnixMillis) -> String {
     }
 }
 
-/// Unix milliseconds as RFC 3339 UTC (seconds precision).
-pub fn rfc3339(ms: UnixMillis) -> String {
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+/// A time as RFC 3339 UTC (seconds precision).
+pub fn rfc3339(at: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp(at.as_millis().div_euclid(1000))
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms}ms"))
+        .unwrap_or_else(|| at.to_string())
 }
 
-/// Now, in Unix milliseconds.
-pub fn now_millis() -> UnixMillis {
-    crate::clock::now().as_millis()
-}
-
-fn ago(now: UnixMillis, at: UnixMillis) -> String {
-    format!("{} ({} ago)", rfc3339(at), human_duration(now - at))
+fn ago(now: Timestamp, at: Timestamp) -> String {
+    format!(
+        "{} ({} ago)",
+        rfc3339(at),
+        human_duration(now.duration_since(at))
+    )
 }
 
 /// The human-readable status report.
-pub fn render(summary: &StatusSummary, database: &Path, now: UnixMillis) -> String {
+pub fn render(summary: &StatusSummary, database: &Path, now: Timestamp) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -95,7 +96,7 @@ pub fn render(summary: &StatusSummary, database: &Path, now: UnixMillis) -> Stri
             o.in_flight, o.retrying
         );
     }
-    if let Some(age) = o.oldest_age_ms {
+    if let Some(age) = o.oldest_age {
         let _ = write!(outbox, ", oldest {}", human_duration(age));
     }
     let _ = writeln!(out, "  outbox depth        {outbox}");
@@ -176,7 +177,7 @@ pub fn render(summary: &StatusSummary, database: &Path, now: UnixMillis) -> Stri
 /// Reads the summary from the database at `path`, opened read-only.
 pub fn read_summary(
     path: &Path,
-    now: UnixMillis,
+    now: Timestamp,
     limit: usize,
 ) -> Result<StatusSummary, store::Error> {
     let store = store::Store::open_read_only(path)?;
@@ -189,11 +190,13 @@ mod tests {
 
     #[test]
     fn durations_read_like_a_person_writes_them() {
-        assert_eq!(human_duration(850), "850ms");
-        assert_eq!(human_duration(42_000), "42s");
-        assert_eq!(human_duration(252_000), "4m12s");
-        assert_eq!(human_duration(3_600_000 * 5 + 60_000 * 7), "5h07m");
-        assert_eq!(human_duration(86_400_000 * 3 + 3_600_000 * 4), "3d04h");
-        assert_eq!(rfc3339(1_764_000_000_000), "2025-11-24T16:00:00Z");
+        let ms = Duration::from_millis;
+        assert_eq!(human_duration(ms(850)), "850ms");
+        assert_eq!(human_duration(ms(42_000)), "42s");
+        assert_eq!(human_duration(ms(252_000)), "4m12s");
+        assert_eq!(human_duration(ms(3_600_000 * 5 + 60_000 * 7)), "5h07m");
+        assert_eq!(human_duration(ms(86_400_000 * 3 + 3_600_000 * 4)), "3d04h");
+        let at = Timestamp::from_millis(1_764_000_000_000);
+        assert_eq!(rfc3339(at), "2025-11-24T16:00:00Z");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use anyhow::Context as _;
 use ids::IncidentId;
-use store::{IncidentRecord, InsertOutcome, NewEffect, Store, UnixMillis};
+use store::{IncidentRecord, InsertOutcome, NewEffect, Store};
 use sync_core::{Effect, Engine, EngineConfig, EngineSnapshot, IncidentState, Input, Timestamp};
 
 use super::*;
@@ -21,7 +21,7 @@ impl Writer {
     /// ([`Then::Process`]). On a failure the engine is reloaded and a group of several is
     /// retried one job at a time, without `inline` (the inbox loop processes those deliveries).
     fn commit_group(&self, jobs: Vec<Job>, inline: bool) {
-        let now = self.ctx.now_ms();
+        let now = self.ctx.now();
         let inputs: Vec<&InputJob> = jobs
             .iter()
             .filter_map(|j| match j {
@@ -108,9 +108,7 @@ impl Writer {
                 for job in jobs {
                     match job {
                         Job::Record(r) => {
-                            let answer = outcomes
-                                .next()
-                                .ok_or_else(|| "a record lost its outcome".to_owned());
+                            let answer = outcomes.next().ok_or(WriteFailed::LostOutcome);
                             inserted += usize::from(answer.as_ref().is_ok_and(|o| o.is_inserted()));
                             let _ = r.done.send(answer);
                         }
@@ -143,15 +141,15 @@ impl Writer {
                     }
                 }
                 if jobs.len() == 1 {
-                    for job in jobs {
-                        match job {
-                            Job::Input(i) => {
-                                let _ = i.done.send(Err(format!("{err:#}")));
-                            }
-                            Job::Record(r) => {
-                                let _ = r.done.send(Err(format!("{err:#}")));
-                            }
+                    let err = WriteFailed::Commit(err);
+                    match jobs.into_iter().next() {
+                        Some(Job::Input(i)) => {
+                            let _ = i.done.send(Err(err));
                         }
+                        Some(Job::Record(r)) => {
+                            let _ = r.done.send(Err(err));
+                        }
+                        None => {}
                     }
                 } else {
                     for job in jobs {
@@ -173,7 +171,7 @@ impl Writer {
         tx: &mut store::Tx<'_>,
         jobs: &[Job],
         outcomes: &[InsertOutcome],
-        now: UnixMillis,
+        now: Timestamp,
         ran: &mut bool,
     ) -> anyhow::Result<usize> {
         let records = jobs.iter().filter_map(|j| match j {
@@ -336,8 +334,8 @@ fn sort_job(
 }
 
 /// Runs one input through the engine and serializes the incidents it touched.
-fn handle(engine: &mut Engine, input: Input, now: UnixMillis) -> anyhow::Result<Handled> {
-    let effects = engine.handle(Timestamp::from_millis(now), input);
+fn handle(engine: &mut Engine, input: Input, now: Timestamp) -> anyhow::Result<Handled> {
+    let effects = engine.handle(now, input);
     let touched: BTreeSet<IncidentId> = engine.changed_incidents().cloned().collect();
     let mut records = Vec::new();
     for id in &touched {
@@ -349,7 +347,7 @@ fn handle(engine: &mut Engine, input: Input, now: UnixMillis) -> anyhow::Result<
 }
 
 /// Adds one effect to the outbox, due now.
-fn enqueue(tx: &mut store::Tx<'_>, effect: &Effect, now: UnixMillis) -> Result<(), store::Error> {
+fn enqueue(tx: &mut store::Tx<'_>, effect: &Effect, now: Timestamp) -> Result<(), store::Error> {
     let Some(id) = effect.id() else {
         return Ok(());
     };
@@ -372,7 +370,7 @@ fn enqueue(tx: &mut store::Tx<'_>, effect: &Effect, now: UnixMillis) -> Result<(
 pub(super) fn load_engine(
     store: &Store,
     config: &EngineConfig,
-    now: UnixMillis,
+    now: Timestamp,
 ) -> anyhow::Result<Engine> {
     let records = store
         .read(|tx| tx.incidents())
@@ -386,7 +384,7 @@ pub(super) fn load_engine(
         incidents.push(state);
     }
     let snapshot = EngineSnapshot {
-        now: Timestamp::from_millis(now),
+        now,
         seen: Default::default(),
         incidents,
     };
@@ -399,12 +397,12 @@ pub(super) fn load_engine(
 /// incidents stored without it (`open_incident_ids`), so a resolved incident whose card post
 /// failed permanently is stored as not resolved while [`IncidentState::needs_reconcile`] says
 /// its final state may still be shown.
-fn record(state: &IncidentState, now: UnixMillis) -> anyhow::Result<IncidentRecord> {
+fn record(state: &IncidentState, now: Timestamp) -> anyhow::Result<IncidentRecord> {
     Ok(IncidentRecord {
         incident_id: state.id().clone(),
         channel: state.channel().cloned(),
         card_ts: state.card_ts().cloned(),
-        resolved: !state.needs_reconcile(Timestamp::from_millis(now)),
+        resolved: !state.needs_reconcile(now),
         state: store::Json::encode(state).context("encoding incident state")?,
         updated_at: now,
     })

@@ -273,7 +273,7 @@ async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
                 event_type: "incident.triggered",
                 incident_id: Some(&ids::IncidentId::new("POLDER")),
                 payload: "{}",
-                received_at: 1,
+                received_at: ids::Timestamp::from_millis(1),
             })
         })
     })
@@ -314,7 +314,7 @@ async fn a_backlog_of_many_batches_drains_without_waiting_for_idle_ticks() {
                     event_type: "incident.triggered",
                     incident_id: Some(&ids::IncidentId::new(format!("PBACKLOG{n}"))),
                     payload: &body,
-                    received_at: 1,
+                    received_at: ids::Timestamp::from_millis(1),
                 })?;
             }
             Ok::<_, store::Error>(())

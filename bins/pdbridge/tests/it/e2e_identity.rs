@@ -5,17 +5,15 @@
 //! Slack's `auth.test` reports it. Eve is a Slack Connect user of another organisation whose
 //! own admin set her email to Alice's.
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::{FakePagerDuty, Status as PdStatus};
 use fakes::slack::{FakeChannel, FakeSlack, FakeUser, Fault, send_interaction};
 use ids::{
     ChannelId, EscalationPolicyId, IncidentId, MessageTs, PdUserId, SlackTeamId, SlackUserId,
 };
-use pdbridge::app::{self, Options, Running};
+use pdbridge::app::{Options, Running};
+use pdbridge::world::{self, WorldConfig};
 use signing::SlackSigningSecret;
 use sync_core::EngineConfig;
 use tokio::net::TcpListener;
@@ -55,17 +53,18 @@ impl Env {
         let policy = pd.add_escalation_policy("PEP1", "Ops", vec![vec![alice]]);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("pdbridge.db");
-        let config = FakesConfig {
+        let config = WorldConfig {
             database: Some(&db),
             server: "reconcile_interval_secs = 3600",
-            webhook_secret: WEBHOOK_SECRET,
+            webhook_secrets: &[WEBHOOK_SECRET],
             signing_secret: SIGNING_SECRET,
             default_channel: CHANNEL,
             team_id: None,
             extra: extra_toml,
-            ..FakesConfig::new(&pd, &slack)
+            ..WorldConfig::for_fakes(&pd, &slack)
         }
-        .config();
+        .config()
+        .unwrap();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let options = Options {
             engine: EngineConfig {
@@ -76,11 +75,9 @@ impl Env {
             outbox_grace: Duration::from_secs(2),
             ..Options::default()
         };
-        let running = app::start(config, listener, options).await.unwrap();
-        pd.set_webhook_target(
-            &format!("http://{}/pagerduty/webhook", running.addr),
-            WEBHOOK_SECRET,
-        );
+        let running = world::start(config, listener, options, &pd, WEBHOOK_SECRET)
+            .await
+            .unwrap();
         Self {
             pd,
             slack,

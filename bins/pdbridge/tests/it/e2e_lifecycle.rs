@@ -5,17 +5,15 @@
 //! (signed `block_actions` / `view_submission` built from the stored card), and webhooks the way
 //! PagerDuty sends them (signed, in order per incident, retried on 5xx).
 
-use crate::common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::{FakePagerDuty, Status as PdStatus};
 use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, InputValue};
 use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, SlackUserId};
 use pdbridge::app::{self, Options, Running};
 use pdbridge::config::Config;
+use pdbridge::world::WorldConfig;
 use signing::SlackSigningSecret;
 use sync_core::EngineConfig;
 use tokio::net::TcpListener;
@@ -98,11 +96,11 @@ impl Env {
 
     fn config(&self) -> Config {
         let db = self.dir.path().join("pdbridge.db");
-        FakesConfig {
+        WorldConfig {
             database: Some(&db),
             server: "reconcile_interval_secs = 3600",
             pd_credentials: r#"token = "pd-token""#.to_owned(),
-            webhook_secret: WEBHOOK_SECRET,
+            webhook_secrets: &[WEBHOOK_SECRET],
             slack_api: self
                 .slack_api_override
                 .clone()
@@ -110,9 +108,10 @@ impl Env {
             signing_secret: SIGNING_SECRET,
             default_channel: CHANNEL,
             extra: &self.extra_toml,
-            ..FakesConfig::new(&self.pd, &self.slack)
+            ..WorldConfig::for_fakes(&self.pd, &self.slack)
         }
         .config()
+        .unwrap()
     }
 
     async fn start_server(&mut self) {
@@ -1156,8 +1155,10 @@ async fn a_card_slack_refuses_is_replaced_by_a_minimal_card_and_counted() {
     );
     env.stop().await;
     let db = env.dir.path().join("pdbridge.db");
-    let summary = pdbridge::ops::status::read_summary(&db, i64::MAX / 2, 10).unwrap();
-    let text = pdbridge::ops::status::render(&summary, &db, 0);
+    let summary =
+        pdbridge::ops::status::read_summary(&db, ids::Timestamp::from_millis(i64::MAX / 2), 10)
+            .unwrap();
+    let text = pdbridge::ops::status::render(&summary, &db, ids::Timestamp::EPOCH);
     assert!(text.contains("failed card posts   1 ("), "{text}");
     assert!(text.contains("invalid_blocks"), "{text}");
 }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{DEFAULT_SCOPES, FakeChannel, FakeSlack, FakeUser};
 use ids::{ChannelId, IncidentId, PdUserId, ServiceId, SlackUserId, Timestamp, UserGroupId};
-use pdbridge::app::{self, Options, Running};
+use pdbridge::app::{Options, Running};
+use pdbridge::world::{self, WorldConfig};
 use serde_json::Value;
 use signing::SlackSigningSecret;
 use sync_core::EngineConfig;
@@ -114,16 +114,17 @@ channel = "{CHANNEL}"
 schedules = ["PSCHED01"]
 "#
         );
-        let config = FakesConfig {
+        let config = WorldConfig {
             database: Some(&db),
             server: "reconcile_interval_secs = 3600",
-            webhook_secret: WEBHOOK_SECRET,
+            webhook_secrets: &[WEBHOOK_SECRET],
             signing_secret: SIGNING_SECRET,
             default_channel: CHANNEL,
             extra: &extra,
-            ..FakesConfig::new(&self.pd, &self.slack)
+            ..WorldConfig::for_fakes(&self.pd, &self.slack)
         }
-        .config();
+        .config()
+        .unwrap();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let options = Options {
             engine: EngineConfig {
@@ -134,15 +135,13 @@ schedules = ["PSCHED01"]
             outbox_grace: Duration::from_secs(2),
             ..Options::default()
         };
-        let running = app::start(config, listener, options).await.unwrap();
+        let running = world::start(config, listener, options, &self.pd, WEBHOOK_SECRET)
+            .await
+            .unwrap();
         let now = Arc::clone(&self.now);
         running.bridge.oncall().set_clock(Arc::new(move || {
             Timestamp::from_millis(now.load(Ordering::SeqCst))
         }));
-        self.pd.set_webhook_target(
-            &format!("http://{}/pagerduty/webhook", running.addr),
-            WEBHOOK_SECRET,
-        );
         self.running = Some(running);
     }
 

@@ -231,7 +231,7 @@ async fn a_signed_body_that_does_not_parse_is_kept_counted_and_answered_2xx() {
     let store = Arc::clone(bridge.store());
     let (summary, body) = tokio::task::spawn_blocking(move || {
         store.read(|tx| {
-            let summary = tx.status(0, 10)?;
+            let summary = tx.status(ids::Timestamp::EPOCH, 10)?;
             let body = tx.unparsed_webhook_body(summary.recent_unparsed[1].seq)?;
             Ok::<_, store::Error>((summary, body))
         })

@@ -5,16 +5,14 @@
 //! calls `reconcile_once` itself (the server's own reconciler runs once at start and then waits
 //! an hour).
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeMessage, FakeSlack, FakeUser, Fault};
 use ids::{ChannelId, Email};
-use pdbridge::app::{self, Options, Running};
-use sync_core::{EngineConfig, Timestamp};
+use pdbridge::app::{Options, Running};
+use pdbridge::world::{self, WorldConfig};
+use sync_core::EngineConfig;
 use tokio::net::TcpListener;
 
 const SIGNING_SECRET: &str = "e2e-slack-signing-secret";
@@ -25,16 +23,17 @@ const TITLE: &str = "Card never posted";
 
 async fn start(pd: &FakePagerDuty, slack: &FakeSlack, dir: &tempfile::TempDir) -> Running {
     let db = dir.path().join("pdbridge.db");
-    let config = FakesConfig {
+    let config = WorldConfig {
         database: Some(&db),
         server: "reconcile_interval_secs = 3600",
         pd_credentials: r#"token = "pd-token""#.to_owned(),
-        webhook_secret: WEBHOOK_SECRET,
+        webhook_secrets: &[WEBHOOK_SECRET],
         signing_secret: SIGNING_SECRET,
         default_channel: CHANNEL,
-        ..FakesConfig::new(pd, slack)
+        ..WorldConfig::for_fakes(pd, slack)
     }
-    .config();
+    .config()
+    .unwrap();
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let options = Options {
         engine: EngineConfig {
@@ -45,12 +44,9 @@ async fn start(pd: &FakePagerDuty, slack: &FakeSlack, dir: &tempfile::TempDir) -
         outbox_grace: Duration::from_secs(2),
         ..Options::default()
     };
-    let running = app::start(config, listener, options).await.unwrap();
-    pd.set_webhook_target(
-        &format!("http://{}/pagerduty/webhook", running.addr),
-        WEBHOOK_SECRET,
-    );
-    running
+    world::start(config, listener, options, pd, WEBHOOK_SECRET)
+        .await
+        .unwrap()
 }
 
 async fn wait(what: &str, mut check: impl FnMut() -> bool) {
@@ -122,7 +118,7 @@ async fn a_card_whose_post_failed_is_posted_resolved_by_the_next_reconciliation(
         engine_state(&|s| s.is_resolved())
     })
     .await;
-    let now = Timestamp::from_millis(bridge.now_ms());
+    let now = bridge.now();
     assert!(engine_state(&|s| s.needs_reconcile(now)));
     // The store keeps it among the incidents to reconcile, and it is not unloaded as done.
     let stored_open = bridge.store().read(|tx| tx.open_incident_ids()).unwrap();

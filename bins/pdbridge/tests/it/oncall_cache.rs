@@ -7,7 +7,8 @@ use std::time::Duration;
 use ids::{EscalationPolicyId, PdUserId, ScheduleId, Timestamp};
 use pd_client::rest::{OnCall, Reference};
 use pdbridge::oncall::cache::{
-    Cache, DETAILS_BATCH, DETAILS_EVERY, Details, PolicyInfo, REFRESH_EVERY, RETRY_EVERY, date_time,
+    Cache, DETAILS_BATCH, DETAILS_EVERY, Details, PolicyInfo, REFRESH_EVERY, RETRY_EVERY,
+    ReadFailed, date_time,
 };
 
 const MIN: i64 = 60_000;
@@ -89,7 +90,10 @@ fn the_first_read_is_due_at_once_then_every_minute_and_at_each_boundary() {
 fn a_failed_read_keeps_the_old_windows_and_retries_sooner() {
     let mut cache = Cache::default();
     cache.record(at(0), Ok(rota()));
-    cache.record(at(4 * MIN), Err("PagerDuty answered 503".to_owned()));
+    cache.record(
+        at(4 * MIN),
+        Err(ReadFailed("PagerDuty answered 503".to_owned())),
+    );
     assert_eq!(cache.fetched_at(), Some(at(0)));
     assert_eq!(cache.failure(), Some("PagerDuty answered 503"));
     assert_eq!(cache.shifts().len(), 4);

@@ -4,18 +4,16 @@
 //! `GET /services/{id}`, `GET /teams/{id}`, scoped OAuth tokens; Slack's `x-oauth-scopes` header on
 //! `auth.test`), so each ✗ is produced by changing the fakes' state, never by a stand-in server.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack};
 use ids::PdUserId;
 use pdbridge::config::Config;
 use pdbridge::ops::check::{CheckOptions, Mark, Report, check, check_config};
 use pdbridge::ops::manifest::{BOT_SCOPES, PublicUrl};
+use pdbridge::world::WorldConfig;
 
 struct World {
     pd: FakePagerDuty,
@@ -53,10 +51,10 @@ pd_email = "alice@example.com"
 admins = ["PADMIN1"]
 {extra}"#
         );
-        FakesConfig {
+        WorldConfig {
             team_id: None,
             extra: &extra,
-            ..FakesConfig::new(&self.pd, &self.slack)
+            ..WorldConfig::for_fakes(&self.pd, &self.slack)
         }
         .toml()
     }

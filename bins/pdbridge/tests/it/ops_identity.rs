@@ -10,7 +10,6 @@ use std::process::Command;
 use std::sync::Arc;
 
 use clap::Parser as _;
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeSlack, FakeUser};
 use identity::{
@@ -22,6 +21,7 @@ use pdbridge::cli::{Cli, Command as CliCommand};
 use pdbridge::config::Config;
 use pdbridge::identity::StoreCache;
 use pdbridge::ops::identity_cmd::{Report, execute};
+use pdbridge::world::WorldConfig;
 use serde_json::Value;
 use store::{IdentityKey, Store};
 use time::OffsetDateTime;
@@ -288,10 +288,10 @@ async fn world() -> World {
 impl World {
     /// A complete server configuration pointing at the fakes, with `extra` appended.
     fn config(&self, database: &Path, extra: &str) -> String {
-        FakesConfig {
+        WorldConfig {
             database: Some(database),
             extra,
-            ..FakesConfig::new(&self.pd, &self.slack)
+            ..WorldConfig::for_fakes(&self.pd, &self.slack)
         }
         .toml()
     }

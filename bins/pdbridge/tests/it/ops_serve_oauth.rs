@@ -7,12 +7,12 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::FakesConfig;
 use fakes::pd::FakePagerDuty;
 use fakes::slack::{FakeChannel, FakeSlack};
 use ids::ChannelId;
 use pdbridge::app::{self, Options};
 use pdbridge::config::{Config, PAGERDUTY_OAUTH_SCOPES};
+use pdbridge::world::WorldConfig;
 use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +29,7 @@ async fn serve_with_oauth_gets_a_token_and_sends_bearer() {
     slack.add_channel(FakeChannel::new("C0INCIDENTS", "incidents", &[]));
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pdbridge.db");
-    let text = FakesConfig {
+    let text = WorldConfig {
         database: Some(&db),
         server: "reconcile_interval_secs = 3600",
         pd_credentials: format!(
@@ -37,7 +37,7 @@ async fn serve_with_oauth_gets_a_token_and_sends_bearer() {
             pd.token_url()
         ),
         default_channel: "C0INCIDENTS",
-        ..FakesConfig::new(&pd, &slack)
+        ..WorldConfig::for_fakes(&pd, &slack)
     }
     .toml();
     let env: BTreeMap<String, String> = [(

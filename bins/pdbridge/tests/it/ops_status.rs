@@ -9,6 +9,11 @@ use store::{
 
 const NOW: i64 = 1_764_000_000_000;
 
+/// The time `ms` milliseconds after the Unix epoch.
+fn at(ms: i64) -> ids::Timestamp {
+    ids::Timestamp::from_millis(ms)
+}
+
 fn seed(path: &std::path::Path) {
     let store = Store::open(path).unwrap();
     store
@@ -24,7 +29,7 @@ fn seed(path: &std::path::Path) {
                     card_ts: ts.map(MessageTs::new),
                     resolved,
                     state: store::Json::encode(&json!({})).unwrap(),
-                    updated_at: NOW - 60_000,
+                    updated_at: at(NOW - 60_000),
                 })?;
             }
             tx.insert_webhook(&NewWebhook {
@@ -33,7 +38,7 @@ fn seed(path: &std::path::Path) {
                 event_type: "incident.triggered",
                 incident_id: Some(&IncidentId::new("PINC1")),
                 payload: "{}",
-                received_at: NOW - 180_000,
+                received_at: at(NOW - 180_000),
             })?;
             for (n, age) in [(1, 252_000), (2, 10_000)] {
                 tx.enqueue(&NewEffect {
@@ -41,8 +46,8 @@ fn seed(path: &std::path::Path) {
                     order_key: &OrderKey::new(format!("PINC2-{n}")),
                     rate_key: &RateKey::new("slack"),
                     payload: &store::Json::encode(&json!({})).unwrap(),
-                    due_at: NOW - age,
-                    created_at: NOW - age,
+                    due_at: at(NOW - age),
+                    created_at: at(NOW - age),
                 })?;
             }
             // A card post Slack refused (given up on), and a thread post that failed for good:
@@ -56,31 +61,31 @@ fn seed(path: &std::path::Path) {
                     order_key: &OrderKey::new("PINC1"),
                     rate_key: &RateKey::new("slack"),
                     payload: &store::Json::encode(&json!({ kind: {"channel": "C1"} })).unwrap(),
-                    due_at: NOW - 30_000,
-                    created_at: NOW - 30_000,
+                    due_at: at(NOW - 30_000),
+                    created_at: at(NOW - 30_000),
                 })?;
                 tx.abandon(
                     &EffectId::new(id),
-                    NOW - 20_000,
+                    at(NOW - 20_000),
                     "slack chat.postMessage: invalid_blocks",
                 )?;
             }
             tx.fail(
                 &EffectId::new("PINC2/post-1"),
-                NOW - 5_000,
-                NOW + 5_000,
+                at(NOW - 5_000),
+                at(NOW + 5_000),
                 "slack chat.postMessage: not_in_channel",
             )?;
             tx.insert_unparsed_webhook(&NewUnparsedWebhook {
                 webhook_id: Some(&WebhookId::new("W-GARBAGE")),
                 body: b"\x00\xffnot json",
                 error: "expected value at line 1 column 1",
-                received_at: NOW - 30_000,
+                received_at: at(NOW - 30_000),
             })?;
             tx.note_unmapped(
                 &SlackUserId::new("U0BOB"),
                 "no PagerDuty user has the email bob@example.com",
-                NOW - 2_000,
+                at(NOW - 2_000),
             )?;
             Ok::<_, store::Error>(())
         })
@@ -92,8 +97,8 @@ fn status_reports_every_figure_the_operator_needs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pdbridge.db");
     seed(&path);
-    let summary = read_summary(&path, NOW, 10).unwrap();
-    let text = render(&summary, &path, NOW);
+    let summary = read_summary(&path, at(NOW), 10).unwrap();
+    let text = render(&summary, &path, at(NOW));
     for want in [
         "incidents tracked   3",
         "open cards          1 (1 open incidents without a card yet)",
@@ -109,7 +114,7 @@ fn status_reports_every_figure_the_operator_needs() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
-    assert_eq!(text, render(&summary, &path, NOW), "deterministic");
+    assert_eq!(text, render(&summary, &path, at(NOW)), "deterministic");
 }
 
 #[test]
@@ -117,7 +122,7 @@ fn an_empty_database_says_so_plainly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.db");
     drop(Store::open(&path).unwrap());
-    let text = render(&read_summary(&path, NOW, 10).unwrap(), &path, NOW);
+    let text = render(&read_summary(&path, at(NOW), 10).unwrap(), &path, at(NOW));
     assert!(text.contains("last webhook        never"), "{text}");
     assert!(text.contains("recent failures     none"), "{text}");
     assert!(text.contains("unparsed webhooks   none"), "{text}");

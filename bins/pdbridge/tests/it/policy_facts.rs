@@ -4,7 +4,6 @@
 //! reads the rule makes and fails one escalation policy with a 500, so each test counts reads by
 //! path; Slack is the fake.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,11 +13,11 @@ use fakes::slack::{FakeSlack, FakeUser};
 use http::StatusCode;
 use identity::IncidentFacts;
 use ids::{ChannelId, EscalationPolicyId, IncidentId, ServiceId, SlackUserId, TeamId};
-use pd_client::{Auth, PdClient};
-use pdbridge::config::Config;
+use pd_client::PdClient;
 use pdbridge::identity::{ActorRequest, Identity, KnownIncident, ResolvedActor};
+use pdbridge::world::WorldConfig;
 use serde_json::{Value, json};
-use slack_client::{BotToken, SlackClient, SlackConfig};
+use slack_client::SlackClient;
 use store::Store;
 use sync_core::{ActionKind, Actor};
 
@@ -87,40 +86,23 @@ impl Env {
         let slack = FakeSlack::start().await;
         slack.add_user(FakeUser::new(ALICE, "alice", "alice@example.com"));
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            r#"
-[server]
-database = "{db}"
-[pagerduty]
-api_url = "{pd}"
-token = "t"
-webhook_secrets = ["w"]
-[slack]
-api_url = "{slack}"
-bot_token = "{token}"
-signing_secret = "s"
-default_channel = "{CHANNEL}"
-team_id = "{team}"
-[[identity]]
-slack_user = "{ALICE}"
-pd_user = "PALICE"
-"#,
-            db = dir.path().join("db.sqlite").display(),
-            pd = pd.url(),
-            slack = slack.api_url(),
-            token = slack.token(),
-            team = slack.team_id(),
-        );
-        let config = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
-        let mut pd_config = pd_client::Config::new(Auth::Token(pd_client::Secret::new("t")));
-        pd_config.base_url = config.pagerduty.api_url.clone();
-        let pd_client = PdClient::new(pd_config).unwrap();
-        let slack_client = SlackClient::new(
-            SlackConfig::new(BotToken::new(slack.token()), slack.team_id())
-                .with_api_url(config.slack.api_url.clone()),
-        )
+        let db = dir.path().join("db.sqlite");
+        let identity = format!("[[identity]]\nslack_user = \"{ALICE}\"\npd_user = \"PALICE\"\n");
+        let config = WorldConfig {
+            database: Some(&db),
+            pd_credentials: r#"token = "t""#.to_owned(),
+            webhook_secrets: &["w"],
+            signing_secret: "s",
+            default_channel: CHANNEL,
+            extra: &identity,
+            ..WorldConfig::with_slack(pd.url(), &slack)
+        }
+        .config()
         .unwrap();
-        let store = Arc::new(Store::open(dir.path().join("db.sqlite")).unwrap());
+        let pd_client = PdClient::new(pdbridge::clients::pd_config(&config)).unwrap();
+        let slack_config = pdbridge::clients::slack_config(&config, slack.team_id());
+        let slack_client = SlackClient::new(slack_config).unwrap();
+        let store = Arc::new(Store::open(&db).unwrap());
         let identity = Identity::new(
             &config,
             pd_client,
@@ -162,7 +144,7 @@ pd_user = "PALICE"
                     facts,
                     service: service.map(ServiceId::new),
                 }),
-                now_ms,
+                now: ids::Timestamp::from_millis(now_ms),
             })
             .await
     }
@@ -192,7 +174,8 @@ async fn team_member_counts_the_escalation_policy_team_and_caches_it_per_inciden
     assert!(allowed(&r), "{}", r.decision);
     assert_eq!(env.reads_of("/escalation_policies/PEPA"), 1);
     // After the TTL they are read again.
-    let later = NOW + pdbridge::identity::TEAM_FACTS_TTL_MS + 1;
+    let ttl = i64::try_from(pdbridge::identity::TEAM_FACTS_TTL.as_millis()).unwrap();
+    let later = NOW + ttl + 1;
     env.resolve("Q1", &[], Some("PEPA"), None, later).await;
     assert_eq!(env.reads_of("/escalation_policies/PEPA"), 2);
 }

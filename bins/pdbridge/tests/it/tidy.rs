@@ -141,6 +141,17 @@ fn sync_core_and_signing_depend_on_no_workspace_crate_but_ids() {
 }
 
 #[test]
+fn the_clients_depend_on_neither_each_other_nor_the_engine() {
+    let packages = packages();
+    for (client, other) in [("pd-client", "slack-client"), ("slack-client", "pd-client")] {
+        let deps = package(&packages, client).dependencies();
+        for banned in [other, "sync-core"] {
+            assert!(!deps.contains(banned), "{client} depends on {banned}");
+        }
+    }
+}
+
+#[test]
 fn sync_core_depends_on_no_runtime_database_or_randomness() {
     let packages = packages();
     let deps = package(&packages, "sync-core").dependencies();
@@ -256,6 +267,84 @@ fn no_clock_read_outside_the_clock() {
         }
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
+}
+
+/// The `Result<…>` types in `text` whose error type is `String`.
+fn string_error_results(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (start, _) in text.match_indices("Result<") {
+        let before = text[..start].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let inner = &text[start + "Result<".len()..];
+        let (mut depth, mut last_comma, mut end) = (0usize, None, None);
+        let mut previous = ' ';
+        for (i, c) in inner.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' if previous == '-' => {}
+                '>' if depth == 0 => {
+                    end = Some(i);
+                    break;
+                }
+                '>' | ')' | ']' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => last_comma = Some(i),
+                _ => {}
+            }
+            previous = c;
+        }
+        if let (Some(comma), Some(end)) = (last_comma, end)
+            && inner[comma + 1..end].trim() == "String"
+        {
+            found.push(format!("Result<{}>", &inner[..end]));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_internal_api_of_the_binary_returns_a_string_error() {
+    assert_eq!(
+        string_error_results("fn f(x: Box<dyn Fn() -> u8>) -> Result<Vec<u8>, String> {}"),
+        ["Result<Vec<u8>, String>"]
+    );
+    let typed =
+        "fn g(env: &BTreeMap<String, String>) -> Result<Self, ConfigError>; IoResult<u8, String>";
+    assert!(string_error_results(typed).is_empty());
+    let mut failures = Vec::new();
+    for (path, text) in rust_files("bins/pdbridge/src") {
+        // The operator commands print their errors at once and may keep them as text.
+        if path.starts_with("bins/pdbridge/src/ops/") {
+            continue;
+        }
+        for result in string_error_results(&text) {
+            failures.push(format!("{path}: {result}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "use a typed error (or anyhow at the edge) instead:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn no_time_is_a_bare_integer_alias() {
+    // Split so this file does not match itself.
+    let alias = concat!("Unix", "Millis");
+    let mut failures = Vec::new();
+    for p in packages() {
+        for (path, text) in rust_files(&p.dir) {
+            if text.contains(alias) {
+                failures.push(path);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "times are `ids::Timestamp`, ages `Duration`: {failures:?}"
+    );
 }
 
 #[test]

@@ -81,7 +81,7 @@ async fn queued_inputs_commit_together_and_a_failing_one_fails_alone() {
                     tx.put_identity(&store::IdentityEntry {
                         key: store::IdentityKey::new(format!("writer-test-{n}")),
                         entry: serde_json::json!({ "n": n }),
-                        expires_at: now + 60_000,
+                        expires_at: now.saturating_add(Duration::from_secs(60)),
                         updated_at: now,
                     })
                 })
@@ -234,7 +234,7 @@ async fn a_tick_the_writer_has_not_committed_is_not_quiet() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The post is in neither the engine's timers nor the committed outbox yet.
-    let now = bridge.now_ms();
+    let now = bridge.now();
     let depth = bridge
         .store()
         .read(|tx| tx.outbox_stats(now))

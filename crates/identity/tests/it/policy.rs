@@ -412,14 +412,22 @@ fn only_mapped_users_of_the_home_workspace_may_read_incident_details() {
     let guest = MappingOutcome::Refused(Refusal::Guest {
         slack_user: SlackUserId::new("UG"),
     });
-    let why = policy.authorize_view(&home, &guest).unwrap_err();
+    let why = policy
+        .authorize_view(&home, &guest)
+        .unwrap_err()
+        .to_string();
     assert!(why.contains("guest"), "{why}");
     let other = policy
         .authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         other.contains("TOTHER") && other.contains("THOME"),
         "{other}"
+    );
+    assert_eq!(
+        other,
+        "This command came from Slack workspace TOTHER, but pdbridge only answers THOME."
     );
     let any_workspace = Policy::new(PolicyConfig::default(), None);
     assert_eq!(
@@ -442,7 +450,10 @@ fn workspace_members_without_a_pagerduty_seat_may_ask_who_is_on_call_but_guests_
     let guest = MappingOutcome::Refused(Refusal::Guest {
         slack_user: SlackUserId::new("UG"),
     });
-    let why = policy.authorize_oncall(&home, &guest).unwrap_err();
+    let why = policy
+        .authorize_oncall(&home, &guest)
+        .unwrap_err()
+        .to_string();
     assert!(why.contains("guest"), "{why}");
     let bot = MappingOutcome::Refused(Refusal::Bot {
         slack_user: SlackUserId::new("UB"),

@@ -25,8 +25,8 @@ fn config(slack: &FakeSlack) -> SlackConfig {
         timeout: Duration::from_secs(2),
         retry: RetryPolicy {
             max_attempts: 3,
-            base_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(100),
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
             max_retry_after: Duration::from_secs(5),
         },
         ..SlackConfig::new(BotToken::new(slack.token()), slack.team_id())

@@ -20,8 +20,8 @@ async fn world() -> (FakeSlack, SlackClient, UserGroupId) {
         timeout: Duration::from_secs(2),
         retry: RetryPolicy {
             max_attempts: 2,
-            base_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(20),
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(1),
         },
         ..SlackConfig::new(BotToken::new(slack.token()), slack.team_id())

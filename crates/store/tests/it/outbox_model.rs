@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use ids::Timestamp;
 use proptest::prelude::*;
 use serde_json::json;
-use store::{Buckets, EffectId, Json, NewEffect, OrderKey, RateKey, Store, UnixMillis};
+use store::{Buckets, EffectId, Json, NewEffect, OrderKey, RateKey, Store};
 
-const T0: UnixMillis = 1_764_000_000_000;
+/// The test's start, in Unix milliseconds.
+const T0: i64 = 1_764_000_000_000;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -43,7 +45,7 @@ fn rate_of(key: u8) -> RateKey {
 struct Row {
     seq: u64,
     id: String,
-    due: UnixMillis,
+    due: Timestamp,
 }
 
 proptest! {
@@ -53,7 +55,7 @@ proptest! {
     fn claims_follow_the_per_key_fifo_model(ops in proptest::collection::vec(op(), 1..60)) {
         let store = Store::open_in_memory().unwrap();
         // Claims happen at a fixed `now`, so a lease never runs out within a case.
-        let now = T0 + 10;
+        let now = Timestamp::from_millis(T0 + 10);
         let mut queues: BTreeMap<u8, VecDeque<Row>> = BTreeMap::new();
         let mut leased: BTreeSet<String> = BTreeSet::new();
         let mut next = 0u64;
@@ -62,14 +64,14 @@ proptest! {
                 Op::Enqueue { key, due } => {
                     next += 1;
                     let id = format!("e{next}");
-                    let due = T0 + UnixMillis::from(due) * 5;
+                    let due = Timestamp::from_millis(T0 + i64::from(due) * 5);
                     store.write(|tx| tx.enqueue(&NewEffect {
                         id: &EffectId::new(&id),
                         order_key: &OrderKey::new(format!("k{key}")),
                         rate_key: &rate_of(key),
                         payload: &Json::encode(&json!({})).unwrap(),
                         due_at: due,
-                        created_at: T0,
+                        created_at: Timestamp::from_millis(T0),
                     })).unwrap();
                     queues.entry(key).or_default().push_back(Row { seq: next, id, due });
                 }
@@ -115,7 +117,7 @@ proptest! {
                 Op::Fail { pick, due } => {
                     let Some(id) = leased.iter().nth(usize::from(pick) % leased.len().max(1)).cloned()
                     else { continue };
-                    let due = T0 + UnixMillis::from(due) * 5;
+                    let due = Timestamp::from_millis(T0 + i64::from(due) * 5);
                     store.write(|tx| tx.fail(&EffectId::new(&id), now, due, "boom")).unwrap();
                     leased.remove(&id);
                     for row in queues.values_mut().flat_map(|q| q.iter_mut()) {

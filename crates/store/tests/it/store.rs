@@ -2,15 +2,25 @@
 
 use std::time::Duration;
 
-use ids::{ChannelId, EventId, IncidentId, MessageTs, PdUserId, SlackUserId, WebhookId};
+use ids::{ChannelId, EventId, IncidentId, MessageTs, PdUserId, SlackUserId, Timestamp, WebhookId};
 use serde_json::json;
 use store::{
     ActionRow, AuditEntry, DedupeKey, Durability, EffectId, Error, IdentityEntry, IdentityKey,
     IncidentRecord, InsertOutcome, Json, NewAction, NewEffect, NewUnparsedWebhook, NewWebhook,
-    OrderKey, RateKey, SEVEN_DAYS_MS, Store, StoreOptions, Tx, UnixMillis,
+    OrderKey, RateKey, SEVEN_DAYS, Store, StoreOptions, Tx,
 };
 
-const T0: UnixMillis = 1_764_000_000_000;
+const T0: Timestamp = Timestamp::from_millis(1_764_000_000_000);
+
+/// `ms` milliseconds after `T0`.
+fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0.as_millis() + ms)
+}
+
+/// `n` milliseconds.
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -22,7 +32,7 @@ fn webhook<'a>(
     webhook_id: Option<&'a WebhookId>,
     event_id: &'a EventId,
     incident: Option<&'a IncidentId>,
-    at: UnixMillis,
+    at: Timestamp,
 ) -> NewWebhook<'a> {
     NewWebhook {
         webhook_id,
@@ -34,7 +44,7 @@ fn webhook<'a>(
     }
 }
 
-fn insert_webhook(store: &Store, wh: Option<&str>, ev: &str, at: UnixMillis) -> InsertOutcome {
+fn insert_webhook(store: &Store, wh: Option<&str>, ev: &str, at: Timestamp) -> InsertOutcome {
     let wh = wh.map(WebhookId::new);
     let ev = EventId::new(ev);
     store
@@ -42,7 +52,7 @@ fn insert_webhook(store: &Store, wh: Option<&str>, ev: &str, at: UnixMillis) -> 
         .unwrap()
 }
 
-fn enqueue(store: &Store, id: &str, key: &str, due_at: UnixMillis) -> InsertOutcome {
+fn enqueue(store: &Store, id: &str, key: &str, due_at: Timestamp) -> InsertOutcome {
     enqueue_rate(store, id, key, "slack", due_at)
 }
 
@@ -51,7 +61,7 @@ fn enqueue_rate(
     id: &str,
     key: &str,
     rate: &str,
-    due_at: UnixMillis,
+    due_at: Timestamp,
 ) -> InsertOutcome {
     let (id, key, rate) = (EffectId::new(id), OrderKey::new(key), RateKey::new(rate));
     let payload = Json::encode(&json!({ "effect": id.as_str() })).unwrap();
@@ -69,7 +79,7 @@ fn enqueue_rate(
         .unwrap()
 }
 
-fn claim(store: &Store, now: UnixMillis) -> Vec<String> {
+fn claim(store: &Store, now: Timestamp) -> Vec<String> {
     store
         .write(|tx| tx.claim_due(now, 100))
         .unwrap()
@@ -238,22 +248,22 @@ fn webhooks_dedupe_on_webhook_id_then_event_id() {
     };
     // Same X-Webhook-Id (a redelivery), whatever the body says.
     assert_eq!(
-        insert_webhook(&store, Some("W1"), "E-other", T0 + 1),
+        insert_webhook(&store, Some("W1"), "E-other", t(1)),
         InsertOutcome::Duplicate(seq)
     );
     // Same event.id under another (or no) X-Webhook-Id.
     assert_eq!(
-        insert_webhook(&store, Some("W2"), "E1", T0 + 2),
+        insert_webhook(&store, Some("W2"), "E1", t(2)),
         InsertOutcome::Duplicate(seq)
     );
     assert_eq!(
-        insert_webhook(&store, None, "E1", T0 + 3),
+        insert_webhook(&store, None, "E1", t(3)),
         InsertOutcome::Duplicate(seq)
     );
     // Without X-Webhook-Id, distinct events are distinct.
-    assert!(insert_webhook(&store, None, "E2", T0 + 4).is_inserted());
-    assert!(insert_webhook(&store, None, "E3", T0 + 5).is_inserted());
-    assert_eq!(insert_webhook(&store, None, "E3", T0 + 6).seq(), seq + 2);
+    assert!(insert_webhook(&store, None, "E2", t(4)).is_inserted());
+    assert!(insert_webhook(&store, None, "E3", t(5)).is_inserted());
+    assert_eq!(insert_webhook(&store, None, "E3", t(6)).seq(), seq + 2);
     let rows = store.read(|tx| tx.unprocessed_webhooks(10)).unwrap();
     let events: Vec<&str> = rows.iter().map(|r| r.event_id.as_str()).collect();
     assert_eq!(events, ["E1", "E2", "E3"]);
@@ -268,8 +278,8 @@ fn webhooks_list_in_arrival_order_and_mark_processed() {
         .write(|tx| tx.insert_webhook(&webhook(Some(&wh), &ev, Some(&inc), T0)))
         .unwrap()
         .seq();
-    let seq10 = insert_webhook(&store, None, "E10", T0 + 1).seq();
-    let seq11 = insert_webhook(&store, None, "E11", T0 + 2).seq();
+    let seq10 = insert_webhook(&store, None, "E10", t(1)).seq();
+    let seq11 = insert_webhook(&store, None, "E11", t(2)).seq();
     assert!(seq9 < seq10 && seq10 < seq11);
 
     let row = store.read(|tx| tx.webhook(seq9)).unwrap().unwrap();
@@ -284,11 +294,11 @@ fn webhooks_list_in_arrival_order_and_mark_processed() {
         2
     );
     store
-        .write(|tx| tx.mark_webhook_processed(seq10, T0 + 10))
+        .write(|tx| tx.mark_webhook_processed(seq10, t(10)))
         .unwrap();
     // Idempotent: the first processing time is kept.
     store
-        .write(|tx| tx.mark_webhook_processed(seq10, T0 + 99))
+        .write(|tx| tx.mark_webhook_processed(seq10, t(99)))
         .unwrap();
     let left: Vec<i64> = store
         .read(|tx| tx.unprocessed_webhooks(10))
@@ -298,10 +308,10 @@ fn webhooks_list_in_arrival_order_and_mark_processed() {
         .collect();
     assert_eq!(left, [seq9, seq11]);
     let processed = store.read(|tx| tx.webhook(seq10)).unwrap().unwrap();
-    assert_eq!(processed.processed_at, Some(T0 + 10));
+    assert_eq!(processed.processed_at, Some(t(10)));
     // A processed webhook still dedupes.
     assert_eq!(
-        insert_webhook(&store, None, "E10", T0 + 20),
+        insert_webhook(&store, None, "E10", t(20)),
         InsertOutcome::Duplicate(seq10)
     );
     assert!(matches!(
@@ -315,7 +325,7 @@ fn webhooks_list_in_arrival_order_and_mark_processed() {
 
 // ---- Slack inbox ----
 
-fn insert_action(store: &Store, key: &str, user: &str, at: UnixMillis) -> InsertOutcome {
+fn insert_action(store: &Store, key: &str, user: &str, at: Timestamp) -> InsertOutcome {
     let (key, user, inc) = (
         DedupeKey::new(key),
         SlackUserId::new(user),
@@ -341,10 +351,10 @@ fn slack_actions_dedupe_on_the_callers_key_and_mark_processed() {
     let a = insert_action(&store, "1548261231.000200:U1:ack", "U1", T0);
     assert!(a.is_inserted());
     assert_eq!(
-        insert_action(&store, "1548261231.000200:U1:ack", "U1", T0 + 5),
+        insert_action(&store, "1548261231.000200:U1:ack", "U1", t(5)),
         InsertOutcome::Duplicate(a.seq())
     );
-    let b = insert_action(&store, "1548261232.000100:U2:ack", "U2", T0 + 6);
+    let b = insert_action(&store, "1548261232.000100:U2:ack", "U2", t(6));
     assert!(b.is_inserted());
     let rows = store.read(|tx| tx.unprocessed_actions(10)).unwrap();
     assert_eq!(
@@ -362,7 +372,7 @@ fn slack_actions_dedupe_on_the_callers_key_and_mark_processed() {
     );
     assert_eq!(rows[1].seq, b.seq());
     store
-        .write(|tx| tx.mark_action_processed(a.seq(), T0 + 7))
+        .write(|tx| tx.mark_action_processed(a.seq(), t(7)))
         .unwrap();
     let rows = store.read(|tx| tx.unprocessed_actions(10)).unwrap();
     assert_eq!(rows.len(), 1);
@@ -373,7 +383,7 @@ fn slack_actions_dedupe_on_the_callers_key_and_mark_processed() {
             .unwrap()
             .unwrap()
             .processed_at,
-        Some(T0 + 7)
+        Some(t(7))
     );
     assert!(matches!(
         store.write(|tx| tx.mark_action_processed(42, T0)),
@@ -436,7 +446,7 @@ fn incident_state_put_get_list_and_lookup_by_card() {
     // Put replaces: the card was posted and the state moved on.
     let mut p1 = incident("P1", Some("C1"), Some("3.000300"), false);
     p1.state = Json::encode(&json!({ "status": "acknowledged" })).unwrap();
-    p1.updated_at = T0 + 1;
+    p1.updated_at = t(1);
     store.write(|tx| tx.put_incident(&p1)).unwrap();
     assert_eq!(
         store
@@ -483,19 +493,19 @@ fn enqueueing_the_same_effect_id_twice_is_a_no_op_even_after_completion() {
     let first = enqueue(&store, "post:P1", "P1", T0);
     assert!(first.is_inserted());
     assert_eq!(
-        enqueue(&store, "post:P1", "P1", T0 + 5),
+        enqueue(&store, "post:P1", "P1", t(5)),
         InsertOutcome::Duplicate(first.seq())
     );
     assert_eq!(store.read(|tx| tx.pending_effects(10)).unwrap().len(), 1);
     assert_eq!(claim(&store, T0), ["post:P1"]);
     let id = EffectId::new("post:P1");
-    store.write(|tx| tx.complete(&id, T0 + 1)).unwrap();
+    store.write(|tx| tx.complete(&id, t(1))).unwrap();
     assert!(store.read(|tx| tx.is_finished(&id)).unwrap());
     assert_eq!(
-        enqueue(&store, "post:P1", "P1", T0 + 5),
+        enqueue(&store, "post:P1", "P1", t(5)),
         InsertOutcome::Duplicate(first.seq())
     );
-    assert!(claim(&store, T0 + 10).is_empty());
+    assert!(claim(&store, t(10)).is_empty());
 }
 
 #[test]
@@ -508,33 +518,33 @@ fn only_the_oldest_pending_effect_of_a_key_is_claimable() {
     // One head per key; P2 is not blocked by P1.
     assert_eq!(claim(&store, T0), ["post:P1", "post:P2"]);
     // Both heads are leased, so nothing else is claimable yet.
-    assert!(claim(&store, T0 + 1).is_empty());
+    assert!(claim(&store, t(1)).is_empty());
     store
-        .write(|tx| tx.complete(&EffectId::new("post:P1"), T0 + 2))
+        .write(|tx| tx.complete(&EffectId::new("post:P1"), t(2)))
         .unwrap();
-    assert_eq!(claim(&store, T0 + 2), ["update:P1:1"]);
+    assert_eq!(claim(&store, t(2)), ["update:P1:1"]);
     store
-        .write(|tx| tx.complete(&EffectId::new("update:P1:1"), T0 + 3))
+        .write(|tx| tx.complete(&EffectId::new("update:P1:1"), t(3)))
         .unwrap();
-    assert_eq!(claim(&store, T0 + 3), ["update:P1:2"]);
+    assert_eq!(claim(&store, t(3)), ["update:P1:2"]);
 }
 
 #[test]
 fn claim_respects_due_time_limit_and_order() {
     let store = Store::open_in_memory().unwrap();
-    enqueue(&store, "a", "K1", T0 + 50);
-    enqueue(&store, "b", "K2", T0 + 10);
-    enqueue(&store, "c", "K3", T0 + 1000);
+    enqueue(&store, "a", "K1", t(50));
+    enqueue(&store, "b", "K2", t(10));
+    enqueue(&store, "c", "K3", t(1000));
     assert!(claim(&store, T0).is_empty());
-    assert_eq!(store.read(|tx| tx.next_due_at(T0)).unwrap(), Some(T0 + 10));
-    let one = store.write(|tx| tx.claim_due(T0 + 100, 1)).unwrap();
+    assert_eq!(store.read(|tx| tx.next_due_at(T0)).unwrap(), Some(t(10)));
+    let one = store.write(|tx| tx.claim_due(t(100), 1)).unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].id, EffectId::new("b"));
     assert_eq!(one[0].payload.as_str(), r#"{"effect":"b"}"#);
-    assert_eq!(claim(&store, T0 + 100), ["a"]);
+    assert_eq!(claim(&store, t(100)), ["a"]);
     assert_eq!(
-        store.read(|tx| tx.next_due_at(T0 + 100)).unwrap(),
-        Some(T0 + 1000)
+        store.read(|tx| tx.next_due_at(t(100))).unwrap(),
+        Some(t(1000))
     );
 }
 
@@ -550,10 +560,10 @@ fn a_lease_expires_so_a_crashed_claim_is_retried() {
     .unwrap();
     enqueue(&store, "post:P1", "P1", T0);
     assert_eq!(claim(&store, T0), ["post:P1"]);
-    assert!(claim(&store, T0 + 29_999).is_empty());
-    assert_eq!(claim(&store, T0 + 30_000), ["post:P1"]);
+    assert!(claim(&store, t(29_999)).is_empty());
+    assert_eq!(claim(&store, t(30_000)), ["post:P1"]);
     assert_eq!(store.write(|tx| tx.release_claims()).unwrap(), 1);
-    assert_eq!(claim(&store, T0 + 30_001), ["post:P1"]);
+    assert_eq!(claim(&store, t(30_001)), ["post:P1"]);
 }
 
 #[test]
@@ -566,11 +576,11 @@ fn a_claim_interrupted_by_a_restart_counts_as_an_attempt_that_may_have_taken_eff
     let first = store.write(|tx| tx.claim_due(T0, 100)).unwrap();
     assert!(first.iter().all(|r| r.attempts == 0));
     store
-        .write(|tx| tx.complete(&EffectId::new("post:P2"), T0 + 1))
+        .write(|tx| tx.complete(&EffectId::new("post:P2"), t(1)))
         .unwrap();
     // The process dies holding P1's claim; the next one starts.
     assert_eq!(store.write(|tx| tx.release_claims()).unwrap(), 1);
-    let again = store.write(|tx| tx.claim_due(T0 + 2, 100)).unwrap();
+    let again = store.write(|tx| tx.claim_due(t(2), 100)).unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id.as_str(), "post:P1");
     assert_eq!(again[0].attempts, 1);
@@ -581,8 +591,8 @@ fn a_claim_interrupted_by_a_restart_counts_as_an_attempt_that_may_have_taken_eff
             .is_some_and(|e| e.starts_with("interrupted"))
     );
     // A row that reports back normally is never counted as interrupted.
-    enqueue(&store, "post:P3", "P3", T0 + 3);
-    let fresh = store.write(|tx| tx.claim_due(T0 + 3, 100)).unwrap();
+    enqueue(&store, "post:P3", "P3", t(3));
+    let fresh = store.write(|tx| tx.claim_due(t(3), 100)).unwrap();
     assert_eq!(fresh.iter().map(|r| r.attempts).collect::<Vec<_>>(), [0]);
 }
 
@@ -596,32 +606,32 @@ fn fail_keeps_the_row_counts_attempts_and_blocks_only_its_key() {
     let id = EffectId::new("post:P1");
     assert_eq!(
         store
-            .write(|tx| tx.fail(&id, T0 + 1, T0 + 5000, "slack 500"))
+            .write(|tx| tx.fail(&id, t(1), t(5000), "slack 500"))
             .unwrap(),
         1
     );
     store
-        .write(|tx| tx.complete(&EffectId::new("post:P2"), T0 + 1))
+        .write(|tx| tx.complete(&EffectId::new("post:P2"), t(1)))
         .unwrap();
     // P1 waits for its retry; its second effect stays behind it.
-    assert!(claim(&store, T0 + 4999).is_empty());
-    let retried = store.write(|tx| tx.claim_due(T0 + 5000, 10)).unwrap();
+    assert!(claim(&store, t(4999)).is_empty());
+    let retried = store.write(|tx| tx.claim_due(t(5000), 10)).unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].id, id);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(retried[0].last_error.as_deref(), Some("slack 500"));
     assert_eq!(
         store
-            .write(|tx| tx.fail(&id, T0 + 5001, T0 + 6000, "timeout"))
+            .write(|tx| tx.fail(&id, t(5001), t(6000), "timeout"))
             .unwrap(),
         2
     );
     let row = store.read(|tx| tx.effect(&id)).unwrap().unwrap();
-    assert_eq!((row.attempts, row.due_at), (2, T0 + 6000));
+    assert_eq!((row.attempts, row.due_at), (2, t(6000)));
     assert_eq!(row.last_error.as_deref(), Some("timeout"));
-    assert_eq!(claim(&store, T0 + 6000), ["post:P1"]);
-    store.write(|tx| tx.complete(&id, T0 + 6001)).unwrap();
-    assert_eq!(claim(&store, T0 + 6001), ["update:P1"]);
+    assert_eq!(claim(&store, t(6000)), ["post:P1"]);
+    store.write(|tx| tx.complete(&id, t(6001))).unwrap();
+    assert_eq!(claim(&store, t(6001)), ["update:P1"]);
 }
 
 #[test]
@@ -632,10 +642,10 @@ fn abandon_unblocks_the_key_and_is_reported_as_a_failure() {
     let id = EffectId::new("note:P1");
     store.write(|tx| tx.fail(&id, T0, T0, "pd 503")).unwrap();
     store
-        .write(|tx| tx.abandon(&id, T0 + 1, "pd 400: invalid"))
+        .write(|tx| tx.abandon(&id, t(1), "pd 400: invalid"))
         .unwrap();
     assert!(store.read(|tx| tx.is_finished(&id)).unwrap());
-    assert_eq!(claim(&store, T0 + 1), ["update:P1"]);
+    assert_eq!(claim(&store, t(1)), ["update:P1"]);
     let failures = store.read(|tx| tx.recent_failures(10)).unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].effect_id, id);
@@ -647,7 +657,7 @@ fn abandon_unblocks_the_key_and_is_reported_as_a_failure() {
         store.write(|tx| tx.fail(&id, T0, T0, "x")),
         Err(Error::UnknownEffect(_))
     ));
-    store.write(|tx| tx.complete(&id, T0 + 2)).unwrap();
+    store.write(|tx| tx.complete(&id, t(2))).unwrap();
 }
 
 #[test]
@@ -674,20 +684,20 @@ fn postponing_a_rate_key_delays_only_that_bucket() {
     enqueue_rate(&store, "s1", "P1", "slack", T0);
     enqueue_rate(&store, "s2", "P2", "slack", T0);
     enqueue_rate(&store, "p3", "P3", "pagerduty", T0);
-    enqueue_rate(&store, "s4", "P4", "slack", T0 + 9000);
+    enqueue_rate(&store, "s4", "P4", "slack", t(9000));
     assert_eq!(
         store
-            .write(|tx| tx.postpone_rate_key(&RateKey::new("slack"), T0 + 3000))
+            .write(|tx| tx.postpone_rate_key(&RateKey::new("slack"), t(3000)))
             .unwrap(),
         2
     );
     assert_eq!(claim(&store, T0), ["p3"]);
-    assert_eq!(claim(&store, T0 + 3000), ["s1", "s2"]);
+    assert_eq!(claim(&store, t(3000)), ["s1", "s2"]);
     let s4 = store
         .read(|tx| tx.effect(&EffectId::new("s4")))
         .unwrap()
         .unwrap();
-    assert_eq!((s4.due_at, s4.attempts), (T0 + 9000, 0));
+    assert_eq!((s4.due_at, s4.attempts), (t(9000), 0));
 }
 
 #[test]
@@ -695,21 +705,38 @@ fn outbox_stats_report_depth_in_flight_retrying_and_oldest_age() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.read(|tx| tx.outbox_stats(T0)).unwrap().depth, 0);
     assert_eq!(
-        store.read(|tx| tx.outbox_stats(T0)).unwrap().oldest_age_ms,
+        store.read(|tx| tx.outbox_stats(T0)).unwrap().oldest_age,
         None
     );
     enqueue(&store, "a", "K1", T0);
-    enqueue(&store, "b", "K2", T0 + 100);
-    enqueue(&store, "c", "K2", T0 + 200);
-    assert_eq!(claim(&store, T0 + 1000), ["a", "b"]);
+    enqueue(&store, "b", "K2", t(100));
+    enqueue(&store, "c", "K2", t(200));
+    assert_eq!(claim(&store, t(1000)), ["a", "b"]);
     store
-        .write(|tx| tx.fail(&EffectId::new("a"), T0 + 1000, T0 + 2000, "boom"))
+        .write(|tx| tx.fail(&EffectId::new("a"), t(1000), t(2000), "boom"))
         .unwrap();
-    let stats = store.read(|tx| tx.outbox_stats(T0 + 1500)).unwrap();
+    let stats = store.read(|tx| tx.outbox_stats(t(1500))).unwrap();
     assert_eq!(stats.depth, 3);
     assert_eq!(stats.in_flight, 1);
     assert_eq!(stats.retrying, 1);
-    assert_eq!(stats.oldest_age_ms, Some(1500));
+    assert_eq!(stats.oldest_age, Some(ms(1500)));
+}
+
+/// `pdbridge status --json` prints the summary as serialized: times and ages stay whole
+/// milliseconds under their old names, whatever their Rust types.
+#[test]
+fn the_status_summary_serializes_times_and_ages_as_milliseconds() {
+    let store = Store::open_in_memory().unwrap();
+    insert_webhook(&store, Some("W1"), "E1", t(20));
+    enqueue(&store, "a", "K1", T0);
+    let summary = store.read(|tx| tx.status(t(1500), 10)).unwrap();
+    let json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(json["outbox"]["oldest_age_ms"], json!(1500));
+    assert_eq!(json["last_webhook_at"], json!(1_764_000_000_020_i64));
+    let back: store::StatusSummary = serde_json::from_value(json).unwrap();
+    assert_eq!(back, summary);
+    let empty = serde_json::to_value(store::OutboxStats::default()).unwrap();
+    assert_eq!(empty["oldest_age_ms"], serde_json::Value::Null);
 }
 
 // ---- identity cache ----
@@ -730,37 +757,29 @@ fn identity_cache_respects_expiry_and_can_be_invalidated() {
     };
     store
         .write(|tx| {
-            tx.put_identity(&entry(&alice, T0 + 1000))?;
-            tx.put_identity(&entry(&bob, T0 + 10))?;
-            tx.put_identity(&entry(&reverse, T0 + 10))
+            tx.put_identity(&entry(&alice, t(1000)))?;
+            tx.put_identity(&entry(&bob, t(10)))?;
+            tx.put_identity(&entry(&reverse, t(10)))
         })
         .unwrap();
     assert_eq!(
-        store.read(|tx| tx.identity(&alice, T0 + 999)).unwrap(),
-        Some(entry(&alice, T0 + 1000))
+        store.read(|tx| tx.identity(&alice, t(999))).unwrap(),
+        Some(entry(&alice, t(1000)))
     );
-    assert_eq!(
-        store.read(|tx| tx.identity(&alice, T0 + 1000)).unwrap(),
-        None
-    );
-    assert_eq!(store.read(|tx| tx.identity(&bob, T0 + 11)).unwrap(), None);
+    assert_eq!(store.read(|tx| tx.identity(&alice, t(1000))).unwrap(), None);
+    assert_eq!(store.read(|tx| tx.identity(&bob, t(11))).unwrap(), None);
     // The raw lookup still sees the expired entry.
     assert_eq!(
         store
             .read(|tx| tx.identity_including_expired(&bob))
             .unwrap(),
-        Some(entry(&bob, T0 + 10))
+        Some(entry(&bob, t(10)))
     );
     // A refresh replaces the entry.
     store
-        .write(|tx| tx.put_identity(&entry(&bob, T0 + 5000)))
+        .write(|tx| tx.put_identity(&entry(&bob, t(5000))))
         .unwrap();
-    assert!(
-        store
-            .read(|tx| tx.identity(&bob, T0 + 11))
-            .unwrap()
-            .is_some()
-    );
+    assert!(store.read(|tx| tx.identity(&bob, t(11))).unwrap().is_some());
     let listed: Vec<IdentityKey> = store
         .read(|tx| tx.identities())
         .unwrap()
@@ -777,7 +796,7 @@ fn identity_cache_respects_expiry_and_can_be_invalidated() {
 
 // ---- audit log ----
 
-fn audit(at: UnixMillis, action: &str, decision: &str) -> AuditEntry {
+fn audit(at: Timestamp, action: &str, decision: &str) -> AuditEntry {
     AuditEntry {
         at,
         slack_user: SlackUserId::new("U1"),
@@ -796,11 +815,11 @@ fn the_audit_log_appends_lists_newest_first_and_refuses_changes() {
     let first = store
         .write(|tx| tx.append_audit(&audit(T0, "ack", "allowed: any_mapped")))
         .unwrap();
-    let mut unmapped = audit(T0 + 1, "resolve", "refused: unmapped");
+    let mut unmapped = audit(t(1), "resolve", "refused: unmapped");
     unmapped.pd_user = None;
     unmapped.pd_result = None;
     let second = store.write(|tx| tx.append_audit(&unmapped)).unwrap();
-    let mut other = audit(T0 + 2, "note", "allowed: any_mapped");
+    let mut other = audit(t(2), "note", "allowed: any_mapped");
     other.incident_id = Some(IncidentId::new("P9"));
     store.write(|tx| tx.append_audit(&other)).unwrap();
     assert!(first < second);
@@ -830,15 +849,15 @@ fn unmapped_users_are_tallied() {
     store
         .write(|tx| {
             tx.note_unmapped(&u1, "no PagerDuty user with this email", T0)?;
-            tx.note_unmapped(&u2, "guest account", T0 + 1)?;
-            tx.note_unmapped(&u1, "bot user", T0 + 2)
+            tx.note_unmapped(&u2, "guest account", t(1))?;
+            tx.note_unmapped(&u1, "bot user", t(2))
         })
         .unwrap();
     let users = store.read(|tx| tx.unmapped_users(10)).unwrap();
     assert_eq!(users[0].slack_user, u1);
     assert_eq!(
         (users[0].times, users[0].first_seen, users[0].last_seen),
-        (2, T0, T0 + 2)
+        (2, T0, t(2))
     );
     assert_eq!(users[0].reason, "bot user");
     assert_eq!(users[1].slack_user, u2);
@@ -864,26 +883,26 @@ fn status_summarises_the_database() {
             tx.note_unmapped(&SlackUserId::new("U9"), "guest", T0)
         })
         .unwrap();
-    insert_webhook(&store, Some("W1"), "E1", T0 + 10);
-    let seq = insert_webhook(&store, Some("W2"), "E2", T0 + 20).seq();
+    insert_webhook(&store, Some("W1"), "E1", t(10));
+    let seq = insert_webhook(&store, Some("W2"), "E2", t(20)).seq();
     store
-        .write(|tx| tx.mark_webhook_processed(seq, T0 + 21))
+        .write(|tx| tx.mark_webhook_processed(seq, t(21)))
         .unwrap();
-    insert_action(&store, "k1", "U1", T0 + 30);
-    enqueue(&store, "a", "P1", T0 + 40);
+    insert_action(&store, "k1", "U1", t(30));
+    enqueue(&store, "a", "P1", t(40));
     store
-        .write(|tx| tx.fail(&EffectId::new("a"), T0 + 50, T0 + 90, "slack 429"))
+        .write(|tx| tx.fail(&EffectId::new("a"), t(50), t(90), "slack 429"))
         .unwrap();
 
-    let status = store.read(|tx| tx.status(T0 + 100, 5)).unwrap();
+    let status = store.read(|tx| tx.status(t(100), 5)).unwrap();
     assert_eq!(status.incidents_tracked, 3);
     assert_eq!(status.open_cards, 1);
     assert_eq!(status.cards_not_posted, 1);
-    assert_eq!(status.last_webhook_at, Some(T0 + 20));
+    assert_eq!(status.last_webhook_at, Some(t(20)));
     assert_eq!(status.unprocessed_webhooks, 1);
     assert_eq!(status.unprocessed_actions, 1);
     assert_eq!(status.outbox.depth, 1);
-    assert_eq!(status.outbox.oldest_age_ms, Some(60));
+    assert_eq!(status.outbox.oldest_age, Some(ms(60)));
     assert_eq!(status.recent_failures.len(), 1);
     assert_eq!(status.recent_failures[0].error, "slack 429");
     assert!(!status.recent_failures[0].abandoned);
@@ -897,23 +916,29 @@ fn status_summarises_the_database() {
 fn prune_keeps_dedupe_keys_for_seven_days_and_never_drops_pending_rows() {
     let store = Store::open_in_memory().unwrap();
     let old = T0;
-    let now = T0 + SEVEN_DAYS_MS + 1;
+    let now = T0.saturating_add(SEVEN_DAYS).saturating_add(ms(1));
     let processed = insert_webhook(&store, Some("W-old"), "E-old", old).seq();
     store
-        .write(|tx| tx.mark_webhook_processed(processed, old + 1))
+        .write(|tx| tx.mark_webhook_processed(processed, old.saturating_add(ms(1))))
         .unwrap();
     insert_webhook(&store, Some("W-pending"), "E-pending", old);
-    let recent = insert_webhook(&store, Some("W-recent"), "E-recent", now - 1000).seq();
+    let recent = insert_webhook(
+        &store,
+        Some("W-recent"),
+        "E-recent",
+        now.saturating_sub(ms(1000)),
+    )
+    .seq();
     store
-        .write(|tx| tx.mark_webhook_processed(recent, now - 900))
+        .write(|tx| tx.mark_webhook_processed(recent, now.saturating_sub(ms(900))))
         .unwrap();
     let action = insert_action(&store, "k-old", "U1", old).seq();
     store
-        .write(|tx| tx.mark_action_processed(action, old + 1))
+        .write(|tx| tx.mark_action_processed(action, old.saturating_add(ms(1))))
         .unwrap();
     enqueue(&store, "done-old", "K1", old);
     store
-        .write(|tx| tx.complete(&EffectId::new("done-old"), old + 1))
+        .write(|tx| tx.complete(&EffectId::new("done-old"), old.saturating_add(ms(1))))
         .unwrap();
     enqueue(&store, "pending-old", "K2", old);
     store
@@ -928,14 +953,18 @@ fn prune_keeps_dedupe_keys_for_seven_days_and_never_drops_pending_rows() {
         .unwrap();
 
     // Just inside the window, nothing goes.
-    let inside = store.write(|tx| tx.prune(old + SEVEN_DAYS_MS)).unwrap();
+    let inside = store
+        .write(|tx| tx.prune(old.saturating_add(SEVEN_DAYS)))
+        .unwrap();
     assert_eq!((inside.webhooks, inside.actions, inside.effects), (0, 0, 0));
     assert_eq!(
         insert_webhook(&store, None, "E-old", now),
         InsertOutcome::Duplicate(processed)
     );
 
-    let report = store.write(|tx| tx.prune(now + 1)).unwrap();
+    let report = store
+        .write(|tx| tx.prune(now.saturating_add(ms(1))))
+        .unwrap();
     assert_eq!(
         (
             report.webhooks,
@@ -953,7 +982,7 @@ fn prune_keeps_dedupe_keys_for_seven_days_and_never_drops_pending_rows() {
         .collect();
     assert_eq!(events, ["E-pending"]);
     assert!(store.read(|tx| tx.webhook(recent)).unwrap().is_some());
-    assert_eq!(claim(&store, now + 1), ["pending-old"]);
+    assert_eq!(claim(&store, now.saturating_add(ms(1))), ["pending-old"]);
 }
 
 #[test]
@@ -961,7 +990,7 @@ fn unparsed_deliveries_are_kept_byte_for_byte_counted_in_status_and_pruned() {
     let store = Store::open_in_memory().unwrap();
     let id = WebhookId::new("W-garbage");
     let body: &[u8] = b"\x00\xffnot json at all";
-    let insert = |webhook_id: Option<&WebhookId>, at: UnixMillis| {
+    let insert = |webhook_id: Option<&WebhookId>, at: Timestamp| {
         store
             .write(|tx| {
                 tx.insert_unparsed_webhook(&NewUnparsedWebhook {
@@ -977,11 +1006,11 @@ fn unparsed_deliveries_are_kept_byte_for_byte_counted_in_status_and_pruned() {
     assert!(first.is_inserted());
     // A redelivery with the same X-Webhook-Id is stored once; without an id every one is.
     assert_eq!(
-        insert(Some(&id), T0 + 1),
+        insert(Some(&id), t(1)),
         InsertOutcome::Duplicate(first.seq())
     );
-    insert(None, T0 + 2);
-    let status = store.read(|tx| tx.status(T0 + 3, 10)).unwrap();
+    insert(None, t(2));
+    let status = store.read(|tx| tx.status(t(3), 10)).unwrap();
     assert_eq!(status.unparsed_webhooks, 2);
     assert_eq!(status.recent_unparsed.len(), 2);
     let oldest = &status.recent_unparsed[1];
@@ -998,7 +1027,7 @@ fn unparsed_deliveries_are_kept_byte_for_byte_counted_in_status_and_pruned() {
     // Neither inbox sees them: they are never processed.
     assert_eq!(store.read(|tx| tx.webhook_count()).unwrap(), 0);
     let report = store
-        .write(|tx| tx.prune(T0 + 1 + SEVEN_DAYS_MS + 1))
+        .write(|tx| tx.prune(t(1).saturating_add(SEVEN_DAYS).saturating_add(ms(1))))
         .unwrap();
     assert_eq!(report.unparsed, 1);
     assert_eq!(
@@ -1026,7 +1055,7 @@ fn everything_survives_a_close_and_reopen() {
                 tx.put_identity(&IdentityEntry {
                     key: IdentityKey::slack(&SlackUserId::new("U1")),
                     entry: json!({"pd_user": "PABC123"}),
-                    expires_at: T0 + 86_400_000,
+                    expires_at: t(86_400_000),
                     updated_at: T0,
                 })?;
                 tx.append_audit(&audit(T0, "ack", "allowed"))
@@ -1046,7 +1075,7 @@ fn everything_survives_a_close_and_reopen() {
             assert_eq!(p1.card_ts, Some(MessageTs::new("1.1")));
             assert_eq!(tx.global()?, Some(json!({"engine": 1})));
             assert!(
-                tx.identity(&IdentityKey::slack(&SlackUserId::new("U1")), T0 + 1)?
+                tx.identity(&IdentityKey::slack(&SlackUserId::new("U1")), t(1))?
                     .is_some()
             );
             assert_eq!(tx.recent_audit(10)?.len(), 1);
@@ -1055,11 +1084,11 @@ fn everything_survives_a_close_and_reopen() {
         })
         .unwrap();
     // Dedupe keys survived too.
-    assert!(!insert_webhook(&store, Some("W1"), "E1", T0 + 1).is_inserted());
+    assert!(!insert_webhook(&store, Some("W1"), "E1", t(1)).is_inserted());
     assert!(!enqueue(&store, "post:P1", "P1", T0).is_inserted());
     // The lost claim is recovered at startup and the key's order is intact.
     assert_eq!(store.write(|tx| tx.release_claims()).unwrap(), 1);
-    assert_eq!(claim(&store, T0 + 1), ["post:P1"]);
+    assert_eq!(claim(&store, t(1)), ["post:P1"]);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ids::{EventId, IncidentId, WebhookId};
+use ids::{EventId, IncidentId, Timestamp, WebhookId};
 use store::{NewWebhook, Store, StoreOptions};
 
 fn insert(store: &Store, n: usize) {
@@ -27,7 +27,7 @@ fn insert_from(store: &Store, first: usize, n: usize) {
                     event_type: "incident.triggered",
                     incident_id: Some(&IncidentId::new("P1")),
                     payload: &payload,
-                    received_at: 1,
+                    received_at: Timestamp::from_millis(1),
                 })?;
             }
             Ok::<_, store::Error>(())
@@ -64,7 +64,7 @@ fn a_read_neither_waits_for_nor_sees_an_open_write() {
                 event_type: "incident.triggered",
                 incident_id: None,
                 payload: "{}",
-                received_at: 2,
+                received_at: Timestamp::from_millis(2),
             })?;
             // While this transaction is open, another thread reads.
             let reader = Arc::clone(&store);

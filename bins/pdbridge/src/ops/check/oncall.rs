@@ -16,7 +16,7 @@ pub(super) async fn oncall(config: &Config) -> Vec<Line> {
     }
     let pd = match super::check_pd_client(config) {
         Ok(pd) => pd,
-        Err(err) => return vec![Line::skip("on-call groups", err)],
+        Err(err) => return vec![Line::skip("on-call groups", err.to_string())],
     };
     let mut slack_config = crate::clients::slack_config(
         config,

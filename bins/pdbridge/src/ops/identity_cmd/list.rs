@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use identity::{CacheEntry, CacheValue, MappingOutcome, MappingSource, OverrideTarget};
+use ids::Timestamp;
 use serde_json::{Value, json};
-use store::{Store, UnixMillis};
+use store::Store;
 
 use super::*;
 
@@ -20,7 +21,7 @@ pub struct CachedMapping {
     /// The raw stored entry.
     pub raw: Value,
     /// When the entry stops being used.
-    pub expires_at: UnixMillis,
+    pub expires_at: Timestamp,
 }
 
 /// Every cached identity answer in the database, ordered by key. The database is opened
@@ -139,7 +140,7 @@ pub(super) fn list(args: &ListArgs) -> Report {
     } else {
         None
     };
-    let now = crate::ops::status::now_millis();
+    let now = crate::clock::now();
     if args.json {
         let mut doc = json!({
             "config": source,
