@@ -338,6 +338,35 @@ async fn a_handoff_moves_the_group_and_posts_one_message_whose_button_reassigns_
     assert!(blocks.contains("Checkout fails"), "{blocks}");
 
     let target = format!("http://{}/slack/interactions", env.running().addr);
+    // A guest's click is refused like a click on the card: told why, nothing sent.
+    let reply = env
+        .slack
+        .click(
+            &target,
+            &SlackSigningSecret::new(SIGNING_SECRET),
+            &SlackUserId::new(GUEST),
+            &ChannelId::new(CHANNEL),
+            &message.ts,
+            "pdbridge_handoff_reassign",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    env.wait("the guest told why", || {
+        env.slack
+            .ephemerals()
+            .iter()
+            .any(|e| e.user == SlackUserId::new(GUEST) && e.text.contains("guest"))
+    })
+    .await;
+    let puts = |env: &Env| {
+        env.pd
+            .requests()
+            .iter()
+            .filter(|r| r.method == http::Method::PUT)
+            .count()
+    };
+    assert_eq!(puts(&env), 0);
     let reply = env
         .slack
         .click(
