@@ -49,6 +49,20 @@ pub fn bot_scopes(with_groups: bool) -> Vec<&'static str> {
     scopes
 }
 
+/// Whether the TOML file at `path` configures `[[oncall_group]]` (so the bot needs
+/// [`USERGROUPS_SCOPE`]).
+pub fn configures_groups(path: &std::path::Path) -> Result<bool, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    Ok(table
+        .get("oncall_group")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|groups| !groups.is_empty()))
+}
+
 /// The path Slack posts button clicks and modal submissions to.
 pub const INTERACTIONS_PATH: &str = "/slack/interactions";
 /// The path Slack posts `/pd` slash commands to.

@@ -46,22 +46,9 @@ pub struct SlackManifestArgs {
     pub config: Option<std::path::PathBuf>,
 }
 
-/// Whether the TOML file at `path` configures `[[oncall_group]]`.
-fn configures_groups(path: &std::path::Path) -> Result<bool, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| format!("config file {}: {e}", path.display()))?;
-    Ok(table
-        .get("oncall_group")
-        .and_then(toml::Value::as_array)
-        .is_some_and(|groups| !groups.is_empty()))
-}
-
 /// Runs `pdbridge slack-manifest`: prints the manifest JSON on stdout.
 pub fn slack_manifest(args: &SlackManifestArgs) -> ExitCode {
-    let with_groups = match args.config.as_deref().map(configures_groups) {
+    let with_groups = match args.config.as_deref().map(manifest::configures_groups) {
         None => false,
         Some(Ok(groups)) => groups,
         Some(Err(err)) => {
