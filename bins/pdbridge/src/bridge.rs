@@ -86,6 +86,7 @@ impl Bridge {
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
             oncall: crate::oncall::OnCall::default(),
+            declare_wake: Notify::new(),
         });
         let writer = Writer::start(Arc::clone(&ctx), parts.engine, parts.limits)?;
         let bridge = Arc::new(Self { ctx, writer });

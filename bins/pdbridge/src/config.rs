@@ -18,10 +18,12 @@ use url::Url;
 
 use identity::{CacheTtls, Overrides, PolicyConfig};
 
+mod declare;
 mod oncall;
 mod raw;
 mod values;
 
+pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
 use self::raw::*;
 use self::values::*;
@@ -79,6 +81,8 @@ pub struct Config {
     /// The `[identity_cache]` table; `facts_ttl_secs` also from
     /// `PDBRIDGE_IDENTITY_FACTS_TTL_SECS`.
     pub identity_cache: CacheTtls,
+    /// The `[declare]` table; `None` turns `/pd trigger` off.
+    pub declare: Option<DeclareConfig>,
     /// The `[[oncall_group]]` tables.
     pub oncall_groups: Vec<OnCallGroup>,
     /// The `[[handoff]]` tables.
@@ -480,6 +484,7 @@ impl Config {
             ));
         }
 
+        let declare = declare::validate(raw.declare, raw.policy.trigger.service_names())?;
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -508,6 +513,7 @@ impl Config {
             identity: raw.identity,
             policy: raw.policy,
             identity_cache,
+            declare,
             oncall_groups: raw.oncall_groups,
             handoffs: raw.handoffs,
         })

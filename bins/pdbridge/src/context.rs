@@ -28,6 +28,8 @@ pub struct Context {
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
     pub(crate) oncall: crate::oncall::OnCall,
+    /// Wakes the declare loop when a declaration was stored.
+    pub(crate) declare_wake: Notify,
 }
 
 impl std::fmt::Debug for Context {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::facts::IncidentFacts;
 use crate::mapping::{MappedUser, MappingOutcome, MappingSource, Refusal};
+use crate::trigger::TriggerRule;
 
 /// A Slack-originated action on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub enum Action {
     Escalate,
     /// Resolve.
     Resolve,
+    /// Declare (trigger) a new incident from Slack; decided by [`Policy::authorize_trigger`]
+    /// under `[policy] trigger`, and not one of [`Action::ALL`], the card's actions.
+    Trigger,
 }
 
 impl Action {
@@ -43,6 +47,7 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Trigger => "trigger",
         }
     }
 
@@ -54,6 +59,7 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Trigger => "declare",
         }
     }
 }
@@ -230,6 +236,8 @@ pub struct PolicyConfig {
     pub escalate: Rule,
     /// Rule for Resolve.
     pub resolve: Rule,
+    /// Rule for declaring incidents (`trigger`, default `any_mapped`), per service if set so.
+    pub trigger: TriggerRule,
     /// Users who pass every rule.
     pub admins: Vec<AdminRef>,
     /// Who may ask who is on call (`oncall`, default `workspace_member`).
@@ -250,6 +258,8 @@ struct RawPolicyConfig {
     #[serde(default = "team_member")]
     resolve: Rule,
     #[serde(default)]
+    trigger: TriggerRule,
+    #[serde(default)]
     admins: Vec<AdminRef>,
     #[serde(default)]
     oncall: AskRule,
@@ -265,6 +275,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             reassign: raw.reassign,
             escalate: raw.escalate,
             resolve: raw.resolve,
+            trigger: raw.trigger,
             admins: raw.admins,
             oncall: raw.oncall,
         };
@@ -281,6 +292,7 @@ impl Default for PolicyConfig {
             reassign: Rule::TeamMember,
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
+            trigger: TriggerRule::default(),
             admins: Vec::new(),
             oncall: AskRule::WorkspaceMember,
         }
@@ -296,6 +308,7 @@ impl PolicyConfig {
             Action::Reassign => self.reassign,
             Action::Escalate => self.escalate,
             Action::Resolve => self.resolve,
+            Action::Trigger => self.trigger.rule_for(crate::trigger::OTHER_SERVICES),
         }
     }
 
@@ -317,7 +330,7 @@ impl PolicyConfig {
                 message: "rule is \"admin\" but the admins list is empty, so nobody could ask; add admins = [\"U…\"] or choose another rule".to_owned(),
             });
         }
-        Ok(())
+        self.trigger.validate(self.admins.is_empty())
     }
 
     /// Reads the `[policy]` table from a TOML document (defaults when absent); other keys are ignored.

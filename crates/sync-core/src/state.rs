@@ -43,6 +43,9 @@ pub struct IncidentState {
     pub(crate) actions_seen: BTreeMap<ActionKey, Timestamp>,
     /// Counter for effect ids that are not derived from an input's identity.
     pub(crate) seq: u64,
+    /// Who declared the incident from Slack, when the bridge created it.
+    #[serde(default)]
+    pub(crate) declared: Option<crate::Declaration>,
 }
 
 impl IncidentState {
@@ -251,6 +254,7 @@ impl IncidentState {
             last_error: None,
             actions_seen: BTreeMap::new(),
             seq: 0,
+            declared: None,
         }
     }
 
@@ -330,6 +334,10 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
         escalation_level: st.bridge_level,
         pending,
         last_error: st.last_error.clone(),
+        declared: st.declared.as_ref().map(|d| crate::DeclaredView {
+            by: d.by.clone(),
+            text: text::declared_by(d),
+        }),
         resolved: info.status == Status::Resolved,
         minimal: st.card.minimal,
     })

@@ -84,3 +84,71 @@ pub(super) fn validate(groups: &[OnCallGroup], handoffs: &[Handoff]) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ids::ChannelId;
+
+    use crate::config::Config;
+
+    const MINIMAL: &str = r#"
+[pagerduty]
+token = "pd-token"
+webhook_secrets = ["s1"]
+
+[slack]
+bot_token = "xoxb-1"
+signing_secret = "sign"
+default_channel = "C0DEFAULT"
+"#;
+
+    #[test]
+    fn oncall_groups_and_handoffs_are_read_with_defaults_and_checked() {
+        let text = format!(
+            "{MINIMAL}
+[[oncall_group]]
+usergroup = \"S0PAYONCALL\"
+schedules = [\"PSCHED01\"]
+escalation_policy = \"PEP0001\"
+
+[[oncall_group]]
+usergroup = \"S0DBONCALL\"
+escalation_policy = \"PEP0002\"
+levels = [1, 2]
+
+[[handoff]]
+channel = \"C0PAYMENTS\"
+schedules = [\"PSCHED01\"]
+"
+        );
+        let c = Config::from_toml_str(&text, &BTreeMap::new()).unwrap();
+        assert_eq!(c.oncall_groups.len(), 2);
+        assert_eq!(c.oncall_groups[0].levels, vec![1], "default [1]");
+        assert_eq!(c.oncall_groups[1].levels, vec![1, 2]);
+        assert_eq!(c.handoffs[0].channel, ChannelId::new("C0PAYMENTS"));
+        assert_eq!(c.policy.oncall, identity::AskRule::WorkspaceMember);
+
+        let bad = |extra: &str| {
+            Config::from_toml_str(&format!("{MINIMAL}\n{extra}"), &BTreeMap::new())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad("[[oncall_group]]\nusergroup = \"S1\"\n");
+        assert!(e.contains("oncall_group[0].schedules"), "{e}");
+        let e = bad("[[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"P\"]\nlevels = [0]\n");
+        assert!(e.contains("oncall_group[0].levels"), "{e}");
+        let e = bad(
+            "[[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"P\"]\n\
+             [[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"Q\"]\n",
+        );
+        assert!(e.contains("configured twice"), "{e}");
+        let e = bad("[[handoff]]\nchannel = \"C1\"\nschedules = []\n");
+        assert!(e.contains("handoff[0].schedules"), "{e}");
+        let e = bad("[[handoff]]\nchannel = \"C1\"\nschedules = [\"P\"]\nextra = 1\n");
+        assert!(e.contains("extra"), "{e}");
+        let e = bad("[policy]\noncall = \"everyone\"\n");
+        assert!(e.contains("policy"), "{e}");
+    }
+}

@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
     pub(super) oncall_groups: Vec<OnCallGroup>,
     #[serde(default, rename = "handoff")]
     pub(super) handoffs: Vec<Handoff>,
+    pub(super) declare: Option<declare::RawDeclare>,
 }
 
 #[derive(Debug, Default, Deserialize)]

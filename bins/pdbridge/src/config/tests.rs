@@ -477,50 +477,99 @@ fn authorization_facts_get_a_short_ttl_of_their_own() {
     assert!(err.to_string().contains("facts_ttl"), "{err}");
 }
 
+const DECLARE: &str = r#"
+[declare]
+default_service = "api"
+services = { api = "PAPI001", db = "PDAT001", web = "PWEB001" }
+severities = [
+  { name = "SEV-1", urgency = "high", priority = "P1" },
+  { name = "SEV-2", urgency = "high", priority = "P2" },
+  { name = "SEV-3", urgency = "low" },
+  { name = "SEV-4", urgency = "low" },
+]
+unmapped_from = "ops@example.com"
+search_services = false
+"#;
+
 #[test]
-fn oncall_groups_and_handoffs_are_read_with_defaults_and_checked() {
-    let text = format!(
-        "{MINIMAL}
-[[oncall_group]]
-usergroup = \"S0PAYONCALL\"
-schedules = [\"PSCHED01\"]
-escalation_policy = \"PEP0001\"
-
-[[oncall_group]]
-usergroup = \"S0DBONCALL\"
-escalation_policy = \"PEP0002\"
-levels = [1, 2]
-
-[[handoff]]
-channel = \"C0PAYMENTS\"
-schedules = [\"PSCHED01\"]
-"
+fn declare_reads_the_issue_example_and_defaults_off() {
+    assert!(
+        Config::from_toml_str(MINIMAL, &env(&[]))
+            .unwrap()
+            .declare
+            .is_none()
     );
-    let c = Config::from_toml_str(&text, &env(&[])).unwrap();
-    assert_eq!(c.oncall_groups.len(), 2);
-    assert_eq!(c.oncall_groups[0].levels, vec![1], "default [1]");
-    assert_eq!(c.oncall_groups[1].levels, vec![1, 2]);
-    assert_eq!(c.handoffs[0].channel, ChannelId::new("C0PAYMENTS"));
-    assert_eq!(c.policy.oncall, identity::AskRule::WorkspaceMember);
+    let c = Config::from_toml_str(&format!("{MINIMAL}{DECLARE}"), &env(&[])).unwrap();
+    let d = c.declare.unwrap();
+    assert_eq!(d.default_service.as_deref(), Some("api"));
+    assert_eq!(d.service("DB").unwrap().1, &ServiceId::new("PDAT001"));
+    assert_eq!(d.severity("sev-2").unwrap().priority.as_deref(), Some("P2"));
+    assert_eq!(d.severities[2].urgency, Urgency::Low);
+    assert_eq!(d.unmapped_from.unwrap().as_str(), "ops@example.com");
+    let minimal = "[declare]\nservices = { db = \"PDAT001\" }\n";
+    let c = Config::from_toml_str(&format!("{MINIMAL}{minimal}"), &env(&[])).unwrap();
+    let names: Vec<_> = c
+        .declare
+        .unwrap()
+        .severities
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["SEV-1", "SEV-2", "SEV-3", "SEV-4"]);
+}
 
-    let bad = |extra: &str| {
-        Config::from_toml_str(&format!("{MINIMAL}\n{extra}"), &env(&[]))
-            .unwrap_err()
-            .to_string()
-    };
-    let e = bad("[[oncall_group]]\nusergroup = \"S1\"\n");
-    assert!(e.contains("oncall_group[0].schedules"), "{e}");
-    let e = bad("[[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"P\"]\nlevels = [0]\n");
-    assert!(e.contains("oncall_group[0].levels"), "{e}");
-    let e = bad(
-        "[[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"P\"]\n\
-         [[oncall_group]]\nusergroup = \"S1\"\nschedules = [\"Q\"]\n",
+#[test]
+fn bad_declare_values_name_their_key() {
+    let cases = [
+        ("[declare]\n", "declare.services"),
+        (
+            "[declare]\nservices = { \"two words\" = \"P1\" }\n",
+            "declare.services.two words",
+        ),
+        (
+            "[declare]\nservices = { db = \"\" }\n",
+            "declare.services.db",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\ndefault_service = \"api\"\n",
+            "declare.default_service",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = []\n",
+            "declare.severities",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = [{ name = \"S 1\", urgency = \"low\" }]\n",
+            "declare.severities[0].name",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = [{ name = \"S1\", urgency = \"low\" }, { name = \"s1\", urgency = \"high\" }]\n",
+            "declare.severities[1].name",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nunmapped_from = \"ops\"\n",
+            "declare.unmapped_from",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\ncolour = 1\n",
+            "declare.colour",
+        ),
+        (
+            "[policy]\ntrigger = { api = \"admin\" }\nadmins = [\"PBOSS\"]\n[declare]\nservices = { db = \"P1\" }\n",
+            "policy.trigger.api",
+        ),
+    ];
+    for (text, key) in cases {
+        let err = Config::from_toml_str(&format!("{MINIMAL}{text}"), &env(&[])).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+    }
+    let err = Config::from_toml_str(
+        &format!("{MINIMAL}[declare]\nservices = {{ db = \"P1\" }}\nseverities = [{{ name = \"S\", urgency = \"medium\" }}]\n"),
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.key.as_deref().unwrap_or("").starts_with("declare"),
+        "{err}"
     );
-    assert!(e.contains("configured twice"), "{e}");
-    let e = bad("[[handoff]]\nchannel = \"C1\"\nschedules = []\n");
-    assert!(e.contains("handoff[0].schedules"), "{e}");
-    let e = bad("[[handoff]]\nchannel = \"C1\"\nschedules = [\"P\"]\nextra = 1\n");
-    assert!(e.contains("extra"), "{e}");
-    let e = bad("[policy]\noncall = \"everyone\"\n");
-    assert!(e.contains("policy"), "{e}");
 }

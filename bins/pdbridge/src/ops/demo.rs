@@ -24,12 +24,14 @@ use tokio::net::TcpListener;
 
 use crate::app::{Options, Running};
 
+mod declare;
 mod edges;
 mod modals;
 mod oncall;
 mod steps;
 mod text;
 
+use self::declare::*;
 use self::edges::*;
 use self::modals::*;
 use self::steps::*;
@@ -183,6 +185,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         resolve(&world, &story, &mut out, &mut steps).await;
         oncall::ask(&world, &mut out, &mut steps).await;
     }
+    declare(&world, &mut out, &mut steps).await;
 
     out.line("");
     let passed = steps.iter().filter(|s| s.ok).count();
@@ -261,6 +264,7 @@ async fn build_world() -> anyhow::Result<World> {
         webhook_secrets: &[PD_WEBHOOK_SECRET],
         signing_secret: SLACK_SIGNING_SECRET,
         default_channel: CHANNEL,
+        extra: DECLARE_TOML,
         ..crate::world::WorldConfig::for_fakes(&pd, &slack)
     }
     .config()

@@ -177,16 +177,21 @@ pub fn manifest_for(url: &PublicUrl, with_groups: bool) -> Value {
             "slash_commands": [{
                 "command": SLASH_COMMAND,
                 "url": url.commands(),
-                "description": "PagerDuty bridge: help, whoami, status <incident>, oncall",
-                "usage_hint": "help | whoami | status <incident> | oncall [name | @user] [public]",
+                "description": "PagerDuty bridge: help, whoami, status <incident>, trigger, oncall",
+                "usage_hint": "help | whoami | status <incident> | trigger [<service> <severity> <title>] | oncall [name | @user] [public]",
                 "should_escape": false
-            }]
+            }],
+            "shortcuts": [crate::intake::declare::shortcut_manifest()]
         },
         "oauth_config": {
             "scopes": { "bot": bot_scopes(with_groups) }
         },
         "settings": {
-            "interactivity": { "is_enabled": true, "request_url": url.interactions() },
+            "interactivity": {
+                "is_enabled": true,
+                "request_url": url.interactions(),
+                "message_menu_options_url": url.interactions()
+            },
             "org_deploy_enabled": false,
             "socket_mode_enabled": false,
             "token_rotation_enabled": false

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ids::{EscalationPolicyId, PdUserId, ScheduleId, ServiceId};
+use ids::{EscalationPolicyId, PdUserId, ScheduleId};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -65,7 +65,6 @@ pub struct FakeSchedule {
 pub(super) struct OnCalls {
     schedules: BTreeMap<ScheduleId, FakeSchedule>,
     targets: BTreeMap<(EscalationPolicyId, u32), Vec<ScheduleId>>,
-    service_policies: BTreeMap<ServiceId, EscalationPolicyId>,
     now: Option<OffsetDateTime>,
     counter: u64,
 }
@@ -74,11 +73,6 @@ impl OnCalls {
     /// The simulated "now" of on-call computations.
     fn now(&self) -> OffsetDateTime {
         self.now.unwrap_or_else(super::now)
-    }
-
-    /// The policy set with [`FakePagerDuty::set_service_policy`], if any.
-    pub(super) fn service_policy(&self, service: &ServiceId) -> Option<&EscalationPolicyId> {
-        self.service_policies.get(service)
     }
 }
 
@@ -153,14 +147,6 @@ impl FakePagerDuty {
     /// Sets the simulated time `GET /oncalls` calls "now" (its default `since`/`until`).
     pub fn set_oncall_now(&self, now: OffsetDateTime) {
         self.state().oncall.now = Some(now);
-    }
-
-    /// Makes `policy` the escalation policy `GET /services/{id}` names for `service`.
-    pub fn set_service_policy(&self, service: &ServiceId, policy: &EscalationPolicyId) {
-        self.state()
-            .oncall
-            .service_policies
-            .insert(service.clone(), policy.clone());
     }
 
     /// A copy of a schedule.

@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod client_fake;
+mod create;
 mod models;
 mod oncall;
 mod tracing_redaction;
