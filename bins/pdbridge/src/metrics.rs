@@ -29,6 +29,9 @@ pub struct Metrics {
     api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
     card_post_failures: Family<Labels, Counter>,
+    /// Handles of `webhooks_received` for the fixed sources, so counting a request allocates no
+    /// label set and takes no lock.
+    received_by_source: [(&'static str, Counter); 3],
     /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
     pub(crate) oncall: crate::oncall::OnCallMetrics,
 }
@@ -117,8 +120,14 @@ impl Metrics {
         );
         let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
+        let received_by_source =
+            ["pagerduty", "slack_interaction", "slack_command"].map(|source| {
+                let counter = webhooks_received
+                    .get_or_create(&vec![("source", source.to_owned())])
+                    .clone();
+                (source, counter)
+            });
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
-            let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
             let _ = webhooks_rejected.get_or_create(&vec![
                 ("source", source.to_owned()),
                 ("reason", "mismatch".to_owned()),
@@ -145,12 +154,17 @@ impl Metrics {
             api_retries,
             unmapped_users,
             card_post_failures,
+            received_by_source,
             oncall,
         }
     }
 
     /// Counts a verified inbound request (`pagerduty`, `slack_interaction`, `slack_command`).
     pub fn webhook_received(&self, source: &'static str) {
+        if let Some((_, counter)) = self.received_by_source.iter().find(|(s, _)| *s == source) {
+            counter.inc();
+            return;
+        }
         self.webhooks_received
             .get_or_create(&vec![("source", source.to_owned())])
             .inc();
@@ -285,6 +299,8 @@ mod tests {
     fn renders_counters_with_labels() {
         let m = Metrics::new();
         m.webhook_received("pagerduty");
+        m.webhook_received("slack_command");
+        m.webhook_received("slack_command");
         m.webhook_rejected("slack_interaction", "mismatch");
         m.api_call("slack", "rate_limited");
         m.api_retry("slack", "rate_limited");
@@ -293,6 +309,11 @@ mod tests {
         let text = m.render();
         assert!(
             text.contains("pdbridge_webhooks_received_total{source=\"pagerduty\"} 1"),
+            "{text}"
+        );
+        // The cached per-source handles count into the registered series.
+        assert!(
+            text.contains("pdbridge_webhooks_received_total{source=\"slack_command\"} 2"),
             "{text}"
         );
         assert!(text.contains(
