@@ -193,6 +193,10 @@ where
         let state = Arc::clone(&self.state);
         let listener = self.listener;
         Box::pin(async move {
+            // The request line is copied for the log only when the log line is wanted.
+            if !tracing::enabled!(tracing::Level::INFO) {
+                return Ok(handle(&state, listener, req).await);
+            }
             let started = crate::clock::instant();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
@@ -441,12 +445,15 @@ where
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<ResponseBody> {
-    Response::builder()
-        .status(status)
-        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(body.into())))
-        .unwrap_or_else(|_| internal())
+/// A plain-text answer; a `&'static str` body and the header are used without copying.
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
