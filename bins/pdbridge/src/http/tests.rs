@@ -115,6 +115,24 @@ async fn pagerduty_signed_with_either_secret_is_accepted_202() {
 }
 
 #[tokio::test]
+async fn plain_answers_keep_their_text_and_content_type() {
+    let (app, _, _) = make(Scripted::default());
+    let sig = signing::sign_pagerduty(&PagerDutySecret::new("old"), PD_BODY);
+    let resp = app
+        .clone()
+        .oneshot(pd_request(PD_BODY, Some(sig)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        resp.headers().get(CONTENT_TYPE).unwrap(),
+        "text/plain; charset=utf-8"
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.as_ref(), b"accepted\n");
+}
+
+#[tokio::test]
 async fn pagerduty_duplicate_is_200() {
     let (app, _, metrics) = make(Scripted {
         duplicate: true,
