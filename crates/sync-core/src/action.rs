@@ -3,7 +3,7 @@
 use ids::{ChannelId, SlackUserId};
 
 use crate::cx::{Cx, as_unsent, dropped};
-use crate::state::{ExpectedEcho, Job, PendingAction, Stage, initial_stage};
+use crate::state::{ExpectedEcho, Job, KnownLevels, PendingAction, Stage, initial_stage};
 use crate::text::{self, action_line};
 use crate::{
     ActionKey, ActionKind, Actor, DropReason, Effect, EffectId, IncidentEventType, IncidentState,
@@ -320,6 +320,15 @@ impl Cx<'_> {
             (Stage::ReadLevels, Outcome::Levels(levels)) => {
                 let current = levels.current.or(st.bridge_level).unwrap_or(1);
                 let target = current + 1;
+                st.levels = Some(KnownLevels {
+                    policy: st
+                        .info
+                        .as_ref()
+                        .and_then(|i| i.escalation_policy.as_ref())
+                        .map(|e| e.id.clone()),
+                    current,
+                    max: levels.max,
+                });
                 if target > levels.max {
                     let incident = st.describe();
                     self.refuse(st, text::top_level(&incident, current, levels.max));
@@ -375,6 +384,13 @@ impl Cx<'_> {
         }
         if let Some(level) = p.level {
             st.bridge_level = Some(level);
+            if let Some(known) = st.levels.as_mut() {
+                known.current = level;
+            }
+        }
+        if matches!(p.kind, ActionKind::Reassign(_)) {
+            // A reassignment may leave the escalation path: the level is unknown again.
+            st.levels = None;
         }
         st.last_error = None;
         for echo in st.echoes.iter_mut().filter(|e| e.key == p.key) {
@@ -414,6 +430,9 @@ impl Cx<'_> {
         let level = pending.as_ref().and_then(|p| p.level);
         if let Some(level) = level {
             st.bridge_level = Some(level);
+            if let Some(known) = st.levels.as_mut() {
+                known.current = level;
+            }
         }
         if pending.is_some() {
             st.last_error = None;

@@ -44,6 +44,10 @@ pub struct CardView {
     pub escalation_policy: Option<String>,
     /// The escalation level the bridge last set, if any.
     pub escalation_level: Option<u32>,
+    /// The number of levels of the escalation policy, when the incident is known to be on its
+    /// last one: Escalate cannot succeed, so the card says so instead of offering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_level: Option<u32>,
     /// The action waiting for PagerDuty, if any.
     pub pending: Option<PendingView>,
     /// The last failure to show, such as `Acknowledge failed: …`.

@@ -357,6 +357,18 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
         env.pd.incident(&incident).unwrap().escalation_level == 2
     })
     .await;
+    // Level 2 is the policy's last: the card says so instead of offering Escalate (the
+    // escalation triggered the incident again, so Acknowledge is back).
+    env.wait(
+        "the card shows Escalate unavailable on the last level",
+        || {
+            env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+                buttons(&m) == ["Acknowledge", "Reassign", "Add note", "Resolve"]
+                    && m.blocks.to_string().contains("last level (2 of 2)")
+            })
+        },
+    )
+    .await;
 
     // Reassign via the modal → Bob.
     env.thread_line(&ts, "escalated").await;
@@ -440,9 +452,14 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     })
     .await;
 
-    // Resolve → card resolved, buttons gone, details kept.
+    // Resolve → card resolved, buttons gone but Open in PagerDuty, details kept.
     env.thread_line(&ts, "note").await;
     env.settled(&ts).await;
+    // After the reassignment the level is unknown again: Escalate is offered once more.
+    assert_eq!(
+        buttons(&env.slack.message(&env.channel(), &ts).unwrap()),
+        ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+    );
     env.click(ALICE, &ts, "pdbridge_resolve").await;
     env.wait("PagerDuty resolved", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
@@ -451,7 +468,7 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.wait("the card shows Resolved without buttons", || {
         env.slack
             .message(&env.channel(), &ts)
-            .is_some_and(|m| m.text.contains("Resolved") && buttons(&m).is_empty())
+            .is_some_and(|m| m.text.contains("Resolved") && buttons(&m) == ["Open in PagerDuty"])
     })
     .await;
     let card = env.slack.message(&env.channel(), &ts).unwrap();
@@ -838,7 +855,7 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let card = env.slack.message(&env.channel(), &ts).unwrap();
     assert!(card.text.contains("Resolved"), "{}", card.text);
-    assert!(buttons(&card).is_empty());
+    assert_eq!(buttons(&card), ["Open in PagerDuty"]);
     assert_eq!(
         env.cards().len(),
         1,
@@ -1072,13 +1089,30 @@ async fn titles_with_slack_markup_are_escaped_in_cards_and_replies() {
     let incident = env.pd.trigger_incident(title, &env.policy);
     let card = env.card_posted("Deploy &lt;!channel&gt;").await;
     let ts = card.ts.clone();
+    // Bob's Slack still shows the triggered card (the acknowledged one offers no Acknowledge):
+    // his click is built from it and arrives after Alice's acknowledgement.
+    let bob_click = env
+        .slack
+        .block_actions_payload(
+            &SlackUserId::new(BOB),
+            &env.channel(),
+            &ts,
+            "pdbridge_ack",
+            None,
+        )
+        .unwrap();
     env.click(ALICE, &ts, "pdbridge_ack").await;
     env.wait("PagerDuty acknowledged", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
     })
     .await;
     env.settled(&ts).await;
-    env.click(BOB, &ts, "pdbridge_ack").await;
+    let shown = env.slack.message(&env.channel(), &ts).unwrap();
+    assert!(!buttons(&shown).contains(&"Acknowledge".to_owned()));
+    let reply = fakes::slack::send_interaction(&env.interactions(), &env.secret(), &bob_click)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
     env.wait("Bob is told it is already acknowledged", || {
         env.told(BOB, "already acknowledged")
     })

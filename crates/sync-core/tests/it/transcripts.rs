@@ -565,20 +565,20 @@ fn b7_escalate_bumps_one_level_and_refuses_at_the_top() {
         > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: Some(1), max: 2 })
           PdMutation Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3 From=harsh@example.com Escalate { level: 2 }
         > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3: Done
-          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2
         > done Q3B15VLMF3ASBD/card4: Done
         > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
           PostThread Q3B15VLMF3ASBD/thread5 under 1548261231.000200: ["<@U12345678> escalated to level 2"]
         > done Q3B15VLMF3ASBD/thread5: Done
         > Escalate again
           PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1 Incident
-          UpdateCard Q3B15VLMF3ASBD/card6 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 pending="Escalating… requested by <@U12345678>"
+          UpdateCard Q3B15VLMF3ASBD/card6 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2 pending="Escalating… requested by <@U12345678>"
         > done Q3B15VLMF3ASBD/card6: Done
         > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1: PdIncident(Triggered)
           PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2 EscalationLevels { policy: EscalationPolicyId("P1EUYO0") }
         > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: None, max: 2 })
           Ephemeral Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/reply7 to U12345678: "#5 Critical: Checkout API High Latency is already at the top escalation level (2 of 2), so there is no level to escalate to."
-          UpdateCard Q3B15VLMF3ASBD/card8 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+          UpdateCard Q3B15VLMF3ASBD/card8 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2
           Dropped Q3B15VLMF3ASBD TopLevel
     "##]].assert_eq(&t.log);
 }
