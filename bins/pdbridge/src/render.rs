@@ -22,7 +22,7 @@ mod modal;
 
 use self::actions::{actions_or_resolved, button_url};
 
-pub use self::modal::{ModalContext, note_modal, reassign_modal};
+pub use self::modal::{ModalContext, note_modal, reassign_modal, urgency_modal};
 
 /// `action_id` of the Acknowledge button.
 pub const ACTION_ACK: &str = "pdbridge_ack";
@@ -36,11 +36,23 @@ pub const ACTION_NOTE: &str = "pdbridge_note";
 pub const ACTION_RESOLVE: &str = "pdbridge_resolve";
 /// `action_id` of the Open in PagerDuty link button (its click needs no answer but the 200).
 pub const ACTION_OPEN: &str = "pdbridge_open";
+/// `action_id` of the More actions overflow menu; the choice is its option's `value`.
+pub const ACTION_MORE: &str = "pdbridge_more";
+/// More actions `value`: change the urgency to high (opens the confirming modal).
+pub const MORE_URGENCY_HIGH: &str = "urgency_high";
+/// More actions `value`: change the urgency to low (opens the confirming modal).
+pub const MORE_URGENCY_LOW: &str = "urgency_low";
+/// More actions `value` of Open in PagerDuty (a link: its choice needs no answer but the 200).
+pub const MORE_OPEN: &str = "open";
 
 /// `callback_id` of the note modal.
 pub const CALLBACK_NOTE: &str = "pdbridge_note";
 /// `callback_id` of the reassign modal.
 pub const CALLBACK_REASSIGN: &str = "pdbridge_reassign";
+/// `callback_id` of the modal confirming a change to high urgency.
+pub const CALLBACK_URGENCY_HIGH: &str = "pdbridge_urgency_high";
+/// `callback_id` of the modal confirming a change to low urgency.
+pub const CALLBACK_URGENCY_LOW: &str = "pdbridge_urgency_low";
 /// `block_id` of the note text input.
 pub const NOTE_BLOCK: &str = "note";
 /// `action_id` of the note text input.
@@ -373,7 +385,7 @@ mod tests {
             .iter()
             .filter(|b| b["type"] == "actions")
             .flat_map(|b| b["elements"].as_array().unwrap().clone())
-            .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+            .filter_map(|e| e["text"]["text"].as_str().map(str::to_owned))
             .collect()
     }
 

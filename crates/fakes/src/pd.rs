@@ -54,6 +54,8 @@ use tokio::sync::mpsc;
 
 use crate::http::{Handler, RecordedRequest, Reply, Server};
 
+mod more;
+
 /// The fake's web UI host, used in `html_url` fields.
 const HTML_BASE: &str = "https://fake.pagerduty.com";
 /// The API host used in `self` fields (always the real one, like PagerDuty's payloads).
@@ -1659,7 +1661,11 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
             }
         }
     }
-    if events.is_empty() {
+    let urgency_changed = match more::apply_urgency(&mut incident, changes) {
+        Ok(changed) => changed,
+        Err(reply) => return (*reply, Vec::new()),
+    };
+    if events.is_empty() && !urgency_changed {
         return (
             bad_request(2001, "Invalid Input Provided", &["no change requested"]),
             Vec::new(),

@@ -23,16 +23,19 @@ pub enum Action {
     Escalate,
     /// Resolve.
     Resolve,
+    /// Change the urgency.
+    Urgency,
 }
 
 impl Action {
     /// Every action, in card order.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Ack,
         Action::Escalate,
         Action::Reassign,
         Action::Note,
         Action::Resolve,
+        Action::Urgency,
     ];
 
     /// The config key and audit name (`ack`, `note`, …).
@@ -43,6 +46,7 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Urgency => "urgency",
         }
     }
 
@@ -54,6 +58,7 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Urgency => "change the urgency of",
         }
     }
 }
@@ -66,6 +71,7 @@ impl From<ids::Verb> for Action {
             ids::Verb::Reassign => Action::Reassign,
             ids::Verb::Escalate => Action::Escalate,
             ids::Verb::Resolve => Action::Resolve,
+            ids::Verb::ChangeUrgency => Action::Urgency,
         }
     }
 }
@@ -185,9 +191,9 @@ fn team_member() -> Rule {
 
 /// The `[policy]` section: a rule per action and the admins list.
 ///
-/// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate` and `resolve` are
-/// `team_member` (which any mapped user passes on an incident with no team anywhere, and only
-/// members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
+/// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate`, `resolve` and
+/// `urgency` are `team_member` (which any mapped user passes on an incident with no team
+/// anywhere, and only members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
 /// rejected at load, because nobody could ever perform that action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPolicyConfig")]
@@ -202,6 +208,8 @@ pub struct PolicyConfig {
     pub escalate: Rule,
     /// Rule for Resolve.
     pub resolve: Rule,
+    /// Rule for Change urgency (More actions).
+    pub urgency: Rule,
     /// Users who pass every rule.
     pub admins: Vec<AdminRef>,
 }
@@ -219,6 +227,8 @@ struct RawPolicyConfig {
     escalate: Rule,
     #[serde(default = "team_member")]
     resolve: Rule,
+    #[serde(default = "team_member")]
+    urgency: Rule,
     #[serde(default)]
     admins: Vec<AdminRef>,
 }
@@ -233,6 +243,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             reassign: raw.reassign,
             escalate: raw.escalate,
             resolve: raw.resolve,
+            urgency: raw.urgency,
             admins: raw.admins,
         };
         config.validate()?;
@@ -248,6 +259,7 @@ impl Default for PolicyConfig {
             reassign: Rule::TeamMember,
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
+            urgency: Rule::TeamMember,
             admins: Vec::new(),
         }
     }
@@ -262,6 +274,7 @@ impl PolicyConfig {
             Action::Reassign => self.reassign,
             Action::Escalate => self.escalate,
             Action::Resolve => self.resolve,
+            Action::Urgency => self.urgency,
         }
     }
 

@@ -319,6 +319,17 @@ impl PdClient {
         self.update(id, from, IncidentUpdate::escalate(level)).await
     }
 
+    /// Changes the urgency to `urgency` as `from`.
+    pub async fn change_urgency(
+        &self,
+        id: &IncidentId,
+        from: &Email,
+        urgency: crate::rest::Urgency,
+    ) -> Result<Updated, Error> {
+        self.update(id, from, IncidentUpdate::urgency(urgency))
+            .await
+    }
+
     /// Reassigns to `users` as `from`.
     pub async fn reassign(
         &self,

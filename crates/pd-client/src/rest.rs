@@ -281,6 +281,9 @@ pub struct IncidentUpdate {
     /// The new assignments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignments: Option<Vec<AssignmentRequest>>,
+    /// The new urgency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<Urgency>,
 }
 
 /// One assignment in an update request: `{"assignee": {"id", "type": "user_reference"}}`.
@@ -298,6 +301,15 @@ impl IncidentUpdate {
             resolution: None,
             escalation_level: None,
             assignments: None,
+            urgency: None,
+        }
+    }
+
+    /// Change the urgency.
+    pub fn urgency(urgency: Urgency) -> Self {
+        Self {
+            urgency: Some(urgency),
+            ..Self::empty()
         }
     }
 

@@ -7,7 +7,7 @@ use crate::state::{ExpectedEcho, Job, KnownLevels, PendingAction, Stage, initial
 use crate::text::{self, action_line};
 use crate::{
     ActionKey, ActionKind, Actor, DropReason, Effect, EffectId, IncidentEventType, IncidentState,
-    Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp,
+    Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp, Urgency,
 };
 
 impl Cx<'_> {
@@ -57,6 +57,11 @@ impl Cx<'_> {
                 return Some(DropReason::AlreadyInState);
             }
             (ActionKind::AddNote(_), _) => {}
+            (ActionKind::ChangeUrgency(_), Some(Status::Resolved)) => {
+                let text = text::resolved_no_more_actions(&incident, &what);
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::Resolved);
+            }
             (_, Some(Status::Resolved)) => {
                 let text = text::would_reopen(&incident, &what);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
@@ -146,6 +151,9 @@ impl Cx<'_> {
                         level: p.level.unwrap_or(2),
                     },
                     ActionKind::Reassign(to) => Mutation::Reassign { to: to.clone() },
+                    ActionKind::ChangeUrgency(urgency) => {
+                        Mutation::ChangeUrgency { urgency: *urgency }
+                    }
                     ActionKind::AddNote(content) => Mutation::AddNote {
                         content: content.clone(),
                     },
@@ -207,7 +215,10 @@ impl Cx<'_> {
         };
         if !matches!(
             p.kind,
-            ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_)
+            ActionKind::Acknowledge
+                | ActionKind::Escalate
+                | ActionKind::Reassign(_)
+                | ActionKind::ChangeUrgency(_)
         ) {
             return;
         }
@@ -294,7 +305,12 @@ impl Cx<'_> {
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
-                    self.refuse(st, text::resolved_in_pagerduty(&incident, what));
+                    let text = if matches!(kind, ActionKind::ChangeUrgency(_)) {
+                        text::resolved_no_more_actions(&incident, what)
+                    } else {
+                        text::resolved_in_pagerduty(&incident, what)
+                    };
+                    self.refuse(st, text);
                     return Some(DropReason::Resolved);
                 }
                 if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
@@ -381,6 +397,9 @@ impl Cx<'_> {
                     synthesize_status(st, status, sent_at);
                 }
             }
+        }
+        if let ActionKind::ChangeUrgency(urgency) = p.kind {
+            synthesize_urgency(st, urgency, sent_at);
         }
         if let Some(level) = p.level {
             st.bridge_level = Some(level);
@@ -508,6 +527,18 @@ pub(crate) fn target_status(kind: &ActionKind) -> Option<Status> {
         ActionKind::Acknowledge => Some(Status::Acknowledged),
         ActionKind::Resolve => Some(Status::Resolved),
         _ => None,
+    }
+}
+
+/// Shows an urgency PagerDuty confirmed, when the data applied does not show it yet (no
+/// webhook follows an urgency change, and its answer may not be newer than the last event on
+/// PagerDuty's whole-second clock): as of the data already applied, like [`synthesize_status`].
+fn synthesize_urgency(st: &mut IncidentState, urgency: Urgency, sent_at: Timestamp) {
+    if let Some(mut info) = st.info.clone().filter(|i| i.urgency != Some(urgency)) {
+        info.urgency = Some(urgency);
+        info.as_of = None;
+        let at = st.data_at.unwrap_or(sent_at);
+        st.apply_read_at(info, at);
     }
 }
 

@@ -78,6 +78,8 @@ pub enum LineKind {
     Note,
     /// A responder was requested or replied.
     Responder,
+    /// The urgency changed.
+    Urgency,
     /// A status update was published.
     StatusUpdate,
     /// Resolved.
@@ -130,6 +132,11 @@ pub enum Mutation {
         /// The note text.
         content: String,
     },
+    /// `PUT /incidents/{id}` with `urgency`.
+    ChangeUrgency {
+        /// The new urgency.
+        urgency: Urgency,
+    },
 }
 
 impl Mutation {
@@ -141,6 +148,7 @@ impl Mutation {
             Mutation::Escalate { .. } => ids::Verb::Escalate,
             Mutation::Reassign { .. } => ids::Verb::Reassign,
             Mutation::AddNote { .. } => ids::Verb::AddNote,
+            Mutation::ChangeUrgency { .. } => ids::Verb::ChangeUrgency,
         }
     }
 }

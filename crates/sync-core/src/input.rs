@@ -8,7 +8,7 @@ use ids::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp};
+use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp, Urgency};
 
 /// What a PagerDuty event says, already translated from wire JSON by the caller.
 // Inputs are built once and moved; boxing the incident would only add noise for callers.
@@ -136,6 +136,8 @@ pub enum ActionKind {
     AddNote(String),
     /// Resolve the incident.
     Resolve,
+    /// Change the urgency to this one.
+    ChangeUrgency(Urgency),
 }
 
 impl ActionKind {
@@ -147,10 +149,11 @@ impl ActionKind {
             ActionKind::Reassign(_) => ids::Verb::Reassign,
             ActionKind::AddNote(_) => ids::Verb::AddNote,
             ActionKind::Resolve => ids::Verb::Resolve,
+            ActionKind::ChangeUrgency(_) => ids::Verb::ChangeUrgency,
         }
     }
 
-    /// A short stable name: `acknowledge`, `escalate`, `reassign`, `add_note`, `resolve`.
+    /// A short stable name ([`ids::Verb::as_str`]).
     pub fn name(&self) -> &'static str {
         self.verb().as_str()
     }
@@ -163,6 +166,7 @@ impl ActionKind {
             ActionKind::Reassign(_) => "Reassigning",
             ActionKind::AddNote(_) => "Adding note",
             ActionKind::Resolve => "Resolving",
+            ActionKind::ChangeUrgency(_) => "Changing urgency",
         }
     }
 }

@@ -442,9 +442,10 @@ impl Job {
 
 pub(crate) fn initial_stage(kind: &ActionKind) -> Stage {
     match kind {
-        ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_) => {
-            Stage::ReadIncident
-        }
+        ActionKind::Acknowledge
+        | ActionKind::Escalate
+        | ActionKind::Reassign(_)
+        | ActionKind::ChangeUrgency(_) => Stage::ReadIncident,
         ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
     }
 }

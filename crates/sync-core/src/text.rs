@@ -6,7 +6,7 @@ use ids::{IncidentId, PdUserId, SlackUserId};
 
 use crate::{
     ActionKind, IncidentEventType, IncidentSnapshot, LineActor, LineKind, Outcome, PdUserRef,
-    TimelineLine,
+    TimelineLine, Urgency,
 };
 
 /// The display names of `users`, comma-separated.
@@ -117,12 +117,22 @@ pub(crate) fn action_line(
             format!("reassigned to {}", assignee_name(to)),
         ),
         ActionKind::AddNote(content) => (LineKind::Note, note_added(content)),
+        ActionKind::ChangeUrgency(urgency) => (LineKind::Urgency, urgency_changed(*urgency)),
     };
     TimelineLine {
         kind: line_kind,
         actor: Some(LineActor::Slack(slack.clone())),
         text,
     }
+}
+
+/// The thread line of an urgency change, after the actor: `changed urgency to low`.
+pub(crate) fn urgency_changed(urgency: Urgency) -> String {
+    let name = match urgency {
+        Urgency::High => "high",
+        Urgency::Low => "low",
+    };
+    format!("changed urgency to {name}")
 }
 
 /// How replies name an incident: `#number title`, else its title, else its id.
@@ -224,6 +234,14 @@ pub(crate) fn would_reopen(incident: &str, what: &str) -> String {
     format!(
         "{incident} is resolved, and {what} would reopen it in PagerDuty, so the \
          bridge did not send it. Reopen it in PagerDuty first if that is intended."
+    )
+}
+
+/// The reply to a More actions item (which would not reopen the incident) on a resolved one.
+pub(crate) fn resolved_no_more_actions(incident: &str, what: &str) -> String {
+    format!(
+        "{incident} is resolved in PagerDuty, so the bridge did not send {what}: a resolved \
+         incident takes no more actions from Slack."
     )
 }
 

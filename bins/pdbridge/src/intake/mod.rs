@@ -44,6 +44,11 @@ pub enum StoredKind {
         /// The chosen Slack user.
         to: SlackUserId,
     },
+    /// Change the urgency, confirmed in its modal.
+    Urgency {
+        /// The new urgency.
+        to: sync_core::Urgency,
+    },
 }
 
 impl StoredKind {
@@ -55,6 +60,7 @@ impl StoredKind {
             StoredKind::Resolve => ids::Verb::Resolve,
             StoredKind::Note { .. } => ids::Verb::AddNote,
             StoredKind::Reassign { .. } => ids::Verb::Reassign,
+            StoredKind::Urgency { .. } => ids::Verb::ChangeUrgency,
         }
     }
 

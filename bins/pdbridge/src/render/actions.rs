@@ -2,12 +2,13 @@
 //! Escalate unless on the last level, and on a resolved incident only Open in PagerDuty.
 
 use slack_client::blocks::{
-    Block, ButtonStyle, ConfirmDialog, Element, Text, char_len, limits, truncate_plain,
+    Block, ButtonStyle, ConfirmDialog, Element, MenuOption, Text, char_len, limits, truncate_plain,
 };
-use sync_core::{CardView, Status};
+use sync_core::{CardView, Status, Urgency};
 
 use super::{
-    ACTION_ACK, ACTION_ESCALATE, ACTION_NOTE, ACTION_OPEN, ACTION_REASSIGN, ACTION_RESOLVE, framed,
+    ACTION_ACK, ACTION_ESCALATE, ACTION_MORE, ACTION_NOTE, ACTION_OPEN, ACTION_REASSIGN,
+    ACTION_RESOLVE, MORE_OPEN, MORE_URGENCY_HIGH, MORE_URGENCY_LOW, framed,
 };
 
 /// The incident's page as a button's `url` (not `mrkdwn`, so not escaped): a web address
@@ -79,6 +80,7 @@ pub(super) fn actions_or_resolved(
         Element::button(ACTION_NOTE, "Add note", value),
         resolve,
     ]);
+    elements.extend(more_actions(card, url));
     let mut blocks = Vec::with_capacity(2);
     if let Some(levels) = card.last_level {
         blocks.push(escalate_unavailable(levels));
@@ -96,6 +98,32 @@ fn escalate_unavailable(levels: u32) -> Block {
     ))
 }
 
+/// The More actions overflow menu of an open incident: Change urgency (to the other one) and
+/// Open in PagerDuty (a link), when there are at least the two options Slack requires.
+fn more_actions(card: &CardView, url: Option<String>) -> Option<Element> {
+    let item = |label: &str, value: &str| MenuOption {
+        text: Text::plain(label),
+        value: Some(value.to_owned()),
+        url: None,
+    };
+    let mut options = Vec::with_capacity(2);
+    match card.urgency {
+        Some(Urgency::High) => options.push(item("Change urgency to low", MORE_URGENCY_LOW)),
+        Some(Urgency::Low) => options.push(item("Change urgency to high", MORE_URGENCY_HIGH)),
+        None => {}
+    }
+    if let Some(url) = url {
+        options.push(MenuOption {
+            url: Some(url),
+            ..item("Open in PagerDuty", MORE_OPEN)
+        });
+    }
+    (options.len() >= 2).then(|| Element::Overflow {
+        action_id: ACTION_MORE.to_owned(),
+        options,
+    })
+}
+
 /// The link button to the incident's page.
 fn open_button(url: String) -> Element {
     Element::Button {
@@ -105,5 +133,71 @@ fn open_button(url: String) -> Element {
         style: None,
         confirm: None,
         url: Some(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ids::{ChannelId, IncidentId, MessageTs, PdUserId};
+    use sync_core::{CardView, Named, Status, Urgency};
+
+    use super::super::{CALLBACK_URGENCY_LOW, ModalContext, card, urgency_modal};
+    use super::*;
+
+    fn base() -> CardView {
+        CardView {
+            incident: IncidentId::new("Q1ABCDEF"),
+            number: Some(42),
+            title: "Database down".to_owned(),
+            html_url: Some("https://example.pagerduty.com/incidents/Q1ABCDEF".to_owned()),
+            status: Status::Triggered,
+            urgency: Some(Urgency::High),
+            priority: None,
+            service: None,
+            assignees: vec![Named::new(PdUserId::new("PALICE"), "Alice Example")],
+            escalation_policy: None,
+            escalation_level: None,
+            last_level: None,
+            pending: None,
+            last_error: None,
+            resolved: false,
+            minimal: false,
+        }
+    }
+
+    #[test]
+    fn more_actions_offer_the_other_urgency_and_the_link() {
+        let overflow = |v: &CardView| {
+            serde_json::to_value(card(v)).unwrap()["blocks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+                .find(|e| e["type"] == "overflow")
+        };
+        let mut v = base();
+        let menu = overflow(&v).unwrap();
+        assert_eq!(menu["action_id"], ACTION_MORE);
+        assert_eq!(menu["options"][0]["value"], MORE_URGENCY_LOW);
+        assert_eq!(
+            menu["options"][1]["url"],
+            "https://example.pagerduty.com/incidents/Q1ABCDEF"
+        );
+        v.urgency = Some(Urgency::Low);
+        assert_eq!(
+            overflow(&v).unwrap()["options"][0]["value"],
+            MORE_URGENCY_HIGH
+        );
+        // Slack requires two options: with one left there is no menu.
+        v.html_url = None;
+        assert!(overflow(&v).is_none());
+        let ctx = ModalContext {
+            incident: IncidentId::new("Q1ABCDEF"),
+            channel: Some(ChannelId::new("C0INC")),
+            ts: Some(MessageTs::new("1700000000.000100")),
+        };
+        let modal = urgency_modal(&ctx, "DB <down>", Urgency::Low);
+        assert_eq!(modal.callback_id.as_deref(), Some(CALLBACK_URGENCY_LOW));
+        insta::assert_json_snapshot!("modal_urgency_low", modal);
     }
 }

@@ -1,4 +1,4 @@
-//! The Add note and Reassign modals, and the context they carry back.
+//! The Add note, Reassign and Change urgency modals, and the context they carry back.
 
 use ids::{ChannelId, IncidentId, MessageTs};
 use serde::{Deserialize, Serialize};
@@ -79,5 +79,28 @@ pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
             )),
         },
     ];
+    view
+}
+
+/// The modal that confirms Change urgency (More actions) to `to`: a question and a submit
+/// button, no input; the target is in the `callback_id`.
+pub fn urgency_modal(ctx: &ModalContext, title: &str, to: Urgency) -> View {
+    let (callback, name) = match to {
+        Urgency::High => (CALLBACK_URGENCY_HIGH, "high"),
+        Urgency::Low => (CALLBACK_URGENCY_LOW, "low"),
+    };
+    let mut view = View::modal("Change urgency");
+    view.callback_id = Some(callback.to_owned());
+    view.submit = Some(Text::plain(format!("Make it {name}")));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![Block::section(framed(
+        "Change the urgency of *",
+        title,
+        &format!(
+            "* to *{name}* in PagerDuty? PagerDuty notifies responders by the new urgency's rules."
+        ),
+        limits::SECTION_TEXT,
+    ))];
     view
 }

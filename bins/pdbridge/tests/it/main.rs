@@ -8,6 +8,7 @@ mod common;
 mod e2e_cli;
 mod e2e_identity;
 mod e2e_lifecycle;
+mod e2e_more;
 mod e2e_oneshot;
 mod e2e_reconcile_resolved;
 mod ops_check;

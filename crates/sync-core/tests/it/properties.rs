@@ -423,6 +423,12 @@ impl World {
                 };
                 self.queue(id, kind, agent);
             }
+            Mutation::ChangeUrgency { .. } => {
+                // No webhook follows an urgency change; the clicks generated here never ask.
+                if w.status == Status::Resolved {
+                    return Err("1001 Incident Already Resolved".into());
+                }
+            }
         }
         Ok(true)
     }
@@ -571,6 +577,7 @@ fn mutation_name(mutation: &Mutation) -> &'static str {
         Mutation::Escalate { .. } => "escalate",
         Mutation::Reassign { .. } => "reassign",
         Mutation::AddNote { .. } => "add_note",
+        Mutation::ChangeUrgency { .. } => "change_urgency",
     }
 }
 

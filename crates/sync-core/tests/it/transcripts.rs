@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use expect_test::expect;
-use sync_core::{ActionKind, EscalationLevels, Input, Outcome};
+use sync_core::{ActionKind, EscalationLevels, Input, Outcome, Urgency};
 
 const CARD_TS: &str = "1548261231.000200";
 
@@ -1135,4 +1135,70 @@ fn a_post_or_note_that_may_have_been_sent_is_looked_for_before_it_is_sent_again(
           PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2 From=pig208@example.com (first look for it since 1622814611300ms) AddNote { content: "Rolling back." }
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2: Done
     "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn change_urgency_reads_first_is_sent_as_the_clicker_and_refused_once_resolved() {
+    let mut t = triggered_and_posted();
+    t.advance(5_000).click(
+        "Change urgency to low by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangeUrgency(Urgency::Low),
+            "1548426417.840180",
+        ),
+    );
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    t.done("card2", Outcome::Done);
+    // PagerDuty answers without the incident, and no webhook follows an urgency change.
+    t.advance(300).done("change_urgency2", Outcome::Done);
+    t.done("card3", Outcome::Done);
+    t.tick();
+    t.done("thread4", Outcome::Done);
+    t.pd(
+        "incident.resolved",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T13:51:00.000Z",
+        ),
+    );
+    t.advance(5_000).click(
+        "Change urgency to high on the resolved incident",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangeUrgency(Urgency::High),
+            "1548426499.840180",
+        ),
+    );
+    expect![[r##"
+        > Change urgency to low by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Changing urgency… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/change_urgency2 From=pig208@example.com ChangeUrgency { urgency: Low }
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/change_urgency2: Done
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" urgency=low
+        > done PQ1K5C8/card3: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["<@UA8RXUSPL> changed urgency to low"]
+        > done PQ1K5C8/thread4: Done
+        > incident.resolved
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+        > Change urgency to high on the resolved incident
+          Ephemeral PQ1K5C8/1548426499.840180:UA8RXUSPL:change_urgency/reply6 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, so the bridge did not send change urgency: a resolved incident takes no more actions from Slack."
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
 }

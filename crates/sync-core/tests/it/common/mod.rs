@@ -242,6 +242,9 @@ pub fn card_line(card: &CardView) -> String {
     if let Some(level) = card.escalation_level {
         write!(line, " level={level}").unwrap();
     }
+    if card.urgency == Some(sync_core::Urgency::Low) {
+        line.push_str(" urgency=low");
+    }
     if let Some(levels) = card.last_level {
         write!(line, " last-level={levels}").unwrap();
     }

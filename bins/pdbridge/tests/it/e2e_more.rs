@@ -1,0 +1,158 @@
+//! The card's More actions menu end to end: Change urgency through its confirming modal, with
+//! the clicker's `From`, its own policy key, and no change on a resolved incident.
+
+use fakes::pd::Status as PdStatus;
+use fakes::slack::FakeView;
+use ids::{IncidentId, MessageTs, SlackUserId};
+use serde_json::Value;
+
+use super::e2e_lifecycle::reqwest_free_get;
+use super::e2e_lifecycle::{ALICE, BOB, Env, buttons};
+
+/// The `(From, body)` of every urgency change PagerDuty received for `incident`.
+fn urgency_puts(env: &Env, incident: &IncidentId) -> Vec<(String, Value)> {
+    env.pd
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::PUT && r.path == format!("/incidents/{incident}"))
+        .map(|r| (r.header("from").unwrap_or("").to_owned(), r.json()))
+        .filter(|(_, body)| body.pointer("/incident/urgency").is_some())
+        .collect()
+}
+
+/// Chooses a More actions item on the card as `user` and returns the modal it opened.
+async fn choose(env: &Env, user: &str, ts: &MessageTs, value: &str) -> FakeView {
+    let opened = env.slack.views().len();
+    let reply = env
+        .slack
+        .choose(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(user),
+            &env.channel(),
+            ts,
+            "pdbridge_more",
+            value,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    env.wait("the modal opened", || env.slack.views().len() > opened)
+        .await;
+    env.slack.views().last().unwrap().clone()
+}
+
+async fn submit(env: &Env, user: &str, view: &FakeView) {
+    let reply = env
+        .slack
+        .submit_view(
+            &env.interactions(),
+            &env.secret(),
+            &SlackUserId::new(user),
+            &view.id,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+}
+
+fn overflow_values(env: &Env, ts: &MessageTs) -> Vec<String> {
+    let card = env.slack.message(&env.channel(), ts).unwrap();
+    card.blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["type"] == "overflow")
+        .flat_map(|e| e["options"].as_array().cloned().unwrap_or_default())
+        .filter_map(|o| o["value"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_urgency_is_confirmed_sent_as_the_clicker_and_shown_once() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    assert_eq!(overflow_values(&env, &ts), ["urgency_low", "open"]);
+
+    let view = choose(&env, ALICE, &ts, "urgency_low").await;
+    assert_eq!(view.view["callback_id"], "pdbridge_urgency_low");
+    assert!(
+        urgency_puts(&env, &incident).is_empty(),
+        "nothing before the confirm"
+    );
+    submit(&env, ALICE, &view).await;
+    env.wait("PagerDuty has low urgency", || {
+        env.pd.incident(&incident).unwrap().urgency == "low"
+    })
+    .await;
+    let puts = urgency_puts(&env, &incident);
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert_eq!(puts[0].0, "alice@example.com");
+    assert_eq!(puts[0].1.pointer("/incident/urgency"), Some(&"low".into()));
+    env.thread_line(&ts, "changed urgency to low").await;
+    env.settled(&ts).await;
+    env.wait("the card shows low urgency", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.blocks.to_string().contains("*Urgency:*\\nLow"))
+    })
+    .await;
+    // The menu now offers the way back.
+    assert_eq!(overflow_values(&env, &ts), ["urgency_high", "open"]);
+    let lines = env
+        .slack
+        .thread(&env.channel(), &ts)
+        .iter()
+        .filter(|m| m.text.contains("changed urgency"))
+        .count();
+    assert_eq!(lines, 1, "one thread line");
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.contains("pdbridge_actions_total{kind=\"change_urgency\",result=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_urgency_has_its_own_policy_key() {
+    let mut env = Env::new("[policy]\nurgency = \"admin\"\nadmins = [\"U1ALICE\"]\n").await;
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    let view = choose(&env, BOB, &ts, "urgency_low").await;
+    submit(&env, BOB, &view).await;
+    env.wait("Bob is told why", || env.told(BOB, "change urgency"))
+        .await;
+    assert!(urgency_puts(&env, &incident).is_empty());
+    assert_eq!(env.pd.incident(&incident).unwrap().urgency, "high");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_urgency_on_a_resolved_incident_sends_nothing() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    // Alice opens the confirm, then the incident is resolved before she submits it.
+    let view = choose(&env, ALICE, &ts, "urgency_low").await;
+    env.click(ALICE, &ts, "pdbridge_resolve").await;
+    env.wait("PagerDuty resolved", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
+    })
+    .await;
+    env.settled(&ts).await;
+    assert_eq!(
+        buttons(&env.slack.message(&env.channel(), &ts).unwrap()),
+        ["Open in PagerDuty"]
+    );
+    submit(&env, ALICE, &view).await;
+    env.wait("Alice is told it is resolved", || {
+        env.told(ALICE, "no more actions from Slack")
+    })
+    .await;
+    assert!(urgency_puts(&env, &incident).is_empty());
+    env.stop().await;
+}
