@@ -85,6 +85,7 @@ impl Bridge {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
+            declare_wake: Notify::new(),
         });
         let writer = Writer::start(Arc::clone(&ctx), parts.engine, parts.limits)?;
         let bridge = Arc::new(Self { ctx, writer });

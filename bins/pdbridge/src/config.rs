@@ -18,9 +18,11 @@ use url::Url;
 
 use identity::{CacheTtls, Overrides, PolicyConfig};
 
+mod declare;
 mod raw;
 mod values;
 
+pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 use self::raw::*;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
@@ -77,6 +79,8 @@ pub struct Config {
     /// The `[identity_cache]` table; `facts_ttl_secs` also from
     /// `PDBRIDGE_IDENTITY_FACTS_TTL_SECS`.
     pub identity_cache: CacheTtls,
+    /// The `[declare]` table; `None` turns `/pd trigger` off.
+    pub declare: Option<DeclareConfig>,
 }
 
 /// The `[server]` table.
@@ -473,6 +477,7 @@ impl Config {
             ));
         }
 
+        let declare = declare::validate(raw.declare, raw.policy.trigger.service_names())?;
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -501,6 +506,7 @@ impl Config {
             identity: raw.identity,
             policy: raw.policy,
             identity_cache,
+            declare,
         })
     }
 }

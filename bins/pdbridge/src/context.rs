@@ -27,6 +27,8 @@ pub struct Context {
     pub(crate) inbox_wake: Notify,
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
+    /// Wakes the declare loop when a declaration was stored.
+    pub(crate) declare_wake: Notify,
 }
 
 impl std::fmt::Debug for Context {

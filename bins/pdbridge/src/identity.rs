@@ -283,7 +283,7 @@ impl Identity {
     }
 
     /// Maps `slack_user` once the home workspace is known.
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         slack_user: &SlackUserId,
         team: Option<&SlackTeamId>,

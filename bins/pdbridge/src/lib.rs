@@ -25,6 +25,7 @@ pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod declare;
 pub mod dispatch;
 pub mod http;
 pub mod identity;

@@ -141,7 +141,7 @@ fn display_title(card: &CardView) -> String {
 
 /// The incident's page as a link target, when it is a web address: anything else (such as
 /// `!channel` or `@U123`) would turn the link into a mention.
-fn link_target(url: &str) -> Option<String> {
+pub(crate) fn link_target(url: &str) -> Option<String> {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let web = lower.starts_with("https://") || lower.starts_with("http://");
     let target = escape(url).replace('|', "%7C");
@@ -246,6 +246,13 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         accessory: None,
     });
 
+    if let Some(declared) = &card.declared {
+        let text = engine_text(&declared.text, std::slice::from_ref(&declared.by));
+        blocks.push(Block::context(truncate_mrkdwn(
+            &format!(":loudspeaker: {text}"),
+            limits::TEXT,
+        )));
+    }
     if let Some(pending) = &card.pending {
         let text = engine_text(&pending.text, std::slice::from_ref(&pending.requested_by));
         blocks.push(Block::context(truncate_mrkdwn(
@@ -368,6 +375,7 @@ mod tests {
             last_level: None,
             pending: None,
             last_error: None,
+            declared: None,
             resolved: false,
             minimal: false,
         }

@@ -130,11 +130,21 @@ fn element(value: &Value, at: &str) -> Check {
             placeholder(value)?;
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }
-        "static_select" => {
+        "static_select" | "multi_static_select" => {
             placeholder(value)?;
             let options = items(&value["options"], &format!("{at}/options"), 1, 100)?;
             for (i, o) in options.iter().enumerate() {
                 option(o, &format!("{at}/options/{i}"), false)?;
+            }
+            confirm(&value["confirm"], &format!("{at}/confirm"))
+        }
+        "multi_external_select" => {
+            placeholder(value)?;
+            if let Some(options) = value.get("initial_options") {
+                let options = items(options, &format!("{at}/initial_options"), 1, 100)?;
+                for (i, o) in options.iter().enumerate() {
+                    option(o, &format!("{at}/initial_options/{i}"), false)?;
+                }
             }
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }

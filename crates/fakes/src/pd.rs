@@ -32,6 +32,8 @@
 //!   (`X-PagerDuty-Signature: v1=<hex>`), with a stable `X-Webhook-Id` per delivery, `agent` set
 //!   to the `From` user, delivered asynchronously in order per incident and retried on 5xx,
 //!   429 and connection errors.
+//! - `POST /incidents`, `GET /priorities` and `GET /services` (with `incident_key` dedupe,
+//!   disabled services and accounts with or without priorities) are described in `create`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,9 @@ use tokio::sync::mpsc;
 use crate::http::{Handler, RecordedRequest, Reply, Server};
 
 mod more;
+mod create;
+
+pub use create::FakeCreation;
 
 /// The fake's web UI host, used in `html_url` fields.
 const HTML_BASE: &str = "https://fake.pagerduty.com";
@@ -311,6 +316,7 @@ struct State {
     next_number: u64,
     counter: u64,
     delivery_retry: DeliveryRetry,
+    create: create::CreateState,
 }
 
 impl State {
@@ -789,14 +795,15 @@ fn team_refs(state: &State, ids: &[TeamId]) -> Vec<Value> {
 }
 
 fn service_json(state: &State, s: &FakeService) -> Value {
-    let policy = state
-        .policies
-        .values()
-        .find(|p| {
-            state
-                .incidents
-                .values()
-                .any(|i| i.service == s.id && i.escalation_policy == p.id)
+    let policy = create::service_policy(state, &s.id)
+        .and_then(|id| state.policies.get(&id))
+        .or_else(|| {
+            state.policies.values().find(|p| {
+                state
+                    .incidents
+                    .values()
+                    .any(|i| i.service == s.id && i.escalation_policy == p.id)
+            })
         })
         .map(|p| policy_ref(state, &p.id));
     json!({
@@ -805,7 +812,7 @@ fn service_json(state: &State, s: &FakeService) -> Value {
         "summary": s.name,
         "name": s.name,
         "description": null,
-        "status": "active",
+        "status": create::service_status(state, &s.id),
         "escalation_policy": policy,
         "teams": team_refs(state, &s.teams),
         "self": format!("{API_BASE}/services/{}", s.id),
@@ -847,7 +854,7 @@ fn rest_incident(state: &State, i: &FakeIncident) -> Value {
         "acknowledgements": i.acknowledgers.iter().map(|u| json!({"at": at, "acknowledger": user_ref(state, u)})).collect::<Vec<_>>(),
         "escalation_policy": policy_ref(state, &i.escalation_policy),
         "teams": team_refs(state, &i.teams),
-        "priority": null,
+        "priority": create::priority_ref(state, &i.id),
         "urgency": i.urgency,
         "conference_bridge": null,
         "incident_type": {"name": "incident_default"},
@@ -871,7 +878,7 @@ fn webhook_incident(state: &State, i: &FakeIncident) -> Value {
         "assignees": i.assignees.iter().map(|u| user_ref(state, u)).collect::<Vec<_>>(),
         "escalation_policy": policy_ref(state, &i.escalation_policy),
         "teams": team_refs(state, &i.teams),
-        "priority": null,
+        "priority": create::priority_ref(state, &i.id),
         "urgency": i.urgency,
         "conference_bridge": null,
         "resolve_reason": null,
@@ -1242,6 +1249,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
         ("users", _) => "users.read",
         ("teams", _) => "teams.read",
         ("services", _) => "services.read",
+        ("priorities", _) => "priorities.read",
         ("escalation_policies", _) => "escalation_policies.read",
         ("oncalls", _) => "oncalls.read",
         ("webhook_subscriptions", true) => "webhook_subscriptions.read",
@@ -1435,6 +1443,9 @@ fn route(
             None => (not_found(), none()),
         },
         (Method::PUT, ["incidents", id]) => update_incident(state, req, id),
+        (Method::POST, ["incidents"]) => create::create(state, req),
+        (Method::GET, ["priorities"]) => (create::list_priorities(state, req), none()),
+        (Method::GET, ["services"]) => (create::list_services(state, req), none()),
         (Method::GET, ["incidents", id, "notes"]) => match find_incident(state, id) {
             Some(i) => {
                 let notes: Vec<Value> = i.notes.iter().map(|n| note_json(state, n)).collect();
@@ -1528,6 +1539,7 @@ fn list_incidents(state: &State, req: &RecordedRequest) -> Reply {
         .incidents
         .values()
         .filter(|i| statuses.is_empty() || statuses.iter().any(|s| s == i.status.as_str()))
+        .filter(|i| create::list_filter(&pairs, i))
         .collect();
     all.sort_by_key(|i| i.number);
     let (items, meta) = page(&all, limit, offset);

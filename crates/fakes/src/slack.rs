@@ -240,6 +240,10 @@ pub enum InputValue {
     Text(String),
     /// A `users_select` choice.
     User(SlackUserId),
+    /// A `static_select` choice (the option's value).
+    Option(String),
+    /// A `multi_static_select`'s choices (the options' values).
+    Options(Vec<String>),
 }
 
 #[derive(Debug)]
@@ -693,6 +697,13 @@ impl FakeSlack {
             let entry = match value {
                 InputValue::Text(text) => json!({"type": "plain_text_input", "value": text}),
                 InputValue::User(u) => json!({"type": "users_select", "selected_user": u}),
+                InputValue::Option(v) => {
+                    json!({"type": "static_select", "selected_option": {"value": v}})
+                }
+                InputValue::Options(vs) => json!({
+                    "type": "multi_static_select",
+                    "selected_options": vs.iter().map(|v| json!({"value": v})).collect::<Vec<_>>(),
+                }),
             };
             values
                 .entry((*block_id).to_owned())

@@ -17,6 +17,8 @@
 //!    returned [`Decision`] and proceed only when `allowed`, sending [`MappedUser::email`] as
 //!    PagerDuty's `From`.
 //! 4. For mentions on the card, [`Resolver::slack_user_for`] maps a PagerDuty user back.
+//! 5. Per incident declared from Slack, [`Policy::authorize_trigger`] decides under
+//!    `[policy] trigger` ([`TriggerRule`]) with the service's [`ServiceFacts`].
 //!
 //! # Invariants
 //!
@@ -44,6 +46,7 @@ mod mapping;
 mod overrides;
 mod policy;
 mod resolver;
+mod trigger;
 
 pub use cache::{
     CacheEntry, CacheKey, CacheStore, CacheTtls, CacheValue, MappingBasis, MemoryCache,
@@ -59,3 +62,4 @@ pub use policy::{
     Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule, ViewRefusal,
 };
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};
+pub use trigger::{OTHER_SERVICES, ServiceFacts, TriggerRule};

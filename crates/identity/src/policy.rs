@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::facts::IncidentFacts;
 use crate::mapping::{MappedUser, MappingOutcome, MappingSource, Refusal};
+use crate::trigger::TriggerRule;
 
 /// A Slack-originated action on an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -25,6 +26,9 @@ pub enum Action {
     Resolve,
     /// Change the urgency.
     Urgency,
+    /// Declare (trigger) a new incident from Slack; decided by [`Policy::authorize_trigger`]
+    /// under `[policy] trigger`, and not one of [`Action::ALL`], the card's actions.
+    Trigger,
 }
 
 impl Action {
@@ -47,6 +51,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
             Action::Urgency => "urgency",
+            Action::Trigger => "trigger",
         }
     }
 
@@ -59,6 +64,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
             Action::Urgency => "change the urgency of",
+            Action::Trigger => "declare",
         }
     }
 }
@@ -210,6 +216,8 @@ pub struct PolicyConfig {
     pub resolve: Rule,
     /// Rule for Change urgency (More actions).
     pub urgency: Rule,
+    /// Rule for declaring incidents (`trigger`, default `any_mapped`), per service if set so.
+    pub trigger: TriggerRule,
     /// Users who pass every rule.
     pub admins: Vec<AdminRef>,
 }
@@ -230,6 +238,8 @@ struct RawPolicyConfig {
     #[serde(default = "team_member")]
     urgency: Rule,
     #[serde(default)]
+    trigger: TriggerRule,
+    #[serde(default)]
     admins: Vec<AdminRef>,
 }
 
@@ -244,6 +254,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             escalate: raw.escalate,
             resolve: raw.resolve,
             urgency: raw.urgency,
+            trigger: raw.trigger,
             admins: raw.admins,
         };
         config.validate()?;
@@ -260,6 +271,7 @@ impl Default for PolicyConfig {
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
             urgency: Rule::TeamMember,
+            trigger: TriggerRule::default(),
             admins: Vec::new(),
         }
     }
@@ -275,6 +287,7 @@ impl PolicyConfig {
             Action::Escalate => self.escalate,
             Action::Resolve => self.resolve,
             Action::Urgency => self.urgency,
+            Action::Trigger => self.trigger.rule_for(crate::trigger::OTHER_SERVICES),
         }
     }
 
@@ -290,7 +303,7 @@ impl PolicyConfig {
                     message: "rule is \"admin\" but the admins list is empty, so nobody could do this; add admins = [\"U…\"] or choose another rule".to_owned(),
                 });
         }
-        Ok(())
+        self.trigger.validate(self.admins.is_empty())
     }
 
     /// Reads the `[policy]` table from a TOML document (defaults when absent); other keys are ignored.

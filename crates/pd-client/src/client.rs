@@ -29,6 +29,10 @@ use crate::rest::{
 };
 use crate::retry::{self, RetryDecision, RetryPolicy};
 
+mod create;
+
+pub use create::{Created, DEDUP_KEY_CONFLICT};
+
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
 /// The `Accept` header that pins REST API version 2.
@@ -182,6 +186,9 @@ struct Inner {
     config: Config,
     bucket: Arc<Mutex<TokenBucket>>,
     token: Arc<tokio::sync::Mutex<Option<CachedToken>>>,
+    /// Priority names to ids, read once (`PdClient::priority_id`).
+    priorities:
+        Arc<tokio::sync::Mutex<Option<std::collections::BTreeMap<String, ids::PriorityId>>>>,
 }
 
 /// One logical call, possibly sent several times.
@@ -243,6 +250,7 @@ impl PdClient {
                 config,
                 bucket: Arc::new(Mutex::new(bucket)),
                 token: Arc::new(tokio::sync::Mutex::new(None)),
+                priorities: Arc::new(tokio::sync::Mutex::new(None)),
             }),
         })
     }
@@ -258,6 +266,7 @@ impl PdClient {
                 config,
                 bucket: Arc::clone(&self.inner.bucket),
                 token: Arc::clone(&self.inner.token),
+                priorities: Arc::clone(&self.inner.priorities),
             }),
         }
     }

@@ -7,7 +7,8 @@
 //!   on-calls, services, teams, webhook subscriptions, error bodies).
 //! - [`PdClient`]: build once with [`PdClient::new`] from a [`Config`] (base URL, [`Auth`],
 //!   timeout, rate limit, [`retry::RetryPolicy`]), clone freely, then call it. Every incident
-//!   mutation takes the acting human's [`ids::Email`] and sends it as `From`.
+//!   mutation takes the acting human's [`ids::Email`] and sends it as `From`; incidents are
+//!   created with [`PdClient::create_incident`] (always with an `incident_key`).
 //!
 //! Invariants: every call waits for the local token bucket ([`ratelimit::TokenBucket`], 960/min
 //! by default) before it is sent; failures go through the pure [`retry::decide`]; a 429 with
@@ -26,7 +27,7 @@ pub mod webhook;
 
 pub use auth::{Auth, PAGERDUTY_TOKEN_URL, Secret};
 pub use client::{
-    ACCEPT_V2, Config, CurrentUser, IncidentInclude, Listing, MAX_OFFSET, MAX_PAGE_SIZE,
-    PAGERDUTY_API_URL, PdClient, Updated,
+    ACCEPT_V2, Config, Created, CurrentUser, DEDUP_KEY_CONFLICT, IncidentInclude, Listing,
+    MAX_OFFSET, MAX_PAGE_SIZE, PAGERDUTY_API_URL, PdClient, Updated,
 };
 pub use error::Error;

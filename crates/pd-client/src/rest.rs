@@ -12,6 +12,12 @@ use ids::{
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
+mod create;
+
+pub use create::{
+    CreateIncidentRequest, IncidentBody, NewIncident, Priority, PriorityList, ServiceList,
+};
+
 /// A PagerDuty resource reference such as `{"id": "PXPGF42", "type": "user_reference", ...}`.
 ///
 /// The id type says which kind of resource is referenced; `kind` keeps the wire `type` string.

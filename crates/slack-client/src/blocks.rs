@@ -437,6 +437,67 @@ pub enum Element {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         initial_value: Option<String>,
     },
+    /// A single choice among fixed options; the choice arrives as `selected_option`.
+    StaticSelect {
+        /// The action id.
+        action_id: String,
+        /// The placeholder (`plain_text`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Text>,
+        /// The options (1 to 100).
+        options: Vec<SelectOption>,
+        /// The option selected initially (one of `options`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_option: Option<SelectOption>,
+    },
+    /// Several choices among fixed options; the choices arrive as `selected_options`.
+    MultiStaticSelect {
+        /// The action id.
+        action_id: String,
+        /// The placeholder (`plain_text`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Text>,
+        /// The options (1 to 100).
+        options: Vec<SelectOption>,
+        /// The options selected initially (each one of `options`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_options: Option<Vec<SelectOption>>,
+    },
+    /// Several choices among options the app serves as the user types (a `block_suggestion`
+    /// to the options load URL); the choices arrive as `selected_options`.
+    MultiExternalSelect {
+        /// The action id.
+        action_id: String,
+        /// The placeholder (`plain_text`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        placeholder: Option<Text>,
+        /// How many characters the user types before Slack asks for options.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_query_length: Option<u32>,
+        /// The options selected initially.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        initial_options: Option<Vec<SelectOption>>,
+    },
+}
+
+/// An option of a select menu: a `plain_text` label (at most [`limits::OPTION_TEXT`]) and the
+/// value sent back (at most [`limits::OPTION_VALUE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectOption {
+    /// The label.
+    pub text: Text,
+    /// The value.
+    pub value: String,
+}
+
+impl SelectOption {
+    /// An option whose label is `label`, cut to Slack's limit, and whose value is `value`.
+    pub fn new(label: &str, value: impl Into<String>) -> Self {
+        Self {
+            text: Text::plain(truncate_plain(label, limits::OPTION_TEXT)),
+            value: value.into(),
+        }
+    }
 }
 
 impl Element {
@@ -462,7 +523,10 @@ impl Element {
             Self::Button { action_id, .. }
             | Self::Overflow { action_id, .. }
             | Self::UsersSelect { action_id, .. }
-            | Self::PlainTextInput { action_id, .. } => action_id,
+            | Self::PlainTextInput { action_id, .. }
+            | Self::StaticSelect { action_id, .. }
+            | Self::MultiStaticSelect { action_id, .. }
+            | Self::MultiExternalSelect { action_id, .. } => action_id,
         }
     }
 }

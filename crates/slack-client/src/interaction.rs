@@ -216,6 +216,9 @@ pub struct StateValue {
     /// A select choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_option: Option<SelectedOption>,
+    /// A multi-select's choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_options: Option<Vec<SelectedOption>>,
     /// A `datepicker` choice (`YYYY-MM-DD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_date: Option<String>,
@@ -246,6 +249,22 @@ impl State {
     /// The user chosen in a `users_select`.
     pub fn selected_user(&self, block_id: &str, action_id: &str) -> Option<&SlackUserId> {
         self.get(block_id, action_id)?.selected_user.as_ref()
+    }
+
+    /// The value of the option chosen in a `static_select`.
+    pub fn selected_value(&self, block_id: &str, action_id: &str) -> Option<&str> {
+        self.get(block_id, action_id)?
+            .selected_option
+            .as_ref()
+            .map(|o| o.value.as_str())
+    }
+
+    /// The values of the options chosen in a `multi_static_select`, in Slack's order.
+    pub fn selected_values(&self, block_id: &str, action_id: &str) -> Vec<&str> {
+        self.get(block_id, action_id)
+            .and_then(|v| v.selected_options.as_ref())
+            .map(|list| list.iter().map(|o| o.value.as_str()).collect())
+            .unwrap_or_default()
     }
 }
 

@@ -18,6 +18,9 @@
 //! 4. The dispatcher loops on [`Tx::claim_due`] and reports each attempt with [`Tx::complete`],
 //!    [`Tx::fail`] or [`Tx::abandon`]; [`Tx::next_due_at`] says how long it may sleep.
 //! 5. Periodically call [`Tx::prune`]; read-only views (status, metrics) use [`Store::read`].
+//! 6. An incident declared from Slack is stored with [`Tx::insert_declaration`] before
+//!    PagerDuty is called, read back with [`Tx::due_declarations`], and moves on with
+//!    [`Tx::retry_declaration`] or, once, [`Tx::finish_declaration`].
 //!
 //! ```
 //! use ids::{EventId, IncidentId, Timestamp, WebhookId};
@@ -117,6 +120,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod declare;
 mod identity;
 mod inbox;
 mod outbox;
@@ -132,6 +136,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 pub use audit::{AuditEntry, AuditRecord, UnmappedUser};
+pub use declare::{DeclarationRow, DeclarationStatus, NewDeclaration};
 pub use identity::IdentityEntry;
 pub use inbox::{
     ActionRow, NewAction, NewUnparsedWebhook, NewWebhook, UnparsedWebhook, WebhookRow,

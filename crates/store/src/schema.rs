@@ -128,6 +128,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pd_unparsed_received ON pd_unparsed (received_at);
     "#,
+    // 5: incident declarations from Slack, stored before PagerDuty is called.
+    r#"
+    CREATE TABLE declarations (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_key TEXT NOT NULL UNIQUE,
+        slack_user   TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        attempts     INTEGER NOT NULL,
+        due_at       INTEGER NOT NULL,
+        received_at  INTEGER NOT NULL,
+        finished_at  INTEGER,
+        result       TEXT
+    ) STRICT;
+    CREATE INDEX declarations_due ON declarations (due_at, seq) WHERE status = 'pending';
+    "#,
 ];
 
 /// The newest schema version this build knows.

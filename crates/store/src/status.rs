@@ -44,6 +44,9 @@ pub struct StatusSummary {
     pub unprocessed_webhooks: u64,
     /// Slack actions stored but not processed.
     pub unprocessed_actions: u64,
+    /// Incidents declared from Slack that PagerDuty has not answered for good yet.
+    #[serde(default)]
+    pub pending_declarations: u64,
     /// Verified PagerDuty deliveries that did not parse, stored (until pruned).
     pub unparsed_webhooks: u64,
     /// The newest of them, newest first.
@@ -71,6 +74,8 @@ pub struct PruneReport {
     pub identities: u64,
     /// Deliveries that did not parse, older than the retention.
     pub unparsed: u64,
+    /// Declarations finished longer ago than the retention (pending ones are kept).
+    pub declarations: u64,
 }
 
 impl Tx<'_> {
@@ -102,6 +107,11 @@ impl Tx<'_> {
             last_webhook_at,
             unprocessed_webhooks,
             unprocessed_actions,
+            pending_declarations: self.row(
+                "SELECT count(*) FROM declarations WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?,
             unparsed_webhooks: self.row("SELECT count(*) FROM pd_unparsed", [], |r| r.get(0))?,
             recent_unparsed: self.unparsed_webhooks(limit)?,
             card_posts_failed: self.abandoned_effects("post_card")?,
@@ -168,12 +178,17 @@ impl Tx<'_> {
         let unparsed = self
             .tx
             .execute("DELETE FROM pd_unparsed WHERE received_at < ?1", [cutoff])?;
+        let declarations = self.tx.execute(
+            "DELETE FROM declarations WHERE finished_at IS NOT NULL AND finished_at < ?1",
+            [cutoff],
+        )?;
         Ok(PruneReport {
             webhooks: webhooks as u64,
             actions: actions as u64,
             effects: effects as u64,
             identities: identities as u64,
             unparsed: unparsed as u64,
+            declarations: declarations as u64,
         })
     }
 }

@@ -52,12 +52,24 @@ pub struct CardView {
     pub pending: Option<PendingView>,
     /// The last failure to show, such as `Acknowledge failed: …`.
     pub last_error: Option<String>,
+    /// Who declared the incident from Slack, when the bridge created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<DeclaredView>,
     /// True once resolved: the card then offers no status-changing buttons.
     pub resolved: bool,
     /// True after Slack refused the full card permanently: render a minimal card (status,
     /// a hard-cut title and the buttons; no fields), which Slack cannot refuse for its content.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub minimal: bool,
+}
+
+/// The card's line about who declared the incident from Slack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredView {
+    /// The Slack user who declared it (the one mention the text may make).
+    pub by: SlackUserId,
+    /// The line, such as `Declared by <@U1> from Slack`.
+    pub text: String,
 }
 
 /// The kind of a thread line.

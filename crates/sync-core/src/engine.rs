@@ -213,6 +213,16 @@ impl Engine {
                     cx.reconcile(st, snapshot, as_of, target_channel)
                 });
             }
+            Input::Declared(declared) => {
+                let id = declared.incident.clone();
+                if !self.ensure_incident(&id, declared.target_channel.as_ref()) {
+                    out.push(dropped(&id, DropReason::NoChannel));
+                    return out;
+                }
+                self.touch(&id, now, false, &mut out, |cx, st| {
+                    cx.declared(st, declared)
+                });
+            }
             Input::Tick => {
                 // Due incidents fire in id order, whatever their timers' order.
                 let due: BTreeSet<IncidentId> = self

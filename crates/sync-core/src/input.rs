@@ -216,6 +216,43 @@ pub struct SlackAction {
     pub channel: Option<ChannelId>,
 }
 
+/// Another incident declared in the same request from Slack.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sibling {
+    /// The incident.
+    pub incident: IncidentId,
+    /// Its number, when known.
+    pub number: Option<u64>,
+}
+
+/// Who declared an incident from Slack, as the card shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declaration {
+    /// The Slack user who declared it.
+    pub by: SlackUserId,
+    /// The opt-in account (`declare.unmapped_from`) PagerDuty recorded, when the Slack user
+    /// has no PagerDuty user.
+    pub via: Option<Email>,
+    /// The incidents declared together with it (one per other service).
+    pub together: Vec<Sibling>,
+}
+
+/// The bridge created an incident in PagerDuty for a Slack user. Its trigger webhook is then
+/// the echo of that creation: the same card, shown with who declared it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    /// The incident PagerDuty created.
+    pub incident: IncidentId,
+    /// Who declared it.
+    pub declaration: Declaration,
+    /// The incident as PagerDuty's create answer described it, if it could be read.
+    pub snapshot: Option<IncidentSnapshot>,
+    /// PagerDuty's time of that answer (see [`IncidentSnapshot::as_of`]).
+    pub as_of: Timestamp,
+    /// The channel the card goes to if the incident has none yet.
+    pub target_channel: Option<ChannelId>,
+}
+
 /// The current escalation level and the number of levels, as read from PagerDuty.
 ///
 /// The engine escalates to one above `current`, else one above the level it last set itself,
@@ -308,6 +345,8 @@ pub enum Input {
     },
     /// The time returned by [`crate::Engine::poll_timeout`] has come.
     Tick,
+    /// The bridge created this incident for a Slack user (see [`Declared`]).
+    Declared(Declared),
 }
 
 impl Input {
@@ -318,6 +357,7 @@ impl Input {
             Input::SlackAction(action) => Some(action.incident.clone()),
             Input::Reconcile { snapshot, .. } => Some(snapshot.id.clone()),
             Input::EffectDone { id, .. } => id.incident(),
+            Input::Declared(d) => Some(d.incident.clone()),
             Input::Tick => None,
         }
     }

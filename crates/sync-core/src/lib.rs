@@ -134,7 +134,8 @@
 //! 4. `cx`: the context one input is handled in for one incident.
 //! 5. The per-incident sub-machines, each owning its transitions: `thread` (lines, coalesced),
 //!    `card` (post, then updates), `action` (a click through fresh read, mutation and echo),
-//!    `hydrate` (reading an incident the engine has no data for), `timers` (what a tick fires).
+//!    `hydrate` (reading an incident the engine has no data for), `timers` (what a tick fires),
+//!    `declared` (an incident the bridge created for a Slack user: [`Input::Declared`]).
 //! 6. `incident`: routes an event, reconciliation or outcome to the sub-machine it concerns.
 //! 7. `engine`: [`Engine`] keeps dedupe, effect ownership, the timer index and `handle`.
 #![forbid(unsafe_code)]
@@ -143,6 +144,7 @@ mod action;
 mod card;
 mod config;
 mod cx;
+mod declared;
 mod effect;
 mod engine;
 mod hydrate;

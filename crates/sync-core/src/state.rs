@@ -46,6 +46,9 @@ pub struct IncidentState {
     pub(crate) actions_seen: BTreeMap<ActionKey, Timestamp>,
     /// Counter for effect ids that are not derived from an input's identity.
     pub(crate) seq: u64,
+    /// Who declared the incident from Slack, when the bridge created it.
+    #[serde(default)]
+    pub(crate) declared: Option<crate::Declaration>,
 }
 
 impl IncidentState {
@@ -273,6 +276,7 @@ impl IncidentState {
             last_error: None,
             actions_seen: BTreeMap::new(),
             seq: 0,
+            declared: None,
         }
     }
 
@@ -357,6 +361,10 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
             .and_then(|l| l.last_of(info.escalation_policy.as_ref().map(|e| &e.id))),
         pending,
         last_error: st.last_error.clone(),
+        declared: st.declared.as_ref().map(|d| crate::DeclaredView {
+            by: d.by.clone(),
+            text: text::declared_by(d),
+        }),
         resolved: info.status == Status::Resolved,
         minimal: st.card.minimal,
     })

@@ -5,8 +5,8 @@ use std::time::Duration;
 use ids::{IncidentId, PdUserId, SlackUserId};
 
 use crate::{
-    ActionKind, IncidentEventType, IncidentSnapshot, LineActor, LineKind, Outcome, PdUserRef,
-    TimelineLine, Urgency,
+    ActionKind, Declaration, IncidentEventType, IncidentSnapshot, LineActor, LineKind, Outcome,
+    PdUserRef, TimelineLine, Urgency,
 };
 
 /// The display names of `users`, comma-separated.
@@ -16,6 +16,27 @@ pub(crate) fn names(users: &[PdUserRef]) -> String {
         .map(|u| u.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The card's line for an incident declared from Slack: `Declared by <@U…> from Slack`, or
+/// `Declared by <@U…> (no PagerDuty seat) via ops@example.com`, and the incidents declared with it.
+pub(crate) fn declared_by(d: &Declaration) -> String {
+    let mut text = match &d.via {
+        Some(account) => format!("Declared by <@{}> (no PagerDuty seat) via {account}", d.by),
+        None => format!("Declared by <@{}> from Slack", d.by),
+    };
+    if !d.together.is_empty() {
+        let list: Vec<String> = d
+            .together
+            .iter()
+            .map(|s| match s.number {
+                Some(n) => format!("#{n}"),
+                None => s.incident.to_string(),
+            })
+            .collect();
+        text.push_str(&format!("; declared together with {}", list.join(", ")));
+    }
+    text
 }
 
 /// A duration as whole minutes when it is one, else as seconds.

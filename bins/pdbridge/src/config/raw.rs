@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub(super) policy: PolicyConfig,
     #[serde(default)]
     pub(super) identity_cache: CacheTtls,
+    pub(super) declare: Option<declare::RawDeclare>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -476,3 +476,100 @@ fn authorization_facts_get_a_short_ttl_of_their_own() {
     let err = Config::from_toml_str(&text, &env(&[])).unwrap_err();
     assert!(err.to_string().contains("facts_ttl"), "{err}");
 }
+
+const DECLARE: &str = r#"
+[declare]
+default_service = "api"
+services = { api = "PAPI001", db = "PDAT001", web = "PWEB001" }
+severities = [
+  { name = "SEV-1", urgency = "high", priority = "P1" },
+  { name = "SEV-2", urgency = "high", priority = "P2" },
+  { name = "SEV-3", urgency = "low" },
+  { name = "SEV-4", urgency = "low" },
+]
+unmapped_from = "ops@example.com"
+search_services = false
+"#;
+
+#[test]
+fn declare_reads_the_issue_example_and_defaults_off() {
+    assert!(
+        Config::from_toml_str(MINIMAL, &env(&[]))
+            .unwrap()
+            .declare
+            .is_none()
+    );
+    let c = Config::from_toml_str(&format!("{MINIMAL}{DECLARE}"), &env(&[])).unwrap();
+    let d = c.declare.unwrap();
+    assert_eq!(d.default_service.as_deref(), Some("api"));
+    assert_eq!(d.service("DB").unwrap().1, &ServiceId::new("PDAT001"));
+    assert_eq!(d.severity("sev-2").unwrap().priority.as_deref(), Some("P2"));
+    assert_eq!(d.severities[2].urgency, Urgency::Low);
+    assert_eq!(d.unmapped_from.unwrap().as_str(), "ops@example.com");
+    let minimal = "[declare]\nservices = { db = \"PDAT001\" }\n";
+    let c = Config::from_toml_str(&format!("{MINIMAL}{minimal}"), &env(&[])).unwrap();
+    let names: Vec<_> = c
+        .declare
+        .unwrap()
+        .severities
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["SEV-1", "SEV-2", "SEV-3", "SEV-4"]);
+}
+
+#[test]
+fn bad_declare_values_name_their_key() {
+    let cases = [
+        ("[declare]\n", "declare.services"),
+        (
+            "[declare]\nservices = { \"two words\" = \"P1\" }\n",
+            "declare.services.two words",
+        ),
+        (
+            "[declare]\nservices = { db = \"\" }\n",
+            "declare.services.db",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\ndefault_service = \"api\"\n",
+            "declare.default_service",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = []\n",
+            "declare.severities",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = [{ name = \"S 1\", urgency = \"low\" }]\n",
+            "declare.severities[0].name",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nseverities = [{ name = \"S1\", urgency = \"low\" }, { name = \"s1\", urgency = \"high\" }]\n",
+            "declare.severities[1].name",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\nunmapped_from = \"ops\"\n",
+            "declare.unmapped_from",
+        ),
+        (
+            "[declare]\nservices = { db = \"P1\" }\ncolour = 1\n",
+            "declare.colour",
+        ),
+        (
+            "[policy]\ntrigger = { api = \"admin\" }\nadmins = [\"PBOSS\"]\n[declare]\nservices = { db = \"P1\" }\n",
+            "policy.trigger.api",
+        ),
+    ];
+    for (text, key) in cases {
+        let err = Config::from_toml_str(&format!("{MINIMAL}{text}"), &env(&[])).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some(key), "{text}: {err}");
+    }
+    let err = Config::from_toml_str(
+        &format!("{MINIMAL}[declare]\nservices = {{ db = \"P1\" }}\nseverities = [{{ name = \"S\", urgency = \"medium\" }}]\n"),
+        &env(&[]),
+    )
+    .unwrap_err();
+    assert!(
+        err.key.as_deref().unwrap_or("").starts_with("declare"),
+        "{err}"
+    );
+}

@@ -42,6 +42,7 @@ impl Bridge {
                 refusal
             }
             (None, word) => match word {
+                "trigger" => return self.trigger_command(&cmd).await,
                 "whoami" => self.whoami(&cmd).await,
                 "status" => match words.next() {
                     Some(id) => match self.may_view(&cmd).await {
@@ -138,6 +139,7 @@ fn help_text() -> String {
         "*pdbridge* drives PagerDuty incidents from their Slack cards.",
         "• `/pd whoami`: which PagerDuty user your clicks are made as, or why none.",
         "• `/pd status <incident id>`: what pdbridge knows about an incident.",
+        "• `/pd trigger [<service> <severity> <title>]`: declare a PagerDuty incident (the form opens when anything is missing).",
         "• `/pd help`: this message.",
         "Use the card buttons Acknowledge, Escalate, Reassign, Add note and Resolve to act.",
     ]

@@ -1,6 +1,7 @@
 //! Intake: the HTTP handlers' side of the bridge ([`http::Handler`] for [`Bridge`]). A verified
 //! PagerDuty delivery is queued for the writer here; Slack block actions and view submissions
-//! are in `slack.rs`, slash commands in `command.rs`.
+//! are in `slack.rs`, slash commands in `command.rs`, and declaring incidents (`/pd trigger`,
+//! the message shortcut, the declare modal and its service search) in `declare.rs`.
 //!
 //! Request-time work is bounded: a PagerDuty delivery is parsed and queued for the inbox
 //! (dedupe on `X-Webhook-Id`, then `event.id`) and answered; a Slack click is queued as an
@@ -9,6 +10,7 @@
 //! (for a delivery, at most in the group that inserted it; see [`crate::writer`]).
 
 mod command;
+pub mod declare;
 mod slack;
 
 use bytes::Bytes;
@@ -186,7 +188,18 @@ impl http::Handler for Bridge {
         };
         match payload {
             InteractionPayload::BlockActions(p) => self.block_actions(*p).await,
+            InteractionPayload::ViewSubmission(p)
+                if p.view.callback_id == crate::declare::form::CALLBACK_DECLARE =>
+            {
+                self.declare_submission(*p).await
+            }
             InteractionPayload::ViewSubmission(p) => self.view_submission(*p).await,
+            InteractionPayload::Other { kind, raw } if kind == "message_action" => {
+                self.message_shortcut(raw).await
+            }
+            InteractionPayload::Other { kind, raw } if kind == "block_suggestion" => {
+                self.block_suggestion(raw).await
+            }
             InteractionPayload::Other { .. } => Ok(SlackReply::Empty),
         }
     }

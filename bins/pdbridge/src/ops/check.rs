@@ -21,6 +21,7 @@ use super::manifest::PublicUrl;
 use super::subscribe::CONSUMED_EVENTS;
 use crate::config::{Config, PdCredentials};
 
+mod declare;
 mod slack;
 
 use self::slack::slack;
@@ -395,6 +396,7 @@ async fn pagerduty(config: &Config, options: &CheckOptions) -> Vec<Line> {
         });
     }
 
+    lines.extend(declare::declare(config, &client).await);
     lines.push(subscription(config, &client, options.public_url.as_ref()).await);
     lines
 }

@@ -24,11 +24,13 @@ use tokio::net::TcpListener;
 
 use crate::app::{Options, Running};
 
+mod declare;
 mod edges;
 mod modals;
 mod steps;
 mod text;
 
+use self::declare::*;
 use self::edges::*;
 use self::modals::*;
 use self::steps::*;
@@ -181,6 +183,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         unmapped(&world, &story, &mut out, &mut steps).await;
         resolve(&world, &story, &mut out, &mut steps).await;
     }
+    declare(&world, &mut out, &mut steps).await;
 
     out.line("");
     let passed = steps.iter().filter(|s| s.ok).count();
@@ -259,6 +262,7 @@ async fn build_world() -> anyhow::Result<World> {
         webhook_secrets: &[PD_WEBHOOK_SECRET],
         signing_secret: SLACK_SIGNING_SECRET,
         default_channel: CHANNEL,
+        extra: DECLARE_TOML,
         ..crate::world::WorldConfig::for_fakes(&pd, &slack)
     }
     .config()

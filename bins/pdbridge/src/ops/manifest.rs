@@ -141,16 +141,21 @@ pub fn manifest(url: &PublicUrl) -> Value {
             "slash_commands": [{
                 "command": SLASH_COMMAND,
                 "url": url.commands(),
-                "description": "PagerDuty bridge: help, whoami, status <incident>",
-                "usage_hint": "help | whoami | status <incident>",
+                "description": "PagerDuty bridge: help, whoami, status <incident>, trigger",
+                "usage_hint": "help | whoami | status <incident> | trigger [<service> <severity> <title>]",
                 "should_escape": false
-            }]
+            }],
+            "shortcuts": [crate::intake::declare::shortcut_manifest()]
         },
         "oauth_config": {
             "scopes": { "bot": BOT_SCOPES }
         },
         "settings": {
-            "interactivity": { "is_enabled": true, "request_url": url.interactions() },
+            "interactivity": {
+                "is_enabled": true,
+                "request_url": url.interactions(),
+                "message_menu_options_url": url.interactions()
+            },
             "org_deploy_enabled": false,
             "socket_mode_enabled": false,
             "token_rotation_enabled": false

@@ -109,6 +109,13 @@ pub fn render(summary: &StatusSummary, database: &Path, now: Timestamp) -> Strin
         "  not yet processed   {} webhooks, {} Slack actions",
         summary.unprocessed_webhooks, summary.unprocessed_actions
     );
+    if summary.pending_declarations > 0 {
+        let _ = writeln!(
+            out,
+            "  declarations        {} pending (PagerDuty down or unreachable; retried with the same incident_key)",
+            summary.pending_declarations
+        );
+    }
     if summary.unparsed_webhooks == 0 {
         let _ = writeln!(out, "  unparsed webhooks   none");
     } else {

@@ -162,6 +162,7 @@ mod tests {
             last_error: None,
             resolved: false,
             minimal: false,
+            declared: None,
         }
     }
 

@@ -32,6 +32,28 @@ fn bad_config_exits_64_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn a_bad_declare_table_exits_64_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("declare.toml");
+    std::fs::write(
+        &path,
+        "[pagerduty]\ntoken = \"t\"\nwebhook_secrets = [\"w\"]\n\
+         [slack]\nbot_token = \"b\"\nsigning_secret = \"s\"\ndefault_channel = \"C1\"\n\
+         [declare]\nservices = { db = \"PDAT001\" }\ndefault_service = \"api\"\n",
+    )
+    .unwrap();
+    let out = pdbridge()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("declare.default_service"), "{stderr}");
+}
+
+#[test]
 #[cfg(unix)]
 fn serve_answers_healthz_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

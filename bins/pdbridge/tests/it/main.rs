@@ -5,7 +5,9 @@
 
 mod bounds;
 mod common;
+mod declare_form;
 mod e2e_cli;
+mod e2e_declare;
 mod e2e_identity;
 mod e2e_lifecycle;
 mod e2e_more;

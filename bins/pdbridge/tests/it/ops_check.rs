@@ -534,3 +534,65 @@ async fn pagerduty_down_and_slack_unreachable_fail() {
     fails_with(&report, "Slack bot token", "unreachable");
     assert!(report.line("Slack scopes").is_none());
 }
+
+#[tokio::test]
+async fn declare_services_priorities_and_unmapped_from_are_checked_with_the_fix() {
+    let w = world().await;
+    w.pd.add_service("PDAT001", "Database", &[]);
+    w.pd.disable_service(&w.pd.add_service("PWEB001", "Web", &[]));
+    let declare = r#"
+[declare]
+services = { db = "PDAT001", web = "PWEB001", api = "PNOPE01" }
+severities = [{ name = "SEV-1", urgency = "high", priority = "P1" }, { name = "SEV-3", urgency = "low" }]
+unmapped_from = "nobody@example.com"
+"#;
+    let report = w.run(declare, &CheckOptions::default()).await;
+    assert_eq!(
+        report.line("[declare] service db = PDAT001").unwrap().mark,
+        Mark::Pass
+    );
+    let web = report.line("[declare] service web = PWEB001").unwrap();
+    assert_eq!(web.mark, Mark::Fail);
+    assert!(
+        web.fix.as_deref().unwrap().contains("declare.services"),
+        "{web:?}"
+    );
+    let api = report.line("[declare] service api = PNOPE01").unwrap();
+    assert!(
+        api.fix.as_deref().unwrap().contains("declare.services.api"),
+        "{api:?}"
+    );
+    let none = report.line("[declare] priorities").unwrap();
+    assert_eq!(none.mark, Mark::Fail, "the account has no priorities");
+    assert!(none.fix.as_deref().unwrap().contains("remove `priority`"));
+    let from = report.line("[declare] unmapped_from").unwrap();
+    assert_eq!(from.mark, Mark::Fail);
+    assert!(
+        from.fix
+            .as_deref()
+            .unwrap()
+            .contains("declare.unmapped_from")
+    );
+
+    w.pd.set_priorities(&["P1", "P2"]);
+    let report = w
+        .run(
+            &declare.replace("\"P1\" }, {", "\"P9\" }, {"),
+            &CheckOptions::default(),
+        )
+        .await;
+    let p9 = report.line("[declare] severities[0] priority P9").unwrap();
+    assert_eq!(p9.mark, Mark::Fail);
+    assert!(
+        p9.fix.as_deref().unwrap().contains("one of P1, P2"),
+        "{p9:?}"
+    );
+    let report = w.run(declare, &CheckOptions::default()).await;
+    assert_eq!(
+        report
+            .line("[declare] severities[0] priority P1")
+            .unwrap()
+            .mark,
+        Mark::Pass
+    );
+}

@@ -24,6 +24,7 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
             "A retried delivery and a stale out-of-order webhook are ignored",
             "An unmapped user is refused",
             "Resolve (after Slack's confirm dialog): buttons gone",
+            "Declare from Slack: `/pd trigger` → one incident, one card",
         ]
     );
     assert!(outcome.ok());
@@ -36,13 +37,22 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
         "answered 200",
         "Slack: the card did not change (still assigned to Carol: true)",
         "pdbridge → PagerDuty: 0 request(s) for Mallory's click",
-        "All 9 steps observed working.",
+        "All 10 steps observed working.",
         "unmapped Slack users",
+        "POST /incidents with From: alice@example.com, urgency high",
+        "1 card(s) for it in #incidents",
+        "Declared by @alice from Slack",
     ] {
         assert!(t.contains(want), "missing {want:?} in\n{t}");
     }
     // The final card: resolved, details kept, no buttons.
-    let last_card = t.rsplit("9. Resolve").next().unwrap();
+    let last_card = t
+        .rsplit("9. Resolve")
+        .next()
+        .unwrap()
+        .split("10. Declare")
+        .next()
+        .unwrap();
     assert!(last_card.contains("✅ Resolved"), "{last_card}");
     assert!(last_card.contains("Assigned:"), "{last_card}");
     assert!(!last_card.contains("[Acknowledge]"), "{last_card}");
@@ -54,7 +64,10 @@ fn the_binary_exits_zero_and_keep_running_serves_the_printed_url() {
     let out = Command::new(bin).arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("All 9 steps observed working."), "{stdout}");
+    assert!(
+        stdout.contains("All 10 steps observed working."),
+        "{stdout}"
+    );
 
     /// Kills the demo however the test ends, so no server outlives it.
     struct Kill(std::process::Child);

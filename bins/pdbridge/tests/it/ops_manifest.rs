@@ -120,3 +120,28 @@ fn the_binary_prints_the_manifest_and_refuses_http() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
 }
+
+#[test]
+fn manifest_has_the_declare_shortcut_and_the_trigger_usage_hint() {
+    let m = manifest(&PublicUrl::parse("https://pd.example.com/").unwrap());
+    let shortcuts = m["features"]["shortcuts"].as_array().unwrap();
+    assert_eq!(shortcuts.len(), 1);
+    assert_eq!(shortcuts[0]["name"], "Declare incident");
+    assert_eq!(shortcuts[0]["type"], "message");
+    assert_eq!(
+        shortcuts[0]["callback_id"],
+        pdbridge::intake::declare::SHORTCUT_DECLARE
+    );
+    let hint = m["features"]["slash_commands"][0]["usage_hint"]
+        .as_str()
+        .unwrap();
+    assert!(
+        hint.contains("trigger [<service> <severity> <title>]"),
+        "{hint}"
+    );
+    // The searchable service select (`declare.search_services`) loads its options there.
+    assert_eq!(
+        m["settings"]["interactivity"]["message_menu_options_url"],
+        "https://pd.example.com/slack/interactions"
+    );
+}

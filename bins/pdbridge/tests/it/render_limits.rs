@@ -10,7 +10,8 @@ use pdbridge::render::{self, Mentions, Message, ModalContext};
 use proptest::prelude::*;
 use serde_json::Value;
 use sync_core::{
-    ActionKind, CardView, LineActor, LineKind, Named, PendingView, Status, TimelineLine, Urgency,
+    ActionKind, CardView, DeclaredView, LineActor, LineKind, Named, PendingView, Status,
+    TimelineLine, Urgency,
 };
 
 /// Text pieces that stress escaping, mentions, entities and grapheme clusters.
@@ -134,7 +135,11 @@ fn card_case() -> impl Strategy<Value = Case> {
                     escalation_level: Some(2),
                     last_level: (!urgent).then_some(3),
                     pending,
-                    last_error: error,
+                    last_error: error.clone(),
+                    declared: error.map(|text| DeclaredView {
+                        by: SlackUserId::new("U1ALICE"),
+                        text,
+                    }),
                     resolved: status == Status::Resolved,
                     minimal,
                 };
@@ -217,6 +222,9 @@ fn allowed_of(case: &Case) -> BTreeSet<String> {
         .collect();
     if let Some(p) = &case.card.pending {
         allowed.insert(p.requested_by.as_str().to_owned());
+    }
+    if let Some(d) = &case.card.declared {
+        allowed.insert(d.by.as_str().to_owned());
     }
     allowed
 }
@@ -332,20 +340,27 @@ fn named_over_limit_inputs_render_within_limits() {
             last_level: None,
             pending: None,
             last_error: Some("<!channel> ".repeat(500)),
+            declared: Some(DeclaredView {
+                by: SlackUserId::new("U1ALICE"),
+                text: format!(
+                    "Declared by <@U1ALICE> from Slack; declared together with {}",
+                    "#12, <!here> ".repeat(400)
+                ),
+            }),
             resolved: false,
             minimal: false,
         },
         mentions: Mentions::new(),
     };
     let m = render::card(&case.card);
-    check_message(&m, &BTreeSet::new()).unwrap();
+    check_message(&m, &allowed_of(&case)).unwrap();
     let json = serde_json::to_string(&m).unwrap();
     assert!(json.contains("Resolve #1234 *&lt;"), "{json}");
     assert!(json.contains('…'));
 
     case.card.title = "  \n ".to_owned();
     let m = render::card(&case.card);
-    check_message(&m, &BTreeSet::new()).unwrap();
+    check_message(&m, &allowed_of(&case)).unwrap();
     let header = serde_json::to_value(&m).unwrap()["blocks"][0]["text"]["text"].clone();
     assert_eq!(header, "Incident #1234");
 

@@ -3,5 +3,6 @@
 // with the current time, so they read the clock directly.
 #![allow(clippy::disallowed_methods)]
 
+mod pd_create;
 mod pd_fake;
 mod slack_fake;

@@ -13,14 +13,14 @@ use hyper_util::rt::TokioExecutor;
 use ids::{EscalationPolicyId, PdUserId};
 use serde_json::{Value, json};
 
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: Value,
+    pub(crate) body: Value,
     raw: Bytes,
 }
 
-async fn call(
+pub(crate) async fn call(
     url: &str,
     method: Method,
     path: &str,
@@ -274,7 +274,7 @@ async fn rate_limit_and_faults() {
 }
 
 /// A receiver that fails the first `failures` requests with 500, then accepts.
-async fn receiver(failures: usize) -> Server {
+pub(crate) async fn receiver(failures: usize) -> Server {
     let seen = Arc::new(Mutex::new(0usize));
     Server::spawn(Arc::new(move |_req| {
         let seen = Arc::clone(&seen);

@@ -4,6 +4,7 @@ mod clients;
 mod mapping;
 mod policy;
 mod resolver;
+mod trigger;
 
 use std::time::Duration;
 

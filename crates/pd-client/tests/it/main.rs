@@ -4,5 +4,6 @@
 #![allow(clippy::disallowed_methods)]
 
 mod client_fake;
+mod create;
 mod models;
 mod tracing_redaction;

@@ -3,6 +3,7 @@
 
 mod api;
 mod common;
+mod declared;
 mod dedupe_window;
 mod properties;
 mod reconcile_window;

@@ -28,6 +28,11 @@
 //! ahead of or behind PagerDuty's (`skew`); and lost answers take effect and come back as
 //! `MaybeSent`, after which no card is posted and no note sent without looking first.
 //!
+//! And of issue 20: incidents the bridge declared for a Slack user (`Input::Declared`, with
+//! or without the create answer, before or after their trigger webhook, repeated) get one
+//! card that names who declared them (`check_settled`), and a declaration never causes a
+//! mutation or a thread line (`check_effect`).
+//!
 //! Determinism and snapshot/restore equivalence are checked at every step (a twin engine is
 //! persisted and restored, whole or per incident, and must emit the same effects).
 
@@ -44,6 +49,7 @@ use sync_core::{
     Named, Outcome, PdEvent, PdEventKind, PdRead, Refusal, SlackAction, Status, TimelineLine,
     Timestamp, Urgency,
 };
+use sync_core::{Declaration, Declared, Sibling};
 
 /// Cases for one property: `PROPTEST_CASES` if set, else `default`.
 fn cases(default: u32) -> u32 {
@@ -143,6 +149,13 @@ enum Op {
     Reconcile { incident: u8 },
     /// The engine is persisted and restored (whole, or per incident).
     Restore { per_incident: bool },
+    /// The bridge declared an incident for the Slack user (creating it in PagerDuty first when
+    /// it does not exist), through the opt-in account when `via`.
+    Declare {
+        incident: u8,
+        with_snapshot: bool,
+        via: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -158,6 +171,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u32..20_000).prop_map(|millis| Op::Advance { millis }),
         1 => any::<u8>().prop_map(|incident| Op::Reconcile { incident }),
         1 => any::<bool>().prop_map(|per_incident| Op::Restore { per_incident }),
+        1 => (any::<u8>(), any::<bool>(), any::<bool>()).prop_map(
+            |(incident, with_snapshot, via)| Op::Declare { incident, with_snapshot, via }
+        ),
     ]
 }
 
@@ -226,6 +242,8 @@ struct World {
     levels_answers: BTreeMap<String, Option<u32>>,
     /// Action keys already handed to the engine, per incident.
     keys_seen: BTreeMap<IncidentId, Vec<ActionKey>>,
+    /// The latest declaration handed to the engine, per incident.
+    declared: BTreeMap<IncidentId, Declaration>,
 }
 
 impl World {
@@ -250,6 +268,7 @@ impl World {
             looked: 0,
             levels_answers: BTreeMap::new(),
             keys_seen: BTreeMap::new(),
+            declared: BTreeMap::new(),
         }
     }
 
@@ -714,10 +733,11 @@ impl Harness {
                 // No mutation without a mapped, authorized actor.
                 prop_assert_eq!(actor.slack.as_str(), BRIDGE_SLACK);
                 prop_assert_eq!(actor.pd_user.as_str(), BRIDGE_PD);
-                // PagerDuty events never cause mutations (no echo loops).
+                // PagerDuty events and declarations never cause mutations (no echo loops).
                 prop_assert!(
-                    !matches!(input, Input::PdEvent(_)),
-                    "a webhook caused {:?}",
+                    !matches!(input, Input::PdEvent(_) | Input::Declared(_)),
+                    "{:?} caused {:?}",
+                    input,
                     mutation
                 );
                 // Status-changing mutations follow a fresh read that was not resolved.
@@ -768,6 +788,11 @@ impl Harness {
                 prop_assert!(!busy, "two card calls in flight for {}", card.incident);
             }
             Effect::PostThread { id, .. } => {
+                // A declaration only changes the card: its own trigger adds no line.
+                prop_assert!(
+                    !matches!(input, Input::Declared(_)),
+                    "a declaration posted a line"
+                );
                 let incident = id.as_str().split('/').next().unwrap_or_default();
                 let busy = self.world.outstanding.iter().any(|e| {
                     matches!(e, Effect::PostThread { id: other, .. }
@@ -957,6 +982,51 @@ impl Harness {
                     self.feed(now, input)?;
                 }
             }
+            Op::Declare {
+                incident,
+                with_snapshot,
+                via,
+            } => {
+                let n = usize::from(incident);
+                let id = IncidentId::new(INCIDENTS[n % INCIDENTS.len()]);
+                if !self.world.incidents.contains_key(&id) {
+                    // Created in PagerDuty From the declaring user, whose trigger webhook follows.
+                    self.world.incidents.insert(
+                        id.clone(),
+                        WorldIncident {
+                            status: Status::Triggered,
+                            level: 1,
+                            assignees: Vec::new(),
+                            history: Vec::new(),
+                        },
+                    );
+                    self.world.transition(
+                        &id,
+                        IncidentEventType::Triggered,
+                        Status::Triggered,
+                        BRIDGE_PD,
+                    );
+                }
+                let declaration = Declaration {
+                    by: SlackUserId::new(BRIDGE_SLACK),
+                    via: via.then(|| Email::new("ops@example.com")),
+                    together: vec![Sibling {
+                        incident: IncidentId::new(INCIDENTS[(n + 1) % INCIDENTS.len()]),
+                        number: Some(11),
+                    }],
+                };
+                self.world.declared.insert(id.clone(), declaration.clone());
+                let now = self.world.now;
+                let input = Input::Declared(Declared {
+                    snapshot: with_snapshot.then(|| self.world.snapshot(&id)).flatten(),
+                    incident: id,
+                    declaration,
+                    // The create answer's `Date`: PagerDuty's clock.
+                    as_of: now,
+                    target_channel: Some(ChannelId::new(CHANNEL)),
+                });
+                self.feed(now, input)?;
+            }
             Op::Restore { per_incident } => {
                 let restored = if per_incident {
                     // One row per incident, as the server stores it.
@@ -1036,6 +1106,22 @@ impl Harness {
             let shown = &self.world.content[&cards[0]];
             prop_assert_eq!(shown, &view, "{} card shows the engine's view", id);
             prop_assert_eq!(shown.resolved, w.status == Status::Resolved);
+            // A declared incident's one card names who declared it, and how.
+            match self.world.declared.get(id) {
+                Some(d) => {
+                    let line = view.declared.as_ref().expect("declared line");
+                    prop_assert_eq!(&line.by, &d.by);
+                    let start = format!("Declared by <@{}>", d.by);
+                    prop_assert!(line.text.starts_with(&start), "{}", line.text);
+                    prop_assert_eq!(
+                        line.text
+                            .contains("(no PagerDuty seat) via ops@example.com"),
+                        d.via.is_some()
+                    );
+                    prop_assert!(line.text.contains("declared together with #11"));
+                }
+                None => prop_assert_eq!(view.declared.as_ref(), None),
+            }
             prop_assert!(st.awaited_effects().is_empty());
         }
         // A Slack action's line appears at most once (PUT response or echo, never both), and
