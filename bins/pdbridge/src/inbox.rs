@@ -172,6 +172,7 @@ fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
         StoredKind::Note { content } => Some(ActionKind::AddNote(content.clone())),
         StoredKind::Reassign { .. } => None,
         StoredKind::Urgency { to } => Some(ActionKind::ChangeUrgency(*to)),
+        StoredKind::Snooze { minutes } => Some(ActionKind::Snooze(*minutes)),
     }
 }
 

@@ -263,6 +263,13 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                         checked(pd.change_urgency(incident, from, urgency).await).await,
                     )
                 }
+                Mutation::Snooze { minutes } => {
+                    let duration = std::time::Duration::from_secs(u64::from(*minutes) * 60);
+                    updated(
+                        bridge,
+                        checked(pd.snooze(incident, from, duration).await).await,
+                    )
+                }
                 Mutation::Reassign { to } => updated(
                     bridge,
                     checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,

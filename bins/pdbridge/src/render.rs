@@ -22,7 +22,9 @@ mod modal;
 
 use self::actions::{actions_or_resolved, button_url};
 
-pub use self::modal::{ModalContext, note_modal, reassign_modal, urgency_modal};
+pub use self::modal::{
+    ModalContext, SNOOZE_CHOICES, note_modal, reassign_modal, snooze_modal, urgency_modal,
+};
 
 /// `action_id` of the Acknowledge button.
 pub const ACTION_ACK: &str = "pdbridge_ack";
@@ -42,6 +44,12 @@ pub const ACTION_MORE: &str = "pdbridge_more";
 pub const MORE_URGENCY_HIGH: &str = "urgency_high";
 /// More actions `value`: change the urgency to low (opens the confirming modal).
 pub const MORE_URGENCY_LOW: &str = "urgency_low";
+/// More actions `value`: snooze (acknowledged only; opens the modal with the durations).
+pub const MORE_SNOOZE: &str = "snooze";
+/// `callback_id` of the snooze modal, and the `block_id` and `action_id` of its duration.
+pub const CALLBACK_SNOOZE: &str = "pdbridge_snooze";
+/// `block_id` of the snooze modal's duration select (its `action_id` is the same).
+pub const SNOOZE_INPUT: &str = "snooze_minutes";
 /// More actions `value` of Open in PagerDuty (a link: its choice needs no answer but the 200).
 pub const MORE_OPEN: &str = "open";
 
@@ -260,6 +268,7 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             limits::TEXT,
         )));
     }
+    blocks.extend(actions::snoozed_line(card));
     if let Some(error) = &card.last_error {
         blocks.push(Block::context(framed(
             ":warning: ",
@@ -373,6 +382,7 @@ mod tests {
             escalation_policy: Some("Ops".to_owned()),
             escalation_level: None,
             last_level: None,
+            snoozed: None,
             pending: None,
             last_error: None,
             declared: None,

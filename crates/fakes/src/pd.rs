@@ -56,8 +56,9 @@ use tokio::sync::mpsc;
 
 use crate::http::{Handler, RecordedRequest, Reply, Server};
 
-mod more;
 mod create;
+mod more;
+mod snooze;
 
 pub use create::FakeCreation;
 
@@ -213,6 +214,8 @@ pub struct FakeIncident {
     pub updated_at: OffsetDateTime,
     /// The de-duplication key.
     pub incident_key: String,
+    /// Until when a snooze suspends the acknowledgement (`POST /incidents/{id}/snooze`).
+    pub snoozed_until: Option<OffsetDateTime>,
 }
 
 /// A webhook subscription of the fake account.
@@ -731,6 +734,7 @@ fn create_incident(
         reopened_at: None,
         updated_at: created_at,
         incident_key: format!("fake-key-{number}"),
+        snoozed_until: None,
     };
     state.incidents.insert(id, incident.clone());
     incident
@@ -1457,6 +1461,7 @@ fn route(
             None => (not_found(), none()),
         },
         (Method::POST, ["incidents", id, "notes"]) => add_note(state, req, id),
+        (Method::POST, ["incidents", id, "snooze"]) => snooze::snooze(state, req, id),
         (Method::GET, ["users", id]) => match state.users.get(&PdUserId::new(*id)) {
             Some(u) => (
                 Reply::json(StatusCode::OK, &json!({"user": user_json(state, u)})),

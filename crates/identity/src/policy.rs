@@ -26,6 +26,8 @@ pub enum Action {
     Resolve,
     /// Change the urgency.
     Urgency,
+    /// Snooze.
+    Snooze,
     /// Declare (trigger) a new incident from Slack; decided by [`Policy::authorize_trigger`]
     /// under `[policy] trigger`, and not one of [`Action::ALL`], the card's actions.
     Trigger,
@@ -33,13 +35,14 @@ pub enum Action {
 
 impl Action {
     /// Every action, in card order.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Ack,
         Action::Escalate,
         Action::Reassign,
         Action::Note,
         Action::Resolve,
         Action::Urgency,
+        Action::Snooze,
     ];
 
     /// The config key and audit name (`ack`, `note`, …).
@@ -51,6 +54,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
             Action::Urgency => "urgency",
+            Action::Snooze => "snooze",
             Action::Trigger => "trigger",
         }
     }
@@ -64,6 +68,7 @@ impl Action {
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
             Action::Urgency => "change the urgency of",
+            Action::Snooze => "snooze",
             Action::Trigger => "declare",
         }
     }
@@ -78,6 +83,7 @@ impl From<ids::Verb> for Action {
             ids::Verb::Escalate => Action::Escalate,
             ids::Verb::Resolve => Action::Resolve,
             ids::Verb::ChangeUrgency => Action::Urgency,
+            ids::Verb::Snooze => Action::Snooze,
         }
     }
 }
@@ -198,7 +204,7 @@ fn team_member() -> Rule {
 /// The `[policy]` section: a rule per action and the admins list.
 ///
 /// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate`, `resolve` and
-/// `urgency` are `team_member` (which any mapped user passes on an incident with no team
+/// `urgency` (and `snooze`) are `team_member` (which any mapped user passes on an incident with no team
 /// anywhere, and only members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
 /// rejected at load, because nobody could ever perform that action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +222,8 @@ pub struct PolicyConfig {
     pub resolve: Rule,
     /// Rule for Change urgency (More actions).
     pub urgency: Rule,
+    /// Rule for Snooze (More actions).
+    pub snooze: Rule,
     /// Rule for declaring incidents (`trigger`, default `any_mapped`), per service if set so.
     pub trigger: TriggerRule,
     /// Users who pass every rule.
@@ -237,6 +245,8 @@ struct RawPolicyConfig {
     resolve: Rule,
     #[serde(default = "team_member")]
     urgency: Rule,
+    #[serde(default = "team_member")]
+    snooze: Rule,
     #[serde(default)]
     trigger: TriggerRule,
     #[serde(default)]
@@ -254,6 +264,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             escalate: raw.escalate,
             resolve: raw.resolve,
             urgency: raw.urgency,
+            snooze: raw.snooze,
             trigger: raw.trigger,
             admins: raw.admins,
         };
@@ -271,6 +282,7 @@ impl Default for PolicyConfig {
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
             urgency: Rule::TeamMember,
+            snooze: Rule::TeamMember,
             trigger: TriggerRule::default(),
             admins: Vec::new(),
         }
@@ -287,6 +299,7 @@ impl PolicyConfig {
             Action::Escalate => self.escalate,
             Action::Resolve => self.resolve,
             Action::Urgency => self.urgency,
+            Action::Snooze => self.snooze,
             Action::Trigger => self.trigger.rule_for(crate::trigger::OTHER_SERVICES),
         }
     }

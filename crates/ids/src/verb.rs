@@ -22,21 +22,24 @@ pub enum Verb {
     Resolve,
     /// Change the urgency (high ↔ low), from the card's More actions menu.
     ChangeUrgency,
+    /// Snooze an acknowledged incident, from the card's More actions menu.
+    Snooze,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 6] = [
+    pub const ALL: [Verb; 7] = [
         Verb::Acknowledge,
         Verb::Escalate,
         Verb::Reassign,
         Verb::AddNote,
         Verb::Resolve,
         Verb::ChangeUrgency,
+        Verb::Snooze,
     ];
 
     /// The stable name used in the inbox, the audit log and metrics: `acknowledge`, `escalate`,
-    /// `reassign`, `add_note`, `resolve` or `change_urgency`.
+    /// `reassign`, `add_note`, `resolve`, `change_urgency` or `snooze`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Verb::Acknowledge => "acknowledge",
@@ -45,6 +48,7 @@ impl Verb {
             Verb::AddNote => "add_note",
             Verb::Resolve => "resolve",
             Verb::ChangeUrgency => "change_urgency",
+            Verb::Snooze => "snooze",
         }
     }
 }

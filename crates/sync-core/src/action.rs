@@ -57,7 +57,12 @@ impl Cx<'_> {
                 return Some(DropReason::AlreadyInState);
             }
             (ActionKind::AddNote(_), _) => {}
-            (ActionKind::ChangeUrgency(_), Some(Status::Resolved)) => {
+            (ActionKind::Snooze(_), Some(Status::Triggered)) => {
+                let text = text::snooze_needs_ack(&incident);
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::AlreadyInState);
+            }
+            (ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_), Some(Status::Resolved)) => {
                 let text = text::resolved_no_more_actions(&incident, &what);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::Resolved);
@@ -154,6 +159,7 @@ impl Cx<'_> {
                     ActionKind::ChangeUrgency(urgency) => {
                         Mutation::ChangeUrgency { urgency: *urgency }
                     }
+                    ActionKind::Snooze(minutes) => Mutation::Snooze { minutes: *minutes },
                     ActionKind::AddNote(content) => Mutation::AddNote {
                         content: content.clone(),
                     },
@@ -219,6 +225,7 @@ impl Cx<'_> {
                 | ActionKind::Escalate
                 | ActionKind::Reassign(_)
                 | ActionKind::ChangeUrgency(_)
+                | ActionKind::Snooze(_)
         ) {
             return;
         }
@@ -305,13 +312,18 @@ impl Cx<'_> {
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
-                    let text = if matches!(kind, ActionKind::ChangeUrgency(_)) {
-                        text::resolved_no_more_actions(&incident, what)
-                    } else {
-                        text::resolved_in_pagerduty(&incident, what)
-                    };
+                    let text =
+                        if matches!(kind, ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_)) {
+                            text::resolved_no_more_actions(&incident, what)
+                        } else {
+                            text::resolved_in_pagerduty(&incident, what)
+                        };
                     self.refuse(st, text);
                     return Some(DropReason::Resolved);
+                }
+                if matches!(kind, ActionKind::Snooze(_)) && status != Status::Acknowledged {
+                    self.refuse(st, text::snooze_needs_ack(&incident));
+                    return Some(DropReason::AlreadyInState);
                 }
                 if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
                     self.refuse(st, text::already_acknowledged(&incident));
@@ -400,6 +412,15 @@ impl Cx<'_> {
         }
         if let ActionKind::ChangeUrgency(urgency) = p.kind {
             synthesize_urgency(st, urgency, sent_at);
+        }
+        if let ActionKind::Snooze(minutes) = p.kind {
+            let until = self
+                .now
+                .saturating_add(std::time::Duration::from_secs(u64::from(minutes) * 60));
+            st.snoozed = Some(crate::SnoozedView {
+                by: p.actor.slack.clone(),
+                until,
+            });
         }
         if let Some(level) = p.level {
             st.bridge_level = Some(level);

@@ -138,6 +138,8 @@ pub enum ActionKind {
     Resolve,
     /// Change the urgency to this one.
     ChangeUrgency(Urgency),
+    /// Snooze the acknowledged incident for this many minutes (at most a week).
+    Snooze(u32),
 }
 
 impl ActionKind {
@@ -150,6 +152,7 @@ impl ActionKind {
             ActionKind::AddNote(_) => ids::Verb::AddNote,
             ActionKind::Resolve => ids::Verb::Resolve,
             ActionKind::ChangeUrgency(_) => ids::Verb::ChangeUrgency,
+            ActionKind::Snooze(_) => ids::Verb::Snooze,
         }
     }
 
@@ -167,6 +170,7 @@ impl ActionKind {
             ActionKind::AddNote(_) => "Adding note",
             ActionKind::Resolve => "Resolving",
             ActionKind::ChangeUrgency(_) => "Changing urgency",
+            ActionKind::Snooze(_) => "Snoozing",
         }
     }
 }

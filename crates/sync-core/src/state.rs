@@ -42,6 +42,9 @@ pub struct IncidentState {
     /// The incident's level and its policy's number of levels, as last read for an escalation.
     #[serde(default)]
     pub(crate) levels: Option<KnownLevels>,
+    /// The snooze the bridge made, shown while the incident stays acknowledged.
+    #[serde(default)]
+    pub(crate) snoozed: Option<crate::SnoozedView>,
     pub(crate) last_error: Option<String>,
     pub(crate) actions_seen: BTreeMap<ActionKey, Timestamp>,
     /// Counter for effect ids that are not derived from an input's identity.
@@ -273,6 +276,7 @@ impl IncidentState {
             hydrate: None,
             bridge_level: None,
             levels: None,
+            snoozed: None,
             last_error: None,
             actions_seen: BTreeMap::new(),
             seq: 0,
@@ -359,6 +363,10 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
             .as_ref()
             .filter(|_| info.status != Status::Resolved)
             .and_then(|l| l.last_of(info.escalation_policy.as_ref().map(|e| &e.id))),
+        snoozed: st
+            .snoozed
+            .clone()
+            .filter(|_| info.status == Status::Acknowledged),
         pending,
         last_error: st.last_error.clone(),
         declared: st.declared.as_ref().map(|d| crate::DeclaredView {
@@ -453,7 +461,8 @@ pub(crate) fn initial_stage(kind: &ActionKind) -> Stage {
         ActionKind::Acknowledge
         | ActionKind::Escalate
         | ActionKind::Reassign(_)
-        | ActionKind::ChangeUrgency(_) => Stage::ReadIncident,
+        | ActionKind::ChangeUrgency(_)
+        | ActionKind::Snooze(_) => Stage::ReadIncident,
         ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
     }
 }

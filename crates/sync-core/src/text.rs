@@ -139,6 +139,10 @@ pub(crate) fn action_line(
         ),
         ActionKind::AddNote(content) => (LineKind::Note, note_added(content)),
         ActionKind::ChangeUrgency(urgency) => (LineKind::Urgency, urgency_changed(*urgency)),
+        ActionKind::Snooze(minutes) => (
+            LineKind::Snoozed,
+            format!("snoozed the incident for {}", duration(*minutes)),
+        ),
     };
     TimelineLine {
         kind: line_kind,
@@ -154,6 +158,23 @@ pub(crate) fn urgency_changed(urgency: Urgency) -> String {
         Urgency::Low => "low",
     };
     format!("changed urgency to {name}")
+}
+
+/// A snooze duration as people say it: `30 min`, `4 h`, `3 days`.
+pub(crate) fn duration(minutes: u32) -> String {
+    match minutes {
+        m if m % (24 * 60) == 0 && m >= 48 * 60 => format!("{} days", m / (24 * 60)),
+        m if m % 60 == 0 => format!("{} h", m / 60),
+        m => format!("{m} min"),
+    }
+}
+
+/// The reply to Snooze on an incident that is not acknowledged.
+pub(crate) fn snooze_needs_ack(incident: &str) -> String {
+    format!(
+        "{incident} is not acknowledged, and PagerDuty snoozes only acknowledged incidents, so \
+         the bridge did not send it. Acknowledge it first."
+    )
 }
 
 /// How replies name an incident: `#number title`, else its title, else its id.

@@ -51,6 +51,11 @@ pub enum StoredKind {
         /// The new urgency.
         to: sync_core::Urgency,
     },
+    /// Snooze for this many minutes, chosen in its modal.
+    Snooze {
+        /// Minutes, at most a week.
+        minutes: u32,
+    },
 }
 
 impl StoredKind {
@@ -63,6 +68,7 @@ impl StoredKind {
             StoredKind::Note { .. } => ids::Verb::AddNote,
             StoredKind::Reassign { .. } => ids::Verb::Reassign,
             StoredKind::Urgency { .. } => ids::Verb::ChangeUrgency,
+            StoredKind::Snooze { .. } => ids::Verb::Snooze,
         }
     }
 

@@ -97,6 +97,9 @@ impl Bridge {
             (render::ACTION_MORE, Some(render::MORE_URGENCY_HIGH)) => {
                 Some((|c, t| render::urgency_modal(c, t, Urgency::High)) as ModalFn)
             }
+            (render::ACTION_MORE, Some(render::MORE_SNOOZE)) => {
+                Some(render::snooze_modal as ModalFn)
+            }
             (render::ACTION_MORE, Some(render::MORE_URGENCY_LOW)) => {
                 Some((|c, t| render::urgency_modal(c, t, Urgency::Low)) as ModalFn)
             }
@@ -209,6 +212,20 @@ impl Bridge {
                 }
                 StoredKind::Note {
                     content: text.to_owned(),
+                }
+            }
+            render::CALLBACK_SNOOZE => {
+                let chosen = p
+                    .view
+                    .state
+                    .selected_value(render::SNOOZE_INPUT, render::SNOOZE_INPUT)
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|m| render::SNOOZE_CHOICES.iter().any(|(c, _)| c == m));
+                match chosen {
+                    Some(minutes) => StoredKind::Snooze { minutes },
+                    None => {
+                        return Ok(errors(render::SNOOZE_INPUT, "Choose how long to snooze."));
+                    }
                 }
             }
             render::CALLBACK_URGENCY_HIGH => StoredKind::Urgency { to: Urgency::High },

@@ -8,7 +8,7 @@ use sync_core::{CardView, Status, Urgency};
 
 use super::{
     ACTION_ACK, ACTION_ESCALATE, ACTION_MORE, ACTION_NOTE, ACTION_OPEN, ACTION_REASSIGN,
-    ACTION_RESOLVE, MORE_OPEN, MORE_URGENCY_HIGH, MORE_URGENCY_LOW, framed,
+    ACTION_RESOLVE, MORE_OPEN, MORE_SNOOZE, MORE_URGENCY_HIGH, MORE_URGENCY_LOW, framed,
 };
 
 /// The incident's page as a button's `url` (not `mrkdwn`, so not escaped): a web address
@@ -112,6 +112,9 @@ fn more_actions(card: &CardView, url: Option<String>) -> Option<Element> {
         Some(Urgency::Low) => options.push(item("Change urgency to high", MORE_URGENCY_HIGH)),
         None => {}
     }
+    if card.status == Status::Acknowledged && card.pending.is_none() {
+        options.push(item("Snooze…", MORE_SNOOZE));
+    }
     if let Some(url) = url {
         options.push(MenuOption {
             url: Some(url),
@@ -122,6 +125,22 @@ fn more_actions(card: &CardView, url: Option<String>) -> Option<Element> {
         action_id: ACTION_MORE.to_owned(),
         options,
     })
+}
+
+/// `Snoozed by @x until 14:30 (your time)`: Slack shows the time in each reader's zone.
+pub(super) fn snoozed_line(card: &CardView) -> Option<Block> {
+    let snoozed = card.snoozed.as_ref()?;
+    let secs = snoozed.until.as_millis().div_euclid(1000);
+    let fallback = time::OffsetDateTime::from_unix_timestamp(secs)
+        .map(|t| format!("{:02}:{:02} UTC", t.hour(), t.minute()))
+        .unwrap_or_else(|_| "later".to_owned());
+    let by = super::engine_text(
+        &format!("<@{}>", snoozed.by),
+        std::slice::from_ref(&snoozed.by),
+    );
+    Some(Block::context(format!(
+        ":zzz: Snoozed by {by} until <!date^{secs}^{{time}}|{fallback}> (your time)"
+    )))
 }
 
 /// The link button to the incident's page.
@@ -158,6 +177,7 @@ mod tests {
             escalation_policy: None,
             escalation_level: None,
             last_level: None,
+            snoozed: None,
             pending: None,
             last_error: None,
             resolved: false,
@@ -200,5 +220,32 @@ mod tests {
         let modal = urgency_modal(&ctx, "DB <down>", Urgency::Low);
         assert_eq!(modal.callback_id.as_deref(), Some(CALLBACK_URGENCY_LOW));
         insta::assert_json_snapshot!("modal_urgency_low", modal);
+    }
+
+    #[test]
+    fn an_acknowledged_card_offers_snooze_and_a_snoozed_one_says_by_whom_until_when() {
+        let mut v = base();
+        v.status = Status::Acknowledged;
+        v.snoozed = Some(sync_core::SnoozedView {
+            by: ids::SlackUserId::new("U1ALICE"),
+            until: ids::Timestamp::from_millis(1_700_005_400_000),
+        });
+        let m = card(&v);
+        let value = serde_json::to_value(&m).unwrap();
+        let blocks = value["blocks"].to_string();
+        assert!(
+            blocks.contains(
+                ":zzz: Snoozed by <@U1ALICE> until <!date^1700005400^{time}|23:43 UTC> (your time)"
+            ),
+            "{blocks}"
+        );
+        assert!(blocks.contains("\"value\":\"snooze\""), "{blocks}");
+        insta::assert_json_snapshot!("card_acknowledged_snoozed", value);
+        let ctx = ModalContext {
+            incident: IncidentId::new("Q1ABCDEF"),
+            channel: Some(ChannelId::new("C0INC")),
+            ts: Some(MessageTs::new("1700000000.000100")),
+        };
+        insta::assert_json_snapshot!("modal_snooze", super::super::snooze_modal(&ctx, "DB down"));
     }
 }

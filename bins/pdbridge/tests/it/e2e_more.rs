@@ -2,7 +2,7 @@
 //! the clicker's `From`, its own policy key, and no change on a resolved incident.
 
 use fakes::pd::Status as PdStatus;
-use fakes::slack::FakeView;
+use fakes::slack::{FakeView, InputValue};
 use ids::{IncidentId, MessageTs, SlackUserId};
 use serde_json::Value;
 
@@ -43,6 +43,10 @@ async fn choose(env: &Env, user: &str, ts: &MessageTs, value: &str) -> FakeView 
 }
 
 async fn submit(env: &Env, user: &str, view: &FakeView) {
+    submit_with(env, user, view, &[]).await;
+}
+
+async fn submit_with(env: &Env, user: &str, view: &FakeView, inputs: &[(&str, &str, InputValue)]) {
     let reply = env
         .slack
         .submit_view(
@@ -50,7 +54,7 @@ async fn submit(env: &Env, user: &str, view: &FakeView) {
             &env.secret(),
             &SlackUserId::new(user),
             &view.id,
-            &[],
+            inputs,
         )
         .await
         .unwrap();
@@ -154,5 +158,60 @@ async fn change_urgency_on_a_resolved_incident_sends_nothing() {
     })
     .await;
     assert!(urgency_puts(&env, &incident).is_empty());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snooze_is_offered_once_acknowledged_and_shows_who_and_until_when() {
+    let mut env = Env::new("").await;
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    // Triggered: PagerDuty snoozes only acknowledged incidents, so the menu does not offer it.
+    assert!(!overflow_values(&env, &ts).contains(&"snooze".to_owned()));
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.wait("PagerDuty acknowledged", || {
+        env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
+    })
+    .await;
+    env.settled(&ts).await;
+    assert_eq!(
+        overflow_values(&env, &ts),
+        ["urgency_low", "snooze", "open"]
+    );
+    let view = choose(&env, BOB, &ts, "snooze").await;
+    assert_eq!(view.view["callback_id"], "pdbridge_snooze");
+    submit_with(
+        &env,
+        BOB,
+        &view,
+        &[(
+            "snooze_minutes",
+            "snooze_minutes",
+            InputValue::Option("60".into()),
+        )],
+    )
+    .await;
+    env.wait("PagerDuty snoozed", || {
+        env.pd.incident(&incident).unwrap().snoozed_until.is_some()
+    })
+    .await;
+    let posts: Vec<_> = env
+        .pd
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/incidents/{incident}/snooze"))
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].header("from"), Some("bob@example.com"));
+    assert_eq!(posts[0].json()["duration"], 3600);
+    env.wait("the card says who snoozed it", || {
+        env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+            m.blocks
+                .to_string()
+                .contains(":zzz: Snoozed by <@U2BOB> until <!date^")
+        })
+    })
+    .await;
+    env.thread_line(&ts, "snoozed the incident for 1 h").await;
     env.stop().await;
 }

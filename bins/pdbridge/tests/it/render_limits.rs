@@ -134,6 +134,7 @@ fn card_case() -> impl Strategy<Value = Case> {
                     escalation_policy: Some(policy),
                     escalation_level: Some(2),
                     last_level: (!urgent).then_some(3),
+                    snoozed: None,
                     pending,
                     last_error: error.clone(),
                     declared: error.map(|text| DeclaredView {
@@ -338,6 +339,7 @@ fn named_over_limit_inputs_render_within_limits() {
             escalation_policy: None,
             escalation_level: None,
             last_level: None,
+            snoozed: None,
             pending: None,
             last_error: Some("<!channel> ".repeat(500)),
             declared: Some(DeclaredView {

@@ -442,6 +442,12 @@ impl World {
                 };
                 self.queue(id, kind, agent);
             }
+            Mutation::Snooze { .. } => {
+                // No webhook follows a snooze; the clicks generated here never ask.
+                if w.status != Status::Acknowledged {
+                    return Err("2001 Incident must be acknowledged to be snoozed".into());
+                }
+            }
             Mutation::ChangeUrgency { .. } => {
                 // No webhook follows an urgency change; the clicks generated here never ask.
                 if w.status == Status::Resolved {
@@ -597,6 +603,7 @@ fn mutation_name(mutation: &Mutation) -> &'static str {
         Mutation::Reassign { .. } => "reassign",
         Mutation::AddNote { .. } => "add_note",
         Mutation::ChangeUrgency { .. } => "change_urgency",
+        Mutation::Snooze { .. } => "snooze",
     }
 }
 

@@ -1202,3 +1202,94 @@ fn change_urgency_reads_first_is_sent_as_the_clicker_and_refused_once_resolved()
           Dropped PQ1K5C8 Resolved
     "##]].assert_eq(&t.log);
 }
+
+#[test]
+fn snooze_needs_an_acknowledged_incident_shows_who_and_ends_when_it_is_unacknowledged() {
+    let mut t = triggered_and_posted();
+    t.advance(1_000).click(
+        "Snooze while triggered",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Snooze(60),
+            "1548426400.000100",
+        ),
+    );
+    t.pd(
+        "incident.acknowledged",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47ACKNOWLEDGED0000",
+            "2021-06-04T13:50:02.000Z",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.tick();
+    t.done("thread3", Outcome::Done);
+    t.advance(5_000).click(
+        "Snooze for 1 h",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Snooze(60),
+            "1548426417.840180",
+        ),
+    );
+    t.done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "acknowledged",
+            "x",
+            "2021-06-04T13:50:02.000Z",
+        ))),
+    );
+    t.done("card4", Outcome::Done);
+    t.done(
+        "snooze2",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "acknowledged",
+            "x",
+            "2021-06-04T13:50:02.000Z",
+        ))),
+    );
+    t.done("card5", Outcome::Done);
+    t.tick();
+    t.done("thread6", Outcome::Done);
+    t.pd(
+        "incident.unacknowledged",
+        &pq1k5c8(
+            "incident.unacknowledged",
+            "triggered",
+            "01BZYK8N47UNACKNOWLEDGED00",
+            "2021-06-04T14:50:08.000Z",
+        ),
+    );
+    expect![[r##"
+        > Snooze while triggered
+          Ephemeral PQ1K5C8/1548426400.000100:UA8RXUSPL:snooze/reply2 to UA8RXUSPL: "#10 Test Incident is not acknowledged, and PagerDuty snoozes only acknowledged incidents, so the bridge did not send it. Acknowledge it first."
+          Dropped PQ1K5C8 AlreadyInState
+        > incident.acknowledged
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["PIG 208 acknowledged"]
+        > done PQ1K5C8/thread4: Done
+        > Snooze for 1 h
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/read1 Incident
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" pending="Snoozing… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/read1: PdIncident(Acknowledged)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/snooze2 From=pig208@example.com Snooze { minutes: 60 }
+        > done PQ1K5C8/card5: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/snooze2: PdIncident(Acknowledged)
+          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" snoozed-by=UA8RXUSPL until=1622818208300
+        > done PQ1K5C8/card6: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread7 under 1548261231.000200: ["<@UA8RXUSPL> snoozed the incident for 1 h"]
+        > done PQ1K5C8/thread7: Done
+        > incident.unacknowledged
+          UpdateCard PQ1K5C8/card8 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+    "##]].assert_eq(&t.log);
+}

@@ -245,6 +245,15 @@ pub fn card_line(card: &CardView) -> String {
     if card.urgency == Some(sync_core::Urgency::Low) {
         line.push_str(" urgency=low");
     }
+    if let Some(snoozed) = &card.snoozed {
+        write!(
+            line,
+            " snoozed-by={} until={}",
+            snoozed.by,
+            snoozed.until.as_millis()
+        )
+        .unwrap();
+    }
     if let Some(levels) = card.last_level {
         write!(line, " last-level={levels}").unwrap();
     }
