@@ -27,12 +27,14 @@ use crate::app::{Options, Running};
 mod declare;
 mod edges;
 mod modals;
+mod snooze;
 mod steps;
 mod text;
 
 use self::declare::*;
 use self::edges::*;
 use self::modals::*;
+use self::snooze::snooze;
 use self::steps::*;
 pub use self::text::{card_text, plain};
 
@@ -176,6 +178,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         let story = Story { incident, ts };
         acknowledge(&world, &story, &mut out, &mut steps).await;
         echo(&world, &story, &mut out, &mut steps).await;
+        snooze(&world, &story, &mut out, &mut steps).await;
         escalate(&world, &story, &mut out, &mut steps).await;
         reassign(&world, &story, &mut out, &mut steps).await;
         note(&world, &story, &mut out, &mut steps).await;
