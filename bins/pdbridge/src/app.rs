@@ -255,6 +255,10 @@ pub async fn start(
             loops_rx.clone(),
         )),
         tokio::spawn(runtime::timer_loop(Arc::clone(&bridge), loops_rx.clone())),
+        tokio::spawn(crate::oncall::oncall_loop(
+            Arc::clone(&bridge),
+            loops_rx.clone(),
+        )),
         tokio::spawn(crate::declare::declare_loop(
             Arc::clone(&bridge),
             loops_rx.clone(),

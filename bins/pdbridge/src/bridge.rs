@@ -85,6 +85,7 @@ impl Bridge {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             timer_wake: Notify::new(),
+            oncall: crate::oncall::OnCall::default(),
             declare_wake: Notify::new(),
         });
         let writer = Writer::start(Arc::clone(&ctx), parts.engine, parts.limits)?;
@@ -102,6 +103,11 @@ impl Bridge {
     /// The store (for read-only views such as `pdbridge status`, the demo and tests).
     pub fn store(&self) -> &Arc<Store> {
         &self.ctx.store
+    }
+
+    /// The on-call cache and its loop's state.
+    pub fn oncall(&self) -> &crate::oncall::OnCall {
+        &self.ctx.oncall
     }
 
     /// The current time.

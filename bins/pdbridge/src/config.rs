@@ -19,10 +19,12 @@ use url::Url;
 use identity::{CacheTtls, Overrides, PolicyConfig};
 
 mod declare;
+mod oncall;
 mod raw;
 mod values;
 
 pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
+pub use self::oncall::{Handoff, OnCallGroup};
 use self::raw::*;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
@@ -81,6 +83,10 @@ pub struct Config {
     pub identity_cache: CacheTtls,
     /// The `[declare]` table; `None` turns `/pd trigger` off.
     pub declare: Option<DeclareConfig>,
+    /// The `[[oncall_group]]` tables.
+    pub oncall_groups: Vec<OnCallGroup>,
+    /// The `[[handoff]]` tables.
+    pub handoffs: Vec<Handoff>,
 }
 
 /// The `[server]` table.
@@ -470,6 +476,7 @@ impl Config {
                 ));
             }
         }
+        oncall::validate(&raw.oncall_groups, &raw.handoffs)?;
         if default_channel.is_none() && !raw.routes.iter().any(Route::is_catch_all) {
             return Err(ConfigError::key(
                 "SLACK_DEFAULT_CHANNEL / slack.default_channel".to_owned(),
@@ -507,6 +514,8 @@ impl Config {
             policy: raw.policy,
             identity_cache,
             declare,
+            oncall_groups: raw.oncall_groups,
+            handoffs: raw.handoffs,
         })
     }
 }

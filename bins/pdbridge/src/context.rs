@@ -27,6 +27,7 @@ pub struct Context {
     pub(crate) inbox_wake: Notify,
     pub(crate) dispatch_wake: Notify,
     pub(crate) timer_wake: Notify,
+    pub(crate) oncall: crate::oncall::OnCall,
     /// Wakes the declare loop when a declaration was stored.
     pub(crate) declare_wake: Notify,
 }

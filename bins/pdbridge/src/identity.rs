@@ -77,7 +77,7 @@ pub struct Identity {
     /// Read for every lookup; written when `serve` reloads `[[identity]]` on SIGHUP and once
     /// when a late `auth.test` names the home workspace.
     resolver: tokio::sync::RwLock<Resolver<ClientDirectory, StoreCache>>,
-    policy: PolicyConfig,
+    pub(crate) policy: PolicyConfig,
     ttls: identity::CacheTtls,
     pd: PdClient,
     slack: SlackClient,

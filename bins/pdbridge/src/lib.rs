@@ -33,6 +33,7 @@ pub mod inbox;
 pub mod intake;
 pub mod logging;
 pub mod metrics;
+pub mod oncall;
 pub mod ops;
 pub mod perform;
 pub mod reconcile;

@@ -29,6 +29,8 @@ pub struct Metrics {
     api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
     card_post_failures: Family<Labels, Counter>,
+    /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
+    pub(crate) oncall: crate::oncall::OnCallMetrics,
 }
 
 impl Default for Metrics {
@@ -113,6 +115,7 @@ impl Metrics {
             "Card posts Slack refused permanently, by card (full, then minimal)",
             card_post_failures.clone(),
         );
+        let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
             let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
@@ -142,6 +145,7 @@ impl Metrics {
             api_retries,
             unmapped_users,
             card_post_failures,
+            oncall,
         }
     }
 

@@ -1,6 +1,6 @@
 //! A fake PagerDuty: REST v2 incidents, users (with `/users/me`), teams, services, escalation
-//! policies, on-calls, webhook subscriptions and an OAuth token endpoint, plus signed v3 webhook
-//! delivery.
+//! policies, on-calls and schedules (the `oncall` module: rotations, overrides, a simulated
+//! clock), webhook subscriptions and an OAuth token endpoint, plus signed v3 webhook delivery.
 //!
 //! Call order: [`FakePagerDuty::start`] inside a Tokio runtime, script state with
 //! [`FakePagerDuty::add_user`], [`FakePagerDuty::add_escalation_policy`] and
@@ -58,9 +58,11 @@ use crate::http::{Handler, RecordedRequest, Reply, Server};
 
 mod create;
 mod more;
+mod oncall;
 mod snooze;
 
 pub use create::FakeCreation;
+pub use oncall::{FakeOverride, FakeSchedule};
 
 /// The fake's web UI host, used in `html_url` fields.
 const HTML_BASE: &str = "https://fake.pagerduty.com";
@@ -319,6 +321,7 @@ struct State {
     next_number: u64,
     counter: u64,
     delivery_retry: DeliveryRetry,
+    oncall: oncall::OnCalls,
     create: create::CreateState,
 }
 
@@ -705,11 +708,7 @@ fn create_incident(
     let number = state.next_number;
     state.next_number += 1;
     let id = IncidentId::new(state.next_id("Q"));
-    let assignees = state
-        .policies
-        .get(policy)
-        .and_then(|p| p.levels.first().cloned())
-        .unwrap_or_default();
+    let assignees = oncall::level_users(state, policy, 1);
     let teams = state
         .policies
         .get(policy)
@@ -1256,6 +1255,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
         ("priorities", _) => "priorities.read",
         ("escalation_policies", _) => "escalation_policies.read",
         ("oncalls", _) => "oncalls.read",
+        ("schedules", _) => "schedules.read",
         ("webhook_subscriptions", true) => "webhook_subscriptions.read",
         ("webhook_subscriptions", false) => "webhook_subscriptions.write",
         _ => return None,
@@ -1482,7 +1482,11 @@ fn route(
                 None => (not_found(), none()),
             }
         }
-        (Method::GET, ["oncalls"]) => (list_oncalls(state, req), none()),
+        (Method::GET, ["oncalls"]) => (oncall::list_oncalls(state, req), none()),
+        (Method::GET, ["schedules"]) => (oncall::list_schedules(state, req), none()),
+        (Method::GET, ["schedules", id, "overrides"]) => {
+            (oncall::list_overrides(state, req, id), none())
+        }
         (Method::POST, ["webhook_subscriptions"]) => (create_subscription(state, req), none()),
         (Method::GET, ["webhook_subscriptions"]) => {
             let pairs = query_pairs(req);
@@ -1836,7 +1840,9 @@ fn policy_json(state: &State, p: &FakeEscalationPolicy) -> Value {
             json!({
                 "id": format!("PRULE{:02}", n + 1),
                 "escalation_delay_in_minutes": 30,
-                "targets": users.iter().map(|u| user_ref(state, u)).collect::<Vec<_>>(),
+                "targets": users.iter().map(|u| user_ref(state, u))
+                    .chain(oncall::schedule_targets(state, &p.id, n as u32 + 1))
+                    .collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -1852,35 +1858,6 @@ fn policy_json(state: &State, p: &FakeEscalationPolicy) -> Value {
         "self": format!("{API_BASE}/escalation_policies/{}", p.id),
         "html_url": format!("{HTML_BASE}/escalation_policies/{}", p.id),
     })
-}
-
-fn list_oncalls(state: &State, req: &RecordedRequest) -> Reply {
-    let pairs = query_pairs(req);
-    let (limit, offset) = match page_params(&pairs) {
-        Ok(p) => p,
-        Err(reply) => return *reply,
-    };
-    let wanted = query_values(&pairs, "escalation_policy_ids[]");
-    let mut all = Vec::new();
-    for p in state.policies.values() {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == p.id.as_str()) {
-            continue;
-        }
-        for (n, users) in p.levels.iter().enumerate() {
-            for u in users {
-                all.push(json!({
-                    "user": user_ref(state, u),
-                    "schedule": null,
-                    "escalation_policy": policy_ref(state, &p.id),
-                    "escalation_level": n + 1,
-                    "start": null,
-                    "end": null,
-                }));
-            }
-        }
-    }
-    let (items, meta) = page(&all, limit, offset);
-    paged_reply("oncalls", items, meta)
 }
 
 fn subscription_json(s: &FakeSubscription, with_secret: bool) -> Value {

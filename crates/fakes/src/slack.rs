@@ -17,7 +17,8 @@
 //! another workspace with [`FakeSlack::set_user_team`] is a Slack Connect user everywhere;
 //! messages (`chat.postMessage`, `chat.update`, `chat.postEphemeral`, `response_url`) and views
 //! (`views.open`, `views.update`) that break a documented Block Kit limit ([`crate::block_kit`])
-//! are refused whole, with `invalid_blocks` and `invalid_arguments` respectively.
+//! are refused whole, with `invalid_blocks` and `invalid_arguments` respectively; user groups
+//! (`usergroups.users.*`) answer Slack's refusals (`usergroups` module).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,6 +35,9 @@ use signing::SlackSigningSecret;
 
 use crate::block_kit;
 use crate::http::{RecordedRequest, Reply, Server};
+
+mod usergroups;
+pub use usergroups::FakeUserGroup;
 
 /// The bot token the fake accepts unless [`FakeSlack::start_with_token`] chose another.
 pub const DEFAULT_TOKEN: &str = "xoxb-fake-bot-token";
@@ -72,6 +76,8 @@ pub struct FakeUser {
     /// The user's own workspace when it is not the fake's (a Slack Connect user from another
     /// organisation); `None` for members of the fake workspace.
     pub team_id: Option<SlackTeamId>,
+    /// The time zone name and its offset from UTC in seconds (`UTC`, 0 by default).
+    pub tz: (String, i32),
 }
 
 impl FakeUser {
@@ -86,6 +92,7 @@ impl FakeUser {
             is_restricted: false,
             is_ultra_restricted: false,
             team_id: None,
+            tz: ("UTC".to_owned(), 0),
         }
     }
 }
@@ -289,6 +296,7 @@ struct State {
     buckets: BTreeMap<(String, Option<ChannelId>), Bucket>,
     last_ts_micros: u64,
     counter: u64,
+    groups: usergroups::Groups,
 }
 
 impl State {
@@ -416,6 +424,7 @@ fn user_json(team: &SlackTeamId, u: &FakeUser) -> Value {
         "id": u.id, "team_id": team, "name": u.name, "real_name": u.name,
         "deleted": u.deleted, "is_bot": u.is_bot, "is_app_user": false,
         "is_restricted": u.is_restricted, "is_ultra_restricted": u.is_ultra_restricted,
+        "tz": u.tz.0, "tz_offset": u.tz.1,
         "profile": profile,
     })
 }
@@ -450,6 +459,7 @@ impl FakeSlack {
             buckets: BTreeMap::new(),
             last_ts_micros: 0,
             counter: 0,
+            groups: usergroups::Groups::default(),
         }));
         let handler_state = Arc::clone(&state);
         let handler: crate::http::Handler = Arc::new(move |req| {
@@ -1094,6 +1104,8 @@ fn api(state: &mut State, method: &str, req: &RecordedRequest) -> Reply {
                 None => fail("users_not_found"),
             }
         }
+        "usergroups.users.update" => usergroups::update(state, &args),
+        "usergroups.users.list" => usergroups::list(state, &args),
         "conversations.history" => conversation_history(state, &args),
         "conversations.info" => match channel_arg.and_then(|c| state.channels.get(&c)) {
             Some(c) => ok(json!({"channel": {

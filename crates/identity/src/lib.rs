@@ -59,7 +59,8 @@ pub use mapping::{
 };
 pub use overrides::{OverrideEntry, OverrideTarget, Overrides};
 pub use policy::{
-    Action, ActionContext, AdminRef, Check, Decision, Policy, PolicyConfig, Rule, ViewRefusal,
+    Action, ActionContext, AdminRef, AskRefusal, AskRule, Check, Decision, Policy, PolicyConfig,
+    Rule, ViewRefusal,
 };
 pub use resolver::{Directory, Resolution, Resolver, ResolverConfig};
 pub use trigger::{OTHER_SERVICES, ServiceFacts, TriggerRule};

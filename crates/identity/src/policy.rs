@@ -193,6 +193,34 @@ impl From<AdminRef> for String {
     }
 }
 
+/// Who may ask who is on call (`/pd oncall`): no incident detail is shown, so people without a
+/// PagerDuty seat may ask by default.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AskRule {
+    /// Anyone in the home workspace who is not a guest, bot or deactivated user, mapped to
+    /// PagerDuty or not.
+    #[default]
+    WorkspaceMember,
+    /// Only users mapped to an active PagerDuty user.
+    AnyMapped,
+    /// Only users listed in `admins`.
+    Admin,
+}
+
+impl AskRule {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AskRule::WorkspaceMember => "workspace_member",
+            AskRule::AnyMapped => "any_mapped",
+            AskRule::Admin => "admin",
+        }
+    }
+}
+
 fn any_mapped() -> Rule {
     Rule::AnyMapped
 }
@@ -228,6 +256,8 @@ pub struct PolicyConfig {
     pub trigger: TriggerRule,
     /// Users who pass every rule.
     pub admins: Vec<AdminRef>,
+    /// Who may ask who is on call (`oncall`, default `workspace_member`).
+    pub oncall: AskRule,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +281,8 @@ struct RawPolicyConfig {
     trigger: TriggerRule,
     #[serde(default)]
     admins: Vec<AdminRef>,
+    #[serde(default)]
+    oncall: AskRule,
 }
 
 impl TryFrom<RawPolicyConfig> for PolicyConfig {
@@ -267,6 +299,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             snooze: raw.snooze,
             trigger: raw.trigger,
             admins: raw.admins,
+            oncall: raw.oncall,
         };
         config.validate()?;
         Ok(config)
@@ -285,6 +318,7 @@ impl Default for PolicyConfig {
             snooze: Rule::TeamMember,
             trigger: TriggerRule::default(),
             admins: Vec::new(),
+            oncall: AskRule::WorkspaceMember,
         }
     }
 }
@@ -315,6 +349,12 @@ impl PolicyConfig {
                     field: action.as_str(),
                     message: "rule is \"admin\" but the admins list is empty, so nobody could do this; add admins = [\"U…\"] or choose another rule".to_owned(),
                 });
+        }
+        if self.admins.is_empty() && self.oncall == AskRule::Admin {
+            return Err(Error::InvalidPolicy {
+                field: "oncall",
+                message: "rule is \"admin\" but the admins list is empty, so nobody could ask; add admins = [\"U…\"] or choose another rule".to_owned(),
+            });
         }
         self.trigger.validate(self.admins.is_empty())
     }
@@ -414,6 +454,47 @@ impl fmt::Display for ViewRefusal {
     }
 }
 
+/// Why [`Policy::authorize_oncall`] refuses to say who is on call. Its `Display` is the answer
+/// to show the asker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskRefusal {
+    /// The command came from a workspace other than the home one.
+    OtherWorkspace {
+        /// The workspace the command came from.
+        team: SlackTeamId,
+        /// The home workspace.
+        home: SlackTeamId,
+    },
+    /// Not a member of the home workspace (guest, bot, deactivated, another workspace's user).
+    NotMember(Refusal),
+    /// The rule is `any_mapped` and the user is not mapped to a PagerDuty user.
+    Unmapped(Refusal),
+    /// The rule is `admin` and the user is not an admin.
+    NotAdmin,
+}
+
+impl fmt::Display for AskRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskRefusal::OtherWorkspace { team, home } => write!(
+                f,
+                "This command came from Slack workspace {team}, but pdbridge only answers {home}."
+            ),
+            AskRefusal::NotMember(refusal) => write!(
+                f,
+                "pdbridge answers who is on call only to members of this workspace: {refusal}"
+            ),
+            AskRefusal::Unmapped(refusal) => write!(
+                f,
+                "pdbridge answers who is on call only to users mapped to PagerDuty: {refusal}"
+            ),
+            AskRefusal::NotAdmin => {
+                f.write_str("Only pdbridge admins may ask who is on call here.")
+            }
+        }
+    }
+}
+
 /// The authorization policy: a [`PolicyConfig`] plus the configured workspace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -459,6 +540,49 @@ impl Policy {
         match mapping {
             MappingOutcome::Mapped(_) => Ok(()),
             MappingOutcome::Refused(refusal) => Err(ViewRefusal::Unmapped(refusal.clone())),
+        }
+    }
+
+    /// Decides whether the user behind `mapping`, writing from `slack_team`, may ask who is on
+    /// call (`/pd oncall`), by the `oncall` rule. Under `workspace_member` a home-workspace
+    /// member without a usable PagerDuty user may ask; guests, bots, deactivated users and other
+    /// workspaces' users may not.
+    pub fn authorize_oncall(
+        &self,
+        slack_team: &SlackTeamId,
+        mapping: &MappingOutcome,
+    ) -> Result<(), AskRefusal> {
+        if let Some(home) = &self.workspace
+            && slack_team != home
+            && !vouched_by_override(mapping)
+        {
+            return Err(AskRefusal::OtherWorkspace {
+                team: slack_team.clone(),
+                home: home.clone(),
+            });
+        }
+        let admin = mapping
+            .mapped()
+            .is_some_and(|user| self.config.admins.iter().any(|a| a.matches(user)));
+        match (self.config.oncall, mapping) {
+            (AskRule::Admin, _) if admin => Ok(()),
+            (AskRule::Admin, _) => Err(AskRefusal::NotAdmin),
+            (_, MappingOutcome::Mapped(_)) => Ok(()),
+            (AskRule::AnyMapped, MappingOutcome::Refused(refusal)) => {
+                Err(AskRefusal::Unmapped(refusal.clone()))
+            }
+            (AskRule::WorkspaceMember, MappingOutcome::Refused(refusal)) => match refusal {
+                Refusal::NoEmail { .. }
+                | Refusal::NoPdUserWithEmail { .. }
+                | Refusal::AmbiguousPdEmail { .. }
+                | Refusal::OverrideTargetNotFound { .. }
+                | Refusal::PdUserDeactivated { .. } => Ok(()),
+                Refusal::SlackUserNotFound { .. }
+                | Refusal::Bot { .. }
+                | Refusal::SlackUserDeleted { .. }
+                | Refusal::Guest { .. }
+                | Refusal::ForeignTeam { .. } => Err(AskRefusal::NotMember(refusal.clone())),
+            },
         }
     }
 

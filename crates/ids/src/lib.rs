@@ -124,6 +124,14 @@ string_id!(
     SubscriptionId
 );
 string_id!(
+    /// A PagerDuty on-call schedule id such as `PI7DH85`.
+    ScheduleId
+);
+string_id!(
+    /// A Slack user group (subteam) id such as `S0614TZR7`.
+    UserGroupId
+);
+string_id!(
     /// A Slack user id such as `U2CERLKJA` or `W012A3CDE`.
     SlackUserId
 );

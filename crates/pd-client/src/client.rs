@@ -30,6 +30,7 @@ use crate::rest::{
 use crate::retry::{self, RetryDecision, RetryPolicy};
 
 mod create;
+mod oncall;
 
 pub use create::{Created, DEDUP_KEY_CONFLICT};
 

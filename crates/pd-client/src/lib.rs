@@ -4,7 +4,8 @@
 //!   `signing` crate), then parse with [`webhook::WebhookEnvelope::from_slice`]. Parsing never
 //!   fails on unknown event types or unknown data types.
 //! - [`rest`]: REST v2 request and response bodies (incidents, notes, users, escalation policies,
-//!   on-calls, services, teams, webhook subscriptions, error bodies).
+//!   on-calls, services, teams, webhook subscriptions, error bodies); [`schedule`]: schedules
+//!   and the filters of `GET /oncalls`.
 //! - [`PdClient`]: build once with [`PdClient::new`] from a [`Config`] (base URL, [`Auth`],
 //!   timeout, rate limit, [`retry::RetryPolicy`]), clone freely, then call it. Every incident
 //!   mutation takes the acting human's [`ids::Email`] and sends it as `From`; incidents are
@@ -23,6 +24,7 @@ mod error;
 pub mod ratelimit;
 pub mod rest;
 pub mod retry;
+pub mod schedule;
 pub mod webhook;
 
 pub use auth::{Auth, PAGERDUTY_TOKEN_URL, Secret};

@@ -471,6 +471,12 @@ pub struct User {
     /// An app user.
     #[serde(default)]
     pub is_app_user: bool,
+    /// The user's time zone name, such as `America/Los_Angeles`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// The time zone's current offset from UTC, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz_offset: Option<i32>,
     /// The profile.
     #[serde(default)]
     pub profile: UserProfile,

@@ -27,6 +27,9 @@ use crate::api::{
 use crate::ratelimit::{LimitKey, LimiterConfig, RateLimiter};
 use crate::retry::{RetryDecision, RetryObserver, RetryPolicy, decide};
 
+mod usergroups;
+pub use usergroups::UserGroup;
+
 /// A Slack bot token (`xoxb-…`). Its `Debug` is redacted and it is never logged.
 #[derive(Clone, Debug)]
 pub struct BotToken(ids::Secret);

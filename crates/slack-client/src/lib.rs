@@ -26,5 +26,5 @@ pub mod interaction;
 pub mod ratelimit;
 pub mod retry;
 
-pub use client::{BotToken, SlackClient, SlackConfig};
+pub use client::{BotToken, SlackClient, SlackConfig, UserGroup};
 pub use error::Error;

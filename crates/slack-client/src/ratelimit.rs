@@ -42,6 +42,7 @@ impl Tier {
 pub fn tier(method: &str) -> Tier {
     match method {
         "chat.postMessage" => Tier::PerChannel,
+        "usergroups.users.update" | "usergroups.users.list" => Tier::Tier2,
         "chat.postEphemeral" | "views.open" | "views.update" | "views.push" | "users.info" => {
             Tier::Tier4
         }

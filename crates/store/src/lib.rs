@@ -123,6 +123,7 @@ mod audit;
 mod declare;
 mod identity;
 mod inbox;
+mod oncall;
 mod outbox;
 mod schema;
 mod state;

@@ -144,6 +144,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX declarations_due ON declarations (due_at, seq) WHERE status = 'pending';
     "#,
+    // 6: what the on-call features keep across restarts (handoff markers, user group reports).
+    r#"
+    CREATE TABLE oncall_state (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -25,6 +25,10 @@ pub(super) struct RawConfig {
     pub(super) policy: PolicyConfig,
     #[serde(default)]
     pub(super) identity_cache: CacheTtls,
+    #[serde(default, rename = "oncall_group")]
+    pub(super) oncall_groups: Vec<OnCallGroup>,
+    #[serde(default, rename = "handoff")]
+    pub(super) handoffs: Vec<Handoff>,
     pub(super) declare: Option<declare::RawDeclare>,
 }
 

@@ -1,4 +1,5 @@
-//! Slash commands: `/pd whoami`, `/pd status <incident id>` and `/pd help`.
+//! Slash commands: `/pd whoami`, `/pd status <incident id>`, `/pd oncall` (in `crate::oncall`)
+//! and `/pd help`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,10 @@ impl Bridge {
                     .metrics
                     .webhook_rejected("slack_command", "workspace");
                 refusal
+            }
+            (None, "oncall") => {
+                let rest: Vec<&str> = words.collect();
+                return SlackReply::Json(self.oncall_command(&cmd, &rest).await);
             }
             (None, word) => match word {
                 "trigger" => return self.trigger_command(&cmd).await,
@@ -139,6 +144,7 @@ fn help_text() -> String {
         "*pdbridge* drives PagerDuty incidents from their Slack cards.",
         "• `/pd whoami`: which PagerDuty user your clicks are made as, or why none.",
         "• `/pd status <incident id>`: what pdbridge knows about an incident.",
+        "• `/pd oncall [<service|team|schedule> | @user] [public]`: who is on call.",
         "• `/pd trigger [<service> <severity> <title>]`: declare a PagerDuty incident (the form opens when anything is missing).",
         "• `/pd help`: this message.",
         "Use the card buttons Acknowledge, Escalate, Reassign, Add note and Resolve to act.",

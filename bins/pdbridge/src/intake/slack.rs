@@ -25,7 +25,7 @@ const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
 
 impl Bridge {
     /// Persists an accepted Slack action in the inbox and wakes the processor.
-    pub(super) async fn persist_action(&self, action: StoredAction) -> Result<(), Unavailable> {
+    pub(crate) async fn persist_action(&self, action: StoredAction) -> Result<(), Unavailable> {
         let payload = serde_json::to_string(&action)
             .map_err(|e| Unavailable(format!("encoding action: {e}")))?;
         let now = self.now();
@@ -66,6 +66,9 @@ impl Bridge {
         let Some(action) = p.actions.first() else {
             return Ok(SlackReply::Empty);
         };
+        if action.action_id == crate::oncall::ACTION_HANDOFF_REASSIGN {
+            return self.handoff_reassign(&p).await;
+        }
         // The incident travels in the button's `value`, and in its block id as a fallback.
         let from_block = action
             .block_id

@@ -22,6 +22,7 @@ use super::subscribe::CONSUMED_EVENTS;
 use crate::config::{Config, PdCredentials};
 
 mod declare;
+mod oncall;
 mod slack;
 
 use self::slack::slack;
@@ -198,6 +199,10 @@ pub async fn check(config: &Config, config_line: Line, options: &CheckOptions) -
     report.section("Configuration", cfg_lines);
     report.section("PagerDuty", pagerduty(config, options).await);
     report.section("Slack", slack(config).await);
+    let oncall = oncall::oncall(config).await;
+    if !oncall.is_empty() {
+        report.section("On call", oncall);
+    }
     report
 }
 

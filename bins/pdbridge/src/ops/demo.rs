@@ -27,6 +27,7 @@ use crate::app::{Options, Running};
 mod declare;
 mod edges;
 mod modals;
+mod oncall;
 mod snooze;
 mod steps;
 mod text;
@@ -185,6 +186,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         stale(&world, &story, &mut out, &mut steps).await;
         unmapped(&world, &story, &mut out, &mut steps).await;
         resolve(&world, &story, &mut out, &mut steps).await;
+        oncall::ask(&world, &mut out, &mut steps).await;
     }
     declare(&world, &mut out, &mut steps).await;
 

@@ -1,4 +1,6 @@
 //! `pdbridge slack-manifest`: the Slack app manifest (schema v1, HTTP mode) for a deployment.
+//! With `--config`, a deployment that configures `[[oncall_group]]` also asks for
+//! [`USERGROUPS_SCOPE`].
 //!
 //! [`manifest`] is pure: the same public URL always gives the same JSON. It requests exactly
 //! [`BOT_SCOPES`] (each one is justified in `docs/operations.md`), subscribes to no Events API
@@ -31,6 +33,35 @@ pub const BOT_SCOPES: &[&str] = &[
     "users:read",
     "users:read.email",
 ];
+
+/// The scope `[[oncall_group]]` needs (`usergroups.users.update`), asked for only when user
+/// groups are configured.
+pub const USERGROUPS_SCOPE: &str = "usergroups:write";
+
+/// The bot scopes of a deployment: [`BOT_SCOPES`], plus [`USERGROUPS_SCOPE`] when it configures
+/// `[[oncall_group]]`; sorted.
+pub fn bot_scopes(with_groups: bool) -> Vec<&'static str> {
+    let mut scopes = BOT_SCOPES.to_vec();
+    if with_groups {
+        scopes.push(USERGROUPS_SCOPE);
+        scopes.sort_unstable();
+    }
+    scopes
+}
+
+/// Whether the TOML file at `path` configures `[[oncall_group]]` (so the bot needs
+/// [`USERGROUPS_SCOPE`]).
+pub fn configures_groups(path: &std::path::Path) -> Result<bool, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("config file {}: {e}", path.display()))?;
+    Ok(table
+        .get("oncall_group")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|groups| !groups.is_empty()))
+}
 
 /// The path Slack posts button clicks and modal submissions to.
 pub const INTERACTIONS_PATH: &str = "/slack/interactions";
@@ -129,6 +160,11 @@ impl PublicUrl {
 
 /// The Slack app manifest (schema v1, HTTP mode) for a deployment reachable at `url`.
 pub fn manifest(url: &PublicUrl) -> Value {
+    manifest_for(url, false)
+}
+
+/// [`manifest`] for a deployment that configures `[[oncall_group]]` (`with_groups`) or not.
+pub fn manifest_for(url: &PublicUrl, with_groups: bool) -> Value {
     json!({
         "_metadata": { "major_version": 1, "minor_version": 1 },
         "display_information": {
@@ -141,14 +177,14 @@ pub fn manifest(url: &PublicUrl) -> Value {
             "slash_commands": [{
                 "command": SLASH_COMMAND,
                 "url": url.commands(),
-                "description": "PagerDuty bridge: help, whoami, status <incident>, trigger",
-                "usage_hint": "help | whoami | status <incident> | trigger [<service> <severity> <title>]",
+                "description": "PagerDuty bridge: help, whoami, status <incident>, trigger, oncall",
+                "usage_hint": "help | whoami | status <incident> | trigger [<service> <severity> <title>] | oncall [name | @user] [public]",
                 "should_escape": false
             }],
             "shortcuts": [crate::intake::declare::shortcut_manifest()]
         },
         "oauth_config": {
-            "scopes": { "bot": BOT_SCOPES }
+            "scopes": { "bot": bot_scopes(with_groups) }
         },
         "settings": {
             "interactivity": {
@@ -165,7 +201,13 @@ pub fn manifest(url: &PublicUrl) -> Value {
 
 /// The manifest as pretty-printed JSON with a trailing newline, ready to paste into Slack.
 pub fn manifest_text(url: &PublicUrl) -> String {
-    let mut text = serde_json::to_string_pretty(&manifest(url)).unwrap_or_default();
+    manifest_text_for(url, false)
+}
+
+/// [`manifest_text`] with [`manifest_for`]'s `with_groups`.
+pub fn manifest_text_for(url: &PublicUrl, with_groups: bool) -> String {
+    let mut text =
+        serde_json::to_string_pretty(&manifest_for(url, with_groups)).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -40,13 +40,25 @@ pub struct SlackManifestArgs {
     /// The public https base URL Slack reaches pdbridge at (for example `https://pd.example.com`).
     #[arg(long, value_name = "URL")]
     pub url: String,
+    /// The configuration file: when it has `[[oncall_group]]` tables, the manifest also asks
+    /// for `usergroups:write`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// Runs `pdbridge slack-manifest`: prints the manifest JSON on stdout.
 pub fn slack_manifest(args: &SlackManifestArgs) -> ExitCode {
+    let with_groups = match args.config.as_deref().map(manifest::configures_groups) {
+        None => false,
+        Some(Ok(groups)) => groups,
+        Some(Err(err)) => {
+            eprintln!("pdbridge slack-manifest: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     match manifest::PublicUrl::parse(&args.url) {
         Ok(url) => {
-            print!("{}", manifest::manifest_text(&url));
+            print!("{}", manifest::manifest_text_for(&url, with_groups));
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -209,6 +221,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
         }
         Ok(summary) => {
             print!("{}", status::render(&summary, &path, now));
+            print!("{}", crate::oncall::status_report(&path));
             ExitCode::SUCCESS
         }
         Err(err) => {

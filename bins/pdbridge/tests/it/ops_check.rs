@@ -536,6 +536,64 @@ async fn pagerduty_down_and_slack_unreachable_fail() {
 }
 
 #[tokio::test]
+async fn an_oncall_group_needs_usergroups_write_and_names_unmapped_on_call_people() {
+    let w = world().await;
+    let ann = w.pd.add_user("PANN001", "Ann Oncall", "ann@example.com");
+    let cat = w.pd.add_user("PCAT001", "Cat Noslack", "cat@example.com");
+    let ep =
+        w.pd.add_escalation_policy("PEP0001", "Payments", vec![vec![]]);
+    let now = time::OffsetDateTime::now_utc();
+    let sched = w.pd.add_schedule(
+        "PSCHED01",
+        "Payments Primary",
+        &[ann, cat],
+        now - time::Duration::hours(1),
+        Duration::from_secs(12 * 3600),
+    );
+    w.pd.add_schedule_target(&ep, 1, &sched);
+    w.pd.add_schedule_target(&ep, 2, &sched);
+    let group = "\n[[oncall_group]]\nusergroup = \"S0PAYONCALL\"\nschedules = [\"PSCHED01\"]\n";
+    fails_with(
+        &w.run(group, &options()).await,
+        "Slack scopes",
+        "missing usergroups:write",
+    );
+    let mut scopes = BOT_SCOPES.to_vec();
+    scopes.push("usergroups:write");
+    w.slack.set_scopes(Some(&scopes));
+    w.slack.add_user(fakes::slack::FakeUser::new(
+        "U0ANN",
+        "ann",
+        "ann@example.com",
+    ));
+    let report = w.run(group, &options()).await;
+    assert_eq!(mark(&report, "Slack scopes"), Mark::Pass);
+    assert_eq!(
+        mark(&report, "on-call group S0PAYONCALL"),
+        Mark::Pass,
+        "{}",
+        report.render()
+    );
+    w.pd.add_override(
+        &sched,
+        &PdUserId::new("PCAT001"),
+        now - time::Duration::minutes(5),
+        now + time::Duration::hours(1),
+    );
+    fails_with(
+        &w.run(group, &options()).await,
+        "on-call group S0PAYONCALL",
+        "no Slack user for Cat Noslack (PCAT001, cat@example.com)",
+    );
+    assert!(
+        w.run("", &options())
+            .await
+            .line("on-call group S0PAYONCALL")
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn declare_services_priorities_and_unmapped_from_are_checked_with_the_fix() {
     let w = world().await;
     w.pd.add_service("PDAT001", "Database", &[]);

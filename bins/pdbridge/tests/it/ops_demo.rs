@@ -25,6 +25,7 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
             "A retried delivery and a stale out-of-order webhook are ignored",
             "An unmapped user is refused",
             "Resolve (after Slack's confirm dialog): buttons gone",
+            "`/pd oncall` from someone without a PagerDuty seat",
             "Declare from Slack: `/pd trigger` → one incident, one card",
         ]
     );
@@ -38,9 +39,10 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
         "answered 200",
         "Slack: the card did not change (still assigned to Carol: true)",
         "pdbridge → PagerDuty: 0 request(s) for Mallory's click",
-        "All 11 steps observed working.",
+        "All 12 steps observed working.",
         "POST /incidents/",
         "Snoozed by Alice until",
+        "runs /pd oncall (no PagerDuty user)",
         "unmapped Slack users",
         "POST /incidents with From: alice@example.com, urgency high",
         "1 card(s) for it in #incidents",
@@ -53,7 +55,7 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
         .rsplit("10. Resolve")
         .next()
         .unwrap()
-        .split("11. Declare")
+        .split("11. `/pd oncall`")
         .next()
         .unwrap();
     assert!(last_card.contains("✅ Resolved"), "{last_card}");
@@ -68,7 +70,7 @@ fn the_binary_exits_zero_and_keep_running_serves_the_printed_url() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("All 11 steps observed working."),
+        stdout.contains("All 12 steps observed working."),
         "{stdout}"
     );
 

@@ -122,6 +122,62 @@ fn the_binary_prints_the_manifest_and_refuses_http() {
 }
 
 #[test]
+fn usergroups_write_is_asked_for_only_when_groups_are_configured() {
+    use pdbridge::ops::manifest::{USERGROUPS_SCOPE, manifest_for};
+    let url = PublicUrl::parse("https://pd.example.com").unwrap();
+    let scopes = |m: &Value| -> Vec<String> {
+        m["oauth_config"]["scopes"]["bot"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!scopes(&manifest(&url)).contains(&USERGROUPS_SCOPE.to_owned()));
+    let with = scopes(&manifest_for(&url, true));
+    assert!(with.contains(&USERGROUPS_SCOPE.to_owned()));
+    let mut sorted = with.clone();
+    sorted.sort();
+    assert_eq!(with, sorted);
+    assert_eq!(
+        errors(&validator(), &manifest_for(&url, true)),
+        Vec::<String>::new()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pdbridge.toml");
+    std::fs::write(
+        &file,
+        "[[oncall_group]]\nusergroup = \"S0PAYONCALL\"\nschedules = [\"PSCHED01\"]\n",
+    )
+    .unwrap();
+    let out = crate::common::pdbridge()
+        .args([
+            "slack-manifest",
+            "--url",
+            "https://pd.example.com",
+            "--config",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("usergroups:write"));
+    std::fs::write(&file, "[server]\n").unwrap();
+    let out = crate::common::pdbridge()
+        .args([
+            "slack-manifest",
+            "--url",
+            "https://pd.example.com",
+            "--config",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("usergroups:write"));
+}
+
+#[test]
 fn manifest_has_the_declare_shortcut_and_the_trigger_usage_hint() {
     let m = manifest(&PublicUrl::parse("https://pd.example.com/").unwrap());
     let shortcuts = m["features"]["shortcuts"].as_array().unwrap();

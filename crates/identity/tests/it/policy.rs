@@ -1,8 +1,8 @@
 //! Table-driven tests of the authorization policy.
 
 use identity::{
-    Action, ActionContext, AdminRef, Check, Decision, IncidentFacts, MappedUser, MappingOutcome,
-    MappingSource, Policy, PolicyConfig, Refusal, Rule,
+    Action, ActionContext, AdminRef, AskRule, Check, Decision, IncidentFacts, MappedUser,
+    MappingOutcome, MappingSource, Policy, PolicyConfig, Refusal, Rule,
 };
 use ids::{
     ChannelId, Email, EscalationPolicyId, IncidentId, PdUserId, SlackTeamId, SlackUserId, TeamId,
@@ -434,4 +434,46 @@ fn only_mapped_users_of_the_home_workspace_may_read_incident_details() {
         any_workspace.authorize_view(&SlackTeamId::new("TOTHER"), &user("PIN", &[])),
         Ok(())
     );
+}
+
+#[test]
+fn workspace_members_without_a_pagerduty_seat_may_ask_who_is_on_call_but_guests_may_not() {
+    let home = SlackTeamId::new("THOME");
+    let policy = Policy::new(PolicyConfig::default(), Some(home.clone()));
+    assert_eq!(PolicyConfig::default().oncall, AskRule::WorkspaceMember);
+    let no_seat = MappingOutcome::Refused(Refusal::NoPdUserWithEmail {
+        slack_user: SlackUserId::new("UNOSEAT"),
+        email: Email::parse("nos@example.com").unwrap(),
+    });
+    assert_eq!(policy.authorize_oncall(&home, &no_seat), Ok(()));
+    assert_eq!(policy.authorize_oncall(&home, &user("PIN", &[])), Ok(()));
+    let guest = MappingOutcome::Refused(Refusal::Guest {
+        slack_user: SlackUserId::new("UG"),
+    });
+    let why = policy
+        .authorize_oncall(&home, &guest)
+        .unwrap_err()
+        .to_string();
+    assert!(why.contains("guest"), "{why}");
+    let bot = MappingOutcome::Refused(Refusal::Bot {
+        slack_user: SlackUserId::new("UB"),
+    });
+    assert!(policy.authorize_oncall(&home, &bot).is_err());
+    assert!(
+        policy
+            .authorize_oncall(&SlackTeamId::new("TOTHER"), &no_seat)
+            .is_err()
+    );
+
+    let mapped_only = Policy::new(
+        PolicyConfig::from_toml_str("[policy]\noncall = \"any_mapped\"\n").unwrap(),
+        Some(home.clone()),
+    );
+    assert!(mapped_only.authorize_oncall(&home, &no_seat).is_err());
+    assert_eq!(
+        mapped_only.authorize_oncall(&home, &user("PIN", &[])),
+        Ok(())
+    );
+    assert!(PolicyConfig::from_toml_str("[policy]\noncall = \"admin\"\n").is_err());
+    assert!(PolicyConfig::from_toml_str("[policy]\noncall = \"everyone\"\n").is_err());
 }

@@ -6,4 +6,5 @@
 mod client_fake;
 mod create;
 mod models;
+mod oncall;
 mod tracing_redaction;

@@ -7,3 +7,4 @@ mod against_fake;
 mod blocks;
 mod methods;
 mod payloads;
+mod usergroups;

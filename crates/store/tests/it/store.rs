@@ -108,11 +108,11 @@ fn incident(id: &str, channel: Option<&str>, ts: Option<&str>, resolved: bool) -
 fn opening_twice_is_idempotent_and_uses_wal() {
     let (_dir, path) = temp_db();
     let first = Store::open(&path).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 5);
+    assert_eq!(first.schema_version().unwrap(), 6);
     insert_webhook(&first, Some("W1"), "E1", T0);
     drop(first);
     let second = Store::open(&path).unwrap();
-    assert_eq!(second.schema_version().unwrap(), 5);
+    assert_eq!(second.schema_version().unwrap(), 6);
     assert_eq!(
         second.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
         1
@@ -134,7 +134,7 @@ fn a_newer_schema_version_is_refused() {
     drop(conn);
     match Store::open(&path) {
         Err(Error::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 5));
+            assert_eq!((found, supported), (99, 6));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -1163,7 +1163,7 @@ fn read_only_open_reads_but_never_migrates_or_writes() {
         Store::open_read_only(&blank),
         Err(Error::SchemaTooOld {
             found: 0,
-            supported: 5
+            supported: 6
         })
     ));
 }
@@ -1195,4 +1195,36 @@ fn threads_and_a_second_connection_share_the_database() {
     let mut heads = claim(&second, T0);
     heads.sort();
     assert_eq!(heads, ["e0-0", "e1-0", "e2-0", "e3-0", "s-0"]);
+}
+
+#[test]
+fn oncall_values_are_kept_claimed_once_listed_by_prefix_and_pruned() {
+    use ids::Timestamp;
+    let store = Store::open_in_memory().unwrap();
+    let t = Timestamp::from_millis(1_000);
+    let v = serde_json::json!({"state": "posting"});
+    let claimed = store
+        .write(|tx| {
+            let first = tx.claim_oncall_key("handoff/C1/PS/1", &v, t)?;
+            let again = tx.claim_oncall_key("handoff/C1/PS/1", &v, t)?;
+            tx.put_oncall_value("unmapped", &serde_json::json!(["PX"]), t)?;
+            tx.put_oncall_value("handoff/C1/PS/2", &v, Timestamp::from_millis(5_000))?;
+            Ok::<_, store::Error>((first, again))
+        })
+        .unwrap();
+    assert_eq!(claimed, (true, false));
+    let listed = store.read(|tx| tx.oncall_values("handoff/")).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        store.read(|tx| tx.oncall_value("unmapped")).unwrap(),
+        Some(serde_json::json!(["PX"]))
+    );
+    let pruned = store
+        .write(|tx| tx.prune_oncall_values("handoff/", Timestamp::from_millis(2_000)))
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(
+        store.read(|tx| tx.oncall_values("handoff/")).unwrap().len(),
+        1
+    );
 }

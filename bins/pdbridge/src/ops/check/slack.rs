@@ -9,7 +9,7 @@ use slack_client::{SlackClient, SlackConfig};
 
 use super::*;
 use crate::config::Config;
-use crate::ops::manifest::BOT_SCOPES;
+use crate::ops::manifest::bot_scopes;
 
 /// The Slack lines of the report.
 pub(super) async fn slack(config: &Config) -> Vec<Line> {
@@ -119,7 +119,10 @@ pub(super) async fn slack(config: &Config) -> Vec<Line> {
         ));
     }
 
-    lines.push(scopes_line(auth.scopes.as_ref()));
+    lines.push(scopes_line(
+        auth.scopes.as_ref(),
+        &bot_scopes(!config.oncall_groups.is_empty()),
+    ));
 
     let mut channels: BTreeSet<&ChannelId> = config.routes.iter().map(|r| &r.channel).collect();
     if let Some(default) = &config.slack.default_channel {
@@ -132,7 +135,7 @@ pub(super) async fn slack(config: &Config) -> Vec<Line> {
 }
 
 /// The scopes line from `auth.test`'s `x-oauth-scopes` header.
-fn scopes_line(granted: Option<&BTreeSet<String>>) -> Line {
+fn scopes_line(granted: Option<&BTreeSet<String>>, needed: &[&str]) -> Line {
     const SUBJECT: &str = "Slack scopes";
     let Some(granted) = granted else {
         return Line::fail(
@@ -143,7 +146,7 @@ fn scopes_line(granted: Option<&BTreeSet<String>>) -> Line {
         );
     };
     let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
-    let missing: Vec<&str> = BOT_SCOPES
+    let missing: Vec<&str> = needed
         .iter()
         .copied()
         .filter(|s| !granted.contains(s))
@@ -151,7 +154,7 @@ fn scopes_line(granted: Option<&BTreeSet<String>>) -> Line {
     let extra: Vec<&str> = granted
         .iter()
         .copied()
-        .filter(|s| !BOT_SCOPES.contains(s))
+        .filter(|s| !needed.contains(s))
         .collect();
     if !missing.is_empty() {
         return Line::fail(
@@ -161,7 +164,7 @@ fn scopes_line(granted: Option<&BTreeSet<String>>) -> Line {
              reinstall it to the workspace",
         );
     }
-    let mut detail = format!("all {} needed scopes granted", BOT_SCOPES.len());
+    let mut detail = format!("all {} needed scopes granted", needed.len());
     if !extra.is_empty() {
         let _ = write!(
             detail,

@@ -45,3 +45,15 @@ pub fn offline_config(
     .config()
     .unwrap()
 }
+
+/// The body of a plain `GET` to `url`.
+#[allow(dead_code)] // Not every test file that shares this module reads an endpoint.
+pub async fn get(url: &str) -> String {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let resp = client.get(url.parse().unwrap()).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}
