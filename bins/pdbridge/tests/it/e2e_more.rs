@@ -147,11 +147,12 @@ async fn change_urgency_on_a_resolved_incident_sends_nothing() {
         env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
     })
     .await;
-    env.settled(&ts).await;
-    assert_eq!(
-        buttons(&env.slack.message(&env.channel(), &ts).unwrap()),
-        ["Open in PagerDuty"]
-    );
+    env.wait("the card offers only Open in PagerDuty", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| buttons(&m) == ["Open in PagerDuty"])
+    })
+    .await;
     submit(&env, ALICE, &view).await;
     env.wait("Alice is told it is resolved", || {
         env.told(ALICE, "no more actions from Slack")
