@@ -456,10 +456,12 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.thread_line(&ts, "note").await;
     env.settled(&ts).await;
     // After the reassignment the level is unknown again: Escalate is offered once more.
-    assert_eq!(
-        buttons(&env.slack.message(&env.channel(), &ts).unwrap()),
-        ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
-    );
+    env.wait("Escalate is offered again", || {
+        env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+            buttons(&m) == ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+        })
+    })
+    .await;
     env.click(ALICE, &ts, "pdbridge_resolve").await;
     env.wait("PagerDuty resolved", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
@@ -1107,8 +1109,12 @@ async fn titles_with_slack_markup_are_escaped_in_cards_and_replies() {
     })
     .await;
     env.settled(&ts).await;
-    let shown = env.slack.message(&env.channel(), &ts).unwrap();
-    assert!(!buttons(&shown).contains(&"Acknowledge".to_owned()));
+    env.wait("the acknowledged card offers no Acknowledge", || {
+        env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+            m.text.contains("Acknowledged") && !buttons(&m).contains(&"Acknowledge".to_owned())
+        })
+    })
+    .await;
     let reply = fakes::slack::send_interaction(&env.interactions(), &env.secret(), &bob_click)
         .await
         .unwrap();

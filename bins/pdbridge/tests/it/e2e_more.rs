@@ -175,10 +175,10 @@ async fn snooze_is_offered_once_acknowledged_and_shows_who_and_until_when() {
     })
     .await;
     env.settled(&ts).await;
-    assert_eq!(
-        overflow_values(&env, &ts),
-        ["urgency_low", "snooze", "open"]
-    );
+    env.wait("the acknowledged card offers Snooze", || {
+        overflow_values(&env, &ts) == ["urgency_low", "snooze", "open"]
+    })
+    .await;
     let view = choose(&env, BOB, &ts, "snooze").await;
     assert_eq!(view.view["callback_id"], "pdbridge_snooze");
     submit_with(
