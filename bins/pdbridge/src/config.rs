@@ -20,11 +20,13 @@ use identity::{CacheTtls, Overrides, PolicyConfig};
 
 mod declare;
 mod oncall;
+mod poll;
 mod raw;
 mod values;
 
 pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
+pub use self::poll::{DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SHARE_PERCENT, PdMode, PollConfig};
 use self::raw::*;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
@@ -121,8 +123,11 @@ pub struct PagerDutyConfig {
     pub api_url: Url,
     /// How pdbridge authenticates: exactly one of an API token or a scoped OAuth app.
     pub credentials: PdCredentials,
-    /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one).
+    /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one, unless
+    /// `pagerduty.mode` is `poll`).
     pub webhook_secrets: Vec<Secret>,
+    /// `pagerduty.mode` and the polling settings.
+    pub poll: PollConfig,
 }
 
 /// PagerDuty REST credentials.
@@ -398,7 +403,13 @@ impl Config {
             "pagerduty.webhook_secrets",
             raw.pagerduty.webhook_secrets,
         )?;
-        if webhook_secrets.is_empty() {
+        let poll = poll::poll_config(
+            &e,
+            raw.pagerduty.mode,
+            raw.pagerduty.poll_interval_secs,
+            raw.pagerduty.poll_share_percent,
+        )?;
+        if webhook_secrets.is_empty() && poll.mode.webhooks() {
             return Err(missing(
                 "PAGERDUTY_WEBHOOK_SECRETS",
                 "pagerduty.webhook_secrets",
@@ -500,6 +511,7 @@ impl Config {
                 api_url: pd_api,
                 credentials,
                 webhook_secrets,
+                poll,
             },
             slack: SlackConfig {
                 api_url: slack_api,

@@ -55,6 +55,9 @@ pub(super) struct RawPagerDuty {
     pub(super) oauth_client_secret: Option<String>,
     pub(super) oauth_scope: Option<String>,
     pub(super) oauth_token_url: Option<String>,
+    pub(super) mode: Option<String>,
+    pub(super) poll_interval_secs: Option<u64>,
+    pub(super) poll_share_percent: Option<u64>,
 }
 
 impl fmt::Debug for RawPagerDuty {
