@@ -75,6 +75,22 @@ pub fn new_entries(cursor: &Cursor, mut listed: Vec<LogEntry>) -> Vec<LogEntry> 
     out
 }
 
+/// When a listing stopped at PagerDuty's offset limit with the newest entries first, the oldest
+/// ones are missing: the `until` to ask again with (the oldest time listed), so the backlog is
+/// read oldest first and the next polls read the rest. `None` when the listing is whole, when
+/// it came oldest first (what is missing is newer and comes next), or when one second holds more
+/// entries than the limit (what was listed is taken).
+pub fn narrower_until(
+    since: time::OffsetDateTime,
+    listed: &[LogEntry],
+    truncated: bool,
+) -> Option<time::OffsetDateTime> {
+    let (first, last) = (listed.first()?, listed.last()?);
+    let newest_first = first.created_at >= last.created_at;
+    let oldest = listed.iter().map(|e| e.created_at).min()?;
+    (truncated && newest_first && oldest > since).then_some(oldest)
+}
+
 /// Polls every `interval` until `shutdown` turns true.
 pub async fn poll_loop(bridge: Arc<Bridge>, mut shutdown: watch::Receiver<bool>) {
     let poll = bridge.ctx.config.pagerduty.poll.clone();
@@ -120,19 +136,28 @@ pub async fn poll_once(
     let since = time::OffsetDateTime::from_unix_timestamp_nanos(
         i128::from(cursor.since().as_millis()) * 1_000_000,
     )?;
-    let mut listed = Vec::new();
-    let mut offset = Some(0);
-    while let Some(at) = offset {
-        while let Err(wait) = budget.try_acquire(clock::instant()) {
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = stopped(shutdown) => return Ok(0),
+    let mut until = None;
+    let listed = loop {
+        let mut listed = Vec::new();
+        let mut truncated = false;
+        let mut offset = Some(0);
+        while let Some(at) = offset {
+            while let Err(wait) = budget.try_acquire(clock::instant()) {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stopped(shutdown) => return Ok(0),
+                }
             }
+            let page = bridge.ctx.pd.log_entries_page(since, until, at).await?;
+            truncated |= page.truncated;
+            listed.extend(page.entries);
+            offset = page.next_offset;
         }
-        let page = bridge.ctx.pd.log_entries_page(since, at).await?;
-        listed.extend(page.entries);
-        offset = page.next_offset;
-    }
+        match narrower_until(since, &listed, truncated) {
+            Some(earlier) => until = Some(earlier),
+            None => break listed,
+        }
+    };
     let fresh = new_entries(&cursor, listed);
     let count = fresh.len();
     // One entry at a time: a failure stops the poll before any later entry (or cursor) is
@@ -212,5 +237,27 @@ mod tests {
             cursor.seen,
             vec![("Q10".to_owned(), ms("2026-01-01T00:01:00Z"))]
         );
+    }
+
+    #[test]
+    fn a_listing_cut_at_the_offset_limit_is_read_again_up_to_its_oldest_entry() {
+        let at = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .expect("time")
+        };
+        let since = at("2026-01-01T00:00:00Z");
+        let newest_first = vec![
+            entry("Q3", "2026-01-01T00:09:00Z"),
+            entry("Q2", "2026-01-01T00:05:00Z"),
+        ];
+        assert_eq!(
+            narrower_until(since, &newest_first, true),
+            Some(at("2026-01-01T00:05:00Z"))
+        );
+        assert_eq!(narrower_until(since, &newest_first, false), None);
+        let oldest_first: Vec<LogEntry> = newest_first.iter().rev().cloned().collect();
+        assert_eq!(narrower_until(since, &oldest_first, true), None);
+        let one_second = vec![entry("Q1", "2026-01-01T00:00:00Z")];
+        assert_eq!(narrower_until(since, &one_second, true), None);
     }
 }

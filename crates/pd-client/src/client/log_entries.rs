@@ -15,37 +15,45 @@ pub struct LogEntryPage {
     pub entries: Vec<LogEntry>,
     /// The offset of the next page, when there is one within PagerDuty's offset limit.
     pub next_offset: Option<u32>,
+    /// True when more entries exist past PagerDuty's offset limit (10,000): ask again with an
+    /// earlier `until` for those.
+    pub truncated: bool,
 }
 
 impl PdClient {
-    /// `GET /log_entries?since=…&include[]=incidents&is_overview=false&limit=100&offset=…`:
-    /// one page of the account's log entries created at or after `since`, each with its full
-    /// incident. One request, through the client's token bucket like every other.
+    /// `GET /log_entries?since=…[&until=…]&include[]=incidents&is_overview=false&limit=100&offset=…`:
+    /// one page of the account's log entries created from `since` (to `until`), each with its
+    /// full incident. One request, through the client's token bucket like every other.
     pub async fn log_entries_page(
         &self,
         since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
         offset: u32,
     ) -> Result<LogEntryPage, Error> {
-        let since = since
-            .format(&Rfc3339)
-            .map_err(|e| Error::InvalidRequest(format!("log entries since: {e}")))?;
+        let format = |t: OffsetDateTime| {
+            t.format(&Rfc3339)
+                .map_err(|e| Error::InvalidRequest(format!("log entries time: {e}")))
+        };
         let mut call = Call::new(Method::GET, "/log_entries", vec!["log_entries"]);
-        call.query = vec![
-            ("since", since),
+        call.query = vec![("since", format(since)?)];
+        if let Some(until) = until {
+            call.query.push(("until", format(until)?));
+        }
+        call.query.extend([
             ("include[]", "incidents".to_owned()),
             ("is_overview", "false".to_owned()),
             ("limit", MAX_PAGE_SIZE.to_string()),
             ("offset", offset.to_string()),
-        ];
+        ]);
         let list: LogEntryList = self.json_call(call).await?;
         let got = u32::try_from(list.log_entries.len()).unwrap_or(u32::MAX);
         let next = offset.saturating_add(got);
-        let next_offset =
-            (list.page.more && got > 0 && next.saturating_add(MAX_PAGE_SIZE) <= MAX_OFFSET)
-                .then_some(next);
+        let more = list.page.more && got > 0;
+        let within = next.saturating_add(MAX_PAGE_SIZE) <= MAX_OFFSET;
         Ok(LogEntryPage {
             entries: list.log_entries,
-            next_offset,
+            next_offset: (more && within).then_some(next),
+            truncated: more && !within,
         })
     }
 }

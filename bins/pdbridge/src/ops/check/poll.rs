@@ -28,7 +28,7 @@ pub(super) async fn polling(config: &Config, client: &PdClient) -> Line {
         crate::clock::now().as_millis().div_euclid(1000) - 60,
     )
     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    match client.log_entries_page(since, 0).await {
+    match client.log_entries_page(since, None, 0).await {
         Ok(_) => Line::pass(SUBJECT, format!("GET /log_entries answers; {share}")),
         Err(err) => Line::fail(
             SUBJECT,
