@@ -230,6 +230,13 @@ pub async fn start(
     listener: TcpListener,
     options: Options,
 ) -> anyhow::Result<Running> {
+    // The configuration accepts Socket Mode (its keys are pinned) before its connection exists:
+    // refusing to start beats a bridge that never hears a click.
+    anyhow::ensure!(
+        config.slack.mode == crate::config::SlackMode::Http,
+        "slack.mode = \"socket\" is not available in this build (no Socket Mode connection yet); \
+         use slack.mode = \"http\""
+    );
     let config = Arc::new(config);
     let addr = listener
         .local_addr()

@@ -22,12 +22,14 @@ mod declare;
 mod oncall;
 mod poll;
 mod raw;
+mod socket;
 mod values;
 
 pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
 pub use self::poll::{DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SHARE_PERCENT, PdMode, PollConfig};
 use self::raw::*;
+pub use self::socket::SlackMode;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
 
@@ -187,6 +189,11 @@ pub struct SlackConfig {
     /// workspace each request names, so users of other workspaces (Slack Connect) are mapped by
     /// the email their own workspace reports. Excludes `team_id`.
     pub allow_any_workspace: bool,
+    /// `slack.mode` / `SLACK_MODE` (default `http`).
+    pub mode: SlackMode,
+    /// `slack.app_token` / `SLACK_APP_TOKEN`: the app-level token (`xapp-…`), required in
+    /// Socket Mode.
+    pub app_token: Option<Secret>,
 }
 
 /// Incident urgency as PagerDuty names it.
@@ -431,6 +438,7 @@ impl Config {
                 raw.slack.signing_secret,
             )?
             .ok_or_else(|| missing("SLACK_SIGNING_SECRET", "slack.signing_secret"))?;
+        let (slack_mode, app_token) = socket::slack_mode(&e, raw.slack.mode, raw.slack.app_token)?;
 
         let default_channel = e
             .plain(
@@ -520,6 +528,8 @@ impl Config {
                 default_channel,
                 team_id,
                 allow_any_workspace,
+                mode: slack_mode,
+                app_token,
             },
             routes: raw.routes,
             identity: raw.identity,

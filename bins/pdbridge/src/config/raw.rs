@@ -80,6 +80,8 @@ pub(super) struct RawSlack {
     pub(super) default_channel: Option<String>,
     pub(super) team_id: Option<String>,
     pub(super) allow_any_workspace: Option<bool>,
+    pub(super) mode: Option<String>,
+    pub(super) app_token: Option<String>,
 }
 
 impl fmt::Debug for RawSlack {
@@ -89,6 +91,7 @@ impl fmt::Debug for RawSlack {
             .field("default_channel", &self.default_channel)
             .field("team_id", &self.team_id)
             .field("allow_any_workspace", &self.allow_any_workspace)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
