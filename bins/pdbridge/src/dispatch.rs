@@ -431,6 +431,7 @@ mod tests {
         Input::PdEvent(sync_core::PdEvent {
             event_id: ids::EventId::new(id),
             webhook_id: None,
+            change_key: None,
             occurred_at: Timestamp::from_millis(at),
             incident: IncidentId::new("PQ1K5C8"),
             incident_title: None,

@@ -57,6 +57,7 @@ use tokio::sync::mpsc;
 use crate::http::{Handler, RecordedRequest, Reply, Server};
 
 mod create;
+mod log_entries;
 mod more;
 mod oncall;
 mod snooze;
@@ -323,6 +324,7 @@ struct State {
     delivery_retry: DeliveryRetry,
     oncall: oncall::OnCalls,
     create: create::CreateState,
+    log: log_entries::Log,
 }
 
 impl State {
@@ -901,6 +903,8 @@ fn event(
 ) -> Vec<Outgoing> {
     let event_id = EventId::new(state.next_id("01FAKEEVENT"));
     let agent = agent.map(|a| user_ref(state, a));
+    let at = now();
+    log_entries::record(state, event_type, agent.as_ref(), &data, incident, at);
     let resource_type = event_type
         .split('.')
         .next()
@@ -911,7 +915,7 @@ fn event(
             "id": event_id.as_str(),
             "event_type": event_type,
             "resource_type": resource_type,
-            "occurred_at": rfc3339(now()),
+            "occurred_at": rfc3339(at),
             "agent": agent,
             "client": null,
             "data": data,
@@ -1249,6 +1253,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
     Some(match (first, read) {
         ("incidents", true) => "incidents.read",
         ("incidents", false) => "incidents.write",
+        ("log_entries", _) => "incidents.read",
         ("users", _) => "users.read",
         ("teams", _) => "teams.read",
         ("services", _) => "services.read",
@@ -1482,6 +1487,7 @@ fn route(
                 None => (not_found(), none()),
             }
         }
+        (Method::GET, ["log_entries"]) => (log_entries::list(state, req), none()),
         (Method::GET, ["oncalls"]) => (oncall::list_oncalls(state, req), none()),
         (Method::GET, ["schedules"]) => (oncall::list_schedules(state, req), none()),
         (Method::GET, ["schedules", id, "overrides"]) => {

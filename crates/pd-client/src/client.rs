@@ -30,9 +30,11 @@ use crate::rest::{
 use crate::retry::{self, RetryDecision, RetryPolicy};
 
 mod create;
+mod log_entries;
 mod oncall;
 
 pub use create::{Created, DEDUP_KEY_CONFLICT};
+pub use log_entries::LogEntryPage;
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";

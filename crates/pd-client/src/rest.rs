@@ -13,10 +13,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 mod create;
+mod log_entry;
 
 pub use create::{
     CreateIncidentRequest, IncidentBody, NewIncident, Priority, PriorityList, ServiceList,
 };
+pub use log_entry::{Channel, LogEntry, LogEntryList, LogIncident};
 
 /// A PagerDuty resource reference such as `{"id": "PXPGF42", "type": "user_reference", ...}`.
 ///

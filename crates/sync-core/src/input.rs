@@ -65,6 +65,10 @@ pub struct PdEvent {
     pub event_id: EventId,
     /// The delivery's `X-Webhook-Id`, if any.
     pub webhook_id: Option<WebhookId>,
+    /// A name for the change itself, the same whichever path brought it (a webhook or a polled
+    /// log entry), deduplicated like `event_id`; `None` when only one path is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_key: Option<String>,
     /// `event.occurred_at`.
     pub occurred_at: Timestamp,
     /// The incident the event is about (`data.id` or `data.incident.id`).

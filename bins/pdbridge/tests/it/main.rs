@@ -13,6 +13,7 @@ mod e2e_lifecycle;
 mod e2e_more;
 mod e2e_oncall;
 mod e2e_oneshot;
+mod e2e_poll;
 mod e2e_reconcile_resolved;
 mod oncall_cache;
 mod ops_check;

@@ -322,6 +322,7 @@ impl World {
         self.queued.push(PdEvent {
             event_id: EventId::new(format!("01GI0EVENT{:06}", self.next_event)),
             webhook_id: None,
+            change_key: None,
             occurred_at: self.now,
             incident: id.clone(),
             incident_title: Some("Test Incident".into()),
@@ -1270,6 +1271,7 @@ proptest! {
             events.push(PdEvent {
                 event_id: EventId::new(format!("01BZYK8N47N5JG55J1EEE{i:05}")),
                 webhook_id: None,
+                change_key: None,
                 occurred_at: Timestamp::from_millis(at),
                 incident: id.clone(),
                 incident_title: None,

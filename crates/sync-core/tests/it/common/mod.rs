@@ -101,6 +101,7 @@ pub fn pd_event(v: &Value, channel: Option<&str>) -> PdEvent {
     PdEvent {
         event_id: EventId::new(s(&e["id"])),
         webhook_id: None,
+        change_key: None,
         occurred_at: ts(e["occurred_at"].as_str().expect("occurred_at")),
         incident,
         incident_title: title,
