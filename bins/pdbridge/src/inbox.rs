@@ -175,6 +175,8 @@ fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
         StoredKind::Resolve => Some(ActionKind::Resolve),
         StoredKind::Note { content } => Some(ActionKind::AddNote(content.clone())),
         StoredKind::Reassign { .. } => None,
+        StoredKind::Urgency { to } => Some(ActionKind::ChangeUrgency(*to)),
+        StoredKind::Snooze { minutes } => Some(ActionKind::Snooze(*minutes)),
     }
 }
 

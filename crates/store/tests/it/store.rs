@@ -108,11 +108,11 @@ fn incident(id: &str, channel: Option<&str>, ts: Option<&str>, resolved: bool) -
 fn opening_twice_is_idempotent_and_uses_wal() {
     let (_dir, path) = temp_db();
     let first = Store::open(&path).unwrap();
-    assert_eq!(first.schema_version().unwrap(), 6);
+    assert_eq!(first.schema_version().unwrap(), 7);
     insert_webhook(&first, Some("W1"), "E1", T0);
     drop(first);
     let second = Store::open(&path).unwrap();
-    assert_eq!(second.schema_version().unwrap(), 6);
+    assert_eq!(second.schema_version().unwrap(), 7);
     assert_eq!(
         second.read(|tx| tx.unprocessed_webhooks(10)).unwrap().len(),
         1
@@ -134,7 +134,7 @@ fn a_newer_schema_version_is_refused() {
     drop(conn);
     match Store::open(&path) {
         Err(Error::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (99, 6));
+            assert_eq!((found, supported), (99, 7));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -1168,7 +1168,7 @@ fn read_only_open_reads_but_never_migrates_or_writes() {
         Store::open_read_only(&blank),
         Err(Error::SchemaTooOld {
             found: 0,
-            supported: 6
+            supported: 7
         })
     ));
 }
