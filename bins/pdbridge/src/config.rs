@@ -21,11 +21,13 @@ use identity::{CacheTtls, Overrides, PolicyConfig};
 mod declare;
 mod oncall;
 mod raw;
+mod sla;
 mod values;
 
 pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
 use self::raw::*;
+pub use self::sla::parse_duration;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
 
@@ -87,6 +89,8 @@ pub struct Config {
     pub oncall_groups: Vec<OnCallGroup>,
     /// The `[[handoff]]` tables.
     pub handoffs: Vec<Handoff>,
+    /// The `[sla]` targets and `[reminders]` settings, passed to the engine.
+    pub sla: sync_core::SlaConfig,
 }
 
 /// The `[server]` table.
@@ -485,6 +489,7 @@ impl Config {
         }
 
         let declare = declare::validate(raw.declare, raw.policy.trigger.service_names())?;
+        let sla = sla::validate(raw.sla, raw.reminders)?;
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -516,6 +521,7 @@ impl Config {
             declare,
             oncall_groups: raw.oncall_groups,
             handoffs: raw.handoffs,
+            sla,
         })
     }
 }

@@ -92,6 +92,31 @@ pub enum LineKind {
     Resolved,
     /// Reopened.
     Reopened,
+    /// A reminder that the incident is past its ack SLA, naming the current assignees;
+    /// `channel_wide` asks for the line to go to the channel as well (`reply_broadcast`).
+    AckOverdue {
+        /// The reminder's number since the breach, from 1: the first is the breach itself.
+        reminder: u32,
+        /// True for every `escalate_channel_after`-th reminder.
+        channel_wide: bool,
+    },
+    /// The periodic question to the owner of an acknowledged, unresolved incident.
+    StillOnIt,
+    /// The incident is past its resolve SLA: one line, channel-wide.
+    ResolveOverdue,
+}
+
+impl LineKind {
+    /// True for a line that should also go to the channel (`reply_broadcast`).
+    pub fn channel_wide(self) -> bool {
+        matches!(
+            self,
+            LineKind::AckOverdue {
+                channel_wide: true,
+                ..
+            } | LineKind::ResolveOverdue
+        )
+    }
 }
 
 /// Who a thread line is attributed to.
@@ -364,4 +389,6 @@ pub enum TimerReason {
     ThreadFlush(IncidentId),
     /// Give up on this incident's pending action.
     PendingTimeout(IncidentId),
+    /// Post this incident's SLA reminder.
+    Reminder(IncidentId),
 }
