@@ -29,6 +29,7 @@ pub struct Metrics {
     api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
     card_post_failures: Family<Labels, Counter>,
+    sla_breaches: Family<Labels, Counter>,
     /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
     pub(crate) oncall: crate::oncall::OnCallMetrics,
 }
@@ -115,6 +116,12 @@ impl Metrics {
             "Card posts Slack refused permanently, by card (full, then minimal)",
             card_post_failures.clone(),
         );
+        let sla_breaches = Family::<Labels, Counter>::default();
+        registry.register(
+            "sla_breaches",
+            "Incidents past their ack or resolve SLA, by kind (ack, resolve) and urgency",
+            sla_breaches.clone(),
+        );
         let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
@@ -145,6 +152,7 @@ impl Metrics {
             api_retries,
             unmapped_users,
             card_post_failures,
+            sla_breaches,
             oncall,
         }
     }
@@ -245,6 +253,23 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts the SLA breaches the lines of a posted thread message report.
+    pub fn sla_breaches(&self, lines: &[sync_core::TimelineLine]) {
+        for (kind, urgency) in lines.iter().filter_map(|l| l.kind.sla_breach()) {
+            let urgency = match urgency {
+                Some(sync_core::Urgency::High) => "high",
+                Some(sync_core::Urgency::Low) => "low",
+                None => "unknown",
+            };
+            self.sla_breaches
+                .get_or_create(&vec![
+                    ("kind", kind.to_owned()),
+                    ("urgency", urgency.to_owned()),
+                ])
+                .inc();
+        }
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -306,5 +331,35 @@ mod tests {
         assert!(text.contains("pdbridge_unmapped_users_total 0"));
         assert!(text.contains("pdbridge_card_post_failures_total{card=\"minimal\"} 0"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn counts_each_breach_line_once_by_kind_and_urgency() {
+        use sync_core::{LineKind, TimelineLine, Urgency};
+        let line = |kind| TimelineLine {
+            kind,
+            actor: None,
+            text: String::new(),
+        };
+        let ack = |reminder| LineKind::AckOverdue {
+            reminder,
+            channel_wide: false,
+            urgency: Some(Urgency::High),
+        };
+        let m = Metrics::new();
+        m.sla_breaches(&[
+            line(ack(1)),
+            line(ack(2)),
+            line(LineKind::StillOnIt),
+            line(LineKind::ResolveOverdue { urgency: None }),
+        ]);
+        let text = m.render();
+        assert!(
+            text.contains("pdbridge_sla_breaches_total{kind=\"ack\",urgency=\"high\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pdbridge_sla_breaches_total{kind=\"resolve\",urgency=\"unknown\"} 1")
+        );
     }
 }

@@ -204,9 +204,12 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
         } => {
             // Lines past one section's limit go out as several messages, in order. A failed
             // part is retried by the engine with every line, so the parts before it may repeat.
+            // A channel-wide line (an SLA breach) also goes to the channel, with the first part.
+            let mut broadcast = lines.iter().any(|l| l.kind.channel_wide());
             for m in render::thread(lines) {
                 let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
                 req.thread_ts = Some(thread_ts.clone());
+                req.reply_broadcast = std::mem::take(&mut broadcast).then_some(true);
                 if let Err(outcome) = slack_call(bridge, bridge.ctx.slack.post_message(&req).await)
                 {
                     return outcome;

@@ -99,14 +99,33 @@ pub enum LineKind {
         reminder: u32,
         /// True for every `escalate_channel_after`-th reminder.
         channel_wide: bool,
+        /// The incident's urgency, for the breach metric.
+        urgency: Option<Urgency>,
     },
     /// The periodic question to the owner of an acknowledged, unresolved incident.
     StillOnIt,
     /// The incident is past its resolve SLA: one line, channel-wide.
-    ResolveOverdue,
+    ResolveOverdue {
+        /// The incident's urgency, for the breach metric.
+        urgency: Option<Urgency>,
+    },
 }
 
 impl LineKind {
+    /// The SLA breach a line reports, as the `kind` label of `sla_breaches_total` with the
+    /// incident's urgency: the first ack reminder (`ack`) and the resolve line (`resolve`).
+    pub fn sla_breach(self) -> Option<(&'static str, Option<Urgency>)> {
+        match self {
+            LineKind::AckOverdue {
+                reminder: 1,
+                urgency,
+                ..
+            } => Some(("ack", urgency)),
+            LineKind::ResolveOverdue { urgency } => Some(("resolve", urgency)),
+            _ => None,
+        }
+    }
+
     /// True for a line that should also go to the channel (`reply_broadcast`).
     pub fn channel_wide(self) -> bool {
         matches!(
@@ -114,7 +133,7 @@ impl LineKind {
             LineKind::AckOverdue {
                 channel_wide: true,
                 ..
-            } | LineKind::ResolveOverdue
+            } | LineKind::ResolveOverdue { .. }
         )
     }
 }

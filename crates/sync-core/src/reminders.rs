@@ -80,6 +80,7 @@ impl Cx<'_> {
                 kind: LineKind::AckOverdue {
                     reminder: r.ack_sent,
                     channel_wide,
+                    urgency: info.urgency,
                 },
                 actor: None,
                 text: text::ack_overdue(
@@ -102,7 +103,9 @@ impl Cx<'_> {
             st.reminders.resolve_done = true;
             let opened = st.reminders.opened_at.unwrap_or(now);
             lines.push(TimelineLine {
-                kind: LineKind::ResolveOverdue,
+                kind: LineKind::ResolveOverdue {
+                    urgency: info.urgency,
+                },
                 actor: None,
                 text: text::resolve_overdue(
                     elapsed(opened, now),

@@ -1316,3 +1316,34 @@ async fn a_crash_between_the_card_post_and_its_commit_never_posts_a_second_card(
     assert_eq!(env.cards().len(), 1, "a second card was posted");
     env.stop().await;
 }
+
+/// An incident past its ack SLA gets a reminder thread line, channel-wide when configured,
+/// counted once as a breach; acknowledging it stops the ack reminders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
+    let mut env = Env::new(
+        "[sla]\nhigh = { ack = \"1s\" }\nlow = { ack = \"1s\" }\n\
+         [reminders]\nack_repeat = \"0\"\nescalate_channel_after = 1\n",
+    )
+    .await;
+    env.pd.trigger_incident("Checkout latency", &env.policy);
+    let ts = env.card_posted("Checkout latency").await.ts;
+    env.thread_line(
+        &ts,
+        "Not acknowledged after 1 s (SLA 1 s). Assigned to Alice Example",
+    )
+    .await;
+    let broadcast = env.slack.requests().iter().any(|r| {
+        r.path.ends_with("chat.postMessage")
+            && String::from_utf8_lossy(&r.body).contains("\"reply_broadcast\":true")
+    });
+    assert!(broadcast, "the reminder was not broadcast to the channel");
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("pdbridge_sla_breaches_total{kind=\"ack\"") && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+    env.stop().await;
+}

@@ -148,15 +148,18 @@ fn ack_reminders_repeat_go_channel_wide_and_stop_at_ack() {
         vec![
             LineKind::AckOverdue {
                 reminder: 1,
-                channel_wide: false
+                channel_wide: false,
+                urgency: Some(Urgency::High),
             },
             LineKind::AckOverdue {
                 reminder: 2,
-                channel_wide: true
+                channel_wide: true,
+                urgency: Some(Urgency::High),
             },
             LineKind::AckOverdue {
                 reminder: 3,
-                channel_wide: false
+                channel_wide: false,
+                urgency: Some(Urgency::High),
             },
         ]
     );
@@ -192,10 +195,27 @@ fn ack_reminders_repeat_go_channel_wide_and_stop_at_ack() {
             LineKind::StillOnIt,
             LineKind::StillOnIt,
             LineKind::StillOnIt,
-            LineKind::ResolveOverdue,
+            LineKind::ResolveOverdue {
+                urgency: Some(Urgency::High)
+            },
         ]
     );
-    assert!(LineKind::ResolveOverdue.channel_wide());
+    let resolve = LineKind::ResolveOverdue {
+        urgency: Some(Urgency::High),
+    };
+    assert!(resolve.channel_wide());
+    assert_eq!(resolve.sla_breach(), Some(("resolve", Some(Urgency::High))));
+    assert_eq!(
+        kinds_first_ack().sla_breach(),
+        Some(("ack", Some(Urgency::High)))
+    );
+    let second = LineKind::AckOverdue {
+        reminder: 2,
+        channel_wide: true,
+        urgency: Some(Urgency::High),
+    };
+    assert!(second.channel_wide());
+    assert_eq!(second.sla_breach(), None);
     assert!(
         t.log
             .contains(r#"["PIG 208: still on it? Acknowledged 30 min ago"]"#)
@@ -212,6 +232,14 @@ fn ack_reminders_repeat_go_channel_wide_and_stop_at_ack() {
     kinds.extend(run_until(&mut t, 24 * 60));
     assert_eq!(kinds, vec![LineKind::Resolved]);
     assert_eq!(t.engine.poll_timeout(), None);
+}
+
+fn kinds_first_ack() -> LineKind {
+    LineKind::AckOverdue {
+        reminder: 1,
+        channel_wide: false,
+        urgency: Some(Urgency::High),
+    }
 }
 
 #[test]
@@ -236,7 +264,8 @@ fn a_reassign_restarts_the_ack_sla_for_the_new_owner() {
             LineKind::Reassigned,
             LineKind::AckOverdue {
                 reminder: 1,
-                channel_wide: false
+                channel_wide: false,
+                urgency: Some(Urgency::High),
             }
         ]
     );
@@ -259,7 +288,8 @@ fn the_priority_target_wins_over_the_urgency_target() {
         kinds,
         vec![LineKind::AckOverdue {
             reminder: 1,
-            channel_wide: false
+            channel_wide: false,
+            urgency: Some(Urgency::High),
         }]
     );
     assert!(t.log.contains("(SLA 2 min)"), "{}", t.log);
@@ -282,7 +312,8 @@ fn ack_repeat_zero_reminds_once() {
         kinds,
         vec![LineKind::AckOverdue {
             reminder: 1,
-            channel_wide: false
+            channel_wide: false,
+            urgency: Some(Urgency::High),
         }]
     );
 }
@@ -379,7 +410,7 @@ fn collect(effects: &[Effect], minute: i64, posted: &mut Vec<(i64, LineKind, Str
 fn is_reminder(kind: LineKind) -> bool {
     matches!(
         kind,
-        LineKind::AckOverdue { .. } | LineKind::StillOnIt | LineKind::ResolveOverdue
+        LineKind::AckOverdue { .. } | LineKind::StillOnIt | LineKind::ResolveOverdue { .. }
     )
 }
 
@@ -415,7 +446,7 @@ proptest! {
                     );
                     last_ack = Some(*reminder);
                 }
-                LineKind::ResolveOverdue => {
+                LineKind::ResolveOverdue { .. } => {
                     resolve_breaches += 1;
                     prop_assert!(resolve_breaches <= 1, "two resolve breaches in one period");
                 }
