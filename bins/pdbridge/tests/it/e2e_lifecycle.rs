@@ -1345,5 +1345,23 @@ async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
         ),
         "{metrics}"
     );
+    // The acknowledgement's webhook is observed in the time-to-ack histogram, from PagerDuty's
+    // own times.
+    env.click(ALICE, &ts, "pdbridge_ack").await;
+    env.thread_line(&ts, "acknowledged").await;
+    let series = "pdbridge_incident_time_to_ack_seconds_count{";
+    let mut observed = false;
+    for _ in 0..1000 {
+        let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+        if metrics
+            .lines()
+            .any(|l| l.starts_with(series) && l.ends_with(" 1"))
+        {
+            observed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(observed, "{series} never reached 1");
     env.stop().await;
 }
