@@ -18,8 +18,10 @@ use slack_client::blocks::{
 use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
 mod modal;
+mod reminder;
 
 pub use self::modal::{ModalContext, note_modal, reassign_modal};
+pub use self::reminder::reminder_actions;
 
 /// `action_id` of the Acknowledge button.
 pub const ACTION_ACK: &str = "pdbridge_ack";

@@ -1318,7 +1318,8 @@ async fn a_crash_between_the_card_post_and_its_commit_never_posts_a_second_card(
 }
 
 /// An incident past its ack SLA gets a reminder thread line, channel-wide when configured,
-/// counted once as a breach; acknowledging it stops the ack reminders.
+/// counted once as a breach, whose Escalate button escalates; the acknowledgement is observed
+/// in the time-to-ack histogram.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
     let mut env = Env::new(
@@ -1326,7 +1327,7 @@ async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
          [reminders]\nack_repeat = \"0\"\nescalate_channel_after = 1\n",
     )
     .await;
-    env.pd.trigger_incident("Checkout latency", &env.policy);
+    let incident = env.pd.trigger_incident("Checkout latency", &env.policy);
     let ts = env.card_posted("Checkout latency").await.ts;
     env.thread_line(
         &ts,
@@ -1338,6 +1339,19 @@ async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
             && String::from_utf8_lossy(&r.body).contains("\"reply_broadcast\":true")
     });
     assert!(broadcast, "the reminder was not broadcast to the channel");
+    // The reminder carries an Escalate button that works like the card's.
+    let reminder = env
+        .slack
+        .thread(&env.channel(), &ts)
+        .into_iter()
+        .find(|m| m.text.contains("Not acknowledged"))
+        .unwrap();
+    assert_eq!(buttons(&reminder), ["Escalate"]);
+    env.click(ALICE, &reminder.ts, "pdbridge_escalate").await;
+    env.wait("PagerDuty escalated to level 2", || {
+        env.pd.incident(&incident).unwrap().escalation_level == 2
+    })
+    .await;
     let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
     assert!(
         metrics.lines().any(
@@ -1347,8 +1361,8 @@ async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
     );
     // The acknowledgement's webhook is observed in the time-to-ack histogram, from PagerDuty's
     // own times.
-    env.click(ALICE, &ts, "pdbridge_ack").await;
-    env.thread_line(&ts, "acknowledged").await;
+    env.settled(&ts).await;
+    env.click(BOB, &ts, "pdbridge_ack").await;
     let series = "pdbridge_incident_time_to_ack_seconds_count{";
     let mut observed = false;
     for _ in 0..1000 {
