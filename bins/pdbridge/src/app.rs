@@ -233,6 +233,13 @@ pub async fn start(
     listener: TcpListener,
     options: Options,
 ) -> anyhow::Result<Running> {
+    // The configuration accepts Socket Mode (its keys are pinned) before its connection exists:
+    // refusing to start beats a bridge that never hears a click.
+    anyhow::ensure!(
+        config.slack.mode == crate::config::SlackMode::Http,
+        "slack.mode = \"socket\" is not available in this build (no Socket Mode connection yet); \
+         use slack.mode = \"http\""
+    );
     let config = Arc::new(config);
     let addr = listener
         .local_addr()
@@ -251,7 +258,7 @@ pub async fn start(
         }
     };
     let (loops_stop, loops_rx) = watch::channel(false);
-    let loops = vec![
+    let mut loops = vec![
         tokio::spawn(runtime::inbox_loop(Arc::clone(&bridge), loops_rx.clone())),
         tokio::spawn(runtime::dispatch_loop(
             Arc::clone(&bridge),
@@ -269,9 +276,15 @@ pub async fn start(
         tokio::spawn(runtime::reconcile_loop(
             Arc::clone(&bridge),
             config.server.reconcile_interval,
-            loops_rx,
+            loops_rx.clone(),
         )),
     ];
+    if config.pagerduty.poll.mode.polls() {
+        loops.push(tokio::spawn(crate::poll::poll_loop(
+            Arc::clone(&bridge),
+            loops_rx,
+        )));
+    }
     let (http_stop, http_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         while !*rx.borrow() {

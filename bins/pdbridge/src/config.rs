@@ -20,14 +20,18 @@ use identity::{CacheTtls, Overrides, PolicyConfig};
 
 mod declare;
 mod oncall;
+mod poll;
 mod raw;
 mod sla;
+mod socket;
 mod values;
 
 pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
+pub use self::poll::{DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SHARE_PERCENT, PdMode, PollConfig};
 use self::raw::*;
 pub use self::sla::parse_duration;
+pub use self::socket::SlackMode;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
 
@@ -125,8 +129,11 @@ pub struct PagerDutyConfig {
     pub api_url: Url,
     /// How pdbridge authenticates: exactly one of an API token or a scoped OAuth app.
     pub credentials: PdCredentials,
-    /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one).
+    /// `pagerduty.webhook_secrets` / `PAGERDUTY_WEBHOOK_SECRETS` (at least one, unless
+    /// `pagerduty.mode` is `poll`).
     pub webhook_secrets: Vec<Secret>,
+    /// `pagerduty.mode` and the polling settings.
+    pub poll: PollConfig,
 }
 
 /// PagerDuty REST credentials.
@@ -186,6 +193,11 @@ pub struct SlackConfig {
     /// workspace each request names, so users of other workspaces (Slack Connect) are mapped by
     /// the email their own workspace reports. Excludes `team_id`.
     pub allow_any_workspace: bool,
+    /// `slack.mode` / `SLACK_MODE` (default `http`).
+    pub mode: SlackMode,
+    /// `slack.app_token` / `SLACK_APP_TOKEN`: the app-level token (`xapp-…`), required in
+    /// Socket Mode.
+    pub app_token: Option<Secret>,
 }
 
 /// Incident urgency as PagerDuty names it.
@@ -402,7 +414,13 @@ impl Config {
             "pagerduty.webhook_secrets",
             raw.pagerduty.webhook_secrets,
         )?;
-        if webhook_secrets.is_empty() {
+        let poll = poll::poll_config(
+            &e,
+            raw.pagerduty.mode,
+            raw.pagerduty.poll_interval_secs,
+            raw.pagerduty.poll_share_percent,
+        )?;
+        if webhook_secrets.is_empty() && poll.mode.webhooks() {
             return Err(missing(
                 "PAGERDUTY_WEBHOOK_SECRETS",
                 "pagerduty.webhook_secrets",
@@ -424,6 +442,7 @@ impl Config {
                 raw.slack.signing_secret,
             )?
             .ok_or_else(|| missing("SLACK_SIGNING_SECRET", "slack.signing_secret"))?;
+        let (slack_mode, app_token) = socket::slack_mode(&e, raw.slack.mode, raw.slack.app_token)?;
 
         let default_channel = e
             .plain(
@@ -505,6 +524,7 @@ impl Config {
                 api_url: pd_api,
                 credentials,
                 webhook_secrets,
+                poll,
             },
             slack: SlackConfig {
                 api_url: slack_api,
@@ -513,6 +533,8 @@ impl Config {
                 default_channel,
                 team_id,
                 allow_any_workspace,
+                mode: slack_mode,
+                app_token,
             },
             routes: raw.routes,
             identity: raw.identity,

@@ -257,11 +257,16 @@ fn mutation_may_go(engine: &sync_core::Engine, effect: &Effect) -> bool {
     let resolved = engine
         .incident(incident)
         .is_some_and(IncidentState::is_resolved);
-    let reopens = matches!(
+    // These would reopen a resolved incident, or act on one that takes no more actions.
+    let stale_once_resolved = matches!(
         mutation,
-        Mutation::Acknowledge | Mutation::Escalate { .. } | Mutation::Reassign { .. }
+        Mutation::Acknowledge
+            | Mutation::Escalate { .. }
+            | Mutation::Reassign { .. }
+            | Mutation::ChangeUrgency { .. }
+            | Mutation::Snooze { .. }
     );
-    engine.awaits(id) && !(reopens && resolved)
+    engine.awaits(id) && !(stale_once_resolved && resolved)
 }
 
 /// What to do with an ephemeral reply's outbox row after an attempt.
@@ -430,6 +435,7 @@ mod tests {
         Input::PdEvent(sync_core::PdEvent {
             event_id: ids::EventId::new(id),
             webhook_id: None,
+            change_key: None,
             occurred_at: Timestamp::from_millis(at),
             incident: IncidentId::new("PQ1K5C8"),
             incident_title: None,
@@ -445,7 +451,17 @@ mod tests {
     #[test]
     fn a_put_queued_before_a_resolve_is_not_sent_after_it() {
         // Issue 17 item 5, at the dispatcher: the acknowledge passed its fresh read, then the
-        // resolved webhook was applied before the dispatcher got to the PUT.
+        // resolved webhook was applied before the dispatcher got to the PUT. The same holds
+        // for the More actions' urgency change.
+        for kind in [
+            ActionKind::Acknowledge,
+            ActionKind::ChangeUrgency(sync_core::Urgency::Low),
+        ] {
+            held_back_once_resolved(kind);
+        }
+    }
+
+    fn held_back_once_resolved(kind: ActionKind) {
         let mut engine = sync_core::Engine::new(config()).unwrap();
         let _ = engine.handle(
             Timestamp::from_millis(1_000),
@@ -454,7 +470,7 @@ mod tests {
         let effects = engine.handle(
             Timestamp::from_millis(2_000),
             Input::SlackAction(SlackAction {
-                key: sync_core::ActionKey::new("1.1", &SlackUserId::new("U1"), "acknowledge"),
+                key: sync_core::ActionKey::new("1.1", &SlackUserId::new("U1"), kind.name()),
                 actor: sync_core::Actor::Mapped {
                     slack: SlackUserId::new("U1"),
                     pd_user: ids::PdUserId::new("P1"),
@@ -462,7 +478,7 @@ mod tests {
                     authorized: Ok(()),
                 },
                 incident: IncidentId::new("PQ1K5C8"),
-                kind: ActionKind::Acknowledge,
+                kind: kind.clone(),
                 channel: Some(ids::ChannelId::new("C1")),
             }),
         );

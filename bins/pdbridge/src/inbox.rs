@@ -134,10 +134,14 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
     let mut seqs = Vec::with_capacity(rows.len());
     for row in rows {
         let seq = row.seq;
-        let event = WebhookEnvelope::from_slice(row.payload.as_bytes())
-            .ok()
-            .and_then(|env| translate::pd_event(&bridge.ctx.config, &env.event, row.webhook_id));
-        let Some(event) = event else {
+        // The request's own parse, when the writer kept it; the stored body otherwise.
+        let input = bridge.writer().take_parsed(seq).or_else(|| {
+            WebhookEnvelope::from_slice(row.payload.as_bytes())
+                .ok()
+                .and_then(|env| translate::pd_event(&bridge.ctx.config, &env.event, row.webhook_id))
+                .map(Input::PdEvent)
+        });
+        let Some(input) = input else {
             // Not an event the engine takes: it is only marked processed.
             let now = bridge.now();
             match write(bridge, move |tx| tx.mark_webhook_processed(seq, now)).await {
@@ -150,7 +154,7 @@ async fn process_webhooks(bridge: &Bridge, rows: Vec<WebhookRow>) -> usize {
         };
         let extra: crate::bridge::Extra =
             Box::new(move |tx, now| tx.mark_webhook_processed(seq, now));
-        inputs.push((Input::PdEvent(event), extra));
+        inputs.push((input, extra));
         seqs.push(seq);
     }
     for (seq, result) in seqs.into_iter().zip(bridge.apply_all(inputs).await) {
@@ -171,6 +175,8 @@ fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
         StoredKind::Resolve => Some(ActionKind::Resolve),
         StoredKind::Note { content } => Some(ActionKind::AddNote(content.clone())),
         StoredKind::Reassign { .. } => None,
+        StoredKind::Urgency { to } => Some(ActionKind::ChangeUrgency(*to)),
+        StoredKind::Snooze { minutes } => Some(ActionKind::Snooze(*minutes)),
     }
 }
 

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod oncall;
 pub mod ops;
 pub mod perform;
+pub mod poll;
 pub mod reconcile;
 pub mod render;
 pub mod runtime;

@@ -261,6 +261,23 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                     bridge,
                     checked(pd.escalate(incident, from, *level).await).await,
                 ),
+                Mutation::ChangeUrgency { urgency } => {
+                    let urgency = match urgency {
+                        sync_core::Urgency::High => pd_client::rest::Urgency::High,
+                        sync_core::Urgency::Low => pd_client::rest::Urgency::Low,
+                    };
+                    updated(
+                        bridge,
+                        checked(pd.change_urgency(incident, from, urgency).await).await,
+                    )
+                }
+                Mutation::Snooze { minutes } => {
+                    let duration = std::time::Duration::from_secs(u64::from(*minutes) * 60);
+                    updated(
+                        bridge,
+                        checked(pd.snooze(incident, from, duration).await).await,
+                    )
+                }
                 Mutation::Reassign { to } => updated(
                     bridge,
                     checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,

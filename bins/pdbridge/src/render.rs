@@ -3,8 +3,9 @@
 //! Rendering is pure and deterministic: the same view always gives the same JSON. The card's
 //! `text` (the notification fallback) and its blocks both name the incident title and its status
 //! (`Triggered`, `Acknowledged`, `Resolved`). An open incident's card carries the buttons
-//! Acknowledge, Escalate, Reassign, Add note and Resolve; a resolved incident's card keeps its
-//! details and offers none of them. Assignees who map to a Slack user are mentioned (`<@U…>`)
+//! Acknowledge (while triggered: PagerDuty cannot un-acknowledge), Escalate (or, on the last
+//! level, a struck-through Escalate with the reason), Reassign, Add note and Resolve; a
+//! resolved incident's card keeps its details and offers only Open in PagerDuty. Assignees who map to a Slack user are mentioned (`<@U…>`)
 //! through the [`Mentions`] the caller looked up; the others are named as PagerDuty names them.
 
 use std::collections::BTreeMap;
@@ -12,15 +13,19 @@ use std::collections::BTreeMap;
 use ids::{PdUserId, SlackUserId};
 use serde::Serialize;
 use slack_client::blocks::{
-    Block, ButtonStyle, ConfirmDialog, Element, Text, char_len, escape_mrkdwn, limits,
-    split_mrkdwn, truncate_mrkdwn, truncate_plain,
+    Block, Text, char_len, escape_mrkdwn, limits, split_mrkdwn, truncate_mrkdwn, truncate_plain,
 };
 use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
+mod actions;
 mod modal;
 mod reminder;
 
-pub use self::modal::{ModalContext, note_modal, reassign_modal};
+use self::actions::{actions_or_resolved, button_url};
+
+pub use self::modal::{
+    ModalContext, SNOOZE_CHOICES, note_modal, reassign_modal, snooze_modal, urgency_modal,
+};
 pub use self::reminder::reminder_actions;
 
 /// `action_id` of the Acknowledge button.
@@ -33,11 +38,31 @@ pub const ACTION_REASSIGN: &str = "pdbridge_reassign";
 pub const ACTION_NOTE: &str = "pdbridge_note";
 /// `action_id` of the Resolve button (asks for confirmation first).
 pub const ACTION_RESOLVE: &str = "pdbridge_resolve";
+/// `action_id` of the Open in PagerDuty link button (its click needs no answer but the 200).
+pub const ACTION_OPEN: &str = "pdbridge_open";
+/// `action_id` of the More actions overflow menu; the choice is its option's `value`.
+pub const ACTION_MORE: &str = "pdbridge_more";
+/// More actions `value`: change the urgency to high (opens the confirming modal).
+pub const MORE_URGENCY_HIGH: &str = "urgency_high";
+/// More actions `value`: change the urgency to low (opens the confirming modal).
+pub const MORE_URGENCY_LOW: &str = "urgency_low";
+/// More actions `value`: snooze (acknowledged only; opens the modal with the durations).
+pub const MORE_SNOOZE: &str = "snooze";
+/// `callback_id` of the snooze modal, and the `block_id` and `action_id` of its duration.
+pub const CALLBACK_SNOOZE: &str = "pdbridge_snooze";
+/// `block_id` of the snooze modal's duration select (its `action_id` is the same).
+pub const SNOOZE_INPUT: &str = "snooze_minutes";
+/// More actions `value` of Open in PagerDuty (a link: its choice needs no answer but the 200).
+pub const MORE_OPEN: &str = "open";
 
 /// `callback_id` of the note modal.
 pub const CALLBACK_NOTE: &str = "pdbridge_note";
 /// `callback_id` of the reassign modal.
 pub const CALLBACK_REASSIGN: &str = "pdbridge_reassign";
+/// `callback_id` of the modal confirming a change to high urgency.
+pub const CALLBACK_URGENCY_HIGH: &str = "pdbridge_urgency_high";
+/// `callback_id` of the modal confirming a change to low urgency.
+pub const CALLBACK_URGENCY_LOW: &str = "pdbridge_urgency_low";
 /// `block_id` of the note text input.
 pub const NOTE_BLOCK: &str = "note";
 /// `action_id` of the note text input.
@@ -245,6 +270,7 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
             limits::TEXT,
         )));
     }
+    blocks.extend(actions::snoozed_line(card));
     if let Some(error) = &card.last_error {
         blocks.push(Block::context(framed(
             ":warning: ",
@@ -254,54 +280,9 @@ pub fn card_with_mentions(card: &CardView, mentions: &Mentions) -> Message {
         )));
     }
 
-    blocks.push(actions_or_resolved(card, &label_text, &title));
+    let url = card.html_url.as_deref().and_then(button_url);
+    blocks.extend(actions_or_resolved(card, &label_text, &title, url));
     Message { text, blocks }
-}
-
-/// The five buttons of an open incident, or the note that a resolved one offers none.
-fn actions_or_resolved(card: &CardView, label_text: &str, title: &str) -> Block {
-    if card.resolved || card.status == Status::Resolved {
-        return Block::context(
-            "Resolved: no further actions from Slack. Open the incident in PagerDuty to reopen it."
-                .to_owned(),
-        );
-    }
-    let value = truncate_plain(card.incident.as_str(), limits::BUTTON_VALUE);
-    let mut ack = Element::button(ACTION_ACK, "Acknowledge", value.clone());
-    if card.status == Status::Triggered
-        && let Element::Button { style, .. } = &mut ack
-    {
-        *style = Some(ButtonStyle::Primary);
-    }
-    let mut resolve = Element::button(ACTION_RESOLVE, "Resolve", value.clone());
-    if let Element::Button { style, confirm, .. } = &mut resolve {
-        *style = Some(ButtonStyle::Danger);
-        *confirm = Some(ConfirmDialog {
-            title: Text::plain("Resolve incident?"),
-            text: Text::mrkdwn(framed(
-                &format!("Resolve {label_text} *"),
-                title,
-                "* in PagerDuty?",
-                limits::CONFIRM_TEXT,
-            )),
-            confirm: Some(Text::plain("Resolve")),
-            deny: Some(Text::plain("Cancel")),
-            style: Some(ButtonStyle::Danger),
-        });
-    }
-    Block::Actions {
-        block_id: Some(truncate_plain(
-            &format!("pdbridge_actions:{}", card.incident),
-            limits::ID,
-        )),
-        elements: vec![
-            ack,
-            Element::button(ACTION_ESCALATE, "Escalate", value.clone()),
-            Element::button(ACTION_REASSIGN, "Reassign", value.clone()),
-            Element::button(ACTION_NOTE, "Add note", value),
-            resolve,
-        ],
-    }
 }
 
 /// How much of the title a minimal card keeps.
@@ -320,7 +301,7 @@ fn minimal_card(card: &CardView) -> Message {
         limits::SECTION_TEXT,
     );
     let summary = format!("{} *{status}* · {label_text} · ", status_emoji(card.status));
-    let blocks = vec![
+    let mut blocks = vec![
         Block::Section {
             block_id: Some("pdbridge_summary".to_owned()),
             text: Some(Text::mrkdwn(framed(
@@ -337,8 +318,9 @@ fn minimal_card(card: &CardView) -> Message {
              Open the incident in PagerDuty for its details."
                 .to_owned(),
         ),
-        actions_or_resolved(card, &label_text, &title),
     ];
+    // No link either: the minimal card carries nothing Slack could refuse.
+    blocks.extend(actions_or_resolved(card, &label_text, &title, None));
     Message { text, blocks }
 }
 
@@ -401,6 +383,8 @@ mod tests {
             assignees: vec![Named::new(PdUserId::new("PALICE"), "Alice Example")],
             escalation_policy: Some("Ops".to_owned()),
             escalation_level: None,
+            last_level: None,
+            snoozed: None,
             pending: None,
             last_error: None,
             declared: None,
@@ -421,7 +405,7 @@ mod tests {
             .iter()
             .filter(|b| b["type"] == "actions")
             .flat_map(|b| b["elements"].as_array().unwrap().clone())
-            .map(|e| e["text"]["text"].as_str().unwrap().to_owned())
+            .filter_map(|e| e["text"]["text"].as_str().map(str::to_owned))
             .collect()
     }
 
@@ -467,7 +451,8 @@ mod tests {
         });
         let m = card(&v);
         assert!(m.text.contains("Acknowledged"));
-        assert_eq!(buttons(&m).len(), 5);
+        // PagerDuty cannot un-acknowledge: no Acknowledge on an acknowledged card.
+        assert_eq!(buttons(&m), ["Escalate", "Reassign", "Add note", "Resolve"]);
         insta::assert_json_snapshot!("card_acknowledged_pending", json(&m));
     }
 
@@ -518,9 +503,38 @@ mod tests {
         v.resolved = true;
         v.assignees.clear();
         let m = card(&v);
-        assert!(buttons(&m).is_empty());
+        assert_eq!(buttons(&m), ["Open in PagerDuty"]);
+        let blocks = json(&m)["blocks"].to_string();
+        assert!(blocks.contains("\"url\":\"https://example.pagerduty.com/incidents/Q1ABCDEF\""));
+        assert!(blocks.contains("*Priority:*") && blocks.contains("*Service:*"));
         assert!(m.text.contains("Resolved") && m.text.contains("Database"));
         insta::assert_json_snapshot!("card_resolved", json(&m));
+        // Without a web address there is nothing to open, and no action at all.
+        v.html_url = Some("javascript:alert(1)".to_owned());
+        assert!(buttons(&card(&v)).is_empty());
+        v.html_url = Some("https://example.pagerduty.com/incidents/Q1?a=1&b=2".to_owned());
+        let blocks = json(&card(&v))["blocks"].to_string();
+        assert!(blocks.contains("incidents/Q1?a=1&b=2\""), "{blocks}");
+    }
+
+    #[test]
+    fn last_level_shows_escalate_struck_through_with_the_reason() {
+        let mut v = base();
+        v.status = Status::Acknowledged;
+        v.escalation_level = Some(3);
+        v.last_level = Some(3);
+        let m = card(&v);
+        assert_eq!(buttons(&m), ["Reassign", "Add note", "Resolve"]);
+        let blocks = json(&m)["blocks"].to_string();
+        assert!(blocks.contains("~Escalate~"), "{blocks}");
+        assert!(blocks.contains("last level (3 of 3)"), "{blocks}");
+        insta::assert_json_snapshot!("card_acknowledged_last_level", json(&m));
+        // Triggered on the last level: Acknowledge stays, Escalate does not.
+        v.status = Status::Triggered;
+        assert_eq!(
+            buttons(&card(&v)),
+            ["Acknowledge", "Reassign", "Add note", "Resolve"]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use sync_core::{
     IncidentEventType, IncidentSnapshot, Named, PdEvent, PdEventKind, Status, Timestamp, Urgency,
 };
 
-use crate::config::{Config, RouteQuery, Urgency as RouteUrgency};
+use crate::config::{Config, PdMode, RouteQuery, Urgency as RouteUrgency};
 
 fn named<I: Clone>(r: &Reference<I>) -> Named<I> {
     Named::new(r.id.clone(), r.summary.clone().unwrap_or_default())
@@ -225,10 +225,20 @@ pub fn pd_event(
         ),
     };
     let target_channel = route_channel(config, snapshot.as_ref(), Some(event_type));
+    let occurred_at = timestamp(event.occurred_at);
+    // In hybrid mode the poller may bring the same change: both name it alike.
+    let change_key = (config.pagerduty.poll.mode == PdMode::Hybrid).then(|| {
+        let note = match &kind {
+            PdEventKind::Annotated { content, .. } => Some(content.as_str()),
+            _ => None,
+        };
+        crate::poll::change_key(&incident, event_type, occurred_at, note)
+    });
     Some(PdEvent {
         event_id: event.id.clone(),
         webhook_id,
-        occurred_at: timestamp(event.occurred_at),
+        change_key,
+        occurred_at,
         incident,
         incident_title,
         agent,

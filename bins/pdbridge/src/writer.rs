@@ -9,7 +9,8 @@
 //!   (202, or 200 for a duplicate) only after that group committed. A new delivery is also
 //!   processed in that group (its engine input, states, effects and processed mark) when the
 //!   group holds at most `INLINE_RECORDS_MAX` (8) records and no older delivery waits in the
-//!   inbox; otherwise the inbox loop feeds it to the engine later, in arrival order;
+//!   inbox; otherwise the inbox loop feeds it to the engine later, in arrival order, with the
+//!   input its request parsed when the writer kept it ([`Writer::take_parsed`]);
 //! - engine inputs ([`Writer::apply`], [`Writer::apply_all`]): run through the engine in order
 //!   under the mutex, then committed with each input's bookkeeping (inbox row marked processed,
 //!   outbox row completed, audit line), every touched incident's state and every new effect.
@@ -68,6 +69,11 @@ pub const GROUP_COMMIT_MAX: usize = 256;
 /// it ([`Then::Process`]). A larger group means a burst: its deliveries are acknowledged first
 /// and the inbox loop processes them after, so answers do not wait for engine work.
 const INLINE_RECORDS_MAX: usize = 8;
+
+/// The most engine inputs of deliveries acknowledged in a burst that the writer keeps for the
+/// inbox loop ([`Writer::take_parsed`]), so it need not parse their stored bodies again. Past
+/// this the loop parses them.
+const PARSED_MAX: usize = 2048;
 
 /// The bounds of the bridge's in-memory state and queues (see [`Limits::default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +195,9 @@ pub struct Writer {
     commit_groups: AtomicU64,
     /// When the writer last looked for idle incidents to unload.
     last_trim: Mutex<std::time::Instant>,
+    /// The engine inputs of committed deliveries left to the inbox loop, by inbox sequence
+    /// number, as their requests parsed them (at most [`PARSED_MAX`]).
+    parsed: Mutex<std::collections::BTreeMap<i64, Box<Input>>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -220,6 +229,7 @@ impl Writer {
             limits,
             commit_groups: AtomicU64::new(0),
             last_trim: Mutex::new(clock::instant()),
+            parsed: Mutex::default(),
         });
         let checkpoints = spawn_checkpointer(&writer.ctx.store)?;
         let weak = Arc::downgrade(&writer);
@@ -405,6 +415,18 @@ impl Writer {
             .unwrap_or_else(PoisonError::into_inner)
             .send(job)
             .map_err(|_| anyhow::anyhow!("the writer thread has stopped"))
+    }
+
+    /// The engine input of the stored delivery `seq` as its request parsed it, when the writer
+    /// kept it (a delivery acknowledged in a burst, see [`PARSED_MAX`]); the inbox loop parses
+    /// the stored body otherwise. Parsing the same body again gives the same input. The loop
+    /// asks in arrival order, so inputs of older deliveries (ones it parsed because it read
+    /// their rows before the writer kept their inputs) are dropped here.
+    pub fn take_parsed(&self, seq: i64) -> Option<Input> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut newer = parsed.split_off(&seq);
+        std::mem::swap(&mut *parsed, &mut newer);
+        parsed.remove(&seq).map(|input| *input)
     }
 
     /// How many inbox records (requests) the writer's queue has room for right now.

@@ -83,9 +83,19 @@ fn items<'a>(value: &'a Value, at: &str, min: usize, max: usize) -> Result<&'a [
     Ok(list)
 }
 
-fn option(value: &Value, at: &str) -> Check {
-    text_object(&value["text"], &format!("{at}/text"), 75, false)?;
+/// An option of a select (`in_overflow` false) or of an overflow menu. Menus take only
+/// `plain_text` options, and only an overflow menu's option may carry a `url` (at most 3000).
+fn option(value: &Value, at: &str, in_overflow: bool) -> Check {
+    text_object(&value["text"], &format!("{at}/text"), 75, true)?;
     max_str(&value["value"], &format!("{at}/value"), 150)?;
+    if in_overflow {
+        max_str(&value["url"], &format!("{at}/url"), 3000)?;
+    } else if !value["url"].is_null() {
+        return fail(
+            &format!("{at}/url"),
+            "url is only allowed in overflow menus",
+        );
+    }
     optional_text(
         &value["description"],
         &format!("{at}/description"),
@@ -124,7 +134,7 @@ fn element(value: &Value, at: &str) -> Check {
             placeholder(value)?;
             let options = items(&value["options"], &format!("{at}/options"), 1, 100)?;
             for (i, o) in options.iter().enumerate() {
-                option(o, &format!("{at}/options/{i}"))?;
+                option(o, &format!("{at}/options/{i}"), false)?;
             }
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }
@@ -133,7 +143,7 @@ fn element(value: &Value, at: &str) -> Check {
             if let Some(options) = value.get("initial_options") {
                 let options = items(options, &format!("{at}/initial_options"), 1, 100)?;
                 for (i, o) in options.iter().enumerate() {
-                    option(o, &format!("{at}/initial_options/{i}"))?;
+                    option(o, &format!("{at}/initial_options/{i}"), false)?;
                 }
             }
             confirm(&value["confirm"], &format!("{at}/confirm"))
@@ -141,7 +151,7 @@ fn element(value: &Value, at: &str) -> Check {
         "overflow" => {
             let options = items(&value["options"], &format!("{at}/options"), 2, 5)?;
             for (i, o) in options.iter().enumerate() {
-                option(o, &format!("{at}/options/{i}"))?;
+                option(o, &format!("{at}/options/{i}"), true)?;
             }
             confirm(&value["confirm"], &format!("{at}/confirm"))
         }

@@ -57,7 +57,10 @@ use tokio::sync::mpsc;
 use crate::http::{Handler, RecordedRequest, Reply, Server};
 
 mod create;
+mod log_entries;
+mod more;
 mod oncall;
+mod snooze;
 
 pub use create::FakeCreation;
 pub use oncall::{FakeOverride, FakeSchedule};
@@ -214,6 +217,8 @@ pub struct FakeIncident {
     pub updated_at: OffsetDateTime,
     /// The de-duplication key.
     pub incident_key: String,
+    /// Until when a snooze suspends the acknowledgement (`POST /incidents/{id}/snooze`).
+    pub snoozed_until: Option<OffsetDateTime>,
 }
 
 /// A webhook subscription of the fake account.
@@ -319,6 +324,7 @@ struct State {
     delivery_retry: DeliveryRetry,
     oncall: oncall::OnCalls,
     create: create::CreateState,
+    log: log_entries::Log,
 }
 
 impl State {
@@ -729,6 +735,7 @@ fn create_incident(
         reopened_at: None,
         updated_at: created_at,
         incident_key: format!("fake-key-{number}"),
+        snoozed_until: None,
     };
     state.incidents.insert(id, incident.clone());
     incident
@@ -896,6 +903,8 @@ fn event(
 ) -> Vec<Outgoing> {
     let event_id = EventId::new(state.next_id("01FAKEEVENT"));
     let agent = agent.map(|a| user_ref(state, a));
+    let at = now();
+    log_entries::record(state, event_type, agent.as_ref(), &data, incident, at);
     let resource_type = event_type
         .split('.')
         .next()
@@ -906,7 +915,7 @@ fn event(
             "id": event_id.as_str(),
             "event_type": event_type,
             "resource_type": resource_type,
-            "occurred_at": rfc3339(now()),
+            "occurred_at": rfc3339(at),
             "agent": agent,
             "client": null,
             "data": data,
@@ -1244,6 +1253,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
     Some(match (first, read) {
         ("incidents", true) => "incidents.read",
         ("incidents", false) => "incidents.write",
+        ("log_entries", _) => "incidents.read",
         ("users", _) => "users.read",
         ("teams", _) => "teams.read",
         ("services", _) => "services.read",
@@ -1456,6 +1466,7 @@ fn route(
             None => (not_found(), none()),
         },
         (Method::POST, ["incidents", id, "notes"]) => add_note(state, req, id),
+        (Method::POST, ["incidents", id, "snooze"]) => snooze::snooze(state, req, id),
         (Method::GET, ["users", id]) => match state.users.get(&PdUserId::new(*id)) {
             Some(u) => (
                 Reply::json(StatusCode::OK, &json!({"user": user_json(state, u)})),
@@ -1476,6 +1487,7 @@ fn route(
                 None => (not_found(), none()),
             }
         }
+        (Method::GET, ["log_entries"]) => (log_entries::list(state, req), none()),
         (Method::GET, ["oncalls"]) => (oncall::list_oncalls(state, req), none()),
         (Method::GET, ["schedules"]) => (oncall::list_schedules(state, req), none()),
         (Method::GET, ["schedules", id, "overrides"]) => {
@@ -1676,7 +1688,11 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
             }
         }
     }
-    if events.is_empty() {
+    let urgency_changed = match more::apply_urgency(&mut incident, changes) {
+        Ok(changed) => changed,
+        Err(reply) => return (*reply, Vec::new()),
+    };
+    if events.is_empty() && !urgency_changed {
         return (
             bad_request(2001, "Invalid Input Provided", &["no change requested"]),
             Vec::new(),

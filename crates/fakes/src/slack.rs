@@ -813,6 +813,33 @@ impl FakeSlack {
         send_interaction(target, secret, &payload).await
     }
 
+    /// Chooses the option `value` of the overflow menu `action_id` of a stored message, as a
+    /// user does: the `block_actions` payload carries the option as `selected_option`. An
+    /// option that is not in the menu is an error, like a menu item nobody can see.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn choose(
+        &self,
+        target: &str,
+        secret: &SlackSigningSecret,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        ts: &MessageTs,
+        action_id: &str,
+        value: &str,
+    ) -> std::io::Result<InteractionReply> {
+        let mut payload = self.block_actions_payload(user, channel, ts, action_id, None)?;
+        let message = &payload["message"]["blocks"];
+        let option = find_element(message, action_id)
+            .and_then(|(_, e)| {
+                let options = e["options"].as_array()?.clone();
+                options.into_iter().find(|o| o["value"] == value)
+            })
+            .ok_or_else(|| not_found(format!("no option {value:?} in {action_id:?}")))?;
+        payload["actions"][0]["selected_option"] =
+            json!({"text": option["text"], "value": option["value"]});
+        send_interaction(target, secret, &payload).await
+    }
+
     /// Submits an opened view with the given inputs, signed, to `target`.
     pub async fn submit_view(
         &self,

@@ -24,6 +24,10 @@ pub enum Action {
     Escalate,
     /// Resolve.
     Resolve,
+    /// Change the urgency.
+    Urgency,
+    /// Snooze.
+    Snooze,
     /// Declare (trigger) a new incident from Slack; decided by [`Policy::authorize_trigger`]
     /// under `[policy] trigger`, and not one of [`Action::ALL`], the card's actions.
     Trigger,
@@ -31,12 +35,14 @@ pub enum Action {
 
 impl Action {
     /// Every action, in card order.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 7] = [
         Action::Ack,
         Action::Escalate,
         Action::Reassign,
         Action::Note,
         Action::Resolve,
+        Action::Urgency,
+        Action::Snooze,
     ];
 
     /// The config key and audit name (`ack`, `note`, …).
@@ -47,6 +53,8 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Urgency => "urgency",
+            Action::Snooze => "snooze",
             Action::Trigger => "trigger",
         }
     }
@@ -59,6 +67,8 @@ impl Action {
             Action::Reassign => "reassign",
             Action::Escalate => "escalate",
             Action::Resolve => "resolve",
+            Action::Urgency => "change the urgency of",
+            Action::Snooze => "snooze",
             Action::Trigger => "declare",
         }
     }
@@ -72,6 +82,8 @@ impl From<ids::Verb> for Action {
             ids::Verb::Reassign => Action::Reassign,
             ids::Verb::Escalate => Action::Escalate,
             ids::Verb::Resolve => Action::Resolve,
+            ids::Verb::ChangeUrgency => Action::Urgency,
+            ids::Verb::Snooze => Action::Snooze,
         }
     }
 }
@@ -219,9 +231,9 @@ fn team_member() -> Rule {
 
 /// The `[policy]` section: a rule per action and the admins list.
 ///
-/// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate` and `resolve` are
-/// `team_member` (which any mapped user passes on an incident with no team anywhere, and only
-/// members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
+/// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate`, `resolve` and
+/// `urgency` (and `snooze`) are `team_member` (which any mapped user passes on an incident with no team
+/// anywhere, and only members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
 /// rejected at load, because nobody could ever perform that action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RawPolicyConfig")]
@@ -236,6 +248,10 @@ pub struct PolicyConfig {
     pub escalate: Rule,
     /// Rule for Resolve.
     pub resolve: Rule,
+    /// Rule for Change urgency (More actions).
+    pub urgency: Rule,
+    /// Rule for Snooze (More actions).
+    pub snooze: Rule,
     /// Rule for declaring incidents (`trigger`, default `any_mapped`), per service if set so.
     pub trigger: TriggerRule,
     /// Users who pass every rule.
@@ -257,6 +273,10 @@ struct RawPolicyConfig {
     escalate: Rule,
     #[serde(default = "team_member")]
     resolve: Rule,
+    #[serde(default = "team_member")]
+    urgency: Rule,
+    #[serde(default = "team_member")]
+    snooze: Rule,
     #[serde(default)]
     trigger: TriggerRule,
     #[serde(default)]
@@ -275,6 +295,8 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             reassign: raw.reassign,
             escalate: raw.escalate,
             resolve: raw.resolve,
+            urgency: raw.urgency,
+            snooze: raw.snooze,
             trigger: raw.trigger,
             admins: raw.admins,
             oncall: raw.oncall,
@@ -292,6 +314,8 @@ impl Default for PolicyConfig {
             reassign: Rule::TeamMember,
             escalate: Rule::TeamMember,
             resolve: Rule::TeamMember,
+            urgency: Rule::TeamMember,
+            snooze: Rule::TeamMember,
             trigger: TriggerRule::default(),
             admins: Vec::new(),
             oncall: AskRule::WorkspaceMember,
@@ -308,6 +332,8 @@ impl PolicyConfig {
             Action::Reassign => self.reassign,
             Action::Escalate => self.escalate,
             Action::Resolve => self.resolve,
+            Action::Urgency => self.urgency,
+            Action::Snooze => self.snooze,
             Action::Trigger => self.trigger.rule_for(crate::trigger::OTHER_SERVICES),
         }
     }

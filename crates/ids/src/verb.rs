@@ -1,10 +1,10 @@
-//! The five things a Slack user can do to an incident, as one field-less enum.
+//! The things a Slack user can do to an incident, as one field-less enum.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// One of the five incident verbs. Every richer verb enum (the engine's action with its payload,
+/// One of the incident verbs. Every richer verb enum (the engine's action with its payload,
 /// the stored action, the PagerDuty mutation, the identity policy's action) maps to this one, and
 /// [`Verb::as_str`] is the only table of their stable names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -20,20 +20,26 @@ pub enum Verb {
     AddNote,
     /// Resolve the incident.
     Resolve,
+    /// Change the urgency (high ↔ low), from the card's More actions menu.
+    ChangeUrgency,
+    /// Snooze an acknowledged incident, from the card's More actions menu.
+    Snooze,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 5] = [
+    pub const ALL: [Verb; 7] = [
         Verb::Acknowledge,
         Verb::Escalate,
         Verb::Reassign,
         Verb::AddNote,
         Verb::Resolve,
+        Verb::ChangeUrgency,
+        Verb::Snooze,
     ];
 
     /// The stable name used in the inbox, the audit log and metrics: `acknowledge`, `escalate`,
-    /// `reassign`, `add_note` or `resolve`.
+    /// `reassign`, `add_note`, `resolve`, `change_urgency` or `snooze`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Verb::Acknowledge => "acknowledge",
@@ -41,6 +47,8 @@ impl Verb {
             Verb::Reassign => "reassign",
             Verb::AddNote => "add_note",
             Verb::Resolve => "resolve",
+            Verb::ChangeUrgency => "change_urgency",
+            Verb::Snooze => "snooze",
         }
     }
 }

@@ -30,9 +30,11 @@ use crate::rest::{
 use crate::retry::{self, RetryDecision, RetryPolicy};
 
 mod create;
+mod log_entries;
 mod oncall;
 
 pub use create::{Created, DEDUP_KEY_CONFLICT};
+pub use log_entries::LogEntryPage;
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
@@ -327,6 +329,49 @@ impl PdClient {
             return Err(Error::InvalidRequest("escalation levels start at 1".into()));
         }
         self.update(id, from, IncidentUpdate::escalate(level)).await
+    }
+
+    /// Changes the urgency to `urgency` as `from`.
+    pub async fn change_urgency(
+        &self,
+        id: &IncidentId,
+        from: &Email,
+        urgency: crate::rest::Urgency,
+    ) -> Result<Updated, Error> {
+        self.update(id, from, IncidentUpdate::urgency(urgency))
+            .await
+    }
+
+    /// `POST /incidents/{id}/snooze` as `from`: PagerDuty suspends the acknowledgement
+    /// timeout for `duration` (1 s to 7 days) and triggers the incident again afterwards. It
+    /// answers 400 for an incident that is not acknowledged.
+    pub async fn snooze(
+        &self,
+        id: &IncidentId,
+        from: &Email,
+        duration: std::time::Duration,
+    ) -> Result<Updated, Error> {
+        let secs = duration.as_secs();
+        if !(1..=604_800).contains(&secs) {
+            return Err(Error::InvalidRequest(
+                "a snooze lasts 1 second to 7 days".into(),
+            ));
+        }
+        let call = Call::new(
+            Method::POST,
+            "/incidents/{id}/snooze",
+            vec!["incidents", id.as_str(), "snooze"],
+        )
+        .json(&serde_json::json!({ "duration": secs }))?
+        .from(from);
+        let (env, date) = self.dated_json_call::<IncidentEnvelope>(call).await?;
+        Ok(Updated {
+            incident: Some(Incident {
+                served_at: date,
+                ..env.incident
+            }),
+            already: false,
+        })
     }
 
     /// Reassigns to `users` as `from`.

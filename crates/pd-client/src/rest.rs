@@ -13,10 +13,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 mod create;
+mod log_entry;
 
 pub use create::{
     CreateIncidentRequest, IncidentBody, NewIncident, Priority, PriorityList, ServiceList,
 };
+pub use log_entry::{Channel, LogEntry, LogEntryList, LogIncident};
 
 /// A PagerDuty resource reference such as `{"id": "PXPGF42", "type": "user_reference", ...}`.
 ///
@@ -287,6 +289,9 @@ pub struct IncidentUpdate {
     /// The new assignments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignments: Option<Vec<AssignmentRequest>>,
+    /// The new urgency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<Urgency>,
 }
 
 /// One assignment in an update request: `{"assignee": {"id", "type": "user_reference"}}`.
@@ -304,6 +309,15 @@ impl IncidentUpdate {
             resolution: None,
             escalation_level: None,
             assignments: None,
+            urgency: None,
+        }
+    }
+
+    /// Change the urgency.
+    pub fn urgency(urgency: Urgency) -> Self {
+        Self {
+            urgency: Some(urgency),
+            ..Self::empty()
         }
     }
 

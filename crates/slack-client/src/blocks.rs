@@ -398,6 +398,14 @@ pub enum Element {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         url: Option<String>,
     },
+    /// An overflow menu (the `⋯` button) of 2 to 5 options; a choice arrives as a
+    /// `block_actions` action with its `selected_option`.
+    Overflow {
+        /// The action id.
+        action_id: String,
+        /// The options (`plain_text` only).
+        options: Vec<MenuOption>,
+    },
     /// A user picker; the choice arrives as `selected_user`.
     UsersSelect {
         /// The action id.
@@ -513,6 +521,7 @@ impl Element {
     pub fn action_id(&self) -> &str {
         match self {
             Self::Button { action_id, .. }
+            | Self::Overflow { action_id, .. }
             | Self::UsersSelect { action_id, .. }
             | Self::PlainTextInput { action_id, .. }
             | Self::StaticSelect { action_id, .. }
@@ -520,6 +529,20 @@ impl Element {
             | Self::MultiExternalSelect { action_id, .. } => action_id,
         }
     }
+}
+
+/// An option of a menu: a `plain_text` label and the value sent back, or (overflow menus
+/// only) a link opened on choice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MenuOption {
+    /// The label (`plain_text`, at most 75 characters).
+    pub text: Text,
+    /// The value sent back (at most 150 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// A link opened on choice (overflow menus only, at most 3000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The kind of a view.

@@ -27,7 +27,7 @@ pub struct NewWebhook<'a> {
 /// A stored PagerDuty webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookRow {
-    /// Arrival order (strictly increasing).
+    /// Arrival order (strictly increasing; a refused duplicate may skip a number).
     pub seq: i64,
     /// The `X-Webhook-Id` header, when it was present.
     pub webhook_id: Option<WebhookId>,
@@ -151,23 +151,11 @@ impl Tx<'_> {
     /// Stores a webhook unless one with the same `X-Webhook-Id` (when given) or the same
     /// `event.id` is already stored.
     pub fn insert_webhook(&mut self, webhook: &NewWebhook<'_>) -> Result<InsertOutcome, Error> {
-        let existing: Option<i64> = self
-            .row(
-                "SELECT seq FROM pd_inbox WHERE webhook_id = ?1 OR event_id = ?2
-                 ORDER BY seq LIMIT 1",
-                params![
-                    webhook.webhook_id.map(WebhookId::as_str),
-                    webhook.event_id.as_str()
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(seq) = existing {
-            return Ok(InsertOutcome::Duplicate(seq));
-        }
-        self.exec(
+        // The unique indexes on `webhook_id` and `event_id` are the dedupe check: a new
+        // delivery costs one insert, and only a duplicate costs the lookup of the earlier row.
+        let inserted = self.exec(
             "INSERT INTO pd_inbox (webhook_id, event_id, event_type, incident_id, payload, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             params![
                 webhook.webhook_id.map(WebhookId::as_str),
                 webhook.event_id.as_str(),
@@ -177,7 +165,19 @@ impl Tx<'_> {
                 Millis(webhook.received_at),
             ],
         )?;
-        Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()))
+        if inserted == 1 {
+            return Ok(InsertOutcome::Inserted(self.tx.last_insert_rowid()));
+        }
+        let seq = self.row(
+            "SELECT seq FROM pd_inbox WHERE webhook_id = ?1 OR event_id = ?2
+             ORDER BY seq LIMIT 1",
+            params![
+                webhook.webhook_id.map(WebhookId::as_str),
+                webhook.event_id.as_str()
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(InsertOutcome::Duplicate(seq))
     }
 
     /// Unprocessed webhooks in arrival order, at most `limit`.

@@ -125,6 +125,7 @@ mod identity;
 mod inbox;
 mod oncall;
 mod outbox;
+mod poll;
 mod schema;
 mod state;
 mod status;

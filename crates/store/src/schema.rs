@@ -152,6 +152,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 7: how far the PagerDuty poller has read `GET /log_entries`.
+    r#"
+    CREATE TABLE pd_poll_cursor (
+        slot       INTEGER PRIMARY KEY CHECK (slot = 0),
+        value      TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -3,11 +3,11 @@
 use ids::{ChannelId, SlackUserId};
 
 use crate::cx::{Cx, as_unsent, dropped};
-use crate::state::{ExpectedEcho, Job, PendingAction, Stage, initial_stage};
+use crate::state::{ExpectedEcho, Job, KnownLevels, PendingAction, Stage, initial_stage};
 use crate::text::{self, action_line};
 use crate::{
     ActionKey, ActionKind, Actor, DropReason, Effect, EffectId, IncidentEventType, IncidentState,
-    Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp,
+    Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp, Urgency,
 };
 
 impl Cx<'_> {
@@ -57,6 +57,16 @@ impl Cx<'_> {
                 return Some(DropReason::AlreadyInState);
             }
             (ActionKind::AddNote(_), _) => {}
+            (ActionKind::Snooze(_), Some(Status::Triggered)) => {
+                let text = text::snooze_needs_ack(&incident);
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::AlreadyInState);
+            }
+            (ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_), Some(Status::Resolved)) => {
+                let text = text::resolved_no_more_actions(&incident, &what);
+                self.reply(st, &action.key, action.channel.clone(), &slack, text);
+                return Some(DropReason::Resolved);
+            }
             (_, Some(Status::Resolved)) => {
                 let text = text::would_reopen(&incident, &what);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
@@ -146,6 +156,10 @@ impl Cx<'_> {
                         level: p.level.unwrap_or(2),
                     },
                     ActionKind::Reassign(to) => Mutation::Reassign { to: to.clone() },
+                    ActionKind::ChangeUrgency(urgency) => {
+                        Mutation::ChangeUrgency { urgency: *urgency }
+                    }
+                    ActionKind::Snooze(minutes) => Mutation::Snooze { minutes: *minutes },
                     ActionKind::AddNote(content) => Mutation::AddNote {
                         content: content.clone(),
                     },
@@ -207,7 +221,11 @@ impl Cx<'_> {
         };
         if !matches!(
             p.kind,
-            ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_)
+            ActionKind::Acknowledge
+                | ActionKind::Escalate
+                | ActionKind::Reassign(_)
+                | ActionKind::ChangeUrgency(_)
+                | ActionKind::Snooze(_)
         ) {
             return;
         }
@@ -294,8 +312,18 @@ impl Cx<'_> {
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
-                    self.refuse(st, text::resolved_in_pagerduty(&incident, what));
+                    let text =
+                        if matches!(kind, ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_)) {
+                            text::resolved_no_more_actions(&incident, what)
+                        } else {
+                            text::resolved_in_pagerduty(&incident, what)
+                        };
+                    self.refuse(st, text);
                     return Some(DropReason::Resolved);
+                }
+                if matches!(kind, ActionKind::Snooze(_)) && status != Status::Acknowledged {
+                    self.refuse(st, text::snooze_needs_ack(&incident));
+                    return Some(DropReason::AlreadyInState);
                 }
                 if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
                     self.refuse(st, text::already_acknowledged(&incident));
@@ -320,6 +348,15 @@ impl Cx<'_> {
             (Stage::ReadLevels, Outcome::Levels(levels)) => {
                 let current = levels.current.or(st.bridge_level).unwrap_or(1);
                 let target = current + 1;
+                st.levels = Some(KnownLevels {
+                    policy: st
+                        .info
+                        .as_ref()
+                        .and_then(|i| i.escalation_policy.as_ref())
+                        .map(|e| e.id.clone()),
+                    current,
+                    max: levels.max,
+                });
                 if target > levels.max {
                     let incident = st.describe();
                     self.refuse(st, text::top_level(&incident, current, levels.max));
@@ -373,8 +410,27 @@ impl Cx<'_> {
                 }
             }
         }
+        if let ActionKind::ChangeUrgency(urgency) = p.kind {
+            synthesize_urgency(st, urgency, sent_at);
+        }
+        if let ActionKind::Snooze(minutes) = p.kind {
+            let until = self
+                .now
+                .saturating_add(std::time::Duration::from_secs(u64::from(minutes) * 60));
+            st.snoozed = Some(crate::SnoozedView {
+                by: p.actor.slack.clone(),
+                until,
+            });
+        }
         if let Some(level) = p.level {
             st.bridge_level = Some(level);
+            if let Some(known) = st.levels.as_mut() {
+                known.current = level;
+            }
+        }
+        if matches!(p.kind, ActionKind::Reassign(_)) {
+            // A reassignment may leave the escalation path: the level is unknown again.
+            st.levels = None;
         }
         st.last_error = None;
         for echo in st.echoes.iter_mut().filter(|e| e.key == p.key) {
@@ -414,6 +470,9 @@ impl Cx<'_> {
         let level = pending.as_ref().and_then(|p| p.level);
         if let Some(level) = level {
             st.bridge_level = Some(level);
+            if let Some(known) = st.levels.as_mut() {
+                known.current = level;
+            }
         }
         if pending.is_some() {
             st.last_error = None;
@@ -489,6 +548,18 @@ pub(crate) fn target_status(kind: &ActionKind) -> Option<Status> {
         ActionKind::Acknowledge => Some(Status::Acknowledged),
         ActionKind::Resolve => Some(Status::Resolved),
         _ => None,
+    }
+}
+
+/// Shows an urgency PagerDuty confirmed, when the data applied does not show it yet (no
+/// webhook follows an urgency change, and its answer may not be newer than the last event on
+/// PagerDuty's whole-second clock): as of the data already applied, like [`synthesize_status`].
+fn synthesize_urgency(st: &mut IncidentState, urgency: Urgency, sent_at: Timestamp) {
+    if let Some(mut info) = st.info.clone().filter(|i| i.urgency != Some(urgency)) {
+        info.urgency = Some(urgency);
+        info.as_of = None;
+        let at = st.data_at.unwrap_or(sent_at);
+        st.apply_read_at(info, at);
     }
 }
 

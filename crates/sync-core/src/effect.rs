@@ -44,6 +44,13 @@ pub struct CardView {
     pub escalation_policy: Option<String>,
     /// The escalation level the bridge last set, if any.
     pub escalation_level: Option<u32>,
+    /// The number of levels of the escalation policy, when the incident is known to be on its
+    /// last one: Escalate cannot succeed, so the card says so instead of offering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_level: Option<u32>,
+    /// Who snoozed the acknowledged incident through the bridge, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed: Option<SnoozedView>,
     /// The action waiting for PagerDuty, if any.
     pub pending: Option<PendingView>,
     /// The last failure to show, such as `Acknowledge failed: …`.
@@ -68,6 +75,15 @@ pub struct DeclaredView {
     pub text: String,
 }
 
+/// A snooze the card shows: `Snoozed by @x until 14:30 (your time)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnoozedView {
+    /// Who snoozed it.
+    pub by: SlackUserId,
+    /// Until when (the bridge's clock when PagerDuty accepted it, plus the duration).
+    pub until: Timestamp,
+}
+
 /// The kind of a thread line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +102,10 @@ pub enum LineKind {
     Note,
     /// A responder was requested or replied.
     Responder,
+    /// The urgency changed.
+    Urgency,
+    /// Snoozed.
+    Snoozed,
     /// A status update was published.
     StatusUpdate,
     /// Resolved.
@@ -182,6 +202,16 @@ pub enum Mutation {
         /// The note text.
         content: String,
     },
+    /// `PUT /incidents/{id}` with `urgency`.
+    ChangeUrgency {
+        /// The new urgency.
+        urgency: Urgency,
+    },
+    /// `POST /incidents/{id}/snooze` with `duration` in seconds.
+    Snooze {
+        /// How long, in minutes (at most a week).
+        minutes: u32,
+    },
 }
 
 impl Mutation {
@@ -193,6 +223,8 @@ impl Mutation {
             Mutation::Escalate { .. } => ids::Verb::Escalate,
             Mutation::Reassign { .. } => ids::Verb::Reassign,
             Mutation::AddNote { .. } => ids::Verb::AddNote,
+            Mutation::ChangeUrgency { .. } => ids::Verb::ChangeUrgency,
+            Mutation::Snooze { .. } => ids::Verb::Snooze,
         }
     }
 }

@@ -276,6 +276,9 @@ impl Engine {
         if let Some(webhook) = &event.webhook_id {
             keys.push(format!("webhook:{webhook}"));
         }
+        if let Some(change) = &event.change_key {
+            keys.push(format!("change:{change}"));
+        }
         if keys.iter().any(|key| self.seen.contains_key(key)) {
             out.push(dropped(&id, DropReason::Duplicate));
             return;

@@ -35,6 +35,21 @@ impl Cx<'_> {
                 ) {
                     st.bridge_level = None;
                 }
+                if matches!(
+                    event_type,
+                    IncidentEventType::Triggered
+                        | IncidentEventType::Reopened
+                        | IncidentEventType::Reassigned
+                ) {
+                    // The incident may have left the level last read: it is unknown again.
+                    st.levels = None;
+                }
+                if st.status() != Some(crate::Status::Acknowledged)
+                    || event_type == IncidentEventType::Unacknowledged
+                {
+                    // Un-acknowledged, re-triggered or resolved: the snooze is over.
+                    st.snoozed = None;
+                }
                 let echo = self.take_echo(st, &EchoEvent::Status(&event_type), agent.as_ref());
                 match echo {
                     Some(echo) => self.echo_seen(st, echo),

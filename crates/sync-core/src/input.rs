@@ -8,7 +8,7 @@ use ids::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp};
+use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp, Urgency};
 
 /// What a PagerDuty event says, already translated from wire JSON by the caller.
 // Inputs are built once and moved; boxing the incident would only add noise for callers.
@@ -65,6 +65,10 @@ pub struct PdEvent {
     pub event_id: EventId,
     /// The delivery's `X-Webhook-Id`, if any.
     pub webhook_id: Option<WebhookId>,
+    /// A name for the change itself, the same whichever path brought it (a webhook or a polled
+    /// log entry), deduplicated like `event_id`; `None` when only one path is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_key: Option<String>,
     /// `event.occurred_at`.
     pub occurred_at: Timestamp,
     /// The incident the event is about (`data.id` or `data.incident.id`).
@@ -136,6 +140,10 @@ pub enum ActionKind {
     AddNote(String),
     /// Resolve the incident.
     Resolve,
+    /// Change the urgency to this one.
+    ChangeUrgency(Urgency),
+    /// Snooze the acknowledged incident for this many minutes (at most a week).
+    Snooze(u32),
 }
 
 impl ActionKind {
@@ -147,10 +155,12 @@ impl ActionKind {
             ActionKind::Reassign(_) => ids::Verb::Reassign,
             ActionKind::AddNote(_) => ids::Verb::AddNote,
             ActionKind::Resolve => ids::Verb::Resolve,
+            ActionKind::ChangeUrgency(_) => ids::Verb::ChangeUrgency,
+            ActionKind::Snooze(_) => ids::Verb::Snooze,
         }
     }
 
-    /// A short stable name: `acknowledge`, `escalate`, `reassign`, `add_note`, `resolve`.
+    /// A short stable name ([`ids::Verb::as_str`]).
     pub fn name(&self) -> &'static str {
         self.verb().as_str()
     }
@@ -163,6 +173,8 @@ impl ActionKind {
             ActionKind::Reassign(_) => "Reassigning",
             ActionKind::AddNote(_) => "Adding note",
             ActionKind::Resolve => "Resolving",
+            ActionKind::ChangeUrgency(_) => "Changing urgency",
+            ActionKind::Snooze(_) => "Snoozing",
         }
     }
 }

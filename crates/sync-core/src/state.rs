@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ids::{ChannelId, IncidentId, MessageTs, PdUserId, SlackUserId};
+use ids::{ChannelId, EscalationPolicyId, IncidentId, MessageTs, PdUserId, SlackUserId};
 use serde::{Deserialize, Serialize};
 
 use crate::text;
@@ -39,6 +39,12 @@ pub struct IncidentState {
     pub(crate) hydrate: Option<Job>,
     /// The escalation level the bridge last set.
     pub(crate) bridge_level: Option<u32>,
+    /// The incident's level and its policy's number of levels, as last read for an escalation.
+    #[serde(default)]
+    pub(crate) levels: Option<KnownLevels>,
+    /// The snooze the bridge made, shown while the incident stays acknowledged.
+    #[serde(default)]
+    pub(crate) snoozed: Option<crate::SnoozedView>,
     pub(crate) last_error: Option<String>,
     pub(crate) actions_seen: BTreeMap<ActionKey, Timestamp>,
     /// Counter for effect ids that are not derived from an input's identity.
@@ -252,6 +258,24 @@ pub(crate) struct PendingAction {
     pub(crate) deadline: Timestamp,
 }
 
+/// Where the incident stands in its escalation policy, as last read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KnownLevels {
+    /// The policy the levels belong to: they stop counting once the incident's policy changes.
+    pub(crate) policy: Option<EscalationPolicyId>,
+    /// The current level (1-based).
+    pub(crate) current: u32,
+    /// The number of levels of the policy.
+    pub(crate) max: u32,
+}
+
+impl KnownLevels {
+    /// The number of levels, when the incident is known to be on the last one of `policy`.
+    pub(crate) fn last_of(&self, policy: Option<&EscalationPolicyId>) -> Option<u32> {
+        (self.policy.as_ref() == policy && self.current >= self.max).then_some(self.max)
+    }
+}
+
 /// What an echo webhook of the bridge's own mutation looks like.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ExpectedEcho {
@@ -290,6 +314,8 @@ impl IncidentState {
             echoes: Vec::new(),
             hydrate: None,
             bridge_level: None,
+            levels: None,
+            snoozed: None,
             last_error: None,
             actions_seen: BTreeMap::new(),
             seq: 0,
@@ -372,6 +398,15 @@ pub(crate) fn view(st: &IncidentState) -> Option<CardView> {
         assignees: info.assignees.clone(),
         escalation_policy: info.escalation_policy.as_ref().map(|e| e.name.clone()),
         escalation_level: st.bridge_level,
+        last_level: st
+            .levels
+            .as_ref()
+            .filter(|_| info.status != Status::Resolved)
+            .and_then(|l| l.last_of(info.escalation_policy.as_ref().map(|e| &e.id))),
+        snoozed: st
+            .snoozed
+            .clone()
+            .filter(|_| info.status == Status::Acknowledged),
         pending,
         last_error: st.last_error.clone(),
         declared: st.declared.as_ref().map(|d| crate::DeclaredView {
@@ -466,9 +501,11 @@ impl Job {
 
 pub(crate) fn initial_stage(kind: &ActionKind) -> Stage {
     match kind {
-        ActionKind::Acknowledge | ActionKind::Escalate | ActionKind::Reassign(_) => {
-            Stage::ReadIncident
-        }
+        ActionKind::Acknowledge
+        | ActionKind::Escalate
+        | ActionKind::Reassign(_)
+        | ActionKind::ChangeUrgency(_)
+        | ActionKind::Snooze(_) => Stage::ReadIncident,
         ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
     }
 }

@@ -6,7 +6,7 @@ use ids::{IncidentId, PdUserId, SlackUserId};
 
 use crate::{
     ActionKind, Declaration, IncidentEventType, IncidentSnapshot, LineActor, LineKind, Outcome,
-    PdUserRef, TimelineLine,
+    PdUserRef, TimelineLine, Urgency,
 };
 
 /// The display names of `users`, comma-separated.
@@ -138,12 +138,43 @@ pub(crate) fn action_line(
             format!("reassigned to {}", assignee_name(to)),
         ),
         ActionKind::AddNote(content) => (LineKind::Note, note_added(content)),
+        ActionKind::ChangeUrgency(urgency) => (LineKind::Urgency, urgency_changed(*urgency)),
+        ActionKind::Snooze(minutes) => (
+            LineKind::Snoozed,
+            format!("snoozed the incident for {}", duration(*minutes)),
+        ),
     };
     TimelineLine {
         kind: line_kind,
         actor: Some(LineActor::Slack(slack.clone())),
         text,
     }
+}
+
+/// The thread line of an urgency change, after the actor: `changed urgency to low`.
+pub(crate) fn urgency_changed(urgency: Urgency) -> String {
+    let name = match urgency {
+        Urgency::High => "high",
+        Urgency::Low => "low",
+    };
+    format!("changed urgency to {name}")
+}
+
+/// A snooze duration as people say it: `30 min`, `4 h`, `3 days`.
+pub(crate) fn duration(minutes: u32) -> String {
+    match minutes {
+        m if m % (24 * 60) == 0 && m >= 48 * 60 => format!("{} days", m / (24 * 60)),
+        m if m % 60 == 0 => format!("{} h", m / 60),
+        m => format!("{m} min"),
+    }
+}
+
+/// The reply to Snooze on an incident that is not acknowledged.
+pub(crate) fn snooze_needs_ack(incident: &str) -> String {
+    format!(
+        "{incident} is not acknowledged, and PagerDuty snoozes only acknowledged incidents, so \
+         the bridge did not send it. Acknowledge it first."
+    )
 }
 
 /// How replies name an incident: `#number title`, else its title, else its id.
@@ -245,6 +276,14 @@ pub(crate) fn would_reopen(incident: &str, what: &str) -> String {
     format!(
         "{incident} is resolved, and {what} would reopen it in PagerDuty, so the \
          bridge did not send it. Reopen it in PagerDuty first if that is intended."
+    )
+}
+
+/// The reply to a More actions item (which would not reopen the incident) on a resolved one.
+pub(crate) fn resolved_no_more_actions(incident: &str, what: &str) -> String {
+    format!(
+        "{incident} is resolved in PagerDuty, so the bridge did not send {what}: a resolved \
+         incident takes no more actions from Slack."
     )
 }
 

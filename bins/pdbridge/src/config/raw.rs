@@ -59,6 +59,9 @@ pub(super) struct RawPagerDuty {
     pub(super) oauth_client_secret: Option<String>,
     pub(super) oauth_scope: Option<String>,
     pub(super) oauth_token_url: Option<String>,
+    pub(super) mode: Option<String>,
+    pub(super) poll_interval_secs: Option<u64>,
+    pub(super) poll_share_percent: Option<u64>,
 }
 
 impl fmt::Debug for RawPagerDuty {
@@ -81,6 +84,8 @@ pub(super) struct RawSlack {
     pub(super) default_channel: Option<String>,
     pub(super) team_id: Option<String>,
     pub(super) allow_any_workspace: Option<bool>,
+    pub(super) mode: Option<String>,
+    pub(super) app_token: Option<String>,
 }
 
 impl fmt::Debug for RawSlack {
@@ -90,6 +95,7 @@ impl fmt::Debug for RawSlack {
             .field("default_channel", &self.default_channel)
             .field("team_id", &self.team_id)
             .field("allow_any_workspace", &self.allow_any_workspace)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }

@@ -46,6 +46,16 @@ pub enum StoredKind {
         /// The chosen Slack user.
         to: SlackUserId,
     },
+    /// Change the urgency, confirmed in its modal.
+    Urgency {
+        /// The new urgency.
+        to: sync_core::Urgency,
+    },
+    /// Snooze for this many minutes, chosen in its modal.
+    Snooze {
+        /// Minutes, at most a week.
+        minutes: u32,
+    },
 }
 
 impl StoredKind {
@@ -57,6 +67,8 @@ impl StoredKind {
             StoredKind::Resolve => ids::Verb::Resolve,
             StoredKind::Note { .. } => ids::Verb::AddNote,
             StoredKind::Reassign { .. } => ids::Verb::Reassign,
+            StoredKind::Urgency { .. } => ids::Verb::ChangeUrgency,
+            StoredKind::Snooze { .. } => ids::Verb::Snooze,
         }
     }
 

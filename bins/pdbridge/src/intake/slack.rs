@@ -6,16 +6,19 @@ use std::time::Duration;
 
 use ids::IncidentId;
 use slack_client::api::{OpenView, PostEphemeral};
-use slack_client::blocks::ResponseAction;
+use slack_client::blocks::{ResponseAction, View};
 use slack_client::interaction::{BlockActions, ViewSubmission};
 use store::{DedupeKey, NewAction};
-use sync_core::ActionKey;
+use sync_core::{ActionKey, Urgency};
 
 use super::{StoredAction, StoredKind};
 use crate::bridge::Bridge;
 use crate::http::{SlackReply, Unavailable};
 use crate::render::{self, ModalContext};
 use crate::writer::Then;
+
+/// Builds a modal from the card it was opened from and the incident's title.
+type ModalFn = fn(&ModalContext, &str) -> View;
 
 /// How long opening a modal may take before the click is answered anyway.
 const OPEN_VIEW_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -90,18 +93,29 @@ impl Bridge {
             .map(|t| t.id.clone())
             .or_else(|| p.user.team_id.clone());
         let id = action.action_id.as_str();
-        if id == render::ACTION_NOTE || id == render::ACTION_REASSIGN {
+        let chosen = action.selected_option.as_ref().map(|o| o.value.as_str());
+        let modal = match (id, chosen) {
+            (render::ACTION_NOTE, _) => Some(render::note_modal as ModalFn),
+            (render::ACTION_REASSIGN, _) => Some(render::reassign_modal as ModalFn),
+            (render::ACTION_MORE, Some(render::MORE_URGENCY_HIGH)) => {
+                Some((|c, t| render::urgency_modal(c, t, Urgency::High)) as ModalFn)
+            }
+            (render::ACTION_MORE, Some(render::MORE_SNOOZE)) => {
+                Some(render::snooze_modal as ModalFn)
+            }
+            (render::ACTION_MORE, Some(render::MORE_URGENCY_LOW)) => {
+                Some((|c, t| render::urgency_modal(c, t, Urgency::Low)) as ModalFn)
+            }
+            _ => None,
+        };
+        if let Some(modal) = modal {
             let title = self.incident_title(&incident);
             let ctx = ModalContext {
                 incident,
                 channel,
                 ts,
             };
-            let view = if id == render::ACTION_NOTE {
-                render::note_modal(&ctx, &title)
-            } else {
-                render::reassign_modal(&ctx, &title)
-            };
+            let view = modal(&ctx, &title);
             let Some(trigger_id) = p.trigger_id.clone() else {
                 return Ok(SlackReply::Empty);
             };
@@ -203,6 +217,22 @@ impl Bridge {
                     content: text.to_owned(),
                 }
             }
+            render::CALLBACK_SNOOZE => {
+                let chosen = p
+                    .view
+                    .state
+                    .selected_value(render::SNOOZE_INPUT, render::SNOOZE_INPUT)
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|m| render::SNOOZE_CHOICES.iter().any(|(c, _)| c == m));
+                match chosen {
+                    Some(minutes) => StoredKind::Snooze { minutes },
+                    None => {
+                        return Ok(errors(render::SNOOZE_INPUT, "Choose how long to snooze."));
+                    }
+                }
+            }
+            render::CALLBACK_URGENCY_HIGH => StoredKind::Urgency { to: Urgency::High },
+            render::CALLBACK_URGENCY_LOW => StoredKind::Urgency { to: Urgency::Low },
             render::CALLBACK_REASSIGN => {
                 match p
                     .view

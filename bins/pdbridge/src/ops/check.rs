@@ -23,6 +23,7 @@ use crate::config::{Config, PdCredentials};
 
 mod declare;
 mod oncall;
+mod poll;
 mod slack;
 
 use self::slack::slack;
@@ -402,7 +403,10 @@ async fn pagerduty(config: &Config, options: &CheckOptions) -> Vec<Line> {
     }
 
     lines.extend(declare::declare(config, &client).await);
-    lines.push(subscription(config, &client, options.public_url.as_ref()).await);
+    lines.push(poll::polling(config, &client).await);
+    if config.pagerduty.poll.mode.webhooks() {
+        lines.push(subscription(config, &client, options.public_url.as_ref()).await);
+    }
     lines
 }
 

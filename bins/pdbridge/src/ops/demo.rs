@@ -28,12 +28,14 @@ mod declare;
 mod edges;
 mod modals;
 mod oncall;
+mod snooze;
 mod steps;
 mod text;
 
 use self::declare::*;
 use self::edges::*;
 use self::modals::*;
+use self::snooze::snooze;
 use self::steps::*;
 pub use self::text::{card_text, plain};
 
@@ -177,6 +179,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<Outcome> {
         let story = Story { incident, ts };
         acknowledge(&world, &story, &mut out, &mut steps).await;
         echo(&world, &story, &mut out, &mut steps).await;
+        snooze(&world, &story, &mut out, &mut steps).await;
         escalate(&world, &story, &mut out, &mut steps).await;
         reassign(&world, &story, &mut out, &mut steps).await;
         note(&world, &story, &mut out, &mut steps).await;

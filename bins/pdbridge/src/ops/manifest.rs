@@ -200,6 +200,25 @@ pub fn manifest_for(url: &PublicUrl, with_groups: bool) -> Value {
 }
 
 /// The manifest as pretty-printed JSON with a trailing newline, ready to paste into Slack.
+/// The Socket Mode manifest: [`manifest_for`] with `socket_mode_enabled` and no request URL
+/// (Slack sends interactions and `/pd` over the WebSocket the bridge opens).
+pub fn socket_manifest(with_groups: bool) -> Value {
+    let mut m = manifest_for(&PublicUrl("https://unused.invalid".to_owned()), with_groups);
+    m["features"]["slash_commands"][0]
+        .as_object_mut()
+        .map(|c| c.remove("url"));
+    m["settings"]["interactivity"] = json!({ "is_enabled": true });
+    m["settings"]["socket_mode_enabled"] = json!(true);
+    m
+}
+
+/// [`socket_manifest`] as pretty JSON with a final newline.
+pub fn socket_manifest_text(with_groups: bool) -> String {
+    let mut text = serde_json::to_string_pretty(&socket_manifest(with_groups)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 pub fn manifest_text(url: &PublicUrl) -> String {
     manifest_text_for(url, false)
 }

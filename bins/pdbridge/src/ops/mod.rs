@@ -38,8 +38,16 @@ pub const EXIT_USAGE: u8 = 64;
 #[derive(Debug, clap::Args)]
 pub struct SlackManifestArgs {
     /// The public https base URL Slack reaches pdbridge at (for example `https://pd.example.com`).
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "socket",
+        conflicts_with = "socket"
+    )]
+    pub url: Option<String>,
+    /// A Socket Mode app (`slack.mode = "socket"`): no request URLs, no public URL needed.
+    #[arg(long)]
+    pub socket: bool,
     /// The configuration file: when it has `[[oncall_group]]` tables, the manifest also asks
     /// for `usergroups:write`.
     #[arg(long, value_name = "FILE")]
@@ -56,7 +64,11 @@ pub fn slack_manifest(args: &SlackManifestArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match manifest::PublicUrl::parse(&args.url) {
+    let Some(url) = args.url.as_deref() else {
+        print!("{}", manifest::socket_manifest_text(with_groups));
+        return ExitCode::SUCCESS;
+    };
+    match manifest::PublicUrl::parse(url) {
         Ok(url) => {
             print!("{}", manifest::manifest_text_for(&url, with_groups));
             ExitCode::SUCCESS

@@ -1,8 +1,8 @@
-//! The Add note and Reassign modals, and the context they carry back.
+//! The Add note, Reassign and Change urgency modals, and the context they carry back.
 
 use ids::{ChannelId, IncidentId, MessageTs};
 use serde::{Deserialize, Serialize};
-use slack_client::blocks::{Block, Element, Text, View, limits};
+use slack_client::blocks::{Block, Element, SelectOption, Text, View, limits};
 
 use super::*;
 
@@ -76,6 +76,71 @@ pub fn reassign_modal(ctx: &ModalContext, title: &str) -> View {
             optional: Some(false),
             hint: Some(Text::plain(
                 "The person must have a PagerDuty account with the same email.",
+            )),
+        },
+    ];
+    view
+}
+
+/// The modal that confirms Change urgency (More actions) to `to`: a question and a submit
+/// button, no input; the target is in the `callback_id`.
+pub fn urgency_modal(ctx: &ModalContext, title: &str, to: Urgency) -> View {
+    let (callback, name) = match to {
+        Urgency::High => (CALLBACK_URGENCY_HIGH, "high"),
+        Urgency::Low => (CALLBACK_URGENCY_LOW, "low"),
+    };
+    let mut view = View::modal("Change urgency");
+    view.callback_id = Some(callback.to_owned());
+    view.submit = Some(Text::plain(format!("Make it {name}")));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    view.blocks = vec![Block::section(framed(
+        "Change the urgency of *",
+        title,
+        &format!(
+            "* to *{name}* in PagerDuty? PagerDuty notifies responders by the new urgency's rules."
+        ),
+        limits::SECTION_TEXT,
+    ))];
+    view
+}
+
+/// The snooze choices: minutes and their labels (PagerDuty takes 1 second to 7 days).
+pub const SNOOZE_CHOICES: [(u32, &str); 7] = [
+    (30, "30 minutes"),
+    (60, "1 hour"),
+    (4 * 60, "4 hours"),
+    (8 * 60, "8 hours"),
+    (24 * 60, "24 hours"),
+    (3 * 24 * 60, "3 days"),
+    (7 * 24 * 60, "7 days"),
+];
+
+/// The Snooze modal (More actions, acknowledged incidents only): one duration select.
+pub fn snooze_modal(ctx: &ModalContext, title: &str) -> View {
+    let mut view = View::modal("Snooze");
+    view.callback_id = Some(CALLBACK_SNOOZE.to_owned());
+    view.submit = Some(Text::plain("Snooze"));
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    let options: Vec<SelectOption> = SNOOZE_CHOICES
+        .iter()
+        .map(|(minutes, label)| SelectOption::new(label, minutes.to_string()))
+        .collect();
+    view.blocks = vec![
+        Block::section(framed("Snooze *", title, "*", limits::SECTION_TEXT)),
+        Block::Input {
+            block_id: Some(SNOOZE_INPUT.to_owned()),
+            label: Text::plain("For"),
+            element: Element::StaticSelect {
+                action_id: SNOOZE_INPUT.to_owned(),
+                placeholder: Some(Text::plain("How long")),
+                initial_option: options.get(1).cloned(),
+                options,
+            },
+            optional: Some(false),
+            hint: Some(Text::plain(
+                "PagerDuty holds the acknowledgement this long, then triggers the incident again.",
             )),
         },
     ];

@@ -105,11 +105,19 @@ impl Writer {
                 let mut outcomes = outcomes.into_iter();
                 let mut handled = handled.into_iter();
                 let mut inserted = 0;
+                let mut left = Vec::new();
                 for job in jobs {
                     match job {
                         Job::Record(r) => {
                             let answer = outcomes.next().ok_or(WriteFailed::LostOutcome);
                             inserted += usize::from(answer.as_ref().is_ok_and(|o| o.is_inserted()));
+                            // A delivery left to the inbox loop keeps its parsed input for it.
+                            if let (Ok(InsertOutcome::Inserted(seq)), Then::Process(Some(input))) =
+                                (&answer, r.then)
+                                && marked_inline == 0
+                            {
+                                left.push((*seq, input));
+                            }
                             let _ = r.done.send(answer);
                         }
                         Job::Input(i) => {
@@ -122,6 +130,11 @@ impl Writer {
                             let _ = i.done.send(Ok(effects));
                         }
                     }
+                }
+                if !left.is_empty() {
+                    let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+                    let room = PARSED_MAX.saturating_sub(parsed.len());
+                    parsed.extend(left.into_iter().take(room));
                 }
                 // Only rows this group left unprocessed need the inbox loop.
                 if inserted > marked_inline {

@@ -293,6 +293,61 @@ async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
     assert!(pending_effects(&bridge).await.is_empty());
 }
 
+/// A delivery acknowledged without being processed (here behind an older one) keeps the input
+/// its request parsed for the inbox loop, which does not parse the stored body again (issue
+/// 18): with that body spoiled after the answer, the incident still reaches the engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_loop_takes_the_input_the_request_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, bridge) = service(&dir, Limits::default()).await;
+    let store = Arc::clone(bridge.store());
+    tokio::task::spawn_blocking(move || {
+        store.write(|tx| {
+            tx.insert_webhook(&store::NewWebhook {
+                webhook_id: None,
+                event_id: &ids::EventId::new("EOLDER"),
+                event_type: "incident.triggered",
+                incident_id: Some(&ids::IncidentId::new("POLDER")),
+                payload: "{}",
+                received_at: ids::Timestamp::from_millis(1),
+            })
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let resp = app
+        .clone()
+        .oneshot(triggered("PKEPT", "EKEPT"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let db = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    let spoiled = db
+        .execute(
+            "UPDATE pd_inbox SET payload = 'spoiled' WHERE event_id = 'EKEPT'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(spoiled, 1);
+    drop(db);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let inbox = tokio::spawn(pdbridge::runtime::inbox_loop(Arc::clone(&bridge), stopped));
+    let started = std::time::Instant::now();
+    while unprocessed(&bridge).await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the inbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    inbox.await.unwrap();
+    let id = ids::IncidentId::new("PKEPT");
+    assert!(bridge.with_engine(|e| e.incident(&id).is_some()));
+}
+
 /// A backlog of many inbox batches (left by a crash, an outage or a burst answered before it was
 /// processed) drains batch after batch: the inbox loop takes the next full batch at once instead
 /// of sleeping until a new delivery or its one-second idle tick wakes it (at 64 rows a second, a

@@ -21,16 +21,16 @@ use tokio::net::TcpListener;
 const SIGNING_SECRET: &str = "e2e-slack-signing-secret";
 const WEBHOOK_SECRET: &str = "e2e-pd-webhook-secret";
 const CHANNEL: &str = "C0INCIDENTS";
-const ALICE: &str = "U1ALICE";
-const BOB: &str = "U2BOB";
-const MALLORY: &str = "U3MALLORY";
+pub(super) const ALICE: &str = "U1ALICE";
+pub(super) const BOB: &str = "U2BOB";
+pub(super) const MALLORY: &str = "U3MALLORY";
 
-struct Env {
-    pd: FakePagerDuty,
-    slack: FakeSlack,
+pub(super) struct Env {
+    pub(super) pd: FakePagerDuty,
+    pub(super) slack: FakeSlack,
     running: Option<Running>,
     dir: tempfile::TempDir,
-    policy: EscalationPolicyId,
+    pub(super) policy: EscalationPolicyId,
     extra_toml: String,
     /// When set, the server is pointed at this Slack API URL instead of the fake's.
     slack_api_override: Option<String>,
@@ -52,7 +52,7 @@ fn fast_engine() -> EngineConfig {
 }
 
 impl Env {
-    async fn new(extra_toml: &str) -> Self {
+    pub(super) async fn new(extra_toml: &str) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -133,19 +133,19 @@ impl Env {
         self.running = Some(running);
     }
 
-    fn base(&self) -> String {
+    pub(super) fn base(&self) -> String {
         format!("http://{}", self.running.as_ref().unwrap().addr)
     }
 
-    fn interactions(&self) -> String {
+    pub(super) fn interactions(&self) -> String {
         format!("{}/slack/interactions", self.base())
     }
 
-    fn secret(&self) -> SlackSigningSecret {
+    pub(super) fn secret(&self) -> SlackSigningSecret {
         SlackSigningSecret::new(SIGNING_SECRET)
     }
 
-    fn channel(&self) -> ChannelId {
+    pub(super) fn channel(&self) -> ChannelId {
         ChannelId::new(CHANNEL)
     }
 
@@ -163,13 +163,13 @@ impl Env {
     }
 
     /// Waits until the card of the incident titled `title` is posted, and returns it.
-    async fn card_posted(&self, title: &str) -> FakeMessage {
+    pub(super) async fn card_posted(&self, title: &str) -> FakeMessage {
         self.wait("the card is posted", || self.card_for(title).is_some())
             .await;
         self.card_for(title).unwrap()
     }
 
-    async fn click(
+    pub(super) async fn click(
         &self,
         user: &str,
         ts: &MessageTs,
@@ -201,7 +201,7 @@ impl Env {
     }
 
     /// Whether `user` was sent an ephemeral message containing `needle`.
-    fn told(&self, user: &str, needle: &str) -> bool {
+    pub(super) fn told(&self, user: &str, needle: &str) -> bool {
         self.slack
             .ephemerals()
             .iter()
@@ -210,7 +210,7 @@ impl Env {
 
     /// Waits until the card shows no pending action (a click while one is pending is refused
     /// as busy, exactly as a person would see it).
-    async fn settled(&self, ts: &MessageTs) {
+    pub(super) async fn settled(&self, ts: &MessageTs) {
         self.wait("the card has no pending action", || {
             self.slack
                 .message(&self.channel(), ts)
@@ -221,7 +221,7 @@ impl Env {
 
     /// Waits until the card's thread has a line containing `needle` (the engine writes it when
     /// PagerDuty confirmed the action, which also ends the pending state).
-    async fn thread_line(&self, ts: &MessageTs, needle: &str) {
+    pub(super) async fn thread_line(&self, ts: &MessageTs, needle: &str) {
         self.wait(&format!("a thread line with {needle:?}"), || {
             self.slack
                 .thread(&self.channel(), ts)
@@ -255,7 +255,7 @@ impl Env {
         }
     }
 
-    async fn wait(&self, what: &str, mut check: impl FnMut() -> bool) {
+    pub(super) async fn wait(&self, what: &str, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if check() {
@@ -267,14 +267,14 @@ impl Env {
         panic!("timed out waiting for: {what}");
     }
 
-    async fn stop(&mut self) {
+    pub(super) async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown().await.unwrap();
         }
     }
 }
 
-fn buttons(m: &FakeMessage) -> Vec<String> {
+pub(super) fn buttons(m: &FakeMessage) -> Vec<String> {
     m.blocks
         .as_array()
         .into_iter()
@@ -356,6 +356,18 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.wait("PagerDuty escalated to level 2", || {
         env.pd.incident(&incident).unwrap().escalation_level == 2
     })
+    .await;
+    // Level 2 is the policy's last: the card says so instead of offering Escalate (the
+    // escalation triggered the incident again, so Acknowledge is back).
+    env.wait(
+        "the card shows Escalate unavailable on the last level",
+        || {
+            env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+                buttons(&m) == ["Acknowledge", "Reassign", "Add note", "Resolve"]
+                    && m.blocks.to_string().contains("last level (2 of 2)")
+            })
+        },
+    )
     .await;
 
     // Reassign via the modal → Bob.
@@ -440,9 +452,16 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     })
     .await;
 
-    // Resolve → card resolved, buttons gone, details kept.
+    // Resolve → card resolved, buttons gone but Open in PagerDuty, details kept.
     env.thread_line(&ts, "note").await;
     env.settled(&ts).await;
+    // After the reassignment the level is unknown again: Escalate is offered once more.
+    env.wait("Escalate is offered again", || {
+        env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+            buttons(&m) == ["Acknowledge", "Escalate", "Reassign", "Add note", "Resolve"]
+        })
+    })
+    .await;
     env.click(ALICE, &ts, "pdbridge_resolve").await;
     env.wait("PagerDuty resolved", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Resolved
@@ -451,7 +470,7 @@ async fn full_lifecycle_trigger_ack_escalate_reassign_note_resolve() {
     env.wait("the card shows Resolved without buttons", || {
         env.slack
             .message(&env.channel(), &ts)
-            .is_some_and(|m| m.text.contains("Resolved") && buttons(&m).is_empty())
+            .is_some_and(|m| m.text.contains("Resolved") && buttons(&m) == ["Open in PagerDuty"])
     })
     .await;
     let card = env.slack.message(&env.channel(), &ts).unwrap();
@@ -769,7 +788,7 @@ async fn post(url: &str, body: &[u8], headers: &[(&str, &str)]) -> u16 {
     client.request(req).await.unwrap().status().as_u16()
 }
 
-async fn reqwest_free_get(url: &str) -> String {
+pub(super) async fn reqwest_free_get(url: &str) -> String {
     use http_body_util::{BodyExt, Empty};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
@@ -838,7 +857,7 @@ async fn stale_out_of_order_webhook_never_reopens_a_resolved_card() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let card = env.slack.message(&env.channel(), &ts).unwrap();
     assert!(card.text.contains("Resolved"), "{}", card.text);
-    assert!(buttons(&card).is_empty());
+    assert_eq!(buttons(&card), ["Open in PagerDuty"]);
     assert_eq!(
         env.cards().len(),
         1,
@@ -1072,13 +1091,34 @@ async fn titles_with_slack_markup_are_escaped_in_cards_and_replies() {
     let incident = env.pd.trigger_incident(title, &env.policy);
     let card = env.card_posted("Deploy &lt;!channel&gt;").await;
     let ts = card.ts.clone();
+    // Bob's Slack still shows the triggered card (the acknowledged one offers no Acknowledge):
+    // his click is built from it and arrives after Alice's acknowledgement.
+    let bob_click = env
+        .slack
+        .block_actions_payload(
+            &SlackUserId::new(BOB),
+            &env.channel(),
+            &ts,
+            "pdbridge_ack",
+            None,
+        )
+        .unwrap();
     env.click(ALICE, &ts, "pdbridge_ack").await;
     env.wait("PagerDuty acknowledged", || {
         env.pd.incident(&incident).unwrap().status == PdStatus::Acknowledged
     })
     .await;
     env.settled(&ts).await;
-    env.click(BOB, &ts, "pdbridge_ack").await;
+    env.wait("the acknowledged card offers no Acknowledge", || {
+        env.slack.message(&env.channel(), &ts).is_some_and(|m| {
+            m.text.contains("Acknowledged") && !buttons(&m).contains(&"Acknowledge".to_owned())
+        })
+    })
+    .await;
+    let reply = fakes::slack::send_interaction(&env.interactions(), &env.secret(), &bob_click)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
     env.wait("Bob is told it is already acknowledged", || {
         env.told(BOB, "already acknowledged")
     })

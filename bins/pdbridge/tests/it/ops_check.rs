@@ -654,3 +654,29 @@ unmapped_from = "nobody@example.com"
         Mark::Pass
     );
 }
+
+#[tokio::test]
+async fn poll_mode_reports_its_share_of_the_budget_and_needs_no_subscription() {
+    let w = world().await;
+    let report = w.run("", &options()).await;
+    assert_eq!(mark(&report, "PagerDuty polling"), Mark::Skip);
+
+    let text = w.toml("").replace(
+        "token = \"account-token\"",
+        "token = \"account-token\"\nmode = \"poll\"\npoll_share_percent = 5",
+    );
+    let report = w.run_text(&text, &options()).await;
+    let rendered = report.render();
+    assert!(!report.failed(), "{rendered}");
+    assert_eq!(mark(&report, "PagerDuty polling"), Mark::Pass, "{rendered}");
+    let line = report.line("PagerDuty polling").unwrap();
+    assert!(
+        line.detail.contains("at most 48 of 960 requests/min (5%"),
+        "{}",
+        line.detail
+    );
+    assert!(
+        report.line("PagerDuty webhook subscription").is_none(),
+        "{rendered}"
+    );
+}

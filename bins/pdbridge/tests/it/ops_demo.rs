@@ -18,6 +18,7 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
             "Trigger → one card",
             "Acknowledge by a mapped user, with `From` shown",
             "The echo of our own acknowledgement renders once",
+            "Snooze from More actions, with `From` shown",
             "Escalate one level",
             "Reassign through the modal",
             "Add a note through the modal; its echo renders once",
@@ -38,7 +39,9 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
         "answered 200",
         "Slack: the card did not change (still assigned to Carol: true)",
         "pdbridge → PagerDuty: 0 request(s) for Mallory's click",
-        "All 11 steps observed working.",
+        "All 12 steps observed working.",
+        "POST /incidents/",
+        "Snoozed by Alice until",
         "runs /pd oncall (no PagerDuty user)",
         "unmapped Slack users",
         "POST /incidents with From: alice@example.com, urgency high",
@@ -49,10 +52,10 @@ async fn every_step_of_the_story_is_observed_on_both_sides() {
     }
     // The final card: resolved, details kept, no buttons.
     let last_card = t
-        .rsplit("9. Resolve")
+        .rsplit("10. Resolve")
         .next()
         .unwrap()
-        .split("10. `/pd oncall`")
+        .split("11. `/pd oncall`")
         .next()
         .unwrap();
     assert!(last_card.contains("✅ Resolved"), "{last_card}");
@@ -67,7 +70,7 @@ fn the_binary_exits_zero_and_keep_running_serves_the_printed_url() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("All 11 steps observed working."),
+        stdout.contains("All 12 steps observed working."),
         "{stdout}"
     );
 

@@ -201,3 +201,64 @@ fn manifest_has_the_declare_shortcut_and_the_trigger_usage_hint() {
         "https://pd.example.com/slack/interactions"
     );
 }
+
+#[test]
+fn the_socket_mode_manifest_validates_and_has_no_request_url() {
+    let v = validator();
+    for with_groups in [false, true] {
+        let m = pdbridge::ops::manifest::socket_manifest(with_groups);
+        assert_eq!(errors(&v, &m), Vec::<String>::new());
+        assert_eq!(m["settings"]["socket_mode_enabled"], Value::Bool(true));
+        assert_eq!(
+            m["settings"]["interactivity"]["is_enabled"],
+            Value::Bool(true)
+        );
+        let text = m.to_string();
+        assert!(!text.contains("url\""), "a request URL is left: {text}");
+        assert!(!text.contains("https://"), "{text}");
+        assert_eq!(m["features"]["slash_commands"][0]["command"], "/pd");
+    }
+    let bin = env!("CARGO_BIN_EXE_pdbridge");
+    let out = std::process::Command::new(bin)
+        .args(["slack-manifest", "--socket"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, pdbridge::ops::manifest::socket_manifest(false));
+    // Without --url nor --socket, or with both, it is a usage error.
+    for args in [
+        &["slack-manifest"][..],
+        &[
+            "slack-manifest",
+            "--socket",
+            "--url",
+            "https://pd.example.com",
+        ],
+    ] {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_socket_mode_until_its_connection_exists() {
+    let text = "[pagerduty]\ntoken = \"t\"\nwebhook_secrets = [\"s\"]\n[slack]\nbot_token = \"xoxb-1\"\n\
+                signing_secret = \"sign\"\ndefault_channel = \"C0DEFAULT\"\nmode = \"socket\"\n\
+                app_token = \"xapp-1-secret\"\n";
+    let config =
+        pdbridge::config::Config::from_toml_str(text, &std::collections::BTreeMap::new()).unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let Err(err) = pdbridge::app::start(config, listener, pdbridge::app::Options::default()).await
+    else {
+        panic!("socket mode started");
+    };
+    assert!(err.to_string().contains("slack.mode"), "{err}");
+    assert!(!err.to_string().contains("xapp-1-secret"), "{err}");
+}

@@ -133,6 +133,8 @@ fn card_case() -> impl Strategy<Value = Case> {
                     assignees,
                     escalation_policy: Some(policy),
                     escalation_level: Some(2),
+                    last_level: (!urgent).then_some(3),
+                    snoozed: None,
                     pending,
                     last_error: error.clone(),
                     declared: error.map(|text| DeclaredView {
@@ -336,6 +338,8 @@ fn named_over_limit_inputs_render_within_limits() {
             assignees: Vec::new(),
             escalation_policy: None,
             escalation_level: None,
+            last_level: None,
+            snoozed: None,
             pending: None,
             last_error: Some("<!channel> ".repeat(500)),
             declared: Some(DeclaredView {

@@ -167,6 +167,7 @@ async fn a_tick_the_writer_has_not_committed_is_not_quiet() {
         Input::PdEvent(PdEvent {
             event_id: EventId::new(format!("E{n}")),
             webhook_id: None,
+            change_key: None,
             occurred_at: Timestamp::from_millis(1_700_000_000_000 + i64::from(n)),
             incident: incident.clone(),
             incident_title: None,

@@ -429,3 +429,50 @@ async fn incidents_carry_their_service_and_policy_teams_in_rest_and_webhooks() {
     let missing = call(&url, Method::GET, "/teams/PNOPE", None, None).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// More actions: a snooze needs an acknowledged incident, a duration of 1 s to 7 days and a
+/// `From`; an urgency change is high or low, on an open incident.
+#[tokio::test]
+async fn snooze_and_urgency_follow_pagerduty() {
+    let w = world().await;
+    let url = w.fake.url();
+    let id = w.fake.add_incident("X", &w.ep);
+    let path = format!("/incidents/{id}");
+    let snooze = format!("/incidents/{id}/snooze");
+    let from = Some("bob@example.com");
+    let hour = Some(json!({"duration": 3600}));
+    let triggered = call(&url, Method::POST, &snooze, from, hour.clone()).await;
+    assert_eq!(
+        triggered.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        triggered.body
+    );
+    assert!(w.fake.incident(&id).unwrap().snoozed_until.is_none());
+    call(&url, Method::PUT, &path, from, Some(ack())).await;
+    let no_from = call(&url, Method::POST, &snooze, None, hour.clone()).await;
+    assert_eq!(no_from.status, StatusCode::BAD_REQUEST);
+    for bad in [
+        json!({"duration": 0}),
+        json!({"duration": 604_801}),
+        json!({}),
+    ] {
+        let answer = call(&url, Method::POST, &snooze, from, Some(bad.clone())).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let ok = call(&url, Method::POST, &snooze, from, hour).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    assert_eq!(ok.body["incident"]["status"], "acknowledged");
+    assert!(w.fake.incident(&id).unwrap().snoozed_until.is_some());
+
+    let urgency = |u: &str| Some(json!({"incident": {"type": "incident_reference", "urgency": u}}));
+    let answer = call(&url, Method::PUT, &path, from, urgency("low")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body["incident"]["urgency"], "low");
+    let answer = call(&url, Method::PUT, &path, from, urgency("medium")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    call(&url, Method::PUT, &path, from, Some(resolve())).await;
+    let answer = call(&url, Method::PUT, &path, from, urgency("high")).await;
+    assert_eq!(answer.body["error"]["code"], 1001);
+    assert_eq!(w.fake.incident(&id).unwrap().urgency, "low");
+}

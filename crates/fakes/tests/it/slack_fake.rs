@@ -657,6 +657,16 @@ async fn block_kit_limits_are_enforced_like_slack() {
         json!({"type": "actions", "elements": [{"type": "static_select", "action_id": "s",
                "options": [{"text": plain(text), "value": "v"}]}]})
     };
+    // An overflow menu: 2 to 5 options, `plain_text` only; only its options may carry a `url`.
+    let overflow = |options: Vec<Value>| {
+        json!({"type": "actions", "elements": [{"type": "overflow", "action_id": "o",
+               "options": options}]})
+    };
+    let item = |text: &str| json!({"text": plain(text.into()), "value": text});
+    let link = |url: String| json!({"text": plain("Open".into()), "url": url});
+    let mrkdwn_item = json!({"text": mrkdwn("*Snooze*".into()), "value": "snooze"});
+    let select_link = json!({"type": "actions", "elements": [{"type": "static_select",
+        "action_id": "s", "options": [link("https://x".into())]}]});
     let x = |n: usize| "x".repeat(n);
     // An emoji ZWJ sequence is 3 scalar values; `&amp;` is 5 characters as sent.
     let family = "👩\u{200d}👧";
@@ -679,6 +689,27 @@ async fn block_kit_limits_are_enforced_like_slack() {
         ("button value", button(x(1), x(2000)), button(x(1), x(2001))),
         ("confirm text", confirm(x(300)), confirm(x(301))),
         ("option text", option(x(75)), option(x(76))),
+        (
+            "overflow options",
+            overflow((0..5).map(|i| item(&i.to_string())).collect()),
+            overflow((0..6).map(|i| item(&i.to_string())).collect()),
+        ),
+        (
+            "overflow of one",
+            overflow(vec![item("a"), item("b")]),
+            overflow(vec![item("a")]),
+        ),
+        (
+            "overflow option url",
+            overflow(vec![item("a"), link(x(3000))]),
+            overflow(vec![item("a"), link(x(3001))]),
+        ),
+        (
+            "overflow option mrkdwn",
+            overflow(vec![item("a"), item("b")]),
+            overflow(vec![item("a"), mrkdwn_item.clone()]),
+        ),
+        ("select option url", option(x(1)), select_link.clone()),
     ];
     for (what, fits, over) in cases {
         for (blocks, ok) in [(json!([fits]), true), (json!([over]), false)] {

@@ -5,6 +5,7 @@
 
 mod client_fake;
 mod create;
+mod log_entries;
 mod models;
 mod oncall;
 mod tracing_redaction;

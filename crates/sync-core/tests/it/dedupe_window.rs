@@ -75,3 +75,28 @@ fn past_the_action_capacity_the_oldest_keys_of_the_incident_are_forgotten_first(
     // ...the oldest was forgotten to make room.
     assert!(!press(&mut engine, 5_000, "1.000001"));
 }
+
+#[test]
+fn a_change_key_seen_before_drops_the_event_whatever_its_id() {
+    let mut engine = Engine::new(config()).unwrap();
+    let now = Timestamp::from_millis(1_000);
+    let keyed = |id: &str, key: Option<&str>| {
+        let Input::PdEvent(mut event) = delivery(id) else {
+            unreachable!("delivery is a PagerDuty event");
+        };
+        event.change_key = key.map(str::to_owned);
+        Input::PdEvent(event)
+    };
+    // The webhook and the polled log entry of one change carry different ids.
+    assert!(!is_duplicate(
+        &engine.handle(now, keyed("WEBHOOK1", Some("note-1")))
+    ));
+    assert!(is_duplicate(
+        &engine.handle(now, keyed("log_entry:Q1", Some("note-1")))
+    ));
+    // Another change, or one with no key, is not held back by it.
+    assert!(!is_duplicate(
+        &engine.handle(now, keyed("log_entry:Q2", Some("note-2")))
+    ));
+    assert!(!is_duplicate(&engine.handle(now, keyed("WEBHOOK3", None))));
+}

@@ -323,6 +323,7 @@ impl World {
         self.queued.push(PdEvent {
             event_id: EventId::new(format!("01GI0EVENT{:06}", self.next_event)),
             webhook_id: None,
+            change_key: None,
             occurred_at: self.now,
             incident: id.clone(),
             incident_title: Some("Test Incident".into()),
@@ -442,6 +443,18 @@ impl World {
                     content: content.clone(),
                 };
                 self.queue(id, kind, agent);
+            }
+            Mutation::Snooze { .. } => {
+                // No webhook follows a snooze; the clicks generated here never ask.
+                if w.status != Status::Acknowledged {
+                    return Err("2001 Incident must be acknowledged to be snoozed".into());
+                }
+            }
+            Mutation::ChangeUrgency { .. } => {
+                // No webhook follows an urgency change; the clicks generated here never ask.
+                if w.status == Status::Resolved {
+                    return Err("1001 Incident Already Resolved".into());
+                }
             }
         }
         Ok(true)
@@ -591,6 +604,8 @@ fn mutation_name(mutation: &Mutation) -> &'static str {
         Mutation::Escalate { .. } => "escalate",
         Mutation::Reassign { .. } => "reassign",
         Mutation::AddNote { .. } => "add_note",
+        Mutation::ChangeUrgency { .. } => "change_urgency",
+        Mutation::Snooze { .. } => "snooze",
     }
 }
 
@@ -1257,6 +1272,7 @@ proptest! {
             events.push(PdEvent {
                 event_id: EventId::new(format!("01BZYK8N47N5JG55J1EEE{i:05}")),
                 webhook_id: None,
+                change_key: None,
                 occurred_at: Timestamp::from_millis(at),
                 incident: id.clone(),
                 incident_title: None,

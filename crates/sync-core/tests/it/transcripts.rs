@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use expect_test::expect;
-use sync_core::{ActionKind, EscalationLevels, Input, Outcome};
+use sync_core::{ActionKind, EscalationLevels, Input, Outcome, Urgency};
 
 const CARD_TS: &str = "1548261231.000200";
 
@@ -565,20 +565,20 @@ fn b7_escalate_bumps_one_level_and_refuses_at_the_top() {
         > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: Some(1), max: 2 })
           PdMutation Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3 From=harsh@example.com Escalate { level: 2 }
         > done Q3B15VLMF3ASBD/1775009300.000100:U12345678:escalate/escalate3: Done
-          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+          UpdateCard Q3B15VLMF3ASBD/card4 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2
         > done Q3B15VLMF3ASBD/card4: Done
         > tick ThreadFlush(IncidentId("Q3B15VLMF3ASBD"))
           PostThread Q3B15VLMF3ASBD/thread5 under 1548261231.000200: ["<@U12345678> escalated to level 2"]
         > done Q3B15VLMF3ASBD/thread5: Done
         > Escalate again
           PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1 Incident
-          UpdateCard Q3B15VLMF3ASBD/card6 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 pending="Escalating… requested by <@U12345678>"
+          UpdateCard Q3B15VLMF3ASBD/card6 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2 pending="Escalating… requested by <@U12345678>"
         > done Q3B15VLMF3ASBD/card6: Done
         > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/read1: PdIncident(Triggered)
           PdRead Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2 EscalationLevels { policy: EscalationPolicyId("P1EUYO0") }
         > done Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/levels2: Levels(EscalationLevels { current: None, max: 2 })
           Ephemeral Q3B15VLMF3ASBD/1775009400.000100:U12345678:escalate/reply7 to U12345678: "#5 Critical: Checkout API High Latency is already at the top escalation level (2 of 2), so there is no level to escalate to."
-          UpdateCard Q3B15VLMF3ASBD/card8 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2
+          UpdateCard Q3B15VLMF3ASBD/card8 CBR2V3XEX/1548261231.000200: "Critical: Checkout API High Latency" Triggered assignees=["Harsh Santwani"] priority=P1 policy="Default" level=2 last-level=2
           Dropped Q3B15VLMF3ASBD TopLevel
     "##]].assert_eq(&t.log);
 }
@@ -1135,4 +1135,161 @@ fn a_post_or_note_that_may_have_been_sent_is_looked_for_before_it_is_sent_again(
           PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2 From=pig208@example.com (first look for it since 1622814611300ms) AddNote { content: "Rolling back." }
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:add_note/add_note2: Done
     "#]].assert_eq(&t.log);
+}
+
+#[test]
+fn change_urgency_reads_first_is_sent_as_the_clicker_and_refused_once_resolved() {
+    let mut t = triggered_and_posted();
+    t.advance(5_000).click(
+        "Change urgency to low by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangeUrgency(Urgency::Low),
+            "1548426417.840180",
+        ),
+    );
+    t.advance(200).done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "triggered",
+            "x",
+            "2021-06-04T13:50:00.000Z",
+        ))),
+    );
+    t.done("card2", Outcome::Done);
+    // PagerDuty answers without the incident, and no webhook follows an urgency change.
+    t.advance(300).done("change_urgency2", Outcome::Done);
+    t.done("card3", Outcome::Done);
+    t.tick();
+    t.done("thread4", Outcome::Done);
+    t.pd(
+        "incident.resolved",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T13:51:00.000Z",
+        ),
+    );
+    t.advance(5_000).click(
+        "Change urgency to high on the resolved incident",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangeUrgency(Urgency::High),
+            "1548426499.840180",
+        ),
+    );
+    expect![[r##"
+        > Change urgency to low by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Changing urgency… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/change_urgency2 From=pig208@example.com ChangeUrgency { urgency: Low }
+        > done PQ1K5C8/card2: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_urgency/change_urgency2: Done
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" urgency=low
+        > done PQ1K5C8/card3: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["<@UA8RXUSPL> changed urgency to low"]
+        > done PQ1K5C8/thread4: Done
+        > incident.resolved
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+        > Change urgency to high on the resolved incident
+          Ephemeral PQ1K5C8/1548426499.840180:UA8RXUSPL:change_urgency/reply6 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, so the bridge did not send change urgency: a resolved incident takes no more actions from Slack."
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}
+
+#[test]
+fn snooze_needs_an_acknowledged_incident_shows_who_and_ends_when_it_is_unacknowledged() {
+    let mut t = triggered_and_posted();
+    t.advance(1_000).click(
+        "Snooze while triggered",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Snooze(60),
+            "1548426400.000100",
+        ),
+    );
+    t.pd(
+        "incident.acknowledged",
+        &pq1k5c8(
+            "incident.acknowledged",
+            "acknowledged",
+            "01BZYK8N47ACKNOWLEDGED0000",
+            "2021-06-04T13:50:02.000Z",
+        ),
+    );
+    t.done("card2", Outcome::Done);
+    t.tick();
+    t.done("thread3", Outcome::Done);
+    t.advance(5_000).click(
+        "Snooze for 1 h",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::Snooze(60),
+            "1548426417.840180",
+        ),
+    );
+    t.done(
+        "read1",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "acknowledged",
+            "x",
+            "2021-06-04T13:50:02.000Z",
+        ))),
+    );
+    t.done("card4", Outcome::Done);
+    t.done(
+        "snooze2",
+        Outcome::PdIncident(data_of(&pq1k5c8(
+            "x",
+            "acknowledged",
+            "x",
+            "2021-06-04T13:50:02.000Z",
+        ))),
+    );
+    t.done("card5", Outcome::Done);
+    t.tick();
+    t.done("thread6", Outcome::Done);
+    t.pd(
+        "incident.unacknowledged",
+        &pq1k5c8(
+            "incident.unacknowledged",
+            "triggered",
+            "01BZYK8N47UNACKNOWLEDGED00",
+            "2021-06-04T14:50:08.000Z",
+        ),
+    );
+    expect![[r##"
+        > Snooze while triggered
+          Ephemeral PQ1K5C8/1548426400.000100:UA8RXUSPL:snooze/reply2 to UA8RXUSPL: "#10 Test Incident is not acknowledged, and PagerDuty snoozes only acknowledged incidents, so the bridge did not send it. Acknowledge it first."
+          Dropped PQ1K5C8 AlreadyInState
+        > incident.acknowledged
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default"
+        > done PQ1K5C8/card3: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread4 under 1548261231.000200: ["PIG 208 acknowledged"]
+        > done PQ1K5C8/thread4: Done
+        > Snooze for 1 h
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/read1 Incident
+          UpdateCard PQ1K5C8/card5 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" pending="Snoozing… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/read1: PdIncident(Acknowledged)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/snooze2 From=pig208@example.com Snooze { minutes: 60 }
+        > done PQ1K5C8/card5: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:snooze/snooze2: PdIncident(Acknowledged)
+          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Acknowledged assignees=["PIG 208"] policy="Default" snoozed-by=UA8RXUSPL until=1622818208300
+        > done PQ1K5C8/card6: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread7 under 1548261231.000200: ["<@UA8RXUSPL> snoozed the incident for 1 h"]
+        > done PQ1K5C8/thread7: Done
+        > incident.unacknowledged
+          UpdateCard PQ1K5C8/card8 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
+    "##]].assert_eq(&t.log);
 }

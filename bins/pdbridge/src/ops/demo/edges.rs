@@ -163,7 +163,7 @@ pub(super) async fn resolve(world: &World, story: &Story, out: &mut Out, steps: 
     .await;
     let shown = wait_for(|| async {
         card(world, story).filter(|m| {
-            status_shown(m, "Resolved") && !m.blocks.to_string().contains("\"actions\"")
+            status_shown(m, "Resolved") && !m.blocks.to_string().contains(ACTION_RESOLVE)
         })
     })
     .await;

@@ -101,6 +101,7 @@ pub fn pd_event(v: &Value, channel: Option<&str>) -> PdEvent {
     PdEvent {
         event_id: EventId::new(s(&e["id"])),
         webhook_id: None,
+        change_key: None,
         occurred_at: ts(e["occurred_at"].as_str().expect("occurred_at")),
         incident,
         incident_title: title,
@@ -242,6 +243,21 @@ pub fn card_line(card: &CardView) -> String {
     }
     if let Some(level) = card.escalation_level {
         write!(line, " level={level}").unwrap();
+    }
+    if card.urgency == Some(sync_core::Urgency::Low) {
+        line.push_str(" urgency=low");
+    }
+    if let Some(snoozed) = &card.snoozed {
+        write!(
+            line,
+            " snoozed-by={} until={}",
+            snoozed.by,
+            snoozed.until.as_millis()
+        )
+        .unwrap();
+    }
+    if let Some(levels) = card.last_level {
+        write!(line, " last-level={levels}").unwrap();
     }
     if let Some(p) = &card.pending {
         write!(line, " pending={:?}", p.text).unwrap();
