@@ -136,7 +136,7 @@ impl IncidentState {
     }
 
     /// True when the incident has a timer (a retry, a pending action's deadline, a thread
-    /// flush): a server that unloads incidents must keep this one in memory.
+    /// flush or an SLA reminder): a server that unloads incidents must keep this one in memory.
     pub fn has_timer(&self) -> bool {
         has_timer(self)
     }
