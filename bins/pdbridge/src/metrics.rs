@@ -31,6 +31,8 @@ pub struct Metrics {
     card_post_failures: Family<Labels, Counter>,
     /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
     pub(crate) oncall: crate::oncall::OnCallMetrics,
+    /// The Socket Mode series (`pdbridge_slack_sockets_connected`, `pdbridge_slack_socket_reconnects_total`).
+    pub(crate) socket: crate::socket::SocketMetrics,
 }
 
 impl Default for Metrics {
@@ -116,6 +118,7 @@ impl Metrics {
             card_post_failures.clone(),
         );
         let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
+        let socket = crate::socket::SocketMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
             let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
@@ -146,6 +149,7 @@ impl Metrics {
             unmapped_users,
             card_post_failures,
             oncall,
+            socket,
         }
     }
 

@@ -77,6 +77,7 @@ struct SockState {
     next_envelope: u64,
     pending: BTreeMap<String, Pending>,
     acks: Vec<FakeAck>,
+    sent: BTreeMap<String, (&'static str, Value)>,
     opened: u64,
     pings: u64,
     rr: u64,
@@ -315,6 +316,7 @@ impl FakeSocketMode {
             let mut s = self.lock();
             s.next_envelope += 1;
             let id = format!("env-{:06}", s.next_envelope);
+            s.sent.insert(id.clone(), (kind, payload.clone()));
             s.pending.insert(
                 id.clone(),
                 Pending {
@@ -337,10 +339,10 @@ impl FakeSocketMode {
     }
 
     /// Sends a `slash_commands` envelope; the payload is the HTTP form's fields as a JSON object.
-    pub fn send_slash_command(&self, form: &[(&str, &str)]) -> String {
+    pub fn send_slash_command<K: AsRef<str>, V: AsRef<str>>(&self, form: &[(K, V)]) -> String {
         let payload: serde_json::Map<String, Value> = form
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .map(|(k, v)| (k.as_ref().to_owned(), json!(v.as_ref())))
             .collect();
         self.send_envelope("slash_commands", Value::Object(payload))
     }
@@ -353,6 +355,34 @@ impl FakeSocketMode {
             self.deliver(id, "timeout");
         }
         ids.len()
+    }
+
+    /// Sends envelope `envelope_id` again even though it was acknowledged, as Slack does when
+    /// the acknowledgement did not reach it in time (`retry_attempt` counts every sending).
+    /// False if no such envelope was sent.
+    pub fn resend(&self, envelope_id: &str) -> bool {
+        {
+            let mut s = self.lock();
+            let Some((kind, payload)) = s.sent.get(envelope_id).cloned() else {
+                return false;
+            };
+            let attempt = 1 + s
+                .acks
+                .iter()
+                .filter(|a| a.envelope_id == envelope_id)
+                .count() as u32;
+            s.pending.insert(
+                envelope_id.to_owned(),
+                Pending {
+                    kind,
+                    payload,
+                    attempt,
+                    connection: None,
+                },
+            );
+        }
+        self.deliver(envelope_id, "timeout");
+        true
     }
 
     /// Sends `disconnect` with `reason` (`refresh_requested`, `warning`, `too_many_websockets`)
