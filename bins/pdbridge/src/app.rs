@@ -202,7 +202,10 @@ pub async fn build(
             slack,
             workspace: home,
             metrics: Arc::clone(&metrics),
-            engine: options.engine.clone(),
+            engine: sync_core::EngineConfig {
+                sla: config.sla.clone(),
+                ..options.engine.clone()
+            },
             limits: options.limits.clone(),
         },
         options.clock.clone(),

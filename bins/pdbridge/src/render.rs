@@ -19,12 +19,14 @@ use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
 mod actions;
 mod modal;
+mod reminder;
 
 use self::actions::{actions_or_resolved, button_url};
 
 pub use self::modal::{
     ModalContext, SNOOZE_CHOICES, note_modal, reassign_modal, snooze_modal, urgency_modal,
 };
+pub use self::reminder::reminder_actions;
 
 /// `action_id` of the Acknowledge button.
 pub const ACTION_ACK: &str = "pdbridge_ack";

@@ -160,6 +160,7 @@ impl http::Handler for Bridge {
         let now = self.now();
         let input = translate::pd_event(&self.ctx.config, &event, webhook_id.clone())
             .map(|e| Box::new(Input::PdEvent(e)));
+        let response = crate::metrics::ResponseTime::of(&event);
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
@@ -179,7 +180,13 @@ impl http::Handler for Bridge {
             )
             .await?;
         match outcome {
-            InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
+            InsertOutcome::Inserted(_) => {
+                // Observed once per delivery: a duplicate is not inserted.
+                if let Some(r) = &response {
+                    self.ctx.metrics.response_time(r);
+                }
+                Ok(WebhookAck::Accepted)
+            }
             InsertOutcome::Duplicate(_) => Ok(WebhookAck::Duplicate),
         }
     }
