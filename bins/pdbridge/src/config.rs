@@ -435,14 +435,13 @@ impl Config {
         let bot_token = e
             .secret("SLACK_BOT_TOKEN", "slack.bot_token", raw.slack.bot_token)?
             .ok_or_else(|| missing("SLACK_BOT_TOKEN", "slack.bot_token"))?;
-        let signing_secret = e
-            .secret(
-                "SLACK_SIGNING_SECRET",
-                "slack.signing_secret",
-                raw.slack.signing_secret,
-            )?
-            .ok_or_else(|| missing("SLACK_SIGNING_SECRET", "slack.signing_secret"))?;
         let (slack_mode, app_token) = socket::slack_mode(&e, raw.slack.mode, raw.slack.app_token)?;
+        let signing_secret = e.secret(
+            "SLACK_SIGNING_SECRET",
+            "slack.signing_secret",
+            raw.slack.signing_secret,
+        )?;
+        let signing_secret = socket::signing_secret(slack_mode, signing_secret)?;
 
         let default_channel = e
             .plain(

@@ -90,6 +90,8 @@ pub struct Metrics {
     received_by_source: [(&'static str, Counter); 3],
     /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
     pub(crate) oncall: crate::oncall::OnCallMetrics,
+    /// The Socket Mode series (`pdbridge_slack_sockets_connected`, `pdbridge_slack_socket_reconnects_total`).
+    pub(crate) socket: crate::socket::SocketMetrics,
 }
 
 impl Default for Metrics {
@@ -193,6 +195,7 @@ impl Metrics {
             time_to_resolve.clone(),
         );
         let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
+        let socket = crate::socket::SocketMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         let received_by_source =
             ["pagerduty", "slack_interaction", "slack_command"].map(|source| {
@@ -233,6 +236,7 @@ impl Metrics {
             time_to_resolve,
             received_by_source,
             oncall,
+            socket,
         }
     }
 

@@ -236,6 +236,7 @@ impl http::Handler for Bridge {
     async fn health(&self) -> Result<(), Unavailable> {
         self.ctx
             .blocking(|store| store.schema_version().map(|_| ()))
-            .await
+            .await?;
+        crate::socket::health(&self.ctx)
     }
 }
