@@ -1692,6 +1692,11 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
         Ok(changed) => changed,
         Err(reply) => return (*reply, Vec::new()),
     };
+    match create::apply_priority(state, &incident.id, incident.status, changes) {
+        Ok(true) => events.push("incident.priority_updated"),
+        Ok(false) => {}
+        Err(reply) => return (*reply, Vec::new()),
+    }
     if events.is_empty() && !urgency_changed {
         return (
             bad_request(2001, "Invalid Input Provided", &["no change requested"]),

@@ -476,3 +476,35 @@ async fn snooze_and_urgency_follow_pagerduty() {
     assert_eq!(answer.body["error"]["code"], 1001);
     assert_eq!(w.fake.incident(&id).unwrap().urgency, "low");
 }
+
+/// More actions: a priority change names one of the account's priorities, is refused on an
+/// account without priorities and on a resolved incident, and shows in the incident's answer.
+#[tokio::test]
+async fn priority_changes_follow_pagerduty() {
+    let w = world().await;
+    let url = w.fake.url();
+    let id = w.fake.add_incident("X", &w.ep);
+    let path = format!("/incidents/{id}");
+    let from = Some("bob@example.com");
+    let priority = |p: &str| {
+        Some(json!({"incident": {"type": "incident_reference",
+            "priority": {"id": p, "type": "priority_reference"}}}))
+    };
+    let disabled = call(&url, Method::PUT, &path, from, priority("PRI1")).await;
+    assert_eq!(
+        disabled.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        disabled.body
+    );
+    assert_eq!(disabled.body["error"]["code"], 2001);
+    let ids = w.fake.set_priorities(&["P1", "P2", "P3"]);
+    let unknown = call(&url, Method::PUT, &path, from, priority("PNOPE")).await;
+    assert_eq!(unknown.body["error"]["code"], 1020);
+    let ok = call(&url, Method::PUT, &path, from, priority(ids[0].as_str())).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["incident"]["priority"]["summary"], "P1");
+    call(&url, Method::PUT, &path, from, Some(resolve())).await;
+    let resolved = call(&url, Method::PUT, &path, from, priority(ids[1].as_str())).await;
+    assert_eq!(resolved.body["error"]["code"], 1001);
+}
