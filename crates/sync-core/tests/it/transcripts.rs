@@ -1348,10 +1348,10 @@ fn change_priority_reads_first_names_the_old_and_new_priority_and_is_refused_onc
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/read1: PdIncident(Triggered)
           PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/change_priority2 From=pig208@example.com ChangePriority { priority: PriorityId("PRI1") }
         > done PQ1K5C8/card2: Done
-          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" priority=P3 pending="Changing priority… requested by <@UA8RXUSPL>"
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] priority=P3 policy="Default" pending="Changing priority… requested by <@UA8RXUSPL>"
         > done PQ1K5C8/card3: Done
         > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/change_priority2: Done
-          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" priority=P1
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] priority=P1 policy="Default"
         > done PQ1K5C8/card4: Done
         > tick ThreadFlush(IncidentId("PQ1K5C8"))
           PostThread PQ1K5C8/thread5 under 1548261231.000200: ["<@UA8RXUSPL> changed priority P3 → P1"]
