@@ -32,9 +32,11 @@ use crate::retry::{self, RetryDecision, RetryPolicy};
 mod create;
 mod log_entries;
 mod oncall;
+mod responders;
 
 pub use create::{Created, DEDUP_KEY_CONFLICT};
 pub use log_entries::LogEntryPage;
+pub use responders::ResponderTarget;
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
