@@ -202,7 +202,10 @@ pub async fn build(
             slack,
             workspace: home,
             metrics: Arc::clone(&metrics),
-            engine: options.engine.clone(),
+            engine: sync_core::EngineConfig {
+                sla: config.sla.clone(),
+                ..options.engine.clone()
+            },
             limits: options.limits.clone(),
         },
         options.clock.clone(),
@@ -230,13 +233,6 @@ pub async fn start(
     listener: TcpListener,
     options: Options,
 ) -> anyhow::Result<Running> {
-    // The configuration accepts Socket Mode (its keys are pinned) before its connection exists:
-    // refusing to start beats a bridge that never hears a click.
-    anyhow::ensure!(
-        config.slack.mode == crate::config::SlackMode::Http,
-        "slack.mode = \"socket\" is not available in this build (no Socket Mode connection yet); \
-         use slack.mode = \"http\""
-    );
     let config = Arc::new(config);
     let addr = listener
         .local_addr()
@@ -276,6 +272,12 @@ pub async fn start(
             loops_rx.clone(),
         )),
     ];
+    if config.slack.mode == crate::config::SlackMode::Socket {
+        loops.push(tokio::spawn(crate::socket::socket_loop(
+            Arc::clone(&bridge),
+            loops_rx.clone(),
+        )));
+    }
     if config.pagerduty.poll.mode.polls() {
         loops.push(tokio::spawn(crate::poll::poll_loop(
             Arc::clone(&bridge),

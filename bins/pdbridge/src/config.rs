@@ -22,6 +22,7 @@ mod declare;
 mod oncall;
 mod poll;
 mod raw;
+mod sla;
 mod socket;
 mod values;
 
@@ -29,6 +30,7 @@ pub use self::declare::{DEFAULT_SEVERITIES, DeclareConfig, Severity};
 pub use self::oncall::{Handoff, OnCallGroup};
 pub use self::poll::{DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SHARE_PERCENT, PdMode, PollConfig};
 use self::raw::*;
+pub use self::sla::parse_duration;
 pub use self::socket::SlackMode;
 use self::values::*;
 pub use self::values::{EnvSecret, EnvSecretError, env_secret};
@@ -91,6 +93,8 @@ pub struct Config {
     pub oncall_groups: Vec<OnCallGroup>,
     /// The `[[handoff]]` tables.
     pub handoffs: Vec<Handoff>,
+    /// The `[sla]` targets and `[reminders]` settings, passed to the engine.
+    pub sla: sync_core::SlaConfig,
 }
 
 /// The `[server]` table.
@@ -431,14 +435,13 @@ impl Config {
         let bot_token = e
             .secret("SLACK_BOT_TOKEN", "slack.bot_token", raw.slack.bot_token)?
             .ok_or_else(|| missing("SLACK_BOT_TOKEN", "slack.bot_token"))?;
-        let signing_secret = e
-            .secret(
-                "SLACK_SIGNING_SECRET",
-                "slack.signing_secret",
-                raw.slack.signing_secret,
-            )?
-            .ok_or_else(|| missing("SLACK_SIGNING_SECRET", "slack.signing_secret"))?;
         let (slack_mode, app_token) = socket::slack_mode(&e, raw.slack.mode, raw.slack.app_token)?;
+        let signing_secret = e.secret(
+            "SLACK_SIGNING_SECRET",
+            "slack.signing_secret",
+            raw.slack.signing_secret,
+        )?;
+        let signing_secret = socket::signing_secret(slack_mode, signing_secret)?;
 
         let default_channel = e
             .plain(
@@ -504,6 +507,7 @@ impl Config {
         }
 
         let declare = declare::validate(raw.declare, raw.policy.trigger.service_names())?;
+        let sla = sla::validate(raw.sla, raw.reminders)?;
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -538,6 +542,7 @@ impl Config {
             declare,
             oncall_groups: raw.oncall_groups,
             handoffs: raw.handoffs,
+            sla,
         })
     }
 }

@@ -197,6 +197,10 @@ async fn execute(bridge: &Bridge, row: OutboxRow) {
         let kind = if card.minimal { "minimal" } else { "full" };
         bridge.ctx.metrics.card_post_failure(kind);
     }
+    if let (Effect::PostThread { lines, .. }, Outcome::Done) = (&effect, &outcome) {
+        // Counted once the breach line is in Slack, so a retried post is not counted twice.
+        bridge.ctx.metrics.sla_breaches(lines);
+    }
     let audit = mutation_audit(bridge, &effect, &outcome);
     // The engine schedules retries itself (as new effects); the row records this attempt's
     // failure so `pdbridge status` can show it.

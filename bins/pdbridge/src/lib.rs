@@ -41,6 +41,7 @@ pub mod reconcile;
 pub mod render;
 pub mod runtime;
 pub mod server;
+pub mod socket;
 pub mod translate;
 pub mod world;
 pub mod writer;

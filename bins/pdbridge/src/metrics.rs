@@ -9,9 +9,62 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// A histogram family whose buckets are [`RESPONSE_BUCKETS`].
+type Responses = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The buckets of the time-to-acknowledge and time-to-resolve histograms, in seconds: from
+/// 30 s to a day.
+pub const RESPONSE_BUCKETS: [f64; 12] = [
+    30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0,
+];
+
+fn response_histogram() -> Histogram {
+    Histogram::new(RESPONSE_BUCKETS)
+}
+
+/// How long PagerDuty says an incident took to be acknowledged or resolved, from one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseTime {
+    resolve: bool,
+    service: String,
+    urgency: &'static str,
+    seconds: f64,
+}
+
+impl ResponseTime {
+    /// The time from the incident's `created_at` to an `incident.acknowledged` or
+    /// `incident.resolved` event's `occurred_at`, both PagerDuty's clock; `None` for other
+    /// events and for payloads without `created_at`.
+    pub fn of(event: &pd_client::webhook::WebhookEvent) -> Option<Self> {
+        use pd_client::rest::Urgency;
+        use pd_client::webhook::{EventData, EventType};
+        let resolve = match event.event_type {
+            EventType::IncidentAcknowledged => false,
+            EventType::IncidentResolved => true,
+            _ => return None,
+        };
+        let EventData::Incident(incident) = &event.data else {
+            return None;
+        };
+        let seconds = (event.occurred_at - incident.created_at?).as_seconds_f64();
+        let service = incident.service.as_ref().and_then(|s| s.summary.clone());
+        Some(Self {
+            resolve,
+            service: service.unwrap_or_else(|| "unknown".to_owned()),
+            urgency: match incident.urgency {
+                Some(Urgency::High) => "high",
+                Some(Urgency::Low) => "low",
+                Some(Urgency::Unknown) | None => "unknown",
+            },
+            seconds: seconds.max(0.0),
+        })
+    }
+}
 
 /// All pdbridge metrics and the registry that renders them.
 #[derive(Debug)]
@@ -29,8 +82,13 @@ pub struct Metrics {
     api_retries: Family<Labels, Counter>,
     unmapped_users: Counter,
     card_post_failures: Family<Labels, Counter>,
+    sla_breaches: Family<Labels, Counter>,
+    time_to_ack: Responses,
+    time_to_resolve: Responses,
     /// The on-call series (`pdbridge_oncall_*`, `pdbridge_handoff_messages`).
     pub(crate) oncall: crate::oncall::OnCallMetrics,
+    /// The Socket Mode series (`pdbridge_slack_sockets_connected`, `pdbridge_slack_socket_reconnects_total`).
+    pub(crate) socket: crate::socket::SocketMetrics,
 }
 
 impl Default for Metrics {
@@ -115,7 +173,26 @@ impl Metrics {
             "Card posts Slack refused permanently, by card (full, then minimal)",
             card_post_failures.clone(),
         );
+        let sla_breaches = Family::<Labels, Counter>::default();
+        registry.register(
+            "sla_breaches",
+            "Incidents past their ack or resolve SLA, by kind (ack, resolve) and urgency",
+            sla_breaches.clone(),
+        );
+        let time_to_ack = Responses::new_with_constructor(response_histogram);
+        registry.register(
+            "incident_time_to_ack_seconds",
+            "PagerDuty's time from an incident's creation to its acknowledgement, by service and urgency",
+            time_to_ack.clone(),
+        );
+        let time_to_resolve = Responses::new_with_constructor(response_histogram);
+        registry.register(
+            "incident_time_to_resolve_seconds",
+            "PagerDuty's time from an incident's creation to its resolution, by service and urgency",
+            time_to_resolve.clone(),
+        );
         let oncall = crate::oncall::OnCallMetrics::register(&mut registry);
+        let socket = crate::socket::SocketMetrics::register(&mut registry);
         // Create the main series at zero so dashboards and alerts see them before any traffic.
         for source in ["pagerduty", "slack_interaction", "slack_command"] {
             let _ = webhooks_received.get_or_create(&vec![("source", source.to_owned())]);
@@ -145,7 +222,11 @@ impl Metrics {
             api_retries,
             unmapped_users,
             card_post_failures,
+            sla_breaches,
+            time_to_ack,
+            time_to_resolve,
             oncall,
+            socket,
         }
     }
 
@@ -245,6 +326,38 @@ impl Metrics {
             .inc();
     }
 
+    /// Observes a new delivery's time to acknowledge or resolve.
+    pub fn response_time(&self, r: &ResponseTime) {
+        let family = if r.resolve {
+            &self.time_to_resolve
+        } else {
+            &self.time_to_ack
+        };
+        family
+            .get_or_create(&vec![
+                ("service", r.service.clone()),
+                ("urgency", r.urgency.to_owned()),
+            ])
+            .observe(r.seconds);
+    }
+
+    /// Counts the SLA breaches the lines of a posted thread message report.
+    pub fn sla_breaches(&self, lines: &[sync_core::TimelineLine]) {
+        for (kind, urgency) in lines.iter().filter_map(|l| l.kind.sla_breach()) {
+            let urgency = match urgency {
+                Some(sync_core::Urgency::High) => "high",
+                Some(sync_core::Urgency::Low) => "low",
+                None => "unknown",
+            };
+            self.sla_breaches
+                .get_or_create(&vec![
+                    ("kind", kind.to_owned()),
+                    ("urgency", urgency.to_owned()),
+                ])
+                .inc();
+        }
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -306,5 +419,70 @@ mod tests {
         assert!(text.contains("pdbridge_unmapped_users_total 0"));
         assert!(text.contains("pdbridge_card_post_failures_total{card=\"minimal\"} 0"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn response_times_come_from_pagerdutys_times() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/pagerduty-webhooks/incident.reopened.json"
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let event = |v: &serde_json::Value| {
+            pd_client::webhook::WebhookEnvelope::from_slice(v.to_string().as_bytes())
+                .unwrap()
+                .event
+        };
+        assert_eq!(ResponseTime::of(&event(&v)), None, "a reopen is neither");
+        // Created 13:37:07, acknowledged five minutes later (PagerDuty's clock).
+        v["event"]["event_type"] = "incident.acknowledged".into();
+        v["event"]["occurred_at"] = "2026-03-30T13:42:07Z".into();
+        let ack = ResponseTime::of(&event(&v)).unwrap();
+        v["event"]["event_type"] = "incident.resolved".into();
+        v["event"]["occurred_at"] = "2026-03-30T14:37:07Z".into();
+        let resolve = ResponseTime::of(&event(&v)).unwrap();
+        let m = Metrics::new();
+        m.response_time(&ack);
+        m.response_time(&resolve);
+        let text = m.render();
+        for series in [
+            "pdbridge_incident_time_to_ack_seconds_sum{service=\"Default Service\",urgency=\"low\"} 300.0",
+            "pdbridge_incident_time_to_ack_seconds_bucket{le=\"120.0\",service=\"Default Service\",urgency=\"low\"} 0",
+            "pdbridge_incident_time_to_ack_seconds_bucket{le=\"300.0\",service=\"Default Service\",urgency=\"low\"} 1",
+            "pdbridge_incident_time_to_resolve_seconds_sum{service=\"Default Service\",urgency=\"low\"} 3600.0",
+        ] {
+            assert!(text.contains(series), "{series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn counts_each_breach_line_once_by_kind_and_urgency() {
+        use sync_core::{LineKind, TimelineLine, Urgency};
+        let line = |kind| TimelineLine {
+            kind,
+            actor: None,
+            text: String::new(),
+        };
+        let ack = |reminder| LineKind::AckOverdue {
+            reminder,
+            channel_wide: false,
+            urgency: Some(Urgency::High),
+        };
+        let m = Metrics::new();
+        m.sla_breaches(&[
+            line(ack(1)),
+            line(ack(2)),
+            line(LineKind::StillOnIt),
+            line(LineKind::ResolveOverdue { urgency: None }),
+        ]);
+        let text = m.render();
+        assert!(
+            text.contains("pdbridge_sla_breaches_total{kind=\"ack\",urgency=\"high\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pdbridge_sla_breaches_total{kind=\"resolve\",urgency=\"unknown\"} 1")
+        );
     }
 }

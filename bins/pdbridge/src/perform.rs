@@ -197,16 +197,24 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
             slack_done(bridge.ctx.slack.update_message(&req).await.map(|_| ()))
         }
         Effect::PostThread {
+            id,
             channel,
             thread_ts,
             lines,
-            ..
         } => {
             // Lines past one section's limit go out as several messages, in order. A failed
             // part is retried by the engine with every line, so the parts before it may repeat.
-            for m in render::thread(lines) {
+            // A channel-wide line (an SLA breach) also goes to the channel, with the first part.
+            let mut broadcast = lines.iter().any(|l| l.kind.channel_wide());
+            let mut messages = render::thread(lines);
+            if let (Some(last), Some(incident)) = (messages.last_mut(), id.incident()) {
+                last.blocks
+                    .extend(render::reminder_actions(&incident, lines));
+            }
+            for m in messages {
                 let mut req = PostMessage::new(channel.clone(), m.text, m.blocks);
                 req.thread_ts = Some(thread_ts.clone());
+                req.reply_broadcast = std::mem::take(&mut broadcast).then_some(true);
                 if let Err(outcome) = slack_call(bridge, bridge.ctx.slack.post_message(&req).await)
                 {
                     return outcome;

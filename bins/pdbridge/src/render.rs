@@ -19,6 +19,7 @@ use sync_core::{CardView, LineActor, Status, TimelineLine, Urgency};
 
 mod actions;
 mod modal;
+mod reminder;
 
 use self::actions::{actions_or_resolved, button_url};
 
@@ -26,6 +27,7 @@ pub use self::modal::{
     CALLBACK_PRIORITY, MORE_PRIORITY, ModalContext, PRIORITY_INPUT, SNOOZE_CHOICES, note_modal,
     priority_modal, reassign_modal, snooze_modal, urgency_modal,
 };
+pub use self::reminder::reminder_actions;
 
 /// `action_id` of the Acknowledge button.
 pub const ACTION_ACK: &str = "pdbridge_ack";

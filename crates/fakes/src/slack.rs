@@ -36,7 +36,9 @@ use signing::SlackSigningSecret;
 use crate::block_kit;
 use crate::http::{RecordedRequest, Reply, Server};
 
+pub mod socket;
 mod usergroups;
+pub use socket::FakeSocketMode;
 pub use usergroups::FakeUserGroup;
 
 /// The bot token the fake accepts unless [`FakeSlack::start_with_token`] chose another.
@@ -365,6 +367,8 @@ impl State {
 pub struct FakeSlack {
     server: Server,
     state: Arc<Mutex<State>>,
+    socket: FakeSocketMode,
+    _socket_accept: socket::AcceptGuard,
 }
 
 fn ok(mut body: Value) -> Reply {
@@ -462,17 +466,35 @@ impl FakeSlack {
             groups: usergroups::Groups::default(),
         }));
         let handler_state = Arc::clone(&state);
+        let (socket, _socket_accept) = FakeSocketMode::start().await?;
+        let handler_socket = socket.clone();
         let handler: crate::http::Handler = Arc::new(move |req| {
             let state = Arc::clone(&handler_state);
-            Box::pin(async move { handle(&state, req) })
+            let socket = handler_socket.clone();
+            Box::pin(async move {
+                if req.path == "/api/apps.connections.open" {
+                    return socket.connections_open(&req);
+                }
+                handle(&state, req)
+            })
         });
         let server = Server::spawn(handler).await?;
         lock(&state).base_url = server.url();
-        Ok(Self { server, state })
+        Ok(Self {
+            server,
+            state,
+            socket,
+            _socket_accept,
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    /// The Socket Mode side: `apps.connections.open` and its WebSocket server.
+    pub fn socket(&self) -> &FakeSocketMode {
+        &self.socket
     }
 
     /// The base URL, such as `http://127.0.0.1:41234`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, SlaConfig};
 
 /// Timing and retry settings, fixed at construction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,9 @@ pub struct EngineConfig {
     /// small window suffices here.
     #[serde(default = "default_action_dedupe_capacity")]
     pub action_dedupe_capacity: usize,
+    /// The SLA targets and reminders (`[sla]` and `[reminders]`); the default sets none.
+    #[serde(default)]
+    pub sla: SlaConfig,
 }
 
 fn default_dedupe_capacity() -> usize {
@@ -60,6 +63,7 @@ impl Default for EngineConfig {
             dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
             dedupe_capacity: 32_768,
             action_dedupe_capacity: 64,
+            sla: SlaConfig::default(),
         }
     }
 }

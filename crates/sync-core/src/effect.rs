@@ -116,6 +116,50 @@ pub enum LineKind {
     Resolved,
     /// Reopened.
     Reopened,
+    /// A reminder that the incident is past its ack SLA, naming the current assignees;
+    /// `channel_wide` asks for the line to go to the channel as well (`reply_broadcast`).
+    AckOverdue {
+        /// The reminder's number since the breach, from 1: the first is the breach itself.
+        reminder: u32,
+        /// True for every `escalate_channel_after`-th reminder.
+        channel_wide: bool,
+        /// The incident's urgency, for the breach metric.
+        urgency: Option<Urgency>,
+    },
+    /// The periodic question to the owner of an acknowledged, unresolved incident.
+    StillOnIt,
+    /// The incident is past its resolve SLA: one line, channel-wide.
+    ResolveOverdue {
+        /// The incident's urgency, for the breach metric.
+        urgency: Option<Urgency>,
+    },
+}
+
+impl LineKind {
+    /// The SLA breach a line reports, as the `kind` label of `sla_breaches_total` with the
+    /// incident's urgency: the first ack reminder (`ack`) and the resolve line (`resolve`).
+    pub fn sla_breach(self) -> Option<(&'static str, Option<Urgency>)> {
+        match self {
+            LineKind::AckOverdue {
+                reminder: 1,
+                urgency,
+                ..
+            } => Some(("ack", urgency)),
+            LineKind::ResolveOverdue { urgency } => Some(("resolve", urgency)),
+            _ => None,
+        }
+    }
+
+    /// True for a line that should also go to the channel (`reply_broadcast`).
+    pub fn channel_wide(self) -> bool {
+        matches!(
+            self,
+            LineKind::AckOverdue {
+                channel_wide: true,
+                ..
+            } | LineKind::ResolveOverdue { .. }
+        )
+    }
 }
 
 /// Who a thread line is attributed to.
@@ -406,4 +450,6 @@ pub enum TimerReason {
     ThreadFlush(IncidentId),
     /// Give up on this incident's pending action.
     PendingTimeout(IncidentId),
+    /// Post this incident's SLA reminder.
+    Reminder(IncidentId),
 }

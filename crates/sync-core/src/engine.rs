@@ -340,6 +340,7 @@ impl Engine {
             out,
         };
         let reason = f(&mut cx, st);
+        cx.sync_reminders(st);
         if tick {
             cx.run_due(st);
         }

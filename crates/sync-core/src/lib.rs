@@ -126,7 +126,7 @@
 //!
 //! Each module uses only the modules before it in this list, never one after it:
 //!
-//! 1. `types` (incident data, effect ids), `input`, `effect`, `config`: the vocabulary
+//! 1. `types` (incident data, effect ids), `input`, `effect`, `sla`, `config`: the vocabulary
 //!    (`Timestamp` comes from `ids`).
 //! 2. `text`: every user-visible string (replies, card text, thread lines), from data alone.
 //! 3. `state`: [`IncidentState`] and what is derived from it without changing it (the card
@@ -134,8 +134,9 @@
 //! 4. `cx`: the context one input is handled in for one incident.
 //! 5. The per-incident sub-machines, each owning its transitions: `thread` (lines, coalesced),
 //!    `card` (post, then updates), `action` (a click through fresh read, mutation and echo),
-//!    `hydrate` (reading an incident the engine has no data for), `timers` (what a tick fires),
-//!    `declared` (an incident the bridge created for a Slack user: [`Input::Declared`]).
+//!    `hydrate` (reading an incident the engine has no data for), `reminders` (SLA timers and
+//!    reminder lines), `timers` (what a tick fires), `declared` (an incident the bridge created
+//!    for a Slack user: [`Input::Declared`]).
 //! 6. `incident`: routes an event, reconciliation or outcome to the sub-machine it concerns.
 //! 7. `engine`: [`Engine`] keeps dedupe, effect ownership, the timer index and `handle`.
 #![forbid(unsafe_code)]
@@ -150,6 +151,8 @@ mod engine;
 mod hydrate;
 mod incident;
 mod input;
+mod reminders;
+mod sla;
 mod state;
 mod text;
 mod thread;
@@ -161,6 +164,7 @@ pub use effect::*;
 pub use engine::Engine;
 pub use ids::Timestamp;
 pub use input::*;
+pub use sla::{ReminderConfig, SlaConfig, SlaTarget};
 pub use state::{EngineSnapshot, IncidentState};
 pub use types::*;
 

@@ -52,6 +52,45 @@ pub struct IncidentState {
     /// Who declared the incident from Slack, when the bridge created it.
     #[serde(default)]
     pub(crate) declared: Option<crate::Declaration>,
+    /// The SLA and reminder timers.
+    #[serde(default, skip_serializing_if = "Reminders::is_empty")]
+    pub(crate) reminders: Reminders,
+}
+
+/// The SLA and reminder timers of one incident, on the bridge's clock (time passed in).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reminders {
+    /// When the incident was first seen open since it was last resolved: the resolve SLA's start.
+    pub(crate) opened_at: Option<Timestamp>,
+    /// The status and assignees the timers run for; a change restarts them.
+    pub(crate) status: Option<Status>,
+    pub(crate) assignees: Vec<PdUserId>,
+    /// When the current status and assignees were first seen.
+    pub(crate) since: Option<Timestamp>,
+    /// The next ack reminder, while unacknowledged.
+    pub(crate) ack_at: Option<Timestamp>,
+    /// Ack reminders posted since `since`.
+    pub(crate) ack_sent: u32,
+    /// The next "still on it?" question, while acknowledged.
+    pub(crate) still_at: Option<Timestamp>,
+    /// The resolve breach line, once per open period.
+    pub(crate) resolve_at: Option<Timestamp>,
+    /// True once the resolve breach line was added for this open period.
+    pub(crate) resolve_done: bool,
+}
+
+impl Reminders {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The earliest reminder due.
+    pub(crate) fn next_at(&self) -> Option<Timestamp> {
+        [self.ack_at, self.still_at, self.resolve_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
 }
 
 impl IncidentState {
@@ -96,8 +135,8 @@ impl IncidentState {
         self.awaited_effects().is_empty() && !self.has_timer()
     }
 
-    /// True when the incident has a timer (a retry, a pending action's deadline or a thread
-    /// flush): a server that unloads incidents must keep this one in memory.
+    /// True when the incident has a timer (a retry, a pending action's deadline, a thread
+    /// flush or an SLA reminder): a server that unloads incidents must keep this one in memory.
     pub fn has_timer(&self) -> bool {
         has_timer(self)
     }
@@ -281,6 +320,7 @@ impl IncidentState {
             actions_seen: BTreeMap::new(),
             seq: 0,
             declared: None,
+            reminders: Reminders::default(),
         }
     }
 
@@ -394,6 +434,7 @@ pub(crate) enum TimerKind {
     Retry,
     ThreadFlush,
     PendingTimeout,
+    Reminder,
 }
 
 /// The earliest timer of one incident that can fire.
@@ -404,6 +445,7 @@ pub(crate) fn next_timer(st: &IncidentState) -> Option<(Timestamp, TimerReason)>
         TimerKind::Retry => TimerReason::Retry(id),
         TimerKind::ThreadFlush => TimerReason::ThreadFlush(id),
         TimerKind::PendingTimeout => TimerReason::PendingTimeout(id),
+        TimerKind::Reminder => TimerReason::Reminder(id),
     };
     Some((at, reason))
 }
@@ -429,6 +471,7 @@ pub(crate) fn next_timer_at(st: &IncidentState) -> Option<(Timestamp, TimerKind)
         (action.and_then(|p| p.job.retry_at), TimerKind::Retry),
         (action.map(|p| p.deadline), TimerKind::PendingTimeout),
         (flush, TimerKind::ThreadFlush),
+        (st.reminders.next_at(), TimerKind::Reminder),
     ];
     candidates
         .into_iter()

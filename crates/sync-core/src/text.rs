@@ -398,3 +398,32 @@ pub(crate) fn not_confirmed(timeout: Duration) -> String {
 pub(crate) fn post_without_ts() -> String {
     "the post returned no message ts".to_owned()
 }
+
+/// An ack reminder: `Not acknowledged after 5 min (SLA 5 min). Assigned to Alice, Bob`.
+pub(crate) fn ack_overdue(waited: Duration, sla: Duration, assignees: &[PdUserRef]) -> String {
+    let who = if assignees.is_empty() {
+        "nobody".to_owned()
+    } else {
+        names(assignees)
+    };
+    format!(
+        "Not acknowledged after {} (SLA {}). Assigned to {who}",
+        secs(waited),
+        secs(sla)
+    )
+}
+
+/// The question to the owner of an acknowledged incident: `Alice: still on it? Acknowledged 30 min ago`.
+pub(crate) fn still_on_it(owners: &[PdUserRef], since: Duration) -> String {
+    let who = if owners.is_empty() {
+        "Owner".to_owned()
+    } else {
+        names(owners)
+    };
+    format!("{who}: still on it? Acknowledged {} ago", secs(since))
+}
+
+/// The resolve breach line: `Not resolved after 2 h (SLA 2 h)`.
+pub(crate) fn resolve_overdue(waited: Duration, sla: Duration) -> String {
+    format!("Not resolved after {} (SLA {})", secs(waited), secs(sla))
+}

@@ -34,6 +34,7 @@ impl Cx<'_> {
                 self.send_stage(st);
             }
         }
+        self.run_reminders(st);
         self.sync_card(st);
         self.flush_thread(st);
     }

@@ -1,5 +1,6 @@
 //! The configuration file as parsed, before validation, and TOML errors as one line.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -30,6 +31,9 @@ pub(super) struct RawConfig {
     #[serde(default, rename = "handoff")]
     pub(super) handoffs: Vec<Handoff>,
     pub(super) declare: Option<declare::RawDeclare>,
+    #[serde(default)]
+    pub(super) sla: BTreeMap<String, sla::RawTarget>,
+    pub(super) reminders: Option<sla::RawReminders>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -54,6 +54,36 @@ pub(super) fn slack_mode(
     Ok((mode, token))
 }
 
+/// The Slack signing secret: required in HTTP mode; in Socket Mode, where Slack signs nothing,
+/// a missing one is replaced by a random secret nobody knows, so every signed request to the
+/// Slack routes is refused.
+pub(super) fn signing_secret(
+    mode: SlackMode,
+    secret: Option<Secret>,
+) -> Result<Secret, ConfigError> {
+    match (secret, mode) {
+        (Some(secret), _) => Ok(secret),
+        (None, SlackMode::Http) => Err(missing("SLACK_SIGNING_SECRET", "slack.signing_secret")),
+        (None, SlackMode::Socket) => {
+            let mut key = [0u8; 32];
+            rustls::crypto::ring::default_provider()
+                .secure_random
+                .fill(&mut key)
+                .map_err(|_| {
+                    ConfigError::key(
+                        "slack.signing_secret".to_owned(),
+                        "could not draw a random placeholder in Socket Mode".to_owned(),
+                    )
+                })?;
+            Ok(Secret::new(hex_string(&key)))
+        }
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -101,5 +131,26 @@ mod tests {
         assert!(!err.to_string().contains("xoxb-2"), "{err}");
         let err = load("mode = \"websocket\"\n", &[]).expect_err("bad mode");
         assert!(err.to_string().contains("slack.mode"), "{err}");
+    }
+
+    #[test]
+    fn socket_mode_needs_no_signing_secret_and_http_mode_does() {
+        let text = |extra: &str| {
+            format!(
+                "[pagerduty]\ntoken = \"t\"\nwebhook_secrets = [\"s\"]\n[slack]\n\
+                 bot_token = \"xoxb-1\"\ndefault_channel = \"C0DEFAULT\"\n{extra}"
+            )
+        };
+        let err = Config::from_toml_str(&text(""), &BTreeMap::new()).expect_err("http");
+        assert!(err.to_string().contains("SLACK_SIGNING_SECRET"), "{err}");
+        let socket = text("mode = \"socket\"\napp_token = \"xapp-1-x\"\n");
+        let a = Config::from_toml_str(&socket, &BTreeMap::new()).expect("socket");
+        let b = Config::from_toml_str(&socket, &BTreeMap::new()).expect("socket");
+        // The placeholder is random: nobody can sign a request with it.
+        assert_ne!(
+            a.slack.signing_secret.expose(),
+            b.slack.signing_secret.expose()
+        );
+        assert_eq!(a.slack.signing_secret.expose().len(), 64);
     }
 }

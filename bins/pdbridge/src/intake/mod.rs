@@ -166,6 +166,7 @@ impl http::Handler for Bridge {
         let now = self.now();
         let input = translate::pd_event(&self.ctx.config, &event, webhook_id.clone())
             .map(|e| Box::new(Input::PdEvent(e)));
+        let response = crate::metrics::ResponseTime::of(&event);
         let event_type = event.event_type.as_str().to_owned();
         let event_id = event.id;
         let outcome = self
@@ -185,7 +186,13 @@ impl http::Handler for Bridge {
             )
             .await?;
         match outcome {
-            InsertOutcome::Inserted(_) => Ok(WebhookAck::Accepted),
+            InsertOutcome::Inserted(_) => {
+                // Observed once per delivery: a duplicate is not inserted.
+                if let Some(r) = &response {
+                    self.ctx.metrics.response_time(r);
+                }
+                Ok(WebhookAck::Accepted)
+            }
             InsertOutcome::Duplicate(_) => Ok(WebhookAck::Duplicate),
         }
     }
@@ -235,6 +242,7 @@ impl http::Handler for Bridge {
     async fn health(&self) -> Result<(), Unavailable> {
         self.ctx
             .blocking(|store| store.schema_version().map(|_| ()))
-            .await
+            .await?;
+        crate::socket::health(&self.ctx)
     }
 }

@@ -1356,3 +1356,66 @@ async fn a_crash_between_the_card_post_and_its_commit_never_posts_a_second_card(
     assert_eq!(env.cards().len(), 1, "a second card was posted");
     env.stop().await;
 }
+
+/// An incident past its ack SLA gets a reminder thread line, channel-wide when configured,
+/// counted once as a breach, whose Escalate button escalates; the acknowledgement is observed
+/// in the time-to-ack histogram.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unacknowledged_incident_past_its_sla_is_reminded_in_its_thread() {
+    let mut env = Env::new(
+        "[sla]\nhigh = { ack = \"1s\" }\nlow = { ack = \"1s\" }\n\
+         [reminders]\nack_repeat = \"0\"\nescalate_channel_after = 1\n",
+    )
+    .await;
+    let incident = env.pd.trigger_incident("Checkout latency", &env.policy);
+    let ts = env.card_posted("Checkout latency").await.ts;
+    env.thread_line(
+        &ts,
+        "Not acknowledged after 1 s (SLA 1 s). Assigned to Alice Example",
+    )
+    .await;
+    let broadcast = env.slack.requests().iter().any(|r| {
+        r.path.ends_with("chat.postMessage")
+            && String::from_utf8_lossy(&r.body).contains("\"reply_broadcast\":true")
+    });
+    assert!(broadcast, "the reminder was not broadcast to the channel");
+    // The reminder carries an Escalate button that works like the card's.
+    let reminder = env
+        .slack
+        .thread(&env.channel(), &ts)
+        .into_iter()
+        .find(|m| m.text.contains("Not acknowledged"))
+        .unwrap();
+    assert_eq!(buttons(&reminder), ["Escalate"]);
+    env.click(ALICE, &reminder.ts, "pdbridge_escalate").await;
+    env.wait("PagerDuty escalated to level 2", || {
+        env.pd.incident(&incident).unwrap().escalation_level == 2
+    })
+    .await;
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("pdbridge_sla_breaches_total{kind=\"ack\"") && l.ends_with(" 1")
+        ),
+        "{metrics}"
+    );
+    // The acknowledgement's webhook is observed in the time-to-ack histogram, from PagerDuty's
+    // own times.
+    env.settled(&ts).await;
+    env.click(BOB, &ts, "pdbridge_ack").await;
+    let series = "pdbridge_incident_time_to_ack_seconds_count{";
+    let mut observed = false;
+    for _ in 0..1000 {
+        let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+        if metrics
+            .lines()
+            .any(|l| l.starts_with(series) && l.ends_with(" 1"))
+        {
+            observed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(observed, "{series} never reached 1");
+    env.stop().await;
+}

@@ -15,6 +15,7 @@ mod e2e_oncall;
 mod e2e_oneshot;
 mod e2e_poll;
 mod e2e_reconcile_resolved;
+mod e2e_socket;
 mod oncall_cache;
 mod ops_check;
 mod ops_demo;

@@ -244,21 +244,3 @@ fn the_socket_mode_manifest_validates_and_has_no_request_url() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
-
-#[tokio::test]
-async fn serve_refuses_socket_mode_until_its_connection_exists() {
-    let text = "[pagerduty]\ntoken = \"t\"\nwebhook_secrets = [\"s\"]\n[slack]\nbot_token = \"xoxb-1\"\n\
-                signing_secret = \"sign\"\ndefault_channel = \"C0DEFAULT\"\nmode = \"socket\"\n\
-                app_token = \"xapp-1-secret\"\n";
-    let config =
-        pdbridge::config::Config::from_toml_str(text, &std::collections::BTreeMap::new()).unwrap();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
-    let Err(err) = pdbridge::app::start(config, listener, pdbridge::app::Options::default()).await
-    else {
-        panic!("socket mode started");
-    };
-    assert!(err.to_string().contains("slack.mode"), "{err}");
-    assert!(!err.to_string().contains("xapp-1-secret"), "{err}");
-}

@@ -6,3 +6,4 @@
 mod pd_create;
 mod pd_fake;
 mod slack_fake;
+mod slack_socket;

@@ -7,5 +7,6 @@ mod declared;
 mod dedupe_window;
 mod properties;
 mod reconcile_window;
+mod reminders;
 mod same_millisecond;
 mod transcripts;

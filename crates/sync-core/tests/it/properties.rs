@@ -49,7 +49,7 @@ use sync_core::{
     Named, Outcome, PdEvent, PdEventKind, PdRead, Refusal, SlackAction, Status, TimelineLine,
     Timestamp, Urgency,
 };
-use sync_core::{Declaration, Declared, Sibling};
+use sync_core::{Declaration, Declared, Sibling, SlaConfig};
 
 /// Cases for one property: `PROPTEST_CASES` if set, else `default`.
 fn cases(default: u32) -> u32 {
@@ -87,6 +87,7 @@ fn config() -> EngineConfig {
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
         dedupe_capacity: 32_768,
         action_dedupe_capacity: 64,
+        sla: SlaConfig::default(),
     }
 }
 

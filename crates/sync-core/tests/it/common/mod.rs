@@ -11,7 +11,7 @@ use serde_json::Value;
 use sync_core::{
     ActionKey, ActionKind, Actor, CardView, Effect, EffectId, Engine, EngineConfig,
     IncidentEventType, IncidentSnapshot, Input, LineActor, Named, Outcome, PdEvent, PdEventKind,
-    Refusal, SlackAction, Status, TimelineLine, Timestamp, Urgency,
+    Refusal, SlaConfig, SlackAction, Status, TimelineLine, Timestamp, Urgency,
 };
 
 /// The directory of the real PagerDuty webhook captures.
@@ -216,6 +216,7 @@ pub fn config() -> EngineConfig {
         dedupe_ttl: Duration::from_secs(7 * 24 * 3600),
         dedupe_capacity: 32_768,
         action_dedupe_capacity: 64,
+        sla: SlaConfig::default(),
     }
 }
 
