@@ -265,6 +265,7 @@ fn mutation_may_go(engine: &sync_core::Engine, effect: &Effect) -> bool {
             | Mutation::Reassign { .. }
             | Mutation::ChangeUrgency { .. }
             | Mutation::Snooze { .. }
+            | Mutation::ChangePriority { .. }
     );
     engine.awaits(id) && !(stale_once_resolved && resolved)
 }

@@ -177,6 +177,10 @@ fn engine_kind(kind: &StoredKind) -> Option<ActionKind> {
         StoredKind::Reassign { .. } => None,
         StoredKind::Urgency { to } => Some(ActionKind::ChangeUrgency(*to)),
         StoredKind::Snooze { minutes } => Some(ActionKind::Snooze(*minutes)),
+        StoredKind::Priority { to } => Some(ActionKind::ChangePriority {
+            to: to.clone(),
+            from: None,
+        }),
     }
 }
 

@@ -278,6 +278,10 @@ pub async fn perform(bridge: &Bridge, effect: &Effect) -> Outcome {
                         checked(pd.snooze(incident, from, duration).await).await,
                     )
                 }
+                Mutation::ChangePriority { priority } => updated(
+                    bridge,
+                    checked(pd.change_priority(incident, from, priority.clone()).await).await,
+                ),
                 Mutation::Reassign { to } => updated(
                     bridge,
                     checked(pd.reassign(incident, from, std::slice::from_ref(to)).await).await,

@@ -24,7 +24,8 @@ mod reminder;
 use self::actions::{actions_or_resolved, button_url};
 
 pub use self::modal::{
-    ModalContext, SNOOZE_CHOICES, note_modal, reassign_modal, snooze_modal, urgency_modal,
+    CALLBACK_PRIORITY, MORE_PRIORITY, ModalContext, PRIORITY_INPUT, SNOOZE_CHOICES, note_modal,
+    priority_modal, reassign_modal, snooze_modal, urgency_modal,
 };
 pub use self::reminder::reminder_actions;
 

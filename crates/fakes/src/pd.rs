@@ -60,6 +60,7 @@ mod create;
 mod log_entries;
 mod more;
 mod oncall;
+mod responders;
 mod snooze;
 
 pub use create::FakeCreation;
@@ -325,6 +326,7 @@ struct State {
     oncall: oncall::OnCalls,
     create: create::CreateState,
     log: log_entries::Log,
+    responders: responders::Asked,
 }
 
 impl State {
@@ -1467,6 +1469,9 @@ fn route(
         },
         (Method::POST, ["incidents", id, "notes"]) => add_note(state, req, id),
         (Method::POST, ["incidents", id, "snooze"]) => snooze::snooze(state, req, id),
+        (Method::POST, ["incidents", id, "responder_requests"]) => {
+            responders::request(state, req, id)
+        }
         (Method::GET, ["users", id]) => match state.users.get(&PdUserId::new(*id)) {
             Some(u) => (
                 Reply::json(StatusCode::OK, &json!({"user": user_json(state, u)})),
@@ -1692,6 +1697,11 @@ fn update_incident(state: &mut State, req: &RecordedRequest, key: &str) -> (Repl
         Ok(changed) => changed,
         Err(reply) => return (*reply, Vec::new()),
     };
+    match create::apply_priority(state, &incident.id, incident.status, changes) {
+        Ok(true) => events.push("incident.priority_updated"),
+        Ok(false) => {}
+        Err(reply) => return (*reply, Vec::new()),
+    }
     if events.is_empty() && !urgency_changed {
         return (
             bad_request(2001, "Invalid Input Provided", &["no change requested"]),

@@ -28,6 +28,8 @@ pub enum Action {
     Urgency,
     /// Snooze.
     Snooze,
+    /// Change the priority.
+    Priority,
     /// Declare (trigger) a new incident from Slack; decided by [`Policy::authorize_trigger`]
     /// under `[policy] trigger`, and not one of [`Action::ALL`], the card's actions.
     Trigger,
@@ -35,7 +37,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in card order.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Ack,
         Action::Escalate,
         Action::Reassign,
@@ -43,6 +45,7 @@ impl Action {
         Action::Resolve,
         Action::Urgency,
         Action::Snooze,
+        Action::Priority,
     ];
 
     /// The config key and audit name (`ack`, `note`, …).
@@ -55,6 +58,7 @@ impl Action {
             Action::Resolve => "resolve",
             Action::Urgency => "urgency",
             Action::Snooze => "snooze",
+            Action::Priority => "priority",
             Action::Trigger => "trigger",
         }
     }
@@ -69,6 +73,7 @@ impl Action {
             Action::Resolve => "resolve",
             Action::Urgency => "change the urgency of",
             Action::Snooze => "snooze",
+            Action::Priority => "change the priority of",
             Action::Trigger => "declare",
         }
     }
@@ -84,6 +89,7 @@ impl From<ids::Verb> for Action {
             ids::Verb::Resolve => Action::Resolve,
             ids::Verb::ChangeUrgency => Action::Urgency,
             ids::Verb::Snooze => Action::Snooze,
+            ids::Verb::ChangePriority => Action::Priority,
         }
     }
 }
@@ -232,7 +238,7 @@ fn team_member() -> Rule {
 /// The `[policy]` section: a rule per action and the admins list.
 ///
 /// Defaults: `ack` and `note` are `any_mapped`; `reassign`, `escalate`, `resolve` and
-/// `urgency` (and `snooze`) are `team_member` (which any mapped user passes on an incident with no team
+/// `urgency` (and `snooze`, `priority`) are `team_member` (which any mapped user passes on an incident with no team
 /// anywhere, and only members pass otherwise). Admins pass every rule. A rule of `admin` with an empty `admins` list is
 /// rejected at load, because nobody could ever perform that action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +258,8 @@ pub struct PolicyConfig {
     pub urgency: Rule,
     /// Rule for Snooze (More actions).
     pub snooze: Rule,
+    /// Rule for Change priority (More actions).
+    pub priority: Rule,
     /// Rule for declaring incidents (`trigger`, default `any_mapped`), per service if set so.
     pub trigger: TriggerRule,
     /// Users who pass every rule.
@@ -277,6 +285,8 @@ struct RawPolicyConfig {
     urgency: Rule,
     #[serde(default = "team_member")]
     snooze: Rule,
+    #[serde(default = "team_member")]
+    priority: Rule,
     #[serde(default)]
     trigger: TriggerRule,
     #[serde(default)]
@@ -297,6 +307,7 @@ impl TryFrom<RawPolicyConfig> for PolicyConfig {
             resolve: raw.resolve,
             urgency: raw.urgency,
             snooze: raw.snooze,
+            priority: raw.priority,
             trigger: raw.trigger,
             admins: raw.admins,
             oncall: raw.oncall,
@@ -316,6 +327,7 @@ impl Default for PolicyConfig {
             resolve: Rule::TeamMember,
             urgency: Rule::TeamMember,
             snooze: Rule::TeamMember,
+            priority: Rule::TeamMember,
             trigger: TriggerRule::default(),
             admins: Vec::new(),
             oncall: AskRule::WorkspaceMember,
@@ -334,6 +346,7 @@ impl PolicyConfig {
             Action::Resolve => self.resolve,
             Action::Urgency => self.urgency,
             Action::Snooze => self.snooze,
+            Action::Priority => self.priority,
             Action::Trigger => self.trigger.rule_for(crate::trigger::OTHER_SERVICES),
         }
     }

@@ -24,11 +24,13 @@ pub enum Verb {
     ChangeUrgency,
     /// Snooze an acknowledged incident, from the card's More actions menu.
     Snooze,
+    /// Change the priority, from the card's More actions menu.
+    ChangePriority,
 }
 
 impl Verb {
     /// Every verb.
-    pub const ALL: [Verb; 7] = [
+    pub const ALL: [Verb; 8] = [
         Verb::Acknowledge,
         Verb::Escalate,
         Verb::Reassign,
@@ -36,10 +38,11 @@ impl Verb {
         Verb::Resolve,
         Verb::ChangeUrgency,
         Verb::Snooze,
+        Verb::ChangePriority,
     ];
 
     /// The stable name used in the inbox, the audit log and metrics: `acknowledge`, `escalate`,
-    /// `reassign`, `add_note`, `resolve`, `change_urgency` or `snooze`.
+    /// `reassign`, `add_note`, `resolve`, `change_urgency`, `snooze` or `change_priority`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Verb::Acknowledge => "acknowledge",
@@ -49,6 +52,7 @@ impl Verb {
             Verb::Resolve => "resolve",
             Verb::ChangeUrgency => "change_urgency",
             Verb::Snooze => "snooze",
+            Verb::ChangePriority => "change_priority",
         }
     }
 }

@@ -32,9 +32,11 @@ use crate::retry::{self, RetryDecision, RetryPolicy};
 mod create;
 mod log_entries;
 mod oncall;
+mod responders;
 
 pub use create::{Created, DEDUP_KEY_CONFLICT};
 pub use log_entries::LogEntryPage;
+pub use responders::ResponderTarget;
 
 /// The PagerDuty REST API host.
 pub const PAGERDUTY_API_URL: &str = "https://api.pagerduty.com";
@@ -189,9 +191,8 @@ struct Inner {
     config: Config,
     bucket: Arc<Mutex<TokenBucket>>,
     token: Arc<tokio::sync::Mutex<Option<CachedToken>>>,
-    /// Priority names to ids, read once (`PdClient::priority_id`).
-    priorities:
-        Arc<tokio::sync::Mutex<Option<std::collections::BTreeMap<String, ids::PriorityId>>>>,
+    /// The account's priorities, most severe first, read once (`PdClient::priorities`).
+    priorities: Arc<tokio::sync::Mutex<Option<Vec<crate::rest::Priority>>>>,
 }
 
 /// One logical call, possibly sent several times.
@@ -372,6 +373,17 @@ impl PdClient {
             }),
             already: false,
         })
+    }
+
+    /// Changes the priority to `priority` (an id of [`PdClient::list_priorities`]) as `from`.
+    pub async fn change_priority(
+        &self,
+        id: &IncidentId,
+        from: &Email,
+        priority: ids::PriorityId,
+    ) -> Result<Updated, Error> {
+        self.update(id, from, IncidentUpdate::priority(priority))
+            .await
     }
 
     /// Reassigns to `users` as `from`.

@@ -30,6 +30,6 @@ pub mod webhook;
 pub use auth::{Auth, PAGERDUTY_TOKEN_URL, Secret};
 pub use client::{
     ACCEPT_V2, Config, Created, CurrentUser, DEDUP_KEY_CONFLICT, IncidentInclude, Listing,
-    LogEntryPage, MAX_OFFSET, MAX_PAGE_SIZE, PAGERDUTY_API_URL, PdClient, Updated,
+    LogEntryPage, MAX_OFFSET, MAX_PAGE_SIZE, PAGERDUTY_API_URL, PdClient, ResponderTarget, Updated,
 };
 pub use error::Error;

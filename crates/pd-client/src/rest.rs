@@ -292,6 +292,9 @@ pub struct IncidentUpdate {
     /// The new urgency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<Urgency>,
+    /// The new priority, by id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Reference<PriorityId>>,
 }
 
 /// One assignment in an update request: `{"assignee": {"id", "type": "user_reference"}}`.
@@ -310,6 +313,7 @@ impl IncidentUpdate {
             escalation_level: None,
             assignments: None,
             urgency: None,
+            priority: None,
         }
     }
 
@@ -317,6 +321,14 @@ impl IncidentUpdate {
     pub fn urgency(urgency: Urgency) -> Self {
         Self {
             urgency: Some(urgency),
+            ..Self::empty()
+        }
+    }
+
+    /// Change the priority.
+    pub fn priority(priority: PriorityId) -> Self {
+        Self {
+            priority: Some(Reference::new(priority, "priority_reference")),
             ..Self::empty()
         }
     }

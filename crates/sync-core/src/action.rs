@@ -1,13 +1,14 @@
 //! The action pipeline: one Slack action from click through fresh read, mutation and echo.
 
-use ids::{ChannelId, SlackUserId};
+use ids::{ChannelId, PriorityId, SlackUserId};
 
 use crate::cx::{Cx, as_unsent, dropped};
 use crate::state::{ExpectedEcho, Job, KnownLevels, PendingAction, Stage, initial_stage};
 use crate::text::{self, action_line};
 use crate::{
     ActionKey, ActionKind, Actor, DropReason, Effect, EffectId, IncidentEventType, IncidentState,
-    Mutation, MutationActor, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp, Urgency,
+    Mutation, MutationActor, Named, Outcome, PdRead, PdUserRef, SlackAction, Status, Timestamp,
+    Urgency,
 };
 
 impl Cx<'_> {
@@ -62,7 +63,12 @@ impl Cx<'_> {
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::AlreadyInState);
             }
-            (ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_), Some(Status::Resolved)) => {
+            (
+                ActionKind::ChangeUrgency(_)
+                | ActionKind::Snooze(_)
+                | ActionKind::ChangePriority { .. },
+                Some(Status::Resolved),
+            ) => {
                 let text = text::resolved_no_more_actions(&incident, &what);
                 self.reply(st, &action.key, action.channel.clone(), &slack, text);
                 return Some(DropReason::Resolved);
@@ -160,6 +166,9 @@ impl Cx<'_> {
                         Mutation::ChangeUrgency { urgency: *urgency }
                     }
                     ActionKind::Snooze(minutes) => Mutation::Snooze { minutes: *minutes },
+                    ActionKind::ChangePriority { to, .. } => Mutation::ChangePriority {
+                        priority: to.id.clone(),
+                    },
                     ActionKind::AddNote(content) => Mutation::AddNote {
                         content: content.clone(),
                     },
@@ -226,6 +235,7 @@ impl Cx<'_> {
                 | ActionKind::Reassign(_)
                 | ActionKind::ChangeUrgency(_)
                 | ActionKind::Snooze(_)
+                | ActionKind::ChangePriority { .. }
         ) {
             return;
         }
@@ -312,12 +322,16 @@ impl Cx<'_> {
                 let incident = st.describe();
                 if status == Status::Resolved || st.status() == Some(Status::Resolved) {
                     let what = kind.name();
-                    let text =
-                        if matches!(kind, ActionKind::ChangeUrgency(_) | ActionKind::Snooze(_)) {
-                            text::resolved_no_more_actions(&incident, what)
-                        } else {
-                            text::resolved_in_pagerduty(&incident, what)
-                        };
+                    let text = if matches!(
+                        kind,
+                        ActionKind::ChangeUrgency(_)
+                            | ActionKind::Snooze(_)
+                            | ActionKind::ChangePriority { .. }
+                    ) {
+                        text::resolved_no_more_actions(&incident, what)
+                    } else {
+                        text::resolved_in_pagerduty(&incident, what)
+                    };
                     self.refuse(st, text);
                     return Some(DropReason::Resolved);
                 }
@@ -328,6 +342,13 @@ impl Cx<'_> {
                 if kind == ActionKind::Acknowledge && status == Status::Acknowledged {
                     self.refuse(st, text::already_acknowledged(&incident));
                     return Some(DropReason::AlreadyInState);
+                }
+                let current = st.info.as_ref().and_then(|i| i.priority.clone());
+                if let Some(p) = st.action.as_mut()
+                    && let ActionKind::ChangePriority { from, .. } = &mut p.kind
+                {
+                    // The thread line names the priority the change replaced.
+                    *from = current.map(|c| c.name);
                 }
                 if let Some(p) = st.action.as_mut() {
                     p.stage = if kind == ActionKind::Escalate {
@@ -412,6 +433,9 @@ impl Cx<'_> {
         }
         if let ActionKind::ChangeUrgency(urgency) = p.kind {
             synthesize_urgency(st, urgency, sent_at);
+        }
+        if let ActionKind::ChangePriority { to, .. } = &p.kind {
+            synthesize_priority(st, to, sent_at);
         }
         if let ActionKind::Snooze(minutes) = p.kind {
             let until = self
@@ -557,6 +581,21 @@ pub(crate) fn target_status(kind: &ActionKind) -> Option<Status> {
 fn synthesize_urgency(st: &mut IncidentState, urgency: Urgency, sent_at: Timestamp) {
     if let Some(mut info) = st.info.clone().filter(|i| i.urgency != Some(urgency)) {
         info.urgency = Some(urgency);
+        info.as_of = None;
+        let at = st.data_at.unwrap_or(sent_at);
+        st.apply_read_at(info, at);
+    }
+}
+
+/// Shows a priority PagerDuty confirmed before its `incident.priority_updated` webhook
+/// arrives, as of the data already applied, like [`synthesize_urgency`].
+fn synthesize_priority(st: &mut IncidentState, to: &Named<PriorityId>, sent_at: Timestamp) {
+    if let Some(mut info) = st
+        .info
+        .clone()
+        .filter(|i| i.priority.as_ref().map(|p| &p.id) != Some(&to.id))
+    {
+        info.priority = Some(to.clone());
         info.as_of = None;
         let at = st.data_at.unwrap_or(sent_at);
         st.apply_read_at(info, at);

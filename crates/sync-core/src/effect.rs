@@ -1,6 +1,8 @@
 //! What the engine asks the caller to do, and the views it asks to show.
 
-use ids::{ChannelId, Email, EscalationPolicyId, IncidentId, MessageTs, PdUserId, SlackUserId};
+use ids::{
+    ChannelId, Email, EscalationPolicyId, IncidentId, MessageTs, PdUserId, PriorityId, SlackUserId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{ActionKey, ActionKind, EffectId, PdUserRef, Status, Timestamp, Urgency};
@@ -106,6 +108,8 @@ pub enum LineKind {
     Urgency,
     /// Snoozed.
     Snoozed,
+    /// The priority changed.
+    Priority,
     /// A status update was published.
     StatusUpdate,
     /// Resolved.
@@ -212,6 +216,11 @@ pub enum Mutation {
         /// How long, in minutes (at most a week).
         minutes: u32,
     },
+    /// `PUT /incidents/{id}` with `priority`.
+    ChangePriority {
+        /// The new priority.
+        priority: PriorityId,
+    },
 }
 
 impl Mutation {
@@ -225,6 +234,7 @@ impl Mutation {
             Mutation::AddNote { .. } => ids::Verb::AddNote,
             Mutation::ChangeUrgency { .. } => ids::Verb::ChangeUrgency,
             Mutation::Snooze { .. } => ids::Verb::Snooze,
+            Mutation::ChangePriority { .. } => ids::Verb::ChangePriority,
         }
     }
 }

@@ -4,11 +4,12 @@ use std::fmt;
 use std::time::Duration;
 
 use ids::{
-    ChannelId, Email, EventId, IncidentId, MessageTs, NoteId, PdUserId, SlackUserId, WebhookId,
+    ChannelId, Email, EventId, IncidentId, MessageTs, NoteId, PdUserId, PriorityId, SlackUserId,
+    WebhookId,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{EffectId, IncidentEventType, IncidentSnapshot, PdUserRef, Timestamp, Urgency};
+use crate::{EffectId, IncidentEventType, IncidentSnapshot, Named, PdUserRef, Timestamp, Urgency};
 
 /// What a PagerDuty event says, already translated from wire JSON by the caller.
 // Inputs are built once and moved; boxing the incident would only add noise for callers.
@@ -144,6 +145,15 @@ pub enum ActionKind {
     ChangeUrgency(Urgency),
     /// Snooze the acknowledged incident for this many minutes (at most a week).
     Snooze(u32),
+    /// Change the priority to `to`; `from` is the priority PagerDuty showed when the action
+    /// read the incident (filled in by the engine, for the thread line).
+    ChangePriority {
+        /// The new priority.
+        to: Named<PriorityId>,
+        /// The priority's name before the change, once read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
 }
 
 impl ActionKind {
@@ -157,6 +167,7 @@ impl ActionKind {
             ActionKind::Resolve => ids::Verb::Resolve,
             ActionKind::ChangeUrgency(_) => ids::Verb::ChangeUrgency,
             ActionKind::Snooze(_) => ids::Verb::Snooze,
+            ActionKind::ChangePriority { .. } => ids::Verb::ChangePriority,
         }
     }
 
@@ -175,6 +186,7 @@ impl ActionKind {
             ActionKind::Resolve => "Resolving",
             ActionKind::ChangeUrgency(_) => "Changing urgency",
             ActionKind::Snooze(_) => "Snoozing",
+            ActionKind::ChangePriority { .. } => "Changing priority",
         }
     }
 }

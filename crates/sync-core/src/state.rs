@@ -505,7 +505,8 @@ pub(crate) fn initial_stage(kind: &ActionKind) -> Stage {
         | ActionKind::Escalate
         | ActionKind::Reassign(_)
         | ActionKind::ChangeUrgency(_)
-        | ActionKind::Snooze(_) => Stage::ReadIncident,
+        | ActionKind::Snooze(_)
+        | ActionKind::ChangePriority { .. } => Stage::ReadIncident,
         ActionKind::AddNote(_) | ActionKind::Resolve => Stage::Mutate,
     }
 }

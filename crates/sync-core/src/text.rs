@@ -143,6 +143,13 @@ pub(crate) fn action_line(
             LineKind::Snoozed,
             format!("snoozed the incident for {}", duration(*minutes)),
         ),
+        ActionKind::ChangePriority { to, from } => (
+            LineKind::Priority,
+            match from {
+                Some(from) => format!("changed priority {from} → {}", to.name),
+                None => format!("set priority {}", to.name),
+            },
+        ),
     };
     TimelineLine {
         kind: line_kind,

@@ -56,6 +56,11 @@ pub enum StoredKind {
         /// Minutes, at most a week.
         minutes: u32,
     },
+    /// Change the priority, chosen in its modal.
+    Priority {
+        /// The new priority.
+        to: sync_core::Named<ids::PriorityId>,
+    },
 }
 
 impl StoredKind {
@@ -69,6 +74,7 @@ impl StoredKind {
             StoredKind::Reassign { .. } => ids::Verb::Reassign,
             StoredKind::Urgency { .. } => ids::Verb::ChangeUrgency,
             StoredKind::Snooze { .. } => ids::Verb::Snooze,
+            StoredKind::Priority { .. } => ids::Verb::ChangePriority,
         }
     }
 

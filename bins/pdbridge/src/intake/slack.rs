@@ -62,6 +62,31 @@ impl Bridge {
         .unwrap_or_else(|| incident.to_string())
     }
 
+    /// The account's priorities as `(id, name)`, most severe first (cached by the client; empty
+    /// when it has none or they could not be read), and the incident's current one.
+    async fn priority_choices(
+        &self,
+        incident: &IncidentId,
+    ) -> (Vec<(String, String)>, Option<String>) {
+        let list = match self.ctx.pd.priorities().await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(%err, "reading PagerDuty's priorities failed");
+                Vec::new()
+            }
+        };
+        let current = self.with_engine(|e| {
+            e.incident(incident)
+                .and_then(|s| s.snapshot().and_then(|snap| snap.priority.clone()))
+                .map(|p| p.id.to_string())
+        });
+        let list = list
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.name))
+            .collect();
+        (list, current)
+    }
+
     pub(super) async fn block_actions(&self, p: BlockActions) -> Result<SlackReply, Unavailable> {
         let Some(action) = p.actions.first() else {
             return Ok(SlackReply::Empty);
@@ -108,14 +133,25 @@ impl Bridge {
             }
             _ => None,
         };
-        if let Some(modal) = modal {
+        let priorities = if (id, chosen) == (render::ACTION_MORE, Some(render::MORE_PRIORITY)) {
+            Some(self.priority_choices(&incident).await)
+        } else {
+            None
+        };
+        if modal.is_some() || priorities.is_some() {
             let title = self.incident_title(&incident);
             let ctx = ModalContext {
                 incident,
                 channel,
                 ts,
             };
-            let view = modal(&ctx, &title);
+            let view = match (&priorities, modal) {
+                (Some((list, current)), _) => {
+                    render::priority_modal(&ctx, &title, list, current.as_deref())
+                }
+                (None, Some(modal)) => modal(&ctx, &title),
+                (None, None) => return Ok(SlackReply::Empty),
+            };
             let Some(trigger_id) = p.trigger_id.clone() else {
                 return Ok(SlackReply::Empty);
             };
@@ -229,6 +265,21 @@ impl Bridge {
                     None => {
                         return Ok(errors(render::SNOOZE_INPUT, "Choose how long to snooze."));
                     }
+                }
+            }
+            render::CALLBACK_PRIORITY => {
+                let chosen = p
+                    .view
+                    .state
+                    .selected_value(render::PRIORITY_INPUT, render::PRIORITY_INPUT)
+                    .map(str::to_owned);
+                // The name comes from the cached list the modal was built from.
+                let known = self.ctx.pd.priorities().await.unwrap_or_default();
+                match chosen.and_then(|id| known.into_iter().find(|k| k.id.as_str() == id)) {
+                    Some(k) => StoredKind::Priority {
+                        to: sync_core::Named::new(k.id, k.name),
+                    },
+                    None => return Ok(errors(render::PRIORITY_INPUT, "Choose a priority.")),
                 }
             }
             render::CALLBACK_URGENCY_HIGH => StoredKind::Urgency { to: Urgency::High },

@@ -98,8 +98,8 @@ fn escalate_unavailable(levels: u32) -> Block {
     ))
 }
 
-/// The More actions overflow menu of an open incident: Change urgency (to the other one) and
-/// Open in PagerDuty (a link), when there are at least the two options Slack requires.
+/// The More actions overflow menu of an open incident: Change urgency (to the other one),
+/// Snooze, Change priority and Open in PagerDuty (a link), when there are at least the two options Slack requires.
 fn more_actions(card: &CardView, url: Option<String>) -> Option<Element> {
     let item = |label: &str, value: &str| MenuOption {
         text: Text::plain(label),
@@ -114,6 +114,9 @@ fn more_actions(card: &CardView, url: Option<String>) -> Option<Element> {
     }
     if card.status == Status::Acknowledged && card.pending.is_none() {
         options.push(item("Snooze…", MORE_SNOOZE));
+    }
+    if card.pending.is_none() {
+        options.push(item("Change priority…", super::MORE_PRIORITY));
     }
     if let Some(url) = url {
         options.push(MenuOption {
@@ -200,8 +203,9 @@ mod tests {
         let menu = overflow(&v).unwrap();
         assert_eq!(menu["action_id"], ACTION_MORE);
         assert_eq!(menu["options"][0]["value"], MORE_URGENCY_LOW);
+        assert_eq!(menu["options"][1]["value"], super::super::MORE_PRIORITY);
         assert_eq!(
-            menu["options"][1]["url"],
+            menu["options"][2]["url"],
             "https://example.pagerduty.com/incidents/Q1ABCDEF"
         );
         v.urgency = Some(Urgency::Low);
@@ -211,6 +215,7 @@ mod tests {
         );
         // Slack requires two options: with one left there is no menu.
         v.html_url = None;
+        v.urgency = None;
         assert!(overflow(&v).is_none());
         let ctx = ModalContext {
             incident: IncidentId::new("Q1ABCDEF"),
@@ -247,5 +252,29 @@ mod tests {
             ts: Some(MessageTs::new("1700000000.000100")),
         };
         insta::assert_json_snapshot!("modal_snooze", super::super::snooze_modal(&ctx, "DB down"));
+    }
+
+    #[test]
+    fn the_priority_modal_lists_the_priorities_with_the_current_one_chosen() {
+        let ctx = ModalContext {
+            incident: IncidentId::new("Q1ABCDEF"),
+            channel: Some(ChannelId::new("C0INC")),
+            ts: Some(MessageTs::new("1700000000.000100")),
+        };
+        let list: Vec<(String, String)> = ["P1", "P2", "P3"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("PRI{i}"), (*n).to_owned()))
+            .collect();
+        let modal = super::super::priority_modal(&ctx, "DB down", &list, Some("PRI2"));
+        assert_eq!(
+            modal.callback_id.as_deref(),
+            Some(super::super::CALLBACK_PRIORITY)
+        );
+        insta::assert_json_snapshot!("modal_priority", modal);
+        // Without priorities there is nothing to submit.
+        let none = super::super::priority_modal(&ctx, "DB down", &[], None);
+        assert!(none.submit.is_none() && none.callback_id.is_none());
+        insta::assert_json_snapshot!("modal_priority_none", none);
     }
 }

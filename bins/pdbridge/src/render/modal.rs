@@ -1,4 +1,4 @@
-//! The Add note, Reassign and Change urgency modals, and the context they carry back.
+//! The Add note, Reassign, Change urgency, Snooze and Change priority modals, and the context they carry back.
 
 use ids::{ChannelId, IncidentId, MessageTs};
 use serde::{Deserialize, Serialize};
@@ -142,6 +142,63 @@ pub fn snooze_modal(ctx: &ModalContext, title: &str) -> View {
             hint: Some(Text::plain(
                 "PagerDuty holds the acknowledgement this long, then triggers the incident again.",
             )),
+        },
+    ];
+    view
+}
+
+/// More actions `value`: change the priority (opens the modal with the account's priorities).
+pub const MORE_PRIORITY: &str = "priority";
+/// `callback_id` of the Change priority modal.
+pub const CALLBACK_PRIORITY: &str = "pdbridge_priority";
+/// `block_id` of the Change priority modal's select (its `action_id` is the same).
+pub const PRIORITY_INPUT: &str = "priority_id";
+
+/// The Change priority modal (More actions): a select of the account's priorities, most severe
+/// first, as `(id, name)`, the current one preselected. An empty list (an account without
+/// priorities) gets a modal that says so and cannot be submitted.
+pub fn priority_modal(
+    ctx: &ModalContext,
+    title: &str,
+    priorities: &[(String, String)],
+    current: Option<&str>,
+) -> View {
+    let mut view = View::modal("Change priority");
+    view.close = Some(Text::plain("Cancel"));
+    view.private_metadata = Some(ctx.encode());
+    if priorities.is_empty() {
+        view.blocks = vec![Block::section(
+            "PagerDuty lists no priorities for this account (or could not be read just now), so there is none to choose.",
+        )];
+        return view;
+    }
+    view.callback_id = Some(CALLBACK_PRIORITY.to_owned());
+    view.submit = Some(Text::plain("Change priority"));
+    // Slack allows 100 options in a select.
+    let options: Vec<SelectOption> = priorities
+        .iter()
+        .take(100)
+        .map(|(id, name)| SelectOption::new(name, id.clone()))
+        .collect();
+    let initial = current.and_then(|c| options.iter().find(|o| o.value == c).cloned());
+    view.blocks = vec![
+        Block::section(framed(
+            "Change the priority of *",
+            title,
+            "*",
+            limits::SECTION_TEXT,
+        )),
+        Block::Input {
+            block_id: Some(PRIORITY_INPUT.to_owned()),
+            label: Text::plain("Priority"),
+            element: Element::StaticSelect {
+                action_id: PRIORITY_INPUT.to_owned(),
+                placeholder: Some(Text::plain("Choose a priority")),
+                initial_option: initial,
+                options,
+            },
+            optional: Some(false),
+            hint: None,
         },
     ];
     view

@@ -1,4 +1,5 @@
-//! The card's More actions menu end to end: Change urgency through its confirming modal, with
+//! The card's More actions menu end to end: Change urgency through its confirming modal, Snooze
+//! and Change priority through theirs, with
 //! the clicker's `From`, its own policy key, and no change on a resolved incident.
 
 use fakes::pd::Status as PdStatus;
@@ -79,7 +80,10 @@ async fn change_urgency_is_confirmed_sent_as_the_clicker_and_shown_once() {
     let mut env = Env::new("").await;
     let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
     let ts = env.card_posted("Checkout DB down").await.ts;
-    assert_eq!(overflow_values(&env, &ts), ["urgency_low", "open"]);
+    assert_eq!(
+        overflow_values(&env, &ts),
+        ["urgency_low", "priority", "open"]
+    );
 
     let view = choose(&env, ALICE, &ts, "urgency_low").await;
     assert_eq!(view.view["callback_id"], "pdbridge_urgency_low");
@@ -105,7 +109,10 @@ async fn change_urgency_is_confirmed_sent_as_the_clicker_and_shown_once() {
     })
     .await;
     // The menu now offers the way back.
-    assert_eq!(overflow_values(&env, &ts), ["urgency_high", "open"]);
+    assert_eq!(
+        overflow_values(&env, &ts),
+        ["urgency_high", "priority", "open"]
+    );
     let lines = env
         .slack
         .thread(&env.channel(), &ts)
@@ -132,6 +139,10 @@ async fn change_urgency_has_its_own_policy_key() {
         .await;
     assert!(urgency_puts(&env, &incident).is_empty());
     assert_eq!(env.pd.incident(&incident).unwrap().urgency, "high");
+    // An account without priorities: Change priority says so and offers nothing to submit.
+    let none = choose(&env, BOB, &ts, "priority").await;
+    assert!(none.view["submit"].is_null(), "{}", none.view);
+    assert!(none.view.to_string().contains("no priorities"));
     env.stop().await;
 }
 
@@ -176,7 +187,7 @@ async fn snooze_is_offered_once_acknowledged_and_shows_who_and_until_when() {
     .await;
     env.settled(&ts).await;
     env.wait("the acknowledged card offers Snooze", || {
-        overflow_values(&env, &ts) == ["urgency_low", "snooze", "open"]
+        overflow_values(&env, &ts) == ["urgency_low", "snooze", "priority", "open"]
     })
     .await;
     let view = choose(&env, BOB, &ts, "snooze").await;
@@ -214,5 +225,97 @@ async fn snooze_is_offered_once_acknowledged_and_shows_who_and_until_when() {
     })
     .await;
     env.thread_line(&ts, "snoozed the incident for 1 h").await;
+    env.stop().await;
+}
+
+/// The `(From, body)` of every priority change PagerDuty received for `incident`.
+fn priority_puts(env: &Env, incident: &IncidentId) -> Vec<(String, Value)> {
+    env.pd
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::PUT && r.path == format!("/incidents/{incident}"))
+        .map(|r| (r.header("from").unwrap_or("").to_owned(), r.json()))
+        .filter(|(_, body)| body.pointer("/incident/priority").is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_priority_offers_the_accounts_priorities_and_is_sent_as_the_clicker() {
+    let mut env = Env::new("").await;
+    let ids = env.pd.set_priorities(&["P1", "P2", "P3"]);
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    let view = choose(&env, ALICE, &ts, "priority").await;
+    assert_eq!(view.view["callback_id"], "pdbridge_priority");
+    let offered = view.view.to_string();
+    assert!(
+        offered.contains("\"P1\"") && offered.contains("\"P3\""),
+        "{offered}"
+    );
+    let p3 = || {
+        (
+            "priority_id",
+            "priority_id",
+            InputValue::Option(ids[2].to_string()),
+        )
+    };
+    submit_with(&env, ALICE, &view, &[p3()]).await;
+    env.thread_line(&ts, "set priority P3").await;
+    env.settled(&ts).await;
+    let view = choose(&env, ALICE, &ts, "priority").await;
+    let p1 = (
+        "priority_id",
+        "priority_id",
+        InputValue::Option(ids[0].to_string()),
+    );
+    submit_with(&env, ALICE, &view, &[p1]).await;
+    env.thread_line(&ts, "changed priority P3 → P1").await;
+    env.settled(&ts).await;
+    let puts = priority_puts(&env, &incident);
+    assert_eq!(puts.len(), 2, "{puts:?}");
+    assert!(puts.iter().all(|(from, _)| from == "alice@example.com"));
+    env.wait("the card shows P1", || {
+        env.slack
+            .message(&env.channel(), &ts)
+            .is_some_and(|m| m.blocks.to_string().contains("P1"))
+    })
+    .await;
+    let lines = env
+        .slack
+        .thread(&env.channel(), &ts)
+        .iter()
+        .filter(|m| m.text.contains("priority"))
+        .count();
+    assert_eq!(lines, 2, "each change once, the echo webhooks add none");
+    let metrics = reqwest_free_get(&format!("{}/metrics", env.base())).await;
+    assert!(
+        metrics.contains("pdbridge_actions_total{kind=\"change_priority\",result=\"succeeded\"} 2"),
+        "{metrics}"
+    );
+
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn change_priority_has_its_own_policy_key() {
+    let mut env = Env::new("[policy]\npriority = \"admin\"\nadmins = [\"U1ALICE\"]\n").await;
+    let ids = env.pd.set_priorities(&["P1"]);
+    let incident = env.pd.trigger_incident("Checkout DB down", &env.policy);
+    let ts = env.card_posted("Checkout DB down").await.ts;
+    let view = choose(&env, BOB, &ts, "priority").await;
+    submit_with(
+        &env,
+        BOB,
+        &view,
+        &[(
+            "priority_id",
+            "priority_id",
+            InputValue::Option(ids[0].to_string()),
+        )],
+    )
+    .await;
+    env.wait("Bob is told why", || env.told(BOB, "change the priority"))
+        .await;
+    assert!(priority_puts(&env, &incident).is_empty());
     env.stop().await;
 }

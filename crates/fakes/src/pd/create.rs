@@ -46,6 +46,8 @@ pub(super) struct CreateState {
     disabled: BTreeSet<ServiceId>,
     service_policies: BTreeMap<ServiceId, EscalationPolicyId>,
     created: BTreeMap<IncidentId, FakeCreation>,
+    /// Priorities set by `PUT /incidents/{id}`, which win over the create's.
+    updated: BTreeMap<IncidentId, PriorityId>,
 }
 
 impl FakePagerDuty {
@@ -83,12 +85,14 @@ impl FakePagerDuty {
 
 /// The `priority` field of an incident: a reference, or null.
 pub(super) fn priority_ref(state: &State, incident: &IncidentId) -> Value {
-    let Some(id) = state
-        .create
-        .created
-        .get(incident)
-        .and_then(|c| c.priority.clone())
-    else {
+    let updated = state.create.updated.get(incident).cloned();
+    let Some(id) = updated.or_else(|| {
+        state
+            .create
+            .created
+            .get(incident)
+            .and_then(|c| c.priority.clone())
+    }) else {
         return Value::Null;
     };
     let name = state
@@ -104,6 +108,58 @@ pub(super) fn priority_ref(state: &State, incident: &IncidentId) -> Value {
         "self": format!("{API_BASE}/priorities/{id}"),
         "html_url": null,
     })
+}
+
+/// Applies `changes.priority` of `PUT /incidents/{id}` when present: `Ok(true)` when it changed
+/// the incident (PagerDuty then sends `incident.priority_updated`). An account without
+/// priorities answers 400 (2001), an unknown priority id 400 (1020), a resolved incident 400
+/// (1001), like the real API.
+pub(super) fn apply_priority(
+    state: &mut State,
+    incident: &IncidentId,
+    status: Status,
+    changes: &Value,
+) -> Result<bool, Box<Reply>> {
+    let Some(priority) = changes.get("priority") else {
+        return Ok(false);
+    };
+    if state.create.priorities.is_empty() {
+        return Err(Box::new(bad_request(
+            2001,
+            "Invalid Input Provided",
+            &["Priorities are not enabled for this account"],
+        )));
+    }
+    let Some(id) = priority.get("id").and_then(Value::as_str) else {
+        return Err(Box::new(bad_request(
+            2001,
+            "Invalid Input Provided",
+            &["priority must be a priority reference"],
+        )));
+    };
+    let Some((id, _)) = state
+        .create
+        .priorities
+        .iter()
+        .find(|(p, _)| p.as_str() == id)
+    else {
+        return Err(Box::new(bad_request(1020, "Priority Not Found", &[])));
+    };
+    if status == Status::Resolved {
+        return Err(Box::new(bad_request(
+            1001,
+            "Incident Already Resolved",
+            &[],
+        )));
+    }
+    let id = id.clone();
+    let before = state.create.updated.insert(incident.clone(), id.clone());
+    let created = state
+        .create
+        .created
+        .get(incident)
+        .and_then(|c| c.priority.as_ref());
+    Ok(before.as_ref().or(created) != Some(&id))
 }
 
 /// The `status` of a service.

@@ -476,3 +476,99 @@ async fn snooze_and_urgency_follow_pagerduty() {
     assert_eq!(answer.body["error"]["code"], 1001);
     assert_eq!(w.fake.incident(&id).unwrap().urgency, "low");
 }
+
+/// More actions: a priority change names one of the account's priorities, is refused on an
+/// account without priorities and on a resolved incident, and shows in the incident's answer.
+#[tokio::test]
+async fn priority_changes_follow_pagerduty() {
+    let w = world().await;
+    let url = w.fake.url();
+    let id = w.fake.add_incident("X", &w.ep);
+    let path = format!("/incidents/{id}");
+    let from = Some("bob@example.com");
+    let priority = |p: &str| {
+        Some(json!({"incident": {"type": "incident_reference",
+            "priority": {"id": p, "type": "priority_reference"}}}))
+    };
+    let disabled = call(&url, Method::PUT, &path, from, priority("PRI1")).await;
+    assert_eq!(
+        disabled.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        disabled.body
+    );
+    assert_eq!(disabled.body["error"]["code"], 2001);
+    let ids = w.fake.set_priorities(&["P1", "P2", "P3"]);
+    let unknown = call(&url, Method::PUT, &path, from, priority("PNOPE")).await;
+    assert_eq!(unknown.body["error"]["code"], 1020);
+    let ok = call(&url, Method::PUT, &path, from, priority(ids[0].as_str())).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["incident"]["priority"]["summary"], "P1");
+    call(&url, Method::PUT, &path, from, Some(resolve())).await;
+    let resolved = call(&url, Method::PUT, &path, from, priority(ids[1].as_str())).await;
+    assert_eq!(resolved.body["error"]["code"], 1001);
+}
+
+/// Responder requests name their requester in the body and known targets; each user asked (a
+/// policy asks its first level) gets `incident.responder.added`, and their answer
+/// `incident.responder.replied`, shaped like the recorded payloads.
+#[tokio::test]
+async fn responder_requests_send_added_and_replied_webhooks() {
+    let w = world().await;
+    let url = w.fake.url();
+    let target = receiver(0).await;
+    w.fake
+        .set_webhook_target(&format!("{}/hook", target.url()), "whsec-test");
+    let id = w.fake.trigger_incident("Checkout down", &w.ep);
+    let path = format!("/incidents/{id}/responder_requests");
+    let body = |requester: &str, targets: Value| {
+        Some(json!({"requester_id": requester, "message": "Please join",
+            "responder_request_targets": targets}))
+    };
+    let user =
+        |id: &str| json!([{"responder_request_target": {"id": id, "type": "user_reference"}}]);
+    let unknown = call(
+        &url,
+        Method::POST,
+        &path,
+        None,
+        body("PNOBODY", user("PBOB001")),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    let empty = call(&url, Method::POST, &path, None, body("PALICE1", json!([]))).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    let ok = call(
+        &url,
+        Method::POST,
+        &path,
+        None,
+        body("PALICE1", user("PBOB001")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(ok.body["responder_request"]["requester"]["id"], "PALICE1");
+    assert!(w.fake.answer_responder_request(&id, &w.bob, false));
+    assert!(
+        !w.fake
+            .answer_responder_request(&id, &PdUserId::new("PALICE1"), true)
+    );
+    let accepted = w.fake.wait_for_accepted(3, Duration::from_secs(5)).await;
+    let types: Vec<&str> = accepted.iter().map(|a| a.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "incident.triggered",
+            "incident.responder.added",
+            "incident.responder.replied"
+        ]
+    );
+    let added: Value = serde_json::from_slice(&accepted[1].body).unwrap();
+    assert_eq!(added["event"]["agent"]["id"], "PALICE1");
+    assert_eq!(added["event"]["data"]["type"], "incident_responder");
+    assert_eq!(added["event"]["data"]["user"]["id"], "PBOB001");
+    assert_eq!(added["event"]["data"]["state"], "pending");
+    let replied: Value = serde_json::from_slice(&accepted[2].body).unwrap();
+    assert_eq!(replied["event"]["data"]["state"], "declined");
+    assert_eq!(replied["event"]["agent"]["id"], "PBOB001");
+}

@@ -1,7 +1,5 @@
 //! Incident creation, priorities and the service listing.
 
-use std::collections::BTreeMap;
-
 use http::Method;
 use ids::{Email, PriorityId};
 
@@ -143,20 +141,24 @@ impl PdClient {
     }
 
     /// The id of the priority named `name` (exactly), or `None` when the account has no such
-    /// priority (or no priorities at all). The names are read once per client and cached;
-    /// [`PdClient::forget_priorities`] drops the cache.
+    /// priority (or no priorities at all), from [`PdClient::priorities`].
     pub async fn priority_id(&self, name: &str) -> Result<Option<PriorityId>, Error> {
+        Ok(self
+            .priorities()
+            .await?
+            .into_iter()
+            .find(|p| p.name == name)
+            .map(|p| p.id))
+    }
+
+    /// The account's priorities, most severe first (empty on accounts without priorities),
+    /// read once per client and cached; [`PdClient::forget_priorities`] drops the cache.
+    pub async fn priorities(&self) -> Result<Vec<Priority>, Error> {
         let mut cache = self.inner.priorities.lock().await;
         if cache.is_none() {
-            let by_name: BTreeMap<String, PriorityId> = self
-                .list_priorities()
-                .await?
-                .into_iter()
-                .map(|p| (p.name, p.id))
-                .collect();
-            *cache = Some(by_name);
+            *cache = Some(self.list_priorities().await?);
         }
-        Ok(cache.as_ref().and_then(|c| c.get(name).cloned()))
+        Ok(cache.clone().unwrap_or_default())
     }
 
     /// Drops the cached priority names (after PagerDuty refused a priority id, say).

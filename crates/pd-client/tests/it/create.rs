@@ -286,3 +286,61 @@ async fn services_are_searched_by_name() {
     assert_eq!(all.items.len(), 3, "with the fake's default service");
     assert!(pd.search_services("x", 0).await.is_err());
 }
+
+/// Change priority and responder requests against the fake: the priorities in PagerDuty's
+/// order from the cache, `PUT` with the priority as `From`, and a responder request with the
+/// requester in the body; a request without targets is refused before anything is sent.
+#[tokio::test]
+async fn change_priority_and_request_responders() {
+    let w = world().await;
+    let ids = w.fake.set_priorities(&["SEV-2", "SEV-1"]);
+    let pd = client(&w.fake);
+    let names: Vec<String> = pd
+        .priorities()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["SEV-2", "SEV-1"], "PagerDuty's order, not sorted");
+    let incident = w.fake.trigger_incident("Checkout down", &w.ep);
+    let updated = pd
+        .change_priority(&incident, &w.alice, ids[1].clone())
+        .await
+        .unwrap();
+    let priority = updated.incident.unwrap().priority.unwrap();
+    assert_eq!(priority.id, ids[1]);
+
+    let asked = [
+        pd_client::ResponderTarget::User(w.bob.clone()),
+        pd_client::ResponderTarget::Policy(w.ep.clone()),
+    ];
+    pd.request_responders(&incident, &PdUserId::new("PALICE1"), "Please join", &asked)
+        .await
+        .unwrap();
+    let sent: Vec<_> = w
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/responder_requests"))
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let body = sent[0].json();
+    assert_eq!(body["requester_id"], "PALICE1");
+    assert_eq!(
+        body["responder_request_targets"][1]["responder_request_target"]["type"],
+        "escalation_policy_reference"
+    );
+    let none = pd
+        .request_responders(&incident, &PdUserId::new("PALICE1"), "x", &[])
+        .await;
+    assert!(matches!(none, Err(Error::InvalidRequest(_))), "{none:?}");
+    assert_eq!(
+        w.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/responder_requests"))
+            .count(),
+        1
+    );
+}

@@ -450,8 +450,8 @@ impl World {
                     return Err("2001 Incident must be acknowledged to be snoozed".into());
                 }
             }
-            Mutation::ChangeUrgency { .. } => {
-                // No webhook follows an urgency change; the clicks generated here never ask.
+            Mutation::ChangeUrgency { .. } | Mutation::ChangePriority { .. } => {
+                // The clicks generated here never ask for an urgency or priority change.
                 if w.status == Status::Resolved {
                     return Err("1001 Incident Already Resolved".into());
                 }
@@ -606,6 +606,7 @@ fn mutation_name(mutation: &Mutation) -> &'static str {
         Mutation::AddNote { .. } => "add_note",
         Mutation::ChangeUrgency { .. } => "change_urgency",
         Mutation::Snooze { .. } => "snooze",
+        Mutation::ChangePriority { .. } => "change_priority",
     }
 }
 

@@ -1293,3 +1293,73 @@ fn snooze_needs_an_acknowledged_incident_shows_who_and_ends_when_it_is_unacknowl
           UpdateCard PQ1K5C8/card8 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default"
     "##]].assert_eq(&t.log);
 }
+
+#[test]
+fn change_priority_reads_first_names_the_old_and_new_priority_and_is_refused_once_resolved() {
+    let p1 = sync_core::Named::new(ids::PriorityId::new("PRI1"), "P1");
+    let mut t = triggered_and_posted();
+    t.advance(5_000).click(
+        "Change priority to P1 by UA8RXUSPL",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangePriority {
+                to: p1.clone(),
+                from: None,
+            },
+            "1548426417.840180",
+        ),
+    );
+    let mut read = pq1k5c8("x", "triggered", "x", "2021-06-04T13:50:00.000Z");
+    read["event"]["data"]["priority"] = serde_json::json!({
+        "id": "PRI3", "type": "priority_reference", "summary": "P3",
+        "self": "https://api.pagerduty.com/priorities/PRI3", "html_url": null,
+    });
+    t.advance(200)
+        .done("read1", Outcome::PdIncident(data_of(&read)));
+    t.done("card2", Outcome::Done).done("card3", Outcome::Done);
+    // PagerDuty's answer confirms it; its incident.priority_updated webhook may come later.
+    t.advance(300).done("change_priority2", Outcome::Done);
+    t.done("card4", Outcome::Done);
+    t.tick();
+    t.done("thread5", Outcome::Done);
+    t.pd(
+        "incident.resolved",
+        &pq1k5c8(
+            "incident.resolved",
+            "resolved",
+            "01BZYK8N47RESOLVED00000000",
+            "2021-06-04T13:51:00.000Z",
+        ),
+    );
+    t.advance(5_000).click(
+        "Change priority on the resolved incident",
+        click(
+            pig208(),
+            "PQ1K5C8",
+            ActionKind::ChangePriority { to: p1, from: None },
+            "1548426499.840180",
+        ),
+    );
+    expect![[r##"
+        > Change priority to P1 by UA8RXUSPL
+          PdRead PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/read1 Incident
+          UpdateCard PQ1K5C8/card2 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] policy="Default" pending="Changing priority… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/read1: PdIncident(Triggered)
+          PdMutation PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/change_priority2 From=pig208@example.com ChangePriority { priority: PriorityId("PRI1") }
+        > done PQ1K5C8/card2: Done
+          UpdateCard PQ1K5C8/card3 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] priority=P3 policy="Default" pending="Changing priority… requested by <@UA8RXUSPL>"
+        > done PQ1K5C8/card3: Done
+        > done PQ1K5C8/1548426417.840180:UA8RXUSPL:change_priority/change_priority2: Done
+          UpdateCard PQ1K5C8/card4 CBR2V3XEX/1548261231.000200: "Test Incident" Triggered assignees=["PIG 208"] priority=P1 policy="Default"
+        > done PQ1K5C8/card4: Done
+        > tick ThreadFlush(IncidentId("PQ1K5C8"))
+          PostThread PQ1K5C8/thread5 under 1548261231.000200: ["<@UA8RXUSPL> changed priority P3 → P1"]
+        > done PQ1K5C8/thread5: Done
+        > incident.resolved
+          UpdateCard PQ1K5C8/card6 CBR2V3XEX/1548261231.000200: "Test Incident" Resolved(no buttons) policy="Default"
+        > Change priority on the resolved incident
+          Ephemeral PQ1K5C8/1548426499.840180:UA8RXUSPL:change_priority/reply7 to UA8RXUSPL: "#10 Test Incident is resolved in PagerDuty, so the bridge did not send change priority: a resolved incident takes no more actions from Slack."
+          Dropped PQ1K5C8 Resolved
+    "##]].assert_eq(&t.log);
+}
