@@ -259,11 +259,8 @@ async fn a_new_delivery_is_processed_in_the_transaction_that_stores_it() {
     assert!(pending[0].payload.as_str().starts_with(r#"{"post_card":"#));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let (app, bridge) = service(&dir, Limits::default()).await;
-    // An older delivery left unprocessed (say, by a crash before the inbox loop reached it).
+/// Stores an older delivery left unprocessed (say, by a crash before the inbox loop reached it).
+async fn store_older_unprocessed(bridge: &Bridge) {
     let store = Arc::clone(bridge.store());
     tokio::task::spawn_blocking(move || {
         store.write(|tx| {
@@ -280,6 +277,13 @@ async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
     .await
     .unwrap()
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, bridge) = service(&dir, Limits::default()).await;
+    store_older_unprocessed(&bridge).await;
     let resp = app
         .clone()
         .oneshot(triggered("PNEWER", "ENEWER"))
@@ -300,22 +304,7 @@ async fn a_new_delivery_waits_behind_an_older_unprocessed_one() {
 async fn the_inbox_loop_takes_the_input_the_request_parsed() {
     let dir = tempfile::tempdir().unwrap();
     let (app, bridge) = service(&dir, Limits::default()).await;
-    let store = Arc::clone(bridge.store());
-    tokio::task::spawn_blocking(move || {
-        store.write(|tx| {
-            tx.insert_webhook(&store::NewWebhook {
-                webhook_id: None,
-                event_id: &ids::EventId::new("EOLDER"),
-                event_type: "incident.triggered",
-                incident_id: Some(&ids::IncidentId::new("POLDER")),
-                payload: "{}",
-                received_at: ids::Timestamp::from_millis(1),
-            })
-        })
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    store_older_unprocessed(&bridge).await;
     let resp = app
         .clone()
         .oneshot(triggered("PKEPT", "EKEPT"))
